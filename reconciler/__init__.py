@@ -1,0 +1,3 @@
+"""reconcile: keep a machine's Python environments equal to a reviewed manifest."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,67 @@
+"""One exception root for the whole tool; the CLI catches it once and maps it to an exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ReconcileError(Exception):
+    """Root of every error the tool reports to a user.
+
+    ``str(error)`` is one clear sentence naming the thing and what to do.
+    """
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def details(self) -> tuple[str, ...]:
+        """Lines printed to stderr before the message (one per problem, where there are many)."""
+        return ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file, located by line and key path."""
+
+    line: int | None
+    key_path: str
+    message: str
+
+    def render(self, file_label: str) -> str:
+        where = f"{file_label}:{self.line}" if self.line else file_label
+        prefix = f"{self.key_path}: " if self.key_path else ""
+        return f"{where}: {prefix}{self.message}"
+
+
+class ManifestError(ReconcileError):
+    """The manifest is missing, unreadable, not TOML, or breaks the schema."""
+
+    def __init__(self, file_label: str, problems: Sequence[Problem]) -> None:
+        self.file_label = file_label
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{file_label} has {count} {noun}; fix them and run the command again.")
+
+    def details(self) -> tuple[str, ...]:
+        return tuple(p.render(self.file_label) for p in self.problems)
+
+
+class ManifestNotFound(ReconcileError):
+    """No manifest at the given path."""
+
+
+class LockfileError(ReconcileError):
+    """A lockfile is missing, stale, or does not parse."""
+
+
+class PlanCycleError(ReconcileError):
+    """The dependency graph of a plan has a cycle."""
+
+
+class UsageError(ReconcileError):
+    """A command-line argument is wrong (unknown env, bad format...)."""

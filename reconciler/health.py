@@ -1,0 +1,116 @@
+"""Pure: judge the facts observed about an env against what the manifest and lockfile want."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.lockfiles import Lockfile
+from reconciler.state import EnvFacts, EnvHealth, Finding
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a healthy env looks like: its Python, its lockfile, whether reconcile built it."""
+
+    python: str | None
+    lock: Lockfile | None
+    managed: bool
+
+
+def python_matches(declared: str, actual: str) -> bool:
+    """``"3.11"`` matches any 3.11.x; ``"3.11.7"`` matches only itself."""
+    wanted = declared.split(".")
+    return actual.split(".")[: len(wanted)] == wanted
+
+
+def _structure(facts: EnvFacts, managed: bool) -> list[Finding]:
+    found: list[Finding] = []
+    if facts.kind == "broken_symlink":
+        found.append(Finding("missing", f"the link points at {facts.link_target}, which is gone"))
+    elif facts.kind == "other":
+        found.append(Finding("not_a_venv", f"{facts.path} is a file, not an env folder"))
+    elif facts.escapes_root:
+        found.append(
+            Finding("outside_root", f"the link resolves outside the root, to {facts.real_path}")
+        )
+    if found:
+        return found
+    if managed and not facts.created_by_reconcile:
+        found.append(
+            Finding("not_created_by_reconcile", "no reconcile receipt: it was built by hand")
+        )
+    if facts.pyvenv_cfg is None:
+        found.append(Finding("pyvenv_cfg_missing", "pyvenv.cfg is missing"))
+    if facts.base_interpreter_present is False:
+        home = dict(facts.pyvenv_cfg or ()).get("home", "?")
+        found.append(
+            Finding("base_interpreter_missing", f"the base interpreter folder {home} is gone")
+        )
+    found.extend(
+        Finding("activation_missing", f"{name} is missing") for name in facts.missing_activation
+    )
+    if (
+        facts.activation_venv_path is not None
+        and facts.real_path is not None
+        and facts.activation_venv_path != facts.real_path
+    ):
+        found.append(
+            Finding(
+                "env_moved",
+                f"made for {facts.activation_venv_path}, now at {facts.real_path}",
+            )
+        )
+    return found
+
+
+def drift(lock: Lockfile, facts: EnvFacts) -> list[Finding]:
+    """Installed distributions against the lockfile pins that apply to this env."""
+    if facts.probe is None:
+        return []
+    wanted = lock.for_env(dict(facts.probe.marker_env))
+    have: dict[str, list[str]] = {}
+    for dist in facts.installed:
+        have.setdefault(dist.name, []).append(dist.version)
+    found: list[Finding] = []
+    for name in sorted(set(wanted) | set(have)):
+        versions = have.get(name, [])
+        if name not in wanted:
+            found.append(Finding("packages_drifted", f"extra: {name} {', '.join(versions)}"))
+        elif not versions:
+            found.append(Finding("packages_drifted", f"missing: {name}=={wanted[name]}"))
+        elif versions != [wanted[name]]:
+            found.append(
+                Finding(
+                    "packages_drifted",
+                    f"wrong version: {name} {', '.join(versions)} (lockfile: {wanted[name]})",
+                )
+            )
+    return found
+
+
+def assess(facts: EnvFacts, expect: Expectation) -> EnvHealth:
+    """Every finding about one env, in a stable order; none when it is healthy."""
+    if facts.kind == "absent":
+        return EnvHealth(facts.env_key, exists=False, findings=(Finding("missing", ""),))
+    found = _structure(facts, expect.managed)
+    if facts.kind in ("dir", "symlink") and not facts.escapes_root:
+        if facts.probe is None:
+            found.append(Finding("interpreter_broken", facts.probe_error or "does not run"))
+        else:
+            if expect.python and not python_matches(expect.python, facts.probe.version):
+                found.append(
+                    Finding(
+                        "python_changed",
+                        f"Python {facts.probe.version} installed, {expect.python} declared",
+                    )
+                )
+            found.extend(
+                Finding("probe_failed", f"import {name}: {error}")
+                for name, error in facts.probe.import_failures
+            )
+        if expect.lock is not None:
+            found.extend(drift(expect.lock, facts))
+            built_from = dict(facts.receipt or ()).get("lockfile_sha256")
+            if built_from is not None and built_from != expect.lock.sha256:
+                found.append(Finding("lock_changed", "built from an older lockfile"))
+    return EnvHealth(facts.env_key, exists=True, findings=tuple(found))

@@ -1,0 +1,49 @@
+"""Pure: where things live under the root. One place, so every module agrees.
+
+<root>/<env_key>                          the live env (a link to its generation)
+<root>/.generations/<env_key>/<gen_id>/   one generation, a complete venv
+<root>/.generations/<env_key>/<gen_id>/reconcile-receipt.json
+<root>/.state/bindings.json               applied model -> env bindings
+<root>/.staging/  <root>/.trash/          builds in progress; removals in progress
+<root>/.lock                              the apply lock
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RECEIPT_NAME = "reconcile-receipt.json"
+GENERATIONS = ".generations"
+STATE = ".state"
+STAGING = ".staging"
+TRASH = ".trash"
+LOCK = ".lock"
+
+
+def env_link(root: Path, env_key: str) -> Path:
+    return root / env_key
+
+
+def receipt_path(env_dir: Path) -> Path:
+    return env_dir / RECEIPT_NAME
+
+
+def bindings_path(root: Path) -> Path:
+    return root / STATE / "bindings.json"
+
+
+def is_internal(name: str) -> bool:
+    """Entries of the root that are the tool's own bookkeeping, never envs."""
+    return name.startswith(".")
+
+
+def interpreter(env_dir: Path, windows: bool = False) -> Path:
+    if windows:
+        return env_dir / "Scripts" / "python.exe"
+    return env_dir / "bin" / "python"
+
+
+def activation_scripts(windows: bool = False) -> tuple[str, ...]:
+    if windows:
+        return ("Scripts/activate.bat", "Scripts/Activate.ps1")
+    return ("bin/activate",)

@@ -1,0 +1,399 @@
+"""Pure: the pydantic models of envs.toml and a parser that reports every problem at once.
+
+``parse_manifest(text, label)`` never touches the disk; ``load_manifest(path)`` is the thin
+edge that reads the file and turns OS errors into one clear sentence.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomlkit
+import tomlkit.exceptions
+from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from reconciler.errors import ManifestError, ManifestNotFound, Problem
+from reconciler.tomllines import key_lines, line_for
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _fail(message: str) -> PydanticCustomError:
+    return PydanticCustomError("reconcile", message)
+
+
+def _check_name(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value) or ".." in value:
+        raise _fail(
+            f'"{value}" is not a valid name: use 1-64 letters, digits, ".", "_" or "-", '
+            'starting with a letter or digit, without ".."'
+        )
+    return value
+
+
+def _check_python(value: str) -> str:
+    if not PYTHON_PATTERN.fullmatch(value):
+        raise _fail(f'expected a Python version "X.Y" or "X.Y.Z", got "{value}"')
+    return value
+
+
+def _check_requirement(value: str) -> str:
+    try:
+        Requirement(value)
+    except InvalidRequirement as exc:
+        first = str(exc).splitlines()[0]
+        raise _fail(f'"{value}" is not a valid PEP 508 requirement ({first})') from None
+    return value
+
+
+def _check_module(value: str) -> str:
+    if not MODULE_PATTERN.fullmatch(value):
+        raise _fail(f'"{value}" is not an importable module name such as "torch" or "a.b"')
+    return value
+
+
+def _check_glob(value: str) -> str:
+    if not value or value.startswith("/") or ".." in Path(value).parts:
+        raise _fail(f'"{value}" must be a glob relative to site-packages, without ".."')
+    return value
+
+
+Name = Annotated[StrictStr, AfterValidator(_check_name)]
+PythonVersion = Annotated[StrictStr, AfterValidator(_check_python)]
+RequirementStr = Annotated[StrictStr, AfterValidator(_check_requirement)]
+ModuleName = Annotated[StrictStr, AfterValidator(_check_module)]
+Glob = Annotated[StrictStr, AfterValidator(_check_glob)]
+LinkMode = Literal["auto", "copy", "clone", "hardlink"]
+PythonDownloads = Literal["automatic", "manual", "never"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Sources(BaseModel):
+    """Where uv looks for packages (``[settings.sources]`` or ``[envs.<key>.sources]``)."""
+
+    model_config = _FROZEN
+
+    index_url: StrictStr | None = Field(None, description="Main package index URL.")
+    extra_index_urls: tuple[StrictStr, ...] = Field((), description="Extra index URLs.")
+    find_links: tuple[StrictStr, ...] = Field(
+        (), description="Folders or URLs of wheels; paths are relative to the manifest."
+    )
+    no_index: StrictBool = Field(False, description="Ignore every index; use find_links only.")
+
+
+class Settings(BaseModel):
+    """``[settings]``: where envs live and how they are built."""
+
+    model_config = _FROZEN
+
+    root: StrictStr = Field(".envs", description="Where managed envs live, relative to envs.toml.")
+    lockfiles: StrictStr = Field("lockfiles", description="Lockfile folder, relative to envs.toml.")
+    keep_generations: StrictInt = Field(
+        2, ge=1, description="Generations kept per env for rollback (>= 1)."
+    )
+    link_mode: LinkMode = Field("auto", description="auto | copy | clone | hardlink.")
+    python_downloads: PythonDownloads = Field(
+        "automatic", description="automatic | manual | never (passed to uv)."
+    )
+    verify_ignore: tuple[Glob, ...] = Field(
+        (), description="Globs (relative to site-packages) whose content may differ from RECORD."
+    )
+    sources: Sources = Field(Sources(), description="Default package sources for every env.")
+
+
+class EnvSpec(BaseModel):
+    """``[envs.<key>]``: a managed env (``python`` + ``requirements``) or an adopted one."""
+
+    model_config = _FROZEN
+
+    python: PythonVersion | None = Field(
+        None, description='"X.Y" or "X.Y.Z"; required for managed envs.'
+    )
+    requirements: tuple[RequirementStr, ...] = Field(
+        (), description="PEP 508 requirements, pinned."
+    )
+    imports: tuple[ModuleName, ...] = Field(
+        (), description="Health probe: these modules must import."
+    )
+    adopt: StrictStr | None = Field(
+        None, description="Path of an existing venv: probed and verified, never rebuilt."
+    )
+    verify_ignore: tuple[Glob, ...] = Field(
+        (), description="Added to settings.verify_ignore for this env."
+    )
+    lockfile: StrictStr | None = Field(
+        None, description="Lockfile path; default <lockfiles>/<env_key>.txt."
+    )
+    sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
+
+    @property
+    def adopted(self) -> bool:
+        return self.adopt is not None
+
+
+class ModelSpec(BaseModel):
+    """``[models.<name>]``: which env a model runs in."""
+
+    model_config = _FROZEN
+
+    env: Name = Field(description="The env this model runs in.")
+    fallback: Name | None = Field(None, description="Env used by which/run when env is unhealthy.")
+
+
+class Manifest(BaseModel):
+    """The whole of envs.toml."""
+
+    model_config = _FROZEN
+
+    version: Literal[1] = Field(1, description="Manifest format version; only 1 exists.")
+    settings: Settings = Field(Settings(), description="Tool settings.")
+    envs: dict[Name, EnvSpec] = Field(default_factory=dict, description="Declared envs.")
+    models: dict[Name, ModelSpec] = Field(default_factory=dict, description="Model bindings.")
+
+    def managed_envs(self) -> dict[str, EnvSpec]:
+        return {k: v for k, v in sorted(self.envs.items()) if not v.adopted}
+
+    def adopted_envs(self) -> dict[str, EnvSpec]:
+        return {k: v for k, v in sorted(self.envs.items()) if v.adopted}
+
+    def sources_for(self, env_key: str) -> Sources:
+        spec = self.envs[env_key]
+        return spec.sources if spec.sources is not None else self.settings.sources
+
+    def verify_ignore_for(self, env_key: str) -> tuple[str, ...]:
+        return self.settings.verify_ignore + self.envs[env_key].verify_ignore
+
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "": Manifest,
+    "settings": Settings,
+    "settings.sources": Sources,
+    "envs.*": EnvSpec,
+    "envs.*.sources": Sources,
+    "models.*": ModelSpec,
+}
+
+
+def _section_of(loc: tuple[str | int, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts[:1] in (["envs"], ["models"]) and len(parts) >= 2:
+        parts[1] = "*"
+    return ".".join(parts)
+
+
+def format_key_path(loc: Iterable[str | int]) -> str:
+    """Render a location as a TOML key path: ``envs."my.env".python``, ``requirements[2]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+        out += f".{text}" if out else text
+    return out
+
+
+def _describe(value: Any) -> str:
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list)):
+        return f"a {kind}"
+    return f"{kind} {value!r}" if not isinstance(value, str) else f'string "{value}"'
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "bool_type": "a boolean (true or false)",
+    "tuple_type": "an array",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def _message(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _SECTION_MODELS.get(_section_of(loc[:-1]))
+        allowed = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else f"; allowed keys: {', '.join(allowed)}"
+        return loc, f'unknown key "{key}"{hint}'
+    if kind == "missing":
+        return loc, "missing required key"
+    if kind in _EXPECTED:
+        return loc, f"expected {_EXPECTED[kind]}, got {_describe(error['input'])}"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return loc, f"expected {expected}, got {_describe(error['input'])}"
+    if kind == "greater_than_equal":
+        bound = error.get("ctx", {}).get("ge")
+        return loc, f"must be at least {bound}, got {_describe(error['input'])}"
+    return loc, str(error["msg"])
+
+
+def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-field rules pydantic cannot express per field; tolerant of wrong types."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    envs = raw.get("envs")
+    envs = envs if isinstance(envs, dict) else {}
+    for key, spec in envs.items():
+        if not isinstance(spec, dict):
+            continue
+        if "adopt" in spec:
+            for managed_only in ("requirements", "lockfile", "sources"):
+                if managed_only in spec:
+                    found.append(
+                        (
+                            ("envs", key, managed_only),
+                            f'an adopted env cannot have "{managed_only}"; remove it, or remove '
+                            '"adopt" to let reconcile build this env',
+                        )
+                    )
+        elif "python" not in spec:
+            found.append(
+                (
+                    ("envs", key, "python"),
+                    'a managed env needs "python" ("X.Y" or "X.Y.Z"), or "adopt" for an '
+                    "existing venv",
+                )
+            )
+    models = raw.get("models")
+    models = models if isinstance(models, dict) else {}
+    declared = sorted(str(k) for k in envs)
+    for name, spec in models.items():
+        if not isinstance(spec, dict):
+            continue
+        for field in ("env", "fallback"):
+            target = spec.get(field)
+            if not isinstance(target, str) or target in envs:
+                continue
+            close = difflib.get_close_matches(target, declared, n=1, cutoff=0.6)
+            hint = f'; did you mean "{close[0]}"?' if close else "; declare it under [envs]"
+            found.append((("models", name, field), f'names undeclared env "{target}"{hint}'))
+        if spec.get("fallback") is not None and spec.get("fallback") == spec.get("env"):
+            found.append(
+                (("models", name, "fallback"), "is the model's own env; name a different env")
+            )
+    return found
+
+
+def parse_manifest(text: str, label: str) -> Manifest:
+    """Parse envs.toml text; raise one ManifestError listing every problem with line numbers."""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        reason = str(exc).split(" at line ")[0]
+        raise ManifestError(label, [Problem(exc.line, "", f"not valid TOML: {reason}")]) from None
+    raw = document.unwrap()
+    lines = key_lines(text)
+    located: list[tuple[tuple[str | int, ...], str]] = []
+    manifest: Manifest | None = None
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        located.extend(_message(err) for err in exc.errors(include_url=False))
+    located.extend(_semantic_problems(raw))
+    if located:
+        problems = sorted(
+            {
+                Problem(line_for(lines, tuple(str(p) for p in loc)), format_key_path(loc), msg)
+                for loc, msg in located
+            },
+            key=lambda p: (p.line or 0, p.key_path, p.message),
+        )
+        raise ManifestError(label, problems)
+    assert manifest is not None  # validate either returned or raised
+    return manifest
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A parsed manifest with where it came from; paths resolve relative to its folder."""
+
+    path: Path
+    text: str
+    manifest: Manifest
+    root_override: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def root(self) -> Path:
+        if self.root_override is not None:
+            return self.root_override
+        return self.base_dir / self.manifest.settings.root
+
+    def lockfile_path(self, env_key: str) -> Path:
+        spec = self.manifest.envs[env_key]
+        if spec.lockfile is not None:
+            return self.base_dir / spec.lockfile
+        return self.base_dir / self.manifest.settings.lockfiles / f"{env_key}.txt"
+
+    def adopt_path(self, env_key: str) -> Path:
+        adopt = self.manifest.envs[env_key].adopt
+        if adopt is None:
+            raise ValueError(f"{env_key} is not adopted")
+        return self.base_dir / adopt
+
+
+def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManifest:
+    """Read and parse the manifest at ``path``; every failure is one clear sentence."""
+    label = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestNotFound(
+            f"no manifest at {label}: create envs.toml there or pass --manifest PATH."
+        ) from None
+    except IsADirectoryError:
+        raise ManifestNotFound(
+            f"{label} is a folder, not a manifest: pass --manifest PATH/envs.toml."
+        ) from None
+    except PermissionError:
+        raise ManifestNotFound(
+            f"cannot read {label}: permission denied; fix its permissions or run as its owner."
+        ) from None
+    except OSError as exc:
+        raise ManifestNotFound(f"cannot read {label}: {exc.strerror}.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            label, [Problem(None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+        ) from None
+    manifest = parse_manifest(text, label)
+    return LoadedManifest(path=path, text=text, manifest=manifest, root_override=root_override)

@@ -1,0 +1,244 @@
+"""IO: gather raw facts about env folders. Judging them is ``health.py``'s job.
+
+One probe subprocess per env (interpreter version, PEP 508 marker environment, import
+probes); installed distributions are read from ``*.dist-info/METADATA`` without running
+anything. Envs are observed in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from reconciler import layout
+from reconciler.runner import Command, CommandTimeout, run
+from reconciler.state import EnvFacts, InstalledDist, PathKind, ProbeResult
+
+PROBE_TIMEOUT = 300.0
+
+# Runs inside the observed env's interpreter, which may lack every third-party package.
+PROBE_SCRIPT = r"""
+import importlib, json, os, platform, sys
+def fmt(info):
+    v = "%d.%d.%d" % (info.major, info.minor, info.micro)
+    if info.releaselevel != "final":
+        v += info.releaselevel[0] + str(info.serial)
+    return v
+env = {
+    "implementation_name": sys.implementation.name,
+    "implementation_version": fmt(sys.implementation.version),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}
+failures = {}
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        failures[name] = (type(exc).__name__ + ": " + str(exc)).splitlines()[0][:300]
+sys.stdout.write("\n@@reconcile-probe@@" + json.dumps(
+    {"version": fmt(sys.version_info), "marker_env": env, "failures": failures}))
+"""
+
+
+@dataclass(frozen=True)
+class EnvRequest:
+    """Which folder to observe for an env, and which imports to probe."""
+
+    env_key: str
+    path: Path
+    imports: tuple[str, ...] = ()
+    confine_to: Path | None = None
+    """For envs under the root: a link that resolves outside this folder is not followed."""
+
+
+def _path_kind(path: Path) -> tuple[PathKind, str | None]:
+    if path.is_symlink():
+        target = str(path.readlink())
+        return ("symlink" if path.exists() else "broken_symlink"), target
+    if path.is_dir():
+        return "dir", None
+    if path.exists():
+        return "other", None
+    return "absent", None
+
+
+def _read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
+    try:
+        text = (env_dir / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    pairs = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def _read_receipt(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
+    try:
+        data = json.loads(layout.receipt_path(env_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return tuple(sorted((str(k), str(v)) for k, v in data.items()))
+
+
+_VIRTUAL_ENV_LINE = re.compile(r"""^\s*(?:export\s+)?VIRTUAL_ENV=['"]?([^'"\n]+)['"]?""", re.M)
+
+
+def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | None]:
+    missing = tuple(
+        name for name in layout.activation_scripts(windows) if not (env_dir / name).is_file()
+    )
+    recorded = None
+    if not windows:
+        try:
+            text = (env_dir / "bin" / "activate").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        match = _VIRTUAL_ENV_LINE.search(text)
+        recorded = match.group(1) if match else None
+    return missing, recorded
+
+
+def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
+    """The site-packages folders of a venv (normally exactly one)."""
+    if windows:
+        candidate = env_dir / "Lib" / "site-packages"
+        return [candidate] if candidate.is_dir() else []
+    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
+
+
+def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist, ...]:
+    """Every ``*.dist-info`` with a readable Name and Version, sorted."""
+    parser = HeaderParser()
+    found: list[InstalledDist] = []
+    for site in site_packages(env_dir, windows):
+        for dist_info in site.glob("*.dist-info"):
+            try:
+                with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as handle:
+                    headers = parser.parse(handle, headersonly=True)
+            except OSError:
+                continue
+            name, version = headers.get("Name"), headers.get("Version")
+            if name and version:
+                found.append(InstalledDist(canonicalize_name(name), str(version), dist_info.name))
+    return tuple(sorted(found, key=lambda d: (d.name, d.version, d.dist_info)))
+
+
+def _probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str | None]:
+    command = Command(
+        argv=(str(python), "-I", "-c", PROBE_SCRIPT, json.dumps(list(imports))),
+        timeout=PROBE_TIMEOUT,
+    )
+    try:
+        result = run(command)
+    except CommandTimeout:
+        return None, f"the interpreter did not answer within {PROBE_TIMEOUT:.0f}s"
+    except OSError as exc:
+        return None, f"the interpreter cannot start: {exc.strerror or exc}"
+    _, marker, payload = result.stdout.rpartition("@@reconcile-probe@@")
+    if not marker:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"the interpreter exited with code {result.returncode}: {tail[:300]}"
+    data = json.loads(payload)
+    return (
+        ProbeResult(
+            version=str(data["version"]),
+            marker_env=tuple(sorted((str(k), str(v)) for k, v in data["marker_env"].items())),
+            import_failures=tuple(sorted((str(k), str(v)) for k, v in data["failures"].items())),
+        ),
+        None,
+    )
+
+
+def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
+    """Gather every fact about one env folder. Never raises for a broken env."""
+    path = request.path
+    kind, target = _path_kind(path)
+    if kind not in ("dir", "symlink"):
+        return EnvFacts(env_key=request.env_key, path=str(path), kind=kind, link_target=target)
+    real = path.resolve()
+    if request.confine_to is not None and not real.is_relative_to(request.confine_to.resolve()):
+        return EnvFacts(
+            env_key=request.env_key,
+            path=str(path),
+            kind=kind,
+            link_target=target,
+            real_path=str(real),
+            escapes_root=True,
+        )
+    cfg = _read_pyvenv_cfg(real)
+    home = dict(cfg or ()).get("home")
+    python = layout.interpreter(real, windows)
+    missing_activation, recorded = _activation(real, windows)
+    probe, probe_error = (None, "the interpreter is missing")
+    if python.exists():
+        probe, probe_error = _probe(python, request.imports)
+    return EnvFacts(
+        env_key=request.env_key,
+        path=str(path),
+        kind=kind,
+        link_target=target,
+        receipt=_read_receipt(real),
+        interpreter_present=python.exists(),
+        pyvenv_cfg=cfg,
+        base_interpreter_present=Path(home).is_dir() if home else None,
+        missing_activation=missing_activation,
+        activation_venv_path=recorded,
+        real_path=str(real),
+        probe=probe,
+        probe_error=probe_error,
+        installed=installed_dists(real, windows),
+    )
+
+
+def observe_all(requests: Iterable[EnvRequest], workers: int | None = None) -> dict[str, EnvFacts]:
+    """Observe envs in parallel; the result is keyed and sorted by env_key."""
+    todo = sorted(requests, key=lambda r: r.env_key)
+    if not todo:
+        return {}
+    limit = workers or min(len(todo), max(4, (os.cpu_count() or 1) * 2))
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe") as pool:
+        facts = list(pool.map(observe_env, todo))
+    return {f.env_key: f for f in facts}
+
+
+def undeclared_entries(root: Path, declared: Iterable[str]) -> tuple[str, ...]:
+    """Names of entries in the root that are not declared envs nor the tool's bookkeeping."""
+    try:
+        names = [entry.name for entry in root.iterdir()]
+    except OSError:
+        return ()
+    known = set(declared)
+    return tuple(sorted(n for n in names if not layout.is_internal(n) and n not in known))
+
+
+def created_by_reconcile(root: Path, name: str) -> bool:
+    """Whether ``<root>/<name>`` is an env that reconcile built (a receipt, inside the root)."""
+    path = root / name
+    try:
+        real = path.resolve()
+    except OSError:
+        return False
+    if not real.is_relative_to(root.resolve()) or not real.is_dir():
+        return False
+    return _read_receipt(real) is not None

@@ -1,0 +1,220 @@
+"""Pure: desired state + observed state -> a dependency-ordered plan (a networkx DAG).
+
+Every step carries one action, which drives apply, and reasons, which only explain.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import networkx as nx
+
+from reconciler.errors import PlanCycleError, UsageError
+from reconciler.manifest import Manifest
+from reconciler.state import EnvHealth
+
+Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]
+ACTIONS: tuple[Action, ...] = ("create", "replace", "delete", "rebind", "unbind", "forget")
+StepKind = Literal["env", "model"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work. ``action`` drives apply; ``reasons`` explain it."""
+
+    id: str
+    kind: StepKind
+    action: Action
+    target: str
+    reasons: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+    python: str | None = None
+    packages: int | None = None
+    from_env: str | None = None
+    to_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Steps in a deterministic dependency order, plus warnings that are not steps."""
+
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+
+    def count(self, action: Action) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.steps)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything plan needs to know about reality, already judged."""
+
+    health: Mapping[str, EnvHealth]
+    """Health of every declared env (managed and adopted)."""
+    orphans: Mapping[str, bool]
+    """Undeclared entries of the root -> whether reconcile created them."""
+    bindings: Mapping[str, str]
+    """Applied model -> env bindings (empty until something was applied)."""
+    adopted: frozenset[str] = frozenset()
+    """Adopted envs recorded in the applied state."""
+
+
+def env_step_id(env_key: str) -> str:
+    return f"env.{env_key}"
+
+
+def model_step_id(model: str) -> str:
+    return f"model.{model}"
+
+
+def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, int]) -> list[Step]:
+    steps: list[Step] = []
+    for key, spec in manifest.managed_envs().items():
+        health = observed.health.get(key)
+        if health is None or health.healthy:
+            continue
+        action: Action = "create" if not health.exists else "replace"
+        steps.append(
+            Step(
+                id=env_step_id(key),
+                kind="env",
+                action=action,
+                target=key,
+                reasons=health.reasons,
+                details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail),
+                python=spec.python,
+                packages=packages.get(key),
+            )
+        )
+    for name, created in sorted(observed.orphans.items()):
+        if created:
+            steps.append(Step(env_step_id(name), "env", "delete", name, ("not_declared",)))
+    for name in sorted(observed.adopted - set(manifest.envs)):
+        steps.append(Step(env_step_id(name), "env", "forget", name, ("not_declared",)))
+    return steps
+
+
+def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
+    steps: list[Step] = []
+    for model, spec in sorted(manifest.models.items()):
+        current = observed.bindings.get(model)
+        if current == spec.env:
+            continue
+        reason = "new_model" if current is None else "env_changed"
+        steps.append(
+            Step(
+                model_step_id(model),
+                "model",
+                "rebind",
+                model,
+                (reason,),
+                from_env=current,
+                to_env=spec.env,
+            )
+        )
+    for model, env in sorted(observed.bindings.items()):
+        if model not in manifest.models:
+            steps.append(
+                Step(
+                    model_step_id(model), "model", "unbind", model, ("model_removed",), from_env=env
+                )
+            )
+    return steps
+
+
+def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
+    found: list[str] = []
+    for key in manifest.adopted_envs():
+        health = observed.health.get(key)
+        if health is not None and not health.healthy:
+            problems = "; ".join(f.detail for f in health.findings)
+            found.append(
+                f"adopted env {key} is unhealthy ({problems}); reconcile never rebuilds adopted "
+                "envs: move its models to a managed env"
+            )
+    for name, created in sorted(observed.orphans.items()):
+        if not created:
+            found.append(
+                f"{name} in the root is not declared and was not created by reconcile; "
+                "it is left alone"
+            )
+    return found
+
+
+def _select(steps: list[Step], targets: frozenset[str]) -> list[Step]:
+    """Keep the steps of the targeted envs and of the models bound to or from them."""
+
+    def wanted(step: Step) -> bool:
+        if step.kind == "env":
+            return step.target in targets
+        return bool({step.from_env, step.to_env} & targets)
+
+    return [s for s in steps if wanted(s)]
+
+
+def _check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
+    known = sorted(set(manifest.envs) | set(observed.orphans) | observed.adopted)
+    for target in targets:
+        if target not in known:
+            close = difflib.get_close_matches(target, known, n=1)
+            hint = f'did you mean "{close[0]}"?' if close else "pass a key from [envs]."
+            raise UsageError(f"--target {target} names no env in the manifest or root; {hint}")
+
+
+def _order(steps: list[Step]) -> tuple[Step, ...]:
+    by_id = {s.id: s for s in steps}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(by_id)
+    for step in steps:
+        for dep in step.depends_on:
+            if dep in by_id:
+                graph.add_edge(dep, step.id)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        names = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+        raise PlanCycleError(f"the plan has a dependency cycle: {names}; break it in envs.toml.")
+    ordered = nx.lexicographical_topological_sort(graph, key=str)
+    return tuple(by_id[i] for i in ordered)
+
+
+def _with_dependencies(steps: list[Step]) -> list[Step]:
+    ids = {s.id for s in steps}
+    out: list[Step] = []
+    for step in steps:
+        deps: set[str] = set()
+        if step.kind == "model" and step.to_env is not None:
+            deps.add(env_step_id(step.to_env))
+        if step.action in ("delete", "forget"):
+            deps |= {s.id for s in steps if s.kind == "model" and s.from_env == step.target}
+        kept = tuple(sorted(d for d in deps if d in ids))
+        out.append(
+            Step(**{**step.__dict__, "depends_on": kept})  # frozen: rebuild with dependencies
+        )
+    return out
+
+
+def build_plan(
+    manifest: Manifest,
+    observed: Observed,
+    packages: Mapping[str, int],
+    targets: Iterable[str] = (),
+) -> Plan:
+    """Compute the ordered plan. ``packages`` is env_key -> number of locked packages."""
+    wanted = frozenset(targets)
+    _check_targets(manifest, observed, sorted(wanted))
+    steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
+    steps = _with_dependencies(steps)
+    if wanted:
+        steps = _select(steps, wanted)
+    return Plan(steps=_order(steps), warnings=tuple(_warnings(manifest, observed)))

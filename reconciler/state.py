@@ -1,0 +1,80 @@
+"""Pure: frozen types for what observation saw and what health assessment concluded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PathKind = Literal["absent", "dir", "symlink", "broken_symlink", "other"]
+
+
+@dataclass(frozen=True)
+class InstalledDist:
+    """A distribution found as ``*.dist-info`` in site-packages (name is canonicalized)."""
+
+    name: str
+    version: str
+    dist_info: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the env's own interpreter said about itself in one probe subprocess."""
+
+    version: str
+    marker_env: tuple[tuple[str, str], ...]
+    import_failures: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    """Raw facts about one env folder, gathered without judging them."""
+
+    env_key: str
+    path: str
+    kind: PathKind
+    link_target: str | None = None
+    receipt: tuple[tuple[str, str], ...] | None = None
+    interpreter_present: bool = False
+    pyvenv_cfg: tuple[tuple[str, str], ...] | None = None
+    base_interpreter_present: bool | None = None
+    missing_activation: tuple[str, ...] = ()
+    activation_venv_path: str | None = None
+    real_path: str | None = None
+    escapes_root: bool = False
+    probe: ProbeResult | None = None
+    probe_error: str | None = None
+    installed: tuple[InstalledDist, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return self.kind in ("dir", "symlink")
+
+    @property
+    def created_by_reconcile(self) -> bool:
+        return self.receipt is not None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One health problem: a stable snake_case reason and a human detail."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EnvHealth:
+    """The verdict on one env: its findings, empty when healthy."""
+
+    env_key: str
+    exists: bool
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and not self.findings
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(sorted({f.reason for f in self.findings}))
