@@ -1,0 +1,199 @@
+"""Shared fixtures: an isolated uv cache, real interpreters, a local wheelhouse, real venvs.
+
+Nothing here touches the network: wheels are written with zipfile and installed by the real
+uv with ``--no-index --find-links``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from reconciler import layout
+from reconciler.runner import uv_bin
+from tests.wheels import make_wheel
+
+REGISTRY_ENV = "RECONCILE_REGISTRY_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(REGISTRY_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"needs the package registry; set {REGISTRY_ENV}=1")
+    for item in items:
+        if "registry" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_uv(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A private uv cache (a corrupted hardlinked file must not poison the machine's cache)."""
+    cache_dir = tmp_path_factory.getbasetemp() / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "VIRTUAL_ENV"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _runs(python: Path) -> bool:
+    try:
+        done = subprocess.run(
+            [str(python), "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+@cache
+def find_python(version: str) -> Path | None:
+    """A real interpreter for ``X.Y``: pyenv's versions folder first, then PATH, verified."""
+    candidates: list[Path] = []
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    versions = pyenv_root / "versions"
+    if versions.is_dir():
+        for folder in sorted(versions.glob(f"{version}.*"), reverse=True):
+            candidates.append(folder / "bin" / f"python{version}")
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+        candidates.append(Path(sys.executable))
+    found = shutil.which(f"python{version}")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.exists() and _runs(candidate):
+            return candidate
+    return None
+
+
+def require_python(version: str) -> Path:
+    """The interpreter for ``version``, or skip the test cleanly when it is absent."""
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"Python {version} is not installed on this machine")
+    return python
+
+
+def uv(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real uv; fail the test with its stderr when it fails."""
+    done = subprocess.run(
+        [uv_bin(), *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=300
+    )
+    if done.returncode != 0:
+        pytest.fail(f"uv {' '.join(args)} failed:\n{done.stderr}")
+    return done
+
+
+@pytest.fixture
+def wheelhouse(tmp_path: Path) -> Path:
+    """A folder of tiny wheels: alpha 1.0 (needs beta), beta 1.0 and 2.0, gamma 1.0."""
+    folder = tmp_path / "wheels"
+    make_wheel(folder, "alpha", "1.0", requires=["beta>=1.0"])
+    make_wheel(folder, "beta", "1.0")
+    make_wheel(folder, "beta", "2.0")
+    make_wheel(folder, "gamma", "1.0")
+    return folder
+
+
+def build_env(
+    path: Path,
+    python: Path,
+    lockfile: Path,
+    wheelhouse: Path,
+    receipt: bool = True,
+) -> Path:
+    """Build a venv at ``path`` from ``lockfile`` with the real uv, the way apply will.
+
+    ``receipt`` writes the generation receipt that marks an env as built by reconcile.
+    """
+    uv("venv", "--quiet", "--python", str(python), str(path))
+    uv(
+        "pip",
+        "sync",
+        "--quiet",
+        "--require-hashes",
+        "--no-index",
+        "--find-links",
+        str(wheelhouse),
+        "--python",
+        str(layout.interpreter(path)),
+        str(lockfile),
+    )
+    if receipt:
+        layout.receipt_path(path).write_text(
+            json.dumps({"format_version": "1", "generation": "test"}), encoding="utf-8"
+        )
+    return path
+
+
+@dataclass
+class Project:
+    """A temp folder with envs.toml, a wheelhouse and (after ``lock()``) lockfiles."""
+
+    folder: Path
+    wheels: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / "envs.toml"
+
+    @property
+    def root(self) -> Path:
+        return self.folder / ".envs"
+
+    def write(self, body: str) -> None:
+        header = textwrap.dedent(
+            """\
+            [settings.sources]
+            find_links = ["wheels"]
+            no_index = true
+            """
+        )
+        self.manifest.write_text(header + textwrap.dedent(body), encoding="utf-8")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the installed ``reconcile`` command in the project folder."""
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            capture_output=True,
+            text=True,
+            cwd=self.folder,
+            check=False,
+            timeout=600,
+        )
+
+    def lock(self) -> None:
+        done = self.cli("lock")
+        assert done.returncode == 0, done.stderr
+
+    def build(self, env_key: str, python: Path, receipt: bool = True) -> Path:
+        """Build ``<root>/<env_key>`` from its lockfile (a plain folder, as apply will link)."""
+        return build_env(
+            self.root / env_key,
+            python,
+            self.folder / "lockfiles" / f"{env_key}.txt",
+            self.wheels,
+            receipt=receipt,
+        )
+
+
+@pytest.fixture
+def project(tmp_path: Path, wheelhouse: Path) -> Iterator[Project]:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copytree(wheelhouse, folder / "wheels")
+    yield Project(folder=folder, wheels=folder / "wheels")

@@ -1,0 +1,65 @@
+"""Test helper: write tiny, correct wheels with zipfile (no network, no build backend)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: Mapping[str, bytes | str] | None = None,
+    requires: Sequence[str] = (),
+) -> Path:
+    """Write ``<name>-<version>-py3-none-any.whl`` into ``folder`` and return its path.
+
+    ``files`` maps paths inside site-packages to contents; by default the wheel holds one
+    module ``<name>/__init__.py`` that sets ``VERSION``. The RECORD lists every file with its
+    sha256 and size, as installers expect.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    module = canonicalize_name(name).replace("-", "_")
+    if files is None:
+        files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
+    dist_info = f"{module}-{version}.dist-info"
+    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {r}" for r in requires]
+    contents: dict[str, bytes] = {
+        path: data.encode("utf-8") if isinstance(data, str) else data
+        for path, data in files.items()
+    }
+    contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode("utf-8")
+    contents[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: reconcile-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for path, data in sorted(contents.items()):
+        writer.writerow([path, _record_hash(data), str(len(data))])
+    writer.writerow([f"{dist_info}/RECORD", "", ""])
+    contents[f"{dist_info}/RECORD"] = record.getvalue().encode("utf-8")
+    target = folder / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path, data in sorted(contents.items()):
+            info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return target
+
+
+def wheel_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
