@@ -110,9 +110,11 @@ class Settings(BaseModel):
     keep_generations: StrictInt = Field(
         2, ge=1, description="Generations kept per env for rollback (>= 1)."
     )
-    link_mode: LinkMode = Field("auto", description="auto | copy | clone | hardlink.")
+    link_mode: LinkMode = Field(
+        "auto", description="How files reach an env: auto (reflink or copy), copy, clone, hardlink."
+    )
     python_downloads: PythonDownloads = Field(
-        "automatic", description="automatic | manual | never (passed to uv)."
+        "automatic", description="Whether uv may download a missing Python (passed to uv)."
     )
     verify_ignore: tuple[Glob, ...] = Field(
         (), description="Globs (relative to site-packages) whose content may differ from RECORD."
@@ -141,7 +143,7 @@ class EnvSpec(BaseModel):
         (), description="Added to settings.verify_ignore for this env."
     )
     lockfile: StrictStr | None = Field(
-        None, description="Lockfile path; default <lockfiles>/<env_key>.txt."
+        None, description="Lockfile path; default `<lockfiles>/<env_key>.txt`."
     )
     sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
 

@@ -190,7 +190,8 @@ def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
     home = dict(cfg or ()).get("home")
     python = layout.interpreter(real, windows)
     missing_activation, recorded = _activation(real, windows)
-    probe, probe_error = (None, "the interpreter is missing")
+    probe: ProbeResult | None = None
+    probe_error: str | None = "the interpreter is missing"
     if python.exists():
         probe, probe_error = _probe(python, request.imports)
     return EnvFacts(
