@@ -19,7 +19,7 @@ from pathlib import Path
 from reconciler.errors import LockfileError, ReconcileError, UsageError
 from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, Sources, load_manifest
-from reconciler.runner import Command, run, uv_bin
+from reconciler.runner import Command, CommandTimeout, run, uv_bin
 
 LOCK_TIMEOUT = 600.0
 _UNREACHABLE = (
@@ -91,19 +91,37 @@ def _explain(env_key: str, stderr: str) -> str:
             f"cannot reach the package index while locking {env_key} ({first.strip()}): check "
             "the network and the sources in envs.toml."
         )
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()][:8]
+    lines = [line.rstrip().removeprefix("error: ") for line in text.splitlines() if line.strip()][
+        :8
+    ]
     body = "\n  ".join(lines) or "uv failed without a message"
     return f"could not lock {env_key}; uv says:\n  {body}\nNo lockfile was changed."
 
 
 def resolve_one(request: LockRequest) -> str:
     """Resolve one env; return the full lockfile text or raise with uv's explanation."""
-    result = run(compile_command(request))
+    command = compile_command(request)
+    try:
+        result = run(command)
+    except CommandTimeout:
+        raise LockfileError(
+            f"uv did not finish locking {request.env_key} within {command.timeout:g} s and was "
+            "stopped: check that the package index answers, then run "
+            f"`reconcile lock {request.env_key}` again."
+        ) from None
     if not result.ok:
         raise LockfileError(_explain(request.env_key, result.stderr))
     text = request.header + result.stdout
     parse_lockfile(text, str(request.path))  # never write a lockfile we could not read back
     return text
+
+
+def _attempt(request: LockRequest) -> str | LockfileError:
+    """Resolve one env; a failure is returned, so every env's failure can be reported."""
+    try:
+        return resolve_one(request)
+    except LockfileError as error:
+        return error
 
 
 def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockRequest]:
@@ -192,11 +210,17 @@ def lock_command(args: argparse.Namespace) -> int:
         return 0
     requests = _requests(loaded, keys)
     with ThreadPoolExecutor(max_workers=max(1, min(len(requests), 4))) as pool:
-        texts = list(pool.map(resolve_one, requests))
+        outcomes = list(pool.map(_attempt, requests))
+    failures = [o for o in outcomes if isinstance(o, LockfileError)]
+    if failures:
+        for failure in failures[:-1]:
+            print(f"error: {failure.message}", file=sys.stderr)
+        raise failures[-1]
+    texts = [o for o in outcomes if isinstance(o, str)]
     for request, text in zip(requests, texts, strict=True):
         try:
-            old = request.path.read_text(encoding="utf-8")
-        except OSError:
+            old = request.path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
             old = None
         if old != text:
             _write_atomic(request.path, text)
