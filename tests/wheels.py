@@ -36,7 +36,7 @@ def make_wheel(
     if files is None:
         files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
     dist_info = f"{module}-{version}.dist-info"
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     metadata += [f"Requires-Dist: {r}" for r in requires]
     contents: dict[str, bytes] = {
         path: data.encode("utf-8") if isinstance(data, str) else data
@@ -44,7 +44,8 @@ def make_wheel(
     }
     contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode("utf-8")
     contents[f"{dist_info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: reconcile-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        b"Wheel-Version: 1.0\nGenerator: reconcile-tests\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n"
     )
     record = io.StringIO()
     writer = csv.writer(record, lineterminator="\n")
