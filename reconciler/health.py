@@ -93,6 +93,8 @@ def assess(facts: EnvFacts, expect: Expectation) -> EnvHealth:
     if facts.kind == "absent":
         return EnvHealth(facts.env_key, exists=False, findings=(Finding("missing", ""),))
     found = _structure(facts, expect.managed)
+    if facts.kind == "broken_symlink":  # a dangling link is no env: plan creates it (SPEC 5)
+        return EnvHealth(facts.env_key, exists=False, findings=tuple(found))
     if facts.kind in ("dir", "symlink") and not facts.escapes_root:
         if facts.probe is None:
             found.append(Finding("interpreter_broken", facts.probe_error or "does not run"))

@@ -85,6 +85,13 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 def _parse_pin(label: str, number: int, text: str) -> LockedPackage:
     where = f"{label}:{number}"
+    if text.startswith("-"):  # -e, --index-url, or --hash lines whose pin lost its backslash
+        words = _HASH.sub("", text).split()
+        problem = f"unsupported option {words[0]!r}" if words else "--hash lines without a pin"
+        raise LockfileError(
+            f"{where}: {problem}; lockfiles hold only pins and --hash lines: run `reconcile lock` "
+            "to rewrite it."
+        )
     spec_part, _, options = text.partition(" --")
     options = "--" + options if options else ""
     hashes = tuple(f"{algo}:{digest}" for algo, digest in _HASH.findall(options))
@@ -97,8 +104,9 @@ def _parse_pin(label: str, number: int, text: str) -> LockedPackage:
     try:
         requirement = Requirement(spec_part.strip())
     except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]  # the rest is a caret drawing of the same line
         raise LockfileError(
-            f"{where}: cannot parse {spec_part.strip()!r} ({exc}); run `reconcile lock` to "
+            f"{where}: cannot parse {spec_part.strip()!r} ({reason}); run `reconcile lock` to "
             "rewrite it."
         ) from None
     pins = [s for s in requirement.specifier if s.operator in ("==", "===")]
@@ -159,13 +167,21 @@ def _digest(document: object) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+def _normalised(requirement: str) -> str:
+    """A requirement in one spelling: canonical name, sorted extras, packaging's formatting."""
+    parsed = Requirement(requirement)
+    parsed.name = canonicalize_name(parsed.name)
+    parsed.extras = {canonicalize_name(e) for e in parsed.extras}
+    return str(parsed)
+
+
 def lock_inputs(spec: EnvSpec, sources: Sources) -> dict[str, str]:
     """What a lockfile is made from, one short digest per cause of staleness.
 
     Requirements are compared as a normalised set, so reordering them is not a change.
     Sources are digested, never written out: index URLs may carry credentials.
     """
-    requirements = sorted({str(Requirement(r)) for r in spec.requirements})
+    requirements = sorted({_normalised(r) for r in spec.requirements})
     return {
         "format": str(LOCK_FORMAT),
         "python": spec.python or "",

@@ -7,7 +7,9 @@ edge that reads the file and turns OS errors into one clear sentence.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +211,8 @@ def format_key_path(loc: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
             continue
-        text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+        bare = re.fullmatch(r"[A-Za-z0-9_-]+", part)
+        text = part if bare else json.dumps(part, ensure_ascii=False)  # TOML's basic string
         out += f".{text}" if out else text
     return out
 
@@ -224,8 +227,25 @@ def _describe(value: Any) -> str:
         dict: "table",
     }.get(type(value), type(value).__name__)
     if isinstance(value, (dict, list)):
-        return f"a {kind}"
+        return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
     return f"{kind} {value!r}" if not isinstance(value, str) else f'string "{value}"'
+
+
+# Names people reach for that are too far from ours for difflib alone: alias -> our key.
+_ALIASES = {
+    "environments": "envs",
+    "dependencies": "requirements",
+    "packages": "requirements",
+    "python_version": "python",
+}
+
+
+def did_you_mean(key: str, allowed: Iterable[str]) -> str | None:
+    """The allowed key closest to ``key`` (a misspelling, or a common alias of it), if any."""
+    known = list(allowed)
+    aliases = [alias for alias, real in _ALIASES.items() if real in known]
+    close = difflib.get_close_matches(key, known + aliases, n=1, cutoff=0.6)
+    return _ALIASES.get(close[0], close[0]) if close else None
 
 
 _EXPECTED = {
@@ -249,8 +269,8 @@ def _message(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
         key = str(loc[-1])
         model = _SECTION_MODELS.get(_section_of(loc[:-1]))
         allowed = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f'; did you mean "{close[0]}"?' if close else f"; allowed keys: {', '.join(allowed)}"
+        close = did_you_mean(key, allowed)
+        hint = f'; did you mean "{close}"?' if close else f"; allowed keys: {', '.join(allowed)}"
         return loc, f'unknown key "{key}"{hint}'
     if kind == "missing":
         return loc, "missing required key"
@@ -311,6 +331,24 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
     return found
 
 
+def _toml_error_line(text: str) -> int | None:
+    """The line of a TOML error that tomlkit reports without one, asked of the stdlib parser."""
+    if sys.version_info >= (3, 11):  # tomllib is in the stdlib from 3.11 on
+        import tomllib
+
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"at line (\d+)", str(exc))
+            return int(match.group(1)) if match else None
+    return None
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters (a key or value may hold a newline): one problem, one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: json.dumps(m.group(0))[1:-1], text)
+
+
 def parse_manifest(text: str, label: str) -> Manifest:
     """Parse envs.toml text; raise one ManifestError listing every problem with line numbers."""
     try:
@@ -318,6 +356,9 @@ def parse_manifest(text: str, label: str) -> Manifest:
     except tomlkit.exceptions.ParseError as exc:
         reason = str(exc).split(" at line ")[0]
         raise ManifestError(label, [Problem(exc.line, "", f"not valid TOML: {reason}")]) from None
+    except tomlkit.exceptions.TOMLKitError as exc:  # a key or table defined twice: no line
+        line = _toml_error_line(text)
+        raise ManifestError(label, [Problem(line, "", f"not valid TOML: {exc}")]) from None
     raw = document.unwrap()
     lines = key_lines(text)
     located: list[tuple[tuple[str | int, ...], str]] = []
@@ -330,7 +371,11 @@ def parse_manifest(text: str, label: str) -> Manifest:
     if located:
         problems = sorted(
             {
-                Problem(line_for(lines, tuple(str(p) for p in loc)), format_key_path(loc), msg)
+                Problem(
+                    line_for(lines, tuple(str(p) for p in loc)),
+                    format_key_path(loc),
+                    _one_line(msg),
+                )
                 for loc, msg in located
             },
             key=lambda p: (p.line or 0, p.key_path, p.message),

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import networkx as nx
-
 from reconciler.errors import PlanCycleError, UsageError
 from reconciler.manifest import Manifest
 from reconciler.state import EnvHealth
@@ -135,7 +133,7 @@ def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
     for key in manifest.adopted_envs():
         health = observed.health.get(key)
         if health is not None and not health.healthy:
-            problems = "; ".join(f.detail for f in health.findings)
+            problems = "; ".join(f.detail or f.reason for f in health.findings)
             found.append(
                 f"adopted env {key} is unhealthy ({problems}); reconcile never rebuilds adopted "
                 "envs: move its models to a managed env"
@@ -150,14 +148,23 @@ def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
 
 
 def _select(steps: list[Step], targets: frozenset[str]) -> list[Step]:
-    """Keep the steps of the targeted envs and of the models bound to or from them."""
+    """Keep the steps of the targeted envs, of the models bound to or from them, and every
+    step those depend on (as Terraform's -target does): a rebind never runs before its env."""
 
     def wanted(step: Step) -> bool:
         if step.kind == "env":
             return step.target in targets
         return bool({step.from_env, step.to_env} & targets)
 
-    return [s for s in steps if wanted(s)]
+    by_id = {s.id: s for s in steps}
+    kept = {s.id for s in steps if wanted(s)}
+    todo = sorted(kept)
+    while todo:
+        for dep in by_id[todo.pop()].depends_on:
+            if dep in by_id and dep not in kept:
+                kept.add(dep)
+                todo.append(dep)
+    return [s for s in steps if s.id in kept]
 
 
 def _check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
@@ -170,6 +177,10 @@ def _check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str
 
 
 def _order(steps: list[Step]) -> tuple[Step, ...]:
+    if not steps:
+        return ()
+    import networkx as nx  # imported only when there is a graph: a no-op plan starts faster
+
     by_id = {s.id: s for s in steps}
     graph = nx.DiGraph()
     graph.add_nodes_from(by_id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import LockfileError
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
-from reconciler.manifest import LoadedManifest
+from reconciler.manifest import LoadedManifest, Manifest
 from reconciler.observe import (
     EnvRequest,
     created_by_reconcile,
@@ -60,6 +60,18 @@ def _facts_digest(facts: EnvFacts) -> str:
     return _sha256(json.dumps(dataclasses.asdict(facts), sort_keys=True, default=str))
 
 
+def target_closure(
+    manifest: Manifest, bindings: Mapping[str, str], targets: Iterable[str]
+) -> list[str]:
+    """The managed envs a --target plan must observe: the targets, and the envs that models
+    leaving a targeted env move to (their create step comes along, SPEC 5)."""
+    wanted = set(targets)
+    for model, spec in manifest.models.items():
+        if bindings.get(model) in wanted or spec.env in wanted:
+            wanted.add(spec.env)
+    return sorted(k for k in manifest.managed_envs() if k in wanted)
+
+
 @dataclass(frozen=True)
 class PlanRun:
     """A computed plan with the fingerprint of everything it was computed from."""
@@ -74,7 +86,8 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
     root = loaded.root
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()
-    planned = [k for k in managed if not wanted or k in wanted]
+    bindings: dict[str, str] = {}  # applied bindings are recorded by apply, which comes later
+    planned = target_closure(manifest, bindings, wanted) if wanted else sorted(managed)
     locks = fresh_locks(loaded, planned)
     requests = [
         EnvRequest(key, root / key, spec.imports, confine_to=root)
@@ -94,7 +107,7 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
-    observed = Observed(health=health, orphans=orphans, bindings={})
+    observed = Observed(health=health, orphans=orphans, bindings=bindings)
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)
     fingerprint = {

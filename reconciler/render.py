@@ -63,12 +63,13 @@ def _headline(step: Mapping[str, Any]) -> str:
 
 
 def render_text(doc: Mapping[str, Any]) -> Text:
-    """Terraform-style text; styles apply only when the console prints colour."""
+    """Terraform-style text; styles apply only when the console prints colour.
+
+    Warnings come before the last line, which is always the summary (SPEC 5).
+    """
     out = Text()
     steps = doc["steps"]
-    if not steps:
-        out.append(NO_CHANGES + "\n", style="bold green")
-    else:
+    if steps:
         out.append("reconcile will perform the following actions:\n")
         for step in steps:
             action = step["action"]
@@ -80,9 +81,14 @@ def render_text(doc: Mapping[str, Any]) -> Text:
                 out.append(f"      - {detail}\n", style="dim")
             if step["depends_on"]:
                 out.append(f"      after: {', '.join(step['depends_on'])}\n", style="dim")
-        out.append("\n" + summary_line(doc["summary"]) + "\n", style="bold")
-    for warning in doc["warnings"]:
-        out.append(f"\nWarning: {warning}\n", style="yellow")
+    for index, warning in enumerate(doc["warnings"]):
+        gap = "\n" if steps or index else ""
+        out.append(f"{gap}Warning: {warning}\n", style="yellow")
+    gap = "\n" if steps or doc["warnings"] else ""
+    if steps:
+        out.append(gap + summary_line(doc["summary"]) + "\n", style="bold")
+    else:
+        out.append(gap + NO_CHANGES + "\n", style="bold green")
     return out
 
 
@@ -127,9 +133,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 lines.append(f"- `{step['id']}`")
                 lines += [f"  - {_cell(d)}" for d in step["details"]]
             lines += ["", "</details>"]
-    if doc["warnings"]:
-        lines.append("")
-        lines += [f"> **Warning:** {_cell(w)}" for w in doc["warnings"]]
+    for warning in doc["warnings"]:  # a blank line apiece, or they merge into one paragraph
+        lines += ["", f"> **Warning:** {_cell(warning)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,41 @@ def _parse_key(text: str) -> tuple[tuple[str, ...], str] | None:
         rest = rest[1:]
 
 
+def _scan_value(text: str, depth: int, quote: str | None) -> tuple[int, str | None]:
+    """Array depth and open multi-line string after ``text``.
+
+    Brackets inside strings and comments do not count: ``"pkg[extra]"`` or ``# see [1``
+    inside a multi-line array must not end it early or keep it open forever.
+    """
+    i = 0
+    while i < len(text):
+        if quote is not None:
+            if quote.startswith('"') and text[i] == "\\":
+                i += 2
+            elif text.startswith(quote, i):
+                i += len(quote)
+                # a multi-line string may end with up to two quotes of its own content
+                while len(quote) == 3 and i < len(text) and text[i] == quote[0]:
+                    i += 1
+                quote = None
+            else:
+                i += 1
+            continue
+        char = text[i]
+        if char == "#":
+            break
+        opener = next((q for q in ('"""', "'''", '"', "'") if text.startswith(q, i)), None)
+        if opener is not None:
+            quote = opener
+            i += len(opener)
+            continue
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        i += 1
+    if quote in ('"', "'"):
+        quote = None  # a one-line string cannot continue on the next line
+    return max(depth, 0), quote
+
+
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Return the 1-based line of every table header and key, and of their prefixes."""
     found: dict[tuple[str, ...], int] = {}
@@ -42,12 +77,8 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     in_multiline: str | None = None
     depth = 0
     for number, line in enumerate(text.splitlines(), start=1):
-        if in_multiline:
-            if line.count(in_multiline) % 2 == 1:
-                in_multiline = None
-            continue
-        if depth > 0:
-            depth += line.count("[") - line.count("]")
+        if in_multiline or depth > 0:
+            depth, in_multiline = _scan_value(line, depth, in_multiline)
             continue
         stripped = line.strip()
         if stripped.startswith("["):
@@ -64,12 +95,7 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
         path = prefix + parsed[0]
         for end in range(len(prefix) + 1, len(path) + 1):
             found.setdefault(path[:end], number)
-        value = parsed[1][1:].strip()
-        for quote in ('"""', "'''"):
-            if value.startswith(quote) and value.count(quote) == 1:
-                in_multiline = quote
-        if value.startswith("["):
-            depth = value.count("[") - value.count("]")
+        depth, in_multiline = _scan_value(parsed[1][1:], 0, None)
     return found
 
 

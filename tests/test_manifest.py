@@ -1,0 +1,692 @@
+"""Table tests of envs.toml parsing (SPEC 3): every error names file, line and key path.
+
+The parser is pure (``parse_manifest``); the CLI cases call ``reconciler.cli.main`` in-process
+and check that a bad manifest is one clear sentence, exit code 1, and nothing on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+from reconciler.errors import ManifestError, ManifestNotFound, Problem
+from reconciler.manifest import format_key_path, load_manifest, parse_manifest
+
+LABEL = "conf/envs.toml"
+
+GOOD = """\
+version = 1
+
+[settings]
+root = ".envs"
+keep_generations = 3
+link_mode = "copy"
+python_downloads = "never"
+verify_ignore = ["certifi/cacert.pem"]
+
+[settings.sources]
+index_url = "https://example.invalid/simple"
+find_links = ["wheels"]
+
+[envs.tools]
+python = "3.12.1"
+requirements = ["tabulate==0.9.0", "six==1.16.0 ; python_version >= '3'"]
+imports = ["tabulate", "six.moves"]
+lockfile = "locks/tools.txt"
+
+[envs.tools.sources]
+no_index = true
+
+[envs.legacy]
+adopt = "environments/old/.venv"
+imports = ["torch"]
+
+[models."llama-3-8b"]
+env = "tools"
+fallback = "legacy"
+"""
+
+
+def problems_of(text: str) -> tuple[Problem, ...]:
+    """The problems parse_manifest reports for ``text`` (the test fails if it parses)."""
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(textwrap.dedent(text), LABEL)
+    return caught.value.problems
+
+
+@dataclass(frozen=True)
+class Case:
+    """One broken manifest and the (line, key path, message fragment) of every problem."""
+
+    id: str
+    text: str
+    expected: tuple[tuple[int, str, str], ...]
+
+
+CASES = [
+    # unknown keys, at every level, with a did-you-mean
+    Case(
+        "unknown_root_key",
+        """\
+        [setings]
+        root = "x"
+        """,
+        ((1, "setings", 'unknown key "setings"; did you mean "settings"?'),),
+    ),
+    Case(
+        "unknown_root_key_alias",
+        """\
+        [enviroments.tools]
+        python = "3.11"
+        """,
+        ((1, "enviroments", 'did you mean "envs"?'),),
+    ),
+    Case(
+        "unknown_settings_key",
+        """\
+        [settings]
+        root = ".envs"
+        keep_generation = 2
+        """,
+        ((3, "settings.keep_generation", 'did you mean "keep_generations"?'),),
+    ),
+    Case(
+        "unknown_settings_sources_key",
+        """\
+        [settings.sources]
+        no_index = true
+        index-url = "https://example.invalid"
+        """,
+        ((3, "settings.sources.index-url", 'did you mean "index_url"?'),),
+    ),
+    Case(
+        "unknown_env_key",
+        """\
+        [envs.tools]
+        pythn = "3.11"
+        """,
+        (
+            (1, "envs.tools.python", 'a managed env needs "python"'),
+            (2, "envs.tools.pythn", 'unknown key "pythn"; did you mean "python"?'),
+        ),
+    ),
+    Case(
+        "unknown_env_sources_key",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [envs.tools.sources]
+        find_link = ["wheels"]
+        """,
+        ((5, "envs.tools.sources.find_link", 'did you mean "find_links"?'),),
+    ),
+    Case(
+        "unknown_model_key",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        env = "tools"
+        fallbak = "tools"
+        """,
+        ((6, "models.m.fallbak", 'did you mean "fallback"?'),),
+    ),
+    Case(
+        "unknown_key_without_close_match_lists_the_allowed_ones",
+        """\
+        [settings]
+        colour = "red"
+        """,
+        ((2, "settings.colour", "allowed keys: keep_generations, link_mode, lockfiles,"),),
+    ),
+    Case(
+        "unknown_key_in_inline_table",
+        """\
+        [envs]
+        tools = { python = "3.11", requirement = ["a==1"] }
+        """,
+        ((2, "envs.tools.requirement", 'did you mean "requirements"?'),),
+    ),
+    # wrong types
+    Case(
+        "keep_generations_is_a_string",
+        """\
+        [settings]
+        keep_generations = "2"
+        """,
+        ((2, "settings.keep_generations", 'expected an integer, got string "2"'),),
+    ),
+    Case(
+        "no_index_is_a_string",
+        """\
+        [settings.sources]
+        no_index = "yes"
+        """,
+        ((2, "settings.sources.no_index", 'expected a boolean (true or false), got string "yes"'),),
+    ),
+    Case(
+        "requirements_is_a_string",
+        """\
+        [envs.tools]
+        python = "3.11"
+        requirements = "x"
+        """,
+        ((3, "envs.tools.requirements", 'expected an array, got string "x"'),),
+    ),
+    Case(
+        "python_is_a_float",
+        """\
+        [envs.tools]
+        python = 3.11
+        """,
+        ((2, "envs.tools.python", "expected a string, got float 3.11"),),
+    ),
+    Case(
+        "envs_is_an_integer",
+        "envs = 3\n",
+        ((1, "envs", "expected a table, got integer 3"),),
+    ),
+    Case(
+        "models_is_an_array",
+        "models = []\n",
+        ((1, "models", "expected a table, got an array"),),
+    ),
+    Case(
+        "an_env_is_not_a_table",
+        """\
+        [envs]
+        tools = "3.11"
+        """,
+        ((2, "envs.tools", 'expected a table, got string "3.11"'),),
+    ),
+    # values
+    Case(
+        "bad_requirement_string_is_located_at_its_array",
+        """\
+        [envs.tools]
+        python = "3.11"
+        requirements = [
+            "ok==1.0",
+            "not a requirement!!",
+        ]
+        """,
+        ((3, "envs.tools.requirements[1]", '"not a requirement!!" is not a valid PEP 508'),),
+    ),
+    Case(
+        "python_version_without_minor",
+        """\
+        [envs.tools]
+        python = "3"
+        """,
+        ((2, "envs.tools.python", 'expected a Python version "X.Y" or "X.Y.Z", got "3"'),),
+    ),
+    Case(
+        "python_version_with_words",
+        """\
+        [envs.tools]
+        python = "3.11-dev"
+        """,
+        ((2, "envs.tools.python", 'got "3.11-dev"'),),
+    ),
+    Case(
+        "import_that_is_not_a_module_name",
+        """\
+        [envs.tools]
+        python = "3.11"
+        imports = ["torch", "no-dashes"]
+        """,
+        ((3, "envs.tools.imports[1]", '"no-dashes" is not an importable module name'),),
+    ),
+    Case(
+        "verify_ignore_that_leaves_site_packages",
+        """\
+        [settings]
+        verify_ignore = ["../outside/*"]
+        """,
+        ((2, "settings.verify_ignore[0]", "must be a glob relative to site-packages"),),
+    ),
+    Case(
+        "version_2",
+        "version = 2\n",
+        ((1, "version", "expected 1, got integer 2"),),
+    ),
+    Case(
+        "link_mode_invalid",
+        """\
+        [settings]
+        link_mode = "symlink"
+        """,
+        ((2, "settings.link_mode", "expected 'auto', 'copy', 'clone' or 'hardlink'"),),
+    ),
+    Case(
+        "python_downloads_invalid",
+        """\
+        [settings]
+        python_downloads = "always"
+        """,
+        ((2, "settings.python_downloads", "expected 'automatic', 'manual' or 'never'"),),
+    ),
+    Case(
+        "keep_generations_zero",
+        """\
+        [settings]
+        keep_generations = 0
+        """,
+        ((2, "settings.keep_generations", "must be at least 1, got integer 0"),),
+    ),
+    # names
+    Case(
+        "env_name_with_a_path_separator",
+        """\
+        [envs."a/b"]
+        python = "3.11"
+        """,
+        ((1, 'envs."a/b"', '"a/b" is not a valid name'),),
+    ),
+    Case(
+        "env_name_with_a_backslash",
+        """\
+        [envs.'a\\b']
+        python = "3.11"
+        """,
+        ((1, 'envs."a\\\\b"', "is not a valid name"),),
+    ),
+    Case(
+        "env_name_with_dot_dot",
+        """\
+        [envs."a..b"]
+        python = "3.11"
+        """,
+        ((1, 'envs."a..b"', '"a..b" is not a valid name'),),
+    ),
+    Case(
+        "env_name_starting_with_a_dot",
+        """\
+        [envs.".hidden"]
+        python = "3.11"
+        """,
+        ((1, 'envs.".hidden"', "starting with a letter or digit"),),
+    ),
+    Case(
+        "env_name_of_65_characters",
+        f"""\
+        [envs.{"e" * 65}]
+        python = "3.11"
+        """,
+        ((1, f"envs.{'e' * 65}", "use 1-64 letters"),),
+    ),
+    Case(
+        "model_name_with_a_path_separator",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models."../etc"]
+        env = "tools"
+        """,
+        ((4, 'models."../etc"', "is not a valid name"),),
+    ),
+    # cross-field rules
+    Case(
+        "model_names_an_undeclared_env",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        env = "tols"
+        """,
+        ((5, "models.m.env", 'names undeclared env "tols"; did you mean "tools"?'),),
+    ),
+    Case(
+        "model_names_an_undeclared_env_far_from_any",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        env = "serving"
+        """,
+        ((5, "models.m.env", 'names undeclared env "serving"; declare it under [envs]'),),
+    ),
+    Case(
+        "fallback_names_an_undeclared_env",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        env = "tools"
+        fallback = "legacy"
+        """,
+        ((6, "models.m.fallback", 'names undeclared env "legacy"'),),
+    ),
+    Case(
+        "model_without_env",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        fallback = "tools"
+        """,
+        ((4, "models.m.env", "missing required key"),),
+    ),
+    Case(
+        "adopt_together_with_requirements",
+        """\
+        [envs.old]
+        adopt = "environments/old/.venv"
+        requirements = ["torch==2.3.1"]
+        """,
+        ((3, "envs.old.requirements", 'an adopted env cannot have "requirements"'),),
+    ),
+    Case(
+        "adopt_together_with_a_lockfile",
+        """\
+        [envs.old]
+        adopt = "environments/old/.venv"
+        lockfile = "old.txt"
+        """,
+        ((3, "envs.old.lockfile", 'an adopted env cannot have "lockfile"'),),
+    ),
+    Case(
+        "managed_env_without_python",
+        """\
+        [envs.tools]
+        requirements = ["a==1"]
+        """,
+        ((1, "envs.tools.python", 'a managed env needs "python" ("X.Y" or "X.Y.Z")'),),
+    ),
+    Case(
+        "managed_env_declared_with_dotted_keys_without_python",
+        """\
+        envs.tools.requirements = ["a==1"]
+        """,
+        ((1, "envs.tools.python", 'a managed env needs "python"'),),
+    ),
+    Case(
+        "fallback_equal_to_env",
+        """\
+        [envs.tools]
+        python = "3.11"
+
+        [models.m]
+        env = "tools"
+        fallback = "tools"
+        """,
+        ((6, "models.m.fallback", "is the model's own env; name a different env"),),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_manifest_error_names_the_line_key_path_and_problem(case: Case) -> None:
+    problems = problems_of(case.text)
+    assert [(p.line, p.key_path) for p in problems] == [(ln, key) for ln, key, _ in case.expected]
+    for problem, (line, key, fragment) in zip(problems, case.expected, strict=True):
+        assert fragment in problem.message
+        assert problem.render(LABEL) == f"{LABEL}:{line}: {key}: {problem.message}"
+
+
+def test_the_bundled_style_manifest_parses_with_every_field() -> None:
+    manifest = parse_manifest(GOOD, LABEL)
+    assert manifest.settings.keep_generations == 3
+    assert manifest.settings.link_mode == "copy"
+    assert manifest.settings.sources.find_links == ("wheels",)
+    assert list(manifest.managed_envs()) == ["tools"]
+    assert list(manifest.adopted_envs()) == ["legacy"]
+    assert manifest.envs["tools"].python == "3.12.1"
+    assert manifest.sources_for("tools").no_index is True
+    assert manifest.sources_for("legacy") == manifest.settings.sources
+    assert manifest.verify_ignore_for("tools") == ("certifi/cacert.pem",)
+    assert manifest.models["llama-3-8b"].fallback == "legacy"
+
+
+def test_an_empty_manifest_is_valid_and_uses_the_defaults() -> None:
+    manifest = parse_manifest("", LABEL)
+    assert manifest.version == 1
+    assert manifest.settings.root == ".envs"
+    assert manifest.settings.keep_generations == 2
+    assert manifest.envs == {}
+    assert manifest.models == {}
+
+
+def test_every_problem_in_the_file_is_reported_at_once_in_line_order() -> None:
+    text = """\
+    version = 2
+
+    [settings]
+    keep_generations = "2"
+    link_mode = "fast"
+
+    [envs.tools]
+    pyhton = "3.11"
+    requirements = ["a >>> 1"]
+
+    [envs.old]
+    adopt = "old/.venv"
+    requirements = ["a==1"]
+
+    [models.m]
+    env = "tool"
+    """
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(textwrap.dedent(text), LABEL)
+    error = caught.value
+    assert [(p.line, p.key_path) for p in error.problems] == [
+        (1, "version"),
+        (4, "settings.keep_generations"),
+        (5, "settings.link_mode"),
+        (7, "envs.tools.python"),
+        (8, "envs.tools.pyhton"),
+        (9, "envs.tools.requirements[0]"),
+        (13, "envs.old.requirements"),
+        (16, "models.m.env"),
+    ]
+    assert error.message == f"{LABEL} has 8 problems; fix them and run the command again."
+    assert error.details()[-1] == (
+        f'{LABEL}:16: models.m.env: names undeclared env "tool"; did you mean "tools"?'
+    )
+
+
+def test_one_problem_is_worded_in_the_singular() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest("version = 3\n", LABEL)
+    assert caught.value.message == f"{LABEL} has 1 problem; fix them and run the command again."
+    assert caught.value.details() == (f"{LABEL}:1: version: expected 1, got integer 3",)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("[b\n", 1),
+        ("version = 1\n\n[envs.tools]\npython = \n", 4),
+        # tomlkit gives no line for a key defined twice; the stdlib parser (3.11+) finds it
+        (
+            '[envs.tools]\npython = "3.11"\npython = "3.12"\n',
+            3 if sys.version_info >= (3, 11) else None,
+        ),
+        ('[settings]\nroot = "unterminated\n', 2),
+        ('[envs.tools]\npython = "3.11"\n\n[envs.tools]\n', 4),
+    ],
+    ids=["unclosed_header", "missing_value", "duplicate_key", "unterminated_string", "table_twice"],
+)
+def test_invalid_toml_reports_its_line(text: str, line: int | None) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, LABEL)
+    (problem,) = caught.value.problems
+    assert problem.line == line
+    assert problem.key_path == ""
+    assert problem.message.startswith("not valid TOML: ")
+    where = f"{LABEL}:{line}" if line else LABEL
+    assert problem.render(LABEL).startswith(f"{where}: not valid TOML: ")
+
+
+@pytest.mark.parametrize(
+    ("loc", "rendered"),
+    [
+        (("envs", "tools", "python"), "envs.tools.python"),
+        (("envs", "my.env", "python"), 'envs."my.env".python'),
+        (("envs", "tools", "requirements", 2), "envs.tools.requirements[2]"),
+        (("models", "llama-3-8b", "env"), "models.llama-3-8b.env"),
+        ((), ""),
+    ],
+)
+def test_key_paths_are_written_the_way_toml_spells_them(
+    loc: tuple[str | int, ...], rendered: str
+) -> None:
+    assert format_key_path(loc) == rendered
+
+
+def test_a_problem_without_a_line_names_only_the_file() -> None:
+    assert Problem(None, "", "not UTF-8").render("envs.toml") == "envs.toml: not UTF-8"
+    assert Problem(3, "envs.a", "bad").render("envs.toml") == "envs.toml:3: envs.a: bad"
+
+
+def test_load_manifest_resolves_paths_relative_to_the_manifest_folder(tmp_path: Path) -> None:
+    path = tmp_path / "envs.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    loaded = load_manifest(path)
+    assert loaded.root == tmp_path / ".envs"
+    assert loaded.lockfile_path("tools") == tmp_path / "locks" / "tools.txt"
+    assert loaded.adopt_path("legacy") == tmp_path / "environments" / "old" / ".venv"
+    assert load_manifest(path, root_override=tmp_path / "elsewhere").root == tmp_path / "elsewhere"
+    with pytest.raises(ValueError, match="tools is not adopted"):
+        loaded.adopt_path("tools")
+
+
+# --- the CLI: a bad manifest is one sentence, exit 1, no traceback, nothing created ----------
+
+
+def run_plan(manifest: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--manifest", str(manifest), "plan"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_refused(
+    folder: Path, before: set[Path], code: int, out: str, err: str, sentence: str
+) -> None:
+    assert code == 1
+    assert out == ""
+    assert "Traceback" not in err
+    last = err.rstrip("\n").splitlines()[-1]
+    assert last.startswith("error: ")
+    assert sentence in err
+    assert set(folder.rglob("*")) == before, "a refused manifest must not create anything"
+    assert not (folder / ".envs").exists()
+
+
+def test_cli_reports_a_missing_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "envs.toml"
+    code, out, err = run_plan(manifest, capsys)
+    assert_refused(tmp_path, set(), code, out, err, f"error: no manifest at {manifest}: ")
+    assert err.count("\n") == 1
+
+
+def test_cli_reports_a_manifest_that_is_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "envs.toml"
+    manifest.mkdir()
+    before = set(tmp_path.rglob("*"))
+    code, out, err = run_plan(manifest, capsys)
+    assert_refused(tmp_path, before, code, out, err, f"error: {manifest} is a folder, not a ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read a chmod 000 file"
+)
+def test_cli_reports_an_unreadable_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "envs.toml"
+    manifest.write_text(GOOD, encoding="utf-8")
+    manifest.chmod(0)
+    try:
+        before = set(tmp_path.rglob("*"))
+        code, out, err = run_plan(manifest, capsys)
+    finally:
+        manifest.chmod(0o644)
+    assert_refused(tmp_path, before, code, out, err, f"error: cannot read {manifest}: permission")
+
+
+def test_cli_reports_a_permission_error_as_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refusal as above, faked, so that it is checked when the tests run as root."""
+    manifest = tmp_path / "envs.toml"
+    manifest.write_text(GOOD, encoding="utf-8")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    before = set(tmp_path.rglob("*"))
+    code, out, err = run_plan(manifest, capsys)
+    assert_refused(
+        tmp_path,
+        before,
+        code,
+        out,
+        err,
+        f"error: cannot read {manifest}: permission denied; fix its permissions",
+    )
+
+
+def test_load_manifest_turns_other_os_errors_into_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: Path) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Path, "read_bytes", fail)
+    with pytest.raises(ManifestNotFound, match=r"cannot read .*envs\.toml: Input/output error\."):
+        load_manifest(tmp_path / "envs.toml")
+
+
+def test_cli_reports_a_manifest_that_is_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "envs.toml"
+    manifest.write_bytes(b"version = 1\n# caf\xe9\n")
+    before = set(tmp_path.rglob("*"))
+    code, out, err = run_plan(manifest, capsys)
+    assert_refused(tmp_path, before, code, out, err, f"{manifest}: not UTF-8 text (byte 17)")
+    assert err.splitlines()[-1] == (
+        f"error: {manifest} has 1 problem; fix them and run the command again."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("envs = 3\n", "1: envs: expected a table, got integer 3"),
+        ("models = []\n", "1: models: expected a table, got an array"),
+        ("settings = true\n", "1: settings: expected a table, got boolean True"),
+        ("[b\n", "1: not valid TOML: "),
+    ],
+    ids=["envs_integer", "models_array", "settings_boolean", "not_toml"],
+)
+def test_cli_reports_valid_toml_of_the_wrong_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, detail: str
+) -> None:
+    manifest = tmp_path / "envs.toml"
+    manifest.write_text(text, encoding="utf-8")
+    before = set(tmp_path.rglob("*"))
+    code, out, err = run_plan(manifest, capsys)
+    assert_refused(tmp_path, before, code, out, err, f"{manifest}:{detail}")
+    assert err.splitlines() == [
+        err.splitlines()[0],
+        f"error: {manifest} has 1 problem; fix them and run the command again.",
+    ]
