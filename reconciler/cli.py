@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler import __version__
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.files import write_atomic
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -77,18 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -102,7 +89,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
-        _write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
+        write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
     if args.format == "json":
         sys.stdout.write(render_json(doc))
     elif args.format == "markdown":
@@ -113,7 +100,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
         console.print(render_text(doc), end="")
     if args.out is not None and not args.quiet:
-        print(f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`.")
+        note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
+        # json and markdown on stdout are documents: the note must not end up inside them
+        print(note, file=sys.stdout if args.format == "text" else sys.stderr)
     if args.detailed_exitcode and run.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK

@@ -8,15 +8,14 @@ when every env resolved, so a failure leaves every old lockfile as it was.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import LockfileError, ReconcileError, UsageError
+from reconciler.files import write_atomic
 from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, Sources, load_manifest
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
@@ -163,18 +162,6 @@ def selected_envs(loaded: LoadedManifest, names: Sequence[str]) -> list[str]:
     return sorted(set(names)) if names else sorted(managed)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
     """One line per env whose lockfile is missing, unreadable or stale."""
     manifest = loaded.manifest
@@ -223,7 +210,7 @@ def lock_command(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError):
             old = None
         if old != text:
-            _write_atomic(request.path, text)
+            write_atomic(request.path, text)
         if not args.quiet:
             state = "unchanged" if old == text else "written"
             print(f"{request.env_key}: {request.path} {state}")
