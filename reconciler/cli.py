@@ -10,12 +10,11 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reconciler import __version__
 from reconciler.errors import ReconcileError, UsageError
-from reconciler.files import write_atomic
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -73,48 +72,68 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument(
         "--check", action="store_true", help="exit 2 if any lockfile is stale; write nothing"
     )
+
+    apply = commands.add_parser(
+        "apply", parents=[shared], help="build, verify and switch envs; bind models"
+    )
+    apply.add_argument("planfile", nargs="?", type=Path, help="a plan saved by `plan --out`")
+    apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--target", action="append", default=[], metavar="ENV", help="apply only this env"
+    )
+    _lock_timeout(apply)
+
+    rollback = commands.add_parser(
+        "rollback", parents=[shared], help="switch an env back to its previous generation"
+    )
+    rollback.add_argument("env", metavar="ENV")
+    _lock_timeout(rollback)
+
+    gc = commands.add_parser(
+        "gc", parents=[shared], help="remove old generations, staging leftovers and trash"
+    )
+    gc.add_argument("--keep", type=int, metavar="N", help="generations to keep per env")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    _lock_timeout(gc)
+
+    which = commands.add_parser(
+        "which", parents=[shared], help="print the interpreter MODEL runs with"
+    )
+    which.add_argument("model", metavar="MODEL")
+
+    run = commands.add_parser(
+        "run", parents=[shared], help="run a command with MODEL's env activated"
+    )
+    run.add_argument("model", metavar="MODEL")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]...")
     return parser
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from reconciler.document import plan_document
-    from reconciler.manifest import load_manifest
-    from reconciler.planning import make_plan
-    from reconciler.render import render_json, render_markdown, render_text, summary_line
-
-    loaded = load_manifest(args.manifest, args.root)
-    run = make_plan(loaded, args.target)
-    name = args.manifest.name
-    doc = plan_document(run.plan, name)
-    if args.out is not None:
-        write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
-    if args.format == "json":
-        sys.stdout.write(render_json(doc))
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown(doc))
-    elif args.quiet:
-        print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.")
-    else:
-        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
-        console.print(render_text(doc), end="")
-    if args.out is not None and not args.quiet:
-        note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
-        # json and markdown on stdout are documents: the note must not end up inside them
-        print(note, file=sys.stdout if args.format == "text" else sys.stderr)
-    if args.detailed_exitcode and run.plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
 
 
-def cmd_lock(args: argparse.Namespace) -> int:
-    from reconciler.locking import lock_command
+def _lock_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait this long for another reconcile to finish (0: fail at once)",
+    )
 
-    return lock_command(args)
 
+def _dispatch(args: argparse.Namespace) -> int:
+    from reconciler import commands
 
-COMMANDS = {"plan": cmd_plan, "lock": cmd_lock}
+    handler: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{args.command}")
+    return handler(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(message)s",
             stream=sys.stderr,
         )
-        return COMMANDS[args.command](args)
+        return _dispatch(args)
     except ReconcileError as error:
         if verbose:
             traceback.print_exc()

@@ -65,3 +65,23 @@ class PlanCycleError(ReconcileError):
 
 class UsageError(ReconcileError):
     """A command-line argument is wrong (unknown env, bad format...)."""
+
+
+class LockTimeout(ReconcileError):
+    """Another reconcile held the apply lock (``<root>/.lock``) for longer than the lock timeout."""
+
+
+class PythonNotFound(ReconcileError):
+    """No working interpreter for a declared Python version, and none could be downloaded.
+
+    ``version`` is the declared version (``"3.11"`` or ``"3.11.7"``); ``details()`` carries
+    uv's reason when a download was attempted and failed.
+    """
+
+    def __init__(self, version: str, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.version = version
+        self._details = tuple(details)
+
+    def details(self) -> tuple[str, ...]:
+        return self._details

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import LockfileError, ReconcileError, UsageError
-from reconciler.files import write_atomic
+from reconciler.files import display_path, write_atomic
 from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, Sources, load_manifest
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
@@ -111,7 +111,9 @@ def resolve_one(request: LockRequest) -> str:
     if not result.ok:
         raise LockfileError(_explain(request.env_key, result.stderr))
     text = request.header + result.stdout
-    parse_lockfile(text, str(request.path))  # never write a lockfile we could not read back
+    parse_lockfile(
+        text, display_path(request.path)
+    )  # never write a lockfile we could not read back
     return text
 
 
@@ -169,9 +171,9 @@ def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
     for key in env_keys:
         path = loaded.lockfile_path(key)
         try:
-            lock = parse_lockfile(path.read_text(encoding="utf-8"), str(path))
+            lock = parse_lockfile(path.read_text(encoding="utf-8"), display_path(path))
         except FileNotFoundError:
-            problems.append(f"{key}: no lockfile at {path}")
+            problems.append(f"{key}: no lockfile at {display_path(path)}")
             continue
         except (OSError, UnicodeDecodeError, ReconcileError) as exc:
             problems.append(f"{key}: {exc}")
@@ -213,5 +215,5 @@ def lock_command(args: argparse.Namespace) -> int:
             write_atomic(request.path, text)
         if not args.quiet:
             state = "unchanged" if old == text else "written"
-            print(f"{request.env_key}: {request.path} {state}")
+            print(f"{request.env_key}: {display_path(request.path)} {state}")
     return 0

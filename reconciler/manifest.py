@@ -443,4 +443,7 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
             label, [Problem(None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
         ) from None
     manifest = parse_manifest(text, label)
-    return LoadedManifest(path=path, text=text, manifest=manifest, root_override=root_override)
+    override = root_override.absolute() if root_override is not None else None
+    return LoadedManifest(
+        path=path.absolute(), text=text, manifest=manifest, root_override=override
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.errors import PlanCycleError, UsageError
@@ -63,6 +63,8 @@ class Observed:
     """Applied model -> env bindings (empty until something was applied)."""
     adopted: frozenset[str] = frozenset()
     """Adopted envs recorded in the applied state."""
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
+    """Applied model -> fallback env."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -104,9 +106,14 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
     steps: list[Step] = []
     for model, spec in sorted(manifest.models.items()):
         current = observed.bindings.get(model)
-        if current == spec.env:
+        if current == spec.env and observed.fallbacks.get(model) == spec.fallback:
             continue
-        reason = "new_model" if current is None else "env_changed"
+        if current is None:
+            reason = "new_model"
+        elif current != spec.env:
+            reason = "env_changed"
+        else:
+            reason = "fallback_changed"
         steps.append(
             Step(
                 model_step_id(model),

@@ -9,7 +9,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
+from reconciler.files import display_path
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, Manifest
@@ -30,15 +32,16 @@ def _sha256(text: str) -> str:
 def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
     """Read an env's lockfile; missing or unreadable is one sentence with the fix."""
     path = loaded.lockfile_path(env_key)
+    shown = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LockfileError(
-            f"lockfile for {env_key} not found at {path}: run `reconcile lock {env_key}`."
+            f"lockfile for {env_key} not found at {shown}: run `reconcile lock {env_key}`."
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockfileError(f"cannot read lockfile {path} for {env_key}: {exc}.") from None
-    return parse_lockfile(text, str(path))
+        raise LockfileError(f"cannot read lockfile {shown} for {env_key}: {exc}.") from None
+    return parse_lockfile(text, shown)
 
 
 def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
@@ -86,8 +89,8 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
     root = loaded.root
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()
-    bindings: dict[str, str] = {}  # applied bindings are recorded by apply, which comes later
-    planned = target_closure(manifest, bindings, wanted) if wanted else sorted(managed)
+    state = read_state(root)
+    planned = target_closure(manifest, state.bindings, wanted) if wanted else sorted(managed)
     locks = fresh_locks(loaded, planned)
     requests = [
         EnvRequest(key, root / key, spec.imports, confine_to=root)
@@ -107,7 +110,13 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
-    observed = Observed(health=health, orphans=orphans, bindings=bindings)
+    observed = Observed(
+        health=health,
+        orphans=orphans,
+        bindings=state.bindings,
+        adopted=state.adopted,
+        fallbacks=state.fallbacks,
+    )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)
     fingerprint = {
@@ -116,5 +125,15 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
         "lockfiles": {key: lock.sha256 for key, lock in sorted(locks.items())},
         "observed": {key: _facts_digest(f) for key, f in sorted(facts.items())},
         "orphans": sorted(orphans),
+        "targets": wanted,
+        "applied_state": _sha256(
+            json.dumps(
+                [
+                    sorted(state.bindings.items()),
+                    sorted(state.fallbacks.items()),
+                    sorted(state.adopted),
+                ]
+            )
+        ),
     }
     return PlanRun(plan=plan, fingerprint=fingerprint)

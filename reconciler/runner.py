@@ -72,3 +72,11 @@ def uv_bin() -> str:
     import uv  # imported lazily: only commands that run uv pay for it
 
     return str(uv.find_uv_bin())
+
+
+def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
+    """Run a user's command with our stdio and ``env`` as its whole environment; return its
+    exit code (128 + N when it was killed by signal N, as shells report it)."""
+    log.debug("$ %s", shlex.join(argv))
+    code = subprocess.call(argv, env=dict(env))  # noqa: S603  the user's own command
+    return 128 - code if code < 0 else code

@@ -61,6 +61,7 @@ HEALTH = {
 BINDINGS = {"m-moved": "old", "m-same": "ok", "m-gone": "old", "m-retired": "retired"}
 ORPHANS = {"old": True, "stray": False}
 ADOPTED = frozenset({"legacy", "retired"})
+FALLBACKS = {"m-retired": "legacy"}  # as applied; the manifest declares the same fallback
 PACKAGES = {"new": 3, "tools": 5, "ok": 2}
 
 
@@ -73,8 +74,11 @@ def observed(
     orphans: Mapping[str, bool] = ORPHANS,
     bindings: Mapping[str, str] = BINDINGS,
     adopted: frozenset[str] = ADOPTED,
+    fallbacks: Mapping[str, str] = FALLBACKS,
 ) -> Observed:
-    return Observed(health=health, orphans=orphans, bindings=bindings, adopted=adopted)
+    return Observed(
+        health=health, orphans=orphans, bindings=bindings, adopted=adopted, fallbacks=fallbacks
+    )
 
 
 def summary(plan: Plan) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
@@ -278,3 +282,16 @@ def test_order_is_lexicographic_among_independent_steps_and_ignores_unknown_depe
     steps = [step("env.c"), step("env.a", "env.c", "env.gone"), step("env.b")]
     assert [s.id for s in _order(steps)] == ["env.b", "env.c", "env.a"]
     assert _order([]) == ()
+
+
+def test_a_changed_fallback_rebinds_the_model_to_the_same_env() -> None:
+    bound = {"m-new": "new", "m-moved": "new", "m-same": "ok", "m-retired": "ok"}
+    plan = build_plan(
+        manifest(),
+        observed(
+            health=HEALTHY, orphans={}, bindings=bound, adopted=frozenset({"legacy"}), fallbacks={}
+        ),
+        PACKAGES,
+    )
+    assert summary(plan) == [("model.m-retired", "rebind", ("fallback_changed",), ())]
+    assert (plan.steps[0].from_env, plan.steps[0].to_env) == ("ok", "ok")

@@ -1,0 +1,352 @@
+"""IO: execute a plan. Builds, verifies and switches generations; records bindings.
+
+``Applier`` never decides what to do (plan.py did); it carries out each step's action in
+dependency order, independent envs in parallel, and stops scheduling new steps at the first
+failure. Its collaborators (the builder, the verifier, the reporter) are parameters, so the
+scheduling can be tested with fakes and the real thing runs uv.
+
+Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
+build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
+record bindings. A kill before the receipt leaves an incomplete generation that the next
+apply or gc removes; a kill after the switch leaves the env new and its bindings old, which
+the next plan shows as rebinds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from reconciler import __version__, faults, generations, layout
+from reconciler.bindings import AppliedState, read_state, write_state
+from reconciler.build import BuildError, BuildRequest
+from reconciler.errors import ReconcileError
+from reconciler.health import Expectation, assess
+from reconciler.lockfiles import Lockfile
+from reconciler.manifest import LoadedManifest
+from reconciler.observe import EnvRequest, observe_env
+from reconciler.plan import Plan, Step
+from reconciler.progress import Reporter
+
+MAX_PARALLEL_BUILDS = 4
+
+
+class Builder(Protocol):
+    def create_venv(self, request: BuildRequest) -> None: ...
+    def sync(self, request: BuildRequest, refresh: Sequence[str] = ()) -> None: ...
+    def purge_cache(self, env_key: str, packages: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One bad file found when verifying a new generation."""
+
+    category: str
+    distribution: str
+    path: str
+
+
+Verifier = Callable[[Path, Sequence[str]], Sequence[FileProblem]]
+
+
+class ApplyFailed(ReconcileError):
+    """A step failed; the live envs it touched are as they were."""
+
+
+class Interrupted(ReconcileError):
+    """Ctrl-C during apply: in-flight builds were stopped and cleaned up."""
+
+
+@dataclass(frozen=True)
+class EnvTarget:
+    """What a create/replace step needs to build one env."""
+
+    env_key: str
+    python: Path
+    python_declared: str
+    lock: Lockfile
+    lock_path: Path
+    imports: tuple[str, ...]
+    verify_ignore: tuple[str, ...]
+    request_template: BuildRequest
+
+
+@dataclass
+class ApplyReport:
+    done: list[Step] = field(default_factory=list)
+    failed: list[tuple[Step, str]] = field(default_factory=list)
+    skipped: list[Step] = field(default_factory=list)
+    removal_failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
+    """Digest of an env's declaration, recorded in its receipt."""
+    manifest = loaded.manifest
+    document = {
+        "spec": manifest.envs[env_key].model_dump(mode="json"),
+        "sources": manifest.sources_for(env_key).model_dump(mode="json"),
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class Applier:
+    """Carries out a plan's steps; see the module docstring for the order of writes."""
+
+    def __init__(
+        self,
+        loaded: LoadedManifest,
+        targets: Mapping[str, EnvTarget],
+        builder: Builder,
+        verifier: Verifier,
+        reporter: Reporter,
+        uv_version: str = "unknown",
+        link_mode: str = "copy",
+    ) -> None:
+        self.loaded = loaded
+        self.root = loaded.root
+        self.targets = targets
+        self.builder = builder
+        self.verifier = verifier
+        self.reporter = reporter
+        self.uv_version = uv_version
+        self.link_mode = link_mode
+        self._state = read_state(self.root)
+        self._state_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self.report = ApplyReport()
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> ApplyReport:
+        """Execute every step after its dependencies; raise ApplyFailed naming what failed."""
+        pending = {s.id: s for s in plan.steps}
+        finished: set[str] = set()
+        running: dict[Future[None], Step] = {}
+        failed = False
+        interrupted = False
+        with ThreadPoolExecutor(
+            max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply"
+        ) as pool:
+            while pending or running:
+                if not failed and not interrupted:
+                    for step in sorted(pending.values(), key=lambda s: s.id):
+                        if all(dep in finished for dep in step.depends_on):
+                            del pending[step.id]
+                            running[pool.submit(self._execute, step)] = step
+                if not running:
+                    break
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self._cancel.set()
+                    continue
+                for future in done:
+                    step = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        finished.add(step.id)
+                        self.report.done.append(step)
+                    else:
+                        failed = True
+                        self._cancel.set()
+                        message = (
+                            error.message if isinstance(error, ReconcileError) else repr(error)
+                        )
+                        self.report.failed.append((step, message))
+        self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
+        if interrupted:
+            raise Interrupted(
+                "interrupted: in-flight builds were stopped and removed; every live env and "
+                "binding is as it was or as planned. Run `reconcile plan` to see what is left."
+            )
+        if self.report.failed:
+            step, message = self.report.failed[0]
+            others = len(self.report.failed) - 1
+            more = f" ({others} more step(s) failed)" if others else ""
+            raise ApplyFailed(f"{step.id} failed{more}: {message}")
+        return self.report
+
+    def _execute(self, step: Step) -> None:
+        if self._cancel.is_set():
+            raise ApplyFailed("not started: an earlier step failed or apply was interrupted")
+        match step.action:
+            case "create" | "replace":
+                self._build_and_switch(step)
+            case "delete":
+                self._delete(step)
+            case "rebind":
+                self._rebind(step)
+            case "unbind":
+                self._unbind(step)
+            case "forget":
+                self._forget(step)
+
+    # --- env steps -------------------------------------------------------------------------
+
+    def _build_and_switch(self, step: Step) -> None:
+        target = self.targets[step.target]
+        key = step.target
+        faults.point("before_build")
+        gen_id, gen_dir = generations.next_generation_path(self.root, key)
+        gen_dir.parent.mkdir(parents=True, exist_ok=True)
+        request = BuildRequest(
+            env_key=key,
+            gen_dir=gen_dir,
+            python=target.python,
+            lockfile=target.lock_path,
+            sources=target.request_template.sources,
+            base_dir=target.request_template.base_dir,
+            link_mode=self.link_mode,
+        )
+        try:
+            python_version = self._build_verified(step, target, request)
+            self.reporter.phase(key, "switching")
+            generations.write_receipt(gen_dir, self._receipt(target, gen_id, python_version))
+            faults.point("after_receipt")
+        except BaseException:
+            generations.delete_tree(self.root, gen_dir)
+            raise
+        generations.switch(self.root, key, gen_dir)
+        faults.point("after_switch")
+        self._prune(key)
+        faults.point("after_prune")
+        self.reporter.finished(key, True, f"{step.action}d generation {gen_id}")
+
+    def _build_verified(self, step: Step, target: EnvTarget, request: BuildRequest) -> str:
+        """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2)."""
+        key = step.target
+        problems = self._build_once(target, request, refresh=())
+        if problems and problems[0].category == "integrity":
+            packages = sorted({p.distribution for p in problems})
+            self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
+            self.builder.purge_cache(key, packages)
+            generations.delete_tree(self.root, request.gen_dir)
+            problems = self._build_once(target, request, refresh=packages)
+        if problems:
+            raise BuildError(self._describe(key, problems))
+        facts = observe_env(EnvRequest(key, request.gen_dir))
+        return facts.probe.version if facts.probe else "unknown"
+
+    def _build_once(
+        self, target: EnvTarget, request: BuildRequest, refresh: Sequence[str]
+    ) -> list[FileProblem]:
+        key = target.env_key
+        self._check_cancel(key)
+        self.reporter.phase(key, "creating venv")
+        self.builder.create_venv(request)
+        faults.point("after_venv")
+        self._check_cancel(key)
+        count = len(target.lock.packages)
+        self.reporter.phase(key, f"installing {count} package{'s' if count != 1 else ''}")
+        self.builder.sync(request, refresh)
+        faults.point("after_sync")
+        self._check_cancel(key)
+        self.reporter.phase(key, "verifying")
+        files = [
+            FileProblem("integrity", p.distribution, f"{p.category}: {p.path}")
+            for p in self.verifier(request.gen_dir, target.verify_ignore)
+        ]
+        if files:
+            return files
+        facts = observe_env(EnvRequest(key, request.gen_dir, target.imports))
+        health = assess(
+            facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
+        )
+        faults.point("after_verify")
+        return [FileProblem("health", f.reason, f.detail) for f in health.findings]
+
+    def _check_cancel(self, key: str) -> None:
+        if self._cancel.is_set():
+            raise ApplyFailed(
+                f"stopped building {key}: apply was interrupted or another step failed"
+            )
+
+    @staticmethod
+    def _describe(key: str, problems: Sequence[FileProblem]) -> str:
+        first = problems[:5]
+        lines = "; ".join(f"{p.distribution}: {p.path}" for p in first)
+        more = f" and {len(problems) - len(first)} more" if len(problems) > len(first) else ""
+        return (
+            f"the new generation of {key} failed verification ({lines}{more}); "
+            "the live env is untouched"
+        )
+
+    def _receipt(self, target: EnvTarget, gen_id: str, python_version: str) -> dict[str, str]:
+        return {
+            "format_version": "1",
+            "env_key": target.env_key,
+            "generation": gen_id,
+            "python": python_version,
+            "python_declared": target.python_declared,
+            "base_interpreter": str(target.python),
+            "lockfile_sha256": target.lock.sha256,
+            "spec_sha256": spec_digest(self.loaded, target.env_key),
+            "uv_version": self.uv_version,
+            "link_mode": self.link_mode,
+            "reconcile_version": __version__,
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _prune(self, key: str) -> None:
+        keep = self.loaded.manifest.settings.keep_generations
+        live = generations.live_generation(self.root, key)
+        for old in generations.collectable(
+            generations.list_generations(self.root, key), live, keep
+        ):
+            result = generations.delete_tree(self.root, old.path)
+            self.report.removal_failures.extend(result.failed)
+
+    def _delete(self, step: Step) -> None:
+        key = step.target
+        self.reporter.phase(key, "deleting")
+        generations.unlink_env(self.root, key)
+        faults.point("after_unlink")
+        result = generations.delete_tree(self.root, generations.generations_dir(self.root, key))
+        faults.point("after_trash")
+        self.report.removal_failures.extend(result.failed)
+        self.reporter.finished(key, not result.failed, "deleted")
+
+    # --- bindings --------------------------------------------------------------------------
+
+    def _update_state(self, change: Callable[[AppliedState], AppliedState]) -> None:
+        with self._state_lock:
+            self._state = change(self._state)
+            write_state(self.root, self._state)
+        faults.point("after_bindings")
+
+    def _rebind(self, step: Step) -> None:
+        fallback = self.loaded.manifest.models[step.target].fallback
+        self._update_state(lambda s: s.with_binding(step.target, step.to_env, fallback))
+        self.reporter.finished(f"model {step.target}", True, f"bound to {step.to_env}")
+
+    def _unbind(self, step: Step) -> None:
+        self._update_state(lambda s: s.with_binding(step.target, None))
+        self.reporter.finished(f"model {step.target}", True, "unbound")
+
+    def _forget(self, step: Step) -> None:
+        self._update_state(lambda s: s.with_adopted(s.adopted - {step.target}))
+        self.reporter.finished(step.target, True, "forgotten (its files are left alone)")
+
+    def record_adopted(self) -> None:
+        """After a successful apply, remember which envs are adopted (for later forgets)."""
+        adopted = frozenset(self.loaded.manifest.adopted_envs())
+        if adopted != self._state.adopted:
+            self._update_state(lambda s: s.with_adopted(adopted))
+
+
+def generation_python(root: Path, env_key: str) -> Path | None:
+    """The interpreter of the live generation itself, never of the ``<root>/<env_key>`` link."""
+    live = generations.live_generation(root, env_key)
+    if live is None or not live.complete:
+        return None
+    return layout.interpreter(live.path, sys.platform == "win32")

@@ -1,0 +1,227 @@
+"""IO: the `apply`, `rollback` and `gc` use cases: lock, plan, check, confirm, execute."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import build, generations, layout
+from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
+from reconciler.build import BuildRequest
+from reconciler.document import FORMAT_VERSION
+from reconciler.errors import ReconcileError, UsageError
+from reconciler.manifest import LoadedManifest
+from reconciler.plan import Plan
+from reconciler.planning import PlanRun, fresh_locks
+from reconciler.progress import Reporter
+
+
+class StalePlan(ReconcileError):
+    """A saved plan no longer matches the manifest, the lockfiles or the envs."""
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    document: dict[str, Any]
+    targets: tuple[str, ...]
+
+
+def load_saved_plan(path: Path) -> SavedPlan:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"no saved plan at {path}: make one with `reconcile plan --out {path}`."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"{path} is not a saved plan ({exc}); make one with `reconcile plan --out`."
+        ) from None
+    if not isinstance(document, dict) or "fingerprint" not in document:
+        raise UsageError(
+            f"{path} is not a saved plan (no fingerprint); make one with `reconcile plan --out`."
+        )
+    if document.get("format_version") != FORMAT_VERSION:
+        raise UsageError(
+            f"{path} has plan format {document.get('format_version')!r}, this reconcile reads "
+            f"{FORMAT_VERSION!r}; make a new plan with `reconcile plan --out`."
+        )
+    targets = document.get("targets", [])
+    return SavedPlan(document, tuple(str(t) for t in targets))
+
+
+def stale_parts(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """Pure: which parts of a fingerprint changed, in words."""
+    changed: list[str] = []
+    if saved.get("manifest_sha256") != fresh.get("manifest_sha256"):
+        changed.append("the manifest changed")
+    if saved.get("root") != fresh.get("root"):
+        changed.append("the root is another folder")
+    for label, key in (("lockfile", "lockfiles"), ("env", "observed")):
+        old, new = saved.get(key, {}), fresh.get(key, {})
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                changed.append(f"{label} {name} changed")
+    for name in sorted(set(fresh.get("orphans", [])) - set(saved.get("orphans", []))):
+        changed.append(f"{name} appeared in the root")
+    for name in sorted(set(saved.get("orphans", [])) - set(fresh.get("orphans", []))):
+        changed.append(f"{name} disappeared from the root")
+    if saved.get("applied_state") != fresh.get("applied_state"):
+        changed.append("the applied bindings changed")
+    return changed
+
+
+class UvBuilder:
+    """The real builder: uv, through reconciler.build."""
+
+    def create_venv(self, request: BuildRequest) -> None:
+        build.create_venv(request)
+
+    def sync(self, request: BuildRequest, refresh: Sequence[str] = ()) -> None:
+        build.sync(request, refresh)
+
+    def purge_cache(self, env_key: str, packages: Sequence[str]) -> None:
+        build.purge_cache(env_key, packages)
+
+
+def verify_files(env_dir: Path, ignore: Sequence[str]) -> list[FileProblem]:
+    """Full hash verification of every RECORD row of a new generation."""
+    from reconciler.verify import verify_env
+
+    report = verify_env(env_dir, ignore)
+    return [FileProblem(f.category, f.dist or "", f.path) for f in report.findings]
+
+
+def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
+    """Everything the create/replace steps need, found before anything is built: a missing
+    Python fails here, with nothing touched."""
+    from reconciler.pythons import find_python
+
+    manifest = loaded.manifest
+    keys = sorted(s.target for s in plan.steps if s.action in ("create", "replace"))
+    locks = fresh_locks(loaded, keys)
+    targets = {}
+    for key in keys:
+        spec = manifest.envs[key]
+        assert spec.python is not None  # the manifest guarantees python on managed envs
+        interpreter = find_python(spec.python, manifest.settings.python_downloads)
+        template = BuildRequest(
+            env_key=key,
+            gen_dir=Path(),
+            python=interpreter.path,
+            lockfile=loaded.lockfile_path(key),
+            sources=manifest.sources_for(key),
+            base_dir=loaded.base_dir,
+            link_mode="copy",
+        )
+        targets[key] = EnvTarget(
+            env_key=key,
+            python=interpreter.path,
+            python_declared=spec.python,
+            lock=locks[key],
+            lock_path=loaded.lockfile_path(key),
+            imports=spec.imports,
+            verify_ignore=manifest.verify_ignore_for(key),
+            request_template=template,
+        )
+    return targets
+
+
+def cleanup(loaded: LoadedManifest) -> list[tuple[str, str]]:
+    """Remove staging leftovers and the trash (the caller holds the lock)."""
+    root = loaded.root
+    failures: list[tuple[str, str]] = []
+    keys = generations.managed_env_keys(root)
+    failures += generations.remove_leftovers(root, keys).failed
+    for key in keys:  # generation folders of undeclared envs whose link is already gone
+        if key not in loaded.manifest.envs and not layout.env_link(root, key).is_symlink():
+            failures += generations.delete_tree(root, generations.generations_dir(root, key)).failed
+    failures += generations.empty_trash(root).failed
+    return failures
+
+
+def execute(
+    loaded: LoadedManifest,
+    run: PlanRun,
+    reporter: Reporter,
+) -> ApplyReport:
+    """Carry out a plan (the caller holds the lock and has confirmed)."""
+    targets = env_targets(loaded, run.plan)
+    root = loaded.root
+    link_mode = "copy"
+    if targets:
+        folder = root / layout.GENERATIONS
+        link_mode = build.uv_link_mode(loaded.manifest.settings.link_mode, folder)
+    applier = Applier(
+        loaded,
+        targets,
+        UvBuilder(),
+        verify_files,
+        reporter,
+        uv_version=build.uv_version() if targets else "unknown",
+        link_mode=link_mode,
+    )
+    report = applier.run(run.plan)
+    applier.record_adopted()
+    return report
+
+
+def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
+    changed = stale_parts(saved.document["fingerprint"], run.fingerprint)
+    if changed:
+        listed = "; ".join(changed[:5]) + ("; ..." if len(changed) > 5 else "")
+        raise StalePlan(
+            f"plan is stale: {listed}. Make a new one with `reconcile plan --out {path}`."
+        )
+
+
+def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+    """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
+    root = loaded.root
+    live = generations.live_generation(root, env_key)
+    if live is None:
+        raise UsageError(f"{env_key} has no live generation under {root}; nothing to roll back.")
+    previous = generations.previous_generation(root, env_key)
+    if previous is None:
+        raise UsageError(
+            f"{env_key} has no complete generation older than {live.gen_id} to roll back to."
+        )
+    generations.switch(root, env_key, previous.path)
+    return previous
+
+
+def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+    """Pure-ish: the generation folders gc would remove (besides staging leftovers)."""
+    root = loaded.root
+    doomed: list[Path] = []
+    for key in generations.managed_env_keys(root):
+        live = generations.live_generation(root, key)
+        gens = generations.list_generations(root, key)
+        doomed += [g.path for g in generations.collectable(gens, live, keep)]
+    trash = root / layout.TRASH
+    if trash.is_dir():
+        doomed += sorted(trash.iterdir())
+    return doomed
+
+
+def print_report(report: ApplyReport, stream: Any = sys.stdout) -> None:
+    counts: dict[str, int] = {}
+    for step in report.done:
+        counts[step.action] = counts.get(step.action, 0) + 1
+    order = ("create", "replace", "delete", "rebind", "unbind", "forget")
+    words = {
+        "create": "created",
+        "replace": "replaced",
+        "delete": "deleted",
+        "rebind": "rebound",
+        "unbind": "unbound",
+        "forget": "forgotten",
+    }
+    summary = ", ".join(f"{counts.get(a, 0)} {words[a]}" for a in order if counts.get(a))
+    print(f"Apply complete: {summary or 'nothing to do'}.", file=stream)
+    for path, why in report.removal_failures:
+        print(f"warning: could not remove {path}: {why}", file=sys.stderr)

@@ -1,0 +1,89 @@
+"""IO: the applied state under the root: which model runs in which env, which envs are adopted.
+
+These are the bindings the runtime resolves through (``which``, ``run``, ``resolve()``), never
+the manifest's unapplied wishes (SPEC 7.6). The file is replaced atomically, so a reader sees
+the old bindings or the new ones, never half.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import layout
+from reconciler.errors import ReconcileError
+from reconciler.files import write_atomic
+
+FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class AppliedState:
+    """What apply last made true: model -> env bindings and the adopted envs it knew."""
+
+    bindings: Mapping[str, str] = field(default_factory=dict)
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
+    adopted: frozenset[str] = frozenset()
+
+    def with_binding(
+        self, model: str, env_key: str | None, fallback: str | None = None
+    ) -> AppliedState:
+        """This state with ``model`` bound to ``env_key`` (None: unbound) and its fallback."""
+        bindings, fallbacks = dict(self.bindings), dict(self.fallbacks)
+        bindings.pop(model, None)
+        fallbacks.pop(model, None)
+        if env_key is not None:
+            bindings[model] = env_key
+            if fallback is not None:
+                fallbacks[model] = fallback
+        return AppliedState(bindings, fallbacks, self.adopted)
+
+    def with_adopted(self, adopted: frozenset[str]) -> AppliedState:
+        return AppliedState(dict(self.bindings), dict(self.fallbacks), adopted)
+
+
+def read_state(root: Path) -> AppliedState:
+    """The applied state; empty when nothing was applied yet."""
+    path = layout.bindings_path(root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return AppliedState()
+    except (OSError, ValueError) as exc:
+        raise ReconcileError(
+            f"cannot read the applied bindings at {path} ({exc}); restore it from a backup or "
+            "delete it and run `reconcile apply` to bind every model again."
+        ) from None
+    bindings = data.get("bindings") if isinstance(data, dict) else None
+    fallbacks = data.get("fallbacks", {}) if isinstance(data, dict) else None
+    adopted = data.get("adopted", []) if isinstance(data, dict) else None
+    if (
+        not _str_map(bindings)
+        or not _str_map(fallbacks)
+        or not isinstance(adopted, list)
+        or not all(isinstance(a, str) for a in adopted)
+    ):
+        raise ReconcileError(
+            f"the applied bindings at {path} are not in the expected shape; delete the file and "
+            "run `reconcile apply` to bind every model again."
+        )
+    assert isinstance(bindings, dict) and isinstance(fallbacks, dict)  # _str_map checked
+    return AppliedState(dict(bindings), dict(fallbacks), frozenset(adopted))
+
+
+def _str_map(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def write_state(root: Path, state: AppliedState) -> None:
+    document = {
+        "format_version": FORMAT_VERSION,
+        "bindings": dict(sorted(state.bindings.items())),
+        "fallbacks": dict(sorted(state.fallbacks.items())),
+        "adopted": sorted(state.adopted),
+    }
+    write_atomic(layout.bindings_path(root), json.dumps(document, indent=2) + "\n")

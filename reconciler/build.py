@@ -1,0 +1,158 @@
+"""IO: build one generation with uv: a venv for the declared Python, then an exact sync of
+the lockfile with hashes required. Commands are data first (shown under --verbose)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from reconciler import layout
+from reconciler.errors import ReconcileError
+from reconciler.locking import source_args
+from reconciler.manifest import LinkMode, Sources
+from reconciler.runner import Command, CommandTimeout, run, uv_bin
+
+BUILD_TIMEOUT = 3600.0
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+class BuildError(ReconcileError):
+    """uv could not build a generation."""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one build needs; ``link_mode`` is uv's own value (clone, copy, hardlink)."""
+
+    env_key: str
+    gen_dir: Path
+    python: Path
+    lockfile: Path
+    sources: Sources
+    base_dir: Path
+    link_mode: str
+
+
+def _uv_env() -> dict[str, str]:
+    # The manifest is the only source of truth: no uv.toml, no index settings from outside.
+    return {"NO_COLOR": "1", "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
+
+
+def venv_command(request: BuildRequest) -> Command:
+    return Command(
+        argv=(
+            uv_bin(),
+            "venv",
+            "--quiet",
+            "--no-config",
+            "--python",
+            str(request.python),
+            str(request.gen_dir),
+        ),
+        env=_uv_env(),
+        timeout=BUILD_TIMEOUT,
+    )
+
+
+def sync_command(request: BuildRequest, refresh: Sequence[str] = ()) -> Command:
+    refresh_args: list[str] = []
+    for package in sorted(set(refresh)):
+        refresh_args += ["--refresh-package", package]
+    return Command(
+        argv=(
+            uv_bin(),
+            "pip",
+            "sync",
+            "--quiet",
+            "--no-config",
+            "--require-hashes",
+            "--link-mode",
+            request.link_mode,
+            "--python",
+            str(layout.interpreter(request.gen_dir, sys.platform == "win32")),
+            *source_args(request.sources, request.base_dir),
+            *refresh_args,
+            str(request.lockfile),
+        ),
+        env=_uv_env(),
+        cwd=request.base_dir,
+        timeout=BUILD_TIMEOUT,
+    )
+
+
+def purge_command(packages: Sequence[str]) -> Command:
+    """Remove these packages' entries from the uv cache (SPEC 7.2)."""
+    return Command(
+        argv=(uv_bin(), "cache", "clean", "--no-config", *sorted(set(packages))),
+        env=_uv_env(),
+        timeout=600.0,
+    )
+
+
+def _run_checked(command: Command, env_key: str, what: str) -> None:
+    try:
+        result = run(command)
+    except CommandTimeout:
+        raise BuildError(
+            f"{what} for {env_key} did not finish within {command.timeout:g} s and was stopped."
+        ) from None
+    except OSError as exc:
+        raise BuildError(f"{what} for {env_key} could not start: {exc}.") from None
+    if not result.ok:
+        lines = [ln.removeprefix("error: ") for ln in result.stderr.strip().splitlines() if ln]
+        detail = "\n  ".join(lines[:10]) or f"exit code {result.returncode}"
+        raise BuildError(f"{what} failed for {env_key}:\n  {detail}")
+
+
+def create_venv(request: BuildRequest) -> None:
+    _run_checked(venv_command(request), request.env_key, "creating the venv")
+
+
+def sync(request: BuildRequest, refresh: Sequence[str] = ()) -> None:
+    _run_checked(sync_command(request, refresh), request.env_key, "installing the lockfile")
+
+
+def purge_cache(env_key: str, packages: Sequence[str]) -> None:
+    _run_checked(purge_command(packages), env_key, "purging the uv cache")
+
+
+@cache
+def uv_version() -> str:
+    result = run(Command(argv=(uv_bin(), "--version"), timeout=60.0))
+    return result.stdout.strip().removeprefix("uv ") or "unknown"
+
+
+def supports_reflink(folder: Path) -> bool:
+    """Test (not trust) whether ``folder``'s filesystem can clone a file (FICLONE)."""
+    if sys.platform != "linux":
+        return False
+    import fcntl  # POSIX only
+
+    folder.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    source, clone = folder / f".reflink-{token}-a", folder / f".reflink-{token}-b"
+    try:
+        source.write_bytes(b"reconcile reflink probe\n")
+        with source.open("rb") as src, clone.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return clone.read_bytes() == source.read_bytes()
+    except OSError:
+        return False
+    finally:
+        for path in (source, clone):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def uv_link_mode(setting: LinkMode, folder: Path) -> str:
+    """uv's --link-mode for a manifest setting. ``auto`` gives isolated files: reflink clones
+    where the filesystem really supports them, copies otherwise (uv's ``clone`` silently
+    falls back to hardlinks on ext4, which would share inodes with the cache)."""
+    if setting == "auto":
+        return "clone" if supports_reflink(folder) else "copy"
+    return setting

@@ -1,0 +1,222 @@
+"""The commands behind the CLI: each reads its arguments, calls one use case, prints.
+
+Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for.
+Imports are local to each command, so a command loads only what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from reconciler.errors import UsageError
+
+if TYPE_CHECKING:
+    from reconciler.mutex import LockHolder
+    from reconciler.resolve import ResolvedEnv
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from reconciler.document import plan_document
+    from reconciler.files import write_atomic
+    from reconciler.manifest import load_manifest
+    from reconciler.planning import make_plan
+    from reconciler.render import render_json, render_markdown, render_text, summary_line
+
+    loaded = load_manifest(args.manifest, args.root)
+    run = make_plan(loaded, args.target)
+    name = args.manifest.name
+    doc = plan_document(run.plan, name)
+    if args.out is not None:
+        write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
+    if args.format == "json":
+        sys.stdout.write(render_json(doc))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(doc))
+    elif args.quiet:
+        print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.")
+    else:
+        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console.print(render_text(doc), end="")
+    if args.out is not None and not args.quiet:
+        note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
+        # json and markdown on stdout are documents: the note must not end up inside them
+        print(note, file=sys.stdout if args.format == "text" else sys.stderr)
+    if args.detailed_exitcode and run.plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from reconciler.locking import lock_command
+
+    return lock_command(args)
+
+
+def _confirm(args: argparse.Namespace) -> None:
+    """Ask on a terminal unless --yes; refuse without --yes when stdin is not a terminal."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without --yes: stdin is not a terminal, so nobody can confirm."
+        )
+    print("\nDo you want to perform these actions? Only 'yes' will be accepted.")
+    try:
+        answer = input("  Enter a value: ")
+    except EOFError:
+        answer = ""
+    if answer.strip() != "yes":
+        raise UsageError("apply cancelled: nothing was changed.")
+
+
+def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
+    def tell(holder: LockHolder | None) -> None:
+        who = holder.describe() if holder else "holder unknown"
+        print(
+            f"waiting up to {args.lock_timeout:g} s for the lock ({who})...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return tell
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from reconciler.applying import (
+        check_saved,
+        cleanup,
+        execute,
+        load_saved_plan,
+        print_report,
+    )
+    from reconciler.document import plan_document
+    from reconciler.manifest import load_manifest
+    from reconciler.mutex import ApplyLock
+    from reconciler.planning import make_plan
+    from reconciler.progress import LiveReporter, PlainReporter
+    from reconciler.render import render_text
+
+    saved = load_saved_plan(args.planfile) if args.planfile is not None else None
+    if saved is not None and args.target:
+        raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
+    loaded = load_manifest(args.manifest, args.root)
+    targets = list(saved.targets) if saved else args.target
+    console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
+        for path, why in cleanup(loaded):
+            print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
+        run = make_plan(loaded, targets)
+        if saved is not None:
+            check_saved(saved, run, args.planfile)
+        if not run.plan.has_changes:
+            print("No changes. Environments match envs.toml.")
+            return EXIT_OK
+        if not args.quiet:
+            console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
+        if saved is None:
+            _confirm(args)
+        if console.is_terminal and not args.quiet:
+            with LiveReporter(console) as live:
+                report = execute(loaded, run, live)
+        else:
+            report = execute(loaded, run, PlainReporter(quiet=args.quiet))
+    print_report(report)
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from reconciler.applying import rollback
+    from reconciler.manifest import load_manifest
+    from reconciler.mutex import ApplyLock
+
+    loaded = load_manifest(args.manifest, args.root)
+    if args.env not in loaded.manifest.managed_envs():
+        raise UsageError(
+            f"{args.env} is not a managed env in {args.manifest}; nothing to roll back."
+        )
+    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
+        previous = rollback(loaded, args.env)
+    print(f"{args.env} now runs generation {previous.gen_id}.")
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from reconciler import generations
+    from reconciler.applying import cleanup, plan_gc
+    from reconciler.manifest import load_manifest
+    from reconciler.mutex import ApplyLock
+
+    loaded = load_manifest(args.manifest, args.root)
+    keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
+    if keep < 1:
+        raise UsageError(f"--keep must be at least 1 (the live generation), got {keep}.")
+    if not loaded.root.is_dir():
+        print("Nothing to collect: the root does not exist.")
+        return EXIT_OK
+    if args.dry_run:
+        for path in plan_gc(loaded, keep):
+            print(f"would remove {path}")
+        return EXIT_OK
+    failures: list[tuple[str, str]] = []
+    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
+        failures += cleanup(loaded)
+        doomed = plan_gc(loaded, keep)
+        for doomed_path in doomed:
+            result = generations.delete_tree(loaded.root, doomed_path)
+            failures += result.failed
+            for removed in result.removed:
+                print(f"removed {removed}")
+    for failed, why in failures:
+        print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def _resolve(args: argparse.Namespace) -> ResolvedEnv:
+    from reconciler.manifest import load_manifest
+    from reconciler.resolve import resolve_loaded
+
+    resolved = resolve_loaded(load_manifest(args.manifest, args.root), args.model)
+    if resolved.source == "fallback":
+        print(
+            f"warning: {resolved.problem}; model {args.model} runs in its fallback "
+            f"{resolved.env_key}. Run `reconcile apply` to fix its env.",
+            file=sys.stderr,
+        )
+    return resolved
+
+
+def cmd_which(args: argparse.Namespace) -> int:
+    resolved = _resolve(args)
+    print(resolved.python)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reconciler.runner import run_passthrough
+
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("nothing to run: use `reconcile run MODEL -- CMD [ARGS]...`.")
+    resolved = _resolve(args)
+    env = dict(os.environ)
+    env.pop("PYTHONHOME", None)
+    env["VIRTUAL_ENV"] = str(resolved.env_dir)
+    env["PATH"] = os.pathsep.join([str(resolved.python.parent), env.get("PATH", "")])
+    try:
+        return run_passthrough(tuple(argv), env)
+    except FileNotFoundError:
+        raise UsageError(
+            f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH."
+        ) from None

@@ -1,0 +1,292 @@
+"""IO: generation folders, the atomic switch, rollback targets, garbage collection, removal.
+
+A generation is a complete venv at ``<root>/.generations/<env_key>/<gen_id>``. It is built in
+place (venvs are not relocatable: scripts and activation files name their own folder), and it
+becomes *complete* only when its receipt is written, after verification. A generation without
+a receipt is a staging leftover (a failed or killed build) and is removed by the next apply or
+``gc``. ``<root>/<env_key>`` is a relative symlink to the live generation, replaced with one
+``rename`` so that at every instant it names the complete old env or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import layout
+from reconciler.errors import ReconcileError
+from reconciler.files import write_atomic
+
+_GEN_NAME = re.compile(r"g(\d{4,})")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generation folder of an env."""
+
+    env_key: str
+    gen_id: str
+    path: Path
+    complete: bool
+
+    @property
+    def number(self) -> int:
+        match = _GEN_NAME.fullmatch(self.gen_id)
+        return int(match.group(1)) if match else -1
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a removal did: the paths removed and those that could not be (with why)."""
+
+    removed: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+def generations_dir(root: Path, env_key: str) -> Path:
+    return root / layout.GENERATIONS / env_key
+
+
+def list_generations(root: Path, env_key: str) -> list[Generation]:
+    """Every generation folder of an env, oldest first."""
+    folder = generations_dir(root, env_key)
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not _GEN_NAME.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        complete = layout.receipt_path(entry).is_file()
+        found.append(Generation(env_key, entry.name, entry, complete))
+    return sorted(found, key=lambda g: g.number)
+
+
+def managed_env_keys(root: Path) -> list[str]:
+    """Env keys that have generation folders under the root."""
+    try:
+        return sorted(p.name for p in (root / layout.GENERATIONS).iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+def live_generation(root: Path, env_key: str) -> Generation | None:
+    """The generation ``<root>/<env_key>`` links to, if it is one of ours."""
+    link = layout.env_link(root, env_key)
+    if not link.is_symlink():
+        return None
+    target = (link.parent / link.readlink()).resolve()
+    for generation in list_generations(root, env_key):
+        if generation.path.resolve() == target:
+            return generation
+    return None
+
+
+def next_generation_path(root: Path, env_key: str) -> tuple[str, Path]:
+    """A fresh generation id (one past every existing folder) and its path, not yet created."""
+    existing = list_generations(root, env_key)
+    number = max((g.number for g in existing), default=0) + 1
+    gen_id = f"g{number:04d}"
+    return gen_id, generations_dir(root, env_key) / gen_id
+
+
+def write_receipt(gen_dir: Path, receipt: Mapping[str, Any]) -> None:
+    """Mark a verified generation complete. Written last: no receipt means not complete."""
+    write_atomic(layout.receipt_path(gen_dir), json.dumps(dict(receipt), indent=2) + "\n")
+
+
+def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(layout.receipt_path(gen_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def switch(root: Path, env_key: str, generation: Path) -> None:
+    """Point ``<root>/<env_key>`` at ``generation`` with one atomic rename.
+
+    A relative link keeps the root movable as a whole. If a real folder (not made by
+    reconcile) sits at the link's place, it is moved into the trash first: that one step is
+    not atomic, and it only happens for folders reconcile did not create.
+    """
+    link = layout.env_link(root, env_key)
+    target = os.path.relpath(generation, link.parent)
+    temp = root / f".{env_key}.switch-{uuid.uuid4().hex[:8]}"
+    temp.symlink_to(target, target_is_directory=True)
+    try:
+        if link.exists() and not link.is_symlink():
+            move_to_trash(root, link)
+        temp.replace(link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_dir(root)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def unlink_env(root: Path, env_key: str) -> None:
+    """Remove ``<root>/<env_key>`` when it is our link (one atomic unlink)."""
+    link = layout.env_link(root, env_key)
+    if link.is_symlink():
+        link.unlink()
+
+
+def previous_generation(root: Path, env_key: str) -> Generation | None:
+    """The newest complete generation older than the live one (what rollback switches to)."""
+    live = live_generation(root, env_key)
+    if live is None:
+        return None
+    older = [g for g in list_generations(root, env_key) if g.complete and g.number < live.number]
+    return older[-1] if older else None
+
+
+def collectable(
+    generations: Sequence[Generation], live: Generation | None, keep: int
+) -> list[Generation]:
+    """Pure: the generations gc removes. Kept: the live one and the ``keep - 1`` newest other
+    complete ones. Incomplete ones (staging leftovers) always go; the live one never does."""
+    others = [g for g in generations if g.complete and g != live]
+    kept = {g.gen_id for g in others[len(others) - max(keep - 1, 0) :]} if keep > 1 else set()
+    if live is not None:
+        kept.add(live.gen_id)
+    return [g for g in generations if g.gen_id not in kept]
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (its parent resolved, the last part not followed) is inside root."""
+    try:
+        real = path.parent.resolve() / path.name
+    except OSError:
+        return False
+    return real.is_relative_to(root.resolve()) and real != root.resolve()
+
+
+def move_to_trash(root: Path, path: Path) -> Path:
+    """Move ``path`` into ``<root>/.trash`` with one rename, so a locked file cannot leave a
+    half-deleted env in place. Refuses anything outside the root."""
+    if not _inside(root, path):
+        raise ReconcileError(f"refusing to remove {path}: it is outside the root {root}.")
+    trash = root / layout.TRASH
+    trash.mkdir(parents=True, exist_ok=True)
+    destination = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
+    path.rename(destination)
+    return destination
+
+
+def _clear_readonly_and_retry(func: Any, path: str, _exc: Any) -> None:
+    """rmtree error handler: clear read-only bits (Windows, chmod -w trees) and retry once."""
+    failed = Path(path)
+    for target in (failed.parent, failed):
+        with contextlib.suppress(OSError):
+            mode = target.lstat().st_mode
+            if not stat.S_ISLNK(mode):
+                target.chmod(mode | stat.S_IWRITE | stat.S_IREAD | stat.S_IEXEC)
+    func(path)
+
+
+def delete_tree(root: Path, path: Path) -> Removal:
+    """Remove a folder under the root: a symlink is unlinked (never followed), a folder is
+    moved into the trash first and then deleted. What cannot be removed is reported."""
+    if not _inside(root, path):
+        return Removal(failed=((str(path), "outside the root; not touched"),))
+    if path.is_symlink():
+        path.unlink()
+        return Removal(removed=(str(path),))
+    if not path.exists():
+        return Removal()
+    try:
+        in_trash = move_to_trash(root, path)
+    except OSError as exc:
+        return Removal(failed=((str(path), exc.strerror or str(exc)),))
+    return empty_trash_entry(in_trash, reported_as=str(path))
+
+
+def _rmtree(path: Path, on_error: Any) -> None:
+    """shutil.rmtree, which never follows symlinks inside the tree, on every Python we run on."""
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=on_error)
+    else:  # pragma: no cover - exercised on 3.10 and 3.11 only
+        shutil.rmtree(path, onerror=on_error)
+
+
+def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
+    name = reported_as or str(entry)
+    failures: list[tuple[str, str]] = []
+
+    def on_error(func: Any, failed_path: str, exc: Any) -> None:
+        try:
+            _clear_readonly_and_retry(func, failed_path, exc)
+        except OSError as err:
+            failures.append((failed_path, err.strerror or str(err)))
+
+    if entry.is_symlink() or entry.is_file():
+        try:
+            entry.unlink()
+        except OSError as err:
+            failures.append((str(entry), err.strerror or str(err)))
+    else:
+        _rmtree(entry, on_error)
+    if failures:
+        return Removal(failed=tuple(failures))
+    return Removal(removed=(name,))
+
+
+def empty_trash(root: Path) -> Removal:
+    """Delete everything in ``<root>/.trash``; report what could not be removed."""
+    trash = root / layout.TRASH
+    removed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    try:
+        entries = sorted(trash.iterdir())
+    except OSError:
+        return Removal()
+    for entry in entries:
+        result = empty_trash_entry(entry)
+        removed += result.removed
+        failed += result.failed
+    return Removal(tuple(removed), tuple(failed))
+
+
+def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
+    """Remove incomplete generations (killed or failed builds) and stray switch links."""
+    removed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for key in env_keys:
+        live = live_generation(root, key)
+        for generation in list_generations(root, key):
+            if not generation.complete and generation != live:
+                result = delete_tree(root, generation.path)
+                removed += result.removed
+                failed += result.failed
+    with contextlib.suppress(OSError):
+        for entry in root.iterdir():
+            if entry.name.startswith(".") and ".switch-" in entry.name and entry.is_symlink():
+                entry.unlink()
+                removed.append(str(entry))
+    return Removal(tuple(removed), tuple(failed))

@@ -1,0 +1,367 @@
+"""Observation and health of real venvs, judged the way `reconcile plan` judges them.
+
+Each test builds an env with the real uv from a real lockfile, breaks it one way, and checks
+what the plan makes of it: the step's action, its reasons and its details.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from reconciler import layout
+from reconciler.cli import main
+from reconciler.health import Expectation, assess
+from reconciler.manifest import load_manifest
+from reconciler.observe import EnvRequest, observe_env
+from reconciler.plan import Plan, Step
+from reconciler.planning import PlanRun, make_plan, read_lockfile
+from tests.conftest import Project, build_env, require_python, uv
+
+ENV = "work"
+
+
+def lock(project: Project) -> None:
+    """Write the lockfiles in-process: faster than a subprocess; test_lock.py covers `lock`."""
+    assert main(["--manifest", str(project.manifest), "--quiet", "lock"]) == 0
+
+
+def declare(
+    project: Project, *, python: str = "3.11", imports: tuple[str, ...] = (), extra: str = ""
+) -> None:
+    """Declare one managed env ``work`` (alpha 1.0, which pulls beta 2.0) and lock it."""
+    names = ", ".join(f'"{name}"' for name in imports)
+    project.write(
+        f'[envs.{ENV}]\npython = "{python}"\nrequirements = ["alpha==1.0"]\n'
+        f"imports = [{names}]\n{extra}"
+    )
+    lock(project)
+
+
+def lockfile(project: Project, env_key: str = ENV) -> Path:
+    return project.folder / "lockfiles" / f"{env_key}.txt"
+
+
+def run_plan(project: Project) -> PlanRun:
+    return make_plan(load_manifest(project.manifest))
+
+
+def plan_of(project: Project) -> Plan:
+    return run_plan(project).plan
+
+
+def env_step(plan: Plan, env_key: str = ENV) -> Step:
+    """The one step of ``env_key``; fail if there is none or several."""
+    found = [s for s in plan.steps if s.kind == "env" and s.target == env_key]
+    assert len(found) == 1, plan.steps
+    return found[0]
+
+
+def wrap_interpreter(python: Path, before: str) -> None:
+    """Replace a venv's ``bin/python`` with a shell script that runs ``before``, then the env.
+
+    The real interpreter moves to ``bin/python-real`` (``python3`` links to ``python``), so
+    the script's process still runs inside the venv.
+    """
+    real = python.with_name("python-real")
+    python.rename(real)
+    python.write_text(f'#!/bin/sh\n{before}\nexec "{real}" "$@"\n')
+    python.chmod(0o755)
+
+
+def pip(env: Path, *args: str) -> None:
+    """Change an env's packages with the real uv, offline."""
+    uv("pip", *args, "--quiet", "--python", str(layout.interpreter(env)))
+
+
+def test_observation_of_a_healthy_env_reports_its_python_packages_and_receipt(
+    project: Project,
+) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha", "beta"))
+    env = project.build(ENV, python)
+
+    facts = observe_env(EnvRequest(ENV, env, ("alpha", "beta"), confine_to=project.root))
+
+    assert facts.kind == "dir"
+    assert facts.probe is not None, facts.probe_error
+    assert facts.probe.version.startswith("3.11.")
+    assert dict(facts.probe.marker_env)["python_version"] == "3.11"
+    assert facts.probe.import_failures == ()
+    assert [(d.name, d.version) for d in facts.installed] == [("alpha", "1.0"), ("beta", "2.0")]
+    assert facts.created_by_reconcile
+    assert facts.base_interpreter_present is True
+    assert facts.missing_activation == ()
+    assert facts.activation_venv_path == str(env.resolve())
+    lock = read_lockfile(load_manifest(project.manifest), ENV)
+    health = assess(facts, Expectation(python="3.11", lock=lock, managed=True))
+    assert health.healthy, health.findings
+
+
+def test_plan_creates_env_that_does_not_exist(project: Project) -> None:
+    declare(project)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("create", ("missing",))
+    assert (step.python, step.packages) == ("3.11", 2)
+
+
+def test_plan_replaces_env_whose_interpreter_is_missing(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    env = project.build(ENV, python)
+    layout.interpreter(env).unlink()
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("interpreter_broken",))
+    assert step.details == ("interpreter_broken: the interpreter is missing",)
+
+
+def test_plan_replaces_env_whose_interpreter_does_not_run(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project)
+    env = project.build(ENV, python)
+    interpreter = layout.interpreter(env)
+    interpreter.unlink()
+    interpreter.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n")
+    interpreter.chmod(0o755)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("interpreter_broken",))
+    assert step.details == ("interpreter_broken: the interpreter exited with code 3: cannot start",)
+
+
+def test_plan_replaces_env_whose_pyvenv_cfg_is_missing(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project)
+    env = project.build(ENV, python)
+    (env / "pyvenv.cfg").unlink()
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("pyvenv_cfg_missing",))
+
+
+def test_plan_replaces_env_whose_python_version_differs_from_the_manifest(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    python312 = require_python("3.12")
+    declare(project, python="3.11", imports=("alpha",))
+    project.build(ENV, python312)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("python_changed",))
+    [detail] = step.details
+    assert detail.startswith("python_changed: Python 3.12.")
+    assert detail.endswith("installed, 3.11 declared")
+
+
+def test_plan_replaces_env_whose_base_interpreter_is_gone(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    env = project.build(ENV, python)
+    gone = project.folder / "uninstalled-python" / "bin"
+    cfg = env / "pyvenv.cfg"
+    lines = cfg.read_text().splitlines()
+    assert any(line.startswith("home = ") for line in lines)
+    rewritten = [f"home = {gone}" if line.startswith("home = ") else line for line in lines]
+    cfg.write_text("\n".join(rewritten) + "\n")
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("base_interpreter_missing",))
+    assert step.details == (
+        f"base_interpreter_missing: the base interpreter folder {gone} is gone",
+    )
+
+
+def test_plan_replaces_env_whose_activation_script_is_missing(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project)
+    env = project.build(ENV, python)
+    (env / "bin" / "activate").unlink()
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("activation_missing",))
+    assert step.details == ("activation_missing: bin/activate is missing",)
+
+
+def test_plan_replaces_env_whose_import_probe_fails(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha", "nosuchmodule"))
+    project.build(ENV, python)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("probe_failed",))
+    assert step.details == (
+        "probe_failed: import nosuchmodule: ModuleNotFoundError: No module named 'nosuchmodule'",
+    )
+
+
+def test_plan_replaces_env_whose_packages_drifted_from_the_lockfile(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project)
+    env = project.build(ENV, python)
+    pip(env, "uninstall", "alpha")
+    pip(env, "install", "--no-index", "--find-links", str(project.wheels), "beta==1.0", "gamma")
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("packages_drifted",))
+    assert step.details == (
+        "packages_drifted: missing: alpha==1.0",
+        "packages_drifted: wrong version: beta 1.0 (lockfile: 2.0)",
+        "packages_drifted: extra: gamma 1.0",
+    )
+
+
+def test_plan_replaces_env_that_was_moved_after_creation(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    made_at = build_env(project.folder / "made-here", python, lockfile(project), project.wheels)
+    project.root.mkdir()
+    made_at.rename(project.root / ENV)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("env_moved",))
+    assert step.details == (f"env_moved: made for {made_at}, now at {project.root / ENV}",)
+
+
+def test_plan_replaces_env_in_the_root_that_reconcile_did_not_build(project: Project) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    project.build(ENV, python, receipt=False)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("not_created_by_reconcile",))
+
+
+def test_plan_never_runs_the_interpreter_of_a_link_that_resolves_outside_the_root(
+    project: Project,
+) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    outside = build_env(project.folder / "outside", python, lockfile(project), project.wheels)
+    started = project.folder / "outside-python-started.log"
+    wrap_interpreter(layout.interpreter(outside), f'echo started >> "{started}"')
+    subprocess.run([str(layout.interpreter(outside)), "-c", "pass"], check=True, timeout=60)
+    assert started.read_text() == "started\n"  # the spy works: each start adds a line
+    project.root.mkdir()
+    (project.root / ENV).symlink_to(outside)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("outside_root",))
+    assert step.details == (f"outside_root: the link resolves outside the root, to {outside}",)
+    assert started.read_text() == "started\n"
+
+
+def test_plan_creates_env_whose_link_is_broken(project: Project) -> None:
+    declare(project)
+    project.root.mkdir()
+    gone = project.folder / "deleted-generation"
+    (project.root / ENV).symlink_to(gone)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("create", ("missing",))
+    assert step.details == (f"missing: the link points at {gone}, which is gone",)
+
+
+def test_plan_deletes_undeclared_env_it_created_and_only_warns_about_one_it_did_not(
+    project: Project,
+) -> None:
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    project.build(ENV, python)
+    build_env(project.root / "retired", python, lockfile(project), project.wheels)
+    build_env(project.root / "by-hand", python, lockfile(project), project.wheels, receipt=False)
+    (project.root / ".staging").mkdir()  # the tool's own bookkeeping is never an undeclared env
+
+    plan = plan_of(project)
+
+    assert [(s.id, s.action, s.reasons) for s in plan.steps] == [
+        ("env.retired", "delete", ("not_declared",))
+    ]
+    assert plan.warnings == (
+        "by-hand in the root is not declared and was not created by reconcile; it is left alone",
+    )
+
+
+def test_plan_never_deletes_undeclared_link_that_resolves_outside_the_root(
+    project: Project,
+) -> None:
+    python = require_python("3.11")
+    declare(project)
+    # A venv elsewhere that even carries a receipt: reconcile must still not claim it.
+    outside = build_env(project.folder / "outside", python, lockfile(project), project.wheels)
+    assert layout.receipt_path(outside).is_file()
+    project.root.mkdir()
+    (project.root / "linked").symlink_to(outside)
+
+    plan = plan_of(project)
+
+    assert [s.id for s in plan.steps] == ["env.work"]
+    assert plan.warnings == (
+        "linked in the root is not declared and was not created by reconcile; it is left alone",
+    )
+
+
+def test_plan_warns_about_unhealthy_adopted_env_and_never_rebuilds_it(project: Project) -> None:
+    python = require_python("3.11")
+    adopted = (
+        '\n[envs.legacy]\nadopt = "legacy/.venv"\nimports = ["nosuchmodule"]\n'
+        '\n[envs.legacy-ok]\nadopt = "legacy-ok/.venv"\nimports = ["alpha"]\n'
+    )
+    declare(project, extra=adopted)
+    for name in ("legacy", "legacy-ok"):
+        venv = project.folder / name / ".venv"
+        build_env(venv, python, lockfile(project), project.wheels, receipt=False)
+
+    plan = plan_of(project)
+
+    assert [(s.id, s.action) for s in plan.steps] == [("env.work", "create")]
+    [warning] = plan.warnings
+    assert warning.startswith("adopted env legacy is unhealthy (import nosuchmodule: ")
+    assert "reconcile never rebuilds adopted envs" in warning
+    assert "receipt" not in warning  # adopted envs were never expected to carry one
+
+
+def test_plan_probes_every_env_once_and_all_of_them_concurrently(project: Project) -> None:
+    python = require_python("3.11")
+    keys = ("a", "b", "c")
+    project.write(
+        "".join(f'[envs.{k}]\npython = "3.11"\nrequirements = ["alpha==1.0"]\n' for k in keys)
+    )
+    lock(project)
+    started, log = project.folder / "started", project.folder / "probes.log"
+    started.mkdir()
+    for key in keys:
+        env = project.build(key, python)
+        # Each probe waits (up to 30 s) until all three have started: only concurrent probes
+        # can all report "together". Each start appends one line, so the log counts processes.
+        wrap_interpreter(
+            layout.interpreter(env),
+            f'touch "{started}/{key}"\n'
+            "n=0\n"
+            f'while [ "$(ls "{started}" | wc -l)" -lt 3 ] && [ "$n" -lt 300 ]; do\n'
+            "  sleep 0.1; n=$((n + 1))\n"
+            "done\n"
+            f'if [ "$n" -lt 300 ]; then echo "{key} together" >> "{log}"; '
+            f'else echo "{key} alone" >> "{log}"; fi',
+        )
+
+    run = run_plan(project)
+
+    assert sorted(log.read_text().splitlines()) == ["a together", "b together", "c together"]
+    assert sorted(run.fingerprint["observed"]) == ["a", "b", "c"]
+    assert run.plan.steps == ()
