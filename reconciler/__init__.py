@@ -1,3 +1,28 @@
-"""reconcile: keep a machine's Python environments equal to a reviewed manifest."""
+"""reconcile: keep a machine's Python environments equal to a reviewed manifest.
+
+The Python API is :func:`resolve`: which interpreter a model runs with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["EnvNotAvailable", "ReconcileError", "ResolvedEnv", "__version__", "resolve"]
+
+if TYPE_CHECKING:
+    from reconciler.errors import ReconcileError
+    from reconciler.runtime import EnvNotAvailable, ResolvedEnv, resolve
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import reconciler` stays cheap for the CLI, which imports only what it needs.
+    if name in ("resolve", "ResolvedEnv", "EnvNotAvailable"):
+        import importlib
+
+        return getattr(importlib.import_module("reconciler.runtime"), name)
+    if name == "ReconcileError":
+        from reconciler.errors import ReconcileError
+
+        return ReconcileError
+    raise AttributeError(f"module 'reconciler' has no attribute {name!r}")

@@ -16,7 +16,7 @@ from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     from reconciler.mutex import LockHolder
-    from reconciler.resolve import ResolvedEnv
+    from reconciler.runtime import ResolvedEnv
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -183,7 +183,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.manifest import load_manifest
-    from reconciler.resolve import resolve_loaded
+    from reconciler.runtime import resolve_loaded
 
     resolved = resolve_loaded(load_manifest(args.manifest, args.root), args.model)
     if resolved.source == "fallback":
