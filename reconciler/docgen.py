@@ -84,9 +84,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
 OUTRO = """\
 ## What takes effect today
 
-Every key is validated today. `keep_generations`, `link_mode`, `python_downloads` and
-`verify_ignore` take effect with `reconcile apply` and `reconcile verify`, and `fallback`
-with `reconcile which`/`run`; those commands are not released yet (see [cli.md](cli.md)).
+Every key is validated and used by `plan`, `lock` and `apply`. `verify_ignore` is used
+when apply verifies a new generation; `reconcile verify` is not released yet
+(see [cli.md](cli.md)).
 
 ## `verify_ignore`: intentional local changes
 

@@ -4,7 +4,7 @@
 <root>/.generations/<env_key>/<gen_id>/   one generation, a complete venv
 <root>/.generations/<env_key>/<gen_id>/reconcile-receipt.json
 <root>/.state/bindings.json               applied model -> env bindings
-<root>/.staging/  <root>/.trash/          builds in progress; removals in progress
+<root>/.trash/                            removals in progress
 <root>/.lock                              the apply lock
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 RECEIPT_NAME = "reconcile-receipt.json"
 GENERATIONS = ".generations"
 STATE = ".state"
-STAGING = ".staging"
 TRASH = ".trash"
 LOCK = ".lock"
 
