@@ -225,21 +225,21 @@ class Applier:
     def _build_verified(self, step: Step, target: EnvTarget, request: BuildRequest) -> str:
         """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2)."""
         key = step.target
-        problems = self._build_once(target, request, refresh=())
+        problems, version = self._build_once(target, request, refresh=())
         if problems and problems[0].category == "integrity":
             packages = sorted({p.distribution for p in problems})
             self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
             self.builder.purge_cache(key, packages)
             generations.delete_tree(self.root, request.gen_dir)
-            problems = self._build_once(target, request, refresh=packages)
+            problems, version = self._build_once(target, request, refresh=packages)
         if problems:
             raise BuildError(self._describe(key, problems))
-        facts = observe_env(EnvRequest(key, request.gen_dir))
-        return facts.probe.version if facts.probe else "unknown"
+        return version
 
     def _build_once(
         self, target: EnvTarget, request: BuildRequest, refresh: Sequence[str]
-    ) -> list[FileProblem]:
+    ) -> tuple[list[FileProblem], str]:
+        """Build and verify once: (problems, the interpreter's full version)."""
         key = target.env_key
         self._check_cancel(key)
         self.reporter.phase(key, "creating venv")
@@ -257,13 +257,14 @@ class Applier:
             for p in self.verifier(request.gen_dir, target.verify_ignore)
         ]
         if files:
-            return files
+            return files, ""
         facts = observe_env(EnvRequest(key, request.gen_dir, target.imports))
         health = assess(
             facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
         )
         faults.point("after_verify")
-        return [FileProblem("health", f.reason, f.detail) for f in health.findings]
+        version = facts.probe.version if facts.probe else "unknown"
+        return [FileProblem("health", f.reason, f.detail) for f in health.findings], version
 
     def _check_cancel(self, key: str) -> None:
         if self._cancel.is_set():

@@ -147,10 +147,10 @@ def cleanup(loaded: LoadedManifest) -> list[tuple[str, str]]:
 def execute(
     loaded: LoadedManifest,
     run: PlanRun,
+    targets: dict[str, EnvTarget],
     reporter: Reporter,
 ) -> ApplyReport:
-    """Carry out a plan (the caller holds the lock and has confirmed)."""
-    targets = env_targets(loaded, run.plan)
+    """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
     root = loaded.root
     link_mode = "copy"
     if targets:

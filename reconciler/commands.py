@@ -95,6 +95,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.applying import (
         check_saved,
         cleanup,
+        env_targets,
         execute,
         load_saved_plan,
         print_report,
@@ -123,13 +124,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not args.quiet:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
+        targets = env_targets(loaded, run.plan)  # a missing Python fails before asking
         if saved is None:
             _confirm(args)
         if console.is_terminal and not args.quiet:
             with LiveReporter(console) as live:
-                report = execute(loaded, run, live)
+                report = execute(loaded, run, targets, live)
         else:
-            report = execute(loaded, run, PlainReporter(quiet=args.quiet))
+            report = execute(loaded, run, targets, PlainReporter(quiet=args.quiet))
     print_report(report)
     return EXIT_OK
 
