@@ -155,9 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         print(f"error: {error.message}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is a failure like any other: exit 1 (SPEC 4)
         print("error: interrupted.", file=sys.stderr)
-        return 130
+        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as error:  # last resort: one sentence, traceback on -v

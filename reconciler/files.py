@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -14,16 +14,26 @@ def write_atomic(path: Path, text: str) -> None:
     ``path``; on any failure the temporary file is removed and ``path`` is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}"
+    # Not mkstemp: its 0600 would hide bindings, receipts and lockfiles from the users who
+    # run models; os.open's 0666 is narrowed by the umask, as for any file the user creates.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        tmp.replace(path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def stray_temporaries(path: Path) -> list[Path]:
+    """Temporary files that ``write_atomic(path, ...)`` left beside ``path`` when its process
+    was killed between creating and renaming them."""
+    return sorted(path.parent.glob(f".{path.name}.*"))
 
 
 def display_path(path: Path) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -78,5 +80,17 @@ def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
     """Run a user's command with our stdio and ``env`` as its whole environment; return its
     exit code (128 + N when it was killed by signal N, as shells report it)."""
     log.debug("$ %s", shlex.join(argv))
-    code = subprocess.call(argv, env=dict(env))  # noqa: S603  the user's own command
+    # Ctrl-C belongs to the command (the terminal sends it to both of us): while it runs we
+    # ignore SIGINT with a handler, not SIG_IGN, which the command would inherit.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _ignore_signal) if main else None
+    try:
+        code = subprocess.call(argv, env=dict(env))  # noqa: S603  the user's own command
+    finally:
+        if previous is not None:  # None: not set from Python, or not the main thread
+            signal.signal(signal.SIGINT, previous)
     return 128 - code if code < 0 else code
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """A no-op handler: reset to the default in a child, unlike SIG_IGN."""

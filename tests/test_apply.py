@@ -1,0 +1,1107 @@
+"""`reconcile apply` and the commands around it, end to end: the installed command, the real
+uv, real venvs, a local wheelhouse, no network (SPEC 7, issue 4).
+
+Each test builds what it installs (tests/wheels.py) and applies with the real engine: the
+generations on disk, the link, the receipts, the bindings and the exit codes are what a user
+and a CI pipeline see. Set-up applies run in-process (faster); the behaviour under test runs
+through ``python -m reconciler`` as a user would.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import pty
+import resource
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import layout
+from reconciler.cli import main
+from tests.conftest import Project, require_python, uv
+from tests.wheels import make_wheel
+
+SERVING = """\
+[envs.serving]
+python = "3.11"
+requirements = ["alpha==1.0", "beta==1.0"]
+imports = ["alpha", "beta"]
+
+[models.chat]
+env = "serving"
+"""
+
+TOOLS = """
+[envs.tools]
+python = "3.11"
+requirements = ["gamma==1.0"]
+imports = ["gamma"]
+
+[models.report]
+env = "tools"
+"""
+
+RECEIPT_FIELDS = {
+    "generation",
+    "env_key",
+    "python",
+    "lockfile_sha256",
+    "spec_sha256",
+    "uv_version",
+    "created",
+}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def lock(project: Project) -> None:
+    """Write the lockfiles in-process (test_lock.py covers the `lock` command itself)."""
+    assert main(["--manifest", str(project.manifest), "--quiet", "lock"]) == 0
+
+
+def apply(project: Project) -> None:
+    """Set-up apply, in-process; the behaviour under test goes through ``project.cli``."""
+    assert main(["--manifest", str(project.manifest), "--quiet", "apply", "--yes"]) == 0
+
+
+def setup(project: Project, body: str) -> None:
+    """Write the manifest, lock it and apply it."""
+    require_python("3.11")
+    project.write(body)
+    lock(project)
+    apply(project)
+
+
+def relock(project: Project, body: str) -> None:
+    project.write(body)
+    lock(project)
+
+
+def generations_of(project: Project, env_key: str) -> list[str]:
+    folder = project.root / layout.GENERATIONS / env_key
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def gen_dir(project: Project, env_key: str, gen_id: str) -> Path:
+    return project.root / layout.GENERATIONS / env_key / gen_id
+
+
+def link_of(project: Project, env_key: str) -> str:
+    """Where ``<root>/<env_key>`` points, as written in the link (relative)."""
+    return str((project.root / env_key).readlink())
+
+
+def trash_entries(project: Project) -> list[str]:
+    trash = project.root / layout.TRASH
+    return sorted(p.name for p in trash.iterdir()) if trash.is_dir() else []
+
+
+def snapshot(folder: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry under ``folder``, symlinks not followed, with content digests and mtimes.
+
+    Bytecode caches are left out: importing a module in a probe may write them, and that is
+    not a change to the env.
+    """
+    entries: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        base = Path(dirpath)
+        for name in dirnames + filenames:
+            path = base / name
+            rel = str(path.relative_to(folder))
+            info = path.lstat()
+            if path.is_symlink():
+                entries[rel] = ("link", str(path.readlink()))
+            elif path.is_dir():
+                entries[rel] = ("dir", info.st_mode)
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                entries[rel] = ("file", info.st_mode, info.st_size, info.st_mtime_ns, digest)
+    return entries
+
+
+def add_package(env: Path, project: Project, requirement: str) -> None:
+    uv(
+        "pip",
+        "install",
+        "--quiet",
+        "--no-index",
+        "--find-links",
+        str(project.wheels),
+        "--python",
+        str(layout.interpreter(env)),
+        requirement,
+    )
+
+
+def plan_json(project: Project) -> dict[str, Any]:
+    done = project.cli("plan", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def error_line(stderr: str) -> str:
+    """The ``error:`` line of a failed command (uv's own lines may follow it)."""
+    found = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(found) == 1, stderr
+    return found[0]
+
+
+def _drop_dac_override() -> None:
+    """preexec_fn: make root obey file modes, as any other user does (CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH and CAP_FOWNER leave the bounding set, so the exec'd child lacks them)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop = 24
+    for capability in (1, 2, 3):
+        if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+_CAPS_PROBE = (
+    "import sys; line = [x for x in open('/proc/self/status') if x.startswith('CapEff')][0]; "
+    "sys.exit(int(line.split()[1], 16) & 2)"
+)
+
+
+def as_plain_user() -> Callable[[], None] | None:
+    """A preexec_fn under which file modes bind the child (None: they already do).
+
+    Root ignores read-only bits, so a test of what happens when they bite would prove
+    nothing as root; dropping the DAC capabilities makes it meaningful. Skips when the
+    capabilities cannot be dropped (no CAP_SETPCAP in a container).
+    """
+    if os.geteuid() != 0:
+        return None
+    probe = subprocess.run(  # exits 0 only when CAP_DAC_OVERRIDE (bit 1) is gone
+        [sys.executable, "-c", _CAPS_PROBE],
+        preexec_fn=_drop_dac_override,
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip("running as root and the DAC capabilities cannot be dropped")
+    return _drop_dac_override
+
+
+def cli_as(
+    project: Project, preexec: Callable[[], None] | None, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``project.cli`` with a preexec_fn (see :func:`as_plain_user`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        cwd=project.folder,
+        check=False,
+        timeout=600,
+        preexec_fn=preexec,
+    )
+
+
+@pytest.fixture
+def readonly_cleanup() -> Iterator[list[Path]]:
+    """Folders a test made read-only; made writable again so tmp_path can be removed."""
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        if folder.exists():
+            folder.chmod(0o755)
+
+
+@pytest.fixture
+def private_uv_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A uv cache of this test's own, to look into or to corrupt."""
+    cache = tmp_path / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+    return cache
+
+
+# --- apply creates generations ---------------------------------------------------------------
+
+
+def test_apply_creates_each_env_as_a_generation_behind_a_relative_link_with_a_receipt(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    project.write(SERVING + TOOLS)
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "Apply complete: 2 created, 2 rebound." in done.stdout
+    receipts: dict[str, dict[str, Any]] = {}
+    for key in ("serving", "tools"):
+        link = project.root / key
+        assert link.is_symlink()
+        assert link_of(project, key) == f".generations/{key}/g0001"  # relative: root movable
+        assert generations_of(project, key) == ["g0001"]
+        receipt = json.loads(layout.receipt_path(gen_dir(project, key, "g0001")).read_text())
+        assert receipt.keys() >= RECEIPT_FIELDS
+        assert receipt["env_key"] == key
+        assert receipt["generation"] == "g0001"
+        assert receipt["python"].startswith("3.11.")
+        lock_bytes = (project.folder / "lockfiles" / f"{key}.txt").read_bytes()
+        assert receipt["lockfile_sha256"] == hashlib.sha256(lock_bytes).hexdigest()
+        assert len(receipt["spec_sha256"]) == 64
+        assert receipt["uv_version"] not in ("", "unknown")
+        assert receipt["created"].endswith("Z")
+        receipts[key] = receipt
+    assert receipts["serving"]["spec_sha256"] != receipts["tools"]["spec_sha256"]
+    bindings = json.loads(layout.bindings_path(project.root).read_text())
+    assert bindings["bindings"] == {"chat": "serving", "report": "tools"}
+    assert trash_entries(project) == []
+
+    again = project.cli("plan", "--detailed-exitcode")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1] == "No changes. Environments match envs.toml."
+
+    noop = project.cli("apply", "--yes")
+
+    assert noop.returncode == 0, noop.stderr
+    assert noop.stdout.splitlines() == ["No changes. Environments match envs.toml."]
+    assert generations_of(project, "serving") == ["g0001"]
+
+
+def test_apply_progress_is_plain_lines_per_env_when_not_on_a_terminal(project: Project) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    phases = [line for line in done.stdout.splitlines() if line.startswith("serving: ")]
+    assert phases == [
+        "serving: creating venv",
+        "serving: installing 2 packages",
+        "serving: verifying",
+        "serving: switching",
+        "serving: created generation g0001",
+    ]
+    assert "\x1b[" not in done.stdout  # no terminal: no escape codes
+
+
+def test_apply_target_builds_only_that_env(project: Project) -> None:
+    require_python("3.11")
+    project.write(SERVING + TOOLS)
+    lock(project)
+
+    done = project.cli("apply", "--yes", "--target", "tools")
+
+    assert done.returncode == 0, done.stderr
+    assert generations_of(project, "tools") == ["g0001"]
+    assert generations_of(project, "serving") == []
+    assert json.loads(layout.bindings_path(project.root).read_text())["bindings"] == {
+        "report": "tools"
+    }
+
+
+def _inodes(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """(device, inode, link count) of every regular file under ``folder``."""
+    found = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            info = path.stat()
+            found[str(path.relative_to(folder))] = (info.st_dev, info.st_ino, info.st_nlink)
+    return found
+
+
+@pytest.mark.parametrize(("link_mode", "shared"), [("auto", False), ("hardlink", True)])
+def test_envs_share_inodes_with_the_uv_cache_only_when_link_mode_is_hardlink(
+    project: Project, private_uv_cache: Path, link_mode: str, shared: bool
+) -> None:
+    setup(project, f'[settings]\nlink_mode = "{link_mode}"\n\n' + SERVING)
+    site = next(gen_dir(project, "serving", "g0001").glob("lib/python*/site-packages"))
+    installed = _inodes(site / "beta")
+    cached = [_inodes(folder / "beta") for folder in private_uv_cache.glob("archive-v0/*")]
+    cached_inodes = {(dev, ino) for files in cached for dev, ino, _ in files.values()}
+
+    assert installed
+    assert any(cached)  # the cache holds beta's files: the comparison below means something
+    in_cache = [rel for rel, (dev, ino, _) in installed.items() if (dev, ino) in cached_inodes]
+    receipt = json.loads(layout.receipt_path(gen_dir(project, "serving", "g0001")).read_text())
+    if shared:
+        assert in_cache == sorted(installed)
+        assert receipt["link_mode"] == "hardlink"
+    else:
+        assert in_cache == []
+        assert all(links == 1 for _, _, links in installed.values())
+        assert receipt["link_mode"] in ("clone", "copy")
+
+
+def test_apply_without_yes_refuses_when_stdin_is_not_a_terminal(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=project.folder,
+        check=False,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert "refusing to apply without --yes" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (project.root / "serving").exists()
+    assert not (project.root / layout.GENERATIONS).exists()
+    assert not layout.bindings_path(project.root).exists()
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("no", False), ("yes", True)])
+def test_apply_on_a_terminal_acts_only_on_the_answer_yes(
+    project: Project, answer: str, applied: bool
+) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=project.folder,
+        )
+        os.close(terminal)
+        os.write(controller, f"{answer}\n".encode())
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(controller)
+
+    assert "Only 'yes' will be accepted" in out
+    if applied:
+        assert proc.returncode == 0, err
+        assert link_of(project, "serving") == ".generations/serving/g0001"
+    else:
+        assert proc.returncode == 1
+        assert "apply cancelled: nothing was changed." in err
+        assert not (project.root / "serving").exists()
+        assert not (project.root / layout.GENERATIONS).exists()
+
+
+# --- replace, keep_generations ---------------------------------------------------------------
+
+
+def test_changed_requirement_builds_a_new_generation_and_keeps_keep_generations(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+
+    steps = plan_json(project)["steps"]
+
+    assert [(s["id"], s["action"]) for s in steps] == [("env.serving", "replace")]
+    assert {"lock_changed", "packages_drifted"} <= set(steps[0]["reasons"])
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    assert generations_of(project, "serving") == ["g0001", "g0002"]  # keep_generations = 2
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0", "gamma==1.0"'))
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0003"
+    assert generations_of(project, "serving") == ["g0002", "g0003"]
+    assert trash_entries(project) == []
+
+
+def test_pruning_never_removes_the_live_generation_even_with_keep_generations_1(
+    project: Project,
+) -> None:
+    keep_one = "[settings]\nkeep_generations = 1\n\n"
+    setup(project, keep_one + SERVING)
+    relock(project, keep_one + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert generations_of(project, "serving") == ["g0002"]
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    which = project.cli("which", "chat").stdout.strip()
+    assert which == str(layout.interpreter(gen_dir(project, "serving", "g0002")))
+
+
+# --- failures leave the live env untouched ----------------------------------------------------
+
+
+def _break_wheel(project: Project, how: str) -> None:
+    wheel = project.wheels / "beta-2.0-py3-none-any.whl"
+    wheel.unlink()
+    if how == "wheel_corrupted":  # same name, other bytes: the lockfile's hash no longer matches
+        make_wheel(project.wheels, "beta", "2.0", files={"beta/__init__.py": "TAMPERED = 1\n"})
+    # `lock` read the good wheel into the uv cache, which would still answer for it
+    uv("cache", "clean", "--quiet", "beta")
+
+
+@pytest.mark.parametrize("how", ["wheel_deleted", "wheel_corrupted"])
+def test_failed_build_leaves_the_live_env_untouched_and_no_generation_behind(
+    project: Project, how: str
+) -> None:
+    setup(project, SERVING)
+    live = gen_dir(project, "serving", "g0001")
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    _break_wheel(project, how)
+    before = snapshot(live)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1
+    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert "beta" in done.stderr
+    if how == "wheel_corrupted":
+        assert "Hash mismatch for `beta==2.0`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+    assert trash_entries(project) == []
+    assert json.loads(layout.bindings_path(project.root).read_text())["bindings"] == {
+        "chat": "serving"
+    }
+
+
+def test_failed_verification_keeps_the_live_env_and_removes_the_new_generation(
+    project: Project,
+) -> None:
+    make_wheel(project.wheels, "delta", "1.0")
+    make_wheel(
+        project.wheels,
+        "delta",
+        "2.0",
+        files={"delta/__init__.py": "raise ImportError('delta 2.0 is broken')\n"},
+    )
+    body = SERVING.replace('imports = ["alpha", "beta"]', 'imports = ["alpha", "delta"]')
+    setup(project, body.replace('"beta==1.0"', '"beta==1.0", "delta==1.0"'))
+    live = gen_dir(project, "serving", "g0001")
+    before = snapshot(live)
+    summary = '\n[models.summary]\nenv = "serving"\n'  # new: bound only after serving is
+    relock(project, body.replace('"beta==1.0"', '"beta==1.0", "delta==2.0"') + summary)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1
+    assert "the new generation of serving failed verification" in done.stderr
+    assert "delta 2.0 is broken" in done.stderr
+    assert "the live env is untouched" in done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+    assert trash_entries(project) == []
+    assert json.loads(layout.bindings_path(project.root).read_text())["bindings"] == {
+        "chat": "serving"
+    }
+    assert "no applied env yet" in project.cli("which", "summary").stderr
+
+
+def test_a_corrupted_uv_cache_entry_is_purged_and_never_reaches_the_live_env(
+    project: Project, private_uv_cache: Path
+) -> None:
+    setup(project, SERVING)
+    cached = list(private_uv_cache.glob("archive-v0/*/beta/__init__.py"))
+    assert len(cached) == 1, cached
+    cached[0].write_text("VERSION = 'rotten'\n")
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==1.0", "gamma==1.0"'))
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "serving: bad files from the cache; purging beta" in done.stdout
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    installed = next(gen_dir(project, "serving", "g0002").glob("lib/python*/site-packages"))
+    assert (installed / "beta" / "__init__.py").read_text() == "VERSION = '1.0'\n"
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def _lying_wheel(folder: Path, name: str, version: str) -> None:
+    """A wheel whose module differs from what its RECORD says (a bad build, not a bad
+    download: the lockfile hash, taken from this very file, matches)."""
+    wheel = make_wheel(folder, name, version)
+    with zipfile.ZipFile(wheel) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[f"{name}/__init__.py"] = b"VERSION = 'not what RECORD says'\n"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
+def test_files_still_bad_after_the_cache_purge_fail_the_apply_naming_them(
+    project: Project, private_uv_cache: Path
+) -> None:
+    _lying_wheel(project.wheels, "liar", "1.0")
+    setup(project, SERVING)
+    live = gen_dir(project, "serving", "g0001")
+    before = snapshot(live)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==1.0", "liar==1.0"'))
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1
+    assert "serving: bad files from the cache; purging liar" in done.stdout
+    line = error_line(done.stderr)
+    assert "the new generation of serving failed verification" in line
+    assert "site-packages/liar/__init__.py" in line
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+    assert trash_entries(project) == []
+
+
+def test_a_missing_python_fails_before_anything_is_built_naming_the_version(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    future = '\n[envs.future]\npython = "3.99"\nrequirements = ["gamma==1.0"]\n'
+    project.write('[settings]\npython_downloads = "never"\n\n' + SERVING + future)
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1
+    lines = error_lines(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: Python 3.99 is not installed")
+    assert "Traceback" not in done.stderr
+    assert not (project.root / layout.GENERATIONS).exists()  # not even serving was built
+    assert not (project.root / "serving").exists()
+    assert not layout.bindings_path(project.root).exists()
+
+
+def test_permission_denied_during_a_build_leaves_the_live_env_untouched(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    setup(project, SERVING)
+    preexec = as_plain_user()
+    live = gen_dir(project, "serving", "g0001")
+    before = snapshot(live)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    generations = live.parent
+    generations.chmod(0o555)
+    readonly_cleanup.append(generations)
+
+    done = cli_as(project, preexec, "apply", "--yes")
+
+    generations.chmod(0o755)
+    assert done.returncode == 1
+    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert "Permission denied" in done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+
+
+def _limit_file_size() -> None:
+    """preexec_fn: files may not grow past 256 KiB, and writing past it is an error (EFBIG),
+    not a signal; inherited by uv, so a big wheel fails mid-install like a full disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+
+def test_a_full_disk_mid_install_removes_the_staging_generation(project: Project) -> None:
+    big = os.urandom(1024 * 1024).hex()  # 2 MiB of text, hardly compressible
+    make_wheel(project.wheels, "bulky", "1.0", files={"bulky/__init__.py": f"DATA = {big!r}\n"})
+    setup(project, SERVING)
+    live = gen_dir(project, "serving", "g0001")
+    before = snapshot(live)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==1.0", "bulky==1.0"'))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "--yes"],
+        capture_output=True,
+        text=True,
+        cwd=project.folder,
+        check=False,
+        timeout=600,
+        preexec_fn=_limit_file_size,
+    )
+
+    assert done.returncode == 1
+    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert "installing the lockfile failed for serving" in done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+    assert trash_entries(project) == []
+
+
+def test_ctrl_c_during_a_build_stops_apply_on_one_signal_and_leaves_the_live_env(
+    project: Project, tmp_path: Path
+) -> None:
+    started = tmp_path / "slow-import-started"
+    make_wheel(project.wheels, "slow", "1.0")
+    make_wheel(
+        project.wheels,
+        "slow",
+        "2.0",
+        files={
+            "slow/__init__.py": "\n".join(
+                [
+                    "import pathlib, time",
+                    f"pathlib.Path({str(started)!r}).touch()",
+                    "time.sleep(120)",
+                ]
+            )
+        },
+    )
+    body = SERVING.replace('imports = ["alpha", "beta"]', 'imports = ["slow"]')
+    setup(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==1.0"'))
+    live = gen_dir(project, "serving", "g0001")
+    before = snapshot(live)
+    relock(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==2.0"'))
+
+    # its own process group, signalled as a whole, as a terminal does on Ctrl-C
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.folder,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():  # the new generation is being verified: a probe runs
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the build never reached verification"
+            time.sleep(0.05)
+        assert generations_of(project, "serving") == ["g0001", "g0002"]
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # one Ctrl-C is enough; the sleep is 120 s
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert proc.returncode == 1, out + err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert snapshot(live) == before
+    assert generations_of(project, "serving") == ["g0001"]
+    assert trash_entries(project) == []
+
+
+def test_ctrl_c_while_waiting_for_the_lock_exits_1_and_changes_nothing(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waiter: subprocess.Popen[str] | None = None
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", "--yes", "--lock-timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=project.folder,
+            start_new_session=True,
+        )
+        assert waiter.stderr is not None
+        assert waiter.stderr.readline().startswith("waiting up to 60 s for the lock")
+        os.killpg(waiter.pid, signal.SIGINT)
+        _, err = waiter.communicate(timeout=60)
+    finally:
+        holder.communicate("", timeout=30)
+        if waiter is not None and waiter.poll() is None:
+            os.killpg(waiter.pid, signal.SIGKILL)
+            waiter.wait()
+
+    assert waiter.returncode == 1, err  # SPEC 4: 0, 1 or 2, everywhere
+    assert error_line(err) == "error: interrupted."
+    assert "Traceback" not in err
+    assert generations_of(project, "serving") == ["g0001"]
+
+
+# --- saved plans ------------------------------------------------------------------------------
+
+
+def _save_plan(project: Project) -> None:
+    done = project.cli("plan", "--out", "p.json")
+    assert done.returncode == 0, done.stderr
+
+
+def _apply_saved(project: Project) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "p.json"],
+        stdin=subprocess.DEVNULL,  # no terminal: a saved plan needs no confirmation
+        capture_output=True,
+        text=True,
+        cwd=project.folder,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_a_saved_plan_applies_without_confirmation(project: Project) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    _save_plan(project)
+
+    done = _apply_saved(project)
+
+    assert done.returncode == 0, done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_a_saved_plan_is_stale_after_the_manifest_a_lockfile_the_root_or_an_env_changes(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))  # a replace is pending
+    lockfile = project.folder / "lockfiles" / "serving.txt"
+    manifest_text, lock_text = project.manifest.read_text(), lockfile.read_text()
+    stranger = project.root / "stranger"
+
+    def reviewed_manifest() -> None:
+        project.manifest.write_text(manifest_text + "# reviewed\n")
+
+    def reviewed_lockfile() -> None:
+        lockfile.write_text(lock_text + "# reviewed\n")
+
+    def changed_env() -> None:
+        add_package(project.root / "serving", project, "gamma==1.0")
+
+    changes: list[tuple[Callable[[], None], str]] = [
+        (reviewed_manifest, "the manifest changed"),
+        (reviewed_lockfile, "lockfile serving changed"),
+        (stranger.mkdir, "stranger appeared in the root"),
+        (changed_env, "env serving changed"),  # last: it cannot be undone
+    ]
+    saved = str(project.folder / "p.json")
+    for change, why in changes:
+        # in-process, four times over: test_a_saved_plan_applies_without_confirmation runs
+        # the same commands as processes
+        assert main(["--manifest", str(project.manifest), "plan", "--out", saved]) == 0
+        change()
+        capsys.readouterr()
+
+        code = main(["--manifest", str(project.manifest), "apply", saved])
+
+        stderr = capsys.readouterr().err
+        assert code == 1, why
+        assert error_line(stderr).startswith("error: plan is stale: "), why
+        assert why in stderr
+        assert link_of(project, "serving") == ".generations/serving/g0001"
+        assert generations_of(project, "serving") == ["g0001"]
+        project.manifest.write_text(manifest_text)
+        lockfile.write_text(lock_text)
+        if stranger.exists():
+            stranger.rmdir()
+
+
+def test_stale_checks_cover_an_env_that_did_not_exist_when_planned(project: Project) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    _save_plan(project)
+    apply(project)  # someone else created it in the meantime
+
+    done = _apply_saved(project)
+
+    assert done.returncode == 1
+    assert "plan is stale" in done.stderr
+    assert "env serving changed" in done.stderr
+
+
+def test_target_with_a_saved_plan_is_a_usage_error(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+    _save_plan(project)
+
+    done = project.cli("apply", "p.json", "--target", "serving")
+
+    assert done.returncode == 1
+    assert "--target cannot be used with a saved plan" in done.stderr
+    assert not project.root.exists()
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+HOLDER = """\
+import sys
+from pathlib import Path
+from reconciler.mutex import ApplyLock
+with ApplyLock(Path(sys.argv[1]), timeout=0, command="reconcile apply --yes"):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_go_on(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+
+        start = time.monotonic()
+        done = project.cli("apply", "--yes", "--lock-timeout", "0")
+        elapsed = time.monotonic() - start
+        planned = project.cli("plan")
+        which = project.cli("which", "chat")
+        others = [
+            project.cli(*command, "--lock-timeout", "0")
+            for command in (("rollback", "serving"), ("gc",))
+        ]
+    finally:
+        holder.communicate("", timeout=30)
+
+    assert done.returncode == 1
+    assert f"pid {holder.pid}, `reconcile apply --yes`, started " in done.stderr
+    assert elapsed < 10  # the default would wait 600 s
+    for other in others:  # the other mutating commands take the same lock
+        assert other.returncode == 1
+        assert f"pid {holder.pid}" in error_line(other.stderr)
+    assert generations_of(project, "serving") == ["g0001"]
+    assert planned.returncode == 0, planned.stderr
+    assert "-/+" in planned.stdout
+    assert which.returncode == 0, which.stderr
+    assert which.stdout.strip() == str(layout.interpreter(gen_dir(project, "serving", "g0001")))
+
+
+def test_apply_waits_for_the_lock_and_proceeds_when_the_holder_finishes(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waiter: subprocess.Popen[str] | None = None
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", "--yes", "--lock-timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=project.folder,
+        )
+        assert waiter.stderr is not None
+        notice = waiter.stderr.readline()  # printed after about a second of waiting
+        assert notice.startswith("waiting up to 60 s for the lock (pid ")
+        assert generations_of(project, "serving") == ["g0001"]  # nothing done while waiting
+        holder.stdin.close()
+        _, err = waiter.communicate(timeout=120)
+    finally:
+        holder.wait(timeout=30)
+        if waiter is not None and waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+
+    assert waiter.returncode == 0, err
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+
+
+# --- rollback and gc --------------------------------------------------------------------------
+
+
+def test_rollback_switches_to_the_previous_generation_and_which_follows(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    apply(project)
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+
+    done = project.cli("rollback", "serving")
+
+    assert done.returncode == 0, done.stderr
+    assert "serving now runs generation g0001" in done.stdout
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert generations_of(project, "serving") == ["g0001", "g0002"]
+    assert [p.name for p in project.root.iterdir() if ".switch-" in p.name] == []
+    g0001_python = str(layout.interpreter(gen_dir(project, "serving", "g0001")))
+    assert project.cli("which", "chat").stdout.strip() == g0001_python
+
+    again = project.cli("rollback", "serving")
+
+    assert again.returncode == 1
+    assert "no complete generation older than g0001" in again.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+
+
+def test_rollback_of_an_env_never_applied_is_a_clear_error(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+
+    done = project.cli("rollback", "serving")
+
+    assert done.returncode == 1
+    assert error_lines(done.stderr) == [
+        f"error: serving has no live generation under {project.root}; nothing to roll back."
+    ]
+
+
+def test_gc_dry_run_lists_and_keeps_gc_removes_leftovers_and_keep_1_keeps_only_the_live(
+    project: Project,
+) -> None:
+    keep_three = "[settings]\nkeep_generations = 3\n\n"
+    setup(project, keep_three + SERVING)
+    relock(project, keep_three + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    apply(project)
+    relock(project, keep_three + SERVING.replace('"beta==1.0"', '"beta==2.0", "gamma==1.0"'))
+    apply(project)
+    assert project.cli("rollback", "serving").returncode == 0  # live: g0002, the middle one
+    incomplete = gen_dir(project, "serving", "g0004")  # a killed build: no receipt
+    (incomplete / "bin").mkdir(parents=True)
+    trash = project.root / layout.TRASH / "serving-1234abcd" / "lib"
+    trash.mkdir(parents=True)
+    (trash / "left.py").write_text("")
+    everything = snapshot(project.root)
+
+    dry = project.cli("gc", "--keep", "1", "--dry-run")
+
+    assert dry.returncode == 0, dry.stderr
+    would = sorted(line.removeprefix("would remove ") for line in dry.stdout.splitlines())
+    assert would == sorted(
+        [
+            str(gen_dir(project, "serving", "g0001")),
+            str(gen_dir(project, "serving", "g0003")),
+            str(incomplete),
+            str(project.root / layout.TRASH / "serving-1234abcd"),
+        ]
+    )
+    assert snapshot(project.root) == everything
+
+    done = project.cli("gc")  # keep_generations = 3: only the leftovers go
+
+    assert done.returncode == 0, done.stderr
+    assert generations_of(project, "serving") == ["g0001", "g0002", "g0003"]
+    assert trash_entries(project) == []
+
+    done = project.cli("gc", "--keep", "1")
+
+    assert done.returncode == 0, done.stderr
+    assert generations_of(project, "serving") == ["g0002"]
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    assert trash_entries(project) == []
+    assert project.cli("plan", "--detailed-exitcode").returncode == 2  # g0002 is not g0003
+
+
+# --- removal (SPEC 7.7) -----------------------------------------------------------------------
+
+
+def test_deleting_an_undeclared_env_never_follows_a_link_out_of_the_root(
+    project: Project, tmp_path: Path
+) -> None:
+    setup(project, SERVING + TOOLS)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    tools = gen_dir(project, "tools", "g0001")
+    (tools / "escape").symlink_to(outside, target_is_directory=True)
+    site = next(tools.glob("lib/python*/site-packages"))
+    (site / "escape-too").symlink_to(outside / "precious.txt")
+    project.write(SERVING)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "Apply complete: 1 deleted, 1 unbound." in done.stdout
+    assert "warning" not in done.stderr
+    assert not (project.root / "tools").exists()
+    assert not (project.root / "tools").is_symlink()
+    assert not (project.root / layout.GENERATIONS / "tools").exists()
+    assert (outside / "precious.txt").read_text() == "keep me"
+    assert trash_entries(project) == []
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+
+
+def test_deleting_an_env_clears_read_only_bits_and_leaves_nothing_in_the_trash(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    setup(project, SERVING + TOOLS)
+    preexec = as_plain_user()
+    tools = gen_dir(project, "tools", "g0001")
+    read_only = [next(tools.glob("lib/python*/site-packages/gamma")), tools / "bin"]
+    for folder in read_only:
+        folder.chmod(0o555)
+    readonly_cleanup.extend(read_only)
+    project.write(SERVING)
+
+    done = cli_as(project, preexec, "apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    assert not (project.root / layout.GENERATIONS / "tools").exists()
+    assert trash_entries(project) == []
+
+
+def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    setup(project, SERVING + TOOLS)
+    preexec = as_plain_user()
+    stuck = next(gen_dir(project, "tools", "g0001").glob("lib/python*/site-packages/gamma"))
+    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
+    stuck.chmod(0o555)
+    readonly_cleanup.append(stuck)
+    project.write(SERVING)
+
+    done = cli_as(project, preexec, "apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings
+    assert all("could not remove" in line for line in warnings)
+    assert any("gamma/__init__.py: Permission denied" in line for line in warnings)
+    assert not (project.root / "tools").is_symlink()
+    assert not (project.root / layout.GENERATIONS / "tools").exists()  # moved to the trash
+    assert len(trash_entries(project)) == 1
+
+    done = project.cli("gc")  # as a user who may remove it
+
+    assert done.returncode == 0, done.stderr
+    assert trash_entries(project) == []

@@ -1,0 +1,413 @@
+"""Model -> interpreter: `reconcile which`, `reconcile run` and `reconciler.resolve()` against
+real applied envs (SPEC 7.1, 7.6, 8).
+
+They hand out the live generation's own path, never the ``<root>/<env_key>`` link, and they
+read the applied bindings, never the manifest's unapplied wishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import reconciler
+from reconciler import EnvNotAvailable, layout
+from reconciler.errors import ReconcileError
+from tests.conftest import Project, require_python, uv
+from tests.test_apply import apply, gen_dir, link_of, lock, relock, setup, snapshot
+from tests.wheels import make_wheel
+
+SERVING = """\
+[envs.serving]
+python = "3.11"
+requirements = ["alpha==1.0"]
+imports = ["alpha"]
+
+[models.chat]
+env = "serving"
+"""
+
+WITH_FALLBACK = """\
+[envs.serving]
+python = "3.11"
+requirements = ["alpha==1.0"]
+imports = ["alpha"]
+
+[envs.legacy]
+adopt = "legacy-venv"
+imports = ["gamma"]
+
+[models.chat]
+env = "serving"
+fallback = "legacy"
+"""
+
+
+NOT_APPLIED = "model chat has no applied env yet: run `reconcile apply` to build and bind it."
+
+
+def python_of(project: Project, env_key: str, gen_id: str = "g0001") -> Path:
+    return layout.interpreter(gen_dir(project, env_key, gen_id))
+
+
+def build_legacy(project: Project) -> Path:
+    """An env built by someone else, for reconcile to adopt."""
+    python = require_python("3.11")
+    folder = project.folder / "legacy-venv"
+    uv("venv", "--quiet", "--python", str(python), str(folder))
+    uv(
+        "pip",
+        "install",
+        "--quiet",
+        "--no-index",
+        "--find-links",
+        str(project.wheels),
+        "--python",
+        str(layout.interpreter(folder)),
+        "gamma==1.0",
+    )
+    return folder
+
+
+# --- which / run / resolve ---------------------------------------------------------------------
+
+
+def test_which_prints_the_interpreter_inside_the_live_generation_not_the_link(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+
+    done = project.cli("which", "chat")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    printed = Path(done.stdout.strip())
+    assert printed == python_of(project, "serving")
+    assert printed != layout.interpreter(project.root / "serving")
+    folder = printed.parent.parent
+    assert Path(os.path.realpath(folder)) == folder  # no link on the way: pinned to g0001
+
+
+def test_run_activates_the_env_and_passes_the_exit_code_through(project: Project) -> None:
+    setup(project, SERVING)
+    script = (
+        "import os, sys, alpha; "
+        "print(os.environ['VIRTUAL_ENV']); "
+        "print(os.environ['PATH'].split(os.pathsep)[0]); "
+        "print(sys.prefix); "
+        "sys.exit(7)"
+    )
+
+    done = project.cli("run", "chat", "--", "python", "-c", script)
+
+    assert done.returncode == 7, done.stderr
+    env_dir = gen_dir(project, "serving", "g0001")
+    assert done.stdout.splitlines() == [str(env_dir), str(env_dir / "bin"), str(env_dir)]
+
+    assert project.cli("run", "chat", "--", "python", "-c", "pass").returncode == 0
+
+
+GRACEFUL = """\
+import pathlib, signal, sys, time
+def stop(signum, frame):
+    print("cleaned up", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGINT, stop)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(60)
+sys.exit("no Ctrl-C came")
+"""
+
+
+def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
+    project: Project, tmp_path: Path
+) -> None:
+    setup(project, SERVING)
+    ready = tmp_path / "ready"
+    command = ["python", "-c", GRACEFUL, str(ready)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "run", "chat", "--", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.folder,
+        start_new_session=True,  # its own process group: Ctrl-C reaches both, as on a terminal
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert (proc.returncode, out, err) == (3, "cleaned up\n", "")
+
+
+def test_run_without_a_command_is_a_usage_error(project: Project) -> None:
+    setup(project, SERVING)
+
+    done = project.cli("run", "chat")
+
+    assert done.returncode == 1
+    assert "nothing to run" in done.stderr
+
+
+def test_resolve_returns_the_generation_interpreter_env_key_source_and_health(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+
+    resolved = reconciler.resolve("chat", manifest=project.manifest)
+
+    assert resolved.python == python_of(project, "serving")
+    assert resolved.env_key == "serving"
+    assert resolved.source == "env"
+    assert resolved.healthy is True
+    assert resolved.generation == "g0001"
+
+
+def test_resolve_follows_a_switch_and_a_rollback(project: Project) -> None:
+    make_wheel(project.wheels, "alpha", "2.0", requires=["beta>=1.0"])
+    setup(project, SERVING)
+    relock(project, SERVING.replace("alpha==1.0", "alpha==2.0"))
+    apply(project)
+
+    assert reconciler.resolve("chat", manifest=project.manifest).generation == "g0002"
+    assert project.cli("rollback", "serving").returncode == 0
+    resolved = reconciler.resolve("chat", manifest=project.manifest)
+    assert resolved.generation == "g0001"
+    assert resolved.python == python_of(project, "serving", "g0001")
+
+
+# --- applied bindings, not wishes (SPEC 7.6) ----------------------------------------------------
+
+
+def test_a_model_never_applied_is_an_actionable_error(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+
+    which = project.cli("which", "chat")
+    run = project.cli("run", "chat", "--", "python", "-c", "pass")
+
+    for done in (which, run):
+        assert done.returncode == 1
+        assert done.stdout == ""
+        assert done.stderr.splitlines() == [f"error: {NOT_APPLIED}"]
+    with pytest.raises(EnvNotAvailable, match="reconcile apply"):
+        reconciler.resolve("chat", manifest=project.manifest)
+    assert issubclass(EnvNotAvailable, ReconcileError)
+
+
+def test_an_unknown_model_is_an_error_that_says_how_to_declare_it(project: Project) -> None:
+    setup(project, SERVING)
+
+    done = project.cli("which", "chta")
+
+    assert done.returncode == 1
+    assert "model chta is not declared" in done.stderr
+    assert "reconcile apply" in done.stderr
+
+
+def test_which_uses_the_applied_binding_until_a_manifest_edit_is_applied(
+    project: Project,
+) -> None:
+    tools = '\n[envs.tools]\npython = "3.11"\nrequirements = ["gamma==1.0"]\n'
+    setup(project, SERVING + tools)
+    relock(project, (SERVING + tools).replace('env = "serving"', 'env = "tools"'))
+
+    before = project.cli("which", "chat")
+    apply(project)
+    after = project.cli("which", "chat")
+
+    assert before.stdout.strip() == str(python_of(project, "serving"))
+    assert after.stdout.strip() == str(python_of(project, "tools"))
+
+
+# --- fallback ---------------------------------------------------------------------------------
+
+
+def test_a_broken_env_falls_back_with_one_warning_line(project: Project) -> None:
+    legacy = build_legacy(project)
+    setup(project, WITH_FALLBACK)
+    python_of(project, "serving").unlink()
+
+    done = project.cli("which", "chat")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(layout.interpreter(legacy))
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 1, done.stderr
+    assert warnings[0].startswith("warning: env serving: its interpreter")
+    assert "runs in its fallback legacy" in warnings[0]
+    assert "reconcile apply" in warnings[0]
+
+    resolved = reconciler.resolve("chat", manifest=project.manifest)
+
+    assert resolved.source == "fallback"
+    assert resolved.env_key == "legacy"
+    assert resolved.python == layout.interpreter(legacy)
+    assert resolved.healthy is True
+
+    ran = project.cli("run", "chat", "--", "python", "-c", "import gamma, sys; print(sys.prefix)")
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == str(legacy)
+    assert len(ran.stderr.splitlines()) == 1
+
+
+def test_a_model_whose_env_and_fallback_are_both_broken_is_an_error(project: Project) -> None:
+    legacy = build_legacy(project)
+    setup(project, WITH_FALLBACK)
+    python_of(project, "serving").unlink()
+    layout.interpreter(legacy).unlink()
+
+    done = project.cli("which", "chat")
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: model chat cannot run: env serving: its interpreter")
+    assert "its fallback legacy is not usable either" in lines[0]
+    assert "reconcile apply" in lines[0]
+    with pytest.raises(EnvNotAvailable):
+        reconciler.resolve("chat", manifest=project.manifest)
+
+
+def test_an_adopted_env_no_longer_declared_is_forgotten_and_its_files_left_alone(
+    project: Project,
+) -> None:
+    legacy = build_legacy(project)
+    setup(project, WITH_FALLBACK)
+    before = snapshot(legacy)
+    project.write(SERVING)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "legacy: forgotten (its files are left alone)" in done.stdout
+    assert snapshot(legacy) == before
+    assert json.loads(layout.bindings_path(project.root).read_text())["adopted"] == []
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+# --- a running process and a switch (SPEC 7.1) ------------------------------------------------
+
+IMPORT_TWICE = """\
+import json, pathlib, sys, time
+import mod_a
+ready, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+ready.touch()
+deadline = time.monotonic() + 120
+while not go.exists():
+    if time.monotonic() > deadline:
+        sys.exit("never told to go on")
+    time.sleep(0.02)
+import mod_b
+print(json.dumps({"a": mod_a.VERSION, "b": mod_b.VERSION, "b_file": mod_b.__file__}))
+"""
+
+
+def _two_module_wheel(folder: Path, version: str) -> None:
+    make_wheel(
+        folder,
+        "twomods",
+        version,
+        files={"mod_a.py": f"VERSION = {version!r}\n", "mod_b.py": f"VERSION = {version!r}\n"},
+    )
+
+
+def test_a_process_started_through_which_reads_one_generation_across_a_switch(
+    project: Project, tmp_path: Path
+) -> None:
+    _two_module_wheel(project.wheels, "1.0")
+    _two_module_wheel(project.wheels, "2.0")
+    manifest = SERVING.replace('"alpha==1.0"', '"alpha==1.0", "twomods==1.0"')
+    setup(project, manifest)
+    which = project.cli("which", "chat").stdout.strip()
+    go = tmp_path / "go"
+    starts = {
+        "which": [which],
+        "run": [sys.executable, "-m", "reconciler", "run", "chat", "--", "python"],
+        "link": [str(layout.interpreter(project.root / "serving"))],  # for contrast
+    }
+    procs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for name, argv in starts.items():
+            ready = tmp_path / f"ready-{name}"
+            procs[name] = subprocess.Popen(
+                [*argv, "-c", IMPORT_TWICE, str(ready), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=project.folder,
+            )
+            deadline = time.monotonic() + 60
+            while not ready.exists():  # mod_a is imported
+                assert procs[name].poll() is None, procs[name].communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+
+        relock(project, manifest.replace("twomods==1.0", "twomods==2.0"))
+        apply(project)
+        assert link_of(project, "serving") == ".generations/serving/g0002"
+        go.touch()
+        seen = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            seen[name] = json.loads(out)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    old = gen_dir(project, "serving", "g0001")
+    assert old.is_dir()  # kept (keep_generations = 2) while processes may read it
+    for name in ("which", "run"):
+        assert (seen[name]["a"], seen[name]["b"]) == ("1.0", "1.0"), name
+        assert Path(seen[name]["b_file"]).is_relative_to(old), name
+    # Started through the link, Python built sys.path from <root>/serving: after the switch
+    # that path names the new generation, so one process ran with modules of both.
+    assert (seen["link"]["a"], seen["link"]["b"]) == ("1.0", "2.0")
+    assert Path(seen["link"]["b_file"]).is_relative_to(project.root / "serving")
+
+
+def test_applied_bindings_and_receipts_are_readable_by_the_users_who_run_models(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "--yes"],
+        capture_output=True,
+        text=True,
+        cwd=project.folder,
+        check=False,
+        timeout=600,
+        preexec_fn=lambda: os.umask(0o022) and None,  # the usual umask of an admin
+    )
+
+    assert done.returncode == 0, done.stderr
+    for path in (
+        layout.bindings_path(project.root),
+        layout.receipt_path(gen_dir(project, "serving", "g0001")),
+        project.folder / "lockfiles" / "serving.txt",
+    ):
+        assert path.stat().st_mode & 0o777 == 0o644, path
