@@ -179,6 +179,7 @@ class Applier:
     def _execute(self, step: Step) -> None:
         if self._cancel.is_set():
             raise ApplyFailed("not started: an earlier step failed or apply was interrupted")
+        faults.acting_on(step.target)
         match step.action:
             case "create" | "replace":
                 self._build_and_switch(step)

@@ -14,6 +14,7 @@ from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
 from reconciler.document import FORMAT_VERSION
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.files import stray_temporaries
 from reconciler.manifest import LoadedManifest
 from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
@@ -131,8 +132,12 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
     return targets
 
 
-def cleanup(loaded: LoadedManifest) -> list[tuple[str, str]]:
-    """Remove staging leftovers and the trash (the caller holds the lock)."""
+def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
+    """Remove staging leftovers, stray temporary files and the trash (the caller holds the
+    lock). With ``keep``, also the generations of declared envs beyond it, which an apply
+    killed between a switch and its prune leaves behind."""
+    from reconciler.mutex import info_path
+
     root = loaded.root
     failures: list[tuple[str, str]] = []
     keys = generations.managed_env_keys(root)
@@ -140,6 +145,20 @@ def cleanup(loaded: LoadedManifest) -> list[tuple[str, str]]:
     for key in keys:  # generation folders of undeclared envs whose link is already gone
         if key not in loaded.manifest.envs and not layout.env_link(root, key).is_symlink():
             failures += generations.delete_tree(root, generations.generations_dir(root, key)).failed
+        live = generations.live_generation(root, key)
+        if keep is not None and key in loaded.manifest.envs and live is not None:
+            gens = generations.list_generations(root, key)
+            for old in generations.collectable(gens, live, keep):
+                failures += generations.delete_tree(root, old.path).failed
+    strays = stray_temporaries(layout.bindings_path(root)) + stray_temporaries(info_path(root))
+    strays += sorted((root / layout.GENERATIONS).glob(".reflink-*"))  # build.supports_reflink
+    for key in generations.managed_env_keys(root):  # the generation counter's temporaries
+        strays += stray_temporaries(generations.generations_dir(root, key) / ".last")
+    for stray in strays:
+        try:
+            stray.unlink()
+        except OSError as exc:
+            failures.append((str(stray), exc.strerror or str(exc)))
     failures += generations.empty_trash(root).failed
     return failures
 

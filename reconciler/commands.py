@@ -114,7 +114,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     targets = list(saved.targets) if saved else args.target
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        for path, why in cleanup(loaded):
+        for path, why in cleanup(loaded, keep=loaded.manifest.settings.keep_generations):
             print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
         run = make_plan(loaded, targets)
         if saved is not None:

@@ -1,10 +1,13 @@
 """Fault injection for crash-safety tests: ``RECONCILE_FAULT=<point>`` makes the process
-SIGKILL itself when it reaches that named point of apply. Unset, every call is a no-op."""
+SIGKILL itself when it reaches that named point of apply; ``<point>@<target>`` only when it
+reaches it while working on that env or model (steps run in parallel, so the first switch
+could be either env's). Unset, every call is a no-op."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 ENV_VAR = "RECONCILE_FAULT"
 
@@ -14,15 +17,26 @@ POINTS = (
     "after_sync",
     "after_verify",
     "after_receipt",
+    "during_switch",
     "after_switch",
     "after_prune",
     "after_bindings",
     "after_unlink",
+    "during_removal",
     "after_trash",
 )
 
 
+_working_on = threading.local()
+
+
+def acting_on(target: str) -> None:
+    """Record the env or model this thread works on, for ``<point>@<target>``."""
+    _working_on.target = target
+
+
 def point(name: str) -> None:
     """Die here, as abruptly as a power cut allows in-process, when asked to."""
-    if os.environ.get(ENV_VAR) == name:
+    wanted, _, target = os.environ.get(ENV_VAR, "").partition("@")
+    if wanted == name and target in ("", getattr(_working_on, "target", None)):
         os.kill(os.getpid(), signal.SIGKILL)

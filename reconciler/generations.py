@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import layout
+from reconciler import faults, layout
 from reconciler.errors import ReconcileError
 from reconciler.files import write_atomic
 
@@ -94,11 +94,24 @@ def live_generation(root: Path, env_key: str) -> Generation | None:
 
 
 def next_generation_path(root: Path, env_key: str) -> tuple[str, Path]:
-    """A fresh generation id (one past every existing folder) and its path, not yet created."""
+    """A generation id never used before for this env, and its path, not yet created.
+
+    Ids are never reused, not even those of removed leftovers: a uv killed along with an
+    apply may still be writing into its old folder, which must not be a new build's folder.
+    The last number handed out is kept in ``.generations/<env_key>/.last`` (the caller holds
+    the apply lock, so there is one writer).
+    """
+    folder = generations_dir(root, env_key)
+    counter = folder / ".last"
+    try:
+        last = int(counter.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        last = 0
     existing = list_generations(root, env_key)
-    number = max((g.number for g in existing), default=0) + 1
+    number = max([last, *(g.number for g in existing)]) + 1
+    write_atomic(counter, f"{number}\n")
     gen_id = f"g{number:04d}"
-    return gen_id, generations_dir(root, env_key) / gen_id
+    return gen_id, folder / gen_id
 
 
 def write_receipt(gen_dir: Path, receipt: Mapping[str, Any]) -> None:
@@ -125,6 +138,7 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
     target = os.path.relpath(generation, link.parent)
     temp = root / f".{env_key}.switch-{uuid.uuid4().hex[:8]}"
     temp.symlink_to(target, target_is_directory=True)
+    faults.point("during_switch")
     try:
         if link.exists() and not link.is_symlink():
             move_to_trash(root, link)
@@ -224,6 +238,7 @@ def delete_tree(root: Path, path: Path) -> Removal:
         in_trash = move_to_trash(root, path)
     except OSError as exc:
         return Removal(failed=((str(path), exc.strerror or str(exc)),))
+    faults.point("during_removal")
     return empty_trash_entry(in_trash, reported_as=str(path))
 
 
