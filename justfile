@@ -16,6 +16,7 @@ type:
 # benchmarks: ratios against a peer measured in the same run
 bench:
     python benchmarks/bench_plan.py
+    python benchmarks/bench_apply.py
 
 # regenerate the manifest reference from the pydantic models
 docs:

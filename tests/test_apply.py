@@ -89,8 +89,9 @@ def relock(project: Project, body: str) -> None:
 
 
 def generations_of(project: Project, env_key: str) -> list[str]:
+    """The generation folders of an env (its id counter, ``.last``, is not one)."""
     folder = project.root / layout.GENERATIONS / env_key
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.iterdir() if p.name != ".last") if folder.is_dir() else []
 
 
 def gen_dir(project: Project, env_key: str, gen_id: str) -> Path:
