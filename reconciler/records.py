@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import csv
 import re
+import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,19 +41,7 @@ Category = Literal[
     "unreadable",
 ]
 
-CATEGORIES: tuple[Category, ...] = (
-    "missing",
-    "zero_byte",
-    "size_mismatch",
-    "hash_mismatch",
-    "unrecorded",
-    "record_missing",
-    "record_invalid",
-    "duplicate_dist",
-    "outside_env",
-    "symlink_outside_env",
-    "unreadable",
-)
+CATEGORIES: tuple[Category, ...] = typing.get_args(Category)
 """Every finding category, in the order reports list their counts.
 
 - ``missing``: a hashed RECORD row's file does not exist (or is a dangling symlink).

@@ -180,6 +180,20 @@ class Project:
         done = self.cli("lock")
         assert done.returncode == 0, done.stderr
 
+    def install(self, env: Path, requirement: str) -> None:
+        """``uv pip install`` one more package from the wheelhouse into ``env`` (drift)."""
+        uv(
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(self.wheels),
+            "--python",
+            str(layout.interpreter(env)),
+            requirement,
+        )
+
     def build(self, env_key: str, python: Path, receipt: bool = True) -> Path:
         """Build ``<root>/<env_key>`` from its lockfile (a plain folder, as apply will link)."""
         return build_env(

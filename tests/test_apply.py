@@ -132,20 +132,6 @@ def snapshot(folder: Path) -> dict[str, tuple[object, ...]]:
     return entries
 
 
-def add_package(env: Path, project: Project, requirement: str) -> None:
-    uv(
-        "pip",
-        "install",
-        "--quiet",
-        "--no-index",
-        "--find-links",
-        str(project.wheels),
-        "--python",
-        str(layout.interpreter(env)),
-        requirement,
-    )
-
-
 def plan_json(project: Project) -> dict[str, Any]:
     done = project.cli("plan", "--format", "json")
     assert done.returncode == 0, done.stderr
@@ -797,7 +783,7 @@ def test_a_saved_plan_is_stale_after_the_manifest_a_lockfile_the_root_or_an_env_
         lockfile.write_text(lock_text + "# reviewed\n")
 
     def changed_env() -> None:
-        add_package(project.root / "serving", project, "gamma==1.0")
+        project.install(project.root / "serving", "gamma==1.0")
 
     changes: list[tuple[Callable[[], None], str]] = [
         (reviewed_manifest, "the manifest changed"),

@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler import layout
 from reconciler.cli import main
-from tests.conftest import Project, build_env, require_python, uv
+from tests.conftest import Project, build_env, require_python
 
 ENVS = """\
 [envs.serving]
@@ -59,20 +58,6 @@ def saved_plan(project: Project, name: str) -> dict[str, Any]:
     return document
 
 
-def add_package(env: Path, project: Project, requirement: str) -> None:
-    uv(
-        "pip",
-        "install",
-        "--quiet",
-        "--no-index",
-        "--find-links",
-        str(project.wheels),
-        "--python",
-        str(layout.interpreter(env)),
-        requirement,
-    )
-
-
 def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
@@ -90,7 +75,7 @@ def test_plan_detailed_exitcode_is_2_with_changes_and_0_without(project: Project
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "No changes. Environments match envs.toml."
 
-    add_package(serving, project, "beta==1.0")
+    project.install(serving, "beta==1.0")
     done = project.cli("plan", "--detailed-exitcode")
     assert done.returncode == 2, done.stdout + done.stderr
 
@@ -209,7 +194,7 @@ def test_saved_plan_fingerprint_is_stable_and_changes_when_an_env_changes(
     assert sorted(fingerprint["observed"]) == ["serving", "tools"]  # tools does not exist yet
     assert second["fingerprint"] == fingerprint
 
-    add_package(serving, project, "gamma==1.0")
+    project.install(serving, "gamma==1.0")
     third = saved_plan(project, "third.json")
 
     assert third["fingerprint"]["observed"]["serving"] != fingerprint["observed"]["serving"]
