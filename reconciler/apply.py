@@ -159,10 +159,7 @@ class Applier:
                     else:
                         failed = True
                         self._cancel.set()
-                        message = (
-                            error.message if isinstance(error, ReconcileError) else repr(error)
-                        )
-                        self.report.failed.append((step, message))
+                        self.report.failed.append((step, _describe_error(error)))
         self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
         if interrupted:
             raise Interrupted(
@@ -217,9 +214,10 @@ class Applier:
         except BaseException:
             generations.delete_tree(self.root, gen_dir)
             raise
+        previous = generations.live_generation(self.root, key)
         generations.switch(self.root, key, gen_dir)
         faults.point("after_switch")
-        self._prune(key)
+        self._prune(key, previous)
         faults.point("after_prune")
         self.reporter.finished(key, True, f"{step.action}d generation {gen_id}")
 
@@ -299,12 +297,13 @@ class Applier:
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def _prune(self, key: str) -> None:
+    def _prune(self, key: str, previous: generations.Generation | None) -> None:
+        """Remove generations beyond keep_generations; the one live until now stays first."""
         keep = self.loaded.manifest.settings.keep_generations
         live = generations.live_generation(self.root, key)
-        for old in generations.collectable(
-            generations.list_generations(self.root, key), live, keep
-        ):
+        protect = [previous] if previous is not None else []
+        gens = generations.list_generations(self.root, key)
+        for old in generations.collectable(gens, live, keep, protect):
             result = generations.delete_tree(self.root, old.path)
             self.report.removal_failures.extend(result.failed)
 
@@ -339,6 +338,13 @@ class Applier:
         self._update_state(lambda s: s.with_adopted(s.adopted - {step.target}))
         self.reporter.finished(step.target, True, "forgotten (its files are left alone)")
 
+    def remember_adopted(self) -> None:
+        """Before any rebind: add the manifest's adopted envs to the applied state, so a model
+        bound to one resolves to it even if apply is killed before it finishes."""
+        adopted = self._state.adopted | frozenset(self.loaded.manifest.adopted_envs())
+        if adopted != self._state.adopted:
+            self._update_state(lambda s: s.with_adopted(adopted))
+
     def record_adopted(self) -> None:
         """After a successful apply, remember which envs are adopted (for later forgets)."""
         adopted = frozenset(self.loaded.manifest.adopted_envs())
@@ -352,3 +358,13 @@ def generation_python(root: Path, env_key: str) -> Path | None:
     if live is None or not live.complete:
         return None
     return layout.interpreter(live.path, sys.platform == "win32")
+
+
+def _describe_error(error: BaseException) -> str:
+    """One sentence for a failed step, whatever raised."""
+    if isinstance(error, ReconcileError):
+        return error.message
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return f"{type(error).__name__}: {error}"

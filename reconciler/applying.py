@@ -42,7 +42,7 @@ def load_saved_plan(path: Path) -> SavedPlan:
         raise UsageError(
             f"{path} is not a saved plan ({exc}); make one with `reconcile plan --out`."
         ) from None
-    if not isinstance(document, dict) or "fingerprint" not in document:
+    if not isinstance(document, dict) or not isinstance(document.get("fingerprint"), dict):
         raise UsageError(
             f"{path} is not a saved plan (no fingerprint); make one with `reconcile plan --out`."
         )
@@ -51,8 +51,15 @@ def load_saved_plan(path: Path) -> SavedPlan:
             f"{path} has plan format {document.get('format_version')!r}, this reconcile reads "
             f"{FORMAT_VERSION!r}; make a new plan with `reconcile plan --out`."
         )
-    targets = document.get("targets", [])
-    return SavedPlan(document, tuple(str(t) for t in targets))
+    fingerprint = document["fingerprint"]
+    shapes = (("lockfiles", dict), ("observed", dict), ("orphans", list), ("targets", list))
+    if not all(isinstance(fingerprint.get(k), kind) for k, kind in shapes) or not isinstance(
+        document.get("steps"), list
+    ):
+        raise UsageError(
+            f"{path} is not a complete saved plan; make a new one with `reconcile plan --out`."
+        )
+    return SavedPlan(document, tuple(str(t) for t in fingerprint["targets"]))
 
 
 def stale_parts(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
@@ -184,13 +191,26 @@ def execute(
         uv_version=build.uv_version() if targets else "unknown",
         link_mode=link_mode,
     )
+    applier.remember_adopted()
     report = applier.run(run.plan)
     applier.record_adopted()
     return report
 
 
+def _step_keys(steps: Sequence[Any]) -> list[tuple[str, str]]:
+    return [
+        (str(s.get("id")), str(s.get("action"))) if isinstance(s, dict) else ("?", "?")
+        for s in steps
+    ]
+
+
 def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
+    """Refuse a saved plan when anything it was computed from changed, or when the plan
+    computed now would do anything other than the reviewed steps."""
     changed = stale_parts(saved.document["fingerprint"], run.fingerprint)
+    fresh = [(s.id, s.action) for s in run.plan.steps]
+    if not changed and _step_keys(saved.document["steps"]) != fresh:
+        changed.append("the steps it would take differ from the saved ones")
     if changed:
         listed = "; ".join(changed[:5]) + ("; ..." if len(changed) > 5 else "")
         raise StalePlan(
@@ -222,7 +242,7 @@ def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
         gens = generations.list_generations(root, key)
         doomed += [g.path for g in generations.collectable(gens, live, keep)]
     trash = root / layout.TRASH
-    if trash.is_dir():
+    if trash.is_dir() and not trash.is_symlink():
         doomed += sorted(trash.iterdir())
     return doomed
 

@@ -35,7 +35,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
-        write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
+        try:
+            write_atomic(args.out, render_json(plan_document(run.plan, name, run.fingerprint)))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the plan to {args.out}: {exc.strerror or exc}."
+            ) from None
     if args.format == "json":
         sys.stdout.write(render_json(doc))
     elif args.format == "markdown":
@@ -222,3 +227,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH."
         ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot run {argv[0]}: {exc.strerror or exc}.") from None

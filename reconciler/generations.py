@@ -84,9 +84,10 @@ def managed_env_keys(root: Path) -> list[str]:
 def live_generation(root: Path, env_key: str) -> Generation | None:
     """The generation ``<root>/<env_key>`` links to, if it is one of ours."""
     link = layout.env_link(root, env_key)
-    if not link.is_symlink():
+    try:
+        target = (link.parent / link.readlink()).resolve()
+    except OSError:  # not a link, or removed by an apply since we looked
         return None
-    target = (link.parent / link.readlink()).resolve()
     for generation in list_generations(root, env_key):
         if generation.path.resolve() == target:
             return generation
@@ -130,9 +131,10 @@ def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
 def switch(root: Path, env_key: str, generation: Path) -> None:
     """Point ``<root>/<env_key>`` at ``generation`` with one atomic rename.
 
-    A relative link keeps the root movable as a whole. If a real folder (not made by
-    reconcile) sits at the link's place, it is moved into the trash first: that one step is
-    not atomic, and it only happens for folders reconcile did not create.
+    A relative link keeps the root movable as a whole. If a real folder (a venv reconcile
+    did not create) sits at the link's place, it is swapped with the new link in one atomic
+    exchange where the OS has one (Linux ``renameat2``), then moved into the trash; elsewhere
+    it is moved into the trash first, which leaves a moment with no env at that path.
     """
     link = layout.env_link(root, env_key)
     target = os.path.relpath(generation, link.parent)
@@ -141,13 +143,34 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
     faults.point("during_switch")
     try:
         if link.exists() and not link.is_symlink():
+            if _exchange(temp, link):  # temp now names the displaced folder
+                move_to_trash(root, temp)
+                _fsync_dir(root)
+                return
             move_to_trash(root, link)
         temp.replace(link)
     except BaseException:
         with contextlib.suppress(OSError):
-            temp.unlink()
+            if temp.is_symlink():
+                temp.unlink()
         raise
     _fsync_dir(root)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    return bool(result == 0)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -181,14 +204,22 @@ def previous_generation(root: Path, env_key: str) -> Generation | None:
 
 
 def collectable(
-    generations: Sequence[Generation], live: Generation | None, keep: int
+    generations: Sequence[Generation],
+    live: Generation | None,
+    keep: int,
+    protect: Sequence[Generation] = (),
 ) -> list[Generation]:
-    """Pure: the generations gc removes. Kept: the live one and the ``keep - 1`` newest other
-    complete ones. Incomplete ones (staging leftovers) always go; the live one never does."""
-    others = [g for g in generations if g.complete and g != live]
-    kept = {g.gen_id for g in others[len(others) - max(keep - 1, 0) :]} if keep > 1 else set()
-    if live is not None:
-        kept.add(live.gen_id)
+    """Pure: the generations gc removes. Kept: the live one, then ``protect`` (the one that
+    was live until a switch just now: what rollback returns to, and what running processes
+    use), then the newest other complete ones, ``keep`` in all. Incomplete ones (staging
+    leftovers) always go; the live one never does."""
+    kept = {live.gen_id} if live is not None else set()
+    candidates = [g for g in protect if g.complete]
+    candidates += reversed([g for g in generations if g.complete])
+    for generation in candidates:
+        if len(kept) >= keep:
+            break
+        kept.add(generation.gen_id)
     return [g for g in generations if g.gen_id not in kept]
 
 
@@ -201,12 +232,23 @@ def _inside(root: Path, path: Path) -> bool:
     return real.is_relative_to(root.resolve()) and real != root.resolve()
 
 
+def _trash(root: Path) -> Path:
+    """``<root>/.trash``, refused when it is a link or leads out of the root: emptying it
+    must never delete anything elsewhere."""
+    trash = root / layout.TRASH
+    if trash.is_symlink() or (trash.exists() and not _inside(root, trash.resolve())):
+        raise ReconcileError(
+            f"refusing to use {trash}: it is a link or leads outside the root; remove it by hand."
+        )
+    return trash
+
+
 def move_to_trash(root: Path, path: Path) -> Path:
     """Move ``path`` into ``<root>/.trash`` with one rename, so a locked file cannot leave a
     half-deleted env in place. Refuses anything outside the root."""
     if not _inside(root, path):
         raise ReconcileError(f"refusing to remove {path}: it is outside the root {root}.")
-    trash = root / layout.TRASH
+    trash = _trash(root)
     trash.mkdir(parents=True, exist_ok=True)
     destination = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
     path.rename(destination)
@@ -274,7 +316,10 @@ def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
 
 def empty_trash(root: Path) -> Removal:
     """Delete everything in ``<root>/.trash``; report what could not be removed."""
-    trash = root / layout.TRASH
+    try:
+        trash = _trash(root)
+    except ReconcileError as error:
+        return Removal(failed=((str(root / layout.TRASH), error.message),))
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
     try:
@@ -301,7 +346,13 @@ def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
                 failed += result.failed
     with contextlib.suppress(OSError):
         for entry in root.iterdir():
-            if entry.name.startswith(".") and ".switch-" in entry.name and entry.is_symlink():
+            if not (entry.name.startswith(".") and ".switch-" in entry.name):
+                continue
+            if entry.is_symlink():
                 entry.unlink()
                 removed.append(str(entry))
+            else:  # a folder displaced by an exchange whose apply died before trashing it
+                result = delete_tree(root, entry)
+                removed += result.removed
+                failed += result.failed
     return Removal(tuple(removed), tuple(failed))

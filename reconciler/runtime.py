@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from reconciler import generations, layout
-from reconciler.bindings import read_state
+from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
 from reconciler.manifest import LoadedManifest, load_manifest
 
@@ -39,10 +39,15 @@ class ResolvedEnv:
     """Why the model's own env was not used, when ``source == "fallback"``."""
 
 
-def _env_dir(loaded: LoadedManifest, env_key: str) -> tuple[Path | None, str | None, str]:
-    """(folder, generation id, problem) of an env as applied."""
-    spec = loaded.manifest.envs.get(env_key)
-    if spec is not None and spec.adopted:
+def _env_dir(
+    loaded: LoadedManifest, state: AppliedState, env_key: str
+) -> tuple[Path | None, str | None, str]:
+    """(folder, generation id, problem) of an env as applied: whether it is adopted comes
+    from the applied state, not from a manifest edit that was never applied."""
+    if env_key in state.adopted:
+        spec = loaded.manifest.envs.get(env_key)
+        if spec is None or not spec.adopted:
+            return None, None, f"adopted env {env_key} is no longer adopted in the manifest"
         return loaded.adopt_path(env_key), None, ""
     live = generations.live_generation(loaded.root, env_key)
     if live is None:
@@ -88,7 +93,7 @@ def resolve_loaded(loaded: LoadedManifest, model: str) -> ResolvedEnv:
         candidates.append((fallback, "fallback"))
     first_problem: str | None = None
     for key, source in candidates:
-        env_dir, gen_id, problem = _env_dir(loaded, key)
+        env_dir, gen_id, problem = _env_dir(loaded, state, key)
         if env_dir is not None:
             problem = quick_problem(env_dir) or ""
         if env_dir is not None and not problem:
