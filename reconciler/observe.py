@@ -19,6 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
+from reconciler.generations import read_receipt
 from reconciler.runner import Command, CommandTimeout, run
 from reconciler.state import EnvFacts, InstalledDist, PathKind, ProbeResult
 
@@ -78,7 +79,8 @@ def _path_kind(path: Path) -> tuple[PathKind, str | None]:
     return "absent", None
 
 
-def _read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
+def read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
+    """The ``key = value`` pairs of an env's pyvenv.cfg, or None when it cannot be read."""
     try:
         text = (env_dir / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -92,11 +94,8 @@ def _read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
 
 
 def _read_receipt(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
-    try:
-        data = json.loads(layout.receipt_path(env_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
+    data = read_receipt(env_dir)
+    if data is None:
         return None
     return tuple(sorted((str(k), str(v)) for k, v in data.items()))
 
@@ -186,7 +185,7 @@ def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
             real_path=str(real),
             escapes_root=True,
         )
-    cfg = _read_pyvenv_cfg(real)
+    cfg = read_pyvenv_cfg(real)
     home = dict(cfg or ()).get("home")
     python = layout.interpreter(real, windows)
     missing_activation, recorded = _activation(real, windows)

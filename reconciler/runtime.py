@@ -18,6 +18,7 @@ from reconciler import generations, layout
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
 from reconciler.manifest import LoadedManifest, load_manifest
+from reconciler.observe import read_pyvenv_cfg
 
 
 class EnvNotAvailable(ReconcileError):
@@ -62,15 +63,12 @@ def quick_problem(env_dir: Path) -> str | None:
     python = layout.interpreter(env_dir, sys.platform == "win32")
     if not python.exists():
         return f"its interpreter {python} is missing"
-    cfg = env_dir / "pyvenv.cfg"
-    try:
-        text = cfg.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    cfg = read_pyvenv_cfg(env_dir)
+    if cfg is None:
         return "its pyvenv.cfg is missing"
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "home" and not Path(value.strip()).is_dir():
-            return f"its base interpreter folder {value.strip()} is gone"
+    home = dict(cfg).get("home")
+    if home and not Path(home).is_dir():
+        return f"its base interpreter folder {home} is gone"
     return None
 
 
