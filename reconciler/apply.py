@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from reconciler import __version__, faults, generations, layout
+from reconciler import __version__, faults, generations, layout, runner
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
@@ -63,6 +63,10 @@ class ApplyFailed(ReconcileError):
 
 class Interrupted(ReconcileError):
     """Ctrl-C during apply: in-flight builds were stopped and cleaned up."""
+
+
+StopProcesses = Callable[[float], object]
+"""Stops every running child process, whole process groups, within a grace in seconds."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Applier:
         reporter: Reporter,
         uv_version: str = "unknown",
         link_mode: str = "copy",
+        stop_processes: StopProcesses = runner.terminate_all,
     ) -> None:
         self.loaded = loaded
         self.root = loaded.root
@@ -119,6 +124,7 @@ class Applier:
         self.reporter = reporter
         self.uv_version = uv_version
         self.link_mode = link_mode
+        self.stop_processes = stop_processes
         self._state = read_state(self.root)
         self._state_lock = threading.Lock()
         self._cancel = threading.Event()
@@ -133,33 +139,37 @@ class Applier:
         running: dict[Future[None], Step] = {}
         failed = False
         interrupted = False
-        with ThreadPoolExecutor(
-            max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply"
-        ) as pool:
+        # Ctrl-C reaches only this process (runner gives children sessions of their own):
+        # stop scheduling, tell the builds to stop, and stop the processes they wait for.
+        with (
+            runner.interrupts_stop_children(),
+            ThreadPoolExecutor(max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply") as pool,
+        ):
             while pending or running:
-                if not failed and not interrupted:
-                    for step in sorted(pending.values(), key=lambda s: s.id):
-                        if all(dep in finished for dep in step.depends_on):
-                            del pending[step.id]
-                            running[pool.submit(self._execute, step)] = step
-                if not running:
-                    break
                 try:
+                    if not failed and not interrupted:
+                        for step in sorted(pending.values(), key=lambda s: s.id):
+                            if all(dep in finished for dep in step.depends_on):
+                                del pending[step.id]
+                                running[pool.submit(self._execute, step)] = step
+                    if not running:
+                        break
                     done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
+                    for future in done:
+                        step = running.pop(future)
+                        error = future.exception()
+                        if error is None:
+                            finished.add(step.id)
+                            self.report.done.append(step)
+                        else:
+                            failed = True
+                            self._cancel.set()
+                            self.report.failed.append((step, _describe_error(error)))
                 except KeyboardInterrupt:
                     interrupted = True
                     self._cancel.set()
-                    continue
-                for future in done:
-                    step = running.pop(future)
-                    error = future.exception()
-                    if error is None:
-                        finished.add(step.id)
-                        self.report.done.append(step)
-                    else:
-                        failed = True
-                        self._cancel.set()
-                        self.report.failed.append((step, _describe_error(error)))
+                if interrupted:  # again every round: a build may have started one since
+                    self._stop_children()
         self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
         if interrupted:
             raise Interrupted(
@@ -172,6 +182,12 @@ class Applier:
             more = f" ({others} more step(s) failed)" if others else ""
             raise ApplyFailed(f"{step.id} failed{more}: {message}")
         return self.report
+
+    def _stop_children(self) -> None:
+        try:
+            self.stop_processes(runner.TERMINATE_GRACE)
+        except KeyboardInterrupt:  # Ctrl-C again: no more grace
+            self.stop_processes(0.0)
 
     def _execute(self, step: Step) -> None:
         if self._cancel.is_set():
@@ -217,9 +233,10 @@ class Applier:
         previous = generations.live_generation(self.root, key)
         generations.switch(self.root, key, gen_dir)
         faults.point("after_switch")
-        self._prune(key, previous)
+        left = self._prune(key, previous)
         faults.point("after_prune")
-        self.reporter.finished(key, True, f"{step.action}d generation {gen_id}")
+        note = f"; {len(left)} old generation(s) could not be removed" if left else ""
+        self.reporter.finished(key, True, f"{step.action}d generation {gen_id}{note}")
 
     def _build_verified(self, step: Step, target: EnvTarget, request: BuildRequest) -> str:
         """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2)."""
@@ -297,15 +314,26 @@ class Applier:
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def _prune(self, key: str, previous: generations.Generation | None) -> None:
-        """Remove generations beyond keep_generations; the one live until now stays first."""
+    def _prune(self, key: str, previous: generations.Generation | None) -> list[str]:
+        """Remove generations beyond keep_generations; the one live until now stays first.
+
+        Runs after the switch, which succeeded: what cannot be removed goes into the report
+        (one line per generation, with why) and never fails the step. The next apply's
+        cleanup or ``reconcile gc`` retries it. Returns the paths that could not be removed.
+        """
         keep = self.loaded.manifest.settings.keep_generations
-        live = generations.live_generation(self.root, key)
-        protect = [previous] if previous is not None else []
-        gens = generations.list_generations(self.root, key)
-        for old in generations.collectable(gens, live, keep, protect):
-            result = generations.delete_tree(self.root, old.path)
-            self.report.removal_failures.extend(result.failed)
+        failures: list[tuple[str, str]] = []
+        try:
+            live = generations.live_generation(self.root, key)
+            protect = [previous] if previous is not None else []
+            gens = generations.list_generations(self.root, key)
+            for old in generations.collectable(gens, live, keep, protect):
+                failures += generations.delete_tree(self.root, old.path).failed
+        except (OSError, ReconcileError) as error:
+            folder = generations.generations_dir(self.root, key)
+            failures.append((str(folder), _describe_error(error)))
+        self.report.removal_failures.extend(failures)
+        return [path for path, _ in failures]
 
     def _delete(self, step: Step) -> None:
         key = step.target

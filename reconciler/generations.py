@@ -6,11 +6,16 @@ becomes *complete* only when its receipt is written, after verification. A gener
 a receipt is a staging leftover (a failed or killed build) and is removed by the next apply or
 ``gc``. ``<root>/<env_key>`` is a relative symlink to the live generation, replaced with one
 ``rename`` so that at every instant it names the complete old env or the complete new one.
+
+On Windows the link is a directory junction and the switch and removal take the code paths of
+:mod:`reconciler.winpaths` (chosen here through ``winpaths.native()``), which cannot offer
+that instant-for-instant guarantee; see there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -20,10 +25,10 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
-from reconciler import faults, layout
+from reconciler import faults, layout, winpaths
 from reconciler.errors import ReconcileError
 from reconciler.files import write_atomic
 
@@ -84,8 +89,15 @@ def managed_env_keys(root: Path) -> list[str]:
 def live_generation(root: Path, env_key: str) -> Generation | None:
     """The generation ``<root>/<env_key>`` links to, if it is one of ours."""
     link = layout.env_link(root, env_key)
+    windows = winpaths.native()
     try:
-        target = (link.parent / link.readlink()).resolve()
+        if windows is not None:  # a junction; inside a switch's window, the one set aside
+            found = winpaths.link_target(windows, root, env_key)
+            if found is None:
+                return None
+            target = Path(found).resolve()
+        else:
+            target = (link.parent / link.readlink()).resolve()
     except OSError:  # not a link, or removed by an apply since we looked
         return None
     for generation in list_generations(root, env_key):
@@ -135,7 +147,12 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
     did not create) sits at the link's place, it is swapped with the new link in one atomic
     exchange where the OS has one (Linux ``renameat2``), then moved into the trash; elsewhere
     it is moved into the trash first, which leaves a moment with no env at that path.
+    On Windows: a junction, switched by :func:`reconciler.winpaths.switch`.
     """
+    windows = winpaths.native()
+    if windows is not None:
+        winpaths.switch(windows, root, env_key, generation)
+        return
     link = layout.env_link(root, env_key)
     target = os.path.relpath(generation, link.parent)
     temp = root / f".{env_key}.switch-{uuid.uuid4().hex[:8]}"
@@ -187,10 +204,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def has_link(root: Path, env_key: str) -> bool:
+    """Whether ``<root>/<env_key>`` is a link (a symlink; on Windows a junction, which
+    ``Path.is_symlink()`` does not report)."""
+    windows = winpaths.native()
+    if windows is not None:
+        return windows.kind(layout.env_link(root, env_key)) in winpaths.LINKS
+    return layout.env_link(root, env_key).is_symlink()
+
+
 def unlink_env(root: Path, env_key: str) -> None:
-    """Remove ``<root>/<env_key>`` when it is our link (one atomic unlink)."""
+    """Remove ``<root>/<env_key>`` when it is our link (one atomic unlink; on Windows the
+    junction itself, never what it points at)."""
     link = layout.env_link(root, env_key)
-    if link.is_symlink():
+    windows = winpaths.native()
+    if windows is not None:
+        winpaths.unlink(windows, link)
+    elif link.is_symlink():
         link.unlink()
 
 
@@ -266,20 +296,51 @@ def _clear_readonly_and_retry(func: Any, path: str, _exc: Any) -> None:
     func(path)
 
 
+def summarize(
+    reported_as: str, entry: PurePath | None, failures: Sequence[tuple[str, str]]
+) -> Removal:
+    """Pure: one removal's result, with at most one line per thing that could not be removed
+    (the first entry left inside it, with why, and how many more), so a report names the
+    generation, not a thousand files. ``entry`` is where it was moved in the trash."""
+    if not failures:
+        return Removal(removed=(reported_as,))
+    first, why = failures[0]
+    if entry is not None and first != str(entry):
+        with contextlib.suppress(ValueError):
+            first = str(type(entry)(first).relative_to(entry))
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    if entry is None or str(entry) == reported_as:
+        detail = f"{first}: {why}{more}" if first != reported_as else f"{why}{more}"
+        return Removal(failed=((reported_as, detail),))
+    where = f"left in {entry}; the next apply or `reconcile gc` retries"
+    return Removal(failed=((reported_as, f"{first}: {why}{more}; {where}"),))
+
+
 def delete_tree(root: Path, path: Path) -> Removal:
     """Remove a folder under the root: a symlink is unlinked (never followed), a folder is
-    moved into the trash first and then deleted. What cannot be removed is reported."""
+    moved into the trash first and then deleted. What cannot be removed is reported, one
+    line for ``path``; this never raises for a removal problem. On Windows:
+    :func:`reconciler.winpaths.delete_tree`."""
+    windows = winpaths.native()
+    if windows is not None:
+        outcome = winpaths.delete_tree(windows, root, path)
+        if outcome.failures:
+            return summarize(str(path), outcome.moved_to, outcome.failures)
+        return Removal(removed=(str(path),)) if outcome.removed else Removal()
     if not _inside(root, path):
         return Removal(failed=((str(path), "outside the root; not touched"),))
-    if path.is_symlink():
-        path.unlink()
-        return Removal(removed=(str(path),))
-    if not path.exists():
-        return Removal()
     try:
+        if path.is_symlink():
+            path.unlink()
+            return Removal(removed=(str(path),))
+        if not path.exists():
+            return Removal()
         in_trash = move_to_trash(root, path)
+    except ReconcileError as error:
+        return Removal(failed=((str(path), error.message),))
     except OSError as exc:
-        return Removal(failed=((str(path), exc.strerror or str(exc)),))
+        why = exc.strerror or str(exc)
+        return Removal(failed=((str(path), f"{why}; it stays where it is"),))
     faults.point("during_removal")
     return empty_trash_entry(in_trash, reported_as=str(path))
 
@@ -293,14 +354,20 @@ def _rmtree(path: Path, on_error: Any) -> None:
 
 
 def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
+    """Delete one entry of the trash (read-only bits cleared, links not followed)."""
     name = reported_as or str(entry)
+    windows = winpaths.native()
+    if windows is not None:
+        return summarize(name, entry, winpaths.remove_tree(windows, entry))
     failures: list[tuple[str, str]] = []
 
     def on_error(func: Any, failed_path: str, exc: Any) -> None:
         try:
             _clear_readonly_and_retry(func, failed_path, exc)
         except OSError as err:
-            failures.append((failed_path, err.strerror or str(err)))
+            # A folder left only because something inside it was left says nothing new.
+            if not (failures and err.errno in (errno.ENOTEMPTY, errno.EEXIST)):
+                failures.append((failed_path, err.strerror or str(err)))
 
     if entry.is_symlink() or entry.is_file():
         try:
@@ -309,13 +376,14 @@ def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
             failures.append((str(entry), err.strerror or str(err)))
     else:
         _rmtree(entry, on_error)
-    if failures:
-        return Removal(failed=tuple(failures))
-    return Removal(removed=(name,))
+    return summarize(name, entry, failures)
 
 
 def empty_trash(root: Path) -> Removal:
     """Delete everything in ``<root>/.trash``; report what could not be removed."""
+    windows = winpaths.native()
+    if windows is not None:
+        return _empty_trash_windows(windows, root)
     try:
         trash = _trash(root)
     except ReconcileError as error:
@@ -333,10 +401,31 @@ def empty_trash(root: Path) -> Removal:
     return Removal(tuple(removed), tuple(failed))
 
 
+def _empty_trash_windows(windows: winpaths.WindowsOps, root: PurePath) -> Removal:
+    try:
+        trash = winpaths.trash_dir(windows, root)
+        names = windows.list_dir(trash) if windows.kind(trash) == "dir" else []
+    except ReconcileError as error:
+        return Removal(failed=((str(root / layout.TRASH), error.message),))
+    except OSError:
+        return Removal()
+    removed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for name in sorted(names):
+        entry = trash / name
+        result = summarize(str(entry), entry, winpaths.remove_tree(windows, entry))
+        removed += result.removed
+        failed += result.failed
+    return Removal(tuple(removed), tuple(failed))
+
+
 def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
     """Remove incomplete generations (killed or failed builds) and stray switch links."""
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
+    windows = winpaths.native()
+    if windows is not None:  # a switch killed between its two renames: put the old link back
+        winpaths.recover_switch(windows, root, env_keys)
     for key in env_keys:
         live = live_generation(root, key)
         for generation in list_generations(root, key):

@@ -1,4 +1,14 @@
-"""The only module that spawns processes. A command is data (argv) before it is a process."""
+"""The only module that spawns processes. A command is data (argv) before it is a process.
+
+Every child of :func:`run` starts in a process group of its own (POSIX: its own session;
+Windows: ``CREATE_NEW_PROCESS_GROUP``) and is tracked while it runs. A timeout, a Ctrl-C in the
+waiting thread and :func:`terminate_all` then stop the whole group: uv *and* what uv started
+(build backends, the interpreters it queries), not only the direct child, whose orphans would
+otherwise keep writing into a generation that apply is removing. The price: the terminal's
+Ctrl-C no longer reaches these children; reconcile gets it and decides (apply calls
+:func:`terminate_all`). :func:`run_passthrough` is the exception: the user's own command stays
+in the terminal's foreground group and gets Ctrl-C itself.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +18,22 @@ import shlex
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
 
 log = logging.getLogger("reconciler")
+
+TERMINATE_GRACE = 2.0
+"""Seconds a process group gets between the polite signal and the kill."""
+
+_DRAIN_TIMEOUT = 5.0
+_CREATE_NEW_PROCESS_GROUP = 0x00000200  # subprocess.CREATE_NEW_PROCESS_GROUP, Windows only
 
 
 @dataclass(frozen=True)
@@ -43,29 +63,183 @@ class Result:
 
 
 class CommandTimeout(Exception):
-    """The command ran longer than its timeout and was killed."""
+    """The command ran longer than its timeout and was killed, with everything it started."""
+
+
+class ProcessGroups(Protocol):
+    """How children get a group of their own, and how a whole group is signalled."""
+
+    def popen_options(self) -> dict[str, Any]: ...
+
+    def stop(self, process: subprocess.Popen[str], *, kill: bool) -> None:
+        """Ask the group led by ``process`` to end (``kill``: force it). Never raises."""
+
+
+class PosixGroups:
+    """Its own session per child (so also its own group, led by the child's pid)."""
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"start_new_session": True}
+
+    def stop(self, process: subprocess.Popen[str], *, kill: bool) -> None:
+        # The group id is the child's pid. It stays valid after the child has exited as long as
+        # a grandchild is in the group, and the kernel does not reuse it for a new process
+        # meanwhile; an empty group is simply gone (ESRCH).
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+
+class WindowsGroups:
+    """A new process group per child; CTRL_BREAK_EVENT asks it to end, ``taskkill /T`` kills
+    the process tree. Not run on real Windows yet; a Job object would also catch descendants
+    whose parent already exited, which ``taskkill /T`` may miss."""
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"creationflags": _CREATE_NEW_PROCESS_GROUP}
+
+    @staticmethod
+    def kill_argv(pid: int) -> tuple[str, ...]:
+        return ("taskkill", "/F", "/T", "/PID", str(pid))
+
+    def stop(self, process: subprocess.Popen[str], *, kill: bool) -> None:
+        try:
+            if kill:
+                subprocess.run(  # noqa: S603  a fixed argv naming a pid we started
+                    self.kill_argv(process.pid), capture_output=True, timeout=30, check=False
+                )
+            elif process.poll() is None:
+                process.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
+GROUPS: ProcessGroups = WindowsGroups() if os.name == "nt" else PosixGroups()
+
+# Re-entrant: the SIGINT handler of interrupts_stop_children runs in the main thread and may
+# interrupt that same thread while it holds the lock.
+_lock = threading.RLock()
+_running: set[subprocess.Popen[str]] = set()
+
+
+def _start(command: Command) -> subprocess.Popen[str]:
+    env = {**os.environ, **command.env} if command.env else None
+    process = subprocess.Popen(  # noqa: S603  argv is built by the tool from validated input
+        command.argv,
+        stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        cwd=command.cwd,
+        **GROUPS.popen_options(),
+    )
+    with _lock:
+        _running.add(process)
+    return process
+
+
+def _forget(process: subprocess.Popen[str]) -> None:
+    with _lock:
+        _running.discard(process)
+
+
+def _drain(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """The output of a process whose group was killed. A descendant that left the group (its
+    own setsid) may still hold the pipes: then the output is abandoned rather than waited for."""
+    try:
+        return process.communicate(timeout=_DRAIN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
+        return "", ""
 
 
 def run(command: Command) -> Result:
-    """Run ``command`` to completion, capturing text output; never raises on exit codes."""
+    """Run ``command`` to completion, capturing text output; never raises on exit codes.
+
+    On timeout the child's whole process group is killed and :class:`CommandTimeout` raised;
+    on any exception in the waiting thread (Ctrl-C) the group is stopped before it propagates.
+    """
     log.debug("$ %s", command.show())
-    env = {**os.environ, **command.env} if command.env else None
+    process = _start(command)
     try:
-        done = subprocess.run(  # noqa: S603  argv is built by the tool from validated input
-            command.argv,
-            input=command.stdin,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=env,
-            cwd=command.cwd,
-            timeout=command.timeout,
-            check=False,
-        )
+        stdout, stderr = process.communicate(command.stdin, timeout=command.timeout)
     except subprocess.TimeoutExpired:
+        GROUPS.stop(process, kill=True)
+        _drain(process)
         raise CommandTimeout(command.show()) from None
-    return Result(command.argv, done.returncode, done.stdout, done.stderr)
+    except BaseException:
+        _stop([process], TERMINATE_GRACE)
+        _drain(process)
+        raise
+    finally:
+        _forget(process)
+    return Result(command.argv, process.returncode, stdout, stderr)
+
+
+def running() -> tuple[int, ...]:
+    """Pids of the children of :func:`run` still running (for diagnostics and tests)."""
+    with _lock:
+        return tuple(sorted(p.pid for p in _running))
+
+
+def _stop(processes: list[subprocess.Popen[str]], grace: float) -> None:
+    for process in processes:
+        GROUPS.stop(process, kill=False)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    # Killed even when the child itself has exited: a grandchild may ignore the polite signal.
+    for process in processes:
+        GROUPS.stop(process, kill=True)
+
+
+def terminate_all(grace: float = TERMINATE_GRACE) -> int:
+    """Stop every running child of :func:`run`, from any thread: each one's whole process
+    group gets SIGTERM (Windows: CTRL_BREAK_EVENT), then SIGKILL (``taskkill /T /F``) after
+    ``grace`` seconds. The threads waiting in :func:`run` then return the killed child's
+    result. Returns how many children were running."""
+    with _lock:
+        processes = list(_running)
+    if processes:
+        log.debug("stopping %d running command(s)", len(processes))
+        _stop(processes, grace)
+    return len(processes)
+
+
+@contextmanager
+def interrupts_stop_children() -> Iterator[None]:
+    """While active in the main thread, Ctrl-C first asks every running child's group to end
+    (without waiting), then raises KeyboardInterrupt as usual. Children are out of the
+    terminal's reach (see the module docstring); without this, a Ctrl-C that lands while the
+    main thread waits for worker threads would wait for their children too. A no-op outside
+    the main thread or when SIGINT is not Python's usual handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN or SIG_DFL: someone chose; leave it alone
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> Any:
+        with _lock:
+            processes = list(_running)
+        for process in processes:
+            GROUPS.stop(process, kill=False)
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @cache
@@ -81,7 +255,8 @@ def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
     exit code (128 + N when it was killed by signal N, as shells report it)."""
     log.debug("$ %s", shlex.join(argv))
     # Ctrl-C belongs to the command (the terminal sends it to both of us): while it runs we
-    # ignore SIGINT with a handler, not SIG_IGN, which the command would inherit.
+    # ignore SIGINT with a handler, not SIG_IGN, which the command would inherit. It stays in
+    # our process group, unlike the children of run(), so the terminal reaches it.
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _ignore_signal) if main else None
     try:

@@ -1,10 +1,29 @@
-"""Generation folders: ids, the switch, gc selection and removal, on real files."""
+"""Generation folders: ids, the switch, gc selection and removal, on real files; and what
+apply reports when pruning old generations fails after a switch that succeeded."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pytest
 
 from reconciler import generations, layout
+from tests.conftest import Project
+from tests.test_apply import (
+    SERVING,
+    as_plain_user,
+    cli_as,
+    gen_dir,
+    generations_of,
+    link_of,
+    relock,
+    setup,
+    trash_entries,
+)
+
+KEEP_ONE = "[settings]\nkeep_generations = 1\n\n"
 
 
 def _complete(root: Path, env_key: str) -> Path:
@@ -71,3 +90,94 @@ def test_removal_refuses_paths_outside_the_root_and_never_follows_links(tmp_path
     assert not result.failed and not gen.exists()
     assert (outside / "precious.txt").read_text(encoding="utf-8") == "keep me"
     assert not any((root / layout.TRASH).iterdir())
+
+
+def test_a_removal_is_reported_in_one_line_naming_the_first_entry_left_and_the_retry() -> None:
+    entry = PurePosixPath("/r/.trash/g0001-abcd1234")
+    failures = [
+        (str(entry / "lib/site/alpha/__init__.py"), "Permission denied"),
+        (str(entry / "lib/site/alpha/core.py"), "Permission denied"),
+    ]
+
+    moved = generations.summarize("/r/.generations/env/g0001", entry, failures)
+    in_place = generations.summarize(str(entry), entry, failures[:1])
+    clean = generations.summarize("/r/.generations/env/g0001", entry, [])
+
+    assert moved.failed == (
+        (
+            "/r/.generations/env/g0001",
+            "lib/site/alpha/__init__.py: Permission denied (and 1 more); left in "
+            "/r/.trash/g0001-abcd1234; the next apply or `reconcile gc` retries",
+        ),
+    )
+    assert in_place.failed == ((str(entry), "lib/site/alpha/__init__.py: Permission denied"),)
+    assert clean.removed == ("/r/.generations/env/g0001",) and not clean.failed
+
+
+@pytest.fixture
+def readonly_cleanup() -> Iterator[list[Path]]:
+    """Folders a test made read-only; made writable again so tmp_path can be removed."""
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        if folder.exists():
+            folder.chmod(0o755)
+
+
+def test_a_prune_that_cannot_remove_an_old_generation_reports_it_exits_0_and_gc_retries(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    setup(project, KEEP_ONE + SERVING)
+    preexec = as_plain_user()
+    old = gen_dir(project, "serving", "g0001")
+    stuck = next(old.glob("lib/python*/site-packages/alpha"))
+    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
+    stuck.chmod(0o555)
+    readonly_cleanup.append(stuck)
+    relock(project, KEEP_ONE + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+
+    done = cli_as(project, preexec, "apply", "--yes")
+
+    assert done.returncode == 0, done.stderr  # the switch succeeded; the prune is a warning
+    assert "Apply complete: 1 replaced" in done.stdout
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, done.stderr  # one line for the generation, not one per file
+    assert warnings[0].startswith(f"warning: could not remove {old}: lib/python")
+    assert "alpha/__init__.py: Permission denied" in warnings[0]
+    assert "`reconcile gc` retries" in warnings[0]
+    assert generations_of(project, "serving") == ["g0002"]  # the rest waits in the trash
+    assert len(trash_entries(project)) == 1
+
+    done = project.cli("gc")  # as a user who may remove it
+
+    assert done.returncode == 0, done.stderr
+    assert trash_entries(project) == []
+
+
+def test_a_prune_that_cannot_use_the_trash_still_exits_0_and_leaves_the_generation_for_gc(
+    project: Project, tmp_path: Path
+) -> None:
+    setup(project, KEEP_ONE + SERVING)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    relock(project, KEEP_ONE + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    trash = project.root / layout.TRASH
+    trash.symlink_to(outside, target_is_directory=True)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    old = gen_dir(project, "serving", "g0001")
+    assert f"warning: could not remove {old}: refusing to use {trash}" in done.stderr
+    assert generations_of(project, "serving") == ["g0001", "g0002"]  # untouched, not half gone
+    assert not list(outside.iterdir())
+
+    trash.unlink()  # the user follows the advice and removes the link
+    done = project.cli("gc")
+
+    assert done.returncode == 0, done.stderr
+    assert generations_of(project, "serving") == ["g0002"]

@@ -1,0 +1,456 @@
+"""The Windows code paths (reconciler/winpaths.py), run on any OS: Windows-flavoured paths
+(PureWindowsPath) and a fake of the OS calls that behaves as Windows does where it matters:
+a rename never replaces an existing name, a junction is removed without touching its target,
+read-only files refuse deletion until the attribute is cleared, open files refuse deletion and
+keep their folder from being renamed.
+
+Nothing here has run on real Windows: these tests prove the decisions, not NativeWindowsOps.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePath, PureWindowsPath
+from typing import cast
+
+import pytest
+
+from reconciler import generations, runner, winpaths
+from reconciler.errors import ReconcileError
+from reconciler.winpaths import Kind
+
+ROOT = PureWindowsPath("C:/work/.envs")
+GENS = ROOT / ".generations" / "serving"
+OUTSIDE = PureWindowsPath("D:/precious")
+
+
+MESSAGES = {
+    2: "The system cannot find the file specified",
+    5: "Access is denied",
+    32: "The process cannot access the file because it is being used by another process",
+    145: "The directory is not empty",
+    183: "Cannot create a file when that file already exists",
+}
+
+
+def _error(kind: type[OSError], code: int, winerror: int, path: PurePath) -> OSError:
+    """The OSError Windows raises: errno ``code``, ``winerror``, its message."""
+    error = kind(code, MESSAGES[winerror], str(path))
+    setattr(error, "winerror", winerror)  # noqa: B010  typeshed has winerror on Windows only
+    return error
+
+
+@dataclass
+class Node:
+    kind: Kind
+    target: str = ""
+    readonly: bool = False
+    open_by_process: bool = False  # WinError 32 on delete; its folders cannot be renamed
+    loaded: bool = False  # a .pyd/.dll mapped by a running process: access denied, always
+
+
+class FakeWindows:
+    """An in-memory NTFS volume, enough of one for winpaths' decisions."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[PureWindowsPath, Node] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.before_rename: Callable[[PurePath, PurePath], None] | None = None
+        self.fail_rename: tuple[PurePath, PurePath] | None = None
+
+    # --- building the volume
+    def dir(self, path: PurePath, readonly: bool = False) -> None:
+        for parent in reversed(PureWindowsPath(path).parents):
+            if parent != PureWindowsPath(parent.anchor):
+                self.nodes.setdefault(parent, Node("dir"))
+        self.nodes[PureWindowsPath(path)] = Node("dir", readonly=readonly)
+
+    def file(
+        self,
+        path: PurePath,
+        readonly: bool = False,
+        open_by_process: bool = False,
+        loaded: bool = False,
+    ) -> None:
+        self.dir(PureWindowsPath(path).parent)
+        node = Node("file", readonly=readonly, open_by_process=open_by_process, loaded=loaded)
+        self.nodes[PureWindowsPath(path)] = node
+
+    def junction(self, path: PurePath, target: PurePath) -> None:
+        self.dir(PureWindowsPath(path).parent)
+        self.nodes[PureWindowsPath(path)] = Node("junction", "\\\\?\\" + str(target))
+
+    def under(self, path: PurePath) -> list[PureWindowsPath]:
+        top = PureWindowsPath(path)
+        return [p for p in self.nodes if p == top or p.is_relative_to(top)]
+
+    def points_at(self, link: PurePath) -> PureWindowsPath:
+        return PureWindowsPath(winpaths.strip_extended(self.nodes[PureWindowsPath(link)].target))
+
+    # --- WindowsOps
+    def _node(self, path: PurePath) -> Node:
+        try:
+            return self.nodes[PureWindowsPath(path)]
+        except KeyError:
+            raise _error(FileNotFoundError, errno.ENOENT, 2, path) from None
+
+    def kind(self, path: PurePath) -> Kind:
+        node = self.nodes.get(PureWindowsPath(path))
+        return node.kind if node else "missing"
+
+    def create_junction(self, target: PurePath, link: PurePath) -> None:
+        self.calls.append(("create_junction", str(link)))
+        assert PureWindowsPath(target).is_absolute(), "a junction's target is absolute"
+        if self.kind(link) != "missing":
+            raise _error(FileExistsError, errno.EEXIST, 183, link)
+        self.junction(link, target)
+
+    def read_link(self, path: PurePath) -> str:
+        node = self._node(path)
+        assert node.kind in winpaths.LINKS
+        return node.target
+
+    def rename(self, source: PurePath, destination: PurePath) -> None:
+        self.calls.append(("rename", f"{source} -> {destination}"))
+        if self.before_rename is not None:
+            self.before_rename(source, destination)
+        if self.fail_rename == (source, destination):
+            raise _error(PermissionError, errno.EACCES, 5, destination)
+        self._node(source)
+        if self.kind(destination) != "missing":  # Windows never renames over a name
+            raise _error(FileExistsError, errno.EEXIST, 183, destination)
+        moved = self.under(source) if self.kind(source) == "dir" else [PureWindowsPath(source)]
+        if any(self.nodes[p].open_by_process for p in moved):
+            raise _error(PermissionError, errno.EACCES, 5, source)
+        for path in moved:
+            new = PureWindowsPath(destination) / path.relative_to(PureWindowsPath(source))
+            self.nodes[new] = self.nodes.pop(path)
+
+    def remove_link(self, path: PurePath) -> None:
+        self.calls.append(("remove_link", str(path)))
+        assert self._node(path).kind in winpaths.LINKS, f"{path} is not a link"
+        del self.nodes[PureWindowsPath(path)]
+
+    def remove_file(self, path: PurePath) -> None:
+        self.calls.append(("remove_file", str(path)))
+        node = self._node(path)
+        assert node.kind == "file"
+        if node.open_by_process:
+            raise _error(PermissionError, errno.EACCES, 32, path)
+        if node.readonly or node.loaded:
+            raise _error(PermissionError, errno.EACCES, 5, path)
+        del self.nodes[PureWindowsPath(path)]
+
+    def remove_dir(self, path: PurePath) -> None:
+        self.calls.append(("remove_dir", str(path)))
+        node = self._node(path)
+        assert node.kind == "dir"
+        if len(self.under(path)) > 1:
+            raise _error(OSError, errno.ENOTEMPTY, 145, path)
+        if node.readonly:
+            raise _error(PermissionError, errno.EACCES, 5, path)
+        del self.nodes[PureWindowsPath(path)]
+
+    def make_dir(self, path: PurePath) -> None:
+        if self.kind(path) == "missing":
+            self.dir(path)
+
+    def list_dir(self, path: PurePath) -> list[str]:
+        assert self._node(path).kind == "dir", "never list through a link"
+        return [p.name for p in self.nodes if p.parent == PureWindowsPath(path) and p != p.parent]
+
+    def clear_readonly(self, path: PurePath) -> None:
+        self.calls.append(("clear_readonly", str(path)))
+        node = self._node(path)
+        assert node.kind not in winpaths.LINKS, "attributes of a link are its target's"
+        node.readonly = False
+
+    def real_path(self, path: PurePath) -> PurePath:
+        resolved = PureWindowsPath(path.anchor)
+        for part in PureWindowsPath(path).parts[1:]:
+            resolved = resolved / part
+            node = self.nodes.get(resolved)
+            if node is not None and node.kind in winpaths.LINKS:
+                resolved = self.points_at(resolved)
+        return resolved
+
+
+@pytest.fixture
+def fake() -> FakeWindows:
+    volume = FakeWindows()
+    volume.dir(GENS)
+    for gen in ("g0001", "g0002"):
+        volume.file(GENS / gen / "Scripts" / "python.exe")
+        volume.file(GENS / gen / "reconcile-receipt.json")
+    volume.file(OUTSIDE / "data.txt")
+    return volume
+
+
+@pytest.fixture
+def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
+    """generations.* take their Windows code paths, with the fake as the OS."""
+    monkeypatch.setattr(winpaths, "native", lambda: fake)
+    return fake
+
+
+def as_path(path: PurePath) -> Path:
+    """generations' signatures say Path; its Windows branches only use pure operations."""
+    return cast(Path, path)
+
+
+# --- paths --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "long", "plain"),
+    [
+        ("C:/envs/.generations/x", r"\\?\C:\envs\.generations\x", r"C:\envs\.generations\x"),
+        (r"C:\envs\a\..\b\.\c", r"\\?\C:\envs\b\c", r"C:\envs\b\c"),
+        (r"\\server\share\envs\x", r"\\?\UNC\server\share\envs\x", r"\\server\share\envs\x"),
+        (r"\\?\C:\already", r"\\?\C:\already", r"C:\already"),
+    ],
+)
+def test_extended_length_paths_are_absolute_normalised_and_prefixed(
+    given: str, long: str, plain: str
+) -> None:
+    assert winpaths.extended(PureWindowsPath(given)) == long
+    assert winpaths.strip_extended(long) == plain
+    raw = long.replace("\\\\?\\", "\\??\\", 1)  # how a junction stores its target
+    assert winpaths.strip_extended(raw) == plain
+
+
+def test_a_tree_deeper_than_max_path_keeps_every_part_and_a_relative_path_is_refused() -> None:
+    deep = PureWindowsPath("C:/envs", *(["site-packages-with-a-long-name"] * 12), "mod.pyd")
+    assert len(str(deep)) > 260
+    long = winpaths.extended(deep)
+    assert long.startswith("\\\\?\\C:\\") and long.endswith("\\mod.pyd") and len(long) > 260
+    with pytest.raises(ValueError, match="absolute"):
+        winpaths.extended(PureWindowsPath("envs/x"))
+
+
+# --- the switch ---------------------------------------------------------------------------
+
+
+def test_the_first_switch_renames_a_new_junction_into_place(fake: FakeWindows) -> None:
+    winpaths.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+
+    assert fake.kind(ROOT / "serving") == "junction"
+    assert fake.points_at(ROOT / "serving") == GENS / "g0001"
+    assert [c[0] for c in fake.calls] == ["create_junction", "rename"]
+    assert winpaths.link_target(fake, ROOT, "serving") == GENS / "g0001"
+
+
+def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes_the_old(
+    fake: FakeWindows,
+) -> None:
+    fake.junction(ROOT / "serving", GENS / "g0001")
+    seen_in_the_window: list[PurePath | None] = []
+
+    def look(source: PurePath, destination: PurePath) -> None:
+        if source == ROOT / ".serving.switch-t":  # the old one is aside, the new one not in
+            assert fake.kind(ROOT / "serving") == "missing"
+            seen_in_the_window.append(winpaths.link_target(fake, ROOT, "serving"))
+
+    fake.before_rename = look
+    winpaths.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+
+    assert fake.calls == [
+        ("create_junction", str(ROOT / ".serving.switch-t")),
+        ("rename", f"{ROOT / 'serving'} -> {ROOT / '.serving.switch-t-old'}"),
+        ("rename", f"{ROOT / '.serving.switch-t'} -> {ROOT / 'serving'}"),
+        ("remove_link", str(ROOT / ".serving.switch-t-old")),
+    ]
+    assert fake.points_at(ROOT / "serving") == GENS / "g0002"
+    # which/run/resolve() look up the link this way: in the window they see the old env
+    assert seen_in_the_window == [GENS / "g0001"]
+    assert fake.kind(GENS / "g0001" / "Scripts" / "python.exe") == "file"  # target untouched
+    assert [p.name for p in fake.under(ROOT) if p.parent == ROOT] == [".generations", "serving"]
+
+
+def test_a_switch_that_cannot_rename_the_new_junction_in_puts_the_old_one_back(
+    fake: FakeWindows,
+) -> None:
+    fake.junction(ROOT / "serving", GENS / "g0001")
+    fake.fail_rename = (ROOT / ".serving.switch-t", ROOT / "serving")
+
+    with pytest.raises(PermissionError):
+        winpaths.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+
+    assert fake.points_at(ROOT / "serving") == GENS / "g0001"
+    assert fake.kind(ROOT / ".serving.switch-t") == "missing"
+    assert fake.kind(ROOT / ".serving.switch-t-old") == "missing"
+
+
+def test_a_switch_over_a_hand_made_folder_moves_it_into_the_trash_first(
+    fake: FakeWindows,
+) -> None:
+    fake.file(ROOT / "serving" / "mine.txt")
+
+    winpaths.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+
+    assert fake.points_at(ROOT / "serving") == GENS / "g0001"
+    trashed = [p for p in fake.under(ROOT / ".trash") if p.name == "mine.txt"]
+    assert len(trashed) == 1 and trashed[0].parent.name.startswith("serving-")
+
+
+def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction_back(
+    fake: FakeWindows,
+) -> None:
+    fake.junction(ROOT / ".serving.switch-t-old", GENS / "g0001")  # the old one, aside
+    fake.junction(ROOT / ".serving.switch-t", GENS / "g0002")  # the new one, not yet in
+
+    assert winpaths.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert winpaths.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
+    assert fake.points_at(ROOT / "serving") == GENS / "g0001"
+    stray = winpaths.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
+    assert stray.removed and not stray.failures
+    assert fake.kind(GENS / "g0002" / "Scripts" / "python.exe") == "file"  # not followed
+
+
+def test_generations_switch_and_unlink_env_take_the_junction_path_on_windows(
+    on_windows: FakeWindows,
+) -> None:
+    generations.switch(as_path(ROOT), "serving", as_path(GENS / "g0001"))
+    generations.switch(as_path(ROOT), "serving", as_path(GENS / "g0002"))
+    assert on_windows.points_at(ROOT / "serving") == GENS / "g0002"
+
+    assert generations.has_link(as_path(ROOT), "serving")
+    generations.unlink_env(as_path(ROOT), "serving")
+
+    assert on_windows.kind(ROOT / "serving") == "missing"
+    assert not generations.has_link(as_path(ROOT), "serving")
+    assert on_windows.kind(GENS / "g0002" / "reconcile-receipt.json") == "file"
+
+
+# --- removal ------------------------------------------------------------------------------
+
+
+def test_removal_clears_read_only_attributes_and_never_follows_a_junction(
+    fake: FakeWindows,
+) -> None:
+    gen = GENS / "g0001"
+    fake.file(gen / "Lib" / "site-packages" / "pkg" / "data.bin", readonly=True)
+    fake.dir(gen / "Lib" / "site-packages" / "pkg" / "locked-dir", readonly=True)
+    fake.junction(gen / "Lib" / "escape", OUTSIDE)
+
+    outcome = winpaths.delete_tree(fake, ROOT, gen)
+
+    assert outcome.removed and not outcome.failures
+    assert fake.under(gen) == [] and outcome.moved_to is not None
+    assert fake.under(outcome.moved_to) == []
+    assert fake.kind(OUTSIDE / "data.txt") == "file"
+    first_removal = next(i for i, c in enumerate(fake.calls) if c[0].startswith("remove"))
+    assert fake.calls[first_removal - 1][0] == "rename"  # into the trash before deleting
+    assert ("remove_link", str(outcome.moved_to / "Lib" / "escape")) in fake.calls
+    cleared = [c[1] for c in fake.calls if c[0] == "clear_readonly"]
+    assert sorted(PureWindowsPath(c).name for c in cleared) == ["data.bin", "locked-dir"]
+
+
+def test_a_locked_file_in_the_trash_is_reported_with_why_and_the_rest_is_removed(
+    fake: FakeWindows,
+) -> None:
+    gen = GENS / "g0001"
+    entry = ROOT / ".trash" / "g0001-x"
+    fake.file(gen / "Lib" / "site-packages" / "fast" / "_speedups.pyd", loaded=True)
+    fake.file(gen / "Lib" / "site-packages" / "fast" / "__init__.py")
+    fake.rename(gen, entry)  # moved into the trash by an earlier delete
+
+    failures = winpaths.remove_tree(fake, entry)
+
+    pyd = entry / "Lib" / "site-packages" / "fast" / "_speedups.pyd"
+    assert len(failures) == 1  # its folders are left too, but only because of it
+    assert failures[0][0] == str(pyd)
+    assert "a running process has it loaded" in failures[0][1] and "WinError 5" in failures[0][1]
+    assert sorted(p.name for p in fake.under(entry)) == [
+        "Lib",
+        "_speedups.pyd",
+        "fast",
+        "g0001-x",
+        "site-packages",
+    ]
+
+
+def test_generations_reports_a_generation_it_could_not_move_in_one_line_and_leaves_it_whole(
+    on_windows: FakeWindows,
+) -> None:
+    gen = GENS / "g0001"
+    on_windows.file(gen / "Lib" / "site-packages" / "fast" / "_speedups.pyd", open_by_process=True)
+    before = sorted(on_windows.under(gen))
+
+    result = generations.delete_tree(as_path(ROOT), as_path(gen))
+
+    assert result.removed == ()
+    assert len(result.failed) == 1 and result.failed[0][0] == str(gen)
+    assert (
+        "could not be moved into the trash (a running process may hold a file in it)"
+        in (result.failed[0][1])
+    )
+    assert sorted(on_windows.under(gen)) == before  # nothing half-deleted
+
+
+def test_generations_reports_a_locked_file_left_in_the_trash_and_gc_retries_it(
+    on_windows: FakeWindows,
+) -> None:
+    gen = GENS / "g0001"
+    pyd = gen / "Lib" / "site-packages" / "fast" / "_speedups.pyd"
+    on_windows.file(pyd)
+    removing = on_windows.remove_file
+
+    def in_use_once(path: PurePath) -> None:  # a process still had it open the first time
+        if path.name == "_speedups.pyd" and not getattr(in_use_once, "done", False):
+            in_use_once.done = True  # type: ignore[attr-defined]
+            raise _error(PermissionError, errno.EACCES, 32, path)
+        removing(path)
+
+    on_windows.remove_file = in_use_once  # type: ignore[method-assign]
+
+    result = generations.delete_tree(as_path(ROOT), as_path(gen))
+
+    ((path, why),) = result.failed
+    assert path == str(gen)
+    assert why.startswith("Lib\\site-packages\\fast\\_speedups.pyd: in use by another process")
+    assert "(WinError 32)" in why and "`reconcile gc` retries" in why
+    assert on_windows.kind(gen) == "missing"
+
+    again = generations.empty_trash(as_path(ROOT))
+
+    assert not again.failed and len(again.removed) == 1
+    assert on_windows.list_dir(ROOT / ".trash") == []
+
+
+def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
+    fake: FakeWindows, on_windows: FakeWindows
+) -> None:
+    outside = winpaths.delete_tree(fake, ROOT, OUTSIDE)
+    assert outside.failures == ((str(OUTSIDE), "outside the root; not touched"),)
+    fake.junction(ROOT / "escape", OUTSIDE)
+    through = winpaths.delete_tree(fake, ROOT, ROOT / "escape" / "data.txt")
+    assert through.failures and fake.kind(OUTSIDE / "data.txt") == "file"
+
+    fake.junction(ROOT / ".trash", OUTSIDE)
+    result = generations.delete_tree(as_path(ROOT), as_path(GENS / "g0001"))
+    emptied = generations.empty_trash(as_path(ROOT))
+
+    assert "refusing to use" in result.failed[0][1]
+    assert "refusing to use" in emptied.failed[0][1]
+    assert fake.kind(GENS / "g0001" / "Scripts" / "python.exe") == "file"
+    assert fake.kind(OUTSIDE / "data.txt") == "file"
+    with pytest.raises(ReconcileError):
+        winpaths.trash_dir(fake, ROOT)
+
+
+def test_native_ops_are_chosen_only_on_windows() -> None:
+    assert (winpaths.native() is None) == (os.name != "nt")
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def test_windows_children_get_a_new_process_group_and_a_tree_kill() -> None:
+    groups = runner.WindowsGroups()
+
+    assert groups.popen_options() == {"creationflags": 0x00000200}  # CREATE_NEW_PROCESS_GROUP
+    assert groups.kill_argv(4242) == ("taskkill", "/F", "/T", "/PID", "4242")
