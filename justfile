@@ -17,6 +17,7 @@ type:
 bench:
     python benchmarks/bench_plan.py
     python benchmarks/bench_apply.py
+    python benchmarks/bench_verify.py
 
 # regenerate the manifest reference from the pydantic models
 docs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,12 +96,16 @@ class UvBuilder:
         build.purge_cache(env_key, packages)
 
 
-def verify_files(env_dir: Path, ignore: Sequence[str]) -> list[FileProblem]:
-    """Full hash verification of every RECORD row of a new generation."""
-    from reconciler.verify import verify_env
+def file_verifier(root: Path) -> Callable[[Path, Sequence[str]], list[FileProblem]]:
+    """Full hash verification of every RECORD row of a new generation: every file is read
+    (``deep``), and the hashes go into the root's cache so the next plan need not reread them."""
+    from reconciler.verifying import verify_dir
 
-    report = verify_env(env_dir, ignore)
-    return [FileProblem(f.category, f.dist or "", f.path) for f in report.findings]
+    def verify_files(env_dir: Path, ignore: Sequence[str]) -> list[FileProblem]:
+        report = verify_dir(root, env_dir, ignore, deep=True)
+        return [FileProblem(f.category, f.dist or "", f.path) for f in report.findings]
+
+    return verify_files
 
 
 def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
@@ -150,7 +154,7 @@ def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, 
     keys = generations.managed_env_keys(root)
     failures += generations.remove_leftovers(root, keys).failed
     for key in keys:  # generation folders of undeclared envs whose link is already gone
-        if key not in loaded.manifest.envs and not layout.env_link(root, key).is_symlink():
+        if key not in loaded.manifest.envs and not generations.has_link(root, key):
             failures += generations.delete_tree(root, generations.generations_dir(root, key)).failed
         live = generations.live_generation(root, key)
         if keep is not None and key in loaded.manifest.envs and live is not None:
@@ -186,7 +190,7 @@ def execute(
         loaded,
         targets,
         UvBuilder(),
-        verify_files,
+        file_verifier(root),
         reporter,
         uv_version=build.uv_version() if targets else "unknown",
         link_mode=link_mode,

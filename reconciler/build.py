@@ -153,6 +153,13 @@ def uv_link_mode(setting: LinkMode, folder: Path) -> str:
     """uv's --link-mode for a manifest setting. ``auto`` gives isolated files: reflink clones
     where the filesystem really supports them, copies otherwise (uv's ``clone`` silently
     falls back to hardlinks on ext4, which would share inodes with the cache)."""
-    if setting == "auto":
-        return "clone" if supports_reflink(folder) else "copy"
+    if setting in ("auto", "clone"):
+        if supports_reflink(folder):
+            return "clone"
+        if setting == "clone":  # uv would hardlink instead: envs would share the cache's inodes
+            raise BuildError(
+                f'link_mode "clone" needs a filesystem with reflink clones (btrfs, XFS, APFS), '
+                f'and {folder} has none: use "auto" (clones where possible, copies otherwise).'
+            )
+        return "copy"
     return setting

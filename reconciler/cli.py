@@ -39,6 +39,9 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--no-color", action="store_true", default=default(False))
 
 
+_DEEP_HELP = "rehash every file, trusting no cached hash"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reconcile",
@@ -64,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="plan only this env"
     )
+    plan.add_argument("--deep", action="store_true", help=_DEEP_HELP)
+
+    verify = commands.add_parser(
+        "verify",
+        parents=[shared],
+        help="check every installed file of managed and adopted envs against its RECORD",
+    )
+    verify.add_argument("envs", nargs="*", metavar="ENV", help="envs to check (default: all)")
+    verify.add_argument("--deep", action="store_true", help=_DEEP_HELP)
+    verify.add_argument("--format", choices=("text", "json"), default="text")
 
     lock = commands.add_parser(
         "lock", parents=[shared], help="write lockfiles from the requirements in envs.toml"
@@ -136,6 +149,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     return handler(args)
 
 
+def _replay_plan(args: argparse.Namespace) -> int | None:
+    """Print the stored plan when none of its inputs changed (planmemo.py); otherwise note
+    where ``cmd_plan`` should store the plan it computes. ``--out`` and ``--deep`` always
+    observe afresh."""
+    if args.out is not None or args.deep:
+        return None
+    from reconciler import planmemo
+
+    root = planmemo.root_of(args.manifest, args.root)
+    if root is None:
+        return None
+    options = {k: str(v) for k, v in sorted(vars(args).items()) if k != "verbose"}
+    key = planmemo.memo_key(options, sys.stdout)
+    code = planmemo.replay(root, key, sys.stdout)
+    if code is not None:
+        logging.getLogger("reconciler").debug(
+            "plan: replayed the stored plan; none of its inputs changed (--deep observes afresh)"
+        )
+        return code
+    args.memo = (root, key)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reconcile` command; returns the exit code."""
     verbose = False
@@ -147,7 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(message)s",
             stream=sys.stderr,
         )
-        return _dispatch(args)
+        if args.command == "plan":
+            replayed = _replay_plan(args)
+            if replayed is not None:
+                return replayed
+        from reconciler import runner
+
+        with runner.interrupts_stop_children():  # uv and probes run out of Ctrl-C's reach
+            return _dispatch(args)
     except ReconcileError as error:
         if verbose:
             traceback.print_exc()

@@ -9,19 +9,40 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reconciler.mutex import LockHolder
+    from reconciler.planning import PlanRun
     from reconciler.runtime import ResolvedEnv
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    memo: tuple[Path, str] | None = getattr(args, "memo", None)
+    if memo is None:
+        return _plan(args)[0]
+    from reconciler import planmemo
+
+    started = planmemo.now_ns()
+    real, tee = sys.stdout, planmemo.Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        code, run, root = _plan(args)
+    finally:
+        sys.stdout = real
+    if root == memo[0]:
+        planmemo.store(root, memo[1], run.inputs, tee.getvalue(), code, started)
+    return code
+
+
+def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
     from rich.console import Console
 
     from reconciler.document import plan_document
@@ -31,7 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from reconciler.render import render_json, render_markdown, render_text, summary_line
 
     loaded = load_manifest(args.manifest, args.root)
-    run = make_plan(loaded, args.target)
+    run = make_plan(loaded, args.target, deep=args.deep)
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
@@ -54,9 +75,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
         # json and markdown on stdout are documents: the note must not end up inside them
         print(note, file=sys.stdout if args.format == "text" else sys.stderr)
-    if args.detailed_exitcode and run.plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
+    code = EXIT_CHANGES if args.detailed_exitcode and run.plan.has_changes else EXIT_OK
+    return code, run, loaded.root
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
@@ -118,6 +138,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     loaded = load_manifest(args.manifest, args.root)
     targets = list(saved.targets) if saved else args.target
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+    if saved is None and not args.yes and not sys.stdin.isatty():
+        # Nobody can confirm: say so before the lock (which would create the root), after
+        # showing what would have been done. With nothing to do there is nothing to refuse.
+        run = make_plan(loaded, targets)
+        if not run.plan.has_changes:
+            print("No changes. Environments match envs.toml.")
+            return EXIT_OK
+        if not args.quiet:
+            console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
+        _confirm(args)
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
         for path, why in cleanup(loaded, keep=loaded.manifest.settings.keep_generations):
             print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
@@ -200,6 +230,33 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
             file=sys.stderr,
         )
     return resolved
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from reconciler.manifest import load_manifest
+    from reconciler.verify_render import has_problems, render_json, render_text, verify_document
+    from reconciler.verifying import check_envs
+
+    loaded = load_manifest(args.manifest, args.root)
+    _known_envs(args.envs, loaded.manifest.envs, "verify")
+    checks = check_envs(loaded, args.envs, deep=args.deep)
+    doc = verify_document(checks, args.deep)
+    if args.format == "json":
+        sys.stdout.write(render_json(doc))
+    else:
+        sys.stdout.write(render_text(doc, verbose=args.verbose, quiet=args.quiet))
+    return EXIT_CHANGES if has_problems(doc) else EXIT_OK
+
+
+def _known_envs(names: Sequence[str], declared: Collection[str], command: str) -> None:
+    """Each name must be a declared env; otherwise one sentence with the closest key."""
+    import difflib
+
+    for name in names:
+        if name not in declared:
+            close = difflib.get_close_matches(name, sorted(declared), n=1)
+            hint = f'did you mean "{close[0]}"?' if close else "pass a key from [envs]."
+            raise UsageError(f"{command}: no env named {name} in the manifest; {hint}")
 
 
 def cmd_which(args: argparse.Namespace) -> int:

@@ -84,9 +84,9 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
 OUTRO = """\
 ## What takes effect today
 
-Every key is validated and used by `plan`, `lock` and `apply`. `verify_ignore` is used
-when apply verifies a new generation; `reconcile verify` is not released yet
-(see [cli.md](cli.md)).
+Every key is validated and used by `plan`, `lock`, `apply` and `verify`. `verify_ignore` is
+used wherever installed files are checked: `reconcile verify`, the integrity part of every
+`plan`, and apply's check of each new generation.
 
 ## `verify_ignore`: intentional local changes
 
@@ -101,7 +101,12 @@ relative to site-packages, for every env in `[settings]` or for one env in `[env
 verify_ignore = ["certifi/cacert.pem", "pip/_vendor/certifi/cacert.pem"]
 ```
 
-Globs are relative (no leading `/`) and never contain `..`.
+Globs are relative (no leading `/`) and never contain `..`. `*` matches within one path
+segment, `**` across segments (`nvidia/**/*.txt`). A matching file whose content differs from
+RECORD (`zero_byte`, `size_mismatch`, `hash_mismatch`, `unrecorded`, or a symlink out of the
+env, as when the bundle is linked to `/etc/ssl/certs/ca-certificates.crt`) is an *allowed
+modification*: listed by `reconcile verify -v` and in its JSON (`allowed`, with the pattern),
+never a finding. A matching file that is missing or unreadable is still a finding.
 
 ## Lockfiles
 

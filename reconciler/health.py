@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.lockfiles import Lockfile
+from reconciler.records import VerifyReport
 from reconciler.state import EnvFacts, EnvHealth, Finding
+
+MAX_FILES_LISTED = 10
+"""Corrupted files named one by one in a plan step; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,24 @@ def drift(lock: Lockfile, facts: EnvFacts) -> list[Finding]:
     return found
 
 
-def assess(facts: EnvFacts, expect: Expectation) -> EnvHealth:
-    """Every finding about one env, in a stable order; none when it is healthy."""
+def corruption(report: VerifyReport) -> list[Finding]:
+    """``files_corrupted`` findings naming the first bad files (SPEC 6), then a count."""
+    found = [
+        Finding("files_corrupted", f"{f.category} {f.path}" + (f" ({f.dist})" if f.dist else ""))
+        for f in report.findings[:MAX_FILES_LISTED]
+    ]
+    more = len(report.findings) - MAX_FILES_LISTED
+    if more > 0:
+        found.append(Finding("files_corrupted", f"and {more} more; see `reconcile verify`"))
+    return found
+
+
+def assess(
+    facts: EnvFacts, expect: Expectation, integrity: VerifyReport | None = None
+) -> EnvHealth:
+    """Every finding about one env, in a stable order; none when it is healthy.
+
+    ``integrity`` is the env's RECORD check, when its files could be checked."""
     if facts.kind == "absent":
         return EnvHealth(facts.env_key, exists=False, findings=(Finding("missing", ""),))
     found = _structure(facts, expect.managed)
@@ -115,4 +135,6 @@ def assess(facts: EnvFacts, expect: Expectation) -> EnvHealth:
             built_from = dict(facts.receipt or ()).get("lockfile_sha256")
             if built_from is not None and built_from != expect.lock.sha256:
                 found.append(Finding("lock_changed", "built from an older lockfile"))
+        if integrity is not None:
+            found.extend(corruption(integrity))
     return EnvHealth(facts.env_key, exists=True, findings=tuple(found))

@@ -4,6 +4,7 @@
 <root>/.generations/<env_key>/<gen_id>/   one generation, a complete venv
 <root>/.generations/<env_key>/<gen_id>/reconcile-receipt.json
 <root>/.state/bindings.json               applied model -> env bindings
+<root>/.cache/                            hash cache and stored plans (safe to delete)
 <root>/.trash/                            removals in progress
 <root>/.lock                              the apply lock
 """
@@ -16,6 +17,7 @@ RECEIPT_NAME = "reconcile-receipt.json"
 GENERATIONS = ".generations"
 STATE = ".state"
 TRASH = ".trash"
+CACHE = ".cache"
 LOCK = ".lock"
 
 

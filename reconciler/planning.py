@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reconciler.bindings import read_state
@@ -22,6 +24,7 @@ from reconciler.observe import (
     undeclared_entries,
 )
 from reconciler.plan import Observed, Plan, build_plan
+from reconciler.records import VerifyReport
 from reconciler.state import EnvFacts
 
 
@@ -81,10 +84,46 @@ class PlanRun:
 
     plan: Plan
     fingerprint: dict[str, Any]
+    inputs: tuple[str, ...] = ()
+    """Every path the plan was computed from, for planmemo."""
 
 
-def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
-    """Observe every declared env and every entry of the root, and build the plan."""
+def integrity_of(
+    loaded: LoadedManifest,
+    facts: Mapping[str, EnvFacts],
+    deep: bool = False,
+    seen: list[str] | None = None,
+) -> dict[str, VerifyReport]:
+    """The RECORD check of every observed env whose files can be checked (SPEC 6: part of
+    every plan). An env that is absent, leads out of the root or has no site-packages is
+    judged by its other findings instead."""
+    from reconciler.verify import EnvNotVerifiable
+    from reconciler.verifying import verify_dir
+
+    manifest = loaded.manifest
+    reports = {}
+    for key, fact in sorted(facts.items()):
+        if not fact.exists or fact.escapes_root or fact.real_path is None:
+            continue
+        ignore = manifest.verify_ignore_for(key)
+        try:
+            reports[key] = verify_dir(
+                loaded.root, Path(fact.real_path), ignore, deep=deep, seen=seen
+            )
+        except EnvNotVerifiable:
+            continue
+    return reports
+
+
+def _findings_digest(report: VerifyReport) -> str:
+    return _sha256(json.dumps([dataclasses.asdict(f) for f in report.findings], sort_keys=True))
+
+
+def make_plan(
+    loaded: LoadedManifest, targets: Iterable[str] = (), *, deep: bool = False
+) -> PlanRun:
+    """Observe every declared env (health and RECORD integrity) and every entry of the root,
+    and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
     wanted = sorted(set(targets))
@@ -102,11 +141,13 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
         for key, spec in manifest.adopted_envs().items()
     ]
     facts = observe_all(requests)
+    seen: list[str] = []
+    integrity = integrity_of(loaded, facts, deep, seen)
     health = {}
     for key, fact in facts.items():
         spec = manifest.envs[key]
         expect = Expectation(python=spec.python, lock=locks.get(key), managed=not spec.adopted)
-        health[key] = assess(fact, expect)
+        health[key] = assess(fact, expect, integrity.get(key))
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
@@ -124,6 +165,7 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
         "root": str(root.resolve()),
         "lockfiles": {key: lock.sha256 for key, lock in sorted(locks.items())},
         "observed": {key: _facts_digest(f) for key, f in sorted(facts.items())},
+        "integrity": {key: _findings_digest(r) for key, r in sorted(integrity.items())},
         "orphans": sorted(orphans),
         "targets": wanted,
         "applied_state": _sha256(
@@ -136,4 +178,31 @@ def make_plan(loaded: LoadedManifest, targets: Iterable[str] = ()) -> PlanRun:
             )
         ),
     }
-    return PlanRun(plan=plan, fingerprint=fingerprint)
+    inputs = _input_paths(loaded, [loaded.lockfile_path(k) for k in locks], facts, orphans)
+    return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _input_paths(
+    loaded: LoadedManifest,
+    lockfiles: Iterable[Path],
+    facts: Mapping[str, EnvFacts],
+    orphans: Iterable[str],
+) -> list[str]:
+    """The paths a plan reads besides the files RECORDs list (those come from verify)."""
+    from reconciler import layout
+    from reconciler.planmemo import env_paths
+
+    root = loaded.root
+    state = layout.bindings_path(root)
+    paths = [str(loaded.path), str(root), str(state.parent), str(state)]
+    paths += [str(p) for p in lockfiles]
+    for name in orphans:
+        real = os.path.realpath(root / name)
+        paths += [str(root / name), real, str(Path(real) / layout.RECEIPT_NAME)]
+    for fact in facts.values():
+        cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
+        paths += env_paths(fact.path, fact.real_path, cfg)
+        if fact.real_path is not None:
+            lib = Path(fact.real_path) / "lib"
+            paths += [str(lib)] + [str(p) for p in lib.glob("python*")]
+    return paths

@@ -402,8 +402,12 @@ class VerifyReport:
 
     ``dists`` counts ``*.dist-info`` folders; ``rows_checked`` the RECORD rows whose file was
     looked at (bytecode and escaping rows excluded); ``files_hashed``/``bytes_hashed`` what was
-    actually read and hashed; ``bytecode_rows`` the rows skipped as bytecode. ``notes`` carry
-    what was checked less strictly than usual (rows hashed with another algorithm).
+    actually read and hashed; ``files_cached`` the files whose hash came from the hash cache
+    unread (unchanged since last hashed); ``bytecode_rows`` the rows skipped as bytecode.
+    ``linked_files`` counts the checked files with more than one hard link (they share their
+    inode with something else, usually uv's package cache in hardlink mode, so a write there
+    changes them too). ``notes`` carry what was checked less strictly than usual (rows hashed
+    with another algorithm).
     """
 
     env_dir: str
@@ -416,6 +420,8 @@ class VerifyReport:
     bytes_hashed: int
     bytecode_rows: int = 0
     notes: tuple[str, ...] = ()
+    files_cached: int = 0
+    linked_files: int = 0
 
     @property
     def ok(self) -> bool:

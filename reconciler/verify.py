@@ -1,10 +1,19 @@
 """IO: check every RECORD row of every distribution in an env against the files on disk.
 
-``verify_env`` works in two overlapping phases. The walk, in the calling thread, reads each
-``*.dist-info/RECORD``, resolves each row to a file inside the env and ``stat``s it: that
-alone finds missing, zero-byte, wrongly sized, unreadable and escaping files. Each file whose
-size matched is handed at once to a pool of hashing threads (hashlib releases the GIL while it
-digests a 1 MiB buffer), so hashing a big shared library starts while the walk goes on.
+``verify_env`` first reads every ``*.dist-info/RECORD``, then walks the rows in the calling
+thread: each is resolved to a file inside the env and ``stat``ed, which alone finds missing,
+zero-byte, wrongly sized, unreadable and escaping files. A file whose size matched is then
+trusted from the hash cache when its stat identity is unchanged (``HashCache``; not with
+``deep``), else hashed.
+
+Where the hashing happens is chosen for CPython's GIL, not for symmetry. Small files are hashed
+right there in the walking thread: their cost is per-file Python and syscalls that hold or
+bounce the GIL, and handing them to other threads only adds contention (measured: a pool
+hashing small files was slower than one thread). Big files go to ``workers - 1`` helper
+threads, largest first, where hashlib digests megabytes with the GIL released; the walk
+visits rows whose RECORD size is big first, so the biggest file (a 400 MB shared library in
+a torch env) starts hashing at once and the walking thread does everything else meanwhile,
+then helps with the big files left.
 
 Nothing outside the env folder is ever opened: a row that climbs out is ``outside_env``, and a
 symlink (the file's, or a folder's on the way) that resolves outside is ``symlink_outside_env``.
@@ -12,28 +21,30 @@ Files are opened with ``O_NOFOLLOW`` and ``O_NONBLOCK`` and checked to be regula
 cannot hang the walk. The check-then-open is not atomic against someone swapping symlinks in the
 env while it runs; verify reads envs, it does not defend against a hostile concurrent writer.
 
-``hasher`` is a parameter so that a stat-keyed cache can wrap ``sha256_file`` later.
+``hasher`` is a parameter so tests can watch or fail the reads.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import heapq
 import io
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from reconciler.errors import ReconcileError
-from reconciler.observe import site_packages
+from reconciler.hashcache import HashCache
 from reconciler.records import (
     CONTENT_CATEGORIES,
     EMPTY_SHA256,
+    VERIFIED_ALGORITHM,
     AllowedModification,
     Category,
     IntegrityFinding,
@@ -54,8 +65,12 @@ CHUNK = 1 << 20
 MAX_INVALID_ROWS = 10
 """``record_invalid`` findings listed one by one per RECORD; the rest are counted in one more."""
 
-_BATCH_BYTES = 8 << 20
-_BATCH_FILES = 256
+_BYTECODE_SUFFIXES = (".pyc", ".pyo")
+
+BIG_FILE = 256 << 10
+"""Files at least this big are hashed by helper threads (when there are any), the rest by the
+walking thread."""
+
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
@@ -135,9 +150,8 @@ class _Job(NamedTuple):
     row: RecordRow
 
 
-class _Located(NamedTuple):
-    real: str
-    stat: os.stat_result
+_Located = tuple[str, os.stat_result]
+"""A regular file inside the env: its real path and its ``stat`` (a plain tuple: one per row)."""
 
 
 class _Trouble(NamedTuple):
@@ -155,7 +169,13 @@ class _Walker:
     """The walk: RECORDs read, rows resolved and stat'ed, findings kept, hash jobs handed on."""
 
     def __init__(
-        self, env_real: str, windows: bool, ignore: Sequence[str], hashing: _Hashing
+        self,
+        env_real: str,
+        windows: bool,
+        ignore: Sequence[str],
+        hashing: _Hashing,
+        cache: HashCache | None,
+        seen: list[str] | None,
     ) -> None:
         self.env_real = env_real
         self.windows = windows
@@ -164,10 +184,15 @@ class _Walker:
         self.findings: list[IntegrityFinding] = []
         self.allowed: list[AllowedModification] = []
         self.hashing = hashing
+        self.cache = cache
+        self.seen = seen
         self.notes: list[str] = []
+        self.items: list[tuple[str, RecordRow, str]] = []
+        """The rows to check: (canonical name, row, where it lands relative to the env)."""
         self.dists = 0
-        self.rows_checked = 0
         self.bytecode_rows = 0
+        self.files_cached = 0
+        self.linked_files = 0
         self._env_key = os.path.normcase(env_real)
         self._env_prefix = os.path.normcase(env_real.rstrip(os.sep) + os.sep)
         self._real_dirs: dict[str, tuple[str, bool]] = {"": (env_real, True)}
@@ -192,6 +217,8 @@ class _Walker:
         parent, _, name = rel.rpartition("/")
         base, base_inside = self._real_dir(parent)
         found = base + name if base.endswith(os.sep) else base + os.sep + name
+        if self.seen is not None:
+            self.seen.append(found)
         inside = base_inside
         if base_inside:
             try:
@@ -207,20 +234,26 @@ class _Walker:
     def locate(self, env_rel: str) -> _Located | _Trouble:
         """Resolve an env-relative path to a regular file inside the env, without reading it."""
         parent, _, name = env_rel.rpartition("/")
-        parent_real, inside = self._real_dir(parent)
+        parent_real, inside = self._real_dirs.get(parent) or self._real_dir(parent)
         if not inside:
             return _Trouble("symlink_outside_env", f"its folder resolves to {parent_real}")
         path = parent_real + os.sep + name
+        if self.seen is not None:
+            self.seen.append(path)
         try:
             info = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return _Trouble("missing", "")
         except OSError as exc:
             return _Trouble("unreadable", _oserror_detail(exc))
+        if stat.S_ISREG(info.st_mode):  # nearly every row: decided in one test
+            return path, info
         if stat.S_ISLNK(info.st_mode):
             target = os.path.realpath(path)
             if not self._inside(target):
                 return _Trouble("symlink_outside_env", f"a symlink to {target}")
+            if self.seen is not None:
+                self.seen.append(target)
             try:
                 info = os.stat(target)  # noqa: PTH116  str paths: one per RECORD row
             except (FileNotFoundError, NotADirectoryError):
@@ -232,7 +265,7 @@ class _Walker:
             return _Trouble("unreadable", "a directory where a file should be")
         if not stat.S_ISREG(info.st_mode):
             return _Trouble("unreadable", "not a regular file")
-        return _Located(path, info)
+        return path, info
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -250,7 +283,8 @@ class _Walker:
     # -- the walk -----------------------------------------------------------------------
 
     def site(self, site: Path) -> list[tuple[str, str]]:
-        """Check one site-packages folder; return its (canonical name, dist-info) pairs."""
+        """Read the RECORDs of one site-packages folder (their rows are checked by ``check``);
+        return its (canonical name, dist-info) pairs."""
         site_rel = site.relative_to(self.env_real).as_posix()
         real, inside = self._real_dir(site_rel)
         if not inside:
@@ -291,6 +325,7 @@ class _Walker:
         return seen
 
     def _dist(self, name: str, site_rel: str, dist_info_rel: str) -> None:
+        """Read and parse one RECORD; queue its rows for ``check``."""
         record_rel = f"{dist_info_rel}/RECORD"
         where = self.locate(record_rel)
         if isinstance(where, _Trouble):
@@ -298,7 +333,7 @@ class _Walker:
             self.report(_finding(category, name, record_rel, detail=where.detail))
             return
         try:
-            data = _read_record(where.real, where.stat)
+            data = _read_record(*where)
         except OSError as exc:
             self.report(_finding("unreadable", name, record_rel, detail=_oserror_detail(exc)))
             return
@@ -324,35 +359,51 @@ class _Walker:
             )
         other_algorithms: dict[str, int] = {}
         done: set[str] = set()
+        items = self.items
+        windows = self.windows
         for row in parsed.rows:
-            env_rel = env_relative(row.path, site_rel, self.windows)
+            path = row.path
+            env_rel = env_relative(path, site_rel, windows)
             if env_rel is None:
                 self.report(
                     _finding(
                         "outside_env",
                         name,
-                        row.path,
+                        path,
                         detail=f"RECORD line {row.line} points outside the env; not read",
                     )
                 )
                 continue
-            if is_bytecode(row.path):
+            # is_bytecode only when it could be true: the substring tests are much cheaper
+            if ("__pycache__" in path or path.endswith(_BYTECODE_SUFFIXES)) and is_bytecode(path):
                 self.bytecode_rows += 1
                 continue
             if env_rel in done:
                 continue
             done.add(env_rel)
-            if row.algorithm is not None and row.sha256 is None:
-                other_algorithms[row.algorithm] = other_algorithms.get(row.algorithm, 0) + 1
-            self._row(name, row, env_rel)
+            algorithm = row.algorithm
+            if algorithm is not None and algorithm != VERIFIED_ALGORITHM:
+                other_algorithms[algorithm] = other_algorithms.get(algorithm, 0) + 1
+            items.append((name, row, env_rel))
         for algorithm, count in sorted(other_algorithms.items()):
             self.notes.append(
                 f"{name}: {count} RECORD rows hashed with {algorithm}, not sha256: "
                 "checked for presence and size only"
             )
 
+    def check(self) -> None:
+        """Check every queued row: those RECORD says are big first, biggest first, so the
+        longest hashes start at once on the helper threads; then the rest in RECORD order."""
+        row_ = self._row
+        big = [item for item in self.items if (item[1].size or 0) >= BIG_FILE]
+        big.sort(key=lambda item: -(item[1].size or 0))
+        for name, row, env_rel in big:
+            row_(name, row, env_rel)
+        for name, row, env_rel in self.items:
+            if (row.size or 0) < BIG_FILE:
+                row_(name, row, env_rel)
+
     def _row(self, name: str, row: RecordRow, env_rel: str) -> None:
-        self.rows_checked += 1
         expected = row.sha256
         where = self.locate(env_rel)
         if isinstance(where, _Trouble):
@@ -374,7 +425,10 @@ class _Walker:
                 row.path,
             )
             return
-        size = where.stat.st_size
+        real, info = where
+        size = info.st_size
+        if info.st_nlink > 1:
+            self.linked_files += 1
         if expected is None:
             if row.size is not None and size != row.size:
                 self.report(
@@ -389,8 +443,7 @@ class _Walker:
                     row.path,
                 )
             return
-        promised_content = row.size != 0 if row.size is not None else expected != EMPTY_SHA256
-        if size == 0 and promised_content:
+        if size == 0 and (row.size != 0 if row.size is not None else expected != EMPTY_SHA256):
             self.report(
                 _finding(
                     "zero_byte",
@@ -417,7 +470,26 @@ class _Walker:
                 row.path,
             )
             return
-        self.hashing.add(_Job(name, env_rel, where.real, where.stat, row))
+        if self.cache is not None:
+            known = self.cache.lookup(real, info)
+            if known is not None:
+                self.files_cached += 1
+                if known != expected:
+                    self.report(_mismatch(name, env_rel, row, size, known), row.path)
+                return
+        self.hashing.add(_Job(name, env_rel, real, info, row))
+
+
+def _mismatch(dist: str, env_rel: str, row: RecordRow, size: int, actual: str) -> IntegrityFinding:
+    return _finding(
+        "hash_mismatch",
+        dist,
+        env_rel,
+        expected_size=row.size,
+        actual_size=size,
+        expected_sha256=row.sha256,
+        actual_sha256=actual,
+    )
 
 
 def _finding(
@@ -455,64 +527,100 @@ def _read_record(path: str, expected: os.stat_result) -> bytes:
 _Outcome = tuple[_Job, FileHash | OSError]
 
 
-def _hash_batch(hasher: Hasher, batch: Sequence[_Job]) -> list[_Outcome]:
-    done: list[_Outcome] = []
-    for job in batch:
-        try:
-            done.append((job, hasher(job.real, job.stat)))
-        except OSError as exc:
-            done.append((job, exc))
-    return done
+def _hash_one(hasher: Hasher, job: _Job) -> _Outcome:
+    try:
+        return job, hasher(job.real, job.stat)
+    except OSError as exc:
+        return job, exc
 
 
 class _Hashing:
-    """Phase two, overlapped with phase one: files are hashed while the walk goes on.
+    """Hashes files as the walk hands them over: small ones at once in the walking thread, big
+    ones on ``workers - 1`` helper threads, largest first (module docstring: why).
 
-    A big file is submitted the moment the walk finds it (one shared library can be most of
-    an env's bytes, and it is hashed by one thread); small ones travel in batches to keep the
-    per-task overhead low. With one worker everything is hashed in this thread at the end.
+    The helpers start with the first big file. When the walk is done, ``finish`` lets the
+    walking thread take big files too until none is left, then waits for the helpers.
     """
 
     def __init__(self, hasher: Hasher, workers: int) -> None:
         self.hasher = hasher
-        self.pool = (
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
-            if workers > 1
-            else None
-        )
-        self.futures: list[Future[list[_Outcome]]] = []
-        self.batch: list[_Job] = []
-        self.weight = 0
+        self.helpers = max(0, workers - 1)
+        self.done: list[_Outcome] = []
+        self._queue: list[tuple[int, int, _Job]] = []
+        self._queued = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._results: list[list[_Outcome]] = []
+        self._failure: BaseException | None = None
 
     def __enter__(self) -> _Hashing:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        with self._cond:
+            self._queue.clear()  # after an error nobody wants the rest
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
 
     def add(self, job: _Job) -> None:
-        if self.pool is not None and job.stat.st_size >= _BATCH_BYTES:
-            self.futures.append(self.pool.submit(_hash_batch, self.hasher, [job]))
+        if not self.helpers or job.stat.st_size < BIG_FILE:
+            self.done.append(_hash_one(self.hasher, job))
             return
-        self.batch.append(job)
-        self.weight += job.stat.st_size
-        if self.pool is not None and (
-            self.weight >= _BATCH_BYTES or len(self.batch) >= _BATCH_FILES
-        ):
-            self._flush()
+        with self._cond:
+            self._queued += 1
+            heapq.heappush(self._queue, (-job.stat.st_size, self._queued, job))
+            self._cond.notify()
+        if not self._threads:
+            for number in range(self.helpers):
+                results: list[_Outcome] = []
+                self._results.append(results)
+                thread = threading.Thread(
+                    target=self._help, args=(results,), name=f"verify-{number}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
 
-    def _flush(self) -> None:
-        if self.pool is not None and self.batch:
-            self.futures.append(self.pool.submit(_hash_batch, self.hasher, self.batch))
-            self.batch, self.weight = [], 0
+    def _take(self, wait: bool) -> _Job | None:
+        with self._cond:
+            while wait and not self._queue and not self._closed:
+                self._cond.wait()
+            return heapq.heappop(self._queue)[2] if self._queue else None
 
-    def outcomes(self) -> list[_Outcome]:
-        """Every job's outcome, once all are hashed."""
-        if self.pool is None:
-            return _hash_batch(self.hasher, self.batch)
-        self._flush()
-        return [outcome for future in self.futures for outcome in future.result()]
+    def _help(self, results: list[_Outcome]) -> None:
+        try:
+            while (job := self._take(wait=True)) is not None:
+                results.append(_hash_one(self.hasher, job))
+        except BaseException as exc:  # handed to the walking thread, which raises it
+            self._failure = exc
+
+    def finish(self) -> list[_Outcome]:
+        """Every job's outcome, once all are hashed (the calling thread helps)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        while (job := self._take(wait=False)) is not None:
+            self.done.append(_hash_one(self.hasher, job))
+        for thread in self._threads:
+            thread.join()
+        if self._failure is not None:
+            raise self._failure
+        return self.done + [outcome for results in self._results for outcome in results]
+
+
+def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
+    """The site-packages folders of a venv (normally exactly one).
+
+    The same answer as ``reconciler.observe.site_packages``; not imported from there because
+    observe's imports (the runner, the email parser, generations) would double the import
+    time of a verify that needs none of them.
+    """
+    if windows:
+        candidate = env_dir / "Lib" / "site-packages"
+        return [candidate] if candidate.is_dir() else []
+    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
 
 
 def default_workers() -> int:
@@ -530,20 +638,37 @@ def verify_env(
     *,
     windows: bool = False,
     hasher: Hasher = sha256_file,
+    cache: HashCache | None = None,
+    deep: bool = False,
+    seen: list[str] | None = None,
 ) -> VerifyReport:
     """Check every RECORD row of every distribution in the env at ``env_dir``.
 
     ``ignore`` holds ``verify_ignore`` globs relative to site-packages: a matching file whose
     content differs from RECORD is an allowed modification, not a finding. ``workers`` bounds
-    the hashing threads (default: one per core). ``windows`` selects the
-    ``Lib/site-packages`` layout. ``hasher`` digests one file (``sha256_file``; a stat-keyed
-    cache may wrap it). ``env_dir`` may be a symlink (a live env pointing at its generation);
-    everything is checked inside the folder it resolves to. Never raises for a broken file;
-    raises ``EnvNotVerifiable`` when the folder is absent or has no site-packages.
+    the hashing threads, the calling one included (default: one per core). ``windows``
+    selects the ``Lib/site-packages`` layout. ``hasher`` digests one file (``sha256_file``).
+    ``env_dir`` may be a symlink (a live env pointing at its generation); everything is
+    checked inside the folder it resolves to.
+
+    ``cache`` (loaded for this env's real path) answers for every file whose stat identity is
+    unchanged, so it is not read; every file that is hashed is stored in it (racy files
+    excepted, see ``reconciler.hashcache``). ``deep`` reads every file even so, and refreshes
+    the cache with what it found. The findings are the same either way. The caller saves the
+    cache (``cache.save()``); this function never writes. ``seen``, when given, gets every
+    path the walk looked at, present or not: each folder on the way (once), each RECORD,
+    each file a row names, each symlink target followed; a caller can tell from their stat
+    identities whether anything the report depends on changed since.
+
+    Never raises for a broken file; raises ``EnvNotVerifiable`` when the folder is absent or
+    has no site-packages, and ``ValueError`` for a cache of another env.
     """
+    started_ns = time.time_ns()  # before any stat: the racy rule's reference
     if not env_dir.is_dir():
         raise EnvNotVerifiable(f"{env_dir} is not an env folder; nothing to verify there.")
     env_real = os.path.realpath(env_dir)
+    if cache is not None and cache.env_real != env_real:
+        raise ValueError(f"the hash cache is for {cache.env_real}, not {env_real}")
     sites = site_packages(Path(env_real), windows)
     if not sites:
         layout = "Lib/site-packages" if windows else "lib/python*/site-packages"
@@ -552,25 +677,32 @@ def verify_env(
         )
     limit = workers if workers is not None else default_workers()
     with _Hashing(hasher, limit) as hashing:
-        walker = _Walker(env_real, windows, ignore, hashing)
+        walker = _Walker(env_real, windows, ignore, hashing, None if deep else cache, seen)
         owners: dict[str, list[str]] = {}
         for site in sites:
             for name, dist_info_rel in walker.site(site):
                 owners.setdefault(name, []).append(dist_info_rel)
         _report_duplicates(walker, owners)
-        outcomes = hashing.outcomes()
+        walker.check()
+        outcomes = hashing.finish()
     files_hashed, bytes_hashed = _judge(walker, outcomes)
+    if cache is not None:
+        for job, outcome in outcomes:
+            if isinstance(outcome, FileHash):
+                cache.store(job.real, job.stat, outcome.sha256, started_ns)
     return VerifyReport(
         env_dir=str(env_dir),
         site_packages=tuple(site.relative_to(env_real).as_posix() for site in sites),
         findings=tuple(sorted(walker.findings, key=IntegrityFinding.sort_key)),
         allowed=tuple(sorted(walker.allowed, key=lambda a: (a.finding.sort_key(), a.pattern))),
         dists=walker.dists,
-        rows_checked=walker.rows_checked,
+        rows_checked=len(walker.items),
         files_hashed=files_hashed,
         bytes_hashed=bytes_hashed,
         bytecode_rows=walker.bytecode_rows,
         notes=tuple(walker.notes),
+        files_cached=walker.files_cached,
+        linked_files=walker.linked_files,
     )
 
 
@@ -604,15 +736,7 @@ def _judge(walker: _Walker, outcomes: Sequence[_Outcome]) -> tuple[int, int]:
         bytes_hashed += outcome.bytes_read
         if outcome.sha256 != job.row.sha256:
             walker.report(
-                _finding(
-                    "hash_mismatch",
-                    job.dist,
-                    job.env_rel,
-                    expected_size=job.row.size,
-                    actual_size=job.stat.st_size,
-                    expected_sha256=job.row.sha256,
-                    actual_sha256=outcome.sha256,
-                ),
+                _mismatch(job.dist, job.env_rel, job.row, job.stat.st_size, outcome.sha256),
                 job.row.path,
             )
     return files_hashed, bytes_hashed

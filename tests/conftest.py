@@ -47,6 +47,14 @@ def _isolated_uv(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def private_uv_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A uv cache of this test's own, to look into or to corrupt."""
+    cache = tmp_path / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+    return cache
+
+
 def _runs(python: Path) -> bool:
     try:
         done = subprocess.run(

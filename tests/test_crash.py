@@ -405,7 +405,7 @@ def check_converges(scenario: Scenario) -> None:
 
     root = scenario.root
     assert leftovers(scenario) == []
-    assert {p.name for p in root.iterdir()} - {layout.TRASH} == {
+    assert {p.name for p in root.iterdir()} - {layout.TRASH, layout.CACHE} == {
         "batch",
         "serving",
         layout.GENERATIONS,

@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import layout
+from reconciler.hashcache import RACY_NS, HashCache, cache_file
 from reconciler.records import EMPTY_SHA256, IntegrityFinding, VerifyReport, record_digest
 from reconciler.verify import (
     CHUNK,
@@ -626,3 +628,138 @@ def test_hashing_never_follows_a_final_symlink(tmp_path: Path) -> None:
     link.symlink_to(target)
     with pytest.raises(OSError):
         sha256_file(str(link), target.stat())
+
+
+# -- the hash cache -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A reconcile root for the hash cache, apart from the env."""
+    folder = tmp_path / "root"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def aged(env: Env) -> Env:
+    """The env once every file in it is more than a second old, so verify keeps its hashes."""
+    newest = max(p.lstat().st_ctime_ns for p in env.path.rglob("*"))
+    wait = newest + RACY_NS + 50_000_000 - time.time_ns()
+    if wait > 0:
+        time.sleep(wait / 1e9)
+    return env
+
+
+def env_cache(env: Env, root: Path) -> HashCache:
+    real = os.path.realpath(env.path)
+    return HashCache.load(cache_file(root, real), real)
+
+
+def cached_run(env: Env, root: Path) -> VerifyReport:
+    """One verify with the env's cache, saved after."""
+    cache = env_cache(env, root)
+    report = verify_env(env.path, cache=cache)
+    cache.save()
+    return report
+
+
+def test_a_second_verify_with_the_cache_reads_no_file(aged: Env, root: Path, spy: Spy) -> None:
+    first = cached_run(aged, root)
+    second = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy)
+    assert first.ok and second.ok
+    assert first.files_hashed > 0 and first.files_cached == 0
+    assert (second.files_hashed, second.bytes_hashed, spy.read) == (0, 0, [])
+    assert second.files_cached == first.files_hashed
+    assert second.findings == first.findings
+    assert second.rows_checked == first.rows_checked
+
+
+def test_the_cache_changes_no_finding_even_for_an_edit_that_kept_size_and_mtime(
+    aged: Env, root: Path
+) -> None:
+    cached_run(aged, root)
+    core = aged.site / "vfalpha" / "core.py"
+    before = core.stat()
+    core.write_text("VALUE = 43\n", encoding="utf-8")
+    os.utime(core, ns=(before.st_atime_ns, before.st_mtime_ns))
+    (aged.site / "vfalpha" / "__init__.py").unlink()
+    (aged.site / "vfcerts" / "cacert.pem").write_text("appended\n", encoding="utf-8")
+
+    cache = env_cache(aged, root)
+    with_cache = verify_env(aged.path, cache=cache)
+    without = verify_env(aged.path)
+
+    assert with_cache.findings == without.findings
+    assert {(f.category, f.path.rsplit("/", 1)[1]) for f in with_cache.findings} == {
+        ("hash_mismatch", "core.py"),
+        ("missing", "__init__.py"),
+        ("size_mismatch", "cacert.pem"),
+    }
+    assert with_cache.files_hashed == 1  # core.py alone: its ctime moved
+    assert with_cache.files_cached == without.files_hashed - 1
+
+
+def test_a_mismatch_remembered_by_the_cache_is_reported_again_without_reading(
+    aged: Env, root: Path, spy: Spy
+) -> None:
+    data = aged.site / "vfalpha" / "data.bin"
+    with data.open("r+b") as handle:
+        handle.write(b"\x00")
+    old = time.time_ns() - 10 * RACY_NS
+    os.utime(data, ns=(old, old))
+    time.sleep((RACY_NS + 50_000_000) / 1e9)  # its ctime is now
+    cached_run(aged, root)
+    again = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy)
+    assert [(f.category, f.path) for f in again.findings] == [
+        ("hash_mismatch", f"{SITE}/vfalpha/data.bin")
+    ]
+    assert spy.read == []
+    assert again.findings == verify_env(aged.path).findings
+
+
+def test_deep_rehashes_every_file_and_refreshes_the_cache(aged: Env, root: Path, spy: Spy) -> None:
+    first = cached_run(aged, root)
+    cache = env_cache(aged, root)
+    deep = verify_env(aged.path, cache=cache, deep=True, hasher=spy)
+    cache.save()
+    assert deep.files_cached == 0
+    assert deep.files_hashed == len(spy.read) == first.files_hashed
+    assert deep.bytes_hashed > 0
+    after = verify_env(aged.path, cache=env_cache(aged, root))
+    assert (after.files_hashed, after.files_cached) == (0, deep.files_hashed)
+
+
+def test_a_just_built_env_is_hashed_again_until_its_files_are_a_second_old(
+    env: Env, root: Path, spy: Spy
+) -> None:
+    oldest = min(p.lstat().st_ctime_ns for p in env.site.rglob("*"))
+    if time.time_ns() - oldest > RACY_NS // 2:
+        pytest.skip("building the env took so long that its files are no longer racy")
+    first = cached_run(env, root)
+    second = verify_env(env.path, cache=env_cache(env, root), hasher=spy)
+    assert second.files_cached == 0
+    assert second.files_hashed == first.files_hashed == len(spy.read)
+
+
+def test_a_cache_of_another_env_is_refused(env: Env, root: Path) -> None:
+    with pytest.raises(ValueError, match="hash cache is for"):
+        verify_env(env.path, cache=HashCache.load(cache_file(root, "/elsewhere"), "/elsewhere"))
+
+
+def test_files_with_other_hard_links_are_counted(env: Env, tmp_path: Path) -> None:
+    assert verify_env(env.path).linked_files == 0  # uv copied (UV_LINK_MODE=copy)
+    os.link(env.site / "vfalpha" / "core.py", tmp_path / "shared-core.py")
+    os.link(env.site / "vfcerts" / "cacert.pem", tmp_path / "shared-cacert.pem")
+    report = verify_env(env.path)
+    assert report.ok
+    assert report.linked_files == 2
+
+
+def test_seen_lists_the_records_and_files_the_walk_looked_at(env: Env) -> None:
+    seen: list[str] = []
+    report = verify_env(env.path, seen=seen)
+    real = os.path.realpath(env.site)
+    assert str(Path(real) / "vfalpha-1.0.dist-info" / "RECORD") in seen
+    assert str(Path(real) / "vfalpha" / "core.py") in seen
+    assert len(seen) >= report.rows_checked

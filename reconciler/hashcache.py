@@ -1,0 +1,244 @@
+"""IO: a stat-keyed cache of file hashes for one env, so ``verify`` need not reread a file
+that has not changed since it was last hashed.
+
+A cache belongs to one env folder (its real path) and lives under the reconcile root at
+``<root>/.cache/hashes/<first 24 hex digits of sha256(env real path)>``. An entry maps a
+file's real path to its identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``,
+and the RECORD-style sha256 its content had. It is trusted only while the identity matches
+exactly. ``ctime`` is the strong part of the key: ``os.utime`` can put an old ``mtime`` back
+after an in-place edit, but any write, ``chmod`` or ``utime`` sets ``ctime`` to now.
+
+The racy rule (git's "racy clean" problem): timestamps are coarse (a jiffy on Linux, seconds
+or two on some file systems), so a file written again in the same tick after it was hashed
+would keep the identity that was hashed with older content. ``store`` therefore trusts a
+hash only when the file's ``mtime`` and ``ctime`` are both more than a second older than the
+moment the run started (``started_ns``, taken before the file was ``stat``'ed): any later
+write gets a ``ctime`` at least that much newer, so the identity can no longer match. A file
+changed within the last second is simply hashed again next time.
+
+File format (version 1), all written by one ``os.replace`` of a temp file in the same folder,
+so readers see an old or a new file, never a mix; concurrent writers: the last one wins::
+
+    MAGIC                            b"reconcile-hashcache\\n"
+    header                           struct "<HHI": format version, marshal version,
+                                     length of the env path in bytes
+    env path                         UTF-8 (surrogateescape), compared on load
+    payload                          marshal of {real path: (identity, sha256)}, the
+                                     identity packed as struct "<QQQqq": dev, ino, size,
+                                     mtime_ns, ctime_ns (bytes load several times faster
+                                     than five big ints)
+    checksum                         sha256 of everything above (32 bytes)
+
+A file that is missing, truncated, half-written, corrupt, of another format or marshal
+version, or of another env loads as an empty cache; nothing here ever fails a verify. The
+checksum is verified before ``marshal`` sees a byte. It guards against accidents, not
+against someone who can write the reconcile root (who could rewrite the env itself).
+
+Stdlib only, and cheap to import: ``verify`` imports it on every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import marshal
+import os
+import struct
+from pathlib import Path
+from typing import TypeGuard
+
+MAGIC = b"reconcile-hashcache\n"
+FORMAT_VERSION = 1
+RACY_NS = 1_000_000_000
+"""How much older than the run's start a file's mtime and ctime must be for its hash to be
+stored (see the racy rule above)."""
+
+_HEADER = struct.Struct("<HHI")
+_IDENTITY = struct.Struct("<QQQqq")
+_CHECKSUM_BYTES = 32
+_KEY_HEX = 24
+
+Entry = tuple[bytes, str]
+"""A file's packed stat identity and the sha256 its content had."""
+
+
+def cache_file(root: Path, env_real: str) -> Path:
+    """Where the hash cache of the env whose real path is ``env_real`` lives under ``root``."""
+    key = hashlib.sha256(os.fsencode(env_real)).hexdigest()[:_KEY_HEX]
+    return root / ".cache" / "hashes" / key
+
+
+def _identity(st: os.stat_result) -> bytes | None:
+    """The packed identity, or ``None`` for a value out of 64-bit range (never cached)."""
+    try:
+        return _IDENTITY.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    except struct.error:
+        return None
+
+
+class HashCache:
+    """The cached hashes of one env's files: what the last run hashed or found unchanged.
+
+    Not thread-safe: one thread looks up and stores (``verify_env`` does both in its walking
+    thread). Entries not looked up with a hit or stored during this run are dropped on
+    ``save``, so the cache holds exactly the files of the last run.
+    """
+
+    def __init__(self, path: Path, env_real: str, entries: dict[str, Entry]) -> None:
+        self.path = path
+        self.env_real = env_real
+        self._old = entries
+        self._new: dict[str, Entry] = {}
+        self._changed = False
+
+    @classmethod
+    def load(cls, path: Path, env_real: str) -> HashCache:
+        """The cache stored at ``path`` for the env at ``env_real``; an empty one when the file
+        is missing or unusable for any reason (never raises)."""
+        try:
+            data = path.read_bytes()
+        except (OSError, ValueError):
+            return cls(path, env_real, {})
+        return cls(path, env_real, _decode(data, env_real))
+
+    def __len__(self) -> int:
+        """How many entries the last run left (what ``lookup`` can answer from)."""
+        return len(self._old)
+
+    def lookup(self, real_path: str, st: os.stat_result) -> str | None:
+        """The cached sha256 of the file at ``real_path``, or ``None`` unless its identity
+        (device, inode, size, mtime_ns, ctime_ns) is exactly the one ``st`` gives."""
+        entry = self._old.get(real_path)
+        if entry is None or entry[0] != _identity(st):
+            return None
+        self._new[real_path] = entry
+        return entry[1]
+
+    def store(self, real_path: str, st: os.stat_result, sha256: str, started_ns: int) -> None:
+        """Remember that the file ``st`` describes hashed to ``sha256``, unless it is racy.
+
+        ``st`` must have been taken before the file was read and ``started_ns``
+        (``time.time_ns()``) before ``st``. A file whose mtime or ctime is not older than
+        ``started_ns - RACY_NS`` is not stored: it could still change without changing its
+        identity (module docstring). It is then simply hashed again by the next run.
+        """
+        limit = started_ns - RACY_NS
+        identity = _identity(st)
+        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
+            self._new.pop(real_path, None)
+            return
+        entry = (identity, sha256)
+        if self._old.get(real_path) != entry:
+            self._changed = True
+        self._new[real_path] = entry
+
+    def save(self) -> None:
+        """Write what this run hashed or found unchanged, when that differs from what was
+        loaded, atomically (a temp file in the same folder, then ``os.replace``).
+
+        Creates ``<root>/.cache/hashes`` as needed but never the root itself: when the root
+        is gone nothing is written. Any ``OSError`` (a read-only root, a full disk) is
+        ignored: the cache is an optimisation and must never fail a verify.
+        """
+        if not self._changed and len(self._new) == len(self._old):
+            return  # every entry kept was a hit, so the file already says exactly this
+        folder = self.path.parent
+        try:
+            for level in (folder.parent, folder):
+                with contextlib.suppress(FileExistsError):
+                    level.mkdir()  # not parents=True: the root must already exist
+            _write_atomically(self.path, _encode(self._new, self.env_real))
+        except OSError:
+            return
+        self._old, self._changed = dict(self._new), False
+
+
+def _encode(entries: dict[str, Entry], env_real: str) -> bytes:
+    env = os.fsencode(env_real)
+    body = b"".join(
+        (
+            MAGIC,
+            _HEADER.pack(FORMAT_VERSION, marshal.version, len(env)),
+            env,
+            marshal.dumps(entries),
+        )
+    )
+    return body + hashlib.sha256(body).digest()
+
+
+def _decode(data: bytes, env_real: str) -> dict[str, Entry]:
+    """The entries of a cache file, or ``{}`` when anything about it is off."""
+    body, checksum = data[:-_CHECKSUM_BYTES], data[-_CHECKSUM_BYTES:]
+    if not data.startswith(MAGIC) or hashlib.sha256(body).digest() != checksum:
+        return {}
+    start = len(MAGIC) + _HEADER.size
+    try:
+        version, marshal_version, env_length = _HEADER.unpack_from(body, len(MAGIC))
+    except struct.error:
+        return {}
+    env = os.fsencode(env_real)
+    if (
+        version != FORMAT_VERSION
+        or marshal_version != marshal.version
+        or body[start : start + env_length] != env
+        or env_length != len(env)
+    ):
+        return {}
+    # ~20,000 entries make ~80,000 objects: the cyclic collector would walk the heap dozens of
+    # times while they are built and find nothing, since marshal makes no cycles here.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # checksum, versions and env verified above; marshal only builds the plain values
+        entries = marshal.loads(body[start + env_length :])  # noqa: S302  our own file
+    except Exception:  # a checksummed payload that still does not load: start empty
+        return {}
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return entries if _well_formed(entries) else {}
+
+
+def _well_formed(entries: object) -> TypeGuard[dict[str, Entry]]:
+    """Whether a checksummed payload has the shape ``lookup`` relies on (cheap: a written
+    file of this format always has it, so this only catches a bug or a hand-made file)."""
+    if type(entries) is not dict:
+        return False
+    for key, value in entries.items():
+        if (
+            type(key) is not str
+            or type(value) is not tuple
+            or len(value) != 2
+            or type(value[0]) is not bytes
+            or type(value[1]) is not str
+        ):
+            return False
+    return True
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A random name per writer, so two verifies saving at once each replace with a whole file;
+    # O_EXCL and O_NOFOLLOW so a planted file or symlink is never written through.
+    temp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(
+        temp,
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_BINARY", 0),
+        0o644,
+    )
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise

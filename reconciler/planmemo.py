@@ -1,0 +1,222 @@
+"""IO: replay a plan whose every input is unchanged, before any heavy import.
+
+A plan is a function of files: the manifest, the lockfiles, the applied state, the root's
+entries, and every file of every env it observed (pyvenv.cfg, interpreters, activation
+scripts, receipts, dist-info folders, and each file RECORD lists). After a plan is computed,
+the ``lstat`` identity of each of those paths (device, inode, mode, size, mtime and ctime in
+nanoseconds, or "absent") is stored with the plan's output under
+``<root>/.cache/plans/``. The next `plan` with the same arguments stats the same paths; when
+every identity is unchanged it prints the stored output instead of observing again.
+
+Why that is sound: any write to a file changes its mtime and ctime, replacing it changes its
+inode, adding or removing a folder entry changes the folder's mtime, and nobody can set a
+ctime back. Two precautions keep it so: a plan is stored only when every input is older than
+one second before the plan started (a write in the same timestamp tick as the observation
+would keep the identity), and the tool's own source files are inputs too, so a new version
+of reconcile never replays an old one's output. What no identity covers is the probe's view
+of things outside the env (the base Python's standard library, system libraries an
+``imports`` module loads); `plan --deep` never replays, and nor does `plan --out`.
+
+Stdlib only: this module runs before pydantic, rich and networkx are imported, which is
+the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from reconciler import layout
+
+FORMAT = 1
+RACY_NS = 1_000_000_000
+KEEP = 16
+"""Stored plans kept per root (one per distinct command line and terminal)."""
+
+DISABLE_ENV = "RECONCILE_NO_PLAN_CACHE"
+_KEY_ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "TTY_COMPATIBLE")
+
+Identity = tuple[int, int, int, int, int, int]
+
+
+def identity(path: str) -> Identity | None:
+    """The ``lstat`` identity of ``path``: device, inode, mode, size, mtime_ns, ctime_ns."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def tool_paths() -> list[str]:
+    """reconcile's own source files and the interpreter running it."""
+    package = Path(__file__).resolve().parent
+    return [str(p) for p in sorted(package.glob("*.py"))] + [os.path.realpath(sys.executable)]
+
+
+def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
+    """What besides the inputs decides the output: the command's options, the working
+    folder, the terminal, and the environment variables that change rendering."""
+    tty = stdout.isatty()
+    size = os.get_terminal_size(stdout.fileno()) if tty else None
+    parts = {
+        "format": FORMAT,
+        "options": dict(options),
+        "cwd": str(Path.cwd()),
+        "python": sys.version,
+        "tty": tty,
+        "size": list(size) if size else None,
+        "env": {k: os.environ.get(k) for k in _KEY_ENV},
+        "reconcile": {k: v for k, v in sorted(os.environ.items()) if k.startswith("RECONCILE_")},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def root_of(manifest: Path, root_override: Path | None) -> Path | None:
+    """The root the manifest names, read with the stdlib TOML parser; ``None`` when that
+    cannot be told cheaply (no tomllib, unreadable or invalid TOML): then no replay."""
+    if root_override is not None:
+        return root_override.absolute()
+    try:  # by name: the type checker targets 3.10, which has no tomllib (then: no replay)
+        tomllib = importlib.import_module("tomllib")
+    except ModuleNotFoundError:
+        return None
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    settings = data.get("settings", {})
+    root = settings.get("root", ".envs") if isinstance(settings, dict) else None
+    if not isinstance(root, str):
+        return None
+    return manifest.absolute().parent / root
+
+
+def memo_file(root: Path, key: str) -> Path:
+    return root / layout.CACHE / "plans" / f"{key}.json"
+
+
+def _unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
+    for path, known in inputs:
+        now = identity(path)
+        if (None if now is None else list(now)) != known:
+            return False
+    return True
+
+
+def replay(root: Path, key: str, stdout: TextIO) -> int | None:
+    """Print the stored output and return its exit code when every input is unchanged;
+    ``None`` (nothing printed) otherwise."""
+    if os.environ.get(DISABLE_ENV) == "1":
+        return None
+    try:
+        memo = json.loads(memo_file(root, key).read_bytes())
+        if memo.get("format") != FORMAT or memo.get("key") != key:
+            return None
+        if not _unchanged(memo["inputs"]):
+            return None
+        output, code = memo["stdout"], memo["code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    stdout.write(output)
+    stdout.flush()
+    return int(code)
+
+
+def store(
+    root: Path, key: str, paths: Iterable[str], output: str, code: int, started_ns: int
+) -> bool:
+    """Store a computed plan's output with the identities of its inputs; skipped (False)
+    when an input changed within a second before the plan started, or the root is absent
+    or not writable. Never raises for a filesystem problem."""
+    if os.environ.get(DISABLE_ENV) == "1" or not root.is_dir():
+        return False
+    inputs = []
+    limit = started_ns - RACY_NS
+    for path in sorted(set(paths) | set(tool_paths())):
+        found = identity(path)
+        if found is not None and max(found[4], found[5]) >= limit:
+            return False
+        inputs.append([path, None if found is None else list(found)])
+    memo = {"format": FORMAT, "key": key, "inputs": inputs, "stdout": output, "code": code}
+    target = memo_file(root, key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(memo, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(target)
+        _prune(target.parent)
+    except OSError:
+        return False
+    return True
+
+
+def _prune(folder: Path) -> None:
+    memos = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in memos[KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+class Tee(io.TextIOBase):
+    """A stdout that also keeps what was written, and still looks like the terminal."""
+
+    def __init__(self, real: TextIO) -> None:
+        super().__init__()
+        self.real = real
+        self.kept = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.kept.write(text)
+        return self.real.write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.real.encoding
+
+    def getvalue(self) -> str:
+        return self.kept.getvalue()
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def env_paths(
+    path: str, real: str | None, pyvenv_cfg: Mapping[str, str] | None, windows: bool = False
+) -> list[str]:
+    """The paths of one env that observation reads, besides its RECORD-listed files."""
+    paths = [path, str(Path(path).parent)]
+    if real is None:
+        return paths
+    base = Path(real)
+    python = layout.interpreter(base, windows)
+    paths += [
+        real,
+        str(base / "pyvenv.cfg"),
+        str(base / layout.RECEIPT_NAME),
+        str(python.parent),
+        str(python),
+        os.path.realpath(python),
+    ]
+    paths += [str(base / script) for script in layout.activation_scripts(windows)]
+    home = (pyvenv_cfg or {}).get("home")
+    if home:
+        paths.append(home)
+    return paths

@@ -1,0 +1,181 @@
+"""Pure: integrity results as a versioned JSON document, and that document as text.
+
+Text follows ``rpm -V``: one line per finding (category, env, distribution, path relative to
+the env, then expected vs actual), so a scheduled job can grep it; then one summary line per
+env. JSON carries the same data and is what the text is rendered from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from reconciler.records import AllowedModification, IntegrityFinding, VerifyReport
+from reconciler.verifying import EnvCheck
+
+FORMAT_VERSION = "1"
+LINKED_FILES_HINT = "they share storage with another copy, most likely uv's package cache"
+
+
+def _finding(finding: IntegrityFinding) -> dict[str, Any]:
+    return {
+        "category": finding.category,
+        "dist": finding.dist,
+        "path": finding.path,
+        "expected_size": finding.expected_size,
+        "actual_size": finding.actual_size,
+        "expected_sha256": finding.expected_sha256,
+        "actual_sha256": finding.actual_sha256,
+        "detail": finding.detail,
+    }
+
+
+def _allowed(allowed: AllowedModification) -> dict[str, Any]:
+    return {**_finding(allowed.finding), "pattern": allowed.pattern}
+
+
+def _linked_warning(check: EnvCheck, report: VerifyReport) -> str | None:
+    if not report.linked_files:
+        return None
+    files = f"{report.linked_files:,} of its files have other hard links"
+    if check.link_mode == "hardlink":
+        return (
+            f'{check.env_key}: {files} (link_mode = "hardlink"): {LINKED_FILES_HINT}, and a '
+            'write to one changes both; use link_mode "auto" to give envs their own files.'
+        )
+    return (
+        f'{check.env_key}: {files} although link_mode is "{check.link_mode}": '
+        f"{LINKED_FILES_HINT}; rebuild it with `reconcile apply` after a manifest change, "
+        "or check how it was made."
+    )
+
+
+def _env(check: EnvCheck) -> dict[str, Any]:
+    doc: dict[str, Any] = {"env": check.env_key, "kind": check.kind, "path": check.path}
+    report = check.report
+    if report is None:
+        return {**doc, "status": "unchecked", "problem": check.problem}
+    return {
+        **doc,
+        "status": "ok" if report.ok else "problems",
+        "problem": None,
+        "counts": dict(report.counts()),
+        "findings": [_finding(f) for f in report.findings],
+        "allowed": [_allowed(a) for a in report.allowed],
+        "distributions": report.dists,
+        "files_checked": report.rows_checked,
+        "files_hashed": report.files_hashed,
+        "files_cached": report.files_cached,
+        "bytes_hashed": report.bytes_hashed,
+        "bytecode_rows": report.bytecode_rows,
+        "linked_files": report.linked_files,
+        "notes": list(report.notes),
+    }
+
+
+def verify_document(checks: Sequence[EnvCheck], deep: bool) -> dict[str, Any]:
+    """The versioned integrity document of ``checks``."""
+    envs = [_env(c) for c in checks]
+    warnings = [w for c in checks if c.report is not None and (w := _linked_warning(c, c.report))]
+    return {
+        "format_version": FORMAT_VERSION,
+        "deep": deep,
+        "envs": envs,
+        "warnings": warnings,
+        "summary": {
+            "envs": len(envs),
+            "ok": sum(e["status"] == "ok" for e in envs),
+            "with_problems": sum(e["status"] == "problems" for e in envs),
+            "unchecked": sum(e["status"] == "unchecked" for e in envs),
+            "findings": sum(len(e.get("findings", ())) for e in envs),
+        },
+    }
+
+
+def has_problems(doc: Mapping[str, Any]) -> bool:
+    return any(env["status"] != "ok" for env in doc["envs"])
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def _size(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def finding_text(finding: Mapping[str, Any]) -> str:
+    """What differs, in a few words: expected vs actual size, or the finding's detail."""
+    category = finding["category"]
+    expected, actual = finding["expected_size"], finding["actual_size"]
+    if category in ("zero_byte", "size_mismatch"):
+        text = f"size {_size(actual)}, RECORD says {_size(expected)}"
+    elif category == "hash_mismatch":
+        text = f"sha256 differs from RECORD (size {_size(actual)})"
+    else:
+        text = ""
+    detail = finding["detail"]
+    return f"{text}; {detail}" if text and detail else text or detail
+
+
+def _table(rows: Iterable[Sequence[str]]) -> list[str]:
+    rows = list(rows)
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]]).rstrip()
+        for r in rows
+    ]
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _summary(env: Mapping[str, Any]) -> str:
+    key = env["env"]
+    if env["status"] == "unchecked":
+        return f"{key}: not checked: {env['problem']}."
+    checked = (
+        f"{env['files_checked']:,} files checked: {env['files_hashed']:,} hashed "
+        f"({_bytes(env['bytes_hashed'])}), {env['files_cached']:,} unchanged since last hashed"
+    )
+    if env["status"] == "ok":
+        allowed = len(env["allowed"])
+        extra = f", {allowed} allowed modification{'s' * (allowed != 1)}" if allowed else ""
+        return f"{key}: OK, {env['distributions']} distributions{extra} ({checked})."
+    counts = ", ".join(f"{n} {category}" for category, n in env["counts"].items())
+    dists = len({f["dist"] for f in env["findings"] if f["dist"]})
+    count = len(env["findings"])
+    return (
+        f"{key}: {count} problem{'s' * (count != 1)} in {dists} of {env['distributions']} "
+        f"distributions: {counts} ({checked})."
+    )
+
+
+def render_text(doc: Mapping[str, Any], verbose: bool = False, quiet: bool = False) -> str:
+    """One line per finding (and per allowed modification with ``verbose``), then one
+    summary line per env (``quiet``: only for envs that are not OK), then warnings."""
+    rows: list[tuple[str, ...]] = []
+    for env in doc["envs"]:
+        for f in env.get("findings", ()):
+            rows.append((f["category"], env["env"], f["dist"] or "-", f["path"], finding_text(f)))
+        if verbose:
+            for a in env.get("allowed", ()):
+                why = f'{a["category"]} allowed by verify_ignore "{a["pattern"]}"'
+                rows.append(("allowed", env["env"], a["dist"] or "-", a["path"], why))
+    lines = _table(rows)
+    if lines:
+        lines.append("")
+    lines += [_summary(env) for env in doc["envs"] if not quiet or env["status"] != "ok"]
+    if verbose:
+        lines += [f"note: {env['env']}: {n}" for env in doc["envs"] for n in env.get("notes", ())]
+    lines += [f"warning: {w}" for w in doc["warnings"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,359 @@
+"""`reconcile verify` and the integrity part of every plan, end to end: the installed command,
+the real uv, real venvs built by apply, files broken the way the incidents broke them (SPEC 6,
+7.2, 7.3; issue 7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project, build_env, require_python
+from tests.test_apply import SERVING, TOOLS, link_of, relock, setup
+from tests.wheels import make_wheel
+
+
+def site(project: Project, env_key: str) -> Path:
+    return next((project.root / env_key).resolve().glob("lib/python*/site-packages"))
+
+
+def rel(project: Project, env_key: str, path: Path) -> str:
+    return path.relative_to((project.root / env_key).resolve()).as_posix()
+
+
+def settle() -> None:
+    """Let a second pass: a file written within the last second is hashed but not cached
+    (the racy rule, reconciler/hashcache.py), so cache hits need files older than that."""
+    time.sleep(1.1)
+
+
+def verify(project: Project, *args: str) -> tuple[int, str, str]:
+    done = project.cli("verify", *args)
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stdout, done.stderr
+
+
+def verify_json(project: Project, *args: str) -> dict[str, Any]:
+    done = project.cli("verify", "--format", "json", *args)
+    assert done.returncode in (0, 2), done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def envs_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["env"]: e for e in doc["envs"]}
+
+
+def test_a_healthy_env_verifies_ok_and_the_second_run_trusts_the_hash_cache(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    settle()
+
+    code, out, err = verify(project)
+    first = envs_of(verify_json(project, "--deep"))["serving"]
+    again = envs_of(verify_json(project))["serving"]
+
+    assert code == 0, err
+    assert out.startswith("serving: OK, 2 distributions ("), out
+    assert again["status"] == "ok"
+    assert again["files_hashed"] == 0
+    assert again["files_cached"] == first["files_hashed"] > 0
+    assert (project.root / ".cache" / "hashes").is_dir()
+
+
+def test_a_zero_byte_module_is_one_rpm_style_line_and_exit_2(project: Project) -> None:
+    setup(project, SERVING)
+    module = site(project, "serving") / "beta" / "__init__.py"
+    size = module.stat().st_size
+    module.write_bytes(b"")
+
+    code, out, _ = verify(project)
+
+    assert code == 2
+    finding, blank, summary = out.splitlines()
+    assert finding.split() == [
+        "zero_byte",
+        "serving",
+        "beta",
+        rel(project, "serving", module),
+        "size",
+        "0,",
+        "RECORD",
+        "says",
+        f"{size:,}",
+    ]
+    assert blank == ""
+    assert summary.startswith("serving: 1 problem in 1 of 2 distributions: 1 zero_byte (")
+
+
+def test_a_missing_module_with_its_dist_info_intact_is_missing(project: Project) -> None:
+    setup(project, SERVING)
+    module = site(project, "serving") / "alpha" / "__init__.py"
+    module.unlink()
+
+    doc = verify_json(project)
+
+    serving = envs_of(doc)["serving"]
+    assert serving["status"] == "problems"
+    assert serving["counts"] == {"missing": 1}
+    (finding,) = serving["findings"]
+    assert finding["dist"] == "alpha"
+    assert finding["path"] == rel(project, "serving", module)
+    assert doc["format_version"] == "1"
+    assert doc["summary"] == {"envs": 1, "ok": 0, "with_problems": 1, "unchecked": 0, "findings": 1}
+
+
+def test_verify_checks_only_the_named_envs(project: Project) -> None:
+    setup(project, SERVING + TOOLS)
+    (site(project, "serving") / "beta" / "__init__.py").write_bytes(b"")
+
+    code, out, _ = verify(project, "tools")
+
+    assert code == 0
+    assert out == out.splitlines()[0] + "\n"
+    assert out.startswith("tools: OK")
+
+
+def test_an_unknown_env_is_one_sentence_with_the_closest_key(project: Project) -> None:
+    setup(project, SERVING)
+
+    code, out, err = verify(project, "servin")
+
+    assert code == 1
+    assert out == ""
+    assert err == 'error: verify: no env named servin in the manifest; did you mean "serving"?\n'
+
+
+def test_an_env_not_created_yet_is_reported_unchecked_and_nothing_is_created(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    relock(project, SERVING)
+
+    code, out, _ = verify(project)
+
+    assert code == 2
+    assert out == "serving: not checked: not created yet; run `reconcile apply`.\n"
+    assert not project.root.exists()
+
+
+def test_verify_ignore_makes_a_local_change_an_allowed_modification(project: Project) -> None:
+    body = SERVING.replace(
+        'imports = ["alpha", "beta"]', 'imports = ["alpha", "beta"]\nverify_ignore = ["beta/*.py"]'
+    )
+    setup(project, body)
+    module = site(project, "serving") / "beta" / "__init__.py"
+    module.write_text(module.read_text().replace("1.0", "6.6"))  # same size, other content
+
+    code, out, _ = verify(project)
+    verbose = project.cli("verify", "-v").stdout
+    doc = envs_of(verify_json(project))["serving"]
+
+    assert code == 0
+    assert out.startswith("serving: OK, 2 distributions, 1 allowed modification (")
+    assert verbose.splitlines()[0].split()[:3] == ["allowed", "serving", "beta"]
+    assert 'hash_mismatch allowed by verify_ignore "beta/*.py"' in verbose
+    assert doc["findings"] == []
+    assert [a["pattern"] for a in doc["allowed"]] == ["beta/*.py"]
+
+
+def test_deep_rehashes_what_the_default_trusts(project: Project) -> None:
+    setup(project, SERVING)
+    settle()
+    verify(project)
+
+    cached = envs_of(verify_json(project))["serving"]
+    deep = envs_of(verify_json(project, "--deep"))["serving"]
+
+    assert cached["bytes_hashed"] == 0
+    assert deep["files_hashed"] > 0
+    assert isinstance(deep["bytes_hashed"], int) and deep["bytes_hashed"] > 0
+
+
+def test_a_change_that_keeps_size_and_mtime_is_still_found_without_deep(project: Project) -> None:
+    setup(project, SERVING)
+    verify(project)
+    module = site(project, "serving") / "beta" / "__init__.py"
+    before = module.stat()
+    text = module.read_text()
+    module.write_text(text.replace("1.0", "6.6"))  # same size
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    code, out, _ = verify(project)
+
+    assert code == 2
+    assert out.startswith("hash_mismatch  serving  beta")
+
+
+@pytest.mark.parametrize(("link_mode", "warned"), [("hardlink", True), ("copy", False)])
+def test_verify_warns_when_files_share_inodes_with_the_package_cache(
+    project: Project, link_mode: str, warned: bool
+) -> None:
+    setup(project, f'[settings]\nlink_mode = "{link_mode}"\n\n' + SERVING)
+
+    code, out, _ = verify(project)
+
+    assert code == 0
+    warning = [line for line in out.splitlines() if line.startswith("warning: serving: ")]
+    assert bool(warning) == warned
+    if warned:
+        assert 'link_mode = "hardlink"' in warning[0]
+
+
+def test_plan_replaces_an_env_with_corrupted_files_and_apply_heals_it(project: Project) -> None:
+    setup(project, SERVING)
+    module = site(project, "serving") / "beta" / "__init__.py"
+    module.write_bytes(b"")
+    shown = rel(project, "serving", module)
+
+    plan = json.loads(project.cli("plan", "--format", "json").stdout)
+    applied = project.cli("apply", "--yes")
+
+    (step,) = plan["steps"]
+    assert (step["action"], step["reasons"]) == ("replace", ["files_corrupted"])
+    assert step["details"] == [f"files_corrupted: zero_byte {shown} (beta)"]
+    assert applied.returncode == 0, applied.stderr
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    assert verify(project)[0] == 0
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_plan_lists_ten_corrupted_files_and_counts_the_rest(project: Project) -> None:
+    files = {f"many/part{i:02d}.py": f"PART = {i}\n" for i in range(13)}
+    make_wheel(project.wheels, "many", "1.0", files=files)
+    setup(project, SERVING.replace('"beta==1.0"]', '"beta==1.0", "many==1.0"]'))
+    for name in files:
+        (site(project, "serving") / name).write_bytes(b"")
+
+    (step,) = json.loads(project.cli("plan", "--format", "json").stdout)["steps"]
+
+    assert step["reasons"] == ["files_corrupted"]
+    assert len(step["details"]) == 11
+    assert (
+        step["details"][0]
+        == "files_corrupted: zero_byte "
+        + rel(project, "serving", site(project, "serving") / "many" / "part00.py")
+        + " (many)"
+    )
+    assert step["details"][-1] == "files_corrupted: and 3 more; see `reconcile verify`"
+
+
+def test_the_poisoned_cache_incident_ends_with_every_env_verified_healthy(
+    project: Project, private_uv_cache: Path
+) -> None:
+    """The incident: envs hardlinked to uv's cache; a file truncated in one env truncates the
+    cache's copy, and every env built afterwards would get the broken file. apply verifies the
+    new generations, purges exactly the bad package from the cache, rebuilds, and heals."""
+    hardlinked = '[settings]\nlink_mode = "hardlink"\n\n'
+    setup(project, hardlinked + SERVING)
+    module = site(project, "serving") / "beta" / "__init__.py"
+    assert module.stat().st_nlink > 1
+    with module.open("r+b") as handle:  # truncate in place, through the hardlink
+        handle.truncate(0)
+    (cached,) = private_uv_cache.glob("archive-v0/*/beta/__init__.py")
+    assert cached.stat().st_size == 0  # the cache is poisoned
+
+    plan = json.loads(project.cli("plan", "--format", "json").stdout)
+    relock(
+        project,
+        hardlinked
+        + SERVING
+        + TOOLS.replace('"gamma==1.0"', '"beta==1.0"').replace('["gamma"]', '["beta"]'),
+    )
+    applied = project.cli("apply", "--yes")
+
+    (step,) = plan["steps"]
+    assert step["reasons"] == ["files_corrupted"]
+    assert applied.returncode == 0, applied.stderr
+    assert "bad files from the cache; purging beta" in applied.stdout
+    code, out, _ = verify(project)
+    assert code == 0, out
+    assert [line.split(":")[0] for line in out.splitlines() if ": OK" in line] == [
+        "serving",
+        "tools",
+    ]
+    for env_key in ("serving", "tools"):
+        assert (site(project, env_key) / "beta" / "__init__.py").stat().st_size > 0
+    fresh = list(private_uv_cache.glob("archive-v0/*/beta/__init__.py"))
+    assert fresh and all(p.stat().st_size > 0 for p in fresh)
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_a_cache_that_cannot_be_written_never_fails_verify_or_plan(project: Project) -> None:
+    setup(project, SERVING)
+    cache = project.root / ".cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.write_text("not a folder")  # every write under it fails, as on a read-only root
+
+    code, out, err = verify(project)
+    plan = project.cli("plan", "--detailed-exitcode")
+
+    assert code == 0, err
+    assert out.startswith("serving: OK")
+    assert plan.returncode == 0, plan.stderr
+    assert cache.read_text() == "not a folder"
+
+
+def test_quiet_prints_nothing_for_healthy_envs(project: Project) -> None:
+    setup(project, SERVING + TOOLS)
+    (site(project, "tools") / "gamma" / "__init__.py").unlink()
+
+    code, out, _ = verify(project, "-q")
+
+    assert code == 2
+    lines = out.splitlines()
+    assert lines[0].startswith("missing  tools  gamma  ")
+    assert lines[-1].startswith("tools: 1 problem")
+    assert not any(line.startswith("serving") for line in lines)
+
+
+def test_link_mode_clone_never_silently_becomes_hardlinks(project: Project) -> None:
+    """uv's clone falls back to hardlinks on ext4; SPEC 7.3 allows shared inodes only with
+    link_mode = "hardlink", so an explicit "clone" where reflinks are missing is refused."""
+    from reconciler.build import supports_reflink
+
+    project.folder.joinpath(".envs", ".generations").mkdir(parents=True)
+    reflinks = supports_reflink(project.folder / ".envs" / ".generations")
+    require_python("3.11")
+    relock(project, '[settings]\nlink_mode = "clone"\n\n' + SERVING)
+
+    done = project.cli("apply", "--yes")
+
+    if reflinks:
+        assert done.returncode == 0, done.stderr
+        assert (site(project, "serving") / "beta" / "__init__.py").stat().st_nlink == 1
+    else:
+        assert done.returncode == 1
+        assert done.stderr.startswith('error: link_mode "clone" needs a filesystem with reflink')
+        assert not (project.root / "serving").exists()
+
+
+def test_an_adopted_env_is_verified_in_its_own_folder_and_reported_as_adopted(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    legacy = project.folder / "environments" / "local_abc123" / ".venv"
+    build_env(
+        legacy,
+        require_python("3.11"),
+        project.folder / "lockfiles" / "serving.txt",
+        project.wheels,
+        receipt=False,
+    )
+    adopt = '\n[envs.legacy]\nadopt = "environments/local_abc123/.venv"\n'
+    project.write(SERVING + adopt)
+    (next(legacy.glob("lib/python*/site-packages")) / "alpha" / "__init__.py").unlink()
+
+    doc = verify_json(project, "legacy")
+
+    (env,) = doc["envs"]
+    assert (env["env"], env["kind"], env["status"]) == ("legacy", "adopted", "problems")
+    assert env["path"] == "environments/local_abc123/.venv"
+    assert env["counts"] == {"missing": 1}
