@@ -171,6 +171,36 @@ def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, 
         except OSError as exc:
             failures.append((str(stray), exc.strerror or str(exc)))
     failures += generations.empty_trash(root).failed
+    failures += prune_hash_caches(loaded)
+    return failures
+
+
+def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
+    """Remove the hash caches of env folders that are gone (removed generations, envs no
+    longer adopted); they would otherwise pile up, one per generation ever built."""
+    import os
+
+    from reconciler.hashcache import cache_file
+
+    root = loaded.root
+    folder = cache_file(root, "").parent
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    folders = [
+        g.path
+        for k in generations.managed_env_keys(root)
+        for g in generations.list_generations(root, k)
+    ]
+    folders += [loaded.adopt_path(k) for k in loaded.manifest.adopted_envs()]
+    keep = {cache_file(root, os.path.realpath(f)).name for f in folders}
+    failures = []
+    for entry in folder.iterdir():
+        if entry.name in keep or entry.is_dir():
+            continue
+        try:
+            entry.unlink()
+        except OSError as exc:
+            failures.append((str(entry), exc.strerror or str(exc)))
     return failures
 
 

@@ -189,7 +189,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler import generations
-    from reconciler.applying import cleanup, plan_gc
+    from reconciler.applying import cleanup, plan_gc, prune_hash_caches
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
 
@@ -213,6 +213,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
             failures += result.failed
             for removed in result.removed:
                 print(f"removed {removed}")
+        failures += prune_hash_caches(loaded)  # now that the generations above are gone
     for failed, why in failures:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     return EXIT_ERROR if failures else EXIT_OK

@@ -178,4 +178,4 @@ def render_text(doc: Mapping[str, Any], verbose: bool = False, quiet: bool = Fal
     if verbose:
         lines += [f"note: {env['env']}: {n}" for env in doc["envs"] for n in env.get("notes", ())]
     lines += [f"warning: {w}" for w in doc["warnings"]]
-    return "\n".join(lines) + "\n"
+    return "".join(f"{line}\n" for line in lines)

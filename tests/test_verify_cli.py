@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Project, build_env, require_python
-from tests.test_apply import SERVING, TOOLS, link_of, relock, setup
+from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.wheels import make_wheel
 
 
@@ -301,6 +301,12 @@ def test_a_cache_that_cannot_be_written_never_fails_verify_or_plan(project: Proj
     assert cache.read_text() == "not a folder"
 
 
+def test_quiet_prints_nothing_at_all_when_every_env_is_ok(project: Project) -> None:
+    setup(project, SERVING)
+
+    assert verify(project, "-q") == (0, "", "")
+
+
 def test_quiet_prints_nothing_for_healthy_envs(project: Project) -> None:
     setup(project, SERVING + TOOLS)
     (site(project, "tools") / "gamma" / "__init__.py").unlink()
@@ -357,3 +363,26 @@ def test_an_adopted_env_is_verified_in_its_own_folder_and_reported_as_adopted(
     assert (env["env"], env["kind"], env["status"]) == ("legacy", "adopted", "problems")
     assert env["path"] == "environments/local_abc123/.venv"
     assert env["counts"] == {"missing": 1}
+
+
+def test_gc_removes_the_hash_caches_of_generations_that_are_gone(project: Project) -> None:
+    from reconciler.hashcache import cache_file
+
+    setup(project, SERVING)
+    first = gen_dir(project, "serving", "g0001")
+    first_cache = cache_file(project.root, os.path.realpath(first))
+    settle()
+    verify(project)
+    assert first_cache.exists()
+    (site(project, "serving") / "beta" / "__init__.py").write_bytes(b"")
+    assert project.cli("apply", "--yes").returncode == 0  # g0002
+    settle()
+    verify(project)
+
+    done = project.cli("gc", "--keep", "1")
+
+    assert done.returncode == 0, done.stderr
+    assert not first.exists()
+    assert not first_cache.exists()
+    second = gen_dir(project, "serving", "g0002")
+    assert cache_file(project.root, os.path.realpath(second)).exists()
