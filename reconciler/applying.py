@@ -180,11 +180,12 @@ def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     longer adopted); they would otherwise pile up, one per generation ever built."""
     import os
 
+    from reconciler.cachedir import cache_folder
     from reconciler.hashcache import cache_file
 
     root = loaded.root
-    folder = cache_file(root, "").parent
-    if folder.is_symlink() or not folder.is_dir():
+    folder = cache_folder(root, "hashes")
+    if folder is None or not folder.is_dir():  # absent, or a link never followed
         return []
     folders = [
         g.path

@@ -199,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:  # Ctrl-C is a failure like any other: exit 1 (SPEC 4)
+        spawned = sys.modules.get("reconciler.runner")
+        if spawned is not None:  # children run out of Ctrl-C's reach: none may outlive us
+            spawned.terminate_all()
         print("error: interrupted.", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:

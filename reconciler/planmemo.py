@@ -13,9 +13,11 @@ inode, adding or removing a folder entry changes the folder's mtime, and nobody 
 ctime back. Two precautions keep it so: a plan is stored only when every input is older than
 one second before the plan started (a write in the same timestamp tick as the observation
 would keep the identity), and the tool's own source files are inputs too, so a new version
-of reconcile never replays an old one's output. What no identity covers is the probe's view
-of things outside the env (the base Python's standard library, system libraries an
-``imports`` module loads); `plan --deep` never replays, and nor does `plan --out`.
+of reconcile never replays an old one's output (nor another copy's: the key names the copy).
+What the recorded paths do not cover: bytecode caches (``__pycache__``; not findings either,
+SPEC 6, and Python recompiles a damaged one from its source), and the probe's view of things
+outside the env (the base Python's standard library, system libraries an ``imports`` module
+loads). `plan --deep` never replays, and nor does `plan --out`.
 
 Stdlib only: this module runs before pydantic, rich and networkx are imported, which is
 the point.
@@ -28,6 +30,7 @@ import importlib
 import io
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reconciler import layout
+from reconciler.cachedir import cache_folder
 
 FORMAT = 1
 RACY_NS = 1_000_000_000
@@ -44,22 +48,35 @@ KEEP = 16
 DISABLE_ENV = "RECONCILE_NO_PLAN_CACHE"
 _KEY_ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "TTY_COMPATIBLE")
 
-Identity = tuple[int, int, int, int, int, int]
+Identity = tuple[int, ...]
+
+
+def _fields(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def identity(path: str) -> Identity | None:
-    """The ``lstat`` identity of ``path``: device, inode, mode, size, mtime_ns, ctime_ns."""
+    """The ``lstat`` identity of ``path`` (device, inode, mode, size, mtime_ns, ctime_ns);
+    for a symlink, followed by the identity of what it leads to (a manifest or lockfile may be
+    a link to a file edited in place), or -1 when that is gone."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if not stat.S_ISLNK(st.st_mode):
+        return _fields(st)
+    try:
+        return _fields(st) + _fields(Path(path).stat())
+    except OSError:
+        return (*_fields(st), -1)
 
 
 def tool_paths() -> list[str]:
-    """reconcile's own source files and the interpreter running it."""
+    """reconcile's own source files, the interpreter running it, and the folders its imports
+    come from (installing or upgrading a dependency such as rich changes their entries)."""
     package = Path(__file__).resolve().parent
-    return [str(p) for p in sorted(package.glob("*.py"))] + [os.path.realpath(sys.executable)]
+    paths = [str(p) for p in sorted(package.glob("*.py"))] + [os.path.realpath(sys.executable)]
+    return paths + [entry for entry in sys.path if entry and Path(entry).is_dir()]
 
 
 def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
@@ -75,6 +92,7 @@ def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
         "tty": tty,
         "size": list(size) if size else None,
         "env": {k: os.environ.get(k) for k in _KEY_ENV},
+        "tool": str(Path(__file__).resolve().parent),  # another copy never replays this one's
         "reconcile": {k: v for k, v in sorted(os.environ.items()) if k.startswith("RECONCILE_")},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
@@ -100,8 +118,10 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
     return manifest.absolute().parent / root
 
 
-def memo_file(root: Path, key: str) -> Path:
-    return root / layout.CACHE / "plans" / f"{key}.json"
+def memo_file(root: Path, key: str) -> Path | None:
+    """Where the plan stored under ``key`` lives; ``None`` when the cache folder is a link."""
+    folder = cache_folder(root, "plans")
+    return None if folder is None else folder / f"{key}.json"
 
 
 def _unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
@@ -117,8 +137,11 @@ def replay(root: Path, key: str, stdout: TextIO) -> int | None:
     ``None`` (nothing printed) otherwise."""
     if os.environ.get(DISABLE_ENV) == "1":
         return None
+    path = memo_file(root, key)
+    if path is None:
+        return None
     try:
-        memo = json.loads(memo_file(root, key).read_bytes())
+        memo = json.loads(path.read_bytes())
         if memo.get("format") != FORMAT or memo.get("key") != key:
             return None
         if not _unchanged(memo["inputs"]):
@@ -148,6 +171,8 @@ def store(
         inputs.append([path, None if found is None else list(found)])
     memo = {"format": FORMAT, "key": key, "inputs": inputs, "stdout": output, "code": code}
     target = memo_file(root, key)
+    if target is None:
+        return False
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}")

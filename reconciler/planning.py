@@ -205,4 +205,18 @@ def _input_paths(
         if fact.real_path is not None:
             lib = Path(fact.real_path) / "lib"
             paths += [str(lib)] + [str(p) for p in lib.glob("python*")]
+            paths += _site_files(lib.glob("python*/site-packages"))
     return paths
+
+
+def _site_files(sites: Iterable[Path]) -> list[str]:
+    """The files directly in site-packages: ``*.pth`` files run at every start-up and may be
+    in no RECORD (distutils-era installs, hand-made ones), yet change what a probe sees."""
+    found: list[str] = []
+    for site in sites:
+        try:
+            with os.scandir(site) as entries:
+                found += [e.path for e in entries if not e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+    return found

@@ -229,10 +229,9 @@ def interrupts_stop_children() -> Iterator[None]:
         return
 
     def on_interrupt(signum: int, frame: FrameType | None) -> Any:
-        with _lock:
-            processes = list(_running)
-        for process in processes:
-            GROUPS.stop(process, kill=False)
+        # SIGTERM now, SIGKILL after the grace (a probe may ignore SIGTERM): in a thread, as a
+        # signal handler must not block.
+        threading.Thread(target=terminate_all, name="stop-children", daemon=True).start()
         return previous(signum, frame)
 
     signal.signal(signal.SIGINT, on_interrupt)

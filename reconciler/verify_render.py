@@ -39,6 +39,11 @@ def _linked_warning(check: EnvCheck, report: VerifyReport) -> str | None:
     if not report.linked_files:
         return None
     files = f"{report.linked_files:,} of its files have other hard links"
+    if check.kind == "adopted":
+        return (
+            f"{check.env_key}: {files}: {LINKED_FILES_HINT}, and a write to one changes both; "
+            "reconcile never rebuilds an adopted env: move its models to a managed env."
+        )
     if check.link_mode == "hardlink":
         return (
             f'{check.env_key}: {files} (link_mode = "hardlink"): {LINKED_FILES_HINT}, and a '

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from reconciler.cachedir import cache_folder
 from reconciler.files import display_path
 from reconciler.manifest import LoadedManifest
 from reconciler.records import VerifyReport
@@ -55,6 +56,8 @@ def verify_dir(
     from reconciler.verify import verify_env
 
     real = os.path.realpath(env_dir)
+    if cache_folder(root, "hashes") is None:  # a link where the cache should be: no cache
+        return verify_env(env_dir, ignore, deep=True, seen=seen)
     cache = HashCache.load(cache_file(root, real), real)
     report = verify_env(env_dir, ignore, cache=cache, deep=deep, seen=seen)
     cache.save()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -176,3 +177,59 @@ def test_a_damaged_stored_plan_is_ignored(applied: Project) -> None:
     assert REPLAYED not in done.stderr
     assert done.returncode == 0
     assert done.stdout == plan(applied, fresh=True).stdout
+
+
+def test_a_manifest_that_is_a_link_edited_in_place_is_observed_afresh(project: Project) -> None:
+    setup(project, SERVING + TOOLS)
+    real = project.folder / "real-envs.toml"
+    project.manifest.rename(real)
+    project.manifest.symlink_to(real.name)
+    stored(project)
+
+    with real.open("a") as handle:  # the link itself is untouched
+        handle.write('\n[models.extra]\nenv = "tools"\n')
+    after = plan(project)
+
+    assert REPLAYED not in after.stderr
+    assert 'model "extra"' in after.stdout
+    assert after.stdout == plan(project, fresh=True).stdout
+
+
+def test_a_pth_file_that_no_record_lists_is_an_input(project: Project) -> None:
+    setup(project, SERVING + TOOLS)
+    pth = site(project, "tools") / "site-extra.pth"
+    pth.write_text("\n")
+    stored(project)
+
+    pth.write_text("import sys; sys.modules['gamma'] = None\n")
+    after = plan(project)
+
+    assert REPLAYED not in after.stderr
+    assert "probe_failed" in after.stdout
+    assert after.stdout == plan(project, fresh=True).stdout
+
+
+def test_a_cache_folder_that_is_a_link_is_never_written_or_pruned_through(
+    project: Project, tmp_path: Path
+) -> None:
+    setup(project, SERVING)
+    outside = tmp_path / "outside"
+    (outside / "hashes").mkdir(parents=True)
+    (outside / "hashes" / "notes.txt").write_text("not reconcile's")
+    (outside / "plans").mkdir()
+    cache = project.root / layout.CACHE
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.symlink_to(outside)
+
+    for _ in range(2):
+        settle()
+        assert plan(project).returncode == 0
+    assert project.cli("verify").returncode == 0
+    assert project.cli("gc").returncode == 0
+
+    assert sorted(p.relative_to(outside).as_posix() for p in outside.rglob("*")) == [
+        "hashes",
+        "hashes/notes.txt",
+        "plans",
+    ]

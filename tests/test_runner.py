@@ -209,6 +209,23 @@ def test_ctrl_c_under_interrupts_stop_children_signals_the_groups_then_raises(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_kills_a_group_that_ignores_sigterm_after_the_grace(tmp_path: Path) -> None:
+    """A probe that ignores SIGTERM must not keep plan or verify waiting after Ctrl-C."""
+    pids = tmp_path / "pids"
+    worker = InThread(family(pids, stubborn=True))
+    child, grandchild = read_pids(pids)
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), runner.interrupts_stop_children():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted long before
+    result = worker.join(timeout=runner.TERMINATE_GRACE + 10)
+
+    assert time.monotonic() - started < runner.TERMINATE_GRACE + 5
+    assert isinstance(result, Result) and result.returncode == -signal.SIGKILL
+    wait_until(lambda: not alive(child) and not alive(grandchild), timeout=5)
+
+
 def test_ctrl_c_in_the_waiting_thread_stops_the_group_before_it_propagates(
     tmp_path: Path,
 ) -> None:
