@@ -36,6 +36,15 @@ def stray_temporaries(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f".{path.name}.*"))
 
 
+def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
+    """The site-packages folders of a venv (normally exactly one): ``Lib/site-packages`` on
+    Windows, else every ``lib/python*/site-packages``, sorted."""
+    if windows:
+        candidate = env_dir / "Lib" / "site-packages"
+        return [candidate] if candidate.is_dir() else []
+    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
+
+
 def display_path(path: Path) -> str:
     """``path`` as a user would type it: relative to the working folder when inside it."""
     try:

@@ -23,10 +23,12 @@ so readers see an old or a new file, never a mix; concurrent writers: the last o
     header                           struct "<HHI": format version, marshal version,
                                      length of the env path in bytes
     env path                         UTF-8 (surrogateescape), compared on load
-    payload                          marshal of {real path: (identity, sha256)}, the
-                                     identity packed as struct "<QQQqq": dev, ino, size,
+    payload                          marshal of a pair: {real path: (identity, sha256)},
+                                     the identity packed as struct "<QQQqq": dev, ino, size,
                                      mtime_ns, ctime_ns (bytes load several times faster
-                                     than five big ints)
+                                     than five big ints); and {RECORD real path: (identity
+                                     or b"" when racy, context, sha256 of its bytes as raw
+                                     bytes, the resolved value)}
     checksum                         sha256 of everything above (32 bytes)
 
 A file that is missing, truncated, half-written, corrupt, of another format or marshal
@@ -34,7 +36,9 @@ version, or of another env loads as an empty cache; nothing here ever fails a ve
 checksum is verified before ``marshal`` sees a byte. It guards against accidents, not
 against someone who can write the reconcile root (who could rewrite the env itself).
 
-Stdlib only, and cheap to import: ``verify`` imports it on every run.
+Stdlib only, and cheap to import: ``verify`` imports it on every run. A change to what a
+RECORD resolves to (``records.resolve_record``) must bump ``FORMAT_VERSION``, so no cache
+of the old code answers for the new one.
 """
 
 from __future__ import annotations
@@ -46,10 +50,10 @@ import marshal
 import os
 import struct
 from pathlib import Path
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
 MAGIC = b"reconcile-hashcache\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 RACY_NS = 1_000_000_000
 """How much older than the run's start a file's mtime and ctime must be for its hash to be
 stored (see the racy rule above)."""
@@ -62,6 +66,25 @@ _KEY_HEX = 24
 Entry = tuple[bytes, str]
 """A file's packed stat identity and the sha256 its content had."""
 
+RecordEntry = tuple[bytes, str, bytes, object]
+"""A RECORD's packed identity (``b""``: racy, found by content only), its context, the
+sha256 of its bytes and what it was resolved to."""
+
+
+class StatLike(Protocol):
+    """The part of a ``stat`` result the cache keys on (an ``os.stat_result`` has it)."""
+
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_ctime_ns(self) -> int: ...
+
 
 def cache_file(root: Path, env_real: str) -> Path:
     """Where the hash cache of the env whose real path is ``env_real`` lives under ``root``."""
@@ -69,12 +92,23 @@ def cache_file(root: Path, env_real: str) -> Path:
     return root / ".cache" / "hashes" / key
 
 
-def _identity(st: os.stat_result) -> bytes | None:
+def _identity(st: StatLike) -> bytes | None:
     """The packed identity, or ``None`` for a value out of 64-bit range (never cached)."""
     try:
         return _IDENTITY.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     except struct.error:
         return None
+
+
+def entry_for(st: StatLike, sha256: str, started_ns: int) -> Entry | None:
+    """The entry that remembers a file's hash, or ``None`` when the file is racy: its mtime or
+    ctime is not older than ``started_ns - RACY_NS`` (see ``HashCache.store``). Pure, so
+    whoever hashed the file can make it."""
+    limit = started_ns - RACY_NS
+    identity = _identity(st)
+    if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
+        return None
+    return (identity, sha256)
 
 
 class HashCache:
@@ -85,11 +119,19 @@ class HashCache:
     ``save``, so the cache holds exactly the files of the last run.
     """
 
-    def __init__(self, path: Path, env_real: str, entries: dict[str, Entry]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        env_real: str,
+        entries: dict[str, Entry],
+        records: dict[str, RecordEntry] | None = None,
+    ) -> None:
         self.path = path
         self.env_real = env_real
         self._old = entries
         self._new: dict[str, Entry] = {}
+        self._old_records: dict[str, RecordEntry] = records or {}
+        self._new_records: dict[str, RecordEntry] = {}
         self._changed = False
 
     @classmethod
@@ -100,13 +142,13 @@ class HashCache:
             data = path.read_bytes()
         except (OSError, ValueError):
             return cls(path, env_real, {})
-        return cls(path, env_real, _decode(data, env_real))
+        return cls(path, env_real, *_decode(data, env_real))
 
     def __len__(self) -> int:
         """How many entries the last run left (what ``lookup`` can answer from)."""
         return len(self._old)
 
-    def lookup(self, real_path: str, st: os.stat_result) -> str | None:
+    def lookup(self, real_path: str, st: StatLike) -> str | None:
         """The cached sha256 of the file at ``real_path``, or ``None`` unless its identity
         (device, inode, size, mtime_ns, ctime_ns) is exactly the one ``st`` gives."""
         entry = self._old.get(real_path)
@@ -115,7 +157,7 @@ class HashCache:
         self._new[real_path] = entry
         return entry[1]
 
-    def store(self, real_path: str, st: os.stat_result, sha256: str, started_ns: int) -> None:
+    def store(self, real_path: str, st: StatLike, sha256: str, started_ns: int) -> None:
         """Remember that the file ``st`` describes hashed to ``sha256``, unless it is racy.
 
         ``st`` must have been taken before the file was read and ``started_ns``
@@ -123,15 +165,61 @@ class HashCache:
         ``started_ns - RACY_NS`` is not stored: it could still change without changing its
         identity (module docstring). It is then simply hashed again by the next run.
         """
+        self.store_entries({real_path: entry_for(st, sha256, started_ns)})
+
+    def store_entries(self, entries: dict[str, Entry | None]) -> None:
+        """``store`` for many files at once, each entry made by ``entry_for`` (``None``:
+        racy, so whatever was known about that file is forgotten)."""
+        old, new = self._old, self._new
+        for real_path, entry in entries.items():
+            if entry is None:
+                new.pop(real_path, None)
+                continue
+            if not self._changed and old.get(real_path) != entry:
+                self._changed = True
+            new[real_path] = entry
+
+    def record(self, real_path: str, st: StatLike, context: str) -> object | None:
+        """What the RECORD at ``real_path`` was resolved to in ``context``, or ``None`` unless
+        its identity is exactly the one ``st`` gives."""
+        entry = self._old_records.get(real_path)
+        if entry is None or entry[1] != context or entry[0] != _identity(st):
+            return None
+        self._new_records[real_path] = entry
+        return entry[3]
+
+    def record_by_content(self, real_path: str, context: str, sha256: bytes) -> object | None:
+        """What the RECORD at ``real_path`` was resolved to in ``context`` when its bytes had
+        this raw ``sha256``, or ``None``. A hit is kept only once ``store_record`` confirms it
+        with the RECORD's current identity."""
+        entry = self._old_records.get(real_path)
+        if entry is None or entry[1] != context or entry[2] != sha256:
+            return None
+        return entry[3]
+
+    def store_record(
+        self,
+        real_path: str,
+        st: StatLike,
+        context: str,
+        sha256: bytes,
+        resolved: object,
+        started_ns: int,
+    ) -> None:
+        """Remember what the RECORD whose bytes had the raw ``sha256`` was resolved to.
+
+        ``resolved`` must be made of what ``marshal`` writes. ``st`` must have been taken
+        before the RECORD was read; a racy one (see ``store``) is kept by content only.
+        """
         limit = started_ns - RACY_NS
         identity = _identity(st)
         if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
-            self._new.pop(real_path, None)
-            return
-        entry = (identity, sha256)
-        if self._old.get(real_path) != entry:
+            identity = b""
+        entry = (identity, context, sha256, resolved)
+        old = self._old_records.get(real_path)
+        if old is None or old[:3] != entry[:3]:
             self._changed = True
-        self._new[real_path] = entry
+        self._new_records[real_path] = entry
 
     def save(self) -> None:
         """Write what this run hashed or found unchanged, when that differs from what was
@@ -141,42 +229,50 @@ class HashCache:
         is gone nothing is written. Any ``OSError`` (a read-only root, a full disk) is
         ignored: the cache is an optimisation and must never fail a verify.
         """
-        if not self._changed and len(self._new) == len(self._old):
+        if (
+            not self._changed
+            and len(self._new) == len(self._old)
+            and len(self._new_records) == len(self._old_records)
+        ):
             return  # every entry kept was a hit, so the file already says exactly this
         folder = self.path.parent
         try:
             for level in (folder.parent, folder):
                 with contextlib.suppress(FileExistsError):
                     level.mkdir()  # not parents=True: the root must already exist
-            _write_atomically(self.path, _encode(self._new, self.env_real))
-        except OSError:
+            _write_atomically(self.path, _encode(self._new, self._new_records, self.env_real))
+        except (OSError, ValueError):  # ValueError: a resolved value marshal cannot write
             return
         self._old, self._changed = dict(self._new), False
+        self._old_records = dict(self._new_records)
 
 
-def _encode(entries: dict[str, Entry], env_real: str) -> bytes:
+def _encode(entries: dict[str, Entry], records: dict[str, RecordEntry], env_real: str) -> bytes:
     env = os.fsencode(env_real)
     body = b"".join(
         (
             MAGIC,
             _HEADER.pack(FORMAT_VERSION, marshal.version, len(env)),
             env,
-            marshal.dumps(entries),
+            marshal.dumps((entries, records)),
         )
     )
     return body + hashlib.sha256(body).digest()
 
 
-def _decode(data: bytes, env_real: str) -> dict[str, Entry]:
-    """The entries of a cache file, or ``{}`` when anything about it is off."""
+_Loaded = tuple[dict[str, Entry], dict[str, RecordEntry]]
+
+
+def _decode(data: bytes, env_real: str) -> _Loaded:
+    """The entries of a cache file, or empty ones when anything about it is off."""
     body, checksum = data[:-_CHECKSUM_BYTES], data[-_CHECKSUM_BYTES:]
     if not data.startswith(MAGIC) or hashlib.sha256(body).digest() != checksum:
-        return {}
+        return {}, {}
     start = len(MAGIC) + _HEADER.size
     try:
         version, marshal_version, env_length = _HEADER.unpack_from(body, len(MAGIC))
     except struct.error:
-        return {}
+        return {}, {}
     env = os.fsencode(env_real)
     if (
         version != FORMAT_VERSION
@@ -184,26 +280,30 @@ def _decode(data: bytes, env_real: str) -> dict[str, Entry]:
         or body[start : start + env_length] != env
         or env_length != len(env)
     ):
-        return {}
+        return {}, {}
     # ~20,000 entries make ~80,000 objects: the cyclic collector would walk the heap dozens of
     # times while they are built and find nothing, since marshal makes no cycles here.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         # checksum, versions and env verified above; marshal only builds the plain values
-        entries = marshal.loads(body[start + env_length :])  # noqa: S302  our own file
+        payload = marshal.loads(body[start + env_length :])  # noqa: S302  our own file
     except Exception:  # a checksummed payload that still does not load: start empty
-        return {}
+        return {}, {}
     finally:
         if gc_was_enabled:
             gc.enable()
-    return entries if _well_formed(entries) else {}
+    return payload if _well_formed(payload) else ({}, {})
 
 
-def _well_formed(entries: object) -> TypeGuard[dict[str, Entry]]:
-    """Whether a checksummed payload has the shape ``lookup`` relies on (cheap: a written
-    file of this format always has it, so this only catches a bug or a hand-made file)."""
-    if type(entries) is not dict:
+def _well_formed(payload: object) -> TypeGuard[_Loaded]:
+    """Whether a checksummed payload has the shape ``lookup`` and ``record`` rely on (cheap:
+    a written file of this format always has it, so this only catches a bug or a hand-made
+    file). What a RECORD resolved to is the caller's to check."""
+    if type(payload) is not tuple or len(payload) != 2:
+        return False
+    entries, records = payload
+    if type(entries) is not dict or type(records) is not dict:
         return False
     for key, value in entries.items():
         if (
@@ -212,6 +312,16 @@ def _well_formed(entries: object) -> TypeGuard[dict[str, Entry]]:
             or len(value) != 2
             or type(value[0]) is not bytes
             or type(value[1]) is not str
+        ):
+            return False
+    for key, value in records.items():
+        if (
+            type(key) is not str
+            or type(value) is not tuple
+            or len(value) != 4
+            or type(value[0]) is not bytes
+            or type(value[1]) is not str
+            or type(value[2]) is not bytes
         ):
             return False
     return True

@@ -19,6 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
+from reconciler.files import site_packages
 from reconciler.generations import read_receipt
 from reconciler.runner import Command, CommandTimeout, run
 from reconciler.state import EnvFacts, InstalledDist, PathKind, ProbeResult
@@ -116,14 +117,6 @@ def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | No
         match = _VIRTUAL_ENV_LINE.search(text)
         recorded = match.group(1) if match else None
     return missing, recorded
-
-
-def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
-    """The site-packages folders of a venv (normally exactly one)."""
-    if windows:
-        candidate = env_dir / "Lib" / "site-packages"
-        return [candidate] if candidate.is_dir() else []
-    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
 
 
 def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist, ...]:

@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from packaging.utils import canonicalize_name
-
 VERIFIED_ALGORITHM = "sha256"
 
 EMPTY_SHA256 = "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
@@ -189,13 +187,7 @@ class ParsedRecord:
     problems: tuple[RowProblem, ...]
 
 
-def parse_record(data: bytes | str) -> ParsedRecord:
-    """Parse a whole RECORD. Never raises: unparseable lines become ``problems``.
-
-    Lines are parsed one at a time so each problem carries its line number; a quoted path
-    that spans lines is therefore reported as invalid (no installer writes one). Bytes that
-    are not UTF-8 spoil only the rows that contain them.
-    """
+def _text(data: bytes | str) -> str:
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -203,11 +195,34 @@ def parse_record(data: bytes | str) -> ParsedRecord:
             text = data.decode("utf-8", errors="replace")
     else:
         text = data
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text.removeprefix("\ufeff")
+
+
+def _parse_line(line: str, number: int) -> RecordRow | RowProblem:
+    """One non-blank RECORD line, the slow way: every field checked, every problem named."""
+    if '"' in line:
+        try:
+            elements = next(csv.reader([line], strict=True))
+        except csv.Error as exc:
+            return RowProblem(number, line, (f"not a CSV row: {exc}",))
+    else:  # without quotes, CSV is a plain split (the common case, and much faster)
+        elements = line.split(",")
+    try:
+        return RecordRow.from_elements(elements, number)
+    except InvalidRecordRow as exc:
+        return RowProblem(number, line, exc.issues)
+
+
+def parse_record(data: bytes | str) -> ParsedRecord:
+    """Parse a whole RECORD. Never raises: unparseable lines become ``problems``.
+
+    Lines are parsed one at a time so each problem carries its line number; a quoted path
+    that spans lines is therefore reported as invalid (no installer writes one). Bytes that
+    are not UTF-8 spoil only the rows that contain them.
+    """
     rows: list[RecordRow] = []
     problems: list[RowProblem] = []
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(_text(data).split("\n"), start=1):
         line = raw.removesuffix("\r")
         if not line.strip():
             continue
@@ -216,18 +231,11 @@ def parse_record(data: bytes | str) -> ParsedRecord:
             path, digest, size = fast.groups()
             rows.append(RecordRow(path, VERIFIED_ALGORITHM, digest, int(size), number))
             continue
-        if '"' in line:
-            try:
-                elements = next(csv.reader([line], strict=True))
-            except csv.Error as exc:
-                problems.append(RowProblem(number, line, (f"not a CSV row: {exc}",)))
-                continue
-        else:  # without quotes, CSV is a plain split (the common case, and much faster)
-            elements = line.split(",")
-        try:
-            rows.append(RecordRow.from_elements(elements, number))
-        except InvalidRecordRow as exc:
-            problems.append(RowProblem(number, line, exc.issues))
+        parsed = _parse_line(line, number)
+        if isinstance(parsed, RowProblem):
+            problems.append(parsed)
+        else:
+            rows.append(parsed)
     return ParsedRecord(tuple(rows), tuple(problems))
 
 
@@ -288,6 +296,152 @@ def site_relative(path: str, windows: bool = False) -> str | None:
     return env_relative(path, "", windows)
 
 
+MAX_INVALID_ROWS = 10
+"""``record_invalid`` findings listed one by one per RECORD; the rest are counted in one more."""
+
+_BYTECODE_SUFFIXES = (".pyc", ".pyo")
+
+RowCheck = tuple[str, str, str | None, int | None]
+"""One file a RECORD asks to check, as plain values (a tuple is the cheapest thing to build,
+keep and cache, and there is one per installed file): the path as written (relative to
+site-packages: what ``verify_ignore`` matches), where it lands relative to the env folder
+(as ``env_relative`` gives it), the expected sha256 (``None`` when the row has none, or one
+of another algorithm) and the expected size (``None`` when not recorded)."""
+
+RecordIssue = tuple[Category, str, str]
+"""A finding about a RECORD's own rows (``record_invalid`` or ``outside_env``): category, the
+finding's path (the RECORD's, or the escaping row's as written) and detail."""
+
+
+@dataclass(frozen=True)
+class RecordChecks:
+    """What one RECORD asks to check, resolved for the site-packages folder it lies in.
+
+    ``rows`` holds each file once (its first row), in RECORD order, without bytecode rows and
+    rows that escape the env; ``issues`` the findings about the RECORD itself;
+    ``bytecode_rows`` counts the rows skipped as bytecode; ``other_algorithms`` says how many
+    rows were hashed with each algorithm other than sha256 (sorted by name).
+    """
+
+    rows: tuple[RowCheck, ...]
+    issues: tuple[RecordIssue, ...] = ()
+    bytecode_rows: int = 0
+    other_algorithms: tuple[tuple[str, int], ...] = ()
+
+    def to_plain(self) -> tuple[object, ...]:
+        """Builtin values only (``marshal`` can write them), for ``from_plain``."""
+        return (self.rows, self.issues, self.bytecode_rows, self.other_algorithms)
+
+    @classmethod
+    def from_plain(cls, value: object) -> RecordChecks | None:
+        """What ``to_plain`` gave, or ``None`` when ``value`` does not have its exact shape."""
+        if type(value) is not tuple or len(value) != 4:
+            return None
+        rows, issues, bytecode_rows, other = value
+        if (
+            type(rows) is not tuple
+            or type(issues) is not tuple
+            or type(bytecode_rows) is not int
+            or type(other) is not tuple
+            or not all(
+                type(row) is tuple
+                and len(row) == 4
+                and type(row[0]) is str
+                and type(row[1]) is str
+                and (row[2] is None or type(row[2]) is str)
+                and (row[3] is None or type(row[3]) is int)
+                for row in rows
+            )
+            or not all(
+                type(issue) is tuple
+                and len(issue) == 3
+                and issue[0] in CATEGORIES
+                and type(issue[1]) is str
+                and type(issue[2]) is str
+                for issue in issues
+            )
+            or not all(
+                type(pair) is tuple
+                and len(pair) == 2
+                and type(pair[0]) is str
+                and type(pair[1]) is int
+                for pair in other
+            )
+        ):
+            return None
+        return cls(
+            typing.cast("tuple[RowCheck, ...]", rows),
+            typing.cast("tuple[RecordIssue, ...]", issues),
+            bytecode_rows,
+            typing.cast("tuple[tuple[str, int], ...]", other),
+        )
+
+
+def resolve_record(
+    data: bytes | str, record_rel: str, site: str, windows: bool = False
+) -> RecordChecks:
+    """Parse a RECORD and resolve its rows for checking. Never raises.
+
+    ``record_rel`` is the RECORD's own path relative to the env folder (where its
+    ``record_invalid`` findings point) and ``site`` its site-packages folder's (see
+    ``env_relative``). Rows that do not parse become ``record_invalid`` issues, the first
+    ``MAX_INVALID_ROWS`` one by one and the rest counted in one more; rows that escape the env
+    become ``outside_env`` issues.
+    """
+    rows: list[RowCheck] = []
+    issues: list[RecordIssue] = []
+    problems: list[RowProblem] = []
+    other: dict[str, int] = {}
+    done: set[str] = set()
+    bytecode_rows = 0
+    plain = _PLAIN_SHA256_ROW.fullmatch
+    for number, raw in enumerate(_text(data).split("\n"), start=1):
+        line = raw.removesuffix("\r")
+        fast = plain(line)
+        algorithm: str | None
+        sha256: str | None
+        size: int | None
+        if fast is not None:  # the common shape, already known valid: skip the field checks
+            path, sha256, size_text = fast.groups()
+            algorithm, size = VERIFIED_ALGORITHM, int(size_text)
+        elif not line.strip():
+            continue
+        else:
+            parsed = _parse_line(line, number)
+            if isinstance(parsed, RowProblem):
+                problems.append(parsed)
+                continue
+            path, algorithm, sha256, size = (
+                parsed.path,
+                parsed.algorithm,
+                parsed.sha256,
+                parsed.size,
+            )
+        env_rel = env_relative(path, site, windows)
+        if env_rel is None:
+            issues.append(
+                ("outside_env", path, f"RECORD line {number} points outside the env; not read")
+            )
+            continue
+        # is_bytecode only when it could be true: the substring tests are much cheaper
+        if ("__pycache__" in path or path.endswith(_BYTECODE_SUFFIXES)) and is_bytecode(path):
+            bytecode_rows += 1
+            continue
+        if env_rel in done:
+            continue
+        done.add(env_rel)
+        if algorithm is not None and algorithm != VERIFIED_ALGORITHM:
+            other[algorithm] = other.get(algorithm, 0) + 1
+        rows.append((path, env_rel, sha256, size))
+    for problem in problems[:MAX_INVALID_ROWS]:
+        detail = f"line {problem.line}: {'; '.join(problem.issues)}"
+        issues.append(("record_invalid", record_rel, detail))
+    if len(problems) > MAX_INVALID_ROWS:
+        more = len(problems) - MAX_INVALID_ROWS
+        issues.append(("record_invalid", record_rel, f"and {more} more lines that do not parse"))
+    return RecordChecks(tuple(rows), tuple(issues), bytecode_rows, tuple(sorted(other.items())))
+
+
 def dist_name(dist_info_folder: str) -> str:
     """The canonical distribution name of a ``<name>-<version>.dist-info`` folder name.
 
@@ -296,7 +450,12 @@ def dist_name(dist_info_folder: str) -> str:
     """
     stem = dist_info_folder.removesuffix(".dist-info")
     name, sep, _version = stem.rpartition("-")
-    return canonicalize_name(name if sep else stem)
+    # PEP 503 normalization, as packaging.utils.canonicalize_name does it; not imported from
+    # there because packaging would add a third of verify's import time.
+    return _NAME_SEPARATORS.sub("-", name if sep else stem).lower()
+
+
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def _glob_segment(segment: str) -> str:

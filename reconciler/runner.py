@@ -12,20 +12,23 @@ in the terminal's foreground group and gets Ctrl-C itself.
 
 from __future__ import annotations
 
+import gc
 import logging
+import marshal
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 log = logging.getLogger("reconciler")
 
@@ -268,3 +271,98 @@ def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
 
 def _ignore_signal(signum: int, frame: object) -> None:
     """A no-op handler: reset to the default in a child, unlike SIG_IGN."""
+
+
+# -- forked workers ------------------------------------------------------------------------
+
+
+def fork_allowed() -> bool:
+    """Whether work may go to forked workers: on Linux (elsewhere fork is unavailable or
+    unsafe) and with no other thread running (one could hold a lock the child would inherit
+    locked)."""
+    return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _in_worker(work: Callable[[], object], write_fd: int, mask: set[int]) -> NoReturn:
+    """The forked worker: do ``work``, write its result (marshal) to ``write_fd``, leave.
+
+    Leaves with ``os._exit`` whatever happens (Ctrl-C included): no ``atexit`` handler, no
+    flush of a stdio buffer inherited from the parent, no ``finally`` of the parent's stack.
+    """
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        gc.disable()  # short-lived and makes no cycles: spare the copy-on-write of a full gc
+        result: Any = work()  # builtin values only: marshal says so if not
+        view = memoryview(marshal.dumps(result))
+        while view:
+            view = view[os.write(write_fd, view) :]
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _gather(pid: int, read_fd: int) -> object | None:
+    """A worker's result once it has exited, or ``None`` when it failed in any way."""
+    chunks = []
+    while chunk := os.read(read_fd, 1 << 20):
+        chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        return None
+    try:
+        result: object = marshal.loads(b"".join(chunks))  # noqa: S302  our own forked child
+    except (EOFError, ValueError, TypeError):
+        return None
+    return result
+
+
+def fork_map(shares: Sequence[Callable[[], object]]) -> list[object | None]:
+    """Every share's result: the first computed here, each other by a forked worker (for
+    CPU-bound work on every core, such as hashing: workers run Python, never a command).
+
+    ``None`` for a worker that failed or could not be started. Whatever happens here (an
+    exception, Ctrl-C), no worker outlives this call: those still running are killed and
+    every one is reaped.
+    """
+    workers: list[tuple[int, int] | None] = []
+    try:
+        for work in shares[1:]:
+            read_fd, write_fd = os.pipe()
+            # SIGINT blocked across the fork, so Ctrl-C cannot raise in the child before it
+            # is inside _in_worker, nor in the parent before the child is in `workers`.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had: this share is checked here instead
+                os.close(read_fd)
+                workers.append(None)
+            else:
+                if pid == 0:
+                    os.close(read_fd)
+                    for worker in workers:
+                        if worker is not None:
+                            os.close(worker[1])
+                    _in_worker(work, write_fd, mask)
+                workers.append((pid, read_fd))
+            finally:
+                os.close(write_fd)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        results: list[object | None] = [shares[0]()]
+        for index, worker in enumerate(workers):
+            if worker is None:
+                results.append(None)
+                continue
+            results.append(_gather(*worker))
+            workers[index] = None
+            os.close(worker[1])
+        return results
+    finally:
+        for worker in workers:
+            if worker is not None:
+                pid, read_fd = worker
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                with suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+                os.close(read_fd)

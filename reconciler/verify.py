@@ -1,19 +1,31 @@
 """IO: check every RECORD row of every distribution in an env against the files on disk.
 
-``verify_env`` first reads every ``*.dist-info/RECORD``, then walks the rows in the calling
-thread: each is resolved to a file inside the env and ``stat``ed, which alone finds missing,
-zero-byte, wrongly sized, unreadable and escaping files. A file whose size matched is then
-trusted from the hash cache when its stat identity is unchanged (``HashCache``; not with
-``deep``), else hashed.
+``verify_env`` first reads every ``*.dist-info/RECORD`` (or takes what an unchanged one
+resolved to from the hash cache: ``HashCache.record``), then checks each row's file: it must
+be inside the env, regular, of RECORD's size (which alone finds missing, zero-byte, wrongly
+sized, unreadable and escaping files) and of RECORD's sha256. A file is trusted from the hash
+cache when its stat identity is unchanged (``HashCache``; not with ``deep``), else hashed.
 
-Where the hashing happens is chosen for CPython's GIL, not for symmetry. Small files are hashed
-right there in the walking thread: their cost is per-file Python and syscalls that hold or
-bounce the GIL, and handing them to other threads only adds contention (measured: a pool
-hashing small files was slower than one thread). Big files go to ``workers - 1`` helper
-threads, largest first, where hashlib digests megabytes with the GIL released; the walk
-visits rows whose RECORD size is big first, so the biggest file (a 400 MB shared library in
-a torch env) starts hashing at once and the walking thread does everything else meanwhile,
-then helps with the big files left.
+How the work is spread is chosen for CPython's GIL. The cost of a big file is hashlib
+digesting megabytes with the GIL released; the cost of the ~20,000 small files of an ML env
+is per-file Python and syscalls that hold the GIL, which threads cannot share (measured: a
+thread pool hashing small files was slower than one thread). So the rows that need reading
+are split into one share per core, of about equal cost (bytes, plus a fixed cost per file),
+the biggest files dealt out first; on Linux every share but the first is checked by a forked
+worker process and sent back through a pipe, and the calling process checks the first. A
+worker only reads files and writes its result to its pipe: no cache, no output (it leaves
+with ``os._exit``). A worker that dies or fails has its share checked again by the caller;
+Ctrl-C or an error in the caller kills and reaps the workers. Where forking is not safe
+(not Linux, other threads running, a ``hasher`` that is not ``sha256_file``, whose effects
+must happen in the caller), the shares run on threads. Little to read (a warm cache): no
+worker at all.
+
+With the cache (and without ``deep``), the caller first ``lstat``s every row's file and
+answers what it can from the cache; only the rest is read. A file that must be read is opened
+first (``O_NOFOLLOW``) and ``fstat``ed, one syscall less than ``lstat`` then open; anything
+but a regular file of RECORD's size takes the careful path (``lstat``, symlinks followed only
+inside the env, then the hasher). A deep run reads every RECORD too, and takes what it
+resolves to from the cache only when its bytes are the same.
 
 Nothing outside the env folder is ever opened: a row that climbs out is ``outside_env``, and a
 symlink (the file's, or a folder's on the way) that resolves outside is ``symlink_outside_env``.
@@ -26,50 +38,55 @@ env while it runs; verify reads envs, it does not defend against a hostile concu
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
-import heapq
 import io
 import os
 import stat
 import threading
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from reconciler import runner
 from reconciler.errors import ReconcileError
-from reconciler.hashcache import HashCache
+from reconciler.files import site_packages
+from reconciler.hashcache import Entry, HashCache, entry_for
 from reconciler.records import (
     CONTENT_CATEGORIES,
     EMPTY_SHA256,
-    VERIFIED_ALGORITHM,
     AllowedModification,
     Category,
     IntegrityFinding,
-    RecordRow,
+    RecordChecks,
+    RowCheck,
     VerifyReport,
     dist_name,
-    env_relative,
     ignore_matcher,
-    is_bytecode,
-    parse_record,
     record_digest,
+    resolve_record,
     site_relative,
 )
 
 CHUNK = 1 << 20
 """Bytes read per ``readinto``: large enough that hashlib drops the GIL while digesting."""
 
-MAX_INVALID_ROWS = 10
-"""``record_invalid`` findings listed one by one per RECORD; the rest are counted in one more."""
-
-_BYTECODE_SUFFIXES = (".pyc", ".pyo")
-
 BIG_FILE = 256 << 10
-"""Files at least this big are hashed by helper threads (when there are any), the rest by the
-walking thread."""
+"""Files at least this big are dealt out to the shares one by one, biggest first; smaller
+ones in runs of neighbouring rows."""
+
+PER_FILE = 24 << 10
+"""The fixed cost of checking one file (open, stat, read, close and the Python around them),
+in bytes hashed in the same time: what balances shares of many small files against shares of
+a few big ones."""
+
+PARALLEL_MIN = 32 << 20
+"""Below this cost (bytes plus ``PER_FILE`` a file) the calling thread checks everything
+itself: starting workers would cost more than they save."""
 
 _OPEN_FLAGS = (
     os.O_RDONLY
@@ -77,6 +94,9 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_OPEN_FIRST = hasattr(os, "O_NOFOLLOW")
+"""Whether a file may be opened before it is ``lstat``ed: only where opening can refuse to
+follow a final symlink (elsewhere a link out of the env would be read)."""
 
 
 class EnvNotVerifiable(ReconcileError):
@@ -106,6 +126,26 @@ def _buffer() -> memoryview:
     return view
 
 
+def _hash_open(fd: int, size: int) -> FileHash:
+    """sha256 of an open regular file of ``size`` bytes (by its ``fstat``): small files in
+    one read, big ones in 1 MiB chunks read into a per-thread buffer."""
+    digest = hashlib.sha256()
+    total = 0
+    if size < CHUNK:
+        # Most files: one read and no buffer juggling (per-file overhead is what holds the
+        # GIL); reading one byte more than the size notices a file that grew.
+        data = os.read(fd, size + 1)
+        digest.update(data)
+        total = len(data)
+    if size >= CHUNK or total > size:
+        with io.FileIO(fd, "rb", closefd=False) as handle:
+            view = _buffer()
+            while count := handle.readinto(view):
+                digest.update(view[:count])
+                total += count
+    return FileHash(record_digest(digest.digest()), total)
+
+
 def sha256_file(path: str, expected: os.stat_result) -> FileHash:
     """sha256 of a regular file: small files in one read, big ones in 1 MiB chunks read into a
     per-thread buffer.
@@ -121,34 +161,13 @@ def sha256_file(path: str, expected: os.stat_result) -> FileHash:
             expected.st_ino,
         ):
             raise OSError(errno.ESTALE, "the file changed while it was being verified", path)
-        digest = hashlib.sha256()
-        total = 0
-        if now.st_size < CHUNK:
-            # Most files: one read and no buffer juggling (per-file overhead is what holds
-            # the GIL); reading one byte more than the size notices a file that grew.
-            data = os.read(fd, now.st_size + 1)
-            digest.update(data)
-            total = len(data)
-        if now.st_size >= CHUNK or total > now.st_size:
-            with io.FileIO(fd, "rb", closefd=False) as handle:
-                view = _buffer()
-                while count := handle.readinto(view):
-                    digest.update(view[:count])
-                    total += count
+        return _hash_open(fd, now.st_size)
     finally:
         os.close(fd)
-    return FileHash(record_digest(digest.digest()), total)
 
 
-class _Job(NamedTuple):
-    """A file whose size matched RECORD and whose content must now be hashed."""
-
-    dist: str
-    env_rel: str
-    real: str
-    stat: os.stat_result
-    row: RecordRow
-
+_Item = tuple[str, RowCheck]
+"""A row to check and the canonical name of its distribution."""
 
 _Located = tuple[str, os.stat_result]
 """A regular file inside the env: its real path and its ``stat`` (a plain tuple: one per row)."""
@@ -165,34 +184,106 @@ def _oserror_detail(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+_PlainTally = tuple[
+    list[tuple[tuple[Any, ...], "str | None"]],
+    "dict[str, Entry | None] | None",
+    tuple[int, int, int, int],
+    list[str],
+]
+"""A ``_Tally`` as builtin values: what a worker process sends back."""
+
+
+class _Tally:
+    """What checking one share of the rows found: findings (each with its RECORD path, which
+    ``verify_ignore`` matches), hash cache entries for the files it hashed, and counts.
+
+    Plain values throughout, so a worker process can send it back with ``marshal``.
+    """
+
+    def __init__(self, keep_entries: bool, started_ns: int) -> None:
+        self.found: list[tuple[IntegrityFinding, str | None]] = []
+        self.entries: dict[str, Entry | None] | None = {} if keep_entries else None
+        self.started_ns = started_ns
+        self.files_hashed = 0
+        self.bytes_hashed = 0
+        self.files_cached = 0
+        self.linked_files = 0
+        self.seen: list[str] = []
+        """Paths seen by a worker process (in-process, the walker's ``seen`` gets them)."""
+
+    def to_plain(self) -> _PlainTally:
+        found = [
+            (
+                (
+                    f.category,
+                    f.dist,
+                    f.path,
+                    f.expected_size,
+                    f.actual_size,
+                    f.expected_sha256,
+                    f.actual_sha256,
+                    f.detail,
+                ),
+                record_path,
+            )
+            for f, record_path in self.found
+        ]
+        counts = (self.files_hashed, self.bytes_hashed, self.files_cached, self.linked_files)
+        return (found, self.entries, counts, self.seen)
+
+    def add_plain(self, plain: object) -> None:
+        """Add what a worker's ``to_plain`` sent."""
+        found, entries, counts, seen = typing.cast("_PlainTally", plain)
+        self.found.extend((IntegrityFinding(*fields), where) for fields, where in found)
+        if self.entries is not None and entries is not None:
+            self.entries.update(entries)
+        self.add_counts(*counts)
+        self.seen.extend(seen)
+
+    def add(self, other: _Tally) -> None:
+        self.found.extend(other.found)
+        if self.entries is not None and other.entries is not None:
+            self.entries.update(other.entries)
+        self.add_counts(
+            other.files_hashed, other.bytes_hashed, other.files_cached, other.linked_files
+        )
+        self.seen.extend(other.seen)
+
+    def add_counts(self, hashed: int, read: int, cached: int, linked: int) -> None:
+        self.files_hashed += hashed
+        self.bytes_hashed += read
+        self.files_cached += cached
+        self.linked_files += linked
+
+
 class _Walker:
-    """The walk: RECORDs read, rows resolved and stat'ed, findings kept, hash jobs handed on."""
+    """The walk: RECORDs read, rows resolved inside the env, stat'ed, judged and hashed."""
 
     def __init__(
         self,
         env_real: str,
         windows: bool,
-        ignore: Sequence[str],
-        hashing: _Hashing,
+        hasher: Hasher,
         cache: HashCache | None,
+        deep: bool,
         seen: list[str] | None,
+        started_ns: int,
     ) -> None:
         self.env_real = env_real
         self.windows = windows
-        self.ignore = tuple(ignore)
-        self.match_ignore = ignore_matcher(ignore)
-        self.findings: list[IntegrityFinding] = []
-        self.allowed: list[AllowedModification] = []
-        self.hashing = hashing
+        self.hasher = hasher
+        self.open_first = hasher is sha256_file and _OPEN_FIRST
         self.cache = cache
+        self.deep = deep
         self.seen = seen
+        self.started_ns = started_ns
+        self.issues: list[IntegrityFinding] = []
+        """Findings about RECORDs and folders (never subject to ``verify_ignore``)."""
         self.notes: list[str] = []
-        self.items: list[tuple[str, RecordRow, str]] = []
-        """The rows to check: (canonical name, row, where it lands relative to the env)."""
+        self.items: list[_Item] = []
         self.dists = 0
         self.bytecode_rows = 0
-        self.files_cached = 0
-        self.linked_files = 0
+        self.stopped = False
         self._env_key = os.path.normcase(env_real)
         self._env_prefix = os.path.normcase(env_real.rstrip(os.sep) + os.sep)
         self._real_dirs: dict[str, tuple[str, bool]] = {"": (env_real, True)}
@@ -267,38 +358,23 @@ class _Walker:
             return _Trouble("unreadable", "not a regular file")
         return path, info
 
-    # -- reporting ----------------------------------------------------------------------
-
-    def report(self, finding: IntegrityFinding, record_path: str | None = None) -> None:
-        """Record a finding, or an allowed modification when ``verify_ignore`` covers the
-        RECORD path (as written, relative to site-packages) it came from."""
-        if record_path is not None and self.ignore and finding.category in CONTENT_CATEGORIES:
-            inside_site = site_relative(record_path, self.windows)
-            pattern = None if inside_site is None else self.match_ignore(inside_site)
-            if pattern is not None:
-                self.allowed.append(AllowedModification(finding, pattern))
-                return
-        self.findings.append(finding)
-
-    # -- the walk -----------------------------------------------------------------------
+    # -- the RECORDs --------------------------------------------------------------------
 
     def site(self, site: Path) -> list[tuple[str, str]]:
-        """Read the RECORDs of one site-packages folder (their rows are checked by ``check``);
-        return its (canonical name, dist-info) pairs."""
+        """Read the RECORDs of one site-packages folder (their rows are checked by
+        ``check``); return its (canonical name, dist-info) pairs."""
         site_rel = site.relative_to(self.env_real).as_posix()
         real, inside = self._real_dir(site_rel)
         if not inside:
-            self.report(
-                IntegrityFinding(
-                    "symlink_outside_env", None, site_rel, detail=f"resolves to {real}"
-                )
+            self.issues.append(
+                _finding("symlink_outside_env", None, site_rel, detail=f"resolves to {real}")
             )
             return []
         seen: list[tuple[str, str]] = []
         try:
             folders = sorted(entry.name for entry in os.scandir(real))
         except OSError as exc:
-            self.report(_finding("unreadable", None, site_rel, detail=_oserror_detail(exc)))
+            self.issues.append(_finding("unreadable", None, site_rel, detail=_oserror_detail(exc)))
             return []
         for folder in folders:
             if not folder.endswith(".dist-info"):
@@ -308,7 +384,7 @@ class _Walker:
             name = dist_name(folder)
             if not inside:
                 self.dists += 1
-                self.report(
+                self.issues.append(
                     _finding(
                         "symlink_outside_env",
                         name,
@@ -325,86 +401,199 @@ class _Walker:
         return seen
 
     def _dist(self, name: str, site_rel: str, dist_info_rel: str) -> None:
-        """Read and parse one RECORD; queue its rows for ``check``."""
+        """Read one RECORD, or take what it resolved to from the cache; queue its rows."""
         record_rel = f"{dist_info_rel}/RECORD"
         where = self.locate(record_rel)
         if isinstance(where, _Trouble):
             category = "record_missing" if where.category == "missing" else where.category
-            self.report(_finding(category, name, record_rel, detail=where.detail))
+            self.issues.append(_finding(category, name, record_rel, detail=where.detail))
             return
-        try:
-            data = _read_record(*where)
-        except OSError as exc:
-            self.report(_finding("unreadable", name, record_rel, detail=_oserror_detail(exc)))
+        checks = self._record_checks(record_rel, site_rel, *where)
+        if isinstance(checks, OSError):
+            detail = _oserror_detail(checks)
+            self.issues.append(_finding("unreadable", name, record_rel, detail=detail))
             return
-        parsed = parse_record(data)
-        for problem in parsed.problems[:MAX_INVALID_ROWS]:
-            self.report(
-                _finding(
-                    "record_invalid",
-                    name,
-                    record_rel,
-                    detail=f"line {problem.line}: {'; '.join(problem.issues)}",
-                )
-            )
-        if len(parsed.problems) > MAX_INVALID_ROWS:
-            more = len(parsed.problems) - MAX_INVALID_ROWS
-            self.report(
-                _finding(
-                    "record_invalid",
-                    name,
-                    record_rel,
-                    detail=f"and {more} more lines that do not parse",
-                )
-            )
-        other_algorithms: dict[str, int] = {}
-        done: set[str] = set()
-        items = self.items
-        windows = self.windows
-        for row in parsed.rows:
-            path = row.path
-            env_rel = env_relative(path, site_rel, windows)
-            if env_rel is None:
-                self.report(
-                    _finding(
-                        "outside_env",
-                        name,
-                        path,
-                        detail=f"RECORD line {row.line} points outside the env; not read",
-                    )
-                )
-                continue
-            # is_bytecode only when it could be true: the substring tests are much cheaper
-            if ("__pycache__" in path or path.endswith(_BYTECODE_SUFFIXES)) and is_bytecode(path):
-                self.bytecode_rows += 1
-                continue
-            if env_rel in done:
-                continue
-            done.add(env_rel)
-            algorithm = row.algorithm
-            if algorithm is not None and algorithm != VERIFIED_ALGORITHM:
-                other_algorithms[algorithm] = other_algorithms.get(algorithm, 0) + 1
-            items.append((name, row, env_rel))
-        for algorithm, count in sorted(other_algorithms.items()):
+        for kind, path, detail in checks.issues:
+            self.issues.append(_finding(kind, name, path, detail=detail))
+        self.bytecode_rows += checks.bytecode_rows
+        for algorithm, count in checks.other_algorithms:
             self.notes.append(
                 f"{name}: {count} RECORD rows hashed with {algorithm}, not sha256: "
                 "checked for presence and size only"
             )
+        self.items.extend([(name, row) for row in checks.rows])
 
-    def check(self) -> None:
-        """Check every queued row: those RECORD says are big first, biggest first, so the
-        longest hashes start at once on the helper threads; then the rest in RECORD order."""
-        row_ = self._row
-        big = [item for item in self.items if (item[1].size or 0) >= BIG_FILE]
-        big.sort(key=lambda item: -(item[1].size or 0))
-        for name, row, env_rel in big:
-            row_(name, row, env_rel)
-        for name, row, env_rel in self.items:
-            if (row.size or 0) < BIG_FILE:
-                row_(name, row, env_rel)
+    def _record_checks(
+        self, record_rel: str, site_rel: str, real: str, info: os.stat_result
+    ) -> RecordChecks | OSError:
+        """What the RECORD asks to check: from the cache when its identity is unchanged (not
+        with ``deep``) or its bytes are, else parsed (and cached)."""
+        cache = self.cache
+        context = f"{record_rel}\0{'windows' if self.windows else 'posix'}"
+        if cache is not None and not self.deep:
+            known = RecordChecks.from_plain(cache.record(real, info, context))
+            if known is not None:
+                return known
+        try:
+            data = _read_record(real, info)
+        except OSError as exc:
+            return exc
+        if cache is None:
+            return resolve_record(data, record_rel, site_rel, self.windows)
+        digest = hashlib.sha256(data).digest()
+        checks = RecordChecks.from_plain(cache.record_by_content(real, context, digest))
+        if checks is None:
+            checks = resolve_record(data, record_rel, site_rel, self.windows)
+        cache.store_record(real, info, context, digest, checks.to_plain(), self.started_ns)
+        return checks
 
-    def _row(self, name: str, row: RecordRow, env_rel: str) -> None:
-        expected = row.sha256
+    # -- the rows -----------------------------------------------------------------------
+
+    def from_cache(self, tally: _Tally, items: Sequence[_Item]) -> list[_Item]:
+        """Settle every row whose file is regular, of RECORD's size and unchanged since the
+        cache hashed it; return the others, to be checked in full."""
+        cache = self.cache
+        assert cache is not None
+        rest: list[_Item] = []
+        lookup = cache.lookup
+        known_dirs = self._real_dirs.get
+        real_dir = self._real_dir
+        lstat = os.lstat
+        is_regular = stat.S_ISREG
+        seen = self.seen
+        found = tally.found
+        cached = linked = 0
+        for item in items:
+            row = item[1]
+            expected = row[2]
+            parent, _, name = row[1].rpartition("/")
+            folder, inside = known_dirs(parent) or real_dir(parent)
+            if expected is None or not inside:
+                rest.append(item)
+                continue
+            real = folder + os.sep + name
+            try:
+                info = lstat(real)
+            except OSError:
+                rest.append(item)
+                continue
+            if info.st_size != row[3] or not is_regular(info.st_mode):
+                rest.append(item)
+                continue
+            known = lookup(real, info)
+            if known is None:
+                rest.append(item)
+                continue
+            if seen is not None:
+                seen.append(real)
+            cached += 1
+            if info.st_nlink > 1:
+                linked += 1
+            if known != expected:
+                found.append((_mismatch(item[0], row, info.st_size, known), row[0]))
+        tally.files_cached += cached
+        tally.linked_files += linked
+        return rest
+
+    def check(self, tally: _Tally, items: Sequence[_Item]) -> None:
+        """Check rows in full: located, stat'ed, judged and hashed. Stops early, with the
+        tally incomplete, once ``stopped`` is set (another thread failed)."""
+        if not self.open_first:
+            for name, row in items:
+                if self.stopped:
+                    return
+                self._row(tally, name, row)
+            return
+        # The common row, a small regular file of RECORD's size, is checked right here: the
+        # function calls and objects of _open_row are a fifth of its cost. Anything else, or
+        # anything unexpected on the way, goes to _open_row, which starts afresh.
+        known_dirs, real_dir, other = self._real_dirs.get, self._real_dir, self._open_row
+        open_, fstat, read, close = os.open, os.fstat, os.read, os.close
+        sha256, encode, is_regular = hashlib.sha256, base64.urlsafe_b64encode, stat.S_ISREG
+        seen, entries, found, started_ns = self.seen, tally.entries, tally.found, tally.started_ns
+        files = read_bytes = linked = 0
+        try:
+            for name, row in items:
+                if self.stopped:
+                    return
+                path, env_rel, expected, size = row
+                if expected is None or not size or size >= CHUNK:
+                    other(tally, name, row)
+                    continue
+                parent, _, base = env_rel.rpartition("/")
+                folder, inside = known_dirs(parent) or real_dir(parent)
+                real = folder + os.sep + base
+                try:
+                    fd = open_(real, _OPEN_FLAGS) if inside else -1
+                except OSError:
+                    fd = -1
+                if fd < 0:
+                    other(tally, name, row)
+                    continue
+                try:
+                    info = fstat(fd)
+                    regular = is_regular(info.st_mode) and info.st_size == size
+                    data = read(fd, size + 1) if regular else b""
+                except OSError:
+                    data = b""
+                finally:
+                    close(fd)
+                if len(data) != size:  # not the common case after all
+                    other(tally, name, row)
+                    continue
+                digest = encode(sha256(data).digest()).rstrip(b"=").decode("ascii")
+                files += 1
+                read_bytes += size
+                if info.st_nlink > 1:
+                    linked += 1
+                if seen is not None:
+                    seen.append(real)
+                if entries is not None:
+                    entries[real] = entry_for(info, digest, started_ns)
+                if digest != expected:
+                    found.append((_mismatch(name, row, size, digest), path))
+        finally:
+            tally.add_counts(files, read_bytes, 0, linked)
+
+    def _open_row(self, tally: _Tally, name: str, row: RowCheck) -> None:
+        """``_row`` for a file opened first: one syscall less for a regular file. Anything
+        else (a symlink, which ``O_NOFOLLOW`` refuses, a folder, a FIFO, a missing or
+        unreadable file) is left to ``_row`` to classify."""
+        parent, _, base = row[1].rpartition("/")
+        folder, inside = self._real_dirs.get(parent) or self._real_dir(parent)
+        if row[2] is None or not inside:
+            self._row(tally, name, row)
+            return
+        real = folder + os.sep + base
+        try:
+            fd = os.open(real, _OPEN_FLAGS)
+        except OSError:
+            self._row(tally, name, row)
+            return
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                outcome: FileHash | OSError | None = None
+            else:
+                if self.seen is not None:
+                    self.seen.append(real)
+                if self._stat_judged(tally, name, row, info):
+                    return
+                try:
+                    outcome = _hash_open(fd, info.st_size)
+                except OSError as exc:
+                    outcome = exc
+        finally:
+            os.close(fd)
+        if outcome is None:
+            self._row(tally, name, row)
+        else:
+            self._hash_judged(tally, name, row, real, info, outcome)
+
+    def _row(self, tally: _Tally, name: str, row: RowCheck) -> None:
+        """Check one row the careful way: ``locate`` (symlinks followed only inside the env),
+        judge the stat, then hash with ``hasher``."""
+        path, env_rel, expected, size = row
         where = self.locate(env_rel)
         if isinstance(where, _Trouble):
             category = where.category
@@ -413,81 +602,106 @@ class _Walker:
                 detail = "missing (RECORD has no sha256 for it)"
             else:
                 detail = where.detail
-            self.report(
-                _finding(
-                    category,
-                    name,
-                    env_rel,
-                    expected_size=row.size,
-                    expected_sha256=expected,
-                    detail=detail,
-                ),
-                row.path,
+            finding = _finding(
+                category,
+                name,
+                env_rel,
+                expected_size=size,
+                expected_sha256=expected,
+                detail=detail,
             )
+            tally.found.append((finding, path))
             return
         real, info = where
-        size = info.st_size
+        if self._stat_judged(tally, name, row, info):
+            return
+        try:
+            outcome: FileHash | OSError = self.hasher(real, info)
+        except OSError as exc:
+            outcome = exc
+        self._hash_judged(tally, name, row, real, info, outcome)
+
+    def _stat_judged(self, tally: _Tally, name: str, row: RowCheck, info: os.stat_result) -> bool:
+        """Judge what the stat of a row's regular file shows; True when that settled the row
+        (a finding, or a hashless row), False when the file must be hashed."""
+        path, env_rel, expected, size = row
+        actual = info.st_size
         if info.st_nlink > 1:
-            self.linked_files += 1
+            tally.linked_files += 1
         if expected is None:
-            if row.size is not None and size != row.size:
-                self.report(
-                    _finding(
-                        "unrecorded",
-                        name,
-                        env_rel,
-                        expected_size=row.size,
-                        actual_size=size,
-                        detail="size differs (RECORD has no sha256 for it)",
-                    ),
-                    row.path,
+            if size is not None and actual != size:
+                finding = _finding(
+                    "unrecorded",
+                    name,
+                    env_rel,
+                    expected_size=size,
+                    actual_size=actual,
+                    detail="size differs (RECORD has no sha256 for it)",
                 )
-            return
-        if size == 0 and (row.size != 0 if row.size is not None else expected != EMPTY_SHA256):
-            self.report(
-                _finding(
-                    "zero_byte",
-                    name,
-                    env_rel,
-                    expected_size=row.size,
-                    actual_size=0,
-                    expected_sha256=expected,
-                    actual_sha256=EMPTY_SHA256,
-                ),
-                row.path,
+                tally.found.append((finding, path))
+            return True
+        if actual == 0 and (size != 0 if size is not None else expected != EMPTY_SHA256):
+            finding = _finding(
+                "zero_byte",
+                name,
+                env_rel,
+                expected_size=size,
+                actual_size=0,
+                expected_sha256=expected,
+                actual_sha256=EMPTY_SHA256,
             )
-            return
-        if row.size is not None and size != row.size:
-            self.report(
-                _finding(
-                    "size_mismatch",
-                    name,
-                    env_rel,
-                    expected_size=row.size,
-                    actual_size=size,
-                    expected_sha256=expected,
-                ),
-                row.path,
+            tally.found.append((finding, path))
+            return True
+        if size is not None and actual != size:
+            finding = _finding(
+                "size_mismatch",
+                name,
+                env_rel,
+                expected_size=size,
+                actual_size=actual,
+                expected_sha256=expected,
             )
+            tally.found.append((finding, path))
+            return True
+        return False
+
+    def _hash_judged(
+        self,
+        tally: _Tally,
+        name: str,
+        row: RowCheck,
+        real: str,
+        info: os.stat_result,
+        outcome: FileHash | OSError,
+    ) -> None:
+        if isinstance(outcome, OSError):
+            finding = _finding(
+                "unreadable",
+                name,
+                row[1],
+                expected_size=row[3],
+                actual_size=info.st_size,
+                expected_sha256=row[2],
+                detail=_oserror_detail(outcome),
+            )
+            tally.found.append((finding, row[0]))
             return
-        if self.cache is not None:
-            known = self.cache.lookup(real, info)
-            if known is not None:
-                self.files_cached += 1
-                if known != expected:
-                    self.report(_mismatch(name, env_rel, row, size, known), row.path)
-                return
-        self.hashing.add(_Job(name, env_rel, real, info, row))
+        tally.files_hashed += 1
+        tally.bytes_hashed += outcome.bytes_read
+        if tally.entries is not None:
+            tally.entries[real] = entry_for(info, outcome.sha256, tally.started_ns)
+        if outcome.sha256 != row[2]:
+            tally.found.append((_mismatch(name, row, info.st_size, outcome.sha256), row[0]))
 
 
-def _mismatch(dist: str, env_rel: str, row: RecordRow, size: int, actual: str) -> IntegrityFinding:
+def _mismatch(dist: str, row: RowCheck, size: int, actual: str) -> IntegrityFinding:
     return _finding(
         "hash_mismatch",
         dist,
-        env_rel,
-        expected_size=row.size,
+        row[1],
+        expected_size=row[3],
         actual_size=size,
-        expected_sha256=row.sha256,
+        expected_sha256=row[2],
         actual_sha256=actual,
     )
 
@@ -524,107 +738,130 @@ def _read_record(path: str, expected: os.stat_result) -> bytes:
         return handle.readall()
 
 
-_Outcome = tuple[_Job, FileHash | OSError]
+# -- spreading the work ---------------------------------------------------------------------
 
 
-def _hash_one(hasher: Hasher, job: _Job) -> _Outcome:
-    try:
-        return job, hasher(job.real, job.stat)
-    except OSError as exc:
-        return job, exc
+def _cost(item: _Item) -> int:
+    return (item[1][3] or 0) + PER_FILE
 
 
-class _Hashing:
-    """Hashes files as the walk hands them over: small ones at once in the walking thread, big
-    ones on ``workers - 1`` helper threads, largest first (module docstring: why).
+def _split(items: Sequence[_Item], count: int) -> list[list[_Item]]:
+    """``items`` in ``count`` shares of about equal cost (bytes, plus ``PER_FILE`` a file).
 
-    The helpers start with the first big file. When the walk is done, ``finish`` lets the
-    walking thread take big files too until none is left, then waits for the helpers.
+    Big files are dealt out first, biggest first, each to the share with least so far (and
+    come first in it, so the longest hashes start at once); then the small ones fill the
+    shares up in runs of neighbouring rows (a run shares folders, which each process
+    resolves once). The first share is the lightest: its process also gathers the others.
     """
+    if count <= 1:
+        return [list(items)]
+    big = sorted(
+        (item for item in items if (item[1][3] or 0) >= BIG_FILE), key=lambda i: -(i[1][3] or 0)
+    )
+    small = [item for item in items if (item[1][3] or 0) < BIG_FILE]
+    shares: list[list[_Item]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for item in big:
+        least = loads.index(min(loads))
+        shares[least].append(item)
+        loads[least] += _cost(item)
+    target = (sum(loads) + sum(_cost(item) for item in small)) / count
+    start = 0
+    for position, index in enumerate(sorted(range(count), key=lambda i: -loads[i])):
+        last = position == count - 1
+        end = start
+        load = loads[index]
+        while end < len(small) and (last or load < target):
+            load += _cost(small[end])
+            end += 1
+        shares[index].extend(small[start:end])
+        loads[index] = load
+        start = end
+    order = sorted(range(count), key=loads.__getitem__)
+    return [shares[i] for i in order]
 
-    def __init__(self, hasher: Hasher, workers: int) -> None:
-        self.hasher = hasher
-        self.helpers = max(0, workers - 1)
-        self.done: list[_Outcome] = []
-        self._queue: list[tuple[int, int, _Job]] = []
-        self._queued = 0
-        self._cond = threading.Condition()
-        self._closed = False
-        self._threads: list[threading.Thread] = []
-        self._results: list[list[_Outcome]] = []
-        self._failure: BaseException | None = None
 
-    def __enter__(self) -> _Hashing:
-        return self
+def _fork_allowed(hasher: Hasher) -> bool:
+    """Whether shares may go to forked workers: where ``runner.fork_allowed`` says forking is
+    safe, and with the stock hasher (a test's must run in the caller)."""
+    return hasher is sha256_file and runner.fork_allowed()
 
-    def __exit__(self, *exc_info: object) -> None:
-        with self._cond:
-            self._queue.clear()  # after an error nobody wants the rest
-            self._closed = True
-            self._cond.notify_all()
-        for thread in self._threads:
-            thread.join()
 
-    def add(self, job: _Job) -> None:
-        if not self.helpers or job.stat.st_size < BIG_FILE:
-            self.done.append(_hash_one(self.hasher, job))
-            return
-        with self._cond:
-            self._queued += 1
-            heapq.heappush(self._queue, (-job.stat.st_size, self._queued, job))
-            self._cond.notify()
-        if not self._threads:
-            for number in range(self.helpers):
-                results: list[_Outcome] = []
-                self._results.append(results)
-                thread = threading.Thread(
-                    target=self._help, args=(results,), name=f"verify-{number}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+def _threaded(walker: _Walker, shares: Sequence[Callable[[], None]]) -> None:
+    """Run every share, the first in the calling thread and each other on a thread of its
+    own. When one fails (or Ctrl-C), the others stop at their next row; the first exception
+    is raised here once all threads are done."""
+    failures: list[BaseException] = []
 
-    def _take(self, wait: bool) -> _Job | None:
-        with self._cond:
-            while wait and not self._queue and not self._closed:
-                self._cond.wait()
-            return heapq.heappop(self._queue)[2] if self._queue else None
-
-    def _help(self, results: list[_Outcome]) -> None:
+    def guarded(work: Callable[[], None]) -> None:
         try:
-            while (job := self._take(wait=True)) is not None:
-                results.append(_hash_one(self.hasher, job))
-        except BaseException as exc:  # handed to the walking thread, which raises it
-            self._failure = exc
+            work()
+        except BaseException as exc:  # handed to the calling thread, which raises it
+            walker.stopped = True
+            failures.append(exc)
 
-    def finish(self) -> list[_Outcome]:
-        """Every job's outcome, once all are hashed (the calling thread helps)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        while (job := self._take(wait=False)) is not None:
-            self.done.append(_hash_one(self.hasher, job))
-        for thread in self._threads:
+    threads = [
+        threading.Thread(target=guarded, args=(work,), name=f"verify-{number}", daemon=True)
+        for number, work in enumerate(shares[1:], start=1)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        shares[0]()
+    except BaseException:
+        walker.stopped = True
+        raise
+    finally:
+        for thread in threads:
             thread.join()
-        if self._failure is not None:
-            raise self._failure
-        return self.done + [outcome for results in self._results for outcome in results]
+    if failures:
+        raise failures[0]
 
 
-def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
-    """The site-packages folders of a venv (normally exactly one).
+def _check_all(walker: _Walker, tally: _Tally, items: Sequence[_Item], workers: int) -> None:
+    """Check ``items`` in full, spread over ``workers`` shares when there is enough to read."""
+    enough = sum(_cost(item) for item in items) >= PARALLEL_MIN
+    count = min(workers, len(items)) if enough else 1
+    shares = _split(items, count)
+    tallies = [_Tally(tally.entries is not None, tally.started_ns) for _ in shares]
+    if len(shares) == 1:
+        walker.check(tally, items)
+        return
+    if _fork_allowed(walker.hasher):
+        seen = walker.seen
 
-    The same answer as ``reconciler.observe.site_packages``; not imported from there because
-    observe's imports (the runner, the email parser, generations) would double the import
-    time of a verify that needs none of them.
-    """
-    if windows:
-        candidate = env_dir / "Lib" / "site-packages"
-        return [candidate] if candidate.is_dir() else []
-    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
+        def plain(index: int) -> Callable[[], object]:
+            def work() -> object:
+                if seen is not None:  # a worker's own list, sent back in its tally
+                    walker.seen = tallies[index].seen
+                walker.check(tallies[index], shares[index])
+                return tallies[index].to_plain()
+
+            return work
+
+        results = runner.fork_map(
+            [lambda: walker.check(tallies[0], shares[0])]
+            + [plain(index) for index in range(1, len(shares))]
+        )
+        for index, result in enumerate(results[1:], start=1):
+            if result is None:  # the worker failed: its share is checked here after all
+                walker.check(tallies[index], shares[index])
+            else:
+                tallies[index].add_plain(result)
+    else:
+
+        def run(index: int) -> Callable[[], None]:
+            return lambda: walker.check(tallies[index], shares[index])
+
+        _threaded(walker, [run(index) for index in range(len(shares))])
+    for share in tallies:
+        tally.add(share)
+    if walker.seen is not None:
+        walker.seen.extend(tally.seen)
 
 
 def default_workers() -> int:
-    """One hashing thread per core this process may run on."""
+    """One worker per core this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -646,19 +883,21 @@ def verify_env(
 
     ``ignore`` holds ``verify_ignore`` globs relative to site-packages: a matching file whose
     content differs from RECORD is an allowed modification, not a finding. ``workers`` bounds
-    the hashing threads, the calling one included (default: one per core). ``windows``
-    selects the ``Lib/site-packages`` layout. ``hasher`` digests one file (``sha256_file``).
-    ``env_dir`` may be a symlink (a live env pointing at its generation); everything is
-    checked inside the folder it resolves to.
+    the processes (or threads) that check files, the calling one included (default: one per
+    core). ``windows`` selects the ``Lib/site-packages`` layout. ``hasher`` digests one file
+    (``sha256_file``; another one runs in this process only). ``env_dir`` may be a symlink (a
+    live env pointing at its generation); everything is checked inside the folder it
+    resolves to.
 
     ``cache`` (loaded for this env's real path) answers for every file whose stat identity is
-    unchanged, so it is not read; every file that is hashed is stored in it (racy files
-    excepted, see ``reconciler.hashcache``). ``deep`` reads every file even so, and refreshes
-    the cache with what it found. The findings are the same either way. The caller saves the
-    cache (``cache.save()``); this function never writes. ``seen``, when given, gets every
-    path the walk looked at, present or not: each folder on the way (once), each RECORD,
-    each file a row names, each symlink target followed; a caller can tell from their stat
-    identities whether anything the report depends on changed since.
+    unchanged, so it is not read, and for every RECORD likewise; every file that is hashed is
+    stored in it (racy files excepted, see ``reconciler.hashcache``). ``deep`` reads every
+    file even so, and refreshes the cache with what it found. The findings are the same
+    either way. The caller saves the cache (``cache.save()``); this function never writes.
+    ``seen``, when given, gets every path the walk looked at, present or not: each folder on
+    the way (once), each RECORD, each file a row names, each symlink target followed; a
+    caller can tell from their stat identities whether anything the report depends on
+    changed since.
 
     Never raises for a broken file; raises ``EnvNotVerifiable`` when the folder is absent or
     has no site-packages, and ``ValueError`` for a cache of another env.
@@ -675,34 +914,31 @@ def verify_env(
         raise EnvNotVerifiable(
             f"{env_dir} has no {layout} folder; is it a venv? Rebuild it or fix the path."
         )
-    limit = workers if workers is not None else default_workers()
-    with _Hashing(hasher, limit) as hashing:
-        walker = _Walker(env_real, windows, ignore, hashing, None if deep else cache, seen)
-        owners: dict[str, list[str]] = {}
-        for site in sites:
-            for name, dist_info_rel in walker.site(site):
-                owners.setdefault(name, []).append(dist_info_rel)
-        _report_duplicates(walker, owners)
-        walker.check()
-        outcomes = hashing.finish()
-    files_hashed, bytes_hashed = _judge(walker, outcomes)
-    if cache is not None:
-        for job, outcome in outcomes:
-            if isinstance(outcome, FileHash):
-                cache.store(job.real, job.stat, outcome.sha256, started_ns)
+    walker = _Walker(env_real, windows, hasher, cache, deep, seen, started_ns)
+    owners: dict[str, list[str]] = {}
+    for site in sites:
+        for name, dist_info_rel in walker.site(site):
+            owners.setdefault(name, []).append(dist_info_rel)
+    _report_duplicates(walker, owners)
+    tally = _Tally(cache is not None, started_ns)
+    rest = walker.items if deep or cache is None else walker.from_cache(tally, walker.items)
+    _check_all(walker, tally, rest, workers if workers is not None else default_workers())
+    if cache is not None and tally.entries:
+        cache.store_entries(tally.entries)
+    findings, allowed = _judge(walker, tally, ignore, windows)
     return VerifyReport(
         env_dir=str(env_dir),
         site_packages=tuple(site.relative_to(env_real).as_posix() for site in sites),
-        findings=tuple(sorted(walker.findings, key=IntegrityFinding.sort_key)),
-        allowed=tuple(sorted(walker.allowed, key=lambda a: (a.finding.sort_key(), a.pattern))),
+        findings=tuple(sorted(findings, key=IntegrityFinding.sort_key)),
+        allowed=tuple(sorted(allowed, key=lambda a: (a.finding.sort_key(), a.pattern))),
         dists=walker.dists,
         rows_checked=len(walker.items),
-        files_hashed=files_hashed,
-        bytes_hashed=bytes_hashed,
+        files_hashed=tally.files_hashed,
+        bytes_hashed=tally.bytes_hashed,
         bytecode_rows=walker.bytecode_rows,
         notes=tuple(walker.notes),
-        files_cached=walker.files_cached,
-        linked_files=walker.linked_files,
+        files_cached=tally.files_cached,
+        linked_files=tally.linked_files,
     )
 
 
@@ -711,32 +947,25 @@ def _report_duplicates(walker: _Walker, owners: dict[str, list[str]]) -> None:
         if len(folders) > 1:
             for folder in folders:
                 others = ", ".join(f.rsplit("/", 1)[-1] for f in folders if f != folder)
-                walker.report(_finding("duplicate_dist", name, folder, detail=f"also {others}"))
+                walker.issues.append(
+                    _finding("duplicate_dist", name, folder, detail=f"also {others}")
+                )
 
 
-def _judge(walker: _Walker, outcomes: Sequence[_Outcome]) -> tuple[int, int]:
-    """Turn hashing outcomes into findings; return (files hashed, bytes read)."""
-    files_hashed = bytes_hashed = 0
-    for job, outcome in outcomes:
-        if isinstance(outcome, OSError):
-            walker.report(
-                _finding(
-                    "unreadable",
-                    job.dist,
-                    job.env_rel,
-                    expected_size=job.row.size,
-                    actual_size=job.stat.st_size,
-                    expected_sha256=job.row.sha256,
-                    detail=_oserror_detail(outcome),
-                ),
-                job.row.path,
-            )
-            continue
-        files_hashed += 1
-        bytes_hashed += outcome.bytes_read
-        if outcome.sha256 != job.row.sha256:
-            walker.report(
-                _mismatch(job.dist, job.env_rel, job.row, job.stat.st_size, outcome.sha256),
-                job.row.path,
-            )
-    return files_hashed, bytes_hashed
+def _judge(
+    walker: _Walker, tally: _Tally, ignore: Sequence[str], windows: bool
+) -> tuple[list[IntegrityFinding], list[AllowedModification]]:
+    """The findings, and the allowed modifications: findings about a file's content whose
+    RECORD path (relative to site-packages) a ``verify_ignore`` glob matches."""
+    findings = list(walker.issues)
+    allowed: list[AllowedModification] = []
+    match = ignore_matcher(ignore)
+    for finding, record_path in tally.found:
+        if ignore and record_path is not None and finding.category in CONTENT_CATEGORIES:
+            inside_site = site_relative(record_path, windows)
+            pattern = None if inside_site is None else match(inside_site)
+            if pattern is not None:
+                allowed.append(AllowedModification(finding, pattern))
+                continue
+        findings.append(finding)
+    return findings, allowed

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.hashcache import FORMAT_VERSION, MAGIC, RACY_NS, HashCache, cache_file
+from reconciler.hashcache import (
+    FORMAT_VERSION,
+    MAGIC,
+    RACY_NS,
+    HashCache,
+    cache_file,
+    entry_for,
+)
 from reconciler.records import record_digest
 
 LATER = 2 * RACY_NS
@@ -260,3 +267,92 @@ def test_two_writers_saving_in_turn_leave_a_whole_cache_of_one_of_them(
         for files in sets.values()
     )
     assert [p.name for p in final.path.parent.iterdir()] == [final.path.name]
+
+
+# -- many files at once -----------------------------------------------------------------------
+
+
+def test_entries_made_elsewhere_are_stored_like_single_files(root: Path, tmp_path: Path) -> None:
+    old, racy = tmp_path / "old.py", tmp_path / "racy.py"
+    cache = reload(saved_cache(root, {racy: b"r\n"}))
+    start = time.time_ns() + LATER
+    assert entry_for(written(racy, b"r\n"), digest(b"r\n"), time.time_ns()) is None
+    cache.store_entries(
+        {
+            str(old): entry_for(written(old, b"o\n"), digest(b"o\n"), start),
+            str(racy): entry_for(racy.stat(), digest(b"r\n"), time.time_ns()),
+        }
+    )
+    cache.save()
+    again = reload(cache)
+    assert len(again) == 1
+    assert again.lookup(str(old), old.stat()) == digest(b"o\n")
+    assert again.lookup(str(racy), racy.stat()) is None
+
+
+# -- resolved RECORDs -------------------------------------------------------------------------
+
+RESOLVED = ((("a.py", "lib/a.py", "x" * 43, 3),), (), 0, ())
+"""What verify stores for a RECORD: any value marshal can write."""
+
+
+def saved_record(root: Path, record: Path, data: bytes, context: str = "ctx") -> HashCache:
+    cache = HashCache.load(cache_file(root, "/envs/a"), "/envs/a")
+    st = written(record, data)
+    cache.store_record(
+        str(record), st, context, hashlib.sha256(data).digest(), RESOLVED, time.time_ns() + LATER
+    )
+    cache.save()
+    return reload(cache)
+
+
+def test_a_resolved_record_is_found_by_its_identity_or_its_content(
+    root: Path, tmp_path: Path
+) -> None:
+    record = tmp_path / "RECORD"
+    cache = saved_record(root, record, b"a.py,,\n")
+    raw = hashlib.sha256(b"a.py,,\n").digest()
+    assert cache.record(str(record), record.stat(), "ctx") == RESOLVED
+    os.utime(record)  # a new ctime: no longer found by identity, still by content
+    assert cache.record(str(record), record.stat(), "ctx") is None
+    assert cache.record_by_content(str(record), "ctx", raw) == RESOLVED
+    assert cache.record_by_content(str(record), "ctx", hashlib.sha256(b"other").digest()) is None
+
+
+def test_a_resolved_record_is_not_used_in_another_context(root: Path, tmp_path: Path) -> None:
+    record = tmp_path / "RECORD"
+    cache = saved_record(root, record, b"a.py,,\n", context="lib/site\0posix")
+    raw = hashlib.sha256(b"a.py,,\n").digest()
+    assert cache.record(str(record), record.stat(), "Lib/site\0windows") is None
+    assert cache.record_by_content(str(record), "Lib/site\0windows", raw) is None
+
+
+def test_a_racy_record_is_kept_by_its_content_only(root: Path, tmp_path: Path) -> None:
+    record = tmp_path / "RECORD"
+    raw = hashlib.sha256(b"a.py,,\n").digest()
+    cache = HashCache.load(cache_file(root, "/envs/a"), "/envs/a")
+    cache.store_record(
+        str(record), written(record, b"a.py,,\n"), "ctx", raw, RESOLVED, time.time_ns()
+    )
+    cache.save()
+    again = reload(cache)
+    assert again.record(str(record), record.stat(), "ctx") is None
+    assert again.record_by_content(str(record), "ctx", raw) == RESOLVED
+
+
+def test_resolved_records_not_seen_in_a_run_are_dropped_on_save(root: Path, tmp_path: Path) -> None:
+    record = tmp_path / "RECORD"
+    cache = saved_record(root, record, b"a.py,,\n")
+    cache.save()  # nothing looked up: the entry goes
+    assert reload(cache).record(str(record), record.stat(), "ctx") is None
+
+
+def test_a_run_that_found_every_record_unchanged_does_not_rewrite_the_file(
+    root: Path, tmp_path: Path
+) -> None:
+    record = tmp_path / "RECORD"
+    cache = saved_record(root, record, b"a.py,,\n")
+    before = cache.path.stat()
+    assert cache.record(str(record), record.stat(), "ctx") == RESOLVED
+    cache.save()
+    assert cache.path.stat().st_ino == before.st_ino

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from reconciler.records import (
     CATEGORIES,
     EMPTY_SHA256,
+    MAX_INVALID_ROWS,
     IntegrityFinding,
     InvalidRecordRow,
+    RecordChecks,
     RecordRow,
     VerifyReport,
     dist_name,
@@ -20,6 +23,7 @@ from reconciler.records import (
     is_bytecode,
     parse_record,
     record_digest,
+    resolve_record,
     site_relative,
 )
 
@@ -305,3 +309,107 @@ def test_parsing_a_line_agrees_with_the_named_constructor(line: str) -> None:
     else:
         assert parsed.rows == (expected,)
         assert parsed.problems == ()
+
+
+# -- resolving a RECORD for the walk --------------------------------------------------------
+
+RECORD_REL = f"{SITE}/alpha-1.0.dist-info/RECORD"
+
+
+def test_resolving_a_record_keeps_each_file_once_with_where_it_lands_in_the_env() -> None:
+    text = (
+        f"alpha/__init__.py,sha256={DIGEST},16\r\n"
+        "\n"
+        f"alpha/./__init__.py,sha256={DIGEST},16\n"
+        "alpha/__pycache__/__init__.cpython-311.pyc,,\n"
+        "alpha/legacy.pyc,,12\n"
+        f"../../../bin/alpha,sha256={DIGEST},9\n"
+        "alpha/old.txt,md5=1B2M2Y8AsgTpgAmY7PhCfg,0\n"
+        "alpha/new.txt,sha512=abc,3\n"
+        "alpha-1.0.dist-info/RECORD,,\n"
+    )
+    checks = resolve_record(text, RECORD_REL, SITE)
+    assert checks.rows == (
+        ("alpha/__init__.py", f"{SITE}/alpha/__init__.py", DIGEST, 16),
+        ("../../../bin/alpha", "bin/alpha", DIGEST, 9),
+        ("alpha/old.txt", f"{SITE}/alpha/old.txt", None, 0),
+        ("alpha/new.txt", f"{SITE}/alpha/new.txt", None, 3),
+        ("alpha-1.0.dist-info/RECORD", f"{SITE}/alpha-1.0.dist-info/RECORD", None, None),
+    )
+    assert checks.issues == ()
+    assert checks.bytecode_rows == 2
+    assert checks.other_algorithms == (("md5", 1), ("sha512", 1))
+
+
+def test_resolving_a_record_turns_bad_and_escaping_rows_into_issues() -> None:
+    lines = [f"../../../../etc/passwd,sha256={DIGEST},9", "/etc/shadow,,"]
+    lines += [f"junk{i},md5,big" for i in range(MAX_INVALID_ROWS + 3)]
+    checks = resolve_record("\n".join(lines), RECORD_REL, SITE)
+    assert checks.rows == ()
+    assert checks.issues[:2] == (
+        ("outside_env", "../../../../etc/passwd", "RECORD line 1 points outside the env; not read"),
+        ("outside_env", "/etc/shadow", "RECORD line 2 points outside the env; not read"),
+    )
+    invalid = checks.issues[2:]
+    assert [(category, path) for category, path, _ in invalid] == [
+        ("record_invalid", RECORD_REL)
+    ] * (MAX_INVALID_ROWS + 1)
+    assert invalid[0][2].startswith("line 3: ")
+    assert invalid[-1][2] == "and 3 more lines that do not parse"
+
+
+def test_resolving_agrees_with_parsing_row_by_row() -> None:
+    text = "\n".join(
+        [
+            f"alpha/a.py,sha256={DIGEST},16",
+            f'"alpha/quoted, name.py",sha256={DIGEST},16',
+            f"alpha/b.py,SHA256={DIGEST}=,",
+            "alpha/broken.py,sha256=nope,abc",
+            "alpha/c.py,,",
+        ]
+    )
+    parsed = parse_record(text)
+    checks = resolve_record(text, RECORD_REL, SITE)
+    assert [(row.path, row.sha256, row.size) for row in parsed.rows] == [
+        (path, sha256, size) for path, _, sha256, size in checks.rows
+    ]
+    assert [f"line {p.line}: {'; '.join(p.issues)}" for p in parsed.problems] == [
+        detail for _, _, detail in checks.issues
+    ]
+
+
+def test_resolved_checks_survive_their_plain_form_and_refuse_any_other_shape() -> None:
+    checks = resolve_record(f"a.py,sha256={DIGEST},16\nb.py,md5=x,1\n/abs,,\n", RECORD_REL, SITE)
+    assert RecordChecks.from_plain(checks.to_plain()) == checks
+    row = ("a.py", f"{SITE}/a.py", DIGEST, 16)
+    malformed: list[object] = [
+        None,
+        [],
+        (),
+        ((row,), (), 0),
+        ([row], (), 0, ()),
+        ((row,), (), "0", ()),
+        ((("a.py", f"{SITE}/a.py", DIGEST),), (), 0, ()),
+        ((("a.py", f"{SITE}/a.py", DIGEST, "16"),), (), 0, ()),
+        ((("a.py", None, DIGEST, 16),), (), 0, ()),
+        ((row,), (("no_such_category", "a", "b"),), 0, ()),
+        ((row,), (), 0, (("md5", "1"),)),
+    ]
+    for bad in malformed:
+        assert RecordChecks.from_plain(bad) is None, bad
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "Foo_Bar-1.0.dist-info",
+        "foo.bar-2.dist-info",
+        "FOO--bar__baz-3.dist-info",
+        "zope.interface-6.0.dist-info",
+        "nover.dist-info",
+    ],
+)
+def test_dist_names_are_canonical_exactly_as_packaging_makes_them(folder: str) -> None:
+    stem = folder.removesuffix(".dist-info")
+    name = stem.rpartition("-")[0] or stem
+    assert dist_name(folder) == canonicalize_name(name)

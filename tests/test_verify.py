@@ -7,10 +7,16 @@ of the env, a symlink out), and checks the finding's category, distribution and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,12 +24,18 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import layout
+from reconciler import layout, verify
 from reconciler.hashcache import RACY_NS, HashCache, cache_file
-from reconciler.records import EMPTY_SHA256, IntegrityFinding, VerifyReport, record_digest
+from reconciler.records import (
+    EMPTY_SHA256,
+    MAX_INVALID_ROWS,
+    IntegrityFinding,
+    VerifyReport,
+    record_digest,
+    resolve_record,
+)
 from reconciler.verify import (
     CHUNK,
-    MAX_INVALID_ROWS,
     EnvNotVerifiable,
     FileHash,
     sha256_file,
@@ -763,3 +775,246 @@ def test_seen_lists_the_records_and_files_the_walk_looked_at(env: Env) -> None:
     assert str(Path(real) / "vfalpha-1.0.dist-info" / "RECORD") in seen
     assert str(Path(real) / "vfalpha" / "core.py") in seen
     assert len(seen) >= report.rows_checked
+
+
+# -- RECORDs from the cache -----------------------------------------------------------------
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The RECORDs verify parses (their env-relative paths), rather than take from the cache."""
+    parsed: list[str] = []
+
+    def counting(data: bytes | str, record_rel: str, site: str, windows: bool = False) -> object:
+        parsed.append(record_rel)
+        return resolve_record(data, record_rel, site, windows)
+
+    monkeypatch.setattr(verify, "resolve_record", counting)
+    return parsed
+
+
+def what_was_found(report: VerifyReport) -> object:
+    """A report less how its files were checked (hashed or trusted from the cache)."""
+    return dataclasses.replace(report, files_hashed=0, bytes_hashed=0, files_cached=0)
+
+
+def test_an_unchanged_record_is_not_parsed_again(aged: Env, root: Path, parses: list[str]) -> None:
+    aged.add_rows("vfalpha/gone.py,,", "vfalpha/odd.py,md5=x,1")
+    time.sleep((RACY_NS + 50_000_000) / 1e9)
+    first = cached_run(aged, root)
+    assert len(parses) == 2
+    parses.clear()
+    second = cached_run(aged, root)
+    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True)
+    assert parses == []  # a deep run rereads the RECORDs, finds the same bytes
+    assert what_was_found(first) == what_was_found(second) == what_was_found(deep)
+    assert first.notes and first.findings
+
+
+def test_a_record_touched_but_not_changed_is_found_by_its_content(
+    aged: Env, root: Path, parses: list[str]
+) -> None:
+    cached_run(aged, root)
+    parses.clear()
+    os.utime(aged.dist_info() / "RECORD")
+    assert cached_run(aged, root).ok
+    assert parses == []
+
+
+def test_a_record_changed_since_it_was_cached_is_parsed_again(
+    aged: Env, root: Path, parses: list[str]
+) -> None:
+    assert cached_run(aged, root).ok
+    parses.clear()
+    aged.add_rows("vfalpha/gone.py,sha256=" + "A" * 43 + ",3", "../../../../../x,,")
+    again = cached_run(aged, root)
+    assert parses == [f"{SITE}/vfalpha-1.0.dist-info/RECORD"]
+    assert sorted((f.category, f.path) for f in again.findings) == [
+        ("missing", f"{SITE}/vfalpha/gone.py"),
+        ("outside_env", "../../../../../x"),
+    ]
+    assert what_was_found(again) == what_was_found(verify_env(aged.path))
+
+
+def test_a_record_reached_through_a_linked_dist_info_speaks_of_its_own_path(
+    aged: Env, root: Path
+) -> None:
+    aged.add_rows("vfalpha/odd.py,sha256=tooshort,1", name="vfcerts")
+    twin = aged.site / "vfcerts_twin-1.0.dist-info"
+    twin.symlink_to("vfcerts-1.0.dist-info")
+    time.sleep((RACY_NS + 50_000_000) / 1e9)
+    cached_run(aged, root)
+    report = cached_run(aged, root)
+    assert what_was_found(report) == what_was_found(verify_env(aged.path))
+    assert sorted(f.path for f in report.findings if f.category == "record_invalid") == [
+        f"{SITE}/vfcerts-1.0.dist-info/RECORD",
+        f"{SITE}/vfcerts_twin-1.0.dist-info/RECORD",
+    ]
+
+
+# -- spreading the work over processes and threads ------------------------------------------
+
+
+@pytest.fixture
+def broken(env: Env, outside: Path) -> Env:
+    """The env with one of most kinds of finding, and an allowed modification."""
+    (env.site / "vfalpha" / "core.py").write_text("VALUE = 43\n", encoding="utf-8")
+    (env.site / "vfalpha" / "data.bin").write_bytes(BIG[:-1] + b"\x00")
+    (env.site / "vfcerts" / "__init__.py").unlink()
+    (env.path / "bin" / "vfalpha-cli").write_bytes(b"")
+    pem = env.site / "vfcerts" / "cacert.pem"
+    pem.unlink()
+    pem.symlink_to(outside)
+    loop = env.site / "vfalpha" / "__init__.py"
+    loop.unlink()
+    loop.symlink_to("__init__.py")
+    return env
+
+
+def everything(env: Env, workers: int, hasher: verify.Hasher = sha256_file) -> object:
+    """The report and the set of paths seen."""
+    seen: list[str] = []
+    report = verify_env(env.path, ["**/cacert.pem"], workers, seen=seen, hasher=hasher)
+    return report, set(seen)
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every worker forked from now on (their pids), with no minimum cost to start them."""
+    monkeypatch.setattr(verify, "PARALLEL_MIN", 0)
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def test_checking_in_forked_workers_reports_exactly_what_one_process_reports(
+    broken: Env, forks: list[int]
+) -> None:
+    alone = everything(broken, 1)
+    assert forks == []
+    assert everything(broken, 3) == alone
+    assert len(forks) == 2
+    report = verify_env(broken.path, ["**/cacert.pem"], 3)
+    assert {f.category for f in report.findings} == {
+        "hash_mismatch",
+        "missing",
+        "zero_byte",
+        "unreadable",
+    }
+    assert [a.finding.category for a in report.allowed] == ["symlink_outside_env"]
+
+
+def test_hashes_found_by_workers_fill_the_cache(aged: Env, root: Path, forks: list[int]) -> None:
+    first = cached_run(aged, root)
+    assert forks and first.files_hashed > 0
+    forks.clear()
+    again = verify_env(aged.path, cache=env_cache(aged, root), workers=3)
+    assert (again.files_hashed, again.files_cached) == (0, first.files_hashed)
+    forks.clear()
+    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True, workers=3)
+    assert deep.files_hashed == first.files_hashed
+    assert len(forks) == 2
+
+
+def test_checking_on_threads_reports_exactly_what_one_thread_reports(
+    broken: Env, forks: list[int]
+) -> None:
+    threads: set[str] = set()
+
+    def watched(path: str, expected: os.stat_result) -> FileHash:
+        threads.add(threading.current_thread().name)
+        return sha256_file(path, expected)
+
+    alone = everything(broken, 1, watched)
+    assert threads == {"MainThread"}
+    assert everything(broken, 3, watched) == alone
+    assert len(threads) == 3
+    assert forks == []  # another hasher's effects must happen in this process
+
+
+def test_a_worker_that_dies_has_its_share_checked_by_the_caller(
+    broken: Env, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = everything(broken, 1)
+
+    def die(self: object) -> object:
+        os._exit(7)
+
+    monkeypatch.setattr(verify._Tally, "to_plain", die)
+    assert everything(broken, 3) == alone
+    assert len(forks) == 2
+
+
+def test_an_error_in_the_caller_kills_and_reaps_every_worker(
+    env: Env, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caller = os.getpid()
+    real_check = verify._Walker.check
+
+    def check(self: verify._Walker, tally: verify._Tally, items: object) -> None:
+        if os.getpid() == caller:
+            raise KeyboardInterrupt
+        time.sleep(120)  # a worker that would outlive the caller's patience
+
+    monkeypatch.setattr(verify._Walker, "check", check)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        verify_env(env.path, workers=3)
+    assert time.monotonic() - started < 60
+    assert len(forks) == 2
+    for pid in forks:
+        with pytest.raises(ChildProcessError):  # already reaped
+            os.waitpid(pid, os.WNOHANG)
+    monkeypatch.setattr(verify._Walker, "check", real_check)
+
+
+def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from pathlib import Path
+        from reconciler import verify
+        verify.PARALLEL_MIN = 0
+        def check(self, tally, items):
+            os.write(1, f"{{os.getpid()}}\\n".encode())
+            time.sleep(120)
+        verify._Walker.check = check
+        verify.verify_env(Path({str(env.path)!r}), workers=3)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ) as process:
+        assert process.stdout is not None
+        pids = {int(process.stdout.readline()) for _ in range(3)}
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal sends the foreground group
+        _, err = process.communicate(timeout=60)
+    assert "KeyboardInterrupt" in err
+    assert process.returncode != 0
+    assert len(pids) == 3
+    with pytest.raises(ProcessLookupError):  # nothing of that group is left running
+        os.killpg(process.pid, 0)
+
+
+def test_workers_write_nothing_to_the_callers_output(
+    broken: Env, forks: list[int], capfd: pytest.CaptureFixture[str]
+) -> None:
+    sys.stdout.write("written before, not yet flushed\n")
+    verify_env(broken.path, workers=3)
+    sys.stdout.flush()
+    out, err = capfd.readouterr()
+    assert (out, err) == ("written before, not yet flushed\n", "")
+    assert len(forks) == 2
