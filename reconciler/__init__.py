@@ -5,12 +5,13 @@ The Python API is :func:`resolve`: which interpreter a model runs with.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: importing typing would cost the CLI's start-up
 __version__ = "0.1.0"
 __all__ = ["EnvNotAvailable", "ReconcileError", "ResolvedEnv", "__version__", "resolve"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from reconciler.errors import ReconcileError
     from reconciler.runtime import EnvNotAvailable, ResolvedEnv, resolve
 

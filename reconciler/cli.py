@@ -7,9 +7,7 @@ Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -164,9 +162,12 @@ def _replay_plan(args: argparse.Namespace) -> int | None:
     key = planmemo.memo_key(options, sys.stdout)
     code = planmemo.replay(root, key, sys.stdout)
     if code is not None:
-        logging.getLogger("reconciler").debug(
-            "plan: replayed the stored plan; none of its inputs changed (--deep observes afresh)"
-        )
+        if args.verbose:
+            print(
+                "plan: replayed the stored plan; none of its inputs changed "
+                "(--deep observes afresh)",
+                file=sys.stderr,
+            )
         return code
     args.memo = (root, key)
     return None
@@ -178,11 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         verbose = bool(args.verbose)
-        logging.basicConfig(
-            level=logging.DEBUG if verbose else logging.WARNING,
-            format="%(message)s",
-            stream=sys.stderr,
-        )
+        if verbose:  # otherwise nothing is configured: warnings still reach stderr
+            import logging
+
+            logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
         if args.command == "plan":
             replayed = _replay_plan(args)
             if replayed is not None:
@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dispatch(args)
     except ReconcileError as error:
         if verbose:
+            import traceback
+
             traceback.print_exc()
         for line in error.details():
             print(line, file=sys.stderr)
@@ -208,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as error:  # last resort: one sentence, traceback on -v
         if verbose:
+            import traceback
+
             traceback.print_exc()
         print(
             f"error: internal error ({type(error).__name__}: {error}); run with --verbose for "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 
 class ReconcileError(Exception):
@@ -23,13 +22,37 @@ class ReconcileError(Exception):
         return ()
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One problem found in an input file, located by line and key path."""
+    """One problem found in an input file, located by line and key path.
+
+    A plain immutable value class rather than a dataclass: every command imports this module,
+    and dataclasses (with inspect) would cost the start-up of each."""
+
+    __slots__ = ("key_path", "line", "message")
+
+    def __init__(self, line: int | None, key_path: str, message: str) -> None:
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "key_path", key_path)
+        object.__setattr__(self, "message", message)
 
     line: int | None
     key_path: str
     message: str
+
+    def _key(self) -> tuple[int | None, str, str]:
+        return (self.line, self.key_path, self.message)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Problem is immutable; cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Problem(line={self.line!r}, key_path={self.key_path!r}, message={self.message!r})"
 
     def render(self, file_label: str) -> str:
         where = f"{file_label}:{self.line}" if self.line else file_label

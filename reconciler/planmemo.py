@@ -35,10 +35,13 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
 from reconciler import layout
 from reconciler.cachedir import cache_folder
+
+TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 FORMAT = 1
 RACY_NS = 1_000_000_000
