@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import layout
+from reconciler.hashcache import RACY_NS
 from reconciler.runner import uv_bin
 from tests.wheels import make_wheel
 
@@ -53,6 +55,13 @@ def private_uv_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "uv-cache"
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
     return cache
+
+
+def settle() -> None:
+    """Wait until files written so far are old enough to be trusted: a file changed within
+    ``RACY_NS`` of a run is hashed but never cached, and a plan reading one is never stored
+    (the racy rule, reconciler/hashcache.py and reconciler/planmemo.py)."""
+    time.sleep((RACY_NS + 100_000_000) / 1e9)
 
 
 def _runs(python: Path) -> bool:

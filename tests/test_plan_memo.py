@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from reconciler import layout
-from tests.conftest import Project
+from tests.conftest import Project, settle
 from tests.test_apply import SERVING, TOOLS, relock, setup
 
 REPLAYED = "plan: replayed the stored plan"
@@ -35,11 +34,6 @@ def plan(project: Project, *args: str, fresh: bool = False) -> subprocess.Comple
         check=False,
         timeout=600,
     )
-
-
-def settle() -> None:
-    """Inputs changed within the last second are never stored (the racy rule)."""
-    time.sleep(1.1)
 
 
 def stored(project: Project) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Project, build_env, require_python
+from tests.conftest import Project, build_env, require_python, settle
 from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.wheels import make_wheel
 
@@ -25,12 +24,6 @@ def site(project: Project, env_key: str) -> Path:
 
 def rel(project: Project, env_key: str, path: Path) -> str:
     return path.relative_to((project.root / env_key).resolve()).as_posix()
-
-
-def settle() -> None:
-    """Let a second pass: a file written within the last second is hashed but not cached
-    (the racy rule, reconciler/hashcache.py), so cache hits need files older than that."""
-    time.sleep(1.1)
 
 
 def verify(project: Project, *args: str) -> tuple[int, str, str]:
