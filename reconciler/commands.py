@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _plan(args)[0]
     from reconciler import planmemo
 
-    started = planmemo.now_ns()
+    started = time.time_ns()
     real, tee = sys.stdout, planmemo.Tee(sys.stdout)
     sys.stdout = tee
     try:

@@ -32,12 +32,12 @@ import json
 import os
 import stat
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from reconciler import layout
 from reconciler.cachedir import cache_folder
+from reconciler.files import write_atomic
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
 if TYPE_CHECKING:
@@ -177,10 +177,7 @@ def store(
     if target is None:
         return False
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(memo, separators=(",", ":")), encoding="utf-8")
-        tmp.replace(target)
+        write_atomic(target, json.dumps(memo, separators=(",", ":")))
         _prune(target.parent)
     except OSError:
         return False
@@ -220,10 +217,6 @@ class Tee(io.TextIOBase):
 
     def getvalue(self) -> str:
         return self.kept.getvalue()
-
-
-def now_ns() -> int:
-    return time.time_ns()
 
 
 def env_paths(

@@ -88,6 +88,19 @@ def relock(project: Project, body: str) -> None:
     lock(project)
 
 
+def start_apply(project: Project, *args: str) -> subprocess.Popen[str]:
+    """``reconcile apply --yes`` in a process group of its own, which a test signals as a
+    whole, as a terminal does on Ctrl-C."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "--yes", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.folder,
+        start_new_session=True,
+    )
+
+
 def generations_of(project: Project, env_key: str) -> list[str]:
     """The generation folders of an env (its id counter, ``.last``, is not one)."""
     folder = project.root / layout.GENERATIONS / env_key
@@ -654,14 +667,7 @@ def test_ctrl_c_during_a_build_stops_apply_on_one_signal_and_leaves_the_live_env
     relock(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==2.0"'))
 
     # its own process group, signalled as a whole, as a terminal does on Ctrl-C
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=project.folder,
-        start_new_session=True,
-    )
+    proc = start_apply(project)
     try:
         deadline = time.monotonic() + 120
         while not started.exists():  # the new generation is being verified: a probe runs
@@ -700,14 +706,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_1_and_changes_nothing(
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        waiter = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", "--yes", "--lock-timeout", "60"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=project.folder,
-            start_new_session=True,
-        )
+        waiter = start_apply(project, "--lock-timeout", "60")
         assert waiter.stderr is not None
         assert waiter.stderr.readline().startswith("waiting up to 60 s for the lock")
         os.killpg(waiter.pid, signal.SIGINT)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from tests.test_apply import (
     relock,
     setup,
     snapshot,
+    start_apply,
     trash_entries,
 )
 
@@ -305,14 +305,7 @@ def test_ctrl_c_during_a_uv_build_stops_uv_and_its_build_backend_within_seconds(
     relock(project, SERVING.replace('"beta==1.0"', '"beta==1.0", "slowbuild==1.0"'))
     (watch / "hold").touch()
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=project.folder,
-        start_new_session=True,
-    )
+    proc = start_apply(project)
     try:
         deadline = time.monotonic() + 120
         while not (watch / "pids").exists():  # uv runs the build backend, which waits
