@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import __version__, faults, generations, layout, runner
+from reconciler.adoption import folder_problem
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
@@ -337,6 +338,9 @@ class Applier:
 
     def _delete(self, step: Step) -> None:
         key = step.target
+        if "delete_requested" in step.reasons:
+            self._delete_adopted(step)
+            return
         self.reporter.phase(key, "deleting")
         generations.unlink_env(self.root, key)
         faults.point("after_unlink")
@@ -344,6 +348,26 @@ class Applier:
         faults.point("after_trash")
         self.report.removal_failures.extend(result.failed)
         self.reporter.finished(key, not result.failed, "deleted")
+
+    def _delete_adopted(self, step: Step) -> None:
+        """An adopted env marked ``delete = true``: its own folder goes (checked again now,
+        not trusted from the plan), then the env is forgotten. What could not be removed
+        fails the step, naming it, and the env stays adopted so the next apply retries."""
+        key = step.target
+        folder = self.loaded.adopt_path(key)
+        why = folder_problem(folder, self.root, doomed=True)
+        if why is not None:
+            raise ApplyFailed(f"not deleted: {why}")
+        self.reporter.phase(key, "deleting")
+        result = generations.delete_adopted(self.root, folder)
+        faults.point("after_trash")
+        if result.failed:
+            where, why = result.failed[0]
+            raise ApplyFailed(f"{where} could not be deleted completely: {why}")
+        self._update_state(
+            lambda s: s.with_adopted({k: v for k, v in s.adopted.items() if k != key})
+        )
+        self.reporter.finished(key, True, f"deleted its adopted folder {folder}")
 
     # --- bindings --------------------------------------------------------------------------
 
@@ -363,19 +387,34 @@ class Applier:
         self.reporter.finished(f"model {step.target}", True, "unbound")
 
     def _forget(self, step: Step) -> None:
-        self._update_state(lambda s: s.with_adopted(s.adopted - {step.target}))
-        self.reporter.finished(step.target, True, "forgotten (its files are left alone)")
+        key = step.target
+        self._update_state(
+            lambda s: s.with_adopted({k: v for k, v in s.adopted.items() if k != key})
+        )
+        self.reporter.finished(key, True, "forgotten (its files are left alone)")
+
+    def _manifest_adopted(self) -> dict[str, str]:
+        """The manifest's adopted envs in use -> their absolute folder."""
+        return {
+            key: str(self.loaded.adopt_path(key).absolute())
+            for key in self.loaded.manifest.adopted_envs()
+        }
 
     def remember_adopted(self) -> None:
-        """Before any rebind: add the manifest's adopted envs to the applied state, so a model
-        bound to one resolves to it even if apply is killed before it finishes."""
-        adopted = self._state.adopted | frozenset(self.loaded.manifest.adopted_envs())
+        """Before any rebind: add the manifest's adopted envs (with their folders) to the
+        applied state, so a model bound to one resolves to it even if apply is killed before it
+        finishes."""
+        adopted = {**self._state.adopted, **self._manifest_adopted()}
         if adopted != self._state.adopted:
             self._update_state(lambda s: s.with_adopted(adopted))
 
     def record_adopted(self) -> None:
-        """After a successful apply, remember which envs are adopted (for later forgets)."""
-        adopted = frozenset(self.loaded.manifest.adopted_envs())
+        """After a successful apply, the adopted envs are exactly the manifest's (a doomed
+        env whose deletion failed stays, so the next apply retries it)."""
+        adopted = self._manifest_adopted()
+        for key in self.loaded.manifest.doomed_envs():
+            if key in self._state.adopted:
+                adopted[key] = self._state.adopted[key]
         if adopted != self._state.adopted:
             self._update_state(lambda s: s.with_adopted(adopted))
 

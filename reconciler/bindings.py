@@ -21,11 +21,13 @@ FORMAT_VERSION = "1"
 
 @dataclass(frozen=True)
 class AppliedState:
-    """What apply last made true: model -> env bindings and the adopted envs it knew."""
+    """What apply last made true: model -> env bindings, and the adopted envs it knew with the
+    absolute folder each was adopted from (the runtime resolves through that, not through a
+    manifest edit that was never applied; "" when a state from before paths were kept)."""
 
     bindings: Mapping[str, str] = field(default_factory=dict)
     fallbacks: Mapping[str, str] = field(default_factory=dict)
-    adopted: frozenset[str] = frozenset()
+    adopted: Mapping[str, str] = field(default_factory=dict)
 
     def with_binding(
         self, model: str, env_key: str | None, fallback: str | None = None
@@ -40,8 +42,8 @@ class AppliedState:
                 fallbacks[model] = fallback
         return AppliedState(bindings, fallbacks, self.adopted)
 
-    def with_adopted(self, adopted: frozenset[str]) -> AppliedState:
-        return AppliedState(dict(self.bindings), dict(self.fallbacks), adopted)
+    def with_adopted(self, adopted: Mapping[str, str]) -> AppliedState:
+        return AppliedState(dict(self.bindings), dict(self.fallbacks), dict(adopted))
 
 
 def read_state(root: Path) -> AppliedState:
@@ -58,19 +60,17 @@ def read_state(root: Path) -> AppliedState:
         ) from None
     bindings = data.get("bindings") if isinstance(data, dict) else None
     fallbacks = data.get("fallbacks", {}) if isinstance(data, dict) else None
-    adopted = data.get("adopted", []) if isinstance(data, dict) else None
-    if (
-        not _str_map(bindings)
-        or not _str_map(fallbacks)
-        or not isinstance(adopted, list)
-        or not all(isinstance(a, str) for a in adopted)
-    ):
+    adopted = data.get("adopted", {}) if isinstance(data, dict) else None
+    if isinstance(adopted, list) and all(isinstance(a, str) for a in adopted):
+        adopted = dict.fromkeys(adopted, "")  # written before adopted paths were kept
+    if not _str_map(bindings) or not _str_map(fallbacks) or not _str_map(adopted):
         raise ReconcileError(
             f"the applied bindings at {path} are not in the expected shape; delete the file and "
             "run `reconcile apply` to bind every model again."
         )
     assert isinstance(bindings, dict) and isinstance(fallbacks, dict)  # _str_map checked
-    return AppliedState(dict(bindings), dict(fallbacks), frozenset(adopted))
+    assert isinstance(adopted, dict)
+    return AppliedState(dict(bindings), dict(fallbacks), dict(adopted))
 
 
 def _str_map(value: object) -> bool:
@@ -84,6 +84,6 @@ def write_state(root: Path, state: AppliedState) -> None:
         "format_version": FORMAT_VERSION,
         "bindings": dict(sorted(state.bindings.items())),
         "fallbacks": dict(sorted(state.fallbacks.items())),
-        "adopted": sorted(state.adopted),
+        "adopted": dict(sorted(state.adopted.items())),
     }
     write_atomic(layout.bindings_path(root), json.dumps(document, indent=2) + "\n")

@@ -23,7 +23,8 @@ INTRO = """\
 `envs.toml` declares the environments a machine should have and which model runs in which.
 Every path in it is relative to the folder of envs.toml. Unknown keys, wrong types, bad
 requirement strings, a model that names an undeclared env, `adopt` together with
-`requirements`, and a managed env without `python` are errors; all of them are reported at
+`requirements`, a managed env without `python`, and a model whose fallback is its own env
+are errors; all of them are reported at
 once, each with the file, the line and the key path (`envs.tools.python`), and with a
 did-you-mean for a misspelt key. The exit code is 1 and nothing on disk is touched.
 
@@ -76,9 +77,17 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         "A **managed** env has `python` and `requirements`; reconcile builds it under the "
         "root from its lockfile. An **adopted** env has `adopt` instead: an existing venv "
         "that reconcile probes and reports on, but never builds, replaces or deletes; "
-        "`requirements`, `lockfile` and `sources` are errors on an adopted env.",
+        "`requirements`, `lockfile` and `sources` are errors on an adopted env. See "
+        "[Adopted envs](#adopted-envs) below.",
     ),
-    ("`[models.<name>]`", ModelSpec, ""),
+    (
+        "`[models.<name>]`",
+        ModelSpec,
+        "`fallback` names another declared env; `which`, `run` and `resolve()` use it when "
+        "the model's own env fails their health check. A fallback equal to the model's own "
+        "env is an error (a loop). Only models have fallbacks, so there are no chains: a "
+        "model runs in its env, else in its fallback, else not at all.",
+    ),
 )
 
 OUTRO = """\
@@ -107,6 +116,37 @@ RECORD (`zero_byte`, `size_mismatch`, `hash_mismatch`, `unrecorded`, or a symlin
 env, as when the bundle is linked to `/etc/ssl/certs/ca-certificates.crt`) is an *allowed
 modification*: listed by `reconcile verify -v` and in its JSON (`allowed`, with the pattern),
 never a finding. A matching file that is missing or unreadable is still a finding.
+
+## Adopted envs
+
+`adopt` is a path to an existing venv, relative to envs.toml or absolute. `plan` and `apply`
+refuse to start (exit 1, each problem with its line) when an adopted path
+
+- does not exist,
+- is not a venv (no `pyvenv.cfg` in it),
+- is inside the root, or holds it (the root is where reconcile keeps what it builds), or
+- is the same folder as another env's (declare a venv once and bind several models to it).
+
+An adopted env is never rebuilt: a problem in it is a warning in the plan and a finding in
+`verify`, with the advice to move its models to a managed env.
+
+Removing an adopted env's table from the manifest plans a `forget`: reconcile stops tracking
+it and leaves its files alone. To have its folder deleted instead, keep the table and add
+`delete = true`:
+
+```toml
+[envs.legacy-llama]
+adopt = "environments/local_abc123/.venv"
+delete = true   # the next apply deletes this folder, then forgets the env
+```
+
+The plan shows a `delete` step with reason `delete_requested` naming the folder. Apply deletes
+exactly that folder (SPEC 7.7): it refuses a link or a folder without `pyvenv.cfg`, moves the
+folder aside with one rename (into `<root>/.trash`, or beside itself when the root is on
+another filesystem) so a locked file cannot leave a half-deleted venv in place, clears
+read-only bits, and names what it could not remove; the env then stays adopted so the next
+apply retries. No model may name an env marked `delete = true` (as `env` or `fallback`). Once
+the folder is gone the table can be removed. See [migration.md](migration.md).
 
 ## Lockfiles
 

@@ -345,6 +345,54 @@ def delete_tree(root: Path, path: Path) -> Removal:
     return empty_trash_entry(in_trash, reported_as=str(path))
 
 
+def delete_adopted(root: Path, folder: Path) -> Removal:
+    """Delete an adopted env's own folder, outside the root, which the manifest asked for
+    (``delete = true``; SPEC 7.7). The folder is moved aside first with one rename, into
+    ``<root>/.trash`` when it is on the same filesystem, else to a hidden sibling, so a file
+    that cannot be removed never leaves a half-deleted venv where the old path was; then it is
+    deleted without following a link, read-only bits cleared, what is left reported. A link
+    or a folder that is not a venv is refused, and so is anything that holds the root.
+    On Windows: :func:`reconciler.winpaths.delete_adopted`."""
+    windows = winpaths.native()
+    if windows is not None:
+        outcome = winpaths.delete_adopted(windows, root, folder)
+        if outcome.failures:
+            return summarize(str(folder), outcome.moved_to, outcome.failures)
+        return Removal(removed=(str(folder),)) if outcome.removed else Removal()
+    if folder.is_symlink() or not (folder / "pyvenv.cfg").is_file():
+        why = "a link, or not a venv (no pyvenv.cfg); not touched"
+        return Removal() if not os.path.lexists(folder) else Removal(failed=((str(folder), why),))
+    real, real_root = Path(os.path.realpath(folder)), Path(os.path.realpath(root))
+    if real == real_root or real.is_relative_to(real_root) or real_root.is_relative_to(real):
+        return Removal(failed=((str(folder), "it overlaps the root; not touched"),))
+    try:
+        aside = _move_aside(root, folder)
+    except ReconcileError as error:
+        return Removal(failed=((str(folder), error.message),))
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return Removal(failed=((str(folder), f"{why}; it stays where it is"),))
+    faults.point("during_removal")
+    return empty_trash_entry(aside, reported_as=str(folder))
+
+
+def _move_aside(root: Path, folder: Path) -> Path:
+    """One rename of ``folder`` into the trash, or beside itself when the trash is on another
+    filesystem (a rename cannot cross one)."""
+    trash = _trash(root)
+    trash.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        destination = trash / f"{folder.name}-{tag}"
+        folder.rename(destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        destination = folder.with_name(f".{folder.name}.reconcile-trash-{tag}")
+        folder.rename(destination)
+    return destination
+
+
 def _rmtree(path: Path, on_error: Any) -> None:
     """shutil.rmtree, which never follows symlinks inside the tree, on every Python we run on."""
     if sys.version_info >= (3, 12):

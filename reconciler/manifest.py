@@ -141,6 +141,10 @@ class EnvSpec(BaseModel):
     adopt: StrictStr | None = Field(
         None, description="Path of an existing venv: probed and verified, never rebuilt."
     )
+    delete: StrictBool = Field(
+        False,
+        description="Adopted envs only: apply deletes the adopted folder, then forgets the env.",
+    )
     verify_ignore: tuple[Glob, ...] = Field(
         (), description="Added to settings.verify_ignore for this env."
     )
@@ -177,7 +181,12 @@ class Manifest(BaseModel):
         return {k: v for k, v in sorted(self.envs.items()) if not v.adopted}
 
     def adopted_envs(self) -> dict[str, EnvSpec]:
-        return {k: v for k, v in sorted(self.envs.items()) if v.adopted}
+        """Adopted envs in use (not marked ``delete = true``)."""
+        return {k: v for k, v in sorted(self.envs.items()) if v.adopted and not v.delete}
+
+    def doomed_envs(self) -> dict[str, EnvSpec]:
+        """Adopted envs marked ``delete = true``: apply deletes their folder."""
+        return {k: v for k, v in sorted(self.envs.items()) if v.adopted and v.delete}
 
     def sources_for(self, env_key: str) -> Sources:
         spec = self.envs[env_key]
@@ -303,6 +312,14 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
                             '"adopt" to let reconcile build this env',
                         )
                     )
+        elif spec.get("delete") is True:
+            found.append(
+                (
+                    ("envs", key, "delete"),
+                    "only an adopted env can be deleted this way; to delete a managed env, "
+                    "remove its table from the manifest",
+                )
+            )
         elif "python" not in spec:
             found.append(
                 (
@@ -314,19 +331,34 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
     models = raw.get("models")
     models = models if isinstance(models, dict) else {}
     declared = sorted(str(k) for k in envs)
+    doomed = {k for k, v in envs.items() if isinstance(v, dict) and v.get("delete") is True}
     for name, spec in models.items():
         if not isinstance(spec, dict):
             continue
         for field in ("env", "fallback"):
             target = spec.get(field)
-            if not isinstance(target, str) or target in envs:
+            if not isinstance(target, str):
+                continue
+            if target in doomed:
+                found.append(
+                    (
+                        ("models", name, field),
+                        f'names env "{target}", which is marked delete = true; move the model '
+                        "to another env first",
+                    )
+                )
+            if target in envs:
                 continue
             close = difflib.get_close_matches(target, declared, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else "; declare it under [envs]"
             found.append((("models", name, field), f'names undeclared env "{target}"{hint}'))
         if spec.get("fallback") is not None and spec.get("fallback") == spec.get("env"):
+            loop = f"{name} -> {spec['env']} -> {spec['fallback']}"
             found.append(
-                (("models", name, "fallback"), "is the model's own env; name a different env")
+                (
+                    ("models", name, "fallback"),
+                    f"is the model's own env, a fallback loop ({loop}); name a different env",
+                )
             )
     return found
 

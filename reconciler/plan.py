@@ -65,6 +65,8 @@ class Observed:
     """Adopted envs recorded in the applied state."""
     fallbacks: Mapping[str, str] = field(default_factory=dict)
     """Applied model -> fallback env."""
+    doomed: Mapping[str, str] = field(default_factory=dict)
+    """Adopted envs marked ``delete = true`` whose folder still exists -> that folder."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -99,6 +101,13 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
             steps.append(Step(env_step_id(name), "env", "delete", name, ("not_declared",)))
     for name in sorted(observed.adopted - set(manifest.envs)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("not_declared",)))
+    for name, folder in sorted(observed.doomed.items()):
+        detail = f"deletes the adopted folder {folder} (delete = true)"
+        steps.append(
+            Step(env_step_id(name), "env", "delete", name, ("delete_requested",), (), (detail,))
+        )
+    for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
+        steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
     return steps
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.adoption import check_adopted
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -126,6 +127,7 @@ def make_plan(
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
+    check_adopted(loaded)
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()
     state = read_state(root)
@@ -151,12 +153,14 @@ def make_plan(
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
+    doomed = _doomed(loaded)
     observed = Observed(
         health=health,
         orphans=orphans,
         bindings=state.bindings,
-        adopted=state.adopted,
+        adopted=frozenset(state.adopted),
         fallbacks=state.fallbacks,
+        doomed=doomed,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)
@@ -167,19 +171,30 @@ def make_plan(
         "observed": {key: _facts_digest(f) for key, f in sorted(facts.items())},
         "integrity": {key: _findings_digest(r) for key, r in sorted(integrity.items())},
         "orphans": sorted(orphans),
+        "doomed": sorted(doomed),
         "targets": wanted,
         "applied_state": _sha256(
             json.dumps(
                 [
                     sorted(state.bindings.items()),
                     sorted(state.fallbacks.items()),
-                    sorted(state.adopted),
+                    sorted(state.adopted.items()),
                 ]
             )
         ),
     }
     inputs = _input_paths(loaded, [loaded.lockfile_path(k) for k in locks], facts, orphans)
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _doomed(loaded: LoadedManifest) -> dict[str, str]:
+    """Adopted envs marked ``delete = true`` whose folder is still there -> that folder, as
+    written in the manifest (plans carry no absolute paths of their own)."""
+    return {
+        key: str(spec.adopt)
+        for key, spec in loaded.manifest.doomed_envs().items()
+        if os.path.lexists(loaded.adopt_path(key))
+    }
 
 
 def _input_paths(
@@ -196,6 +211,9 @@ def _input_paths(
     state = layout.bindings_path(root)
     paths = [str(loaded.path), str(root), str(state.parent), str(state)]
     paths += [str(p) for p in lockfiles]
+    for key in loaded.manifest.doomed_envs():
+        folder = loaded.adopt_path(key)
+        paths += [str(folder), str(folder.parent), str(folder / "pyvenv.cfg")]
     for name in orphans:
         real = os.path.realpath(root / name)
         paths += [str(root / name), real, str(Path(real) / layout.RECEIPT_NAME)]

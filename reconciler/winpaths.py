@@ -50,6 +50,7 @@ IO_REPARSE_TAG_SYMLINK = 0xA000000C
 ERROR_ACCESS_DENIED = 5
 ERROR_SHARING_VIOLATION = 32
 ERROR_LOCK_VIOLATION = 33
+ERROR_NOT_SAME_DEVICE = 17
 _LOCKED = (ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION)
 _LOADED_SUFFIXES = (".pyd", ".dll", ".exe")
 _EXTENDED = "\\\\?\\"
@@ -386,6 +387,47 @@ def delete_tree(ops: WindowsOps, root: PurePath, path: PurePath) -> Outcome:
     faults.point("during_removal")
     failures = remove_tree(ops, in_trash)
     return Outcome(not failures, in_trash, tuple(failures))
+
+
+def delete_adopted(ops: WindowsOps, root: PurePath, folder: PurePath) -> Outcome:
+    """Delete an adopted env's own folder outside the root (``delete = true``): refused when
+    it is a junction or symlink, has no ``pyvenv.cfg`` or overlaps the root; moved into the
+    trash with one rename (beside itself when the trash is on another drive), then deleted
+    bottom-up with read-only attributes cleared, locked files reported."""
+    kind = ops.kind(folder)
+    if kind == "missing":
+        return Outcome(False)
+    if kind != "dir" or ops.kind(folder / "pyvenv.cfg") != "file":
+        why = "a link, or not a venv (no pyvenv.cfg); not touched"
+        return Outcome(False, failures=((str(folder), why),))
+    try:
+        real, real_root = ops.real_path(folder), ops.real_path(root)
+    except OSError as error:
+        return Outcome(False, failures=((str(folder), reason(error, folder)),))
+    if real == real_root or real.is_relative_to(real_root) or real_root.is_relative_to(real):
+        return Outcome(False, failures=((str(folder), "it overlaps the root; not touched"),))
+    try:
+        trash = trash_dir(ops, root)
+        ops.make_dir(trash)
+        tag = uuid.uuid4().hex[:8]
+        aside = trash / f"{folder.name}-{tag}"
+        try:
+            ops.rename(folder, aside)
+        except OSError as error:
+            if getattr(error, "winerror", None) != ERROR_NOT_SAME_DEVICE:
+                raise
+            aside = folder.with_name(f".{folder.name}.reconcile-trash-{tag}")
+            ops.rename(folder, aside)
+    except ReconcileError as error:
+        return Outcome(False, failures=((str(folder), error.message),))
+    except OSError as error:
+        held = getattr(error, "winerror", None) in (ERROR_ACCESS_DENIED, *_LOCKED)
+        hint = " (a running process may hold a file in it)" if held else ""
+        why = f"could not be moved aside{hint}, so it stays where it is: "
+        return Outcome(False, failures=((str(folder), why + reason(error, folder)),))
+    faults.point("during_removal")
+    failures = remove_tree(ops, aside)
+    return Outcome(not failures, aside, tuple(failures))
 
 
 # --- the real thing -----------------------------------------------------------------------

@@ -423,7 +423,32 @@ CASES = [
         env = "tools"
         fallback = "tools"
         """,
-        ((6, "models.m.fallback", "is the model's own env; name a different env"),),
+        ((6, "models.m.fallback", "a fallback loop (m -> tools -> tools); name a different"),),
+    ),
+    Case(
+        "delete_on_a_managed_env",
+        """\
+        [envs.tools]
+        python = "3.11"
+        delete = true
+        """,
+        ((3, "envs.tools.delete", "only an adopted env can be deleted this way"),),
+    ),
+    Case(
+        "model_bound_to_an_env_marked_for_deletion",
+        """\
+        [envs.old]
+        adopt = "old/.venv"
+        delete = true
+
+        [envs.new]
+        python = "3.11"
+
+        [models.m]
+        env = "new"
+        fallback = "old"
+        """,
+        ((10, "models.m.fallback", 'names env "old", which is marked delete = true; move'),),
     ),
 ]
 

@@ -1,0 +1,88 @@
+"""IO: the checks an adopted env's folder must pass before a plan, and its deletion.
+
+An adopted env is a venv someone else built (``adopt = "path"``). reconcile observes and
+verifies it but never builds, replaces or deletes it, unless the manifest marks it
+``delete = true``: then apply deletes exactly that folder (SPEC 7.7) and forgets the env.
+
+Bad adopt paths are manifest errors at plan time, each naming the line: a path that does
+not exist, is not a venv (no ``pyvenv.cfg``), lies inside the root (the root is reconcile's
+own), or is the same folder as another env's. A folder marked for deletion must also be a
+real folder, not a link: removal never goes through a link.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePath
+
+from reconciler.errors import ManifestError, Problem
+from reconciler.files import display_path
+from reconciler.manifest import LoadedManifest, format_key_path
+from reconciler.tomllines import key_lines, line_for
+
+
+def overlaps(first: PurePath, second: PurePath) -> bool:
+    """Pure: whether one of two resolved paths is the other or inside it (either flavour;
+    Windows paths compare case-insensitively)."""
+    return first == second or first.is_relative_to(second) or second.is_relative_to(first)
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def folder_problem(path: Path, root: Path, *, doomed: bool) -> str | None:
+    """Why ``path`` cannot be adopted (or deleted, when ``doomed``); ``None`` when it can."""
+    shown = display_path(path)
+    if doomed and path.is_symlink():
+        return (
+            f"{shown} is a link; reconcile never deletes through a link: remove the link "
+            "yourself, or drop delete = true"
+        )
+    if not path.exists():
+        if doomed:
+            return None  # already gone: nothing to delete
+        return (
+            f"{shown} does not exist; fix the path, or remove the env from the manifest to "
+            "forget it"
+        )
+    if not path.is_dir() or not (path / "pyvenv.cfg").is_file():
+        return f"{shown} is not a venv (no pyvenv.cfg in it); adopt the venv's own folder"
+    real, real_root = _real(path), _real(root)
+    if overlaps(real, real_root):
+        where = "is inside" if real != real_root and real.is_relative_to(real_root) else "holds"
+        return (
+            f"{shown} {where} the root {display_path(root)}, where reconcile keeps the envs it "
+            "builds; adopt a venv outside the root"
+        )
+    return None
+
+
+def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
+    """Every bad adopt path of the manifest, each with its line and key path."""
+    lines = key_lines(loaded.text)
+    problems: list[Problem] = []
+    seen: dict[Path, str] = {}
+    for key, spec in sorted(loaded.manifest.envs.items()):
+        if not spec.adopted:
+            continue
+        path = loaded.adopt_path(key)
+        why = folder_problem(path, loaded.root, doomed=spec.delete)
+        real = _real(path)
+        if why is None and real in seen:
+            why = (
+                f"{display_path(path)} is the same folder as env {seen[real]}'s; declare each "
+                "venv once and bind several models to it"
+            )
+        seen.setdefault(real, key)
+        if why is not None:
+            loc = ("envs", key, "adopt")
+            problems.append(Problem(line_for(lines, loc), format_key_path(loc), why))
+    return sorted(problems, key=lambda p: (p.line or 0, p.key_path))
+
+
+def check_adopted(loaded: LoadedManifest) -> None:
+    """Raise one :class:`ManifestError` listing every bad adopt path, if any."""
+    problems = adopt_problems(loaded)
+    if problems:
+        raise ManifestError(display_path(loaded.path), problems)

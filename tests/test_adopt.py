@@ -1,0 +1,293 @@
+"""Legacy envs end to end (issue 5): adopt what exists, migrate models by editing the
+manifest, forget an adopted env or delete its folder when the manifest says so, and refuse
+bad adopt paths before anything happens. Real uv, real venvs, the installed command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import layout
+from reconciler.bindings import read_state
+from tests.conftest import Project, require_python, uv
+from tests.test_apply import error_lines, lock, plan_json, snapshot, trash_entries
+
+
+def legacy_venv(project: Project, where: Path, *requirements: str) -> Path:
+    """A hand-made venv, as teams have them: `uv venv` plus `uv pip install`."""
+    uv("venv", "--quiet", "--python", str(require_python("3.11")), str(where))
+    for requirement in requirements:
+        project.install(where, requirement)
+    return where
+
+
+LEGACY = """\
+[envs.legacy-a]
+adopt = "environments/a/.venv"
+imports = ["alpha"]
+
+[envs.legacy-b]
+adopt = "environments/b/.venv"
+imports = ["gamma"]
+
+[models.m1]
+env = "legacy-a"
+
+[models.m2]
+env = "legacy-b"
+"""
+
+SHARED = """\
+[envs.shared]
+python = "3.11"
+requirements = ["alpha==1.0", "gamma==1.0"]
+imports = ["alpha", "gamma"]
+"""
+
+
+@pytest.fixture
+def legacy(project: Project) -> Iterator[Project]:
+    """Two legacy venvs, adopted and applied: m1 runs in legacy-a, m2 in legacy-b."""
+    legacy_venv(project, project.folder / "environments/a/.venv", "alpha==1.0")
+    legacy_venv(project, project.folder / "environments/b/.venv", "gamma==1.0")
+    project.write(LEGACY)
+    done = project.cli("apply", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield project
+
+
+def _migrated(fallbacks: bool = True) -> str:
+    """Both models moved to the shared env (with their legacy env as fallback)."""
+    text = LEGACY.replace('env = "legacy-a"', 'env = "shared"').replace(
+        'env = "legacy-b"', 'env = "shared"'
+    )
+    if fallbacks:
+        text = text.replace(
+            '[models.m1]\nenv = "shared"', '[models.m1]\nenv = "shared"\nfallback = "legacy-a"'
+        )
+        text = text.replace(
+            '[models.m2]\nenv = "shared"', '[models.m2]\nenv = "shared"\nfallback = "legacy-b"'
+        )
+    return SHARED + "\n" + text
+
+
+def test_adopting_writes_down_what_exists_and_which_runs_in_the_adopted_venv(
+    legacy: Project,
+) -> None:
+    which = legacy.cli("which", "m1")
+    state = read_state(legacy.root)
+
+    assert which.returncode == 0, which.stderr
+    assert which.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
+    assert state.bindings == {"m1": "legacy-a", "m2": "legacy-b"}
+    assert state.adopted == {
+        "legacy-a": str(legacy.folder / "environments/a/.venv"),
+        "legacy-b": str(legacy.folder / "environments/b/.venv"),
+    }
+    assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_moving_models_to_a_shared_env_creates_it_first_and_leaves_legacy_venvs_alone(
+    legacy: Project,
+) -> None:
+    before = {k: snapshot(legacy.folder / f"environments/{k}/.venv") for k in "ab"}
+    legacy.write(_migrated())
+    lock(legacy)
+
+    document = plan_json(legacy)
+    text = legacy.cli("plan")
+    done = legacy.cli("apply", "--yes")
+
+    steps = {s["id"]: s for s in document["steps"]}
+    assert list(steps) == ["env.shared", "model.m1", "model.m2"]
+    assert steps["env.shared"]["action"] == "create"
+    for model in ("model.m1", "model.m2"):
+        assert steps[model]["action"] == "rebind"
+        assert steps[model]["depends_on"] == ["env.shared"]
+    assert '~ model "m1": legacy-a -> shared' in text.stdout, text.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_state(legacy.root).bindings == {"m1": "shared", "m2": "shared"}
+    assert read_state(legacy.root).fallbacks == {"m1": "legacy-a", "m2": "legacy-b"}
+    which = legacy.cli("which", "m2")
+    assert which.stdout.strip().startswith(str(legacy.root / layout.GENERATIONS / "shared"))
+    after = {k: snapshot(legacy.folder / f"environments/{k}/.venv") for k in "ab"}
+    assert after == before
+    assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_removing_an_adopted_env_forgets_it_and_leaves_its_files(legacy: Project) -> None:
+    legacy.write(_migrated(fallbacks=False))
+    lock(legacy)
+    assert legacy.cli("apply", "--yes").returncode == 0
+    before = snapshot(legacy.folder / "environments/a/.venv")
+    legacy.write(_migrated(fallbacks=False).replace(LEGACY.split("[models.m1]")[0], ""))
+
+    text = legacy.cli("plan")
+    document = plan_json(legacy)
+    done = legacy.cli("apply", "--yes")
+
+    assert [(s["id"], s["action"]) for s in document["steps"]] == [
+        ("env.legacy-a", "forget"),
+        ("env.legacy-b", "forget"),
+    ]
+    assert "will be forgotten (its files are left alone)" in text.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_state(legacy.root).adopted == {}
+    assert snapshot(legacy.folder / "environments/a/.venv") == before
+    assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def _doomed(text: str, key: str) -> str:
+    marker = f'adopt = "environments/{key[-1]}/.venv"\n'
+    return text.replace(marker, marker + "delete = true\n")
+
+
+def test_delete_true_moves_models_off_then_deletes_exactly_that_folder(legacy: Project) -> None:
+    folder = legacy.folder / "environments/a/.venv"
+    readonly = folder / "locked-down"
+    readonly.mkdir()
+    (readonly / "file.txt").write_text("x", encoding="utf-8")
+    readonly.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    neighbour = legacy.folder / "environments/a/notes.txt"
+    neighbour.write_text("keep me", encoding="utf-8")
+    legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
+    lock(legacy)
+
+    document = plan_json(legacy)
+    done = legacy.cli("apply", "--yes")
+
+    steps = {s["id"]: s for s in document["steps"]}
+    assert steps["env.legacy-a"]["action"] == "delete"
+    assert steps["env.legacy-a"]["reasons"] == ["delete_requested"]
+    assert steps["env.legacy-a"]["details"] == [
+        "deletes the adopted folder environments/a/.venv (delete = true)"
+    ]
+    assert steps["env.legacy-a"]["depends_on"] == ["model.m1"]
+    assert document["summary"]["delete"] == 1
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not folder.exists()
+    assert neighbour.read_text(encoding="utf-8") == "keep me"
+    assert trash_entries(legacy) == []
+    assert "legacy-a" not in read_state(legacy.root).adopted
+    assert (legacy.folder / "environments/b/.venv/pyvenv.cfg").is_file()
+    assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_delete_true_across_filesystems_moves_the_folder_aside_beside_itself(
+    project: Project,
+) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == project.folder.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to adopt a venv from")
+    outside = shm / f"reconcile-test-{uuid.uuid4().hex[:8]}"
+    try:
+        venv = legacy_venv(project, outside / ".venv", "alpha==1.0")
+        project.write(f'[envs.old]\nadopt = "{venv}"\ndelete = true\n')
+        project.root.mkdir()
+
+        done = project.cli("apply", "--yes")
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not venv.exists()
+        assert list(outside.iterdir()) == []  # nothing left beside it either
+    finally:
+        if outside.exists():
+            shutil.rmtree(outside)
+
+
+def test_a_model_may_not_use_an_env_marked_for_deletion(legacy: Project) -> None:
+    legacy.write(_doomed(LEGACY, "legacy-a"))
+
+    done = legacy.cli("plan")
+
+    assert done.returncode == 1
+    assert 'models.m1.env: names env "legacy-a", which is marked delete = true' in done.stderr
+    assert (legacy.folder / "environments/a/.venv/pyvenv.cfg").is_file()
+
+
+def test_delete_true_never_goes_through_a_link(project: Project, tmp_path: Path) -> None:
+    real = legacy_venv(project, tmp_path / "elsewhere" / ".venv", "alpha==1.0")
+    link = project.folder / "venv-link"
+    link.symlink_to(real, target_is_directory=True)
+    project.write('[envs.old]\nadopt = "venv-link"\ndelete = true\n')
+    before = snapshot(real)
+
+    plan = project.cli("plan")
+    done = project.cli("apply", "--yes")
+
+    for result in (plan, done):
+        assert result.returncode == 1
+        assert "envs.old.adopt: venv-link is a link; reconcile never deletes through a link" in (
+            result.stderr
+        )
+    assert snapshot(real) == before and link.is_symlink()
+
+
+def test_bad_adopt_paths_are_errors_naming_each_line_and_nothing_is_created(
+    project: Project,
+) -> None:
+    good = legacy_venv(project, project.folder / "environments/good/.venv")
+    (project.folder / "plain").mkdir()
+    inside = project.root / "hand-made"
+    inside.mkdir(parents=True)
+    (inside / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    project.write(
+        f"""\
+        [envs.missing]
+        adopt = "environments/gone/.venv"
+
+        [envs.plain]
+        adopt = "plain"
+
+        [envs.inside]
+        adopt = ".envs/hand-made"
+
+        [envs.good]
+        adopt = "environments/good/.venv"
+
+        [envs.twin]
+        adopt = "{good}"
+        """
+    )
+    before = sorted(p.name for p in project.root.iterdir())
+
+    for command in (("plan",), ("apply", "--yes"), ("plan", "--format", "json")):
+        done = project.cli(*command)
+
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert error_lines(done.stderr) == [
+            "envs.toml:5: envs.missing.adopt: environments/gone/.venv does not exist; fix the "
+            "path, or remove the env from the manifest to forget it",
+            "envs.toml:8: envs.plain.adopt: plain is not a venv (no pyvenv.cfg in it); adopt "
+            "the venv's own folder",
+            "envs.toml:11: envs.inside.adopt: .envs/hand-made is inside the root .envs, where "
+            "reconcile keeps the envs it builds; adopt a venv outside the root",
+            "envs.toml:17: envs.twin.adopt: environments/good/.venv is the same folder as env "
+            "good's; declare "
+            "each venv once and bind several models to it",
+            "error: envs.toml has 4 problems; fix them and run the command again.",
+        ]
+    assert sorted(p.name for p in project.root.iterdir()) == before
+
+
+def test_a_saved_plan_that_deletes_an_adopted_folder_is_stale_once_the_folder_is_gone(
+    legacy: Project,
+) -> None:
+    legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
+    lock(legacy)
+    assert legacy.cli("plan", "--out", "p.json").returncode == 0
+    saved = json.loads((legacy.folder / "p.json").read_text(encoding="utf-8"))
+    shutil.rmtree(legacy.folder / "environments/a/.venv")
+
+    done = legacy.cli("apply", "p.json")
+
+    assert [s["action"] for s in saved["steps"]].count("delete") == 1
+    assert done.returncode == 1
+    assert "plan is stale" in done.stderr
+    assert read_state(legacy.root).bindings == {"m1": "legacy-a", "m2": "legacy-b"}
