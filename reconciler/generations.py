@@ -388,7 +388,7 @@ def _move_aside(root: Path, folder: Path) -> Path:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        destination = folder.with_name(f".{folder.name}.reconcile-trash-{tag}")
+        destination = folder.with_name(layout.set_aside_name(folder.name, tag))
         folder.rename(destination)
     return destination
 

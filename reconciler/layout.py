@@ -48,3 +48,10 @@ def activation_scripts(windows: bool = False) -> tuple[str, ...]:
     if windows:
         return ("Scripts/activate.bat", "Scripts/Activate.ps1")
     return ("bin/activate",)
+
+
+def set_aside_name(name: str, tag: str) -> str:
+    """The hidden sibling an adopted folder is renamed to before its deletion when the trash
+    is on another filesystem: ``.venv`` -> ``.venv.reconcile-trash-<tag>``."""
+    hidden = name if name.startswith(".") else f".{name}"
+    return f"{hidden}.reconcile-trash-{tag}"

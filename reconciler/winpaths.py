@@ -416,7 +416,7 @@ def delete_adopted(ops: WindowsOps, root: PurePath, folder: PurePath) -> Outcome
         except OSError as error:
             if getattr(error, "winerror", None) != ERROR_NOT_SAME_DEVICE:
                 raise
-            aside = folder.with_name(f".{folder.name}.reconcile-trash-{tag}")
+            aside = folder.with_name(layout.set_aside_name(folder.name, tag))
             ops.rename(folder, aside)
     except ReconcileError as error:
         return Outcome(False, failures=((str(folder), error.message),))

@@ -20,7 +20,10 @@ import pytest
 
 from reconciler import generations, runner, winpaths
 from reconciler.errors import ReconcileError
+from reconciler.health import Expectation, assess
+from reconciler.observe import EnvRequest, observe_env
 from reconciler.winpaths import Kind
+from tests.conftest import require_python
 
 ROOT = PureWindowsPath("C:/work/.envs")
 GENS = ROOT / ".generations" / "serving"
@@ -30,6 +33,7 @@ OUTSIDE = PureWindowsPath("D:/precious")
 MESSAGES = {
     2: "The system cannot find the file specified",
     5: "Access is denied",
+    17: "The system cannot move the file to a different disk drive",
     32: "The process cannot access the file because it is being used by another process",
     145: "The directory is not empty",
     183: "Cannot create a file when that file already exists",
@@ -120,6 +124,8 @@ class FakeWindows:
         if self.fail_rename == (source, destination):
             raise _error(PermissionError, errno.EACCES, 5, destination)
         self._node(source)
+        if PureWindowsPath(source).drive.lower() != PureWindowsPath(destination).drive.lower():
+            raise _error(OSError, errno.EXDEV, 17, destination)  # a rename stays on its drive
         if self.kind(destination) != "missing":  # Windows never renames over a name
             raise _error(FileExistsError, errno.EEXIST, 183, destination)
         moved = self.under(source) if self.kind(source) == "dir" else [PureWindowsPath(source)]
@@ -440,6 +446,121 @@ def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     assert fake.kind(OUTSIDE / "data.txt") == "file"
     with pytest.raises(ReconcileError):
         winpaths.trash_dir(fake, ROOT)
+
+
+# --- adopted envs ---------------------------------------------------------------------------
+
+LEGACY = PureWindowsPath("D:/models/llama/.venv")
+
+
+def _legacy_venv(fake: FakeWindows, folder: PurePath = LEGACY) -> None:
+    fake.file(folder / "pyvenv.cfg")
+    fake.file(folder / "Scripts" / "python.exe")
+    fake.file(folder / "Scripts" / "Activate.ps1")
+    fake.file(folder / "Lib" / "site-packages" / "torch" / "lib" / "c10.dll", readonly=True)
+    fake.file(folder.parent / "weights.safetensors")  # beside the venv: never touched
+
+
+def test_an_adopted_venv_on_another_drive_is_moved_aside_beside_itself_then_deleted(
+    on_windows: FakeWindows,
+) -> None:
+    _legacy_venv(on_windows)
+    deep = LEGACY / "Lib" / "site-packages" / ("d" * 60) / ("e" * 60) / ("f" * 60) / "x.py"
+    on_windows.file(deep)  # deeper than MAX_PATH: NativeWindowsOps uses \\?\ paths
+
+    result = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+
+    assert result.removed == (str(LEGACY),) and not result.failed
+    assert on_windows.under(LEGACY) == []
+    assert [p.name for p in on_windows.under(LEGACY.parent)] == ["llama", "weights.safetensors"]
+    renames = [c[1] for c in on_windows.calls if c[0] == "rename"]
+    assert renames[0].startswith(f"{LEGACY} -> {ROOT / '.trash'}")  # tried; another drive
+    assert renames[1].startswith(f"{LEGACY} -> {LEGACY.parent / '.venv.reconcile-trash-'}")
+    cleared = [PureWindowsPath(c[1]).name for c in on_windows.calls if c[0] == "clear_readonly"]
+    assert cleared == ["c10.dll"]
+
+
+def test_an_adopted_venv_on_the_roots_drive_goes_through_the_trash(fake: FakeWindows) -> None:
+    legacy = PureWindowsPath("C:/legacy/.venv")
+    _legacy_venv(fake, legacy)
+
+    outcome = winpaths.delete_adopted(fake, ROOT, legacy)
+
+    assert outcome.removed and outcome.moved_to is not None
+    assert outcome.moved_to.parent == ROOT / ".trash"
+    assert fake.under(legacy) == [] and fake.under(outcome.moved_to) == []
+
+
+def test_deleting_an_adopted_venv_refuses_links_non_venvs_and_the_root_whatever_the_case(
+    fake: FakeWindows,
+) -> None:
+    _legacy_venv(fake)
+    fake.junction(PureWindowsPath("C:/link-to-legacy"), LEGACY)
+    fake.dir(PureWindowsPath("D:/plain"))
+    fake.file(PureWindowsPath("D:/plain/notes.txt"))
+    fake.file(ROOT / "hand" / "pyvenv.cfg")
+    fake.file(PureWindowsPath("C:/work/pyvenv.cfg"))  # a venv that holds the root
+
+    cases = {
+        "C:/link-to-legacy": "a link, or not a venv (no pyvenv.cfg); not touched",
+        "D:/plain": "a link, or not a venv (no pyvenv.cfg); not touched",
+        "c:/WORK/.ENVS/hand": "it overlaps the root; not touched",
+        "C:/work": "it overlaps the root; not touched",
+    }
+    for given, why in cases.items():
+        outcome = winpaths.delete_adopted(fake, ROOT, PureWindowsPath(given))
+        assert outcome.failures == ((str(PureWindowsPath(given)), why),), given
+    assert not [c for c in fake.calls if c[0] != "clear_readonly" and c[0] != "create_junction"]
+    assert fake.kind(LEGACY / "Scripts" / "python.exe") == "file"
+    assert winpaths.delete_adopted(fake, ROOT, PureWindowsPath("D:/gone")) == winpaths.Outcome(
+        False
+    )
+
+
+def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(
+    on_windows: FakeWindows,
+) -> None:
+    _legacy_venv(on_windows)
+    python = LEGACY / "Scripts" / "python.exe"
+    on_windows.nodes[python].open_by_process = True  # a model still runs from it
+    before = sorted(on_windows.under(LEGACY))
+
+    held = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+
+    assert held.failed[0][0] == str(LEGACY)
+    assert "could not be moved aside (a running process may hold a file in it)" in held.failed[0][1]
+    assert sorted(on_windows.under(LEGACY)) == before
+
+    on_windows.nodes[python].open_by_process = False
+    on_windows.nodes[python].loaded = True  # mapped, as a .pyd/.dll of a live process is
+    left = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+
+    ((path, why),) = left.failed
+    assert path == str(LEGACY)
+    assert why.startswith("Scripts\\python.exe: ") and "left in D:\\models\\llama\\." in why
+    assert on_windows.kind(LEGACY) == "missing"  # nothing half-deleted at the old path
+
+
+def test_an_adopted_venv_with_the_windows_layout_is_observed_through_the_same_functions(
+    tmp_path: Path,
+) -> None:
+    python = require_python("3.11")
+    venv = tmp_path / "legacy" / ".venv"
+    (venv / "Lib" / "site-packages").mkdir(parents=True)
+    (venv / "Scripts").mkdir()
+    (venv / "Scripts" / "python.exe").symlink_to(python)  # the real interpreter, Windows name
+    for script in ("activate.bat", "Activate.ps1"):
+        (venv / "Scripts" / script).write_text(f"rem {venv}\n", encoding="utf-8")
+    (venv / "pyvenv.cfg").write_text(f"home = {python.parent}\nversion = 3.11\n", encoding="utf-8")
+    adopted = Expectation(python=None, lock=None, managed=False)
+
+    healthy = assess(observe_env(EnvRequest("legacy", venv, ("json",)), windows=True), adopted)
+    (venv / "Scripts" / "Activate.ps1").unlink()
+    broken = assess(observe_env(EnvRequest("legacy", venv, ("json",)), windows=True), adopted)
+
+    assert healthy.healthy, healthy.findings
+    assert [f.reason for f in broken.findings] == ["activation_missing"]
+    assert "Scripts/Activate.ps1" in (broken.findings[0].detail or "")
 
 
 def test_native_ops_are_chosen_only_on_windows() -> None:
