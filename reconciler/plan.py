@@ -215,7 +215,9 @@ def _order(steps: list[Step]) -> tuple[Step, ...]:
     return tuple(by_id[i] for i in ordered)
 
 
-def _with_dependencies(steps: list[Step]) -> list[Step]:
+def _with_dependencies(steps: list[Step], fallbacks: Mapping[str, str]) -> list[Step]:
+    """Each step's prerequisites: a model's new env before its rebind; every model step that
+    moves a model off an env (as its env, or as its applied fallback) before that env goes."""
     ids = {s.id for s in steps}
     out: list[Step] = []
     for step in steps:
@@ -224,6 +226,7 @@ def _with_dependencies(steps: list[Step]) -> list[Step]:
             deps.add(env_step_id(step.to_env))
         if step.action in ("delete", "forget"):
             deps |= {s.id for s in steps if s.kind == "model" and s.from_env == step.target}
+            deps |= {model_step_id(m) for m, env in fallbacks.items() if env == step.target}
         kept = tuple(sorted(d for d in deps if d in ids))
         out.append(
             Step(**{**step.__dict__, "depends_on": kept})  # frozen: rebuild with dependencies
@@ -241,7 +244,7 @@ def build_plan(
     wanted = frozenset(targets)
     _check_targets(manifest, observed, sorted(wanted))
     steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
-    steps = _with_dependencies(steps)
+    steps = _with_dependencies(steps, observed.fallbacks)
     if wanted:
         steps = _select(steps, wanted)
     return Plan(steps=_order(steps), warnings=tuple(_warnings(manifest, observed)))

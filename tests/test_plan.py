@@ -6,6 +6,7 @@ import itertools
 import random
 import textwrap
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -295,3 +296,42 @@ def test_a_changed_fallback_rebinds_the_model_to_the_same_env() -> None:
     )
     assert summary(plan) == [("model.m-retired", "rebind", ("fallback_changed",), ())]
     assert (plan.steps[0].from_env, plan.steps[0].to_env) == ("ok", "ok")
+
+
+def test_an_adopted_env_goes_only_after_no_model_has_it_as_fallback_any_more() -> None:
+    bound = {"m-new": "new", "m-moved": "new", "m-same": "ok", "m-retired": "ok"}
+    text = MANIFEST_TEXT.replace('fallback = "legacy"\n', "")
+    gone = manifest(text.replace('[envs.legacy]\nadopt = "environments/legacy/.venv"\n', ""))
+    doomed = manifest(text.replace('legacy/.venv"\n', 'legacy/.venv"\ndelete = true\n'))
+    state = observed(health=HEALTHY, orphans={}, bindings=bound, adopted=frozenset({"legacy"}))
+
+    forget = build_plan(gone, state, PACKAGES)
+    delete = build_plan(doomed, replace(state, doomed={"legacy": "environments/legacy/.venv"}), {})
+
+    assert summary(forget) == [
+        ("model.m-retired", "rebind", ("fallback_changed",), ()),
+        ("env.legacy", "forget", ("not_declared",), ("model.m-retired",)),
+    ]
+    assert summary(delete) == [
+        ("model.m-retired", "rebind", ("fallback_changed",), ()),
+        ("env.legacy", "delete", ("delete_requested",), ("model.m-retired",)),
+    ]
+    assert delete.steps[1].details == (
+        "deletes the adopted folder environments/legacy/.venv (delete = true)",
+    )
+
+
+def test_an_adopted_env_marked_for_deletion_whose_folder_is_gone_is_only_forgotten() -> None:
+    text = MANIFEST_TEXT.replace('fallback = "legacy"\n', "")
+    doomed = manifest(text.replace('legacy/.venv"\n', 'legacy/.venv"\ndelete = true\n'))
+    bound = {"m-new": "new", "m-moved": "new", "m-same": "ok", "m-retired": "ok"}
+
+    plan = build_plan(
+        doomed,
+        observed(
+            health=HEALTHY, orphans={}, bindings=bound, adopted=frozenset({"legacy"}), fallbacks={}
+        ),
+        PACKAGES,
+    )
+
+    assert summary(plan) == [("env.legacy", "forget", ("already_deleted",), ())]
