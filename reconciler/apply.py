@@ -30,6 +30,7 @@ from reconciler.adoption import folder_problem
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
+from reconciler.files import display_path
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile
 from reconciler.manifest import LoadedManifest
@@ -367,7 +368,7 @@ class Applier:
         self._update_state(
             lambda s: s.with_adopted({k: v for k, v in s.adopted.items() if k != key})
         )
-        self.reporter.finished(key, True, f"deleted its adopted folder {folder}")
+        self.reporter.finished(key, True, f"deleted its adopted folder {display_path(folder)}")
 
     # --- bindings --------------------------------------------------------------------------
 

@@ -68,7 +68,8 @@ class ManifestError(ReconcileError):
         self.problems = tuple(problems)
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{file_label} has {count} {noun}; fix them and run the command again.")
+        them = "it" if count == 1 else "them"
+        super().__init__(f"{file_label} has {count} {noun}; fix {them} and run the command again.")
 
     def details(self) -> tuple[str, ...]:
         return tuple(p.render(self.file_label) for p in self.problems)

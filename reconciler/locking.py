@@ -195,7 +195,11 @@ def lock_command(args: argparse.Namespace) -> int:
             print(f"error: {len(problems)} lockfile(s) need `reconcile lock`.", file=sys.stderr)
             return 2
         if not args.quiet:
-            print(f"All {len(keys)} lockfile(s) are fresh.")
+            print(
+                "The lockfile is fresh."
+                if len(keys) == 1
+                else f"All {len(keys)} lockfiles are fresh."
+            )
         return 0
     requests = _requests(loaded, keys)
     with ThreadPoolExecutor(max_workers=max(1, min(len(requests), 4))) as pool:

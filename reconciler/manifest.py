@@ -340,16 +340,17 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
             if not isinstance(target, str):
                 continue
             if target in doomed:
+                fix = "move the model to another env" if field == "env" else "name another env"
                 found.append(
                     (
                         ("models", name, field),
-                        f'names env "{target}", which is marked delete = true; move the model '
-                        "to another env first",
+                        f'names env "{target}", which is marked delete = true; {fix} first',
                     )
                 )
             if target in envs:
                 continue
-            close = difflib.get_close_matches(target, declared, n=1, cutoff=0.6)
+            usable = [k for k in declared if k not in doomed]
+            close = difflib.get_close_matches(target, usable, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else "; declare it under [envs]"
             found.append((("models", name, field), f'names undeclared env "{target}"{hint}'))
         if spec.get("fallback") is not None and spec.get("fallback") == spec.get("env"):

@@ -117,19 +117,25 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
         current = observed.bindings.get(model)
         if current == spec.env and observed.fallbacks.get(model) == spec.fallback:
             continue
+        old_fallback = observed.fallbacks.get(model) if current is not None else None
+        reasons = []
         if current is None:
-            reason = "new_model"
+            reasons.append("new_model")
         elif current != spec.env:
-            reason = "env_changed"
-        else:
-            reason = "fallback_changed"
+            reasons.append("env_changed")
+        details: tuple[str, ...] = ()
+        if old_fallback != spec.fallback:
+            if current is not None:
+                reasons.append("fallback_changed")
+            details = (f"fallback: {old_fallback or '(none)'} -> {spec.fallback or '(none)'}",)
         steps.append(
             Step(
                 model_step_id(model),
                 "model",
                 "rebind",
                 model,
-                (reason,),
+                tuple(reasons),
+                details=details,
                 from_env=current,
                 to_env=spec.env,
             )

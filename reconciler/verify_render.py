@@ -155,7 +155,8 @@ def _summary(env: Mapping[str, Any]) -> str:
     if env["status"] == "ok":
         allowed = len(env["allowed"])
         extra = f", {allowed} allowed modification{'s' * (allowed != 1)}" if allowed else ""
-        return f"{key}: OK, {env['distributions']} distributions{extra} ({checked})."
+        dists = env["distributions"]
+        return f"{key}: OK, {dists} distribution{'s' * (dists != 1)}{extra} ({checked})."
     counts = ", ".join(f"{n} {category}" for category, n in env["counts"].items())
     dists = len({f["dist"] for f in env["findings"] if f["dist"]})
     count = len(env["findings"])

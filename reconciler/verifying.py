@@ -101,5 +101,6 @@ def check_envs(
     loaded: LoadedManifest, env_keys: Iterable[str] = (), *, deep: bool = False
 ) -> list[EnvCheck]:
     """Verify the named envs (default: every declared env), in key order."""
-    keys = sorted(set(env_keys)) or sorted(loaded.manifest.envs)
+    doomed = loaded.manifest.doomed_envs()  # marked delete = true: nothing to keep intact
+    keys = sorted(set(env_keys)) or sorted(k for k in loaded.manifest.envs if k not in doomed)
     return [check_env(loaded, key, deep=deep) for key in keys]

@@ -177,6 +177,9 @@ def test_delete_true_moves_models_off_then_deletes_exactly_that_folder(legacy: P
     assert "legacy-a" not in read_state(legacy.root).adopted
     assert (legacy.folder / "environments/b/.venv/pyvenv.cfg").is_file()
     assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+    verify = legacy.cli("verify")  # an env deleted as asked is not a problem
+    assert verify.returncode == 0, verify.stdout
+    assert "legacy-a" not in verify.stdout
 
 
 def test_delete_true_across_filesystems_moves_the_folder_aside_beside_itself(

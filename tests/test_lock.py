@@ -296,7 +296,7 @@ def test_lock_check_exits_0_when_every_lockfile_is_fresh(project: Project) -> No
     before = {key: lockfile(project, key).read_bytes() for key in ("small", "other")}
     done = project.cli("lock", "--check")
     assert done.returncode == 0, done.stderr
-    assert "All 2 lockfile(s) are fresh." in done.stdout
+    assert "All 2 lockfiles are fresh." in done.stdout
     assert {key: lockfile(project, key).read_bytes() for key in before} == before
 
 
@@ -373,7 +373,7 @@ def test_lock_check_env_checks_only_that_env(project: Project) -> None:
     assert project.cli("lock", "small").returncode == 0
     done = project.cli("lock", "--check", "small")
     assert done.returncode == 0, done.stderr
-    assert "All 1 lockfile(s) are fresh." in done.stdout
+    assert "The lockfile is fresh." in done.stdout
 
 
 # --- plan and stale or hand-edited lockfiles ---------------------------------------------

@@ -448,7 +448,13 @@ CASES = [
         env = "new"
         fallback = "old"
         """,
-        ((10, "models.m.fallback", 'names env "old", which is marked delete = true; move'),),
+        (
+            (
+                10,
+                "models.m.fallback",
+                'names env "old", which is marked delete = true; name another env first',
+            ),
+        ),
     ),
 ]
 
@@ -526,7 +532,7 @@ def test_every_problem_in_the_file_is_reported_at_once_in_line_order() -> None:
 def test_one_problem_is_worded_in_the_singular() -> None:
     with pytest.raises(ManifestError) as caught:
         parse_manifest("version = 3\n", LABEL)
-    assert caught.value.message == f"{LABEL} has 1 problem; fix them and run the command again."
+    assert caught.value.message == f"{LABEL} has 1 problem; fix it and run the command again."
     assert caught.value.details() == (f"{LABEL}:1: version: expected 1, got integer 3",)
 
 
@@ -689,7 +695,7 @@ def test_cli_reports_a_manifest_that_is_not_utf8(
     code, out, err = run_plan(manifest, capsys)
     assert_refused(tmp_path, before, code, out, err, f"{manifest}: not UTF-8 text (byte 17)")
     assert err.splitlines()[-1] == (
-        f"error: {manifest} has 1 problem; fix them and run the command again."
+        f"error: {manifest} has 1 problem; fix it and run the command again."
     )
 
 
@@ -713,5 +719,5 @@ def test_cli_reports_valid_toml_of_the_wrong_shape(
     assert_refused(tmp_path, before, code, out, err, f"{manifest}:{detail}")
     assert err.splitlines() == [
         err.splitlines()[0],
-        f"error: {manifest} has 1 problem; fix them and run the command again.",
+        f"error: {manifest} has 1 problem; fix it and run the command again.",
     ]

@@ -335,3 +335,27 @@ def test_an_adopted_env_marked_for_deletion_whose_folder_is_gone_is_only_forgott
     )
 
     assert summary(plan) == [("env.legacy", "forget", ("already_deleted",), ())]
+
+
+def test_a_rebind_names_the_fallback_it_adds_removes_or_changes() -> None:
+    bound = {"m-new": "new", "m-moved": "ok", "m-same": "ok", "m-retired": "ok"}
+    text = MANIFEST_TEXT.replace(
+        '[models.m-moved]\nenv = "new"\n', '[models.m-moved]\nenv = "new"\nfallback = "legacy"\n'
+    )
+    plan = build_plan(
+        manifest(text),
+        observed(
+            health=HEALTHY,
+            orphans={},
+            bindings=bound,
+            adopted=frozenset({"legacy"}),
+            fallbacks={"m-new": "legacy", "m-retired": "ok"},
+        ),
+        PACKAGES,
+    )
+    steps = {s.id: (s.reasons, s.details) for s in plan.steps}
+    assert steps == {
+        "model.m-moved": (("env_changed", "fallback_changed"), ("fallback: (none) -> legacy",)),
+        "model.m-new": (("fallback_changed",), ("fallback: legacy -> (none)",)),
+        "model.m-retired": (("fallback_changed",), ("fallback: ok -> legacy",)),
+    }
