@@ -111,13 +111,45 @@ def build_parser() -> argparse.ArgumentParser:
         "which", parents=[shared], help="print the interpreter MODEL runs with"
     )
     which.add_argument("model", metavar="MODEL")
+    _wait_options(which)
 
     run = commands.add_parser(
         "run", parents=[shared], help="run a command with MODEL's env activated"
     )
     run.add_argument("model", metavar="MODEL")
+    _wait_options(run)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]...")
     return parser
+
+
+def _wait_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="when no env is usable and an apply is running, wait for it instead of failing",
+    )
+    parser.add_argument(
+        "--wait-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long --wait waits (default 600; implies --wait)",
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line. ``run MODEL [OPTIONS] -- CMD...`` may carry options after MODEL
+    (``--wait``): argparse puts everything after MODEL into ``argv``, so when that starts
+    with an option and holds a ``--``, the words before the ``--`` are parsed as options."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(words)
+    rest: list[str] = list(getattr(args, "argv", None) or ())
+    if args.command == "run" and rest and rest[0].startswith("-") and "--" in rest[1:]:
+        model = len(words) - len(rest) - 1  # argv starts right after MODEL
+        options = rest[: rest.index("--")]
+        args = parser.parse_args([*words[:model], *options, words[model]])
+        args.argv = rest[len(options) :]
+    return args
 
 
 def _seconds(text: str) -> float:
@@ -177,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reconcile` command; returns the exit code."""
     verbose = False
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         verbose = bool(args.verbose)
         if verbose:  # otherwise nothing is configured: warnings still reach stderr
             import logging

@@ -118,6 +118,7 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from reconciler.adoption import check_adopted
     from reconciler.applying import (
         check_saved,
         cleanup,
@@ -137,6 +138,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved is not None and args.target:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
     loaded = load_manifest(args.manifest, args.root)
+    check_adopted(loaded)  # bad adopt paths are manifest errors: before the lock creates a file
     targets = list(saved.targets) if saved else args.target
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
     if saved is None and not args.yes and not sys.stdin.isatty():
@@ -222,9 +224,25 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.manifest import load_manifest
-    from reconciler.runtime import resolve_loaded
+    from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
 
-    resolved = resolve_loaded(load_manifest(args.manifest, args.root), args.model)
+    timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
+
+    def tell(holder: LockHolder) -> None:
+        print(
+            f"waiting up to {timeout:g} s for the apply ({holder.describe()}) to make "
+            f"model {args.model}'s env usable...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    resolved = resolve_loaded(
+        load_manifest(args.manifest, args.root),
+        args.model,
+        wait=args.wait or args.wait_timeout is not None,
+        timeout=timeout,
+        on_wait=tell,
+    )
     if resolved.source == "fallback":
         print(
             f"warning: {resolved.problem}; model {args.model} runs in its fallback "

@@ -136,7 +136,9 @@ def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist
     return tuple(sorted(found, key=lambda d: (d.name, d.version, d.dist_info)))
 
 
-def _probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str | None]:
+def probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str | None]:
+    """Run ``python`` once to learn its version and marker environment and try ``imports``;
+    ``(None, why)`` when it cannot start, times out or does not answer."""
     command = Command(
         argv=(str(python), "-I", "-c", PROBE_SCRIPT, json.dumps(list(imports))),
         timeout=PROBE_TIMEOUT,
@@ -182,10 +184,10 @@ def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
     home = dict(cfg or ()).get("home")
     python = layout.interpreter(real, windows)
     missing_activation, recorded = _activation(real, windows)
-    probe: ProbeResult | None = None
+    probed: ProbeResult | None = None
     probe_error: str | None = "the interpreter is missing"
     if python.exists():
-        probe, probe_error = _probe(python, request.imports)
+        probed, probe_error = probe(python, request.imports)
     return EnvFacts(
         env_key=request.env_key,
         path=str(path),
@@ -198,7 +200,7 @@ def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
         missing_activation=missing_activation,
         activation_venv_path=recorded,
         real_path=str(real),
-        probe=probe,
+        probe=probed,
         probe_error=probe_error,
         installed=installed_dists(real, windows),
     )

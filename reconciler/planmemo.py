@@ -17,7 +17,8 @@ of reconcile never replays an old one's output (nor another copy's: the key name
 What the recorded paths do not cover: bytecode caches (``__pycache__``; not findings either,
 SPEC 6, and Python recompiles a damaged one from its source), and the probe's view of things
 outside the env (the base Python's standard library, system libraries an ``imports`` module
-loads). `plan --deep` never replays, and nor does `plan --out`.
+loads). `plan --deep` never replays, and nor does `plan --out`. The same identities and
+racy rule (``identities``, ``unchanged``, ``write_memo``) keep gate.py's health verdicts.
 
 Stdlib only: this module runs before pydantic, rich and networkx are imported, which is
 the point.
@@ -74,11 +75,15 @@ def identity(path: str) -> Identity | None:
         return (*_fields(st), -1)
 
 
+def source_paths() -> list[str]:
+    """reconcile's own source files: a new version never replays an old one's answer."""
+    return [str(p) for p in sorted(Path(__file__).resolve().parent.glob("*.py"))]
+
+
 def tool_paths() -> list[str]:
     """reconcile's own source files, the interpreter running it, and the folders its imports
     come from (installing or upgrading a dependency such as rich changes their entries)."""
-    package = Path(__file__).resolve().parent
-    paths = [str(p) for p in sorted(package.glob("*.py"))] + [os.path.realpath(sys.executable)]
+    paths = [*source_paths(), os.path.realpath(sys.executable)]
     return paths + [entry for entry in sys.path if entry and Path(entry).is_dir()]
 
 
@@ -127,7 +132,8 @@ def memo_file(root: Path, key: str) -> Path | None:
     return None if folder is None else folder / f"{key}.json"
 
 
-def _unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
+def unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
+    """Whether every ``[path, identity]`` pair that :func:`identities` gave still holds."""
     for path, known in inputs:
         now = identity(path)
         if (None if now is None else list(now)) != known:
@@ -147,7 +153,7 @@ def replay(root: Path, key: str, stdout: TextIO) -> int | None:
         memo = json.loads(path.read_bytes())
         if memo.get("format") != FORMAT or memo.get("key") != key:
             return None
-        if not _unchanged(memo["inputs"]):
+        if not unchanged(memo["inputs"]):
             return None
         output, code = memo["stdout"], memo["code"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -165,28 +171,44 @@ def store(
     or not writable. Never raises for a filesystem problem."""
     if os.environ.get(DISABLE_ENV) == "1" or not root.is_dir():
         return False
-    inputs = []
-    limit = started_ns - RACY_NS
-    for path in sorted(set(paths) | set(tool_paths())):
-        found = identity(path)
-        if found is not None and max(found[4], found[5]) >= limit:
-            return False
-        inputs.append([path, None if found is None else list(found)])
+    inputs = identities(set(paths) | set(tool_paths()), started_ns)
+    if inputs is None:
+        return False
     memo = {"format": FORMAT, "key": key, "inputs": inputs, "stdout": output, "code": code}
     target = memo_file(root, key)
-    if target is None:
-        return False
+    return target is not None and write_memo(target, memo, KEEP)
+
+
+def identities(paths: Iterable[str], started_ns: int) -> list[list[Any]] | None:
+    """``[path, identity]`` of each path (sorted; ``None`` for an absent one), to store with
+    an answer computed from them; ``None`` when one of them changed within ``RACY_NS`` before
+    ``started_ns`` (the racy rule: such an answer could be replayed after a later change that
+    kept the identity)."""
+    inputs: list[list[Any]] = []
+    limit = started_ns - RACY_NS
+    for path in sorted(set(paths)):
+        found = identity(path)
+        # a symlink's identity ends with its target's: both must be old enough
+        if found is not None and max(found[4:6] + found[10:12]) >= limit:
+            return None
+        inputs.append([path, None if found is None else list(found)])
+    return inputs
+
+
+def write_memo(target: Path, memo: Mapping[str, Any], keep: int) -> bool:
+    """Write a memo atomically and keep only the ``keep`` newest in its folder; False (and
+    nothing raised) when the folder is not writable."""
     try:
         write_atomic(target, json.dumps(memo, separators=(",", ":")))
-        _prune(target.parent)
+        _prune(target.parent, keep)
     except OSError:
         return False
     return True
 
 
-def _prune(folder: Path) -> None:
+def _prune(folder: Path, keep: int) -> None:
     memos = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in memos[KEEP:]:
+    for old in memos[keep:]:
         old.unlink(missing_ok=True)
 
 
@@ -220,10 +242,16 @@ class Tee(io.TextIOBase):
 
 
 def env_paths(
-    path: str, real: str | None, pyvenv_cfg: Mapping[str, str] | None, windows: bool = False
+    path: str,
+    real: str | None,
+    pyvenv_cfg: Mapping[str, str] | None,
+    windows: bool = False,
+    *,
+    parent: bool = True,
 ) -> list[str]:
-    """The paths of one env that observation reads, besides its RECORD-listed files."""
-    paths = [path, str(Path(path).parent)]
+    """The paths of one env that observation reads, besides its RECORD-listed files.
+    ``parent``: also the folder holding ``path`` (whose entries tell that it appeared)."""
+    paths = [path, str(Path(path).parent)] if parent else [path]
     if real is None:
         return paths
     base = Path(real)

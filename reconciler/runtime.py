@@ -5,20 +5,33 @@ wishes, and hands out the live generation's own folder, not the ``<root>/<env_ke
 Python builds sys.path from the path it was started through, so a process started through
 the link would import from the new generation after a switch. A process started from a
 generation's own path reads that generation for its whole life.
+
+An env is handed out only when ``gate.env_problem`` finds nothing wrong with it; otherwise
+the model's fallback, if that is usable. When neither is and an apply holds the root's lock
+(it may be building the env right now), a caller can wait for it (``wait=True``).
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler import generations, layout
+from reconciler import gate, generations, layout
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
 from reconciler.manifest import LoadedManifest, load_manifest
-from reconciler.observe import read_pyvenv_cfg
+
+if TYPE_CHECKING:
+    from reconciler.mutex import LockHolder
+
+DEFAULT_WAIT = 600.0
+"""Seconds ``wait=True`` (``--wait``) waits for a running apply by default."""
+POLL_INTERVAL = 0.25
 
 
 class EnvNotAvailable(ReconcileError):
@@ -43,12 +56,18 @@ class ResolvedEnv:
 def _env_dir(
     loaded: LoadedManifest, state: AppliedState, env_key: str
 ) -> tuple[Path | None, str | None, str]:
-    """(folder, generation id, problem) of an env as applied: whether it is adopted comes
-    from the applied state, not from a manifest edit that was never applied."""
+    """(folder, generation id, problem) of an env as applied: whether it is adopted, and from
+    which folder, comes from the applied state, not from a manifest edit never applied."""
     if env_key in state.adopted:
-        spec = loaded.manifest.envs.get(env_key)
+        if state.adopted[env_key]:
+            return Path(state.adopted[env_key]), None, ""
+        spec = loaded.manifest.envs.get(env_key)  # a state written before folders were kept
         if spec is None or not spec.adopted:
-            return None, None, f"adopted env {env_key} is no longer adopted in the manifest"
+            return (
+                None,
+                None,
+                f"adopted env {env_key}'s folder is not recorded; run `reconcile apply`",
+            )
         return loaded.adopt_path(env_key), None, ""
     live = generations.live_generation(loaded.root, env_key)
     if live is None:
@@ -58,29 +77,36 @@ def _env_dir(
     return live.path, live.gen_id, ""
 
 
-def quick_problem(env_dir: Path) -> str | None:
-    """A fast health check, with no subprocess: interpreter, pyvenv.cfg, base interpreter."""
-    python = layout.interpreter(env_dir, sys.platform == "win32")
-    if not python.exists():
-        return f"its interpreter {python} is missing"
-    cfg = read_pyvenv_cfg(env_dir)
-    if cfg is None:
-        return "its pyvenv.cfg is missing"
-    home = dict(cfg).get("home")
-    if home and not Path(home).is_dir():
-        return f"its base interpreter folder {home} is gone"
-    return None
+def expectation(loaded: LoadedManifest, env_key: str) -> gate.Expect:
+    """What ``env_key`` must offer: a sound structure, intact files, and the ``imports`` of its
+    manifest entry (the same probe as plan's). Not the manifest's Python version: a managed
+    generation was verified against the version it was built for, and an unapplied edit of
+    ``python`` must not turn a working env away (SPEC 7.6)."""
+    spec = loaded.manifest.envs.get(env_key)
+    if spec is None:
+        return gate.Expect()
+    return gate.Expect(
+        imports=tuple(spec.imports),
+        verify_ignore=tuple(loaded.manifest.verify_ignore_for(env_key)),
+    )
 
 
-def resolve_loaded(loaded: LoadedManifest, model: str) -> ResolvedEnv:
-    """Resolve ``model`` with an already loaded manifest (see :func:`resolve`)."""
+class _Unusable(NamedTuple):
+    """Why no env could be handed out: ``what`` says so; ``message`` is the whole sentence
+    for when no apply is running."""
+
+    what: str
+    message: str
+
+
+def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
+    """One look at the applied state: the model's env, else its fallback, else why not."""
     state = read_state(loaded.root)
     env_key = state.bindings.get(model)
     if env_key is None:
         if model in loaded.manifest.models:
-            raise EnvNotAvailable(
-                f"model {model} has no applied env yet: run `reconcile apply` to build and bind it."
-            )
+            what = f"model {model} has no applied env yet"
+            return _Unusable(what, f"{what}: run `reconcile apply` to build and bind it.")
         raise EnvNotAvailable(
             f"model {model} is not declared in {loaded.path} and has no applied binding; "
             "declare it under [models] and run `reconcile apply`."
@@ -90,10 +116,11 @@ def resolve_loaded(loaded: LoadedManifest, model: str) -> ResolvedEnv:
     if fallback is not None:
         candidates.append((fallback, "fallback"))
     first_problem: str | None = None
+    fallback_problem = ""
     for key, source in candidates:
         env_dir, gen_id, problem = _env_dir(loaded, state, key)
         if env_dir is not None:
-            problem = quick_problem(env_dir) or ""
+            problem = gate.env_problem(loaded.root, env_dir, expectation(loaded, key)) or ""
         if env_dir is not None and not problem:
             return ResolvedEnv(
                 model=model,
@@ -105,26 +132,97 @@ def resolve_loaded(loaded: LoadedManifest, model: str) -> ResolvedEnv:
                 generation=gen_id,
                 problem=first_problem,
             )
+        problem = " ".join(problem.splitlines())  # a warning or an error is one line
         if first_problem is None:
-            first_problem = f"env {key}: {problem}" if not problem.startswith("env ") else problem
-    why = first_problem or "no env"
+            first_problem = problem if problem.startswith("env ") else f"env {key}: {problem}"
+        else:
+            fallback_problem = problem.removeprefix(f"env {key}: ")
     fallback_note = (
-        f" and its fallback {fallback} is not usable either"
+        f" and its fallback {fallback} is not usable either ({fallback_problem})"
         if fallback
         else " and it has no fallback"
     )
-    raise EnvNotAvailable(
-        f"model {model} cannot run: {why}{fallback_note}; run `reconcile apply` to rebuild it."
-    )
+    what = f"model {model} cannot run: {first_problem or 'no env'}{fallback_note}"
+    if env_key in state.adopted:
+        fix = (
+            f"reconcile never rebuilds the adopted env {env_key}: repair that venv, or move the "
+            "model to a managed env (see docs/migration.md)"
+        )
+    else:
+        fix = "run `reconcile apply` to rebuild it"
+    return _Unusable(what, f"{what}; {fix}.")
 
 
-def resolve(model: str, manifest: str | Path = "envs.toml") -> ResolvedEnv:
+def resolve_loaded(
+    loaded: LoadedManifest,
+    model: str,
+    *,
+    wait: bool = False,
+    timeout: float = DEFAULT_WAIT,
+    on_wait: Callable[[LockHolder], None] | None = None,
+) -> ResolvedEnv:
+    """Resolve ``model`` with an already loaded manifest (see :func:`resolve`).
+
+    ``on_wait(holder)`` is called once when waiting for an apply begins."""
+    _check_timeout(timeout)
+    found = _attempt(loaded, model)
+    if isinstance(found, ResolvedEnv):
+        return found
+    from reconciler.mutex import read_holder  # only now: filelock and friends cost start-up
+
+    deadline = time.monotonic() + timeout
+    holder = read_holder(loaded.root)
+    if holder is not None and not wait:
+        raise EnvNotAvailable(
+            f"{found.what}; an apply is running now ({holder.describe()}): pass --wait to wait "
+            "for it (wait=True in Python)."
+        )
+    told = False
+    while holder is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise EnvNotAvailable(
+                f"{found.what}; waited {timeout:g} s for the apply ({holder.describe()}): check "
+                "that apply, or run `reconcile apply` once it has finished."
+            )
+        if on_wait is not None and not told:
+            on_wait(holder)
+            told = True
+        time.sleep(min(POLL_INTERVAL, left))
+        # The holder is read before the check: when it has gone, the check sees what it left
+        # behind, and that answer is final.
+        holder = read_holder(loaded.root)
+        found = _attempt(loaded, model)
+        if isinstance(found, ResolvedEnv):
+            return found
+    raise EnvNotAvailable(found.message)
+
+
+def resolve(
+    model: str,
+    manifest: str | Path = "envs.toml",
+    *,
+    wait: bool = False,
+    timeout: float = DEFAULT_WAIT,
+) -> ResolvedEnv:
     """The interpreter ``model`` should run with, from the applied bindings.
 
-    Uses the model's env when its live generation passes a fast health check (interpreter,
-    pyvenv.cfg, base interpreter), else its fallback (``source == "fallback"``). Raises
-    :class:`EnvNotAvailable` (a :class:`~reconciler.errors.ReconcileError`) with an
-    actionable message when neither is usable, and the manifest errors of
-    :func:`reconciler.manifest.load_manifest` when the manifest is bad.
+    Uses the model's env when it is usable (:func:`reconciler.gate.env_problem`: a sound
+    structure, every RECORD-listed file intact, the interpreter runs and the declared
+    ``imports`` import), else its fallback (``source == "fallback"``,
+    ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
+    :class:`~reconciler.errors.ReconcileError`) with an actionable message when neither is
+    usable, and the manifest errors of :func:`reconciler.manifest.load_manifest` when the
+    manifest is bad.
+
+    While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
+    it to make an env usable, checking again every quarter of a second, instead of failing
+    at once; it still fails at once when the apply finishes and no env is usable.
     """
-    return resolve_loaded(load_manifest(Path(manifest)), model)
+    _check_timeout(timeout)
+    return resolve_loaded(load_manifest(Path(manifest)), model, wait=wait, timeout=timeout)
+
+
+def _check_timeout(timeout: float) -> None:
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ValueError(f"the wait timeout must be a finite number >= 0 seconds, got {timeout!r}")

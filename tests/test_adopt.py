@@ -93,6 +93,27 @@ def test_adopting_writes_down_what_exists_and_which_runs_in_the_adopted_venv(
     assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
 
 
+def test_which_resolves_through_the_applied_adopt_path_and_says_adopted_envs_are_not_rebuilt(
+    legacy: Project,
+) -> None:
+    other = legacy_venv(legacy, legacy.folder / "environments/other/.venv", "alpha==1.0")
+    legacy.write(LEGACY.replace("environments/a/.venv", "environments/other/.venv"))  # unapplied
+    moved = legacy.cli("which", "m1")
+    site = next((legacy.folder / "environments/a/.venv").glob("lib/python*/site-packages"))
+    (site / "alpha" / "__init__.py").unlink()
+
+    broken = legacy.cli("which", "m1")
+
+    assert moved.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
+    assert moved.stdout.strip() != str(layout.interpreter(other))
+    assert broken.returncode == 1
+    assert broken.stderr.splitlines() == [
+        "error: model m1 cannot run: env legacy-a: 1 file is corrupted (missing "
+        "alpha/__init__.py) and it has no fallback; reconcile never rebuilds the adopted env "
+        "legacy-a: repair that venv, or move the model to a managed env (see docs/migration.md)."
+    ]
+
+
 def test_moving_models_to_a_shared_env_creates_it_first_and_leaves_legacy_venvs_alone(
     legacy: Project,
 ) -> None:

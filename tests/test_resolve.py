@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,16 @@ import reconciler
 from reconciler import EnvNotAvailable, layout
 from reconciler.errors import ReconcileError
 from tests.conftest import Project, require_python, uv
-from tests.test_apply import apply, gen_dir, link_of, lock, relock, setup, snapshot
+from tests.test_apply import (
+    HOLDER,
+    apply,
+    gen_dir,
+    link_of,
+    lock,
+    relock,
+    setup,
+    snapshot,
+)
 from tests.wheels import make_wheel
 
 SERVING = """\
@@ -112,6 +122,8 @@ def test_run_activates_the_env_and_passes_the_exit_code_through(project: Project
     assert done.stdout.splitlines() == [str(env_dir), str(env_dir / "bin"), str(env_dir)]
 
     assert project.cli("run", "chat", "--", "python", "-c", "pass").returncode == 0
+    waited = project.cli("run", "chat", "--wait-timeout", "5", "--", "python", "-c", "print(1)")
+    assert (waited.returncode, waited.stdout, waited.stderr) == (0, "1\n", "")
 
 
 GRACEFUL = """\
@@ -281,10 +293,83 @@ def test_a_model_whose_env_and_fallback_are_both_broken_is_an_error(project: Pro
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: model chat cannot run: env serving: its interpreter")
-    assert "its fallback legacy is not usable either" in lines[0]
+    assert "its fallback legacy is not usable either (its interpreter " in lines[0]
     assert "reconcile apply" in lines[0]
     with pytest.raises(EnvNotAvailable):
         reconciler.resolve("chat", manifest=project.manifest)
+
+
+def site_of(project: Project, env_key: str, gen_id: str = "g0001") -> Path:
+    return next(gen_dir(project, env_key, gen_id).glob("lib/python*/site-packages"))
+
+
+def test_a_zero_byte_file_in_the_env_falls_back_with_one_warning_naming_it(
+    project: Project,
+) -> None:
+    legacy = build_legacy(project)
+    setup(project, WITH_FALLBACK)
+    (site_of(project, "serving") / "alpha" / "__init__.py").write_bytes(b"")
+
+    done = project.cli("which", "chat")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(layout.interpreter(legacy))
+    assert done.stderr.splitlines() == [
+        "warning: env serving: 1 file is corrupted (zero_byte alpha/__init__.py); model chat "
+        "runs in its fallback legacy. Run `reconcile apply` to fix its env."
+    ]
+    resolved = reconciler.resolve("chat", manifest=project.manifest)
+    assert (resolved.source, resolved.env_key) == ("fallback", "legacy")
+    assert resolved.problem == "env serving: 1 file is corrupted (zero_byte alpha/__init__.py)"
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            ('imports = ["alpha"]', 'imports = ["alpha", "nonexistent_mod"]'),
+            "env serving: import of nonexistent_mod fails: ModuleNotFoundError: "
+            "No module named 'nonexistent_mod'",
+        ),
+        (
+            "uninstalled",  # `pip uninstall alpha` by hand: no RECORD left to check, no module
+            "env serving: import of alpha fails: ModuleNotFoundError: No module named 'alpha'",
+        ),
+    ],
+    ids=["failing-import", "uninstalled"],
+)
+def test_an_env_that_fails_its_probe_falls_back(
+    project: Project, edit: tuple[str, str] | str, problem: str
+) -> None:
+    build_legacy(project)
+    setup(project, WITH_FALLBACK)
+    if edit == "uninstalled":
+        shutil.rmtree(site_of(project, "serving") / "alpha")
+        shutil.rmtree(site_of(project, "serving") / "alpha-1.0.dist-info")
+    else:
+        project.write(WITH_FALLBACK.replace(*edit))  # what the env must offer: the manifest's
+
+    resolved = reconciler.resolve("chat", manifest=project.manifest)
+    done = project.cli("which", "chat")
+
+    assert (resolved.source, resolved.env_key) == ("fallback", "legacy")
+    assert resolved.problem is not None and resolved.problem.startswith(problem)
+    assert done.returncode == 0, done.stderr
+    [warning] = done.stderr.splitlines()
+    assert warning.startswith(f"warning: {problem}")
+
+
+def test_a_negative_wait_timeout_is_a_usage_error(project: Project) -> None:
+    done = project.cli("which", "chat", "--wait-timeout", "-1")
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: reconcile which: argument --wait-timeout: expected seconds >= 0, got '-1'; "
+        "see `reconcile which --help`."
+    ]
+    with pytest.raises(ValueError, match="wait timeout"):
+        reconciler.resolve("chat", manifest=project.manifest, wait=True, timeout=-1)
 
 
 def test_an_adopted_env_no_longer_declared_is_forgotten_and_its_files_left_alone(
@@ -300,7 +385,7 @@ def test_an_adopted_env_no_longer_declared_is_forgotten_and_its_files_left_alone
     assert done.returncode == 0, done.stderr
     assert "legacy: forgotten (its files are left alone)" in done.stdout
     assert snapshot(legacy) == before
-    assert json.loads(layout.bindings_path(project.root).read_text())["adopted"] == []
+    assert not json.loads(layout.bindings_path(project.root).read_text())["adopted"]
     assert project.cli("plan", "--detailed-exitcode").returncode == 0
 
 
@@ -411,3 +496,90 @@ def test_applied_bindings_and_receipts_are_readable_by_the_users_who_run_models(
         project.folder / "lockfiles" / "serving.txt",
     ):
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+# --- waiting for a running apply -------------------------------------------------------------
+
+
+def hold_the_lock(project: Project) -> subprocess.Popen[str]:
+    """A process holding the apply lock, as a running apply does, until its stdin closes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_which_wait_returns_the_env_once_the_running_apply_makes_it_usable(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    python = python_of(project, "serving")
+    aside = python.with_name("python.aside")
+    python.rename(aside)
+    holder = hold_the_lock(project)
+    waiter: subprocess.Popen[str] | None = None
+    try:
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "which", "chat", "--wait-timeout", "120"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=project.folder,
+        )
+        assert waiter.stderr is not None
+        notice = waiter.stderr.readline()
+        assert waiter.poll() is None  # still waiting
+        aside.rename(python)  # the apply made the env usable
+        out, err = waiter.communicate(timeout=60)  # while the lock is still held
+    finally:
+        holder.communicate("", timeout=30)
+        if waiter is not None and waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+
+    assert notice == (
+        f"waiting up to 120 s for the apply (pid {holder.pid}, `reconcile apply --yes`, started "
+        + notice.split(", started ", 1)[1]
+    )
+    assert notice.endswith(") to make model chat's env usable...\n")
+    assert waiter.returncode == 0, err
+    assert (out.strip(), err) == (str(python), "")
+
+
+def test_without_wait_a_running_apply_is_named_and_with_wait_the_timeout_is_kept(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    python_of(project, "serving").unlink()
+    holder = hold_the_lock(project)
+    try:
+        at_once = project.cli("which", "chat")
+        start = time.monotonic()
+        with pytest.raises(EnvNotAvailable) as waited:
+            reconciler.resolve("chat", manifest=project.manifest, wait=True, timeout=1.5)
+        elapsed = time.monotonic() - start
+    finally:
+        holder.communicate("", timeout=30)
+    start = time.monotonic()
+    with pytest.raises(EnvNotAvailable) as released:
+        reconciler.resolve("chat", manifest=project.manifest, wait=True, timeout=60)
+    after_release = time.monotonic() - start
+
+    who = f"(pid {holder.pid}, `reconcile apply --yes`, started "
+    [line] = at_once.stderr.splitlines()
+    assert at_once.returncode == 1
+    assert line.startswith("error: model chat cannot run: env serving: its interpreter ")
+    assert f"; an apply is running now {who}" in line
+    assert line.endswith("pass --wait to wait for it (wait=True in Python).")
+    message = str(waited.value)
+    assert f"; waited 1.5 s for the apply {who}" in message
+    assert message.endswith("check that apply, or run `reconcile apply` once it has finished.")
+    assert 1.5 <= elapsed < 10
+    # no apply running: the usual error at once, however long the caller would wait
+    assert str(released.value).endswith("; run `reconcile apply` to rebuild it.")
+    assert after_release < 10

@@ -1,0 +1,177 @@
+"""IO: is an env usable right now? The check `which`, `run` and `resolve()` make before they
+hand out an interpreter (SPEC 7.1, 8).
+
+Cheapest first: the structure (interpreter, pyvenv.cfg, base interpreter; no subprocess),
+then every RECORD-listed file (with the root's hash cache, so only changed files are read),
+then one probe of the interpreter (it runs; the declared ``imports`` import). Not the declared
+Python version: a generation was verified against the version it was built for, and an
+unapplied edit of the manifest must not turn a working env away (SPEC 7.6). The answer is one
+phrase naming the problem, or ``None``.
+
+The verdict is remembered under ``<root>/.cache/health/`` with the ``lstat`` identity of every
+path it was drawn from: the files the integrity check looked at, the env's own files
+(``planmemo.env_paths``) and reconcile's source. While none of them changes, the next check
+answers from the memo without hashing or spawning anything. The identities and the racy rule
+are planmemo's (a verdict is stored only when every input is older than a second before the
+check started); what a memo cannot see is the same as for a stored plan: bytecode caches and
+what the probe loads from outside the env. A root that cannot be written only means no memo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler import layout, planmemo
+from reconciler.cachedir import cache_folder
+from reconciler.observe import probe, read_pyvenv_cfg
+
+if TYPE_CHECKING:
+    from reconciler.records import VerifyReport
+
+FORMAT = 1
+KEEP = 64
+"""Verdicts kept per root: one per env folder (each generation has its own) and expectation."""
+LISTED = 3
+"""Bad files named in a problem; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a usable env must offer besides a sound structure and intact files.
+
+    ``imports`` are the modules that must import, ``verify_ignore`` the globs (relative to
+    site-packages) whose content may differ from RECORD.
+    """
+
+    imports: tuple[str, ...] = ()
+    verify_ignore: tuple[str, ...] = ()
+
+
+def structure_problem(env_dir: Path) -> str | None:
+    """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter."""
+    python = layout.interpreter(env_dir, sys.platform == "win32")
+    if not python.exists():
+        return f"its interpreter {python} is missing"
+    cfg = read_pyvenv_cfg(env_dir)
+    if cfg is None:
+        return "its pyvenv.cfg is missing"
+    home = dict(cfg).get("home")
+    if home and not Path(home).is_dir():
+        return f"its base interpreter folder {home} is gone"
+    return None
+
+
+def env_problem(root: Path, env_dir: Path, expect: Expect) -> str | None:
+    """Why the env at ``env_dir`` cannot be used, as a phrase (``"2 files are corrupted
+    (zero_byte click/core.py, missing click/utils.py)"``), or ``None`` when it can.
+
+    ``root`` holds the hash cache and the remembered verdicts. Never raises for a broken env
+    or a filesystem problem."""
+    problem = structure_problem(env_dir)
+    if problem is not None:
+        return problem
+    real = os.path.realpath(env_dir)
+    memo = memo_file(root, real, expect)
+    if memo is not None:
+        remembered = _recall(memo)
+        if remembered is not None:
+            return remembered[0]
+    started_ns = time.time_ns()  # before anything is read: the racy rule's reference
+    seen: list[str] = []
+    problem, lasting = _check(root, env_dir, expect, seen)
+    if memo is not None and lasting and root.is_dir():
+        cfg = read_pyvenv_cfg(Path(real))
+        own = planmemo.env_paths(
+            str(env_dir), real, dict(cfg or ()), sys.platform == "win32", parent=False
+        )
+        inputs = planmemo.identities([*seen, *own, *planmemo.source_paths()], started_ns)
+        if inputs is not None:
+            document = {"format": FORMAT, "key": memo.stem, "inputs": inputs, "problem": problem}
+            planmemo.write_memo(memo, document, KEEP)
+    return problem
+
+
+def memo_file(root: Path, env_real: str, expect: Expect) -> Path | None:
+    """Where the verdict on ``env_real`` under ``expect`` is remembered; ``None`` when the
+    cache folder is a link (never used through one)."""
+    folder = cache_folder(root, "health")
+    if folder is None:
+        return None
+    parts = {
+        "format": FORMAT,
+        "env": env_real,
+        "imports": list(expect.imports),
+        "ignore": list(expect.verify_ignore),
+        "tool": str(Path(__file__).resolve().parent),  # another copy judges for itself
+    }
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+    return folder / f"{key}.json"
+
+
+def _recall(memo: Path) -> tuple[str | None] | None:
+    """``(verdict,)`` when the memo exists and none of its inputs changed, else ``None``."""
+    try:
+        document = json.loads(memo.read_bytes())
+        if document.get("format") != FORMAT or document.get("key") != memo.stem:
+            return None
+        problem = document["problem"]
+        if not (problem is None or isinstance(problem, str)):
+            return None
+        if not planmemo.unchanged(document["inputs"]):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (problem,)
+
+
+def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[str | None, bool]:
+    """The verdict, and whether it lasts as long as the files it was drawn from (an
+    interpreter that timed out or a folder that could not be read may do better next time)."""
+    # Here, not at the top: a remembered verdict needs none of them (`which` starts faster).
+    from reconciler.verify import EnvNotVerifiable
+    from reconciler.verifying import verify_dir
+
+    try:
+        report = verify_dir(root, env_dir, expect.verify_ignore, seen=seen)
+    except EnvNotVerifiable as exc:
+        return f"its files cannot be checked: {exc.message}", False
+    except OSError as exc:
+        return f"its files cannot be read: {exc.strerror or exc}", False
+    if report.findings:
+        return corruption(report), True
+    try:
+        result, error = probe(layout.interpreter(env_dir, sys.platform == "win32"), expect.imports)
+    except (ValueError, KeyError, TypeError):  # something in the env garbled the answer
+        return "its interpreter gave an unreadable answer to the health probe", False
+    if result is None:
+        return error or "its interpreter does not run", False
+    if result.import_failures:
+        name, why = result.import_failures[0]
+        more = len(result.import_failures) - 1
+        return f"import of {name} fails: {why}" + (f" (and {more} more)" if more else ""), True
+    return None, True
+
+
+def corruption(report: VerifyReport) -> str:
+    """``2 files are corrupted (zero_byte click/core.py, missing click/utils.py)``: the count,
+    and the first few files relative to site-packages with their category."""
+    count = len(report.findings)
+    named = [f"{f.category} {_short(f.path, report)}" for f in report.findings[:LISTED]]
+    if count > LISTED:
+        named[-1] += f" and {count - LISTED} more"
+    noun = "1 file is corrupted" if count == 1 else f"{count} files are corrupted"
+    return f"{noun} ({', '.join(named)})"
+
+
+def _short(path: str, report: VerifyReport) -> str:
+    for site in report.site_packages:
+        if path.startswith(site + "/"):
+            return path[len(site) + 1 :]
+    return path

@@ -1,0 +1,220 @@
+"""The health gate of `which`, `run` and `resolve()` (reconciler/gate.py), on real venvs.
+
+An env is usable when its structure is sound, every RECORD-listed file is intact and its
+interpreter (of the declared version) imports the declared modules. The verdict is
+remembered while none of the files it was drawn from changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import gate, layout, observe
+from reconciler.gate import Expect
+from reconciler.records import Category, IntegrityFinding, VerifyReport
+from reconciler.state import ProbeResult
+from tests.conftest import Project, require_python, settle
+
+ALPHA = Expect(imports=("alpha",))
+
+
+@pytest.fixture
+def env(project: Project) -> Path:
+    """A venv with alpha 1.0 and beta 1.0 under the root, built by the real uv."""
+    python = require_python("3.11")
+    project.write('[envs.serving]\npython = "3.11"\nrequirements = ["alpha==1.0"]\n')
+    project.lock()
+    project.root.mkdir()
+    return project.build("serving", python)
+
+
+def site(env_dir: Path) -> Path:
+    return next(env_dir.glob("lib/python*/site-packages"))
+
+
+def memos(root: Path) -> list[Path]:
+    folder = root / layout.CACHE / "health"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+@pytest.fixture
+def probes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """The interpreters the gate probes, in order (the real probe still runs)."""
+    calls: list[Path] = []
+    real = observe.probe
+
+    def counting(python: Path, imports: tuple[str, ...]) -> tuple[ProbeResult | None, str | None]:
+        calls.append(python)
+        return real(python, imports)
+
+    monkeypatch.setattr(gate, "probe", counting)
+    yield calls
+
+
+def checker(root: Path, env_dir: Path, expect: Expect) -> Callable[[], str | None]:
+    return lambda: gate.env_problem(root, env_dir, expect)
+
+
+def remembered(root: Path, check: Callable[[], str | None]) -> str | None:
+    """Check until the verdict is stored: the first probe writes bytecode caches into the env,
+    and a verdict drawn from a folder changed that recently is not stored (the racy rule)."""
+    for _ in range(3):
+        settle()
+        verdict = check()
+        if memos(root):
+            return verdict
+    pytest.fail("no verdict was ever stored")
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+
+def test_an_intact_env_whose_imports_work_is_usable(project: Project, env: Path) -> None:
+    assert gate.env_problem(project.root, env, ALPHA) is None
+
+
+def test_a_zero_byte_and_a_missing_file_are_named_with_their_category(
+    project: Project, env: Path
+) -> None:
+    (site(env) / "alpha" / "__init__.py").write_bytes(b"")
+    (site(env) / "beta" / "__init__.py").unlink()
+
+    problem = gate.env_problem(project.root, env, ALPHA)
+
+    assert problem == (
+        "2 files are corrupted (zero_byte alpha/__init__.py, missing beta/__init__.py)"
+    )
+
+
+def test_an_import_that_fails_is_named_with_its_error(project: Project, env: Path) -> None:
+    expect = Expect(imports=("alpha", "nonexistent_mod"))
+
+    problem = gate.env_problem(project.root, env, expect)
+
+    assert problem == (
+        "import of nonexistent_mod fails: ModuleNotFoundError: No module named 'nonexistent_mod'"
+    )
+
+
+def test_a_missing_interpreter_is_found_without_running_anything(
+    project: Project, env: Path, probes: list[Path]
+) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+
+    assert gate.env_problem(project.root, env, ALPHA) == f"its interpreter {python} is missing"
+    assert probes == []
+
+
+def test_the_count_names_three_files_then_counts_the_rest() -> None:
+    site_rel = "lib/python3.11/site-packages"
+    bad: list[tuple[Category, str]] = [
+        ("zero_byte", "a.py"),
+        ("missing", "b.py"),
+        ("hash_mismatch", "c.py"),
+        ("size_mismatch", "d.py"),
+        ("missing", "e.py"),
+    ]
+    findings = tuple(
+        IntegrityFinding(category, "torch", f"{site_rel}/torch/{name}") for category, name in bad
+    )
+    report = VerifyReport("env", (site_rel,), findings, (), 1, 5, 0, 0)
+    one = VerifyReport(
+        "env", (site_rel,), (IntegrityFinding("missing", None, "bin/x"),), (), 1, 1, 0, 0
+    )
+
+    assert gate.corruption(report) == (
+        "5 files are corrupted (zero_byte torch/a.py, missing torch/b.py, "
+        "hash_mismatch torch/c.py and 2 more)"
+    )
+    assert gate.corruption(one) == "1 file is corrupted (missing bin/x)"
+
+
+# --- the remembered verdict ---------------------------------------------------------------------
+
+
+def test_an_unchanged_env_is_judged_from_the_memo_without_a_probe(
+    project: Project, env: Path, probes: list[Path]
+) -> None:
+    check = checker(project.root, env, ALPHA)
+    assert remembered(project.root, check) is None
+    probes.clear()
+
+    assert check() is None
+    assert probes == []
+    [memo] = memos(project.root)
+    document = json.loads(memo.read_text())
+    assert document["problem"] is None
+    paths = {path for path, _ in document["inputs"]}
+    assert str(site(env) / "alpha" / "__init__.py") in paths  # a RECORD-listed file
+    assert str(env / "pyvenv.cfg") in paths
+    assert str(layout.interpreter(env)) in paths
+
+
+def test_a_failed_import_is_remembered_too(project: Project, env: Path, probes: list[Path]) -> None:
+    check = checker(project.root, env, Expect(imports=("nonexistent_mod",)))
+    first = remembered(project.root, check)
+    probes.clear()
+
+    assert check() == first
+    assert first is not None and first.startswith("import of nonexistent_mod fails")
+    assert probes == []
+
+
+def test_a_changed_file_is_judged_afresh_both_ways(
+    project: Project, env: Path, probes: list[Path]
+) -> None:
+    check = checker(project.root, env, ALPHA)
+    assert remembered(project.root, check) is None
+    probes.clear()
+    module = site(env) / "alpha" / "__init__.py"
+    content = module.read_bytes()
+
+    module.write_bytes(b"")  # no settle: a change is seen at once; only storing waits
+    broken = check()
+    module.write_bytes(content)
+    settle()
+    healed = check()
+
+    assert broken == "1 file is corrupted (zero_byte alpha/__init__.py)"
+    assert healed is None
+    assert probes == [layout.interpreter(env)]  # the healed env was probed afresh
+
+
+def test_each_expectation_has_its_own_verdict(project: Project, env: Path) -> None:
+    assert remembered(project.root, checker(project.root, env, ALPHA)) is None
+
+    problem = gate.env_problem(project.root, env, Expect(imports=("nonexistent_mod",)))
+
+    assert problem is not None and "nonexistent_mod" in problem
+
+
+def test_a_cache_folder_that_is_a_link_is_never_written_through(
+    project: Project, env: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project.root / layout.CACHE).mkdir()
+    (project.root / layout.CACHE / "health").symlink_to(elsewhere)
+    settle()
+
+    for _ in range(2):
+        assert gate.env_problem(project.root, env, ALPHA) is None
+        settle()
+
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_unreadable_memo_is_ignored_and_replaced(project: Project, env: Path) -> None:
+    check = checker(project.root, env, ALPHA)
+    assert remembered(project.root, check) is None
+    [memo] = memos(project.root)
+    memo.write_text("{not json")
+    settle()
+
+    assert check() is None
+    assert json.loads(memo.read_text())["problem"] is None
