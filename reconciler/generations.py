@@ -297,7 +297,10 @@ def _clear_readonly_and_retry(func: Any, path: str, _exc: Any) -> None:
 
 
 def summarize(
-    reported_as: str, entry: PurePath | None, failures: Sequence[tuple[str, str]]
+    reported_as: str,
+    entry: PurePath | None,
+    failures: Sequence[tuple[str, str]],
+    retried: bool = True,
 ) -> Removal:
     """Pure: one removal's result, with at most one line per thing that could not be removed
     (the first entry left inside it, with why, and how many more), so a report names the
@@ -312,7 +315,8 @@ def summarize(
     if entry is None or str(entry) == reported_as:
         detail = f"{first}: {why}{more}" if first != reported_as else f"{why}{more}"
         return Removal(failed=((reported_as, detail),))
-    where = f"left in {entry}; the next apply or `reconcile gc` retries"
+    then = "the next apply or `reconcile gc` retries" if retried else "delete it by hand"
+    where = f"left in {entry}; {then}"
     return Removal(failed=((reported_as, f"{first}: {why}{more}; {where}"),))
 
 
@@ -357,7 +361,8 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
     if windows is not None:
         outcome = winpaths.delete_adopted(windows, root, folder)
         if outcome.failures:
-            return summarize(str(folder), outcome.moved_to, outcome.failures)
+            trashed = outcome.moved_to is not None and outcome.moved_to.parent.name == layout.TRASH
+            return summarize(str(folder), outcome.moved_to, outcome.failures, retried=trashed)
         return Removal(removed=(str(folder),)) if outcome.removed else Removal()
     if folder.is_symlink() or not (folder / "pyvenv.cfg").is_file():
         why = "a link, or not a venv (no pyvenv.cfg); not touched"
@@ -373,7 +378,8 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
         why = exc.strerror or str(exc)
         return Removal(failed=((str(folder), f"{why}; it stays where it is"),))
     faults.point("during_removal")
-    return empty_trash_entry(aside, reported_as=str(folder))
+    trashed = aside.parent.name == layout.TRASH  # else beside itself: nothing retries it there
+    return empty_trash_entry(aside, reported_as=str(folder), retried=trashed)
 
 
 def _move_aside(root: Path, folder: Path) -> Path:
@@ -401,12 +407,14 @@ def _rmtree(path: Path, on_error: Any) -> None:
         shutil.rmtree(path, onerror=on_error)
 
 
-def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
-    """Delete one entry of the trash (read-only bits cleared, links not followed)."""
+def empty_trash_entry(entry: Path, reported_as: str | None = None, retried: bool = True) -> Removal:
+    """Delete one entry of the trash (read-only bits cleared, links not followed). ``retried``
+    says whether what is left gets another try (false for a folder set aside beside itself,
+    outside the trash)."""
     name = reported_as or str(entry)
     windows = winpaths.native()
     if windows is not None:
-        return summarize(name, entry, winpaths.remove_tree(windows, entry))
+        return summarize(name, entry, winpaths.remove_tree(windows, entry), retried)
     failures: list[tuple[str, str]] = []
 
     def on_error(func: Any, failed_path: str, exc: Any) -> None:
@@ -424,7 +432,7 @@ def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
             failures.append((str(entry), err.strerror or str(err)))
     else:
         _rmtree(entry, on_error)
-    return summarize(name, entry, failures)
+    return summarize(name, entry, failures, retried)
 
 
 def empty_trash(root: Path) -> Removal:
