@@ -13,6 +13,7 @@ real folder, not a link: removal never goes through a link.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 from reconciler.errors import ManifestError, Problem
@@ -31,8 +32,23 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def folder_problem(path: Path, root: Path, *, doomed: bool) -> str | None:
-    """Why ``path`` cannot be adopted (or deleted, when ``doomed``); ``None`` when it can."""
+def folder_problem(
+    path: Path, root: Path, *, doomed: bool, keep: Sequence[tuple[str, Path]] = ()
+) -> str | None:
+    """Why ``path`` cannot be adopted (or deleted, when ``doomed``); ``None`` when it can.
+    A folder to delete must not hold any of ``keep`` ((what, path): the manifest's folder,
+    the lockfiles). A path that cannot even be looked at is a problem too, never an
+    exception."""
+    try:
+        return _folder_problem(path, root, doomed, keep)
+    except (OSError, ValueError) as exc:  # too long, a NUL byte, permission denied, ...
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"{display_path(path)} cannot be looked at ({why}); fix the path or its permissions"
+
+
+def _folder_problem(
+    path: Path, root: Path, doomed: bool, keep: Sequence[tuple[str, Path]]
+) -> str | None:
     shown = display_path(path)
     if doomed and path.is_symlink():
         return (
@@ -55,6 +71,12 @@ def folder_problem(path: Path, root: Path, *, doomed: bool) -> str | None:
             f"{shown} {where} the root {display_path(root)}, where reconcile keeps the envs it "
             "builds; adopt a venv outside the root"
         )
+    for what, kept in keep if doomed else ():
+        if _real(kept).is_relative_to(real):  # the folder is, or holds, what must stay
+            return (
+                f"{shown} holds {what}, which must stay; drop delete = true and remove by "
+                "hand what should go"
+            )
     return None
 
 
@@ -63,22 +85,42 @@ def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
     lines = key_lines(loaded.text)
     problems: list[Problem] = []
     seen: dict[Path, str] = {}
+    keep = protected(loaded)
     for key, spec in sorted(loaded.manifest.envs.items()):
         if not spec.adopted:
             continue
         path = loaded.adopt_path(key)
-        why = folder_problem(path, loaded.root, doomed=spec.delete)
-        real = _real(path)
-        if why is None and real in seen:
-            why = (
-                f"{display_path(path)} is the same folder as env {seen[real]}'s; declare each "
-                "venv once and bind several models to it"
-            )
-        seen.setdefault(real, key)
+        why = folder_problem(path, loaded.root, doomed=spec.delete, keep=keep)
+        real = _real(path) if why is None else None
+        if real is not None:
+            why = _clash(display_path(path), real, seen)
+            seen.setdefault(real, key)
         if why is not None:
             loc = ("envs", key, "adopt")
             problems.append(Problem(line_for(lines, loc), format_key_path(loc), why))
     return sorted(problems, key=lambda p: (p.line or 0, p.key_path))
+
+
+def protected(loaded: LoadedManifest) -> list[tuple[str, Path]]:
+    """What deleting an adopted folder must never take with it: the manifest's folder and
+    the lockfiles folder."""
+    lockfiles = loaded.base_dir / loaded.manifest.settings.lockfiles
+    return [(f"the folder of {loaded.path.name}", loaded.base_dir), ("the lockfiles", lockfiles)]
+
+
+def _clash(shown: str, real: Path, seen: dict[Path, str]) -> str | None:
+    """Why a folder cannot be an env of its own beside the ones already ``seen``: the same
+    folder, or one inside the other (deleting the outer one would take the inner one)."""
+    for other, key in seen.items():
+        if other == real:
+            return (
+                f"{shown} is the same folder as env {key}'s; declare each venv once and bind "
+                "several models to it"
+            )
+        if overlaps(other, real):
+            where = "inside" if real.is_relative_to(other) else "around"
+            return f"{shown} is {where} env {key}'s folder; adopt folders that do not nest"
+    return None
 
 
 def check_adopted(loaded: LoadedManifest) -> None:

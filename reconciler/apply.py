@@ -23,10 +23,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler import __version__, faults, generations, layout, runner
-from reconciler.adoption import folder_problem
+from reconciler.adoption import folder_problem, protected
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
@@ -300,7 +300,7 @@ class Applier:
             "the live env is untouched"
         )
 
-    def _receipt(self, target: EnvTarget, gen_id: str, python_version: str) -> dict[str, str]:
+    def _receipt(self, target: EnvTarget, gen_id: str, python_version: str) -> dict[str, Any]:
         return {
             "format_version": "1",
             "env_key": target.env_key,
@@ -310,6 +310,7 @@ class Applier:
             "base_interpreter": str(target.python),
             "lockfile_sha256": target.lock.sha256,
             "spec_sha256": spec_digest(self.loaded, target.env_key),
+            "imports": list(self.loaded.manifest.envs[target.env_key].imports),
             "uv_version": self.uv_version,
             "link_mode": self.link_mode,
             "reconcile_version": __version__,
@@ -356,7 +357,7 @@ class Applier:
         fails the step, naming it, and the env stays adopted so the next apply retries."""
         key = step.target
         folder = self.loaded.adopt_path(key)
-        why = folder_problem(folder, self.root, doomed=True)
+        why = folder_problem(folder, self.root, doomed=True, keep=protected(self.loaded))
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")
@@ -379,8 +380,16 @@ class Applier:
         faults.point("after_bindings")
 
     def _rebind(self, step: Step) -> None:
+        """Bind the model, and record the folders of the adopted envs it now uses, in one
+        write: the runtime resolves an adopted env through its applied folder."""
         fallback = self.loaded.manifest.models[step.target].fallback
-        self._update_state(lambda s: s.with_binding(step.target, step.to_env, fallback))
+        adopted = self._manifest_adopted()
+        used = {k: adopted[k] for k in (step.to_env, fallback) if k in adopted}
+        self._update_state(
+            lambda s: s.with_binding(step.target, step.to_env, fallback).with_adopted(
+                {**s.adopted, **used}
+            )
+        )
         self.reporter.finished(f"model {step.target}", True, f"bound to {step.to_env}")
 
     def _unbind(self, step: Step) -> None:
@@ -401,22 +410,17 @@ class Applier:
             for key in self.loaded.manifest.adopted_envs()
         }
 
-    def remember_adopted(self) -> None:
-        """Before any rebind: add the manifest's adopted envs (with their folders) to the
-        applied state, so a model bound to one resolves to it even if apply is killed before it
-        finishes."""
-        adopted = {**self._state.adopted, **self._manifest_adopted()}
-        if adopted != self._state.adopted:
-            self._update_state(lambda s: s.with_adopted(adopted))
-
     def record_adopted(self) -> None:
-        """After a successful apply, the adopted envs are exactly the manifest's (a doomed
-        env whose deletion failed stays, so the next apply retries it)."""
-        adopted = self._manifest_adopted()
-        for key in self.loaded.manifest.doomed_envs():
-            if key in self._state.adopted:
-                adopted[key] = self._state.adopted[key]
-        if adopted != self._state.adopted:
+        """After a successful apply, remember the manifest's adopted envs (so removing one
+        later plans a forget). Never drops one (forget and delete steps do), and never moves
+        one a model uses to another folder (a rebind step does, which the plan shows)."""
+        state = self._state
+        used = set(state.bindings.values()) | set(state.fallbacks.values())
+        adopted = dict(state.adopted)
+        for key, folder in self._manifest_adopted().items():
+            if key not in adopted or key not in used:
+                adopted[key] = folder
+        if adopted != state.adopted:
             self._update_state(lambda s: s.with_adopted(adopted))
 
 

@@ -226,7 +226,6 @@ def execute(
         uv_version=build.uv_version() if targets else "unknown",
         link_mode=link_mode,
     )
-    applier.remember_adopted()
     report = applier.run(run.plan)
     applier.record_adopted()
     return report

@@ -55,7 +55,15 @@ class Expect:
 
 
 def structure_problem(env_dir: Path) -> str | None:
-    """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter."""
+    """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter. A folder
+    that cannot be looked at (permissions) is a problem, never an exception."""
+    try:
+        return _structure_problem(env_dir)
+    except OSError as exc:
+        return f"it cannot be looked at ({exc.strerror or exc})"
+
+
+def _structure_problem(env_dir: Path) -> str | None:
     python = layout.interpreter(env_dir, sys.platform == "win32")
     if not python.exists():
         return f"its interpreter {python} is missing"
@@ -152,10 +160,10 @@ def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[
         return "its interpreter gave an unreadable answer to the health probe", False
     if result is None:
         return error or "its interpreter does not run", False
-    if result.import_failures:
-        name, why = result.import_failures[0]
+    if result.import_failures:  # not remembered: it may depend on the caller's environment
+        name, why = result.import_failures[0]  # (LD_LIBRARY_PATH, a driver not up yet)
         more = len(result.import_failures) - 1
-        return f"import of {name} fails: {why}" + (f" (and {more} more)" if more else ""), True
+        return f"import of {name} fails: {why}" + (f" (and {more} more)" if more else ""), False
     return None, True
 
 

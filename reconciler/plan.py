@@ -67,6 +67,8 @@ class Observed:
     """Applied model -> fallback env."""
     doomed: Mapping[str, str] = field(default_factory=dict)
     """Adopted envs marked ``delete = true`` whose folder still exists -> that folder."""
+    adopt_moves: Mapping[str, str] = field(default_factory=dict)
+    """Adopted envs whose manifest folder differs from the applied one -> what changes."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -115,7 +117,24 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
     steps: list[Step] = []
     for model, spec in sorted(manifest.models.items()):
         current = observed.bindings.get(model)
-        if current == spec.env and observed.fallbacks.get(model) == spec.fallback:
+        same = current == spec.env and observed.fallbacks.get(model) == spec.fallback
+        uses = [e for e in (current, spec.fallback) if e is not None]
+        moved = [observed.adopt_moves[e] for e in uses if e in observed.adopt_moves]
+        if same and not moved:
+            continue
+        if same:  # the model stays, but an adopted env it uses is now another folder
+            steps.append(
+                Step(
+                    model_step_id(model),
+                    "model",
+                    "rebind",
+                    model,
+                    ("adopt_path_changed",),
+                    details=tuple(moved),
+                    from_env=current,
+                    to_env=spec.env,
+                )
+            )
             continue
         old_fallback = observed.fallbacks.get(model) if current is not None else None
         reasons = []

@@ -154,6 +154,7 @@ def make_plan(
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
     doomed = _doomed(loaded)
+    moves = adopt_moves(loaded, state.adopted)
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -161,6 +162,7 @@ def make_plan(
         adopted=frozenset(state.adopted),
         fallbacks=state.fallbacks,
         doomed=doomed,
+        adopt_moves=moves,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)
@@ -185,6 +187,25 @@ def make_plan(
     }
     inputs = _input_paths(loaded, [loaded.lockfile_path(k) for k in locks], facts, orphans)
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def adopt_moves(loaded: LoadedManifest, applied: Mapping[str, str]) -> dict[str, str]:
+    """Adopted envs whose folder in the manifest is not the one applied -> what changes
+    (``adopted folder: OLD -> NEW``, relative to the manifest's folder where inside it)."""
+    moves = {}
+    for key in loaded.manifest.adopted_envs():
+        old = applied.get(key)
+        new = os.path.normpath(loaded.adopt_path(key).absolute())
+        if old and os.path.normpath(old) != new:
+            moves[key] = f"adopted folder: {_shown(loaded, old)} -> {_shown(loaded, new)}"
+    return moves
+
+
+def _shown(loaded: LoadedManifest, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(loaded.base_dir))
+    except ValueError:
+        return path
 
 
 def _doomed(loaded: LoadedManifest) -> dict[str, str]:

@@ -77,18 +77,23 @@ def _env_dir(
     return live.path, live.gen_id, ""
 
 
-def expectation(loaded: LoadedManifest, env_key: str) -> gate.Expect:
-    """What ``env_key`` must offer: a sound structure, intact files, and the ``imports`` of its
-    manifest entry (the same probe as plan's). Not the manifest's Python version: a managed
-    generation was verified against the version it was built for, and an unapplied edit of
-    ``python`` must not turn a working env away (SPEC 7.6)."""
+def expectation(
+    loaded: LoadedManifest, state: AppliedState, env_key: str, env_dir: Path
+) -> gate.Expect:
+    """What ``env_key`` must offer besides a sound structure and intact files: the imports
+    it was verified with, as applied (SPEC 7.6): a managed generation's from its receipt, so
+    an unapplied edit of ``imports`` never turns a working generation away. An adopted env
+    has no build to apply: its probe is the manifest's ``imports``, as in plan."""
     spec = loaded.manifest.envs.get(env_key)
-    if spec is None:
-        return gate.Expect()
-    return gate.Expect(
-        imports=tuple(spec.imports),
-        verify_ignore=tuple(loaded.manifest.verify_ignore_for(env_key)),
-    )
+    ignore = tuple(loaded.manifest.verify_ignore_for(env_key)) if spec is not None else ()
+    if env_key in state.adopted:
+        imports = tuple(spec.imports) if spec is not None and spec.adopted else ()
+        return gate.Expect(imports=imports, verify_ignore=ignore)
+    receipt = generations.read_receipt(env_dir) or {}
+    recorded = receipt.get("imports")
+    if not (isinstance(recorded, list) and all(isinstance(m, str) for m in recorded)):
+        recorded = []  # a generation built before receipts kept them: the interpreter runs
+    return gate.Expect(imports=tuple(recorded), verify_ignore=ignore)
 
 
 class _Unusable(NamedTuple):
@@ -120,7 +125,8 @@ def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
     for key, source in candidates:
         env_dir, gen_id, problem = _env_dir(loaded, state, key)
         if env_dir is not None:
-            problem = gate.env_problem(loaded.root, env_dir, expectation(loaded, key)) or ""
+            expect = expectation(loaded, state, key, env_dir)
+            problem = gate.env_problem(loaded.root, env_dir, expect) or ""
         if env_dir is not None and not problem:
             return ResolvedEnv(
                 model=model,
@@ -165,6 +171,11 @@ def resolve_loaded(
 
     ``on_wait(holder)`` is called once when waiting for an apply begins."""
     _check_timeout(timeout)
+    before = None
+    if wait:  # read before the check: an apply that finishes during it still counts
+        from reconciler.mutex import read_holder
+
+        before = read_holder(loaded.root)
     found = _attempt(loaded, model)
     if isinstance(found, ResolvedEnv):
         return found
@@ -172,6 +183,10 @@ def resolve_loaded(
 
     deadline = time.monotonic() + timeout
     holder = read_holder(loaded.root)
+    if holder is None and before is not None:  # it finished while we looked: look again
+        found = _attempt(loaded, model)
+        if isinstance(found, ResolvedEnv):
+            return found
     if holder is not None and not wait:
         raise EnvNotAvailable(
             f"{found.what}; an apply is running now ({holder.describe()}): pass --wait to wait "

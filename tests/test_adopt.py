@@ -315,3 +315,83 @@ def test_a_saved_plan_that_deletes_an_adopted_folder_is_stale_once_the_folder_is
     assert done.returncode == 1
     assert "plan is stale" in done.stderr
     assert read_state(legacy.root).bindings == {"m1": "legacy-a", "m2": "legacy-b"}
+
+
+def test_delete_true_never_takes_the_manifest_folder_or_another_adopted_env_with_it(
+    project: Project, tmp_path: Path
+) -> None:
+    legacy_venv(project, project.folder / "outer")
+    legacy_venv(project, project.folder / "outer/inner")
+    (project.folder / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    project.write(
+        f"""\
+        [settings]
+        root = "{tmp_path / "elsewhere"}"
+
+        [envs.project]
+        adopt = "."
+        delete = true
+
+        [envs.old]
+        adopt = "outer"
+        delete = true
+
+        [envs.keep]
+        adopt = "outer/inner"
+        """
+    )
+    before = snapshot(project.folder)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1
+    assert error_lines(done.stderr) == [
+        "envs.toml:8: envs.project.adopt: . holds the folder of envs.toml, which must stay; "
+        "drop delete = true and remove by hand what should go",
+        "envs.toml:12: envs.old.adopt: outer is around env keep's folder; adopt folders that "
+        "do not nest",
+        "error: envs.toml has 2 problems; fix them and run the command again.",
+    ]
+    assert snapshot(project.folder) == before
+
+
+def test_a_changed_adopt_path_is_a_rebind_the_plan_shows_and_which_follows_once_applied(
+    legacy: Project,
+) -> None:
+    uv(
+        "venv",
+        "--quiet",
+        "--python",
+        str(require_python("3.11")),
+        str(legacy.folder / "environments/a2/.venv"),
+    )
+    legacy.install(legacy.folder / "environments/a2/.venv", "alpha==1.0")
+    legacy.write(LEGACY.replace("environments/a/.venv", "environments/a2/.venv"))
+
+    document = plan_json(legacy)
+    before = legacy.cli("which", "m1")
+    done = legacy.cli("apply", "--yes")
+    after = legacy.cli("which", "m1")
+
+    assert [(s["id"], s["action"], s["reasons"], s["details"]) for s in document["steps"]] == [
+        (
+            "model.m1",
+            "rebind",
+            ["adopt_path_changed"],
+            ["adopted folder: environments/a/.venv -> environments/a2/.venv"],
+        )
+    ]
+    assert before.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert after.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a2/.venv"))
+    assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_an_adopt_path_that_cannot_be_looked_at_is_one_sentence(project: Project) -> None:
+    project.write(f'[envs.odd]\nadopt = "environments/{"x" * 300}/.venv"\n')  # too long
+
+    done = project.cli("plan")
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "internal error" not in done.stderr
+    assert len(error_lines(done.stderr)) == 2 and "envs.odd.adopt: environments/" in done.stderr
