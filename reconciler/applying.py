@@ -144,8 +144,9 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
 
 
 def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
-    """Remove staging leftovers, stray temporary files and the trash (the caller holds the
-    lock). With ``keep``, also the generations of declared envs beyond it, which an apply
+    """Remove staging leftovers, stray temporary files, the trash, and what is left of an
+    adopted folder marked ``delete = true`` that was set aside beside itself (the caller holds
+    the lock). With ``keep``, also the generations of declared envs beyond it, which an apply
     killed between a switch and its prune leaves behind."""
     from reconciler.mutex import info_path
 
@@ -171,6 +172,10 @@ def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, 
         except OSError as exc:
             failures.append((str(stray), exc.strerror or str(exc)))
     failures += generations.empty_trash(root).failed
+    for key in loaded.manifest.doomed_envs():  # set aside beside itself, then interrupted
+        folder = loaded.adopt_path(key)
+        for aside in sorted(folder.parent.glob(layout.set_aside_name(folder.name, "*"))):
+            failures += generations.empty_trash_entry(aside, retried=False).failed
     failures += prune_hash_caches(loaded)
     return failures
 

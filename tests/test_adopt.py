@@ -395,3 +395,20 @@ def test_an_adopt_path_that_cannot_be_looked_at_is_one_sentence(project: Project
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "internal error" not in done.stderr
     assert len(error_lines(done.stderr)) == 2 and "envs.odd.adopt: environments/" in done.stderr
+
+
+def test_a_folder_set_aside_beside_itself_by_a_killed_apply_is_removed_by_the_next(
+    legacy: Project,
+) -> None:
+    legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
+    lock(legacy)
+    venv = legacy.folder / "environments/a/.venv"
+    aside = venv.with_name(".venv.reconcile-trash-0badc0de")  # renamed, then SIGKILL
+    venv.rename(aside)
+
+    done = legacy.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not aside.exists()
+    assert sorted(p.name for p in (legacy.folder / "environments/a").iterdir()) == []
+    assert "legacy-a" not in read_state(legacy.root).adopted
