@@ -175,7 +175,7 @@ def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, 
     for key in loaded.manifest.doomed_envs():  # set aside beside itself, then interrupted
         folder = loaded.adopt_path(key)
         for aside in sorted(folder.parent.glob(layout.set_aside_name(folder.name, "*"))):
-            failures += generations.empty_trash_entry(aside, retried=False).failed
+            failures += generations.empty_trash_entry(aside).failed
     failures += prune_hash_caches(loaded)
     return failures
 

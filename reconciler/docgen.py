@@ -128,7 +128,10 @@ refuse to start (exit 1, each problem with its line) when an adopted path
 - is the same folder as another env's (declare a venv once and bind several models to it).
 
 An adopted env is never rebuilt: a problem in it is a warning in the plan and a finding in
-`verify`, with the advice to move its models to a managed env.
+`verify`, with the advice to move its models to a managed env. Adopted folders may not nest
+(one inside another's). Changing an `adopt` path is a `rebind` (reason `adopt_path_changed`)
+of each model that uses the env: `which` keeps handing out the old folder until it is
+applied.
 
 Removing an adopted env's table from the manifest plans a `forget`: reconcile stops tracking
 it and leaves its files alone. To have its folder deleted instead, keep the table and add
@@ -141,12 +144,14 @@ delete = true   # the next apply deletes this folder, then forgets the env
 ```
 
 The plan shows a `delete` step with reason `delete_requested` naming the folder. Apply deletes
-exactly that folder (SPEC 7.7): it refuses a link or a folder without `pyvenv.cfg`, moves the
-folder aside with one rename (into `<root>/.trash`, or beside itself when the root is on
-another filesystem) so a locked file cannot leave a half-deleted venv in place, clears
-read-only bits, and names what it could not remove; the env then stays adopted so the next
-apply retries. No model may name an env marked `delete = true` (as `env` or `fallback`). Once
-the folder is gone the table can be removed. See [migration.md](migration.md).
+exactly that folder (SPEC 7.7). It refuses a link, a folder without `pyvenv.cfg`, and a folder
+that holds envs.toml's folder or the lockfiles. It moves the folder aside with one rename
+(into `<root>/.trash`, or beside itself when the root is on another filesystem), so a locked
+file cannot leave a half-deleted venv in place; then it deletes it, clearing read-only bits,
+and names what it could not remove, which the next apply or `reconcile gc` retries while the
+table keeps `delete = true`. No model may name an env marked `delete = true` (as `env` or
+`fallback`). Once the folder is gone the table can be removed. See
+[migration.md](migration.md).
 
 ## Lockfiles
 

@@ -297,10 +297,7 @@ def _clear_readonly_and_retry(func: Any, path: str, _exc: Any) -> None:
 
 
 def summarize(
-    reported_as: str,
-    entry: PurePath | None,
-    failures: Sequence[tuple[str, str]],
-    retried: bool = True,
+    reported_as: str, entry: PurePath | None, failures: Sequence[tuple[str, str]]
 ) -> Removal:
     """Pure: one removal's result, with at most one line per thing that could not be removed
     (the first entry left inside it, with why, and how many more), so a report names the
@@ -315,8 +312,7 @@ def summarize(
     if entry is None or str(entry) == reported_as:
         detail = f"{first}: {why}{more}" if first != reported_as else f"{why}{more}"
         return Removal(failed=((reported_as, detail),))
-    then = "the next apply or `reconcile gc` retries" if retried else "delete it by hand"
-    where = f"left in {entry}; {then}"
+    where = f"left in {entry}; the next apply or `reconcile gc` retries"
     return Removal(failed=((reported_as, f"{first}: {why}{more}; {where}"),))
 
 
@@ -354,15 +350,15 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
     (``delete = true``; SPEC 7.7). The folder is moved aside first with one rename, into
     ``<root>/.trash`` when it is on the same filesystem, else to a hidden sibling, so a file
     that cannot be removed never leaves a half-deleted venv where the old path was; then it is
-    deleted without following a link, read-only bits cleared, what is left reported. A link
+    deleted without following a link, read-only bits cleared, what is left reported (the
+    next apply's or gc's cleanup retries it, in the trash or beside the folder). A link
     or a folder that is not a venv is refused, and so is anything that holds the root.
     On Windows: :func:`reconciler.winpaths.delete_adopted`."""
     windows = winpaths.native()
     if windows is not None:
         outcome = winpaths.delete_adopted(windows, root, folder)
         if outcome.failures:
-            trashed = outcome.moved_to is not None and outcome.moved_to.parent.name == layout.TRASH
-            return summarize(str(folder), outcome.moved_to, outcome.failures, retried=trashed)
+            return summarize(str(folder), outcome.moved_to, outcome.failures)
         return Removal(removed=(str(folder),)) if outcome.removed else Removal()
     if folder.is_symlink() or not (folder / "pyvenv.cfg").is_file():
         why = "a link, or not a venv (no pyvenv.cfg); not touched"
@@ -378,8 +374,7 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
         why = exc.strerror or str(exc)
         return Removal(failed=((str(folder), f"{why}; it stays where it is"),))
     faults.point("during_removal")
-    trashed = aside.parent.name == layout.TRASH  # else beside itself: nothing retries it there
-    return empty_trash_entry(aside, reported_as=str(folder), retried=trashed)
+    return empty_trash_entry(aside, reported_as=str(folder))
 
 
 def _move_aside(root: Path, folder: Path) -> Path:
@@ -407,14 +402,13 @@ def _rmtree(path: Path, on_error: Any) -> None:
         shutil.rmtree(path, onerror=on_error)
 
 
-def empty_trash_entry(entry: Path, reported_as: str | None = None, retried: bool = True) -> Removal:
-    """Delete one entry of the trash (read-only bits cleared, links not followed). ``retried``
-    says whether what is left gets another try (false for a folder set aside beside itself,
-    outside the trash)."""
+def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
+    """Delete one entry of the trash, or an adopted folder set aside beside itself
+    (read-only bits cleared, links not followed)."""
     name = reported_as or str(entry)
     windows = winpaths.native()
     if windows is not None:
-        return summarize(name, entry, winpaths.remove_tree(windows, entry), retried)
+        return summarize(name, entry, winpaths.remove_tree(windows, entry))
     failures: list[tuple[str, str]] = []
 
     def on_error(func: Any, failed_path: str, exc: Any) -> None:
@@ -432,7 +426,7 @@ def empty_trash_entry(entry: Path, reported_as: str | None = None, retried: bool
             failures.append((str(entry), err.strerror or str(err)))
     else:
         _rmtree(entry, on_error)
-    return summarize(name, entry, failures, retried)
+    return summarize(name, entry, failures)
 
 
 def empty_trash(root: Path) -> Removal:

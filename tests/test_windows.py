@@ -538,7 +538,7 @@ def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(
     ((path, why),) = left.failed
     assert path == str(LEGACY)
     assert why.startswith("Scripts\\python.exe: ") and "left in D:\\models\\llama\\." in why
-    assert why.endswith("; delete it by hand")
+    assert why.endswith("; the next apply or `reconcile gc` retries")
     assert on_windows.kind(LEGACY) == "missing"  # nothing half-deleted at the old path
 
 
