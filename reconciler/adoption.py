@@ -101,6 +101,11 @@ def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line or 0, p.key_path))
 
 
+def applied_folder(loaded: LoadedManifest, env_key: str) -> str:
+    """The folder of an adopted env as the applied state records it: absolute, normalised."""
+    return os.path.normpath(loaded.adopt_path(env_key).absolute())
+
+
 def protected(loaded: LoadedManifest) -> list[tuple[str, Path]]:
     """What deleting an adopted folder must never take with it: the manifest's folder and
     the lockfiles folder."""

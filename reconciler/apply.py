@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, generations, layout, runner
-from reconciler.adoption import folder_problem, protected
+from reconciler.adoption import applied_folder, folder_problem, protected
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
@@ -366,9 +366,7 @@ class Applier:
         if result.failed:
             where, why = result.failed[0]
             raise ApplyFailed(f"{where} could not be deleted completely: {why}")
-        self._update_state(
-            lambda s: s.with_adopted({k: v for k, v in s.adopted.items() if k != key})
-        )
+        self._update_state(lambda s: s.without_adopted(key))
         self.reporter.finished(key, True, f"deleted its adopted folder {display_path(folder)}")
 
     # --- bindings --------------------------------------------------------------------------
@@ -398,16 +396,13 @@ class Applier:
 
     def _forget(self, step: Step) -> None:
         key = step.target
-        self._update_state(
-            lambda s: s.with_adopted({k: v for k, v in s.adopted.items() if k != key})
-        )
+        self._update_state(lambda s: s.without_adopted(key))
         self.reporter.finished(key, True, "forgotten (its files are left alone)")
 
     def _manifest_adopted(self) -> dict[str, str]:
         """The manifest's adopted envs in use -> their absolute folder."""
         return {
-            key: str(self.loaded.adopt_path(key).absolute())
-            for key in self.loaded.manifest.adopted_envs()
+            key: applied_folder(self.loaded, key) for key in self.loaded.manifest.adopted_envs()
         }
 
     def record_adopted(self) -> None:

@@ -45,6 +45,10 @@ class AppliedState:
     def with_adopted(self, adopted: Mapping[str, str]) -> AppliedState:
         return AppliedState(dict(self.bindings), dict(self.fallbacks), dict(adopted))
 
+    def without_adopted(self, env_key: str) -> AppliedState:
+        """This state with the adopted env ``env_key`` forgotten."""
+        return self.with_adopted({k: v for k, v in self.adopted.items() if k != env_key})
+
 
 def read_state(root: Path) -> AppliedState:
     """The applied state; empty when nothing was applied yet."""

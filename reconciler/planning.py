@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.adoption import check_adopted
+from reconciler.adoption import applied_folder, check_adopted
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -195,7 +195,7 @@ def adopt_moves(loaded: LoadedManifest, applied: Mapping[str, str]) -> dict[str,
     moves = {}
     for key in loaded.manifest.adopted_envs():
         old = applied.get(key)
-        new = os.path.normpath(loaded.adopt_path(key).absolute())
+        new = applied_folder(loaded, key)
         if old and os.path.normpath(old) != new:
             moves[key] = f"adopted folder: {_shown(loaded, old)} -> {_shown(loaded, new)}"
     return moves
