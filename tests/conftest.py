@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler import layout
 from reconciler.hashcache import RACY_NS
 from reconciler.runner import uv_bin
+from tests.plan_schema import check_plan
 from tests.wheels import make_wheel
 
 REGISTRY_ENV = "RECONCILE_REGISTRY_TESTS"
@@ -35,6 +37,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "registry" in item.keywords:
             item.add_marker(skip)
+
+
+PLANS_CHECKED: list[int] = [0]
+"""How many plan documents the schema check has seen in this test session."""
+
+
+@pytest.fixture(autouse=True)
+def _plans_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every plan document made in-process (plan, apply's confirmation, saved plans) is
+    checked against docs/plan.schema.json; those made by the command are checked in
+    :meth:`Project.cli`."""
+    from reconciler import document
+
+    made = document.plan_document
+
+    def checked(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        doc = made(*args, **kwargs)
+        check_plan(doc)
+        PLANS_CHECKED[0] += 1
+        return doc
+
+    monkeypatch.setattr(document, "plan_document", checked)
 
 
 @pytest.fixture(autouse=True)
@@ -183,8 +207,9 @@ class Project:
         self.manifest.write_text(header + textwrap.dedent(body), encoding="utf-8")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run the installed ``reconcile`` command in the project folder."""
-        return subprocess.run(
+        """Run the installed ``reconcile`` command in the project folder. A plan it prints
+        as JSON or saves is checked against docs/plan.schema.json."""
+        done = subprocess.run(
             [sys.executable, "-m", "reconciler", *args],
             capture_output=True,
             text=True,
@@ -192,6 +217,9 @@ class Project:
             check=False,
             timeout=600,
         )
+        if "plan" in args and done.returncode in (0, 2):
+            check_plans_of(args, done.stdout, self.folder)
+        return done
 
     def lock(self) -> None:
         done = self.cli("lock")
@@ -220,6 +248,19 @@ class Project:
             self.wheels,
             receipt=receipt,
         )
+
+
+def check_plans_of(args: tuple[str, ...], stdout: str, folder: Path) -> None:
+    """Check the plan documents a successful ``reconcile plan`` printed or saved."""
+    words = list(args)
+    if "--format" in words and words[words.index("--format") + 1] == "json" and stdout:
+        check_plan(json.loads(stdout))
+        PLANS_CHECKED[0] += 1
+    if "--out" in words:
+        saved = folder / words[words.index("--out") + 1]
+        if saved.is_file():
+            check_plan(json.loads(saved.read_text(encoding="utf-8")))
+            PLANS_CHECKED[0] += 1
 
 
 @pytest.fixture
