@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.errors import PlanCycleError, UsageError
-from reconciler.manifest import Manifest
+from reconciler.manifest import Manifest, ModelSpec
 from reconciler.state import EnvHealth
 
 Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]
@@ -113,47 +113,39 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
     return steps
 
 
+def _rebind_why(
+    current: str | None, old_fallback: str | None, spec: ModelSpec, moved: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(reasons, details) of a model's rebind step."""
+    if current == spec.env and old_fallback == spec.fallback:  # only an adopted folder moved
+        return ("adopt_path_changed",), tuple(moved)
+    reasons = ["new_model"] if current is None else []
+    if current is not None and current != spec.env:
+        reasons.append("env_changed")
+    if old_fallback == spec.fallback:
+        return tuple(reasons), ()
+    if current is not None:
+        reasons.append("fallback_changed")
+    return tuple(reasons), (f"fallback: {old_fallback or '(none)'} -> {spec.fallback or '(none)'}",)
+
+
 def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
     steps: list[Step] = []
     for model, spec in sorted(manifest.models.items()):
         current = observed.bindings.get(model)
-        same = current == spec.env and observed.fallbacks.get(model) == spec.fallback
+        old_fallback = observed.fallbacks.get(model) if current is not None else None
         uses = [e for e in (current, spec.fallback) if e is not None]
         moved = [observed.adopt_moves[e] for e in uses if e in observed.adopt_moves]
-        if same and not moved:
+        if current == spec.env and old_fallback == spec.fallback and not moved:
             continue
-        if same:  # the model stays, but an adopted env it uses is now another folder
-            steps.append(
-                Step(
-                    model_step_id(model),
-                    "model",
-                    "rebind",
-                    model,
-                    ("adopt_path_changed",),
-                    details=tuple(moved),
-                    from_env=current,
-                    to_env=spec.env,
-                )
-            )
-            continue
-        old_fallback = observed.fallbacks.get(model) if current is not None else None
-        reasons = []
-        if current is None:
-            reasons.append("new_model")
-        elif current != spec.env:
-            reasons.append("env_changed")
-        details: tuple[str, ...] = ()
-        if old_fallback != spec.fallback:
-            if current is not None:
-                reasons.append("fallback_changed")
-            details = (f"fallback: {old_fallback or '(none)'} -> {spec.fallback or '(none)'}",)
+        reasons, details = _rebind_why(current, old_fallback, spec, moved)
         steps.append(
             Step(
                 model_step_id(model),
                 "model",
                 "rebind",
                 model,
-                tuple(reasons),
+                reasons,
                 details=details,
                 from_env=current,
                 to_env=spec.env,
