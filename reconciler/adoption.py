@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.files import display_path
+from reconciler.layout import overlaps
 from reconciler.manifest import LoadedManifest, format_key_path
 from reconciler.tomllines import key_lines, line_for
-
-
-def overlaps(first: PurePath, second: PurePath) -> bool:
-    """Pure: whether one of two resolved paths is the other or inside it (either flavour;
-    Windows paths compare case-insensitively)."""
-    return first == second or first.is_relative_to(second) or second.is_relative_to(first)
 
 
 def _real(path: Path) -> Path:

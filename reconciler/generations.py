@@ -364,7 +364,7 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
         why = "a link, or not a venv (no pyvenv.cfg); not touched"
         return Removal() if not os.path.lexists(folder) else Removal(failed=((str(folder), why),))
     real, real_root = Path(os.path.realpath(folder)), Path(os.path.realpath(root))
-    if real == real_root or real.is_relative_to(real_root) or real_root.is_relative_to(real):
+    if layout.overlaps(real, real_root):
         return Removal(failed=((str(folder), "it overlaps the root; not touched"),))
     try:
         aside = _move_aside(root, folder)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 RECEIPT_NAME = "reconcile-receipt.json"
 GENERATIONS = ".generations"
@@ -55,3 +55,9 @@ def set_aside_name(name: str, tag: str) -> str:
     is on another filesystem: ``.venv`` -> ``.venv.reconcile-trash-<tag>``."""
     hidden = name if name.startswith(".") else f".{name}"
     return f"{hidden}.reconcile-trash-{tag}"
+
+
+def overlaps(first: PurePath, second: PurePath) -> bool:
+    """Whether one of two resolved paths is the other or inside it (either flavour; Windows
+    paths compare case-insensitively)."""
+    return first == second or first.is_relative_to(second) or second.is_relative_to(first)

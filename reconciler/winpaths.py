@@ -404,7 +404,7 @@ def delete_adopted(ops: WindowsOps, root: PurePath, folder: PurePath) -> Outcome
         real, real_root = ops.real_path(folder), ops.real_path(root)
     except OSError as error:
         return Outcome(False, failures=((str(folder), reason(error, folder)),))
-    if real == real_root or real.is_relative_to(real_root) or real_root.is_relative_to(real):
+    if layout.overlaps(real, real_root):
         return Outcome(False, failures=((str(folder), "it overlaps the root; not touched"),))
     try:
         trash = trash_dir(ops, root)
