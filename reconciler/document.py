@@ -27,6 +27,11 @@ def _step(step: Step) -> dict[str, Any]:
     else:
         doc["from_env"] = step.from_env
         doc["to_env"] = step.to_env
+    if step.changes:
+        doc["changes"] = [
+            {"package": c.name, "old": c.old, "new": c.new, "change": c.change}
+            for c in step.changes
+        ]
     return doc
 
 
@@ -49,4 +54,12 @@ def plan_document(
     }
     if fingerprint is not None:
         doc["fingerprint"] = dict(fingerprint)
+    return doc
+
+
+def diff_document(plan: Plan, manifest_name: str, base: str, head: str) -> dict[str, Any]:
+    """The plan document of ``reconcile diff``: a plan, plus the two revisions it compares
+    (``git:REF`` or a manifest path as given; never absolute)."""
+    doc = plan_document(plan, manifest_name)
+    doc["base"], doc["head"] = base, head
     return doc

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.errors import PlanCycleError, UsageError
+from reconciler.lockdiff import PackageChange
 from reconciler.manifest import Manifest, ModelSpec
 from reconciler.state import EnvHealth
 
@@ -34,6 +35,8 @@ class Step:
     packages: int | None = None
     from_env: str | None = None
     to_env: str | None = None
+    changes: tuple[PackageChange, ...] = ()
+    """Package by package, what the env's lockfile changes (``reconcile diff`` only)."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,12 @@ VERBS = {
 NO_CHANGES = "No changes. Environments match envs.toml."
 
 
+def _no_changes(doc: Mapping[str, Any]) -> str:
+    if "base" in doc:
+        return f"No changes. {doc['head']} declares the same environments as {doc['base']}."
+    return NO_CHANGES
+
+
 def summary_line(summary: Mapping[str, int]) -> str:
     line = (
         f"Plan: {summary['create']} to create, {summary['replace']} to replace, "
@@ -54,12 +60,25 @@ def _headline(step: Mapping[str, Any]) -> str:
         if step.get("python"):
             facts.append(f"python {step['python']}")
         if step.get("packages") is not None:
-            facts.append(f"{step['packages']} packages")
+            count = step["packages"]
+            facts.append(f"{count} package" if count == 1 else f"{count} packages")
         suffix = f" {{{', '.join(facts)}}}" if facts else ""
         return f'env "{target}"{suffix}'
     source = step.get("from_env") or "(unbound)"
     dest = step.get("to_env") or "(unbound)"
     return f'model "{target}": {source} -> {dest}'
+
+
+_CHANGE_SYMBOLS = {"added": "+", "removed": "-"}
+
+
+def _change_line(change: Mapping[str, Any]) -> str:
+    symbol = _CHANGE_SYMBOLS.get(change["change"], "~")
+    if change["old"] is None or change["new"] is None:
+        return f"{symbol} {change['package']} {change['old'] or change['new']}"
+    if change["old"] == change["new"]:
+        return f"{symbol} {change['package']} {change['new']} (new hashes or markers)"
+    return f"{symbol} {change['package']} {change['old']} -> {change['new']}"
 
 
 def render_text(doc: Mapping[str, Any]) -> Text:
@@ -69,6 +88,8 @@ def render_text(doc: Mapping[str, Any]) -> Text:
     """
     out = Text()
     steps = doc["steps"]
+    if "base" in doc:
+        out.append(f"Comparing {doc['base']} (as if applied and healthy) with {doc['head']}.\n\n")
     if steps:
         out.append("reconcile will perform the following actions:\n")
         for step in steps:
@@ -79,6 +100,9 @@ def render_text(doc: Mapping[str, Any]) -> Text:
             out.append(f"      reasons: {', '.join(step['reasons'])}\n", style="dim")
             for detail in step["details"]:
                 out.append(f"      - {detail}\n", style="dim")
+            if step["action"] == "replace":  # a new env's packages are all new: counted above
+                for change in step.get("changes", ()):
+                    out.append(f"        {_change_line(change)}\n", style="dim")
             if step["depends_on"]:
                 out.append(f"      after: {', '.join(step['depends_on'])}\n", style="dim")
     for index, warning in enumerate(doc["warnings"]):
@@ -88,7 +112,7 @@ def render_text(doc: Mapping[str, Any]) -> Text:
     if steps:
         out.append(gap + summary_line(doc["summary"]) + "\n", style="bold")
     else:
-        out.append(gap + NO_CHANGES + "\n", style="bold green")
+        out.append(gap + _no_changes(doc) + "\n", style="bold green")
     return out
 
 
@@ -109,30 +133,108 @@ def _cell(text: str) -> str:
     return _portable(text).replace("|", "\\|").replace("\n", " ")
 
 
+COLLAPSE_AFTER = 10
+"""Rows a markdown table shows open; a longer one is folded into a <details> block."""
+
+_COLUMNS = {
+    "build": ["env", "python", "packages"],
+    "env": ["env"],
+    "model": ["model", "from", "to"],
+}
+
+
+def _columns(step: Mapping[str, Any]) -> str:
+    if step["kind"] == "model":
+        return "model"
+    return "build" if step["action"] in ("create", "replace") else "env"
+
+
+def _header(columns: str) -> list[str]:
+    names = [*_COLUMNS[columns], "reasons", "after"]
+    return ["| |" + "".join(f" {n} |" for n in names), "|---|" + "---|" * len(names)]
+
+
+def _codes(words: list[str]) -> str:
+    return ", ".join(f"`{w}`" for w in words)
+
+
+def _row(step: Mapping[str, Any]) -> str:
+    cells = [f"`{SYMBOLS[step['action']]}`", f"`{_cell(step['target'])}`"]
+    if _columns(step) == "build":
+        packages = step.get("packages")
+        cells += [step.get("python") or "", "" if packages is None else str(packages)]
+    elif step["kind"] == "model":
+        cells += [step.get("from_env") or "(unbound)", step.get("to_env") or "(unbound)"]
+    cells += [_codes(step["reasons"]), _codes(step["depends_on"])]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _folded(summary: str, body: list[str], fold: bool) -> list[str]:
+    if not fold:
+        return body
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>"]
+
+
+def _action_sections(steps: list[Mapping[str, Any]]) -> list[str]:
+    """One table per action, in the summary's order; steps keep their dependency order."""
+    lines: list[str] = []
+    for action in ("create", "replace", "delete", "rebind", "unbind", "forget"):
+        chosen = [s for s in steps if s["action"] == action]
+        for kind in ("env", "model"):
+            rows = [_row(s) for s in chosen if s["kind"] == kind]
+            if not rows:
+                continue
+            noun = kind if len(rows) == 1 else f"{kind}s"
+            title = f"{len(rows)} {noun} to {action}"
+            lines += ["", f"#### `{SYMBOLS[action]}` {title}", ""]
+            table = [*_header(_columns(next(s for s in chosen if s["kind"] == kind))), *rows]
+            lines += _folded(f"Show the {len(rows)} {noun}", table, len(rows) > COLLAPSE_AFTER)
+    return lines
+
+
+def _package_section(steps: list[Mapping[str, Any]]) -> list[str]:
+    changed = [s for s in steps if s.get("changes")]
+    if not changed:
+        return []
+    count = sum(len(s["changes"]) for s in changed)
+    envs = "env" if len(changed) == 1 else "envs"
+    body: list[str] = []
+    for step in changed:
+        body += [f"**`{_cell(step['target'])}`** ({step['action']})", ""]
+        body += ["| package | old | new | change |", "|---|---|---|---|"]
+        body += [
+            f"| `{_cell(c['package'])}` | {_cell(c['old'] or '')} | {_cell(c['new'] or '')} "
+            f"| {c['change']} |"
+            for c in step["changes"]
+        ]
+        body.append("")
+    title = f"Package changes ({count} in {len(changed)} {envs})"
+    return ["", *_folded(title, body[:-1], fold=True)]
+
+
 def render_markdown(doc: Mapping[str, Any]) -> str:
-    """Markdown for a PR comment: deterministic, no timestamps, no absolute paths."""
-    lines = [f"### reconcile plan for `{doc['manifest']}`", ""]
+    """Markdown for a PR comment: deterministic, no timestamps, no absolute paths. A table
+    per action; long tables, package changes and details are folded."""
+    if "base" in doc:
+        title = f"### reconcile diff `{_cell(doc['base'])}` → `{_cell(doc['head'])}`"
+    else:
+        title = f"### reconcile plan for `{doc['manifest']}`"
+    lines = [title, ""]
     steps = doc["steps"]
     if not steps:
-        lines.append(f"**{NO_CHANGES}**")
+        lines.append(f"**{_no_changes(doc)}**")
     else:
-        lines += [f"**{summary_line(doc['summary'])}**", ""]
-        lines += ["| | step | action | reasons | after |", "|---|---|---|---|---|"]
-        for step in steps:
-            reasons = ", ".join(f"`{r}`" for r in step["reasons"])
-            after = ", ".join(f"`{d}`" for d in step["depends_on"])
-            lines.append(
-                f"| `{SYMBOLS[step['action']]}` | {_cell(_headline(step))} | {step['action']} "
-                f"| {reasons} | {after} |"
-            )
+        lines.append(f"**{summary_line(doc['summary'])}**")
+        lines += _action_sections(steps)
+        lines += _package_section(steps)
         detailed = [s for s in steps if s["details"]]
         if detailed:
             count = sum(len(s["details"]) for s in detailed)
-            lines += ["", f"<details><summary>Details ({count})</summary>", ""]
+            body: list[str] = []
             for step in detailed:
-                lines.append(f"- `{step['id']}`")
-                lines += [f"  - {_cell(d)}" for d in step["details"]]
-            lines += ["", "</details>"]
+                body.append(f"- `{step['id']}`")
+                body += [f"  - {_cell(d)}" for d in step["details"]]
+            lines += ["", *_folded(f"Details ({count})", body, fold=True)]
     for warning in doc["warnings"]:  # a blank line apiece, or they merge into one paragraph
         lines += ["", f"> **Warning:** {_cell(warning)}"]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -50,15 +50,18 @@ def _plans_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     :meth:`Project.cli`."""
     from reconciler import document
 
-    made = document.plan_document
+    for name in ("plan_document", "diff_document"):
+        monkeypatch.setattr(document, name, _checked(getattr(document, name)))
 
+
+def _checked(made: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     def checked(*args: Any, **kwargs: Any) -> dict[str, Any]:
         doc = made(*args, **kwargs)
         check_plan(doc)
         PLANS_CHECKED[0] += 1
         return doc
 
-    monkeypatch.setattr(document, "plan_document", checked)
+    return checked
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +220,7 @@ class Project:
             check=False,
             timeout=600,
         )
-        if "plan" in args and done.returncode in (0, 2):
+        if ("plan" in args or "diff" in args) and done.returncode in (0, 2):
             check_plans_of(args, done.stdout, self.folder)
         return done
 
@@ -251,7 +254,7 @@ class Project:
 
 
 def check_plans_of(args: tuple[str, ...], stdout: str, folder: Path) -> None:
-    """Check the plan documents a successful ``reconcile plan`` printed or saved."""
+    """Check the plan documents a successful ``reconcile plan`` or ``diff`` printed or saved."""
     words = list(args)
     if "--format" in words and words[words.index("--format") + 1] == "json" and stdout:
         check_plan(json.loads(stdout))

@@ -1,0 +1,125 @@
+"""IO: the `diff` use case. Read BASE and HEAD (manifest paths or ``git:REF``) with their
+lockfiles, then hand pure data to diffplan.py. No env is looked at, nothing is written."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.diffplan import Side, diff_plan
+from reconciler.errors import LockfileError, ManifestNotFound
+from reconciler.files import display_path
+from reconciler.gitrev import Revision, revision
+from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
+from reconciler.manifest import LoadedManifest, load_manifest, parse_manifest
+from reconciler.plan import Plan
+
+GIT_PREFIX = "git:"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One side as read: its label for messages and documents, and its data."""
+
+    label: str
+    loaded: LoadedManifest
+    side: Side
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return path.relative_to(start).as_posix()
+    except ValueError:
+        return display_path(path)
+
+
+def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifest:
+    path = manifest.absolute()
+    inside = _relative(Path(os.path.realpath(path)), rev.toplevel)
+    text = rev.read(path)
+    if text is None:
+        raise ManifestNotFound(
+            f"{rev.label} has no {inside}: name a revision that has the manifest, or pass "
+            "--manifest with its path in the repository."
+        )
+    manifest_doc = parse_manifest(text, f"{rev.label}:{inside}")
+    return LoadedManifest(path=path, text=text, manifest=manifest_doc, root_override=root)
+
+
+def _lock_text(loaded: LoadedManifest, key: str, rev: Revision | None, label: str) -> str:
+    path = loaded.lockfile_path(key)
+    shown = _relative(path, loaded.base_dir)
+    if rev is not None:
+        text = rev.read(path)
+        if text is None:
+            raise LockfileError(
+                f"{label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "
+                "and commit the lockfile, or diff against a revision that has it."
+            )
+        return text
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LockfileError(
+            f"{label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}`."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockfileError(f"{label}: cannot read lockfile {shown} for {key}: {exc}.") from None
+
+
+def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str, Lockfile]:
+    manifest = loaded.manifest
+    locks: dict[str, Lockfile] = {}
+    for key in sorted(manifest.managed_envs()):
+        where = _relative(loaded.lockfile_path(key), loaded.base_dir)
+        lock_label = f"{rev.label}:{where}" if rev is not None else where
+        lock = parse_lockfile(_lock_text(loaded, key, rev, label), lock_label)
+        causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
+        if causes:
+            raise LockfileError(
+                f"{label}: lockfile {where} for {key} is stale ({', '.join(causes)}): run "
+                f"`reconcile lock {key}` and commit it."
+            )
+        locks[key] = lock
+    return locks
+
+
+def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
+    """Read ``spec``: a manifest path, or ``git:REF`` for ``manifest`` as it is at REF."""
+    override = root.absolute() if root is not None else None
+    rev: Revision | None = None
+    if spec.startswith(GIT_PREFIX):
+        rev = revision(spec[len(GIT_PREFIX) :], manifest.absolute().parent)
+        loaded = _from_git(rev, manifest, override)
+        label = rev.label
+    else:
+        loaded = load_manifest(Path(spec), override)
+        label = spec
+    locks = _locks(loaded, rev, label)
+    adopted = loaded.manifest.adopted_envs() | loaded.manifest.doomed_envs()
+    side = Side(
+        manifest=loaded.manifest,
+        locks=locks,
+        root=os.path.normpath(loaded.root.absolute()),
+        folders={k: os.path.normpath(loaded.adopt_path(k).absolute()) for k in adopted},
+        shown={k: str(spec_.adopt) for k, spec_ in adopted.items()},
+    )
+    return Loaded(label=label, loaded=loaded, side=side)
+
+
+def make_diff(
+    base: str, head: str | None, manifest: Path, root: Path | None
+) -> tuple[Plan, str, str]:
+    """The plan from BASE to HEAD (default: ``manifest``) and the two sides' labels."""
+    old = load_side(base, manifest, root)
+    new = load_side(head if head is not None else str(manifest), manifest, root)
+    return diff_plan(old.side, new.side), old.label, new.label
+
+
+def portable_label(label: str) -> str:
+    """A side's label for documents: ``git:REF`` or a relative path as given; an absolute
+    path is cut to its file name (plans carry no absolute paths, SPEC 5)."""
+    if label.startswith(GIT_PREFIX) or not Path(label).is_absolute():
+        return label
+    return Path(label).name

@@ -1,0 +1,90 @@
+"""IO: read files as they are at a git revision (``reconcile diff git:REF``), through git.
+
+Every call goes through runner.py with a timeout; git's own messages never reach the user
+raw: each failure becomes one sentence naming the revision and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import UsageError
+from reconciler.runner import Command, CommandTimeout, Result, run
+
+GIT_TIMEOUT = 60.0
+_QUIET = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+
+
+def _git(args: list[str], cwd: Path) -> Result:
+    try:
+        return run(Command(("git", *args), env=_QUIET, cwd=cwd, timeout=GIT_TIMEOUT))
+    except FileNotFoundError:
+        raise UsageError(
+            "git is not installed or not on PATH; install git or pass manifest paths "
+            "instead of git:REF."
+        ) from None
+    except CommandTimeout:
+        raise UsageError(
+            f"git did not answer within {GIT_TIMEOUT:.0f} s in {cwd}; check the repository."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A commit of the repository that holds the manifest, named as the user wrote it."""
+
+    ref: str
+    commit: str
+    toplevel: Path
+
+    @property
+    def label(self) -> str:
+        return f"git:{self.ref}"
+
+    def read(self, path: Path) -> str | None:
+        """The text of ``path`` (absolute, inside the work tree) at this commit; None when the
+        commit has no such file."""
+        inside = _inside(path, self.toplevel)
+        if inside is None:
+            raise UsageError(
+                f"{path} is outside the git repository {self.toplevel}, so {self.label} cannot "
+                "hold it; keep the manifest and its lockfiles in the repository."
+            )
+        result = _git(["cat-file", "blob", f"{self.commit}:{inside}"], self.toplevel)
+        if not result.ok:
+            return None
+        return result.stdout
+
+
+def _inside(path: Path, toplevel: Path) -> str | None:
+    """``path`` relative to the work tree, with forward slashes as git wants them."""
+    real = Path(os.path.realpath(path))
+    try:
+        return real.relative_to(toplevel).as_posix()
+    except ValueError:
+        return None
+
+
+def revision(ref: str, near: Path) -> Revision:
+    """Resolve ``ref`` in the git repository that holds the folder ``near``."""
+    if not ref or ref.startswith("-"):
+        raise UsageError(f"git:{ref} names no revision; write git:REF, e.g. git:origin/main.")
+    where = near if near.is_dir() else Path.cwd()
+    top = _git(["rev-parse", "--show-toplevel"], where)
+    if not top.ok:
+        raise UsageError(
+            f"{where} is not inside a git repository, so git:{ref} cannot be read; run diff "
+            "from a clone or pass a manifest path."
+        )
+    toplevel = Path(os.path.realpath(top.stdout.strip()))
+    found = _git(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], where
+    )
+    if not found.ok:
+        raise UsageError(
+            f"git:{ref}: no such revision in {toplevel}; fetch it first (e.g. `git fetch origin "
+            "main`, or `fetch-depth: 0` in CI) or name another."
+        )
+    return Revision(ref=ref, commit=found.stdout.strip(), toplevel=toplevel)

@@ -1,0 +1,78 @@
+"""Pure: what changed between two lockfiles of one env, package by package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from packaging.version import InvalidVersion, Version
+
+from reconciler.lockfiles import LockedPackage, Lockfile
+
+Change = Literal["added", "removed", "upgraded", "downgraded", "changed"]
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    """One package whose pins differ. ``old``/``new`` are its versions (several, comma
+    separated, when markers pin it differently per platform); None when absent."""
+
+    name: str
+    old: str | None
+    new: str | None
+    change: Change
+
+
+def _versions(pins: Iterable[LockedPackage]) -> str:
+    return ", ".join(sorted({p.version for p in pins}, key=_order_key))
+
+
+def _order_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def _direction(old: str, new: str) -> Change:
+    if old == new or "," in old or "," in new:
+        return "changed"
+    low, high = _order_key(old), _order_key(new)
+    if low[0] or high[0]:  # not PEP 440: no order to speak of
+        return "changed"
+    return "upgraded" if high > low else "downgraded"
+
+
+def package_changes(old: Lockfile, new: Lockfile) -> tuple[PackageChange, ...]:
+    """Every package whose pins (version, marker or hashes) differ, sorted by name."""
+    before: dict[str, list[LockedPackage]] = {}
+    after: dict[str, list[LockedPackage]] = {}
+    for pin in old.packages:
+        before.setdefault(pin.name, []).append(pin)
+    for pin in new.packages:
+        after.setdefault(pin.name, []).append(pin)
+    changes: list[PackageChange] = []
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name), after.get(name)
+        if was is None and now is not None:
+            changes.append(PackageChange(name, None, _versions(now), "added"))
+        elif now is None and was is not None:
+            changes.append(PackageChange(name, _versions(was), None, "removed"))
+        elif was is not None and now is not None and _pins(was) != _pins(now):
+            old_v, new_v = _versions(was), _versions(now)
+            changes.append(PackageChange(name, old_v, new_v, _direction(old_v, new_v)))
+    return tuple(changes)
+
+
+def _pins(pins: Iterable[LockedPackage]) -> set[tuple[str, str | None, tuple[str, ...]]]:
+    return {(p.version, p.marker, p.hashes) for p in pins}
+
+
+def summarise(changes: Iterable[PackageChange]) -> str:
+    """``2 upgraded, 1 added`` in a fixed order; empty when nothing changed."""
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.change] = counts.get(change.change, 0) + 1
+    order = ("upgraded", "downgraded", "added", "removed", "changed")
+    return ", ".join(f"{counts[c]} {c}" for c in order if c in counts)

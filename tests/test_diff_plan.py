@@ -1,0 +1,249 @@
+"""Table tests of the pure parts of `reconcile diff`: lockfile changes package by package, the
+stand-in observation of a host that matches BASE, and the PR-comment markdown (issue 6)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from collections.abc import Mapping
+
+import pytest
+
+from reconciler.diffplan import Side, diff_plan
+from reconciler.document import diff_document
+from reconciler.lockdiff import PackageChange, package_changes, summarise
+from reconciler.lockfiles import Lockfile, parse_lockfile
+from reconciler.manifest import parse_manifest
+from reconciler.render import COLLAPSE_AFTER, render_markdown, render_text
+
+
+def pins_text(*pins: str, salt: str = "") -> str:
+    """Lockfile lines of ``name==version[; marker]`` pins, each with a made-up hash."""
+    return "".join(
+        f"{pin} --hash=sha256:{hashlib.sha256((pin + salt).encode()).hexdigest()}\n" for pin in pins
+    )
+
+
+def lock(*pins: str, salt: str = "") -> Lockfile:
+    return parse_lockfile(pins_text(*pins, salt=salt), "test.txt")
+
+
+def side(
+    text: str,
+    locks: Mapping[str, Lockfile],
+    root: str = "/srv/.envs",
+    folders: Mapping[str, str] | None = None,
+) -> Side:
+    manifest = parse_manifest(textwrap.dedent(text), "envs.toml")
+    adopted = {k: str(s.adopt) for k, s in manifest.envs.items() if s.adopted}
+    return Side(
+        manifest=manifest,
+        locks=dict(locks),
+        root=root,
+        folders=dict(folders)
+        if folders is not None
+        else {k: f"/srv/{v}" for k, v in adopted.items()},
+        shown=adopted,
+    )
+
+
+def steps_of(base: Side, head: Side) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(s.id, s.action, s.reasons) for s in diff_plan(base, head).steps]
+
+
+# --- lockfile changes -------------------------------------------------------------------------
+
+
+def test_each_kind_of_package_change_is_named_with_old_and_new_versions() -> None:
+    old = lock("same==1.0", "up==1.0", "down==2.0", "gone==1.0", "rehashed==1.0")
+    new = parse_lockfile(
+        pins_text("same==1.0", "up==1.10", "down==1.9", "fresh==0.1")
+        + pins_text("rehashed==1.0", salt="rebuilt"),
+        "new.txt",
+    )
+    assert package_changes(old, new) == (
+        PackageChange("down", "2.0", "1.9", "downgraded"),
+        PackageChange("fresh", None, "0.1", "added"),
+        PackageChange("gone", "1.0", None, "removed"),
+        PackageChange("rehashed", "1.0", "1.0", "changed"),
+        PackageChange("up", "1.0", "1.10", "upgraded"),
+    )
+    assert (
+        summarise(package_changes(old, new))
+        == "1 upgraded, 1 downgraded, 1 added, 1 removed, 1 changed"
+    )
+
+
+def test_a_package_pinned_per_platform_lists_its_versions() -> None:
+    old = lock('numpy==1.26.4; python_version < "3.12"', 'numpy==2.0.0; python_version >= "3.12"')
+    new = lock('numpy==2.1.0; python_version < "3.12"', 'numpy==2.0.0; python_version >= "3.12"')
+    assert package_changes(old, new) == (
+        PackageChange("numpy", "1.26.4, 2.0.0", "2.0.0, 2.1.0", "changed"),
+    )
+
+
+def test_identical_lockfiles_have_no_changes() -> None:
+    assert package_changes(lock("a==1"), lock("a==1")) == ()
+    assert summarise(()) == ""
+
+
+# --- the stand-in observation -----------------------------------------------------------------
+
+BASE = """\
+[envs.serving]
+python = "3.11"
+requirements = ["torch==2.3.1"]
+
+[envs.tools]
+python = "3.12"
+requirements = ["six"]
+
+[envs.legacy]
+adopt = "old/.venv"
+
+[models.chat]
+env = "serving"
+
+[models.report]
+env = "tools"
+
+[models.llama]
+env = "legacy"
+"""
+BASE_LOCKS = {"serving": lock("torch==2.3.1"), "tools": lock("six==1.16.0")}
+
+
+def test_the_same_revision_on_both_sides_is_no_change() -> None:
+    base = side(BASE, BASE_LOCKS)
+    assert diff_plan(base, base).steps == ()
+
+
+def test_a_lockfile_change_replaces_the_env_and_names_its_packages() -> None:
+    head = side(BASE, {**BASE_LOCKS, "serving": lock("torch==2.4.0", "filelock==3.0")})
+    plan = diff_plan(side(BASE, BASE_LOCKS), head)
+    (step,) = plan.steps
+    assert (step.id, step.action, step.reasons) == ("env.serving", "replace", ("lock_changed",))
+    assert step.details == ("lock_changed: 1 upgraded, 1 added",)
+    assert [(c.name, c.old, c.new) for c in step.changes] == [
+        ("filelock", None, "3.0"),
+        ("torch", "2.3.1", "2.4.0"),
+    ]
+
+
+def test_a_python_change_and_a_source_change_are_both_named() -> None:
+    text = BASE.replace('python = "3.12"', 'python = "3.13"') + (
+        '\n[envs.tools.sources]\nindex_url = "https://user:secret@mirror.example/simple"\n'
+    )
+    head = side(text, {**BASE_LOCKS, "tools": lock("six==1.16.0", salt="relocked")})
+    (step,) = diff_plan(side(BASE, BASE_LOCKS), head).steps
+    assert step.reasons == ("lock_changed", "python_changed", "sources_changed")
+    assert "python_changed: 3.12 -> 3.13" in step.details
+    assert "sources_changed: index_url" in step.details
+    assert not any("secret" in d or "mirror" in d for d in step.details)  # names, never URLs
+
+
+def test_a_migration_creates_first_then_rebinds_then_deletes() -> None:
+    text = (
+        BASE.replace('env = "tools"', 'env = "serving"').replace(
+            '[envs.tools]\npython = "3.12"\nrequirements = ["six"]\n', ""
+        )
+        + '\n[envs.vision]\npython = "3.11"\nrequirements = ["pillow"]\n'
+        + '\n[models.ocr]\nenv = "vision"\n'
+    )
+    head = side(text, {"serving": BASE_LOCKS["serving"], "vision": lock("pillow==10.4.0")})
+    plan = diff_plan(side(BASE, BASE_LOCKS), head)
+    assert [(s.id, s.action, s.depends_on) for s in plan.steps] == [
+        ("env.vision", "create", ()),
+        ("model.ocr", "rebind", ("env.vision",)),
+        ("model.report", "rebind", ()),  # serving is unchanged: nothing to wait for
+        ("env.tools", "delete", ("model.report",)),
+    ]
+    create = plan.steps[0]
+    assert [(c.name, c.change) for c in create.changes] == [("pillow", "added")]
+    assert plan.steps[2].from_env == "tools" and plan.steps[2].to_env == "serving"
+
+
+def test_adopted_envs_are_forgotten_deleted_or_moved_as_the_manifest_says() -> None:
+    base = side(BASE, BASE_LOCKS)
+    moved = side(BASE.replace("old/.venv", "elsewhere/.venv"), BASE_LOCKS)
+    assert steps_of(base, moved) == [("model.llama", "rebind", ("adopt_path_changed",))]
+    gone = BASE.replace('env = "legacy"', 'env = "serving"')
+    doomed = side(
+        gone.replace('adopt = "old/.venv"', 'adopt = "old/.venv"\ndelete = true'), BASE_LOCKS
+    )
+    assert steps_of(base, doomed) == [
+        ("model.llama", "rebind", ("env_changed",)),
+        ("env.legacy", "delete", ("delete_requested",)),
+    ]
+    forgotten = side(gone.replace('[envs.legacy]\nadopt = "old/.venv"\n', ""), BASE_LOCKS)
+    assert steps_of(base, forgotten)[-1] == ("env.legacy", "forget", ("not_declared",))
+    assert steps_of(doomed, doomed) == []  # deleted at BASE already: nothing left to do
+
+
+def test_a_new_root_builds_every_env_afresh_and_says_so() -> None:
+    plan = diff_plan(side(BASE, BASE_LOCKS), side(BASE, BASE_LOCKS, root="/data/.envs"))
+    assert [(s.id, s.action) for s in plan.steps] == [
+        ("env.serving", "create"),
+        ("env.tools", "create"),
+    ]
+    assert any("settings.root changed" in w for w in plan.warnings)
+
+
+# --- rendering for a pull request -------------------------------------------------------------
+
+
+def big_sides(envs: int = 30, models: int = 100) -> tuple[Side, Side]:
+    """A fleet-sized manifest: every env upgraded, every model moved to the next env."""
+
+    def text(shift: int) -> str:
+        body = "".join(f'[envs.e{i:02}]\npython = "3.11"\n\n' for i in range(envs))
+        body += "".join(
+            f'[models.m{i:03}]\nenv = "e{(i + shift) % envs:02}"\n\n' for i in range(models)
+        )
+        return body
+
+    base = side(text(0), {f"e{i:02}": lock("torch==2.3.1", "numpy==1.26.4") for i in range(envs)})
+    head = side(text(1), {f"e{i:02}": lock("torch==2.4.0", "numpy==1.26.4") for i in range(envs)})
+    return base, head
+
+
+def test_markdown_for_a_large_manifest_folds_long_tables_and_the_package_changes() -> None:
+    base, head = big_sides()
+    doc = diff_document(diff_plan(base, head), "envs.toml", "git:origin/main", "envs.toml")
+    text = render_markdown(doc)
+    assert text.startswith("### reconcile diff `git:origin/main` → `envs.toml`\n\n")
+    assert "**Plan: 0 to create, 30 to replace, 0 to delete, 100 to rebind.**" in text
+    assert "<details><summary>Show the 30 envs</summary>" in text
+    assert "<details><summary>Show the 100 models</summary>" in text
+    assert "<details><summary>Package changes (30 in 30 envs)</summary>" in text
+    assert text.count("| `torch` | 2.3.1 | 2.4.0 | upgraded |") == 30
+    visible = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
+    assert len(visible.splitlines()) < 20  # what shows before anything is unfolded
+    assert render_markdown(doc) == text  # deterministic
+    assert not re.search(r"(^|\s)/srv", text)  # no absolute paths
+
+
+def test_a_short_table_is_shown_open() -> None:
+    base, head = big_sides(envs=COLLAPSE_AFTER, models=COLLAPSE_AFTER)
+    text = render_markdown(diff_document(diff_plan(base, head), "envs.toml", "a.toml", "b.toml"))
+    assert "Show the" not in text
+    assert "#### `~` 10 models to rebind" in text
+
+
+def test_text_names_both_sides_and_each_package_of_a_replace() -> None:
+    head = side(BASE, {**BASE_LOCKS, "serving": lock("torch==2.4.0")})
+    doc = diff_document(
+        diff_plan(side(BASE, BASE_LOCKS), head), "envs.toml", "git:main", "envs.toml"
+    )
+    text = render_text(doc).plain
+    assert text.startswith("Comparing git:main (as if applied and healthy) with envs.toml.\n")
+    assert "        ~ torch 2.3.1 -> 2.4.0\n" in text
+    assert text.endswith("Plan: 0 to create, 1 to replace, 0 to delete, 0 to rebind.\n")
+
+
+@pytest.mark.parametrize("render", [render_markdown, lambda d: render_text(d).plain])
+def test_no_changes_names_both_sides(render: object) -> None:
+    base = side(BASE, BASE_LOCKS)
+    doc = diff_document(diff_plan(base, base), "envs.toml", "git:main", "envs.toml")
+    assert "No changes. envs.toml declares the same environments as git:main." in render(doc)  # type: ignore[operator]
