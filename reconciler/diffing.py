@@ -101,8 +101,8 @@ def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
     side = Side(
         manifest=loaded.manifest,
         locks=locks,
-        root=os.path.normpath(loaded.root.absolute()),
-        folders={k: os.path.normpath(loaded.adopt_path(k).absolute()) for k in adopted},
+        root=os.path.normpath(override or loaded.manifest.settings.root),
+        folders={k: os.path.normpath(str(spec_.adopt)) for k, spec_ in adopted.items()},
         shown={k: str(spec_.adopt) for k, spec_ in adopted.items()},
     )
     return Loaded(label=label, loaded=loaded, side=side)

@@ -23,13 +23,14 @@ from reconciler.state import EnvHealth, Finding
 @dataclass(frozen=True)
 class Side:
     """One revision of the project: its manifest, the lockfiles of its managed envs, and
-    where things live (absolute, normalised), so two revisions can be compared."""
+    where things live, normalised. Paths are compared as the manifests write them (relative
+    to their own folder), so a BASE manifest copied elsewhere compares by its content."""
 
     manifest: Manifest
     locks: Mapping[str, Lockfile]
     root: str
     folders: Mapping[str, str]
-    """Adopted env -> its folder, absolute and normalised."""
+    """Adopted env -> its folder as written, normalised."""
     shown: Mapping[str, str]
     """Adopted env -> its folder as the manifest writes it (plans carry no absolute paths)."""
 

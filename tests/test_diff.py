@@ -1,0 +1,209 @@
+"""`reconcile diff BASE [HEAD]` end to end: real git revisions, real lockfiles written by
+`reconcile lock` with the real uv, and, for the central promise, a real host that applied
+BASE: what `diff` predicts is what `plan` then finds there (SPEC 4, issue 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import Project
+from tests.test_apply import SERVING, TOOLS, apply, error_line, relock, setup, snapshot
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+HEAD_BODY = (
+    SERVING.replace('"beta==1.0"', '"beta==2.0"')
+    + """
+[envs.extra]
+python = "3.11"
+requirements = ["gamma==1.0"]
+imports = ["gamma"]
+
+[models.report]
+env = "extra"
+fallback = "serving"
+"""
+)
+"""From SERVING + TOOLS: serving upgrades beta, tools goes, report moves to a new env."""
+
+
+def git(project: Project, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=project.folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+    )
+    return done.stdout
+
+
+def commit(project: Project, message: str) -> None:
+    git(project, "add", "-A", "envs.toml", "lockfiles")
+    git(project, "commit", "-q", "-m", message)
+
+
+def repo(project: Project, body: str) -> None:
+    """A git repository holding the project's manifest and lockfiles, as origin/main too."""
+    git(project, "init", "-q", "-b", "main")
+    relock(project, body)
+    commit(project, "base")
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
+
+
+def steps(doc: dict[str, object]) -> list[tuple[str, str, list[str]]]:
+    return [(s["id"], s["action"], s["depends_on"]) for s in doc["steps"]]  # type: ignore[attr-defined]
+
+
+def test_diff_predicts_the_plan_of_a_host_that_applied_base(project: Project) -> None:
+    setup(project, SERVING + TOOLS)
+    repo(project, SERVING + TOOLS)
+    relock(project, HEAD_BODY)
+
+    predicted = project.cli("diff", "git:origin/main", "--format", "json")
+    found = project.cli("plan", "--format", "json")
+
+    assert predicted.returncode == 2, predicted.stderr
+    assert found.returncode == 0, found.stderr
+    diff_doc, plan_doc = json.loads(predicted.stdout), json.loads(found.stdout)
+    assert (
+        steps(diff_doc)
+        == steps(plan_doc)
+        == [
+            ("env.extra", "create", []),
+            ("env.serving", "replace", []),
+            ("model.report", "rebind", ["env.extra"]),
+            ("env.tools", "delete", ["model.report"]),
+        ]
+    )
+    assert diff_doc["base"] == "git:origin/main" and diff_doc["head"] == "envs.toml"
+    replace = diff_doc["steps"][1]
+    assert replace["reasons"] == ["lock_changed"]
+    assert replace["changes"] == [
+        {"package": "beta", "old": "1.0", "new": "2.0", "change": "upgraded"}
+    ]
+    assert "lock_changed" in plan_doc["steps"][1]["reasons"]
+
+    apply(project)  # once applied, HEAD is what the host has: diff HEAD HEAD says so
+    commit(project, "head")
+    assert project.cli("plan", "--detailed-exitcode").returncode == 0
+    same = project.cli("diff", "git:HEAD")
+    assert same.returncode == 0, same.stderr
+    assert "No changes. envs.toml declares the same environments as git:HEAD." in same.stdout
+
+
+def test_diff_needs_no_env_on_disk_and_writes_nothing(project: Project) -> None:
+    repo(project, SERVING + TOOLS)
+    relock(project, HEAD_BODY)
+    before = snapshot(project.folder)
+
+    markdown = project.cli("diff", "git:origin/main", "--format", "markdown")
+    text = project.cli("diff", "git:origin/main", "git:HEAD")  # HEAD still holds BASE
+
+    assert markdown.returncode == 2, markdown.stderr
+    assert markdown.stdout.startswith("### reconcile diff `git:origin/main` → `envs.toml`\n")
+    assert "| `beta` | 1.0 | 2.0 | upgraded |" in markdown.stdout
+    assert str(project.folder) not in markdown.stdout
+    assert text.returncode == 0 and "No changes." in text.stdout
+    assert not project.root.exists()
+    assert snapshot(project.folder) == before
+
+
+def test_base_and_head_may_be_manifest_paths(project: Project) -> None:
+    relock(project, SERVING + TOOLS)
+    old = project.folder / "old"
+    old.mkdir()
+    shutil.copy(project.manifest, old / "envs.toml")
+    shutil.copytree(project.folder / "lockfiles", old / "lockfiles")
+    shutil.copytree(project.wheels, old / "wheels")
+    relock(project, SERVING)
+
+    done = project.cli("diff", "old/envs.toml", "envs.toml", "--format", "json")
+
+    assert done.returncode == 2, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["base"], doc["head"]) == ("old/envs.toml", "envs.toml")
+    assert steps(doc) == [("model.report", "unbind", []), ("env.tools", "delete", ["model.report"])]
+    absolute = project.cli("diff", str(old / "envs.toml"), "--format", "json")
+    assert json.loads(absolute.stdout)["base"] == "envs.toml"  # never an absolute path
+
+
+def test_bad_revisions_are_one_sentence_naming_the_revision(project: Project) -> None:
+    repo(project, SERVING + TOOLS)
+    git(project, "rm", "-q", "-r", "lockfiles")
+    git(project, "commit", "-q", "-m", "no lockfiles")
+    git(project, "tag", "nolocks")
+    git(project, "checkout", "-q", "origin/main", "--", "lockfiles")
+    project.manifest.write_text(project.manifest.read_text() + "\n[models.x]\nenv = 3\n")
+    git(project, "commit", "-q", "-am", "broken")
+    git(project, "tag", "broken")
+    git(project, "rm", "-q", "envs.toml")
+    git(project, "commit", "-q", "-m", "no manifest")
+    git(project, "tag", "nomanifest")
+    git(project, "checkout", "-q", "origin/main", "--", "envs.toml")
+    stale = project.manifest.read_text().replace('"gamma==1.0"', '"gamma>=1.0"')
+    project.manifest.write_text(stale)
+    git(project, "commit", "-q", "-am", "stale")
+    git(project, "tag", "stale")
+    git(project, "checkout", "-q", "origin/main", "--", "envs.toml")
+    before = snapshot(project.folder)
+
+    cases = {
+        "git:nope": "error: git:nope: no such revision in ",
+        "git:nolocks": "error: git:nolocks has no lockfile for env serving "
+        "(lockfiles/serving.txt): run `reconcile lock serving` and commit the lockfile",
+        "git:nomanifest": "error: git:nomanifest has no envs.toml: name a revision that has",
+        "git:stale": "error: git:stale: lockfile lockfiles/tools.txt for tools is stale "
+        "(requirements changed)",
+        "git:": "error: git: names no revision; write git:REF, e.g. git:origin/main.",
+    }
+    for base, expected in cases.items():
+        done = project.cli("diff", base)
+        assert done.returncode == 1, (base, done.stdout)
+        assert error_line(done.stderr).startswith(expected), (base, done.stderr)
+        assert "Traceback" not in done.stderr
+    broken = project.cli("diff", "git:broken")
+    assert broken.returncode == 1
+    assert "git:broken:envs.toml:" in broken.stderr and "models.x.env" in broken.stderr
+    assert error_line(broken.stderr) == (
+        "error: git:broken:envs.toml has 1 problem; fix it and run the command again."
+    )
+    assert snapshot(project.folder) == before
+
+
+def test_git_ref_outside_a_repository_says_so(project: Project) -> None:
+    relock(project, SERVING)
+    done = project.cli("diff", "git:main")
+    assert done.returncode == 1
+    assert error_line(done.stderr).endswith(
+        "is not inside a git repository, so git:main cannot be read; run diff from a clone or "
+        "pass a manifest path."
+    )
+
+
+def test_diff_markdown_for_a_pr_names_sources_by_field_only(project: Project) -> None:
+    repo(project, SERVING)
+    url = "https://u:hunter2@x.invalid/s"
+    text = project.manifest.read_text()
+    text = text.replace("no_index = true", f'no_index = true\nindex_url = "{url}"')
+    project.manifest.write_text(text)
+    assert project.cli("lock").returncode == 0
+    done = project.cli("diff", "git:origin/main", "--format", "markdown")
+    assert done.returncode == 2, done.stderr
+    assert "`sources_changed`" in done.stdout and "sources_changed: index_url" in done.stdout
+    assert "hunter2" not in done.stdout and "x.invalid" not in done.stdout
