@@ -192,21 +192,39 @@ def _action_sections(steps: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+MAX_PACKAGE_ROWS = 50
+"""Package rows shown per group of envs; the rest are counted (the JSON has them all)."""
+
+MAX_COMMENT_CHARS = 60_000
+"""GitHub refuses comments over 65,536 characters: past this, the folded lists are left out."""
+
+
+def _change_row(change: Mapping[str, Any]) -> str:
+    old, new = _cell(change["old"] or ""), _cell(change["new"] or "")
+    return f"| `{_cell(change['package'])}` | {old} | {new} | {change['change']} |"
+
+
 def _package_section(steps: list[Mapping[str, Any]]) -> list[str]:
+    """The package changes, one table per set of changes: envs with the same changes (one
+    upgrade across a fleet) share a table."""
     changed = [s for s in steps if s.get("changes")]
     if not changed:
         return []
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for step in changed:
+        groups.setdefault(json.dumps(step["changes"], sort_keys=True), []).append(step)
     count = sum(len(s["changes"]) for s in changed)
     envs = "env" if len(changed) == 1 else "envs"
     body: list[str] = []
-    for step in changed:
-        body += [f"**`{_cell(step['target'])}`** ({step['action']})", ""]
-        body += ["| package | old | new | change |", "|---|---|---|---|"]
-        body += [
-            f"| `{_cell(c['package'])}` | {_cell(c['old'] or '')} | {_cell(c['new'] or '')} "
-            f"| {c['change']} |"
-            for c in step["changes"]
-        ]
+    for group in groups.values():
+        names = ", ".join(f"`{_cell(s['target'])}` ({s['action']})" for s in group)
+        rows = group[0]["changes"]
+        body += [f"**{names}**", "", "| package | old | new | change |", "|---|---|---|---|"]
+        body += [_change_row(c) for c in rows[:MAX_PACKAGE_ROWS]]
+        if len(rows) > MAX_PACKAGE_ROWS:
+            body.append(
+                f"| ... | | | and {len(rows) - MAX_PACKAGE_ROWS} more (see `--format json`) |"
+            )
         body.append("")
     title = f"Package changes ({count} in {len(changed)} {envs})"
     return ["", *_folded(title, body[:-1], fold=True)]
@@ -237,7 +255,32 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             lines += ["", *_folded(f"Details ({count})", body, fold=True)]
     for warning in doc["warnings"]:  # a blank line apiece, or they merge into one paragraph
         lines += ["", f"> **Warning:** {_cell(warning)}"]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    for optional in (("Package changes", "Details"), ("",)):  # the lists first, then all
+        if len(text) <= MAX_COMMENT_CHARS:
+            break
+        text = _without_folded(lines, optional)
+    return text
+
+
+def _without_folded(lines: list[str], titles: tuple[str, ...]) -> str:
+    """The markdown without the folded blocks whose summary starts with one of ``titles``,
+    and a line that says where the rest is."""
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.startswith("<details><summary>"):
+            skipping = line.removeprefix("<details><summary>").startswith(titles)
+        if not skipping:
+            kept.append(line)
+        if line == "</details>":
+            skipping = False
+    kept += [
+        "",
+        "_Long lists are left out to fit one comment: run `reconcile diff` or `plan` "
+        "with `--format json` (or text) for every step and package._",
+    ]
+    return "\n".join(kept) + "\n"
 
 
 def render_json(doc: Mapping[str, Any]) -> str:

@@ -15,7 +15,13 @@ from reconciler.document import diff_document
 from reconciler.lockdiff import PackageChange, package_changes, summarise
 from reconciler.lockfiles import Lockfile, parse_lockfile
 from reconciler.manifest import parse_manifest
-from reconciler.render import COLLAPSE_AFTER, render_markdown, render_text
+from reconciler.render import (
+    COLLAPSE_AFTER,
+    MAX_COMMENT_CHARS,
+    MAX_PACKAGE_ROWS,
+    render_markdown,
+    render_text,
+)
 
 
 def pins_text(*pins: str, salt: str = "") -> str:
@@ -217,11 +223,35 @@ def test_markdown_for_a_large_manifest_folds_long_tables_and_the_package_changes
     assert "<details><summary>Show the 30 envs</summary>" in text
     assert "<details><summary>Show the 100 models</summary>" in text
     assert "<details><summary>Package changes (30 in 30 envs)</summary>" in text
-    assert text.count("| `torch` | 2.3.1 | 2.4.0 | upgraded |") == 30
+    assert text.count("| `torch` | 2.3.1 | 2.4.0 | upgraded |") == 1  # one table for all 30
+    assert "**`e00` (replace), `e01` (replace), " in text
     visible = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
     assert len(visible.splitlines()) < 20  # what shows before anything is unfolded
     assert render_markdown(doc) == text  # deterministic
     assert not re.search(r"(^|\s)/srv", text)  # no absolute paths
+
+
+def test_markdown_too_long_for_one_comment_leaves_out_the_package_lists() -> None:
+    """30 new envs of 120 packages each, all different: far past GitHub's comment limit."""
+    body = "".join(f'[envs.e{i:02}]\npython = "3.11"\n\n' for i in range(30))
+    locks = {f"e{i:02}": lock(*(f"package-{i}-{n}==1.{n}" for n in range(120))) for i in range(30)}
+    head = side(body, locks)
+    doc = diff_document(diff_plan(side("", {}), head), "envs.toml", "git:main", "envs.toml")
+    text = render_markdown(doc)
+    assert len(text) <= MAX_COMMENT_CHARS
+    assert "Package changes" not in text and "| added |" not in text
+    assert "<details><summary>Show the 30 envs</summary>" in text  # the steps stay
+    assert text.rstrip().endswith("with `--format json` (or text) for every step and package._")
+    assert "**Plan: 30 to create, 0 to replace, 0 to delete, 0 to rebind.**" in text
+
+
+def test_a_long_package_list_is_cut_and_counted() -> None:
+    head = side('[envs.big]\npython = "3.11"\n', {"big": lock(*(f"p{n}==1.0" for n in range(80)))})
+    doc = diff_document(diff_plan(side("", {}), head), "envs.toml", "git:main", "envs.toml")
+    text = render_markdown(doc)
+    assert text.count(" | added |") == MAX_PACKAGE_ROWS
+    assert f"and {80 - MAX_PACKAGE_ROWS} more (see `--format json`)" in text
+    assert len(doc["steps"][0]["changes"]) == 80  # the document keeps every one
 
 
 def test_a_short_table_is_shown_open() -> None:
