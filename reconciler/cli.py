@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--deep", action="store_true", help=_DEEP_HELP)
     verify.add_argument("--format", choices=("text", "json"), default="text")
 
+    status = commands.add_parser(
+        "status",
+        parents=[shared],
+        help="one table: health, Python, generations, models and size of every env",
+    )
+    status.add_argument("--format", choices=("text", "json"), default="text")
+
     lock = commands.add_parser(
         "lock", parents=[shared], help="write lockfiles from the requirements in envs.toml"
     )
@@ -106,6 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--keep", type=int, metavar="N", help="generations to keep per env")
     gc.add_argument("--dry-run", action="store_true", help="list what would be removed")
     _lock_timeout(gc)
+
+    diff = commands.add_parser(
+        "diff",
+        parents=[shared],
+        help="the plan from BASE to HEAD, from manifests and lockfiles alone (for PR review)",
+    )
+    diff.add_argument(
+        "base", metavar="BASE", help="a manifest path, or git:REF for --manifest at that revision"
+    )
+    diff.add_argument(
+        "head", nargs="?", metavar="HEAD", help="like BASE (default: --manifest as it is now)"
+    )
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
 
     which = commands.add_parser(
         "which", parents=[shared], help="print the interpreter MODEL runs with"

@@ -80,6 +80,28 @@ def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
     return code, run, loaded.root
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
+    from rich.console import Console
+
+    from reconciler.diffing import make_diff, portable_label
+    from reconciler.document import diff_document
+    from reconciler.render import render_json, render_markdown, render_text, summary_line
+
+    plan, base, head = make_diff(args.base, args.head, args.manifest, args.root)
+    doc = diff_document(plan, args.manifest.name, portable_label(base), portable_label(head))
+    if args.format == "json":
+        sys.stdout.write(render_json(doc))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(doc))
+    elif args.quiet:
+        print(summary_line(doc["summary"]) if plan.has_changes else "No changes.")
+    else:
+        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console.print(render_text(doc), end="")
+    return EXIT_CHANGES if plan.has_changes else EXIT_OK
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from reconciler.locking import lock_command
 
@@ -266,6 +288,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(doc, verbose=args.verbose, quiet=args.quiet))
     return EXIT_CHANGES if has_problems(doc) else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
+    from reconciler.manifest import load_manifest
+    from reconciler.status import status_report
+    from reconciler.status_render import render_json, render_text
+
+    doc = status_report(load_manifest(args.manifest, args.root))
+    sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))
+    return EXIT_OK
 
 
 def _known_envs(names: Sequence[str], declared: Collection[str], command: str) -> None:

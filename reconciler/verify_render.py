@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.records import AllowedModification, IntegrityFinding, VerifyReport
+from reconciler.units import human_size
 from reconciler.verifying import EnvCheck
 
 FORMAT_VERSION = "1"
@@ -135,22 +136,13 @@ def _table(rows: Iterable[Sequence[str]]) -> list[str]:
     ]
 
 
-def _bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 def _summary(env: Mapping[str, Any]) -> str:
     key = env["env"]
     if env["status"] == "unchecked":
         return f"{key}: not checked: {env['problem']}."
     checked = (
         f"{env['files_checked']:,} files checked: {env['files_hashed']:,} hashed "
-        f"({_bytes(env['bytes_hashed'])}), {env['files_cached']:,} unchanged since last hashed"
+        f"({human_size(env['bytes_hashed'])}), {env['files_cached']:,} unchanged since last hashed"
     )
     if env["status"] == "ok":
         allowed = len(env["allowed"])
