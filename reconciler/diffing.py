@@ -14,6 +14,7 @@ from reconciler.gitrev import Revision, revision
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, load_manifest, parse_manifest
 from reconciler.plan import Plan
+from reconciler.planning import read_lockfile
 
 GIT_PREFIX = "git:"
 
@@ -47,25 +48,19 @@ def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifes
     return LoadedManifest(path=path, text=text, manifest=manifest_doc, root_override=root)
 
 
-def _lock_text(loaded: LoadedManifest, key: str, rev: Revision | None, label: str) -> str:
+def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> Lockfile:
+    """An env's lockfile from the working tree (as `plan` reads it) or from ``rev``."""
+    if rev is None:
+        return read_lockfile(loaded, key)
     path = loaded.lockfile_path(key)
     shown = _relative(path, loaded.base_dir)
-    if rev is not None:
-        text = rev.read(path)
-        if text is None:
-            raise LockfileError(
-                f"{label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "
-                "and commit the lockfile, or diff against a revision that has it."
-            )
-        return text
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = rev.read(path)
+    if text is None:
         raise LockfileError(
-            f"{label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}`."
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockfileError(f"{label}: cannot read lockfile {shown} for {key}: {exc}.") from None
+            f"{rev.label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "
+            "and commit the lockfile, or diff against a revision that has it."
+        )
+    return parse_lockfile(text, f"{rev.label}:{shown}")
 
 
 def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str, Lockfile]:
@@ -73,8 +68,7 @@ def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str
     locks: dict[str, Lockfile] = {}
     for key in sorted(manifest.managed_envs()):
         where = _relative(loaded.lockfile_path(key), loaded.base_dir)
-        lock_label = f"{rev.label}:{where}" if rev is not None else where
-        lock = parse_lockfile(_lock_text(loaded, key, rev, label), lock_label)
+        lock = _read_lock(loaded, key, rev)
         causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
         if causes:
             raise LockfileError(
