@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.health import python_matches
 from reconciler.lockdiff import PackageChange, package_changes, summarise
 from reconciler.lockfiles import Lockfile
 from reconciler.manifest import Manifest
@@ -42,7 +43,7 @@ def _health(key: str, base: Side, head: Side, same_root: bool) -> EnvHealth:
         return EnvHealth(key, exists=False, findings=(Finding("missing", ""),))
     new = head.manifest.envs[key]
     found: list[Finding] = []
-    if old.python != new.python:
+    if old.python != new.python and not python_matches(new.python or "", old.python or ""):
         found.append(Finding("python_changed", f"{old.python} -> {new.python}"))
     old_lock, new_lock = base.locks[key], head.locks[key]
     if old_lock.sha256 != new_lock.sha256:
@@ -67,23 +68,25 @@ def stand_in(base: Side, head: Side) -> Observed:
     same_root = base.root == head.root
     health = {key: _health(key, base, head, same_root) for key in head.manifest.managed_envs()}
     health |= {key: EnvHealth(key, exists=True) for key in head.manifest.adopted_envs()}
-    built = set(base.manifest.managed_envs()) if same_root else set()
-    applied = set(base.manifest.adopted_envs())
+    existing = set(base.manifest.adopted_envs())  # folders on the host, deleted or not
     doomed = {
         key: head.shown[key]
         for key in head.manifest.doomed_envs()
-        if key in applied or key not in base.manifest.envs
+        if key in existing or key not in base.manifest.envs
     }
+    if not same_root:  # what apply recorded lives in the old root: the new one knows nothing
+        return Observed(health=health, orphans={}, bindings={}, doomed=doomed)
     moves = {
         key: f"adopted folder: {base.shown[key]} -> {head.shown[key]}"
-        for key in sorted(applied & set(head.manifest.adopted_envs()))
+        for key in sorted(existing & set(head.manifest.adopted_envs()))
         if base.folders[key] != head.folders[key]
     }
+    built = set(base.manifest.managed_envs())
     return Observed(
         health=health,
         orphans=dict.fromkeys(sorted(built - set(head.manifest.envs)), True),
         bindings={m: spec.env for m, spec in base.manifest.models.items()},
-        adopted=frozenset(applied),
+        adopted=frozenset(existing),
         fallbacks={m: s.fallback for m, s in base.manifest.models.items() if s.fallback},
         doomed=doomed,
         adopt_moves=moves,

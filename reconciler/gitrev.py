@@ -74,17 +74,30 @@ def revision(ref: str, near: Path) -> Revision:
     where = near if near.is_dir() else Path.cwd()
     top = _git(["rev-parse", "--show-toplevel"], where)
     if not top.ok:
-        raise UsageError(
-            f"{where} is not inside a git repository, so git:{ref} cannot be read; run diff "
-            "from a clone or pass a manifest path."
-        )
+        said = _first_line(top.stderr)
+        if "not a git repository" in said:
+            raise UsageError(
+                f"{where} is not inside a git repository, so git:{ref} cannot be read; run "
+                "diff from a clone or pass a manifest path."
+            )
+        fix = "fix that first"
+        if "dubious ownership" in said:  # a checkout owned by another user, as in CI containers
+            fix = f"trust it with `git config --global --add safe.directory {where}`"
+        raise UsageError(f"git cannot read the repository at {where} ({said}); {fix}.")
     toplevel = Path(os.path.realpath(top.stdout.strip()))
-    found = _git(
-        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], where
-    )
+    found = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", ref], where)
     if not found.ok:
         raise UsageError(
             f"git:{ref}: no such revision in {toplevel}; fetch it first (e.g. `git fetch origin "
             "main`, or `fetch-depth: 0` in CI) or name another."
         )
-    return Revision(ref=ref, commit=found.stdout.strip(), toplevel=toplevel)
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{found.stdout.strip()}^{{commit}}"], where)
+    if not commit.ok:
+        kind = _git(["cat-file", "-t", found.stdout.strip()], where).stdout.strip() or "object"
+        raise UsageError(f"git:{ref} names a {kind}, not a commit; name a branch, tag or commit.")
+    return Revision(ref=ref, commit=commit.stdout.strip(), toplevel=toplevel)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].removeprefix("fatal: ") if lines else "no message"

@@ -41,6 +41,8 @@ def _direction(old: str, new: str) -> Change:
     low, high = _order_key(old), _order_key(new)
     if low[0] or high[0]:  # not PEP 440: no order to speak of
         return "changed"
+    if high == low:  # 1.0 and 1.0.0: the same version, spelt two ways
+        return "changed"
     return "upgraded" if high > low else "downgraded"
 
 

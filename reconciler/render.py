@@ -130,7 +130,9 @@ def _portable(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return _portable(text).replace("|", "\\|").replace("\n", " ")
+    """Text for a markdown table cell: absolute paths shortened, ``|`` escaped, and ``<``, so
+    no HTML tag gets through (lockfiles and names come from the pull request under review)."""
+    return _portable(text).replace("<", "&lt;").replace("|", "\\|").replace("\n", " ")
 
 
 COLLAPSE_AFTER = 10
@@ -159,7 +161,7 @@ def _codes(words: list[str]) -> str:
 
 
 def _row(step: Mapping[str, Any]) -> str:
-    cells = [f"`{SYMBOLS[step['action']]}`", f"`{_cell(step['target'])}`"]
+    cells = [f"`{SYMBOLS[step['action']]}`", _code(step["target"])]
     if _columns(step) == "build":
         packages = step.get("packages")
         cells += [step.get("python") or "", "" if packages is None else str(packages)]
@@ -192,21 +194,37 @@ def _action_sections(steps: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-MAX_PACKAGE_ROWS = 50
-"""Package rows shown per group of envs; the rest are counted (the JSON has them all)."""
-
 MAX_COMMENT_CHARS = 60_000
-"""GitHub refuses comments over 65,536 characters: past this, the folded lists are left out."""
+"""GitHub refuses comments over 65,536 characters: a longer markdown plan is shortened."""
+
+MAX_PACKAGE_ROWS = 50
+"""Package rows per table when the whole fits one comment; the JSON always has them all."""
+
+_SHAPES = ((MAX_PACKAGE_ROWS, True), (10, True), (10, False), (0, False))
+"""(package rows per table, details shown), tried in turn until the markdown fits."""
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span, whatever backticks it holds."""
+    text = _cell(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def _change_row(change: Mapping[str, Any]) -> str:
     old, new = _cell(change["old"] or ""), _cell(change["new"] or "")
-    return f"| `{_cell(change['package'])}` | {old} | {new} | {change['change']} |"
+    return f"| {_code(change['package'])} | {old} | {new} | {change['change']} |"
 
 
-def _package_section(steps: list[Mapping[str, Any]]) -> list[str]:
+def _change_counts(changes: list[Mapping[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change["change"]] = counts.get(change["change"], 0) + 1
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def _package_section(steps: list[Mapping[str, Any]], max_rows: int) -> list[str]:
     """The package changes, one table per set of changes: envs with the same changes (one
-    upgrade across a fleet) share a table."""
+    upgrade across a fleet) share a table. ``max_rows`` 0 leaves only the counts."""
     changed = [s for s in steps if s.get("changes")]
     if not changed:
         return []
@@ -217,70 +235,67 @@ def _package_section(steps: list[Mapping[str, Any]]) -> list[str]:
     envs = "env" if len(changed) == 1 else "envs"
     body: list[str] = []
     for group in groups.values():
-        names = ", ".join(f"`{_cell(s['target'])}` ({s['action']})" for s in group)
+        names = ", ".join(f"{_code(s['target'])} ({s['action']})" for s in group)
         rows = group[0]["changes"]
+        if not max_rows:
+            body.append(f"- {names}: {_change_counts(rows)}")
+            continue
         body += [f"**{names}**", "", "| package | old | new | change |", "|---|---|---|---|"]
-        body += [_change_row(c) for c in rows[:MAX_PACKAGE_ROWS]]
-        if len(rows) > MAX_PACKAGE_ROWS:
-            body.append(
-                f"| ... | | | and {len(rows) - MAX_PACKAGE_ROWS} more (see `--format json`) |"
-            )
+        body += [_change_row(c) for c in rows[:max_rows]]
+        if len(rows) > max_rows:
+            body.append(f"| ... | | | and {len(rows) - max_rows} more (see `--format json`) |")
         body.append("")
     title = f"Package changes ({count} in {len(changed)} {envs})"
-    return ["", *_folded(title, body[:-1], fold=True)]
+    return ["", *_folded(title, body if not max_rows else body[:-1], fold=True)]
+
+
+def _details_section(steps: list[Mapping[str, Any]]) -> list[str]:
+    detailed = [s for s in steps if s["details"]]
+    if not detailed:
+        return []
+    count = sum(len(s["details"]) for s in detailed)
+    body: list[str] = []
+    for step in detailed:
+        body.append(f"- {_code(step['id'])}")
+        body += [f"  - {_cell(d)}" for d in step["details"]]
+    return ["", *_folded(f"Details ({count})", body, fold=True)]
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """Markdown for a PR comment: deterministic, no timestamps, no absolute paths. A table
-    per action; long tables, package changes and details are folded."""
-    if "base" in doc:
-        title = f"### reconcile diff `{_cell(doc['base'])}` → `{_cell(doc['head'])}`"
-    else:
-        title = f"### reconcile plan for `{doc['manifest']}`"
-    lines = [title, ""]
-    steps = doc["steps"]
-    if not steps:
-        lines.append(f"**{_no_changes(doc)}**")
-    else:
-        lines.append(f"**{summary_line(doc['summary'])}**")
-        lines += _action_sections(steps)
-        lines += _package_section(steps)
-        detailed = [s for s in steps if s["details"]]
-        if detailed:
-            count = sum(len(s["details"]) for s in detailed)
-            body: list[str] = []
-            for step in detailed:
-                body.append(f"- `{step['id']}`")
-                body += [f"  - {_cell(d)}" for d in step["details"]]
-            lines += ["", *_folded(f"Details ({count})", body, fold=True)]
-    for warning in doc["warnings"]:  # a blank line apiece, or they merge into one paragraph
-        lines += ["", f"> **Warning:** {_cell(warning)}"]
-    text = "\n".join(lines) + "\n"
-    for optional in (("Package changes", "Details"), ("",)):  # the lists first, then all
+    per action; long tables, package changes and details are folded, and shortened until
+    the whole fits one comment."""
+    text = ""
+    for max_rows, details in _SHAPES:
+        text = _markdown(doc, max_rows, details)
         if len(text) <= MAX_COMMENT_CHARS:
             break
-        text = _without_folded(lines, optional)
     return text
 
 
-def _without_folded(lines: list[str], titles: tuple[str, ...]) -> str:
-    """The markdown without the folded blocks whose summary starts with one of ``titles``,
-    and a line that says where the rest is."""
-    kept: list[str] = []
-    skipping = False
-    for line in lines:
-        if line.startswith("<details><summary>"):
-            skipping = line.removeprefix("<details><summary>").startswith(titles)
-        if not skipping:
-            kept.append(line)
-        if line == "</details>":
-            skipping = False
-    kept += [
-        "",
-        "_Long lists are left out to fit one comment: run `reconcile diff` or `plan` "
-        "with `--format json` (or text) for every step and package._",
-    ]
-    return "\n".join(kept) + "\n"
+def _markdown(doc: Mapping[str, Any], max_rows: int, details: bool) -> str:
+    if "base" in doc:
+        title = f"### reconcile diff {_code(doc['base'])} → {_code(doc['head'])}"
+    else:
+        title = f"### reconcile plan for {_code(doc['manifest'])}"
+    lines = [title, ""]
+    steps = doc["steps"]
+    if not steps:
+        lines.append(f"**{_cell(_no_changes(doc))}**")
+    else:
+        lines.append(f"**{summary_line(doc['summary'])}**")
+        lines += _action_sections(steps)
+        lines += _package_section(steps, max_rows)
+        lines += _details_section(steps) if details else []
+    for warning in doc["warnings"]:  # a blank line apiece, or they merge into one paragraph
+        lines += ["", f"> **Warning:** {_cell(warning)}"]
+    if (max_rows, details) != _SHAPES[0]:
+        lines += [
+            "",
+            "_Shortened to fit one comment: `reconcile diff` or `plan` with `--format json` "
+            "lists every package and detail._",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def render_json(doc: Mapping[str, Any]) -> str:

@@ -109,11 +109,21 @@ def status_document(
             "declared": len(declared),
             "healthy": sum(e["healthy"] for e in declared),
             "missing": sum("missing" in e["reasons"] for e in declared),
-            "unhealthy": sum(not e["healthy"] and "missing" not in e["reasons"] for e in declared),
+            "unhealthy": sum(_unhealthy(e) for e in declared),
+            "to_delete": sum("delete_requested" in e["reasons"] for e in declared),
+            "deleted": sum("already_deleted" in e["reasons"] for e in declared),
             "orphans": len(envs) - len(declared),
             "size_bytes": sum(e["size_bytes"] or 0 for e in envs),
         },
     }
+
+
+_NOT_PROBLEMS = frozenset({"missing", "delete_requested", "already_deleted"})
+"""Reasons that say where an env is in its life, counted apart from the unhealthy ones."""
+
+
+def _unhealthy(env: Mapping[str, Any]) -> bool:
+    return not env["healthy"] and not _NOT_PROBLEMS & set(env["reasons"])
 
 
 def render_json(doc: Mapping[str, Any]) -> str:
@@ -166,7 +176,9 @@ def _cells(env: Mapping[str, Any]) -> tuple[str, ...]:
 def _summary(doc: Mapping[str, Any]) -> str:
     counts = doc["summary"]
     parts = [f"{counts['healthy']} healthy"]
-    parts += [f"{counts[k]} {k}" for k in ("unhealthy", "missing") if counts[k]]
+    parts += [f"{counts[k]} {k}" for k in ("unhealthy", "missing", "deleted") if counts[k]]
+    if counts["to_delete"]:
+        parts.append(f"{counts['to_delete']} to delete (delete = true)")
     noun = "env" if counts["declared"] == 1 else "envs"
     line = f"{counts['declared']} declared {noun}: {', '.join(parts)}"
     if counts["orphans"]:

@@ -171,6 +171,7 @@ def test_bad_revisions_are_one_sentence_naming_the_revision(project: Project) ->
         "git:stale": "error: git:stale: lockfile lockfiles/tools.txt for tools is stale "
         "(requirements changed)",
         "git:": "error: git: names no revision; write git:REF, e.g. git:origin/main.",
+        "git:HEAD^{tree}": "error: git:HEAD^{tree} names a tree, not a commit; name a branch,",
     }
     for base, expected in cases.items():
         done = project.cli("diff", base)

@@ -89,6 +89,11 @@ def test_a_package_pinned_per_platform_lists_its_versions() -> None:
     )
 
 
+def test_one_version_spelt_two_ways_is_a_change_not_a_downgrade() -> None:
+    (change,) = package_changes(lock("a==1.0"), lock("a==1.0.0"))
+    assert change.change == "changed"
+
+
 def test_identical_lockfiles_have_no_changes() -> None:
     assert package_changes(lock("a==1"), lock("a==1")) == ()
     assert summarise(()) == ""
@@ -189,9 +194,12 @@ def test_adopted_envs_are_forgotten_deleted_or_moved_as_the_manifest_says() -> N
 
 def test_a_new_root_builds_every_env_afresh_and_says_so() -> None:
     plan = diff_plan(side(BASE, BASE_LOCKS), side(BASE, BASE_LOCKS, root="/data/.envs"))
-    assert [(s.id, s.action) for s in plan.steps] == [
-        ("env.serving", "create"),
-        ("env.tools", "create"),
+    assert [(s.id, s.action, s.reasons) for s in plan.steps] == [
+        ("env.serving", "create", ("missing",)),
+        ("env.tools", "create", ("missing",)),
+        ("model.chat", "rebind", ("new_model",)),  # the new root has no applied bindings
+        ("model.llama", "rebind", ("new_model",)),
+        ("model.report", "rebind", ("new_model",)),
     ]
     assert any("settings.root changed" in w for w in plan.warnings)
 
@@ -231,18 +239,35 @@ def test_markdown_for_a_large_manifest_folds_long_tables_and_the_package_changes
     assert not re.search(r"(^|\s)/srv", text)  # no absolute paths
 
 
-def test_markdown_too_long_for_one_comment_leaves_out_the_package_lists() -> None:
+def test_markdown_too_long_for_one_comment_is_shortened_step_by_step() -> None:
     """30 new envs of 120 packages each, all different: far past GitHub's comment limit."""
     body = "".join(f'[envs.e{i:02}]\npython = "3.11"\n\n' for i in range(30))
     locks = {f"e{i:02}": lock(*(f"package-{i}-{n}==1.{n}" for n in range(120))) for i in range(30)}
-    head = side(body, locks)
-    doc = diff_document(diff_plan(side("", {}), head), "envs.toml", "git:main", "envs.toml")
+    doc = diff_document(
+        diff_plan(side("", {}), side(body, locks)), "envs.toml", "git:main", "envs.toml"
+    )
     text = render_markdown(doc)
     assert len(text) <= MAX_COMMENT_CHARS
-    assert "Package changes" not in text and "| added |" not in text
+    assert "<details><summary>Package changes (3600 in 30 envs)</summary>" in text
+    assert text.count("and 110 more (see `--format json`)") == 30  # 10 rows per env left
     assert "<details><summary>Show the 30 envs</summary>" in text  # the steps stay
-    assert text.rstrip().endswith("with `--format json` (or text) for every step and package._")
+    assert text.rstrip().endswith("lists every package and detail._")
     assert "**Plan: 30 to create, 0 to replace, 0 to delete, 0 to rebind.**" in text
+
+    huge = {f"e{i:02}": lock(*(f"p-{i}-{n}==1.{n}" for n in range(120))) for i in range(300)}
+    body = "".join(f'[envs.e{i:02}]\npython = "3.11"\n\n' for i in range(300))
+    doc = diff_document(diff_plan(side("", {}), side(body, huge)), "envs.toml", "a", "b")
+    text = render_markdown(doc)
+    assert "- `e00` (create): 120 added" in text  # only the counts are left
+    assert "| added |" not in text
+
+
+def test_markup_from_the_reviewed_change_cannot_inject_html() -> None:
+    head = side('[envs.x]\npython = "3.11"\n', {"x": lock("evil===1.0<img>")})
+    doc = diff_document(diff_plan(side("", {}), head), "envs.toml", "git:we`ird", "envs.toml")
+    text = render_markdown(doc)
+    assert "<img>" not in text and "1.0&lt;img>" in text
+    assert text.startswith("### reconcile diff `` git:we`ird `` → `envs.toml`")
 
 
 def test_a_long_package_list_is_cut_and_counted() -> None:

@@ -239,6 +239,8 @@ def test_status_json_is_a_versioned_document_with_every_column(applied: Project)
         "healthy": 2,
         "missing": 0,
         "unhealthy": 0,
+        "to_delete": 0,
+        "deleted": 0,
         "orphans": 0,
         "size_bytes": serving["size_bytes"] + by_env(doc)["tools"]["size_bytes"],
     }
@@ -364,6 +366,8 @@ def test_status_shows_bad_adopt_paths_and_deletions_as_reasons_not_errors(
     assert "not a venv" in envs["odd"]["details"][0]
     assert envs["doomed"]["python"] == "3.9.1"
     assert {env["kind"] for env in envs.values()} == {"adopted"}
+    summary = status_json(project)["summary"]  # where an env is in its life is no problem
+    assert (summary["unhealthy"], summary["to_delete"], summary["deleted"]) == (1, 1, 1)
     assert not project.root.exists()
 
 
