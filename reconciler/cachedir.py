@@ -6,16 +6,24 @@ through a link: a link there could lead out of the root (SPEC 7.7).
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from reconciler import layout
 
 
 def cache_folder(root: Path, *parts: str) -> Path | None:
-    """``<root>/.cache/<parts...>``, or ``None`` when it or a folder on the way is a link."""
+    """``<root>/.cache/<parts...>``, or ``None`` when it or a folder on the way is a link or
+    cannot be looked at (then there is no cache: it only costs time)."""
     folder = root / layout.CACHE
     for part in (None, *parts):
         folder = folder if part is None else folder / part
-        if folder.is_symlink():
+        try:
+            if stat.S_ISLNK(os.lstat(folder).st_mode):
+                return None
+        except FileNotFoundError:
+            continue
+        except OSError:
             return None
     return folder

@@ -98,7 +98,7 @@ def live_generation(root: Path, env_key: str) -> Generation | None:
             target = Path(found).resolve()
         else:
             target = (link.parent / link.readlink()).resolve()
-    except OSError:  # not a link, or removed by an apply since we looked
+    except (OSError, RuntimeError):  # not a link, removed since we looked, or a link loop
         return None
     for generation in list_generations(root, env_key):
         if generation.path.resolve() == target:

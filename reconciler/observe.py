@@ -232,8 +232,8 @@ def created_by_reconcile(root: Path, name: str) -> bool:
     path = root / name
     try:
         real = path.resolve()
-    except OSError:
-        return False
-    if not real.is_relative_to(root.resolve()) or not real.is_dir():
+        if not real.is_relative_to(root.resolve()) or not real.is_dir():
+            return False
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         return False
     return _read_receipt(real) is not None

@@ -526,3 +526,17 @@ def test_the_document_carries_ages_in_seconds_and_utc_timestamps() -> None:
 def test_a_project_with_no_envs_says_so() -> None:
     doc = status_document((), NOW, "envs.toml", ".envs")
     assert render_text(doc) == "No envs: none declared in the manifest and none under the root.\n"
+
+
+def test_a_symlink_loop_in_the_root_is_an_orphan_not_a_crash(project: Project) -> None:
+    """`status`, `plan` and `gc` meet a link that leads to itself as one more entry."""
+    _write_lock_apply(
+        project, '[envs.tools]\npython = "3.11"\nrequirements = ["gamma==1.0"]\n', False
+    )
+    project.root.mkdir()
+    (project.root / "loop").symlink_to("loop")
+    for args in (("status",), ("plan",), ("gc", "--dry-run")):
+        done = project.cli(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert re.search(r"^loop +orphan ", project.cli("status").stdout, re.MULTILINE)
