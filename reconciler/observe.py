@@ -198,7 +198,8 @@ def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
         pyvenv_cfg=cfg,
         base_interpreter_present=Path(home).is_dir() if home else None,
         missing_activation=missing_activation,
-        activation_venv_path=recorded,
+        # resolved like real_path: a root reached through a link is not a moved env
+        activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
         real_path=str(real),
         probe=probed,
         probe_error=probe_error,

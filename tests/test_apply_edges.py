@@ -119,3 +119,17 @@ def test_switch_over_a_hand_made_folder_swaps_it_out_in_one_exchange(tmp_path: P
     trashed = list((tmp_path / layout.TRASH).iterdir())
     assert len(trashed) == 1 and (trashed[0] / "mine.txt").read_text() == "hand-made"
     assert not list(tmp_path.glob(".env.switch-*"))
+
+
+def test_a_root_reached_through_a_symlink_builds_healthy_envs(
+    project: Project, tmp_path: Path
+) -> None:
+    """A root linked to another disk (`.envs -> /data/envs`) is common on GPU hosts: the
+    venvs are made for the linked path and live at the real one; that is no `env_moved`."""
+    real_root = tmp_path / "data-envs"
+    real_root.mkdir()
+    project.root.symlink_to(real_root)
+    setup(project, SERVING)
+    done = project.cli("plan", "--detailed-exitcode")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (real_root / layout.GENERATIONS / "serving").is_dir()
