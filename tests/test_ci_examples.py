@@ -38,6 +38,7 @@ from reconciler.cli import build_parser, main, parse_args
 from reconciler.errors import ReconcileError
 from tests.conftest import Project, require_python
 from tests.plan_schema import check_plan
+from tests.test_apply import SERVING, TOOLS
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -45,25 +46,6 @@ GITHUB = DOCS / "examples" / "github-actions.yml"
 GITLAB = DOCS / "examples" / "gitlab-ci.yml"
 PAGES = tuple(DOCS / name for name in ("ci.md", "operations.md", "fleet.md"))
 
-SERVING = """\
-[envs.serving]
-python = "3.11"
-requirements = ["alpha==1.0", "beta==1.0"]
-imports = ["alpha", "beta"]
-
-[models.chat]
-env = "serving"
-"""
-
-TOOLS = """
-[envs.tools]
-python = "3.11"
-requirements = ["gamma==1.0"]
-imports = ["gamma"]
-
-[models.report]
-env = "tools"
-"""
 
 # Programs the systemd units and crontab lines may start besides reconcile: shell builtins
 # and standard tools the pages name. A typo (`reconcil`, `/opt/reconcile/reconcile`) fails.
