@@ -24,7 +24,6 @@ class Loaded:
     """One side as read: its label for messages and documents, and its data."""
 
     label: str
-    loaded: LoadedManifest
     side: Side
 
 
@@ -99,7 +98,7 @@ def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
         folders={k: os.path.normpath(str(spec_.adopt)) for k, spec_ in adopted.items()},
         shown={k: str(spec_.adopt) for k, spec_ in adopted.items()},
     )
-    return Loaded(label=label, loaded=loaded, side=side)
+    return Loaded(label=label, side=side)
 
 
 def make_diff(
