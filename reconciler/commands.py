@@ -275,13 +275,20 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from reconciler.manifest import load_manifest
+    from reconciler import verifymemo
     from reconciler.verify_render import has_problems, render_json, render_text, verify_document
     from reconciler.verifying import check_envs
 
-    loaded = load_manifest(args.manifest, args.root)
-    _known_envs(args.envs, loaded.manifest.envs, "verify")
-    checks = check_envs(loaded, args.envs, deep=args.deep)
+    scope = verifymemo.recall(args.manifest, args.root)
+    if scope is None:  # the manifest (or reconcile) changed: validate it in full
+        from reconciler.manifest import load_manifest
+        from reconciler.verifying import scope_of
+
+        started = time.time_ns()
+        scope = scope_of(load_manifest(args.manifest, args.root))
+        verifymemo.remember(args.manifest, args.root, scope, started)
+    _known_envs(args.envs, scope.declared, "verify")
+    checks = check_envs(scope, args.envs, deep=args.deep)
     doc = verify_document(checks, args.deep)
     if args.format == "json":
         sys.stdout.write(render_json(doc))

@@ -3,22 +3,99 @@
 Each env is checked where it really is: a managed env's live link is resolved once, so a
 switch while verify runs cannot mix two generations, and a link that leaves the root is
 reported, never followed. Hashes are trusted from the root's stat-keyed cache unless ``deep``.
+
+`verify` needs little of the manifest: where each env is, its ``verify_ignore`` globs and the
+link mode. That is a ``VerifyScope``, plain data a memo can hold (``verifymemo``), so a
+`verify` whose manifest is unchanged never imports the manifest's validation at all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.cachedir import cache_folder
 from reconciler.files import display_path
-from reconciler.manifest import LoadedManifest
 from reconciler.records import VerifyReport
 
+if TYPE_CHECKING:
+    from reconciler.manifest import LoadedManifest
+
 EnvKind = Literal["managed", "adopted"]
+
+
+@dataclass(frozen=True)
+class VerifyTarget:
+    """What `verify` needs of one declared env: where it is (a managed env's live link under
+    the root, or the adopted folder; absolute), its ``verify_ignore`` globs, the link mode."""
+
+    env_key: str
+    kind: EnvKind
+    path: str
+    ignore: tuple[str, ...]
+    link_mode: str
+
+
+@dataclass(frozen=True)
+class VerifyScope:
+    """What `verify` needs of a manifest: the root, every declared env (in key order), and the
+    adopted envs marked ``delete = true`` (checked only when named)."""
+
+    root: str
+    targets: tuple[VerifyTarget, ...]
+    doomed: frozenset[str]
+
+    @property
+    def declared(self) -> tuple[str, ...]:
+        return tuple(target.env_key for target in self.targets)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "targets": [
+                [t.env_key, t.kind, t.path, list(t.ignore), t.link_mode] for t in self.targets
+            ],
+            "doomed": sorted(self.doomed),
+        }
+
+    @classmethod
+    def from_plain(cls, plain: Mapping[str, Any]) -> VerifyScope:
+        """The scope ``to_plain`` gave; ``ValueError`` (or ``KeyError``/``TypeError``) for
+        anything else."""
+        targets = []
+        for key, kind, path, ignore, link_mode in plain["targets"]:
+            if kind not in ("managed", "adopted") or not all(
+                isinstance(x, str) for x in (key, path, link_mode, *ignore)
+            ):
+                raise ValueError("not a verify scope")
+            targets.append(VerifyTarget(key, kind, path, tuple(ignore), link_mode))
+        root, doomed = plain["root"], plain["doomed"]
+        if not isinstance(root, str) or not all(isinstance(x, str) for x in doomed):
+            raise ValueError("not a verify scope")
+        return cls(root, tuple(targets), frozenset(doomed))
+
+
+def scope_of(loaded: LoadedManifest) -> VerifyScope:
+    """The verify scope of a loaded (valid) manifest."""
+    manifest = loaded.manifest
+    targets = []
+    for key in sorted(manifest.envs):
+        spec = manifest.envs[key]
+        path = loaded.adopt_path(key) if spec.adopted else loaded.root / key
+        targets.append(
+            VerifyTarget(
+                key,
+                "adopted" if spec.adopted else "managed",
+                str(path.absolute()),
+                manifest.verify_ignore_for(key),
+                manifest.settings.link_mode,
+            )
+        )
+    doomed = frozenset(manifest.doomed_envs())
+    return VerifyScope(str(loaded.root.absolute()), tuple(targets), doomed)
 
 
 @dataclass(frozen=True)
@@ -69,38 +146,39 @@ def _inside(path: str, folder: Path) -> bool:
     return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def check_env(loaded: LoadedManifest, env_key: str, *, deep: bool = False) -> EnvCheck:
+def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -> EnvCheck:
     """Verify one declared env (managed: its live generation; adopted: its own folder)."""
     from reconciler.verify import EnvNotVerifiable
 
-    manifest = loaded.manifest
-    spec = manifest.envs[env_key]
-    kind: EnvKind = "adopted" if spec.adopted else "managed"
-    path = loaded.adopt_path(env_key) if spec.adopted else loaded.root / env_key
+    path, kind = Path(target.path), target.kind
     shown = display_path(path)
-    link_mode = manifest.settings.link_mode
 
     def unchecked(problem: str) -> EnvCheck:
-        return EnvCheck(env_key, kind, shown, None, problem, link_mode)
+        return EnvCheck(target.env_key, kind, shown, None, problem, target.link_mode)
 
     if not os.path.lexists(path):
         if kind == "adopted":
             return unchecked(f"{shown} does not exist; fix the adopt path in the manifest")
         return unchecked("not created yet; run `reconcile apply`")
+    root = Path(scope.root)
     real = os.path.realpath(path)
-    if kind == "managed" and not _inside(real, loaded.root):
+    if kind == "managed" and not _inside(real, root):
         return unchecked(f"the link leads outside the root, to {real}; it is not followed")
     try:
-        report = verify_dir(loaded.root, Path(real), manifest.verify_ignore_for(env_key), deep=deep)
+        report = verify_dir(root, Path(real), target.ignore, deep=deep)
     except EnvNotVerifiable as exc:
         return unchecked(exc.message)
-    return EnvCheck(env_key, kind, shown, report, None, link_mode)
+    return EnvCheck(target.env_key, kind, shown, report, None, target.link_mode)
 
 
 def check_envs(
-    loaded: LoadedManifest, env_keys: Iterable[str] = (), *, deep: bool = False
+    scope: VerifyScope, env_keys: Iterable[str] = (), *, deep: bool = False
 ) -> list[EnvCheck]:
-    """Verify the named envs (default: every declared env), in key order."""
-    doomed = loaded.manifest.doomed_envs()  # marked delete = true: nothing to keep intact
-    keys = sorted(set(env_keys)) or sorted(k for k in loaded.manifest.envs if k not in doomed)
-    return [check_env(loaded, key, deep=deep) for key in keys]
+    """Verify the named envs (default: every declared env but those marked for deletion,
+    which have nothing to keep intact), in key order."""
+    named = set(env_keys)
+    return [
+        check_env(scope, target, deep=deep)
+        for target in scope.targets
+        if target.env_key in named or (not named and target.env_key not in scope.doomed)
+    ]

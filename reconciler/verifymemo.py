@@ -1,0 +1,85 @@
+"""IO: remember what `verify` needs of a manifest, so an unchanged one is not validated again.
+
+Validating envs.toml means importing pydantic and building its models: ~150 ms, more than a
+cached `verify` of a 20,000-file env spends on the env itself. What `verify` takes from the
+manifest (``verifying.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
+mode) is a function of the manifest's bytes, its path, ``--root`` and reconcile's own code.
+So after a full load the scope is stored under ``<root>/.cache/verify/`` with the ``lstat``
+identity of the manifest and of reconcile's sources and imports (``planmemo.tool_paths``),
+and the next `verify` with the same manifest path and ``--root`` takes it from there while
+none of them changed. The racy rule is planmemo's: nothing is stored while the manifest is
+less than a second old. A manifest with errors is never stored, so its errors are always
+reported in full. ``RECONCILE_NO_PLAN_CACHE=1`` turns this memo off too.
+
+Stdlib only, like planmemo: this runs before the manifest code is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from reconciler import planmemo
+from reconciler.cachedir import cache_folder
+from reconciler.verifying import VerifyScope
+
+FORMAT = 1
+KEEP = 8
+"""Scopes kept per root: one per manifest path and ``--root`` that verified there."""
+
+
+def _key(manifest: Path, root_override: Path | None) -> str:
+    parts = {
+        "format": FORMAT,
+        "manifest": str(manifest.absolute()),
+        "root": None if root_override is None else str(root_override.absolute()),
+        "tool": str(Path(__file__).resolve().parent),  # another copy never answers for this one
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _memo_file(manifest: Path, root_override: Path | None) -> Path | None:
+    """Where the scope for this manifest and ``--root`` is kept; ``None`` when the manifest's
+    root cannot be told cheaply or the cache folder is a link."""
+    if os.environ.get(planmemo.DISABLE_ENV) == "1":
+        return None
+    root = planmemo.root_of(manifest, root_override)
+    if root is None:
+        return None
+    folder = cache_folder(root, "verify")
+    return None if folder is None else folder / f"{_key(manifest, root_override)}.json"
+
+
+def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
+    """The stored scope when neither the manifest nor reconcile changed since it was stored;
+    ``None`` otherwise (then load the manifest, and ``remember``)."""
+    memo = _memo_file(manifest, root_override)
+    if memo is None:
+        return None
+    try:
+        document = json.loads(memo.read_bytes())
+        if document.get("format") != FORMAT or document.get("key") != memo.stem:
+            return None
+        if not planmemo.unchanged(document["inputs"]):
+            return None
+        return VerifyScope.from_plain(document["scope"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember(
+    manifest: Path, root_override: Path | None, scope: VerifyScope, started_ns: int
+) -> bool:
+    """Store the scope a full load gave (``started_ns``: before the manifest was read); False
+    when it was not stored: the manifest is racy, or the root is absent or not writable."""
+    memo = _memo_file(manifest, root_override)
+    if memo is None or not Path(scope.root).is_dir():
+        return False
+    paths = [str(manifest.absolute()), *planmemo.tool_paths()]
+    inputs = planmemo.identities(paths, started_ns)
+    if inputs is None:
+        return False
+    document = {"format": FORMAT, "key": memo.stem, "inputs": inputs, "scope": scope.to_plain()}
+    return planmemo.write_memo(memo, document, KEEP)
