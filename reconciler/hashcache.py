@@ -3,10 +3,12 @@ that has not changed since it was last hashed.
 
 A cache belongs to one env folder (its real path) and lives under the reconcile root at
 ``<root>/.cache/hashes/<first 24 hex digits of sha256(env real path)>``. An entry maps a
-file's real path to its identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``,
-and the RECORD-style sha256 its content had. It is trusted only while the identity matches
-exactly. ``ctime`` is the strong part of the key: ``os.utime`` can put an old ``mtime`` back
-after an in-place edit, but any write, ``chmod`` or ``utime`` sets ``ctime`` to now.
+file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``, to the RECORD-style
+sha256 its content had: whatever path leads to that inode, while the identity is exactly the
+same the content is too. ``ctime`` is the strong part of the key: ``os.utime`` can put an old
+``mtime`` back after an in-place edit, but any write, ``chmod`` or ``utime`` sets ``ctime`` to
+now, and a new file in a freed inode gets a new ``ctime``. Keys of a few bytes rather than
+paths keep the file small: it loads on every `verify`.
 
 The racy rule (git's "racy clean" problem): timestamps are coarse (a jiffy on Linux, seconds
 or two on some file systems), so a file written again in the same tick after it was hashed
@@ -16,17 +18,17 @@ moment the run started (``started_ns``, taken before the file was ``stat``'ed): 
 write gets a ``ctime`` at least that much newer, so the identity can no longer match. A file
 changed within the last second is simply hashed again next time.
 
-File format (version 1), all written by one ``os.replace`` of a temp file in the same folder,
+File format (version 3), all written by one ``os.replace`` of a temp file in the same folder,
 so readers see an old or a new file, never a mix; concurrent writers: the last one wins::
 
     MAGIC                            b"reconcile-hashcache\\n"
     header                           struct "<HHI": format version, marshal version,
                                      length of the env path in bytes
     env path                         UTF-8 (surrogateescape), compared on load
-    payload                          marshal of a pair: {real path: (identity, sha256)},
-                                     the identity packed as struct "<QQQqq": dev, ino, size,
-                                     mtime_ns, ctime_ns (bytes load several times faster
-                                     than five big ints); and {RECORD real path: (identity
+    payload                          marshal of a pair: {identity: sha256}, the identity
+                                     packed as struct "<QQQqq": dev, ino, size, mtime_ns,
+                                     ctime_ns (bytes load several times faster than five
+                                     big ints); and {RECORD real path: (identity
                                      or b"" when racy, context, sha256 of its bytes as raw
                                      bytes, the resolved value)}
     checksum                         sha256 of everything above (32 bytes)
@@ -49,11 +51,12 @@ import hashlib
 import marshal
 import os
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, TypeGuard
 
 MAGIC = b"reconcile-hashcache\n"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 RACY_NS = 1_000_000_000
 """How much older than the run's start a file's mtime and ctime must be for its hash to be
 stored (see the racy rule above)."""
@@ -64,7 +67,7 @@ _CHECKSUM_BYTES = 32
 _KEY_HEX = 24
 
 Entry = tuple[bytes, str]
-"""A file's packed stat identity and the sha256 its content had."""
+"""A file's packed stat identity and the sha256 its content had (``entry_for``)."""
 
 RecordEntry = tuple[bytes, str, bytes, object]
 """A RECORD's packed identity (``b""``: racy, found by content only), its context, the
@@ -123,13 +126,13 @@ class HashCache:
         self,
         path: Path,
         env_real: str,
-        entries: dict[str, Entry],
+        entries: dict[bytes, str],
         records: dict[str, RecordEntry] | None = None,
     ) -> None:
         self.path = path
         self.env_real = env_real
         self._old = entries
-        self._new: dict[str, Entry] = {}
+        self._new: dict[bytes, str] = {}
         self._old_records: dict[str, RecordEntry] = records or {}
         self._new_records: dict[str, RecordEntry] = {}
         self._changed = False
@@ -148,16 +151,18 @@ class HashCache:
         """How many entries the last run left (what ``lookup`` can answer from)."""
         return len(self._old)
 
-    def lookup(self, real_path: str, st: StatLike) -> str | None:
-        """The cached sha256 of the file at ``real_path``, or ``None`` unless its identity
-        (device, inode, size, mtime_ns, ctime_ns) is exactly the one ``st`` gives."""
-        entry = self._old.get(real_path)
-        if entry is None or entry[0] != _identity(st):
+    def lookup(self, st: StatLike) -> str | None:
+        """The cached sha256 of the file ``st`` describes, or ``None`` unless a file of exactly
+        that identity (device, inode, size, mtime_ns, ctime_ns) was hashed."""
+        identity = _identity(st)
+        if identity is None:
             return None
-        self._new[real_path] = entry
-        return entry[1]
+        sha256 = self._old.get(identity)
+        if sha256 is not None:
+            self._new[identity] = sha256
+        return sha256
 
-    def store(self, real_path: str, st: StatLike, sha256: str, started_ns: int) -> None:
+    def store(self, st: StatLike, sha256: str, started_ns: int) -> None:
         """Remember that the file ``st`` describes hashed to ``sha256``, unless it is racy.
 
         ``st`` must have been taken before the file was read and ``started_ns``
@@ -165,19 +170,19 @@ class HashCache:
         ``started_ns - RACY_NS`` is not stored: it could still change without changing its
         identity (module docstring). It is then simply hashed again by the next run.
         """
-        self.store_entries({real_path: entry_for(st, sha256, started_ns)})
+        self.store_entries([entry_for(st, sha256, started_ns)])
 
-    def store_entries(self, entries: dict[str, Entry | None]) -> None:
-        """``store`` for many files at once, each entry made by ``entry_for`` (``None``:
-        racy, so whatever was known about that file is forgotten)."""
+    def store_entries(self, entries: Iterable[Entry | None]) -> None:
+        """``store`` for many files at once, each entry made by ``entry_for`` (``None``: the
+        file was racy, nothing is kept)."""
         old, new = self._old, self._new
-        for real_path, entry in entries.items():
+        for entry in entries:
             if entry is None:
-                new.pop(real_path, None)
                 continue
-            if not self._changed and old.get(real_path) != entry:
+            identity, sha256 = entry
+            if not self._changed and old.get(identity) != sha256:
                 self._changed = True
-            new[real_path] = entry
+            new[identity] = sha256
 
     def record(self, real_path: str, st: StatLike, context: str) -> object | None:
         """What the RECORD at ``real_path`` was resolved to in ``context``, or ``None`` unless
@@ -247,7 +252,7 @@ class HashCache:
         self._old_records = dict(self._new_records)
 
 
-def _encode(entries: dict[str, Entry], records: dict[str, RecordEntry], env_real: str) -> bytes:
+def _encode(entries: dict[bytes, str], records: dict[str, RecordEntry], env_real: str) -> bytes:
     env = os.fsencode(env_real)
     body = b"".join(
         (
@@ -260,7 +265,7 @@ def _encode(entries: dict[str, Entry], records: dict[str, RecordEntry], env_real
     return body + hashlib.sha256(body).digest()
 
 
-_Loaded = tuple[dict[str, Entry], dict[str, RecordEntry]]
+_Loaded = tuple[dict[bytes, str], dict[str, RecordEntry]]
 
 
 def _decode(data: bytes, env_real: str) -> _Loaded:
@@ -305,15 +310,9 @@ def _well_formed(payload: object) -> TypeGuard[_Loaded]:
     entries, records = payload
     if type(entries) is not dict or type(records) is not dict:
         return False
-    for key, value in entries.items():
-        if (
-            type(key) is not str
-            or type(value) is not tuple
-            or len(value) != 2
-            or type(value[0]) is not bytes
-            or type(value[1]) is not str
-        ):
-            return False
+    # map(type, ...) runs in C: ~20,000 entries are checked in well under a millisecond
+    if not set(map(type, entries)) <= {bytes} or not set(map(type, entries.values())) <= {str}:
+        return False
     for key, value in records.items():
         if (
             type(key) is not str

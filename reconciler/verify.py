@@ -186,7 +186,7 @@ def _oserror_detail(exc: OSError) -> str:
 
 _PlainTally = tuple[
     list[tuple[tuple[Any, ...], "str | None"]],
-    "dict[str, Entry | None] | None",
+    "list[Entry | None] | None",
     tuple[int, int, int, int],
     list[str],
 ]
@@ -202,7 +202,7 @@ class _Tally:
 
     def __init__(self, keep_entries: bool, started_ns: int) -> None:
         self.found: list[tuple[IntegrityFinding, str | None]] = []
-        self.entries: dict[str, Entry | None] | None = {} if keep_entries else None
+        self.entries: list[Entry | None] | None = [] if keep_entries else None
         self.started_ns = started_ns
         self.files_hashed = 0
         self.bytes_hashed = 0
@@ -236,14 +236,14 @@ class _Tally:
         found, entries, counts, seen = typing.cast("_PlainTally", plain)
         self.found.extend((IntegrityFinding(*fields), where) for fields, where in found)
         if self.entries is not None and entries is not None:
-            self.entries.update(entries)
+            self.entries.extend(entries)
         self.add_counts(*counts)
         self.seen.extend(seen)
 
     def add(self, other: _Tally) -> None:
         self.found.extend(other.found)
         if self.entries is not None and other.entries is not None:
-            self.entries.update(other.entries)
+            self.entries.extend(other.entries)
         self.add_counts(
             other.files_hashed, other.bytes_hashed, other.files_cached, other.linked_files
         )
@@ -480,7 +480,7 @@ class _Walker:
             if info.st_size != row[3] or not is_regular(info.st_mode):
                 rest.append(item)
                 continue
-            known = lookup(real, info)
+            known = lookup(info)
             if known is None:
                 rest.append(item)
                 continue
@@ -549,7 +549,7 @@ class _Walker:
                 if seen is not None:
                     seen.append(real)
                 if entries is not None:
-                    entries[real] = entry_for(info, digest, started_ns)
+                    entries.append(entry_for(info, digest, started_ns))
                 if digest != expected:
                     found.append((_mismatch(name, row, size, digest), path))
         finally:
@@ -689,7 +689,7 @@ class _Walker:
         tally.files_hashed += 1
         tally.bytes_hashed += outcome.bytes_read
         if tally.entries is not None:
-            tally.entries[real] = entry_for(info, outcome.sha256, tally.started_ns)
+            tally.entries.append(entry_for(info, outcome.sha256, tally.started_ns))
         if outcome.sha256 != row[2]:
             tally.found.append((_mismatch(name, row, info.st_size, outcome.sha256), row[0]))
 
