@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import layout
-from reconciler.errors import ReconcileError
+from reconciler.errors import ReconcileError, RootNotAFolder
 from reconciler.files import write_atomic
 
 FORMAT_VERSION = "1"
@@ -57,6 +57,8 @@ def read_state(root: Path) -> AppliedState:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return AppliedState()
+    except NotADirectoryError:  # the root itself, or a folder above it, is a file
+        raise RootNotAFolder(root) from None
     except (OSError, ValueError) as exc:
         raise ReconcileError(
             f"cannot read the applied bindings at {path} ({exc}); restore it from a backup or "

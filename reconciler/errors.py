@@ -87,6 +87,16 @@ class PlanCycleError(ReconcileError):
     """The dependency graph of a plan has a cycle."""
 
 
+class RootNotAFolder(ReconcileError):
+    """The root (``settings.root`` or ``--root``), or a folder above it, is a file."""
+
+    def __init__(self, root: object) -> None:
+        super().__init__(
+            f"the root {root} is not a folder; point settings.root (or --root) at a folder, "
+            "or move the file that is in its place."
+        )
+
+
 class UsageError(ReconcileError):
     """A command-line argument is wrong (unknown env, bad format...)."""
 

@@ -31,7 +31,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
 from reconciler import layout
-from reconciler.errors import LockTimeout, ReconcileError
+from reconciler.errors import LockTimeout, ReconcileError, RootNotAFolder
 from reconciler.files import write_atomic
 
 LOCK_INFO = ".lock.info"
@@ -189,6 +189,8 @@ class ApplyLock:
             raise RuntimeError(f"{lock_path(self.root)} is already held by this ApplyLock")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a file where the root (or above) goes
+            raise RootNotAFolder(self.root) from None
         except OSError as error:
             raise self._io_error("cannot create", self.root, error) from error
         start = time.monotonic()

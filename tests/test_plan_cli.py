@@ -284,3 +284,21 @@ def test_plan_with_a_bad_manifest_exits_1_and_creates_nothing(project: Project) 
     assert "envs.tools.pythn" in done.stderr
     assert "Traceback" not in done.stderr
     assert files_under(project.folder) == before
+
+
+def test_a_root_that_is_a_file_is_one_sentence_and_nothing_changes(project: Project) -> None:
+    project.write(ENVS + MODELS)
+    lock(project)
+    project.root.write_text("not a folder\n", encoding="utf-8")
+    before = files_under(project.folder)
+
+    done = [project.cli(*args) for args in (("plan",), ("apply", "--yes"), ("status",))]
+
+    for run in done[:2]:
+        assert run.returncode == 1, run.stderr
+        assert run.stderr.strip() == (
+            f"error: the root {project.root} is not a folder; point settings.root (or --root) "
+            "at a folder, or move the file that is in its place."
+        )
+    assert "Traceback" not in done[2].stderr
+    assert files_under(project.folder) == before
