@@ -57,8 +57,13 @@ def read_state(root: Path) -> AppliedState:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return AppliedState()
-    except NotADirectoryError:  # the root itself, or a folder above it, is a file
-        raise RootNotAFolder(root) from None
+    except NotADirectoryError as exc:  # the root, a folder above it or .state is a file
+        if not root.is_dir():
+            raise RootNotAFolder(root) from None
+        raise ReconcileError(
+            f"cannot read the applied bindings at {path} ({exc}); a file is where a folder "
+            f"should be: move it away and run `reconcile apply` to bind every model again."
+        ) from None
     except (OSError, ValueError) as exc:
         raise ReconcileError(
             f"cannot read the applied bindings at {path} ({exc}); restore it from a backup or "

@@ -3,12 +3,14 @@ that has not changed since it was last hashed.
 
 A cache belongs to one env folder (its real path) and lives under the reconcile root at
 ``<root>/.cache/hashes/<first 24 hex digits of sha256(env real path)>``. An entry maps a
-file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``, to the RECORD-style
-sha256 its content had: whatever path leads to that inode, while the identity is exactly the
-same the content is too. ``ctime`` is the strong part of the key: ``os.utime`` can put an old
-``mtime`` back after an in-place edit, but any write, ``chmod`` or ``utime`` sets ``ctime`` to
-now, and a new file in a freed inode gets a new ``ctime``. Keys of a few bytes rather than
-paths keep the file small: it loads on every `verify`.
+file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``, to its path (relative
+to the env) and the RECORD-style sha256 its content had. It is trusted only for that path and
+while the identity matches exactly. ``ctime`` is the strong part of the key: ``os.utime`` can
+put an old ``mtime`` back after an in-place edit, but any write, ``chmod`` or ``utime`` sets
+``ctime`` to now. The path is there for file systems whose inode numbers are not stable
+(FUSE mounts without ``use_ino``, CIFS with ``noserverino``, FAT), where after a remount
+another file written in the same coarse tick could take an old identity. Keyed on the packed
+identity and holding relative paths, the file stays small: it loads on every `verify`.
 
 The racy rule (git's "racy clean" problem): timestamps are coarse (a jiffy on Linux, seconds
 or two on some file systems), so a file written again in the same tick after it was hashed
@@ -25,10 +27,11 @@ so readers see an old or a new file, never a mix; concurrent writers: the last o
     header                           struct "<HHI": format version, marshal version,
                                      length of the env path in bytes
     env path                         UTF-8 (surrogateescape), compared on load
-    payload                          marshal of a pair: {identity: sha256}, the identity
-                                     packed as struct "<QQQqq": dev, ino, size, mtime_ns,
-                                     ctime_ns (bytes load several times faster than five
-                                     big ints); and {RECORD real path: (identity
+    payload                          marshal of a pair: {identity: (path relative to the
+                                     env, sha256)}, the identity packed as struct "<QQQqq":
+                                     dev, ino, size, mtime_ns, ctime_ns (bytes load several
+                                     times faster than five big ints); and {RECORD real
+                                     path: (identity
                                      or b"" when racy, context, sha256 of its bytes as raw
                                      bytes, the resolved value)}
     checksum                         sha256 of everything above (32 bytes)
@@ -66,8 +69,12 @@ _IDENTITY = struct.Struct("<QQQqq")
 _CHECKSUM_BYTES = 32
 _KEY_HEX = 24
 
-Entry = tuple[bytes, str]
-"""A file's packed stat identity and the sha256 its content had (``entry_for``)."""
+Entry = tuple[bytes, str, str]
+"""A file's packed stat identity, its real path and the sha256 its content had
+(``entry_for``)."""
+
+_Known = tuple[str, str]
+"""What the cache keeps for an identity: the file's path relative to the env, its sha256."""
 
 RecordEntry = tuple[bytes, str, bytes, object]
 """A RECORD's packed identity (``b""``: racy, found by content only), its context, the
@@ -103,7 +110,7 @@ def _identity(st: StatLike) -> bytes | None:
         return None
 
 
-def entry_for(st: StatLike, sha256: str, started_ns: int) -> Entry | None:
+def entry_for(real_path: str, st: StatLike, sha256: str, started_ns: int) -> Entry | None:
     """The entry that remembers a file's hash, or ``None`` when the file is racy: its mtime or
     ctime is not older than ``started_ns - RACY_NS`` (see ``HashCache.store``). Pure, so
     whoever hashed the file can make it."""
@@ -111,7 +118,7 @@ def entry_for(st: StatLike, sha256: str, started_ns: int) -> Entry | None:
     identity = _identity(st)
     if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
         return None
-    return (identity, sha256)
+    return (identity, real_path, sha256)
 
 
 class HashCache:
@@ -126,13 +133,14 @@ class HashCache:
         self,
         path: Path,
         env_real: str,
-        entries: dict[bytes, str],
+        entries: dict[bytes, _Known],
         records: dict[str, RecordEntry] | None = None,
     ) -> None:
         self.path = path
         self.env_real = env_real
+        self._prefix = env_real.rstrip(os.sep) + os.sep
         self._old = entries
-        self._new: dict[bytes, str] = {}
+        self._new: dict[bytes, _Known] = {}
         self._old_records: dict[str, RecordEntry] = records or {}
         self._new_records: dict[str, RecordEntry] = {}
         self._changed = False
@@ -151,18 +159,26 @@ class HashCache:
         """How many entries the last run left (what ``lookup`` can answer from)."""
         return len(self._old)
 
-    def lookup(self, st: StatLike) -> str | None:
-        """The cached sha256 of the file ``st`` describes, or ``None`` unless a file of exactly
-        that identity (device, inode, size, mtime_ns, ctime_ns) was hashed."""
+    def _within(self, real_path: str) -> str:
+        """``real_path`` relative to the env (as it is when inside it, which every file a
+        RECORD row names is)."""
+        prefix = self._prefix
+        return real_path[len(prefix) :] if real_path.startswith(prefix) else real_path
+
+    def lookup(self, real_path: str, st: StatLike) -> str | None:
+        """The cached sha256 of the file at ``real_path``, or ``None`` unless that file was
+        hashed with exactly the identity (device, inode, size, mtime_ns, ctime_ns) ``st``
+        gives."""
         identity = _identity(st)
         if identity is None:
             return None
-        sha256 = self._old.get(identity)
-        if sha256 is not None:
-            self._new[identity] = sha256
-        return sha256
+        known = self._old.get(identity)
+        if known is None or known[0] != self._within(real_path):
+            return None
+        self._new[identity] = known
+        return known[1]
 
-    def store(self, st: StatLike, sha256: str, started_ns: int) -> None:
+    def store(self, real_path: str, st: StatLike, sha256: str, started_ns: int) -> None:
         """Remember that the file ``st`` describes hashed to ``sha256``, unless it is racy.
 
         ``st`` must have been taken before the file was read and ``started_ns``
@@ -170,7 +186,7 @@ class HashCache:
         ``started_ns - RACY_NS`` is not stored: it could still change without changing its
         identity (module docstring). It is then simply hashed again by the next run.
         """
-        self.store_entries([entry_for(st, sha256, started_ns)])
+        self.store_entries([entry_for(real_path, st, sha256, started_ns)])
 
     def store_entries(self, entries: Iterable[Entry | None]) -> None:
         """``store`` for many files at once, each entry made by ``entry_for`` (``None``: the
@@ -179,10 +195,11 @@ class HashCache:
         for entry in entries:
             if entry is None:
                 continue
-            identity, sha256 = entry
-            if not self._changed and old.get(identity) != sha256:
+            identity, real_path, sha256 = entry
+            known = (self._within(real_path), sha256)
+            if not self._changed and old.get(identity) != known:
                 self._changed = True
-            new[identity] = sha256
+            new[identity] = known
 
     def record(self, real_path: str, st: StatLike, context: str) -> object | None:
         """What the RECORD at ``real_path`` was resolved to in ``context``, or ``None`` unless
@@ -252,7 +269,7 @@ class HashCache:
         self._old_records = dict(self._new_records)
 
 
-def _encode(entries: dict[bytes, str], records: dict[str, RecordEntry], env_real: str) -> bytes:
+def _encode(entries: dict[bytes, _Known], records: dict[str, RecordEntry], env_real: str) -> bytes:
     env = os.fsencode(env_real)
     body = b"".join(
         (
@@ -265,7 +282,7 @@ def _encode(entries: dict[bytes, str], records: dict[str, RecordEntry], env_real
     return body + hashlib.sha256(body).digest()
 
 
-_Loaded = tuple[dict[bytes, str], dict[str, RecordEntry]]
+_Loaded = tuple[dict[bytes, _Known], dict[str, RecordEntry]]
 
 
 def _decode(data: bytes, env_real: str) -> _Loaded:
@@ -310,9 +327,11 @@ def _well_formed(payload: object) -> TypeGuard[_Loaded]:
     entries, records = payload
     if type(entries) is not dict or type(records) is not dict:
         return False
-    # map(type, ...) runs in C: ~20,000 entries are checked in well under a millisecond
-    if not set(map(type, entries)) <= {bytes} or not set(map(type, entries.values())) <= {str}:
+    if not set(map(type, entries)) <= {bytes}:  # map runs in C: fast for 20,000 keys
         return False
+    for value in entries.values():
+        if type(value) is not tuple or len(value) != 2 or not set(map(type, value)) <= {str}:
+            return False
     for key, value in records.items():
         if (
             type(key) is not str

@@ -480,7 +480,7 @@ class _Walker:
             if info.st_size != row[3] or not is_regular(info.st_mode):
                 rest.append(item)
                 continue
-            known = lookup(info)
+            known = lookup(real, info)
             if known is None:
                 rest.append(item)
                 continue
@@ -549,7 +549,7 @@ class _Walker:
                 if seen is not None:
                     seen.append(real)
                 if entries is not None:
-                    entries.append(entry_for(info, digest, started_ns))
+                    entries.append(entry_for(real, info, digest, started_ns))
                 if digest != expected:
                     found.append((_mismatch(name, row, size, digest), path))
         finally:
@@ -689,7 +689,7 @@ class _Walker:
         tally.files_hashed += 1
         tally.bytes_hashed += outcome.bytes_read
         if tally.entries is not None:
-            tally.entries.append(entry_for(info, outcome.sha256, tally.started_ns))
+            tally.entries.append(entry_for(real, info, outcome.sha256, tally.started_ns))
         if outcome.sha256 != row[2]:
             tally.found.append((_mismatch(name, row, info.st_size, outcome.sha256), row[0]))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from reconciler import planmemo
@@ -36,28 +37,31 @@ def _key(manifest: Path, root_override: Path | None) -> str:
         "manifest": str(manifest.absolute()),
         "root": None if root_override is None else str(root_override.absolute()),
         "tool": str(Path(__file__).resolve().parent),  # another copy never answers for this one
+        "python": [os.path.realpath(sys.executable), sys.version],  # nor another interpreter
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _memo_file(manifest: Path, root_override: Path | None) -> Path | None:
-    """Where the scope for this manifest and ``--root`` is kept; ``None`` when the manifest's
-    root cannot be told cheaply or the cache folder is a link."""
+def _memo_file(manifest: Path, root_override: Path | None) -> tuple[Path, Path] | None:
+    """The root and where the scope for this manifest and ``--root`` is kept under it;
+    ``None`` when the manifest's root cannot be told cheaply (or the manifest is not a regular
+    file, see ``planmemo.root_of``) or the cache folder is a link."""
     if os.environ.get(planmemo.DISABLE_ENV) == "1":
         return None
     root = planmemo.root_of(manifest, root_override)
     if root is None:
         return None
     folder = cache_folder(root, "verify")
-    return None if folder is None else folder / f"{_key(manifest, root_override)}.json"
+    return None if folder is None else (root, folder / f"{_key(manifest, root_override)}.json")
 
 
 def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
     """The stored scope when neither the manifest nor reconcile changed since it was stored;
     ``None`` otherwise (then load the manifest, and ``remember``)."""
-    memo = _memo_file(manifest, root_override)
-    if memo is None:
+    where = _memo_file(manifest, root_override)
+    if where is None:
         return None
+    memo = where[1]
     try:
         document = json.loads(memo.read_bytes())
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
@@ -74,9 +78,10 @@ def remember(
 ) -> bool:
     """Store the scope a full load gave (``started_ns``: before the manifest was read); False
     when it was not stored: the manifest is racy, or the root is absent or not writable."""
-    memo = _memo_file(manifest, root_override)
-    if memo is None or not Path(scope.root).is_dir():
-        return False
+    where = _memo_file(manifest, root_override)
+    if where is None or where[0] != Path(scope.root) or not where[0].is_dir():
+        return False  # no root (never created here), or not the root the scope was made for
+    memo = where[1]
     paths = [str(manifest.absolute()), *planmemo.tool_paths()]
     inputs = planmemo.identities(paths, started_ns)
     if inputs is None:

@@ -43,7 +43,7 @@ def saved_cache(root: Path, files: dict[Path, bytes], env_real: str = "/envs/a")
     two seconds later), saved under ``root``."""
     cache = HashCache.load(cache_file(root, env_real), env_real)
     for path, data in files.items():
-        cache.store(written(path, data), digest(data), time.time_ns() + LATER)
+        cache.store(str(path), written(path, data), digest(data), time.time_ns() + LATER)
     cache.save()
     return cache
 
@@ -74,7 +74,7 @@ def test_a_stored_hash_is_found_again_after_save_and_load(root: Path, tmp_path: 
     cache = saved_cache(root, {module: b"x = 1\n"})
     again = reload(cache)
     assert len(again) == 1
-    assert again.lookup(module.stat()) == digest(b"x = 1\n")
+    assert again.lookup(str(module), module.stat()) == digest(b"x = 1\n")
 
 
 def test_a_hash_is_not_trusted_once_any_part_of_the_identity_changed(
@@ -92,10 +92,11 @@ def test_a_hash_is_not_trusted_once_any_part_of_the_identity_changed(
         before.st_mtime_ns,
         before.st_ino,
     )
-    assert cache.lookup(after) is None  # only ctime tells
-    assert cache.lookup(before) == digest(b"x = 1\n")
-    other = written(tmp_path / "other.py", b"x = 1\n")  # the same bytes in another inode
-    assert cache.lookup(other) is None
+    assert cache.lookup(str(module), after) is None  # only ctime tells
+    assert cache.lookup(str(module), before) == digest(b"x = 1\n")
+    assert cache.lookup(str(tmp_path / "other.py"), before) is None  # same inode, other path
+    other = tmp_path / "other.py"  # now the same bytes in another inode
+    assert cache.lookup(str(other), written(other, b"x = 1\n")) is None
 
 
 def test_a_file_written_within_a_second_of_the_run_start_is_not_stored(
@@ -104,13 +105,13 @@ def test_a_file_written_within_a_second_of_the_run_start_is_not_stored(
     module = tmp_path / "m.py"
     st = written(module, b"x = 1\n")
     cache = HashCache.load(cache_file(root, "/envs/a"), "/envs/a")
-    cache.store(st, digest(b"x = 1\n"), time.time_ns())
-    assert cache.lookup(st) is None
+    cache.store(str(module), st, digest(b"x = 1\n"), time.time_ns())
+    assert cache.lookup(str(module), st) is None
     cache.save()
     assert not cache.path.exists()  # nothing changed, nothing written
     old = time.time_ns() - 5 * RACY_NS
     os.utime(module, ns=(old, old))  # an old mtime is not enough: ctime is now
-    cache.store(module.stat(), digest(b"x = 1\n"), time.time_ns())
+    cache.store(str(module), module.stat(), digest(b"x = 1\n"), time.time_ns())
     cache.save()
     assert not cache.path.exists()
 
@@ -122,10 +123,10 @@ def test_a_file_rewritten_during_the_run_keeps_no_entry_for_its_new_content(
     cache = reload(saved_cache(root, {module: b"x = 1\n"}))
     started = time.time_ns()
     module.write_bytes(b"x = 2\n")
-    cache.store(module.stat(), digest(b"x = 2\n"), started)  # racy: written just now
+    cache.store(str(module), module.stat(), digest(b"x = 2\n"), started)  # racy: written just now
     cache.save()
     again = reload(cache)
-    assert again.lookup(module.stat()) is None
+    assert again.lookup(str(module), module.stat()) is None
     assert len(again) == 0  # the old content's entry was not looked up, so it went too
 
 
@@ -135,19 +136,19 @@ def test_a_file_rewritten_during_the_run_keeps_no_entry_for_its_new_content(
 def test_files_not_seen_in_a_run_are_dropped_on_save(root: Path, tmp_path: Path) -> None:
     kept, gone = tmp_path / "kept.py", tmp_path / "gone.py"
     cache = reload(saved_cache(root, {kept: b"k\n", gone: b"g\n"}))
-    assert cache.lookup(kept.stat()) == digest(b"k\n")
+    assert cache.lookup(str(kept), kept.stat()) == digest(b"k\n")
     cache.save()
     again = reload(cache)
     assert len(again) == 1
-    assert again.lookup(gone.stat()) is None
+    assert again.lookup(str(gone), gone.stat()) is None
 
 
 def test_a_run_that_changed_nothing_does_not_rewrite_the_file(root: Path, tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     cache = reload(saved_cache(root, {module: b"x = 1\n"}))
     before = cache.path.stat()
-    assert cache.lookup(module.stat()) is not None
-    cache.store(module.stat(), digest(b"x = 1\n"), time.time_ns() + LATER)
+    assert cache.lookup(str(module), module.stat()) is not None
+    cache.store(str(module), module.stat(), digest(b"x = 1\n"), time.time_ns() + LATER)
     cache.save()
     assert cache.path.stat().st_ino == before.st_ino  # os.replace would make a new inode
 
@@ -231,7 +232,7 @@ def test_the_cache_of_another_env_is_not_used(root: Path, tmp_path: Path) -> Non
     cache = saved_cache(root, {module: b"x = 1\n"}, env_real="/envs/a")
     other = HashCache.load(cache.path, "/envs/b")  # same file, read for another env
     assert len(other) == 0
-    assert other.lookup(module.stat()) is None
+    assert other.lookup(str(module), module.stat()) is None
 
 
 def test_two_writers_saving_in_turn_leave_a_whole_cache_of_one_of_them(
@@ -252,7 +253,7 @@ def test_two_writers_saving_in_turn_leave_a_whole_cache_of_one_of_them(
             for _ in range(30):
                 cache = HashCache.load(cache_file(root, "/envs/a"), "/envs/a")
                 for path, data in files.items():
-                    cache.store(path.stat(), digest(data), start)
+                    cache.store(str(path), path.stat(), digest(data), start)
                 cache.save()
                 assert len(HashCache.load(cache.path, "/envs/a")) in (0, 200)
         except BaseException as exc:  # reported by the test thread
@@ -267,7 +268,7 @@ def test_two_writers_saving_in_turn_leave_a_whole_cache_of_one_of_them(
     final = HashCache.load(cache_file(root, "/envs/a"), "/envs/a")
     assert len(final) == 200
     assert any(
-        all(final.lookup(p.stat()) == digest(d) for p, d in files.items())
+        all(final.lookup(str(p), p.stat()) == digest(d) for p, d in files.items())
         for files in sets.values()
     )
     assert [p.name for p in final.path.parent.iterdir()] == [final.path.name]
@@ -280,18 +281,18 @@ def test_entries_made_elsewhere_are_stored_like_single_files(root: Path, tmp_pat
     old, racy = tmp_path / "old.py", tmp_path / "racy.py"
     cache = reload(saved_cache(root, {racy: b"r\n"}))
     start = time.time_ns() + LATER
-    assert entry_for(written(racy, b"r\n"), digest(b"r\n"), time.time_ns()) is None
+    assert entry_for(str(racy), written(racy, b"r\n"), digest(b"r\n"), time.time_ns()) is None
     cache.store_entries(
         [
-            entry_for(written(old, b"o\n"), digest(b"o\n"), start),
-            entry_for(racy.stat(), digest(b"r\n"), time.time_ns()),
+            entry_for(str(old), written(old, b"o\n"), digest(b"o\n"), start),
+            entry_for(str(racy), racy.stat(), digest(b"r\n"), time.time_ns()),
         ]
     )
     cache.save()
     again = reload(cache)
     assert len(again) == 1
-    assert again.lookup(old.stat()) == digest(b"o\n")
-    assert again.lookup(racy.stat()) is None
+    assert again.lookup(str(old), old.stat()) == digest(b"o\n")
+    assert again.lookup(str(racy), racy.stat()) is None
 
 
 # -- resolved RECORDs -------------------------------------------------------------------------

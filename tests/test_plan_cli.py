@@ -297,8 +297,23 @@ def test_a_root_that_is_a_file_is_one_sentence_and_nothing_changes(project: Proj
     for run in done[:2]:
         assert run.returncode == 1, run.stderr
         assert run.stderr.strip() == (
-            f"error: the root {project.root} is not a folder; point settings.root (or --root) "
-            "at a folder, or move the file that is in its place."
+            f"error: the root {project.root} is not a folder (a file or a broken link is in "
+            "its place); point settings.root (or --root) at a folder, or move what is in its "
+            "place."
         )
     assert "Traceback" not in done[2].stderr
     assert files_under(project.folder) == before
+
+
+def test_a_state_folder_that_is_a_file_is_named_as_such(project: Project) -> None:
+    project.write(ENVS + MODELS)
+    lock(project)
+    project.root.mkdir()
+    (project.root / ".state").write_text("not a folder\n", encoding="utf-8")
+
+    done = project.cli("plan")
+
+    assert done.returncode == 1
+    assert "bindings.json" in done.stderr
+    assert "a file is where a folder should be" in done.stderr
+    assert "the root" not in done.stderr

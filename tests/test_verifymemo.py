@@ -176,3 +176,29 @@ def test_a_scope_survives_its_plain_form_and_anything_else_is_refused() -> None:
     ):
         with pytest.raises((ValueError, KeyError, TypeError)):
             VerifyScope.from_plain(bad)
+
+
+def test_a_manifest_read_from_a_pipe_is_read_whole_and_never_remembered(
+    verify: Verify, tmp_path: Path
+) -> None:
+    text = (verify.folder / "envs.toml").read_text(encoding="utf-8")
+    text = f"[settings]\nroot = {json.dumps(str(verify.folder / '.envs'))}\n" + text.replace(
+        "[settings]\n", ""
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "reconciler", "--manifest", "/dev/stdin", "verify"],
+            input=text,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+            timeout=120,
+        )
+        for _ in range(2)
+    ]
+
+    for run in runs:
+        assert run.returncode == 2, run.stderr  # the adopted folder does not exist
+        assert "legacy" in run.stdout
+    assert memos(verify.folder) == []
