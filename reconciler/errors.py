@@ -92,8 +92,8 @@ class RootNotAFolder(ReconcileError):
 
     def __init__(self, root: object) -> None:
         super().__init__(
-            f"the root {root} is not a folder (a file or a broken link is in its place); "
-            "point settings.root (or --root) at a folder, or move what is in its place."
+            f"the root {root} is not a folder: a file or a broken link is in its place or on "
+            "its path; point settings.root (or --root) at a folder, or move that away."
         )
 
 

@@ -297,9 +297,9 @@ def test_a_root_that_is_a_file_is_one_sentence_and_nothing_changes(project: Proj
     for run in done[:2]:
         assert run.returncode == 1, run.stderr
         assert run.stderr.strip() == (
-            f"error: the root {project.root} is not a folder (a file or a broken link is in "
-            "its place); point settings.root (or --root) at a folder, or move what is in its "
-            "place."
+            f"error: the root {project.root} is not a folder: a file or a broken link is in "
+            "its place or on its path; point settings.root (or --root) at a folder, or move "
+            "that away."
         )
     assert "Traceback" not in done[2].stderr
     assert files_under(project.folder) == before
