@@ -42,11 +42,14 @@ class Verify:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def __call__(self, *args: str, **env: str) -> tuple[int, str, str, str]:
+    def __call__(
+        self, *args: str, stdin: str | None = None, **env: str
+    ) -> tuple[int, str, str, str]:
         """Exit code, stdout, the last stderr line before the marker, and ``validated`` or
-        ``memo``."""
+        ``memo``; ``stdin`` is fed to the command."""
         done = subprocess.run(
             [sys.executable, "-c", _RUN, "verify", *args],
+            input=stdin,
             capture_output=True,
             text=True,
             cwd=self.folder,
@@ -179,26 +182,16 @@ def test_a_scope_survives_its_plain_form_and_anything_else_is_refused() -> None:
 
 
 def test_a_manifest_read_from_a_pipe_is_read_whole_and_never_remembered(
-    verify: Verify, tmp_path: Path
+    verify: Verify,
 ) -> None:
     text = (verify.folder / "envs.toml").read_text(encoding="utf-8")
     text = f"[settings]\nroot = {json.dumps(str(verify.folder / '.envs'))}\n" + text.replace(
         "[settings]\n", ""
     )
-    runs = [
-        subprocess.run(
-            [sys.executable, "-m", "reconciler", "--manifest", "/dev/stdin", "verify"],
-            input=text,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            check=False,
-            timeout=120,
-        )
-        for _ in range(2)
-    ]
+    runs = [verify("--manifest", "/dev/stdin", stdin=text) for _ in range(2)]
 
-    for run in runs:
-        assert run.returncode == 2, run.stderr  # the adopted folder does not exist
-        assert "legacy" in run.stdout
+    for code, out, errors, how in runs:
+        assert code == 2, errors  # the adopted folder does not exist
+        assert "legacy" in out
+        assert how == "validated"
     assert memos(verify.folder) == []
