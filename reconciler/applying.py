@@ -19,6 +19,7 @@ from reconciler.manifest import LoadedManifest
 from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
+from reconciler.records import IntegrityFinding, RecordDefect
 
 
 class StalePlan(ReconcileError):
@@ -96,16 +97,48 @@ class UvBuilder:
         build.purge_cache(env_key, packages)
 
 
-def file_verifier(root: Path) -> Callable[[Path, Sequence[str]], list[FileProblem]]:
+def file_verifier(
+    root: Path,
+) -> Callable[[Path, Sequence[str], Sequence[RecordDefect]], list[FileProblem]]:
     """Full hash verification of every RECORD row of a new generation: every file is read
-    (``deep``), and the hashes go into the root's cache so the next plan need not reread them."""
+    (``deep``), and the hashes go into the root's cache so the next plan need not reread them.
+    A file whose sha256 or size is not its RECORD row's is hashed as it is (``installed``),
+    to tell an upstream RECORD defect from a corrupted cache after the purge."""
     from reconciler.verifying import verify_dir
 
-    def verify_files(env_dir: Path, ignore: Sequence[str]) -> list[FileProblem]:
-        report = verify_dir(root, env_dir, ignore, deep=True)
-        return [FileProblem(f.category, f.dist or "", f.path) for f in report.findings]
+    def verify_files(
+        env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
+    ) -> list[FileProblem]:
+        report = verify_dir(root, env_dir, ignore, deep=True, baseline=baseline)
+        return [
+            FileProblem(f.category, f.dist or "", f.path, _as_installed(env_dir, f))
+            for f in report.findings
+        ]
 
     return verify_files
+
+
+def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | None:
+    """What a file whose content is not its RECORD row's is: its actual sha256 and size, or
+    ``None`` for any other finding (or a file that is no longer a regular file)."""
+    from reconciler.verify import sha256_file
+
+    if finding.category not in ("hash_mismatch", "size_mismatch") or finding.dist is None:
+        return None
+    if finding.category == "hash_mismatch" and finding.actual_sha256 is not None:
+        digest, size = finding.actual_sha256, finding.actual_size
+    else:
+        path = env_dir / finding.path
+        try:
+            info = path.lstat()
+            digest, size = sha256_file(str(path), info).sha256, info.st_size
+        except OSError:
+            return None
+    if size is None:
+        return None
+    return RecordDefect(
+        finding.dist, finding.path, finding.expected_sha256, finding.expected_size, digest, size
+    )
 
 
 def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
