@@ -106,7 +106,7 @@ def _corrupted(finding: IntegrityFinding) -> str:
     says that it was checked against what reconcile installed."""
     owner = [finding.dist] if finding.dist else []
     if BASELINE_DETAIL in finding.detail:
-        owner.append("record_defect upstream: checked against what reconcile installed")
+        owner.append("upstream record_defect: checked against what reconcile installed")
     return f"{finding.category} {finding.path}" + (f" ({'; '.join(owner)})" if owner else "")
 
 

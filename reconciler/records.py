@@ -551,7 +551,7 @@ class IntegrityFinding:
         return (self.path, self.category, self.dist or "")
 
 
-BASELINE_DETAIL = "RECORD is wrong upstream for this file; checked against what reconcile installed"
+BASELINE_DETAIL = "its RECORD row is an upstream defect (record_defect)"
 """The detail of a finding about a file whose RECORD row is a known upstream defect: its
 expected sha256 and size are the baseline's, not RECORD's."""
 

@@ -1003,7 +1003,7 @@ def _against_baseline(
             expected_sha256=defect.record_sha256,
             actual_sha256=defect.sha256,
             detail="the wheel's own RECORD row is wrong (an upstream defect); the file is "
-            "what reconcile installed",
+            "as reconcile installed it",
         )
         for path, defect in defects.items()
         if path not in settled

@@ -129,12 +129,12 @@ def finding_text(finding: Mapping[str, Any]) -> str:
     elif category == "hash_mismatch":
         text = f"sha256 differs from {source} (size {_size(actual)})"
     elif category == "record_defect":
-        text = f"upstream RECORD defect: RECORD says size {_size(expected)}"
-        text += (
-            " and another sha256" if finding["expected_sha256"] != finding["actual_sha256"] else ""
+        said = (
+            f"says size {_size(expected)}, it ships {_size(actual)}"
+            if expected is not None and expected != actual
+            else "has another sha256 for it"
         )
-        text += f", the wheel ships size {_size(actual)}; the file is what reconcile installed"
-        return text
+        return f"upstream RECORD defect: the wheel's RECORD {said}; the file is as installed"
     else:
         text = ""
     return f"{text}; {detail}" if text and detail else text or detail

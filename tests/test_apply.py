@@ -531,12 +531,13 @@ def test_a_corrupted_uv_cache_entry_is_purged_and_never_reaches_the_live_env(
 
 
 def _lying_wheel(folder: Path, name: str, version: str) -> None:
-    """A wheel whose module differs from what its RECORD says (a bad build, not a bad
-    download: the lockfile hash, taken from this very file, matches)."""
+    """A wheel whose module is empty where its RECORD says otherwise (a bad build, not a bad
+    download: the lockfile hash, taken from this very file, matches). An empty file is never
+    taken for an upstream RECORD defect: it is what a truncated cache entry looks like."""
     wheel = make_wheel(folder, name, version)
     with zipfile.ZipFile(wheel) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
-    members[f"{name}/__init__.py"] = b"VERSION = 'not what RECORD says'\n"
+    members[f"{name}/__init__.py"] = b""
     with zipfile.ZipFile(wheel, "w") as archive:
         for member, data in members.items():
             archive.writestr(member, data)
@@ -555,9 +556,10 @@ def test_files_still_bad_after_the_cache_purge_fail_the_apply_naming_them(
 
     assert done.returncode == 1
     assert "serving: bad files from the cache; purging liar" in done.stdout
+    assert "upstream RECORD defect" not in done.stdout
     line = error_line(done.stderr)
     assert "the new generation of serving failed verification" in line
-    assert "site-packages/liar/__init__.py" in line
+    assert "zero_byte: lib/python3.11/site-packages/liar/__init__.py" in line
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
     assert generations_of(project, "serving") == ["g0001"]
