@@ -187,7 +187,8 @@ def _parse_pin(label: str, number: int, text: str) -> LockedPackage:
     pins = [s for s in requirement.specifier if s.operator in ("==", "===")]
     if len(pins) != 1 or len(requirement.specifier) != 1 or "*" in pins[0].version:
         raise LockfileError(
-            f"{where}: {requirement.name} is not pinned to one version (name==version); {_REWRITE}"
+            # no name: a bare word is all a token file holds, and it parses as one
+            f"{where}: not pinned to one version (name==version); {_REWRITE}"
         )
     if not hashes:
         raise LockfileError(
