@@ -533,7 +533,7 @@ def test_every_requirement_must_be_satisfied_by_the_pins_on_every_host(
 
 
 # Text of a line that is not a line break (the digest splits on LF, CRLF and CR only).
-LINE_TEXT = st.text(st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)))
+LINE_TEXT = st.text(st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]))
 
 
 @settings(max_examples=300, deadline=None)
