@@ -16,7 +16,7 @@ from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
 from reconciler.health import Expectation, assess
-from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
+from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.manifest import LoadedManifest, Manifest
 from reconciler.observe import (
     EnvRequest,
@@ -48,19 +48,22 @@ def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
     return parse_lockfile(text, shown)
 
 
+def fresh_lock(loaded: LoadedManifest, env_key: str) -> Lockfile:
+    """An env's lockfile, read and judged; stale (other inputs, edited by hand, or pins that
+    miss a requirement) is one sentence naming the file and the cause."""
+    manifest = loaded.manifest
+    lock = read_lockfile(loaded, env_key)
+    causes = stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key))
+    if causes:
+        raise LockfileError(
+            f"{stale_sentence(lock.label, env_key, causes)}: run `reconcile lock {env_key}`."
+        )
+    return lock
+
+
 def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
     """Lockfiles of the given managed envs; a stale one stops the plan, like `uv sync --locked`."""
-    manifest = loaded.manifest
-    locks: dict[str, Lockfile] = {}
-    for key in sorted(env_keys):
-        lock = read_lockfile(loaded, key)
-        causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
-        if causes:
-            raise LockfileError(
-                f"lockfile for {key} is stale ({', '.join(causes)}): run `reconcile lock {key}`."
-            )
-        locks[key] = lock
-    return locks
+    return {key: fresh_lock(loaded, key) for key in sorted(env_keys)}
 
 
 def _facts_digest(facts: EnvFacts) -> str:

@@ -28,6 +28,7 @@ import pytest
 
 from reconciler import layout
 from reconciler.cli import main
+from reconciler.lockfiles import seal
 from tests.conftest import Project, require_python, uv
 from tests.wheels import make_wheel
 
@@ -771,7 +772,7 @@ def test_a_saved_plan_is_stale_after_the_manifest_a_lockfile_the_root_or_an_env_
         project.manifest.write_text(manifest_text + "# reviewed\n")
 
     def reviewed_lockfile() -> None:
-        lockfile.write_text(lock_text + "# reviewed\n")
+        lockfile.write_text(seal(lock_text + "# reviewed\n"))  # as a new `reconcile lock` may
 
     def changed_env() -> None:
         project.install(project.root / "serving", "gamma==1.0")
