@@ -200,7 +200,8 @@ def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
     return doomed
 
 
-def print_report(report: ApplyReport, stream: Any = sys.stdout) -> None:
+def print_report(report: ApplyReport, stream: Any = None) -> None:
+    stream = sys.stdout if stream is None else stream  # the one of the call, not of the import
     counts: dict[str, int] = {}
     for step in report.done:
         counts[step.action] = counts.get(step.action, 0) + 1
