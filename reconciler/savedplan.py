@@ -297,9 +297,13 @@ def document_changes(saved: Mapping[str, Any], fresh: Mapping[str, Any]) -> list
     """Pure: how a saved plan document's steps, summary and warnings differ from a fresh
     one's, in words (the fingerprint, the tool's version and the manifest's name aside)."""
     changed = _step_changes(saved.get("steps"), fresh.get("steps"))
-    for part in ("has_changes", "summary", "warnings"):
+    for part, words in (
+        ("has_changes", "its has_changes differs"),
+        ("summary", "its summary differs"),
+        ("warnings", "its warnings differ"),
+    ):
         if saved.get(part) != fresh.get(part):
-            changed.append(f"its {part.replace('_', ' ')} differ from the plan made now")
+            changed.append(f"{words} from the plan made now")
     return changed
 
 
@@ -311,7 +315,7 @@ def _step_changes(saved: Any, fresh: Any) -> list[str]:
     old = {s.get("id"): s for s in saved if isinstance(s, dict)}
     new = {s.get("id"): s for s in fresh if isinstance(s, dict)}
     changed = [f"step {i} is no longer planned" for i in old if i not in new]
-    changed += [f"step {i} is planned now" for i in new if i not in old]
+    changed += [f"step {i} is planned now but not in the saved plan" for i in new if i not in old]
     for step_id, step in old.items():
         if step_id in new and step != new[step_id]:
             fields = sorted(
