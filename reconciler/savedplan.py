@@ -77,7 +77,10 @@ class _Tool(_Strict):
 
 
 class _StepFields(_Strict):
-    id: Annotated[str, StringConstraints(strict=True, pattern=r"^(env|model)\.")]
+    id: Annotated[
+        str,
+        StringConstraints(strict=True, pattern=r"^(env|model)\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+    ]
     action: _Action
     target: _Name
     reasons: list[StrictStr] = Field(min_length=1)
@@ -114,9 +117,9 @@ class _Fingerprint(BaseModel):
 
     manifest_sha256: _Sha256 | None = None
     root: StrictStr | None = None
-    lockfiles: dict[str, _Sha256] | None = None
-    observed: dict[str, _Sha256] | None = None
-    integrity: dict[str, _Sha256] | None = None
+    lockfiles: dict[_Name, _Sha256] | None = None
+    observed: dict[_Name, _Sha256] | None = None
+    integrity: dict[_Name, _Sha256] | None = None
     files: dict[str, _Sha256] | None = None
     orphans: list[StrictStr] | None = None
     doomed: list[_Name] | None = None
@@ -228,7 +231,7 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _printable(str(exc).splitlines()[0], 120) if str(exc) else type(exc).__name__
 
 
 def _first_problem(errors: Sequence[ErrorDetails]) -> str:
@@ -239,9 +242,16 @@ def _first_problem(errors: Sequence[ErrorDetails]) -> str:
     where = ".".join(
         str(part) if isinstance(part, int) else _shown(part, 30).strip("'\"") for part in loc
     )
-    message = first["msg"][:1].lower() + first["msg"][1:]
+    message = _printable(first["msg"][:1].lower() + first["msg"][1:], 120)
     more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
-    return f"{where or 'the document'}: {_first_line(ValueError(message))}{more}"
+    return f"{where or 'the document'}: {message}{more}"
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` on one line, without control characters (a terminal escape in a value the
+    message quotes is shown, never sent), at most ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 # --- saved against fresh --------------------------------------------------------------------
@@ -335,7 +345,9 @@ def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
     changed = stale_parts(saved.document["fingerprint"], fresh["fingerprint"])
     changed += document_changes(saved.document, fresh)
     if changed:
-        listed = "; ".join(changed[:5]) + ("; ..." if len(changed) > 5 else "")
+        # names from the saved file are quoted in it: shown, never sent to the terminal raw
+        listed = "; ".join(_printable(c, 200) for c in changed[:5])
+        listed += "; ..." if len(changed) > 5 else ""
         raise StalePlan(
             f"plan is stale: {listed}. Make a new one with `reconcile plan --out {path}`."
         )
