@@ -189,6 +189,12 @@ def parse_plan(data: bytes, label: str) -> dict[str, Any]:
             f"{label} has plan format {_shown(version)}, this reconcile reads "
             f"{FORMAT_VERSION!r}; make a new plan with `reconcile plan --out`."
         )
+    if "fingerprint" not in document and "steps" in document:
+        raise NotAPlan(
+            path,
+            "it has no fingerprint: `plan --format json` prints a plan to read, "
+            "`plan --out FILE` saves one to apply",
+        )
     try:
         _PlanFile.model_validate(document)
     except ValidationError as exc:

@@ -324,6 +324,23 @@ def test_a_plan_file_that_is_not_a_small_regular_file_is_refused_without_reading
     assert not project.root.exists()
 
 
+def test_a_printed_plan_given_to_apply_says_how_to_save_one(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write(SERVING)
+    lock(project)
+    capsys.readouterr()
+    assert main(["--manifest", str(project.manifest), "plan", "--format", "json"]) == 0
+    (project.folder / "p.json").write_text(capsys.readouterr().out, encoding="utf-8")
+
+    code, stderr = apply_saved(project, capsys)
+
+    assert code == 1
+    assert "it has no fingerprint: `plan --format json` prints a plan to read, " in stderr
+    assert one_sentence(stderr).endswith("again.")
+    assert not project.root.exists()
+
+
 def _deep(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
@@ -487,7 +504,10 @@ def _verdict(original: dict[str, Any], changed: Any) -> str:
         kept["fingerprint"] = {k: v for k, v in document["fingerprint"].items() if k != "targets"}
         return kept
 
-    if not shaped or core(original) != core(changed):
+    def text(document: dict[str, Any]) -> str:  # false == 0 in Python, not in a plan
+        return json.dumps(core(document), sort_keys=True)
+
+    if not shaped or text(original) != text(changed):
         return "refuse"
     return (
         "apply"
