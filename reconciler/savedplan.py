@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from reconciler import document
 from reconciler.document import FORMAT_VERSION
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.files import NotARegularFile, read_regular_bytes
@@ -344,8 +345,6 @@ def _step_changes(saved: Any, fresh: Any) -> list[str]:
 def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
     """Refuse a saved plan when anything it was computed from changed, or when the plan
     computed now differs in anything from the reviewed document."""
-    from reconciler import document
-
     # the fresh plan as `plan --out` would save it now, through JSON as the saved one came
     fresh = json.loads(json.dumps(document.plan_document(run.plan, "envs.toml", run.fingerprint)))
     changed = stale_parts(saved.document["fingerprint"], fresh["fingerprint"])
