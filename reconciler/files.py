@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -51,3 +52,52 @@ def display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+class NotARegularFile(ValueError):
+    """What :func:`read_regular_bytes` refuses; ``str()`` says why, as a fragment that fits
+    after a file's name ("is a FIFO, not a regular file")."""
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a link to one is followed) of at
+    most ``limit`` bytes; anything else raises :class:`NotARegularFile` without reading it.
+
+    A FIFO would block the reader until some writer appears, and a device such as
+    ``/dev/zero`` never ends: the file is opened without waiting (``O_NONBLOCK``) and judged by
+    ``fstat`` of what was opened, so a file swapped after a check cannot slip through.
+    OS errors (missing, permission denied) are raised as they are.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFile(f"is {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise NotARegularFile(f"is larger than {limit:,} bytes")
+        chunks: list[bytes] = []
+        left = limit + 1  # one byte more than allowed tells a file that grew since the fstat
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise NotARegularFile(f"is larger than {limit:,} bytes")
+    return data
