@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import store
 from reconciler.adoption import applied_folder, check_adopted
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
@@ -127,6 +128,7 @@ def make_plan(
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
+    store.check(root)
     check_adopted(loaded)
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler import gate, generations, layout
+from reconciler import gate, generations, layout, store
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
 from reconciler.manifest import LoadedManifest, load_manifest
@@ -106,6 +106,7 @@ class _Unusable(NamedTuple):
 
 def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
     """One look at the applied state: the model's env, else its fallback, else why not."""
+    store.check(loaded.root)
     state = read_state(loaded.root)
     env_key = state.bindings.get(model)
     if env_key is None:

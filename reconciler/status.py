@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import generations, layout
+from reconciler import generations, layout, store
 from reconciler.adoption import folder_problem
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
@@ -50,6 +50,7 @@ def status_report(loaded: LoadedManifest, now: datetime | None = None) -> dict[s
 def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
     """One row per declared env (managed, adopted) and per orphan under the root."""
     manifest, root = loaded.manifest, loaded.root
+    store.check(root)
     applied = read_state(root).bindings
     declared = {model: spec.env for model, spec in manifest.models.items()}
 

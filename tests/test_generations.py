@@ -157,7 +157,7 @@ def test_a_prune_that_cannot_remove_an_old_generation_reports_it_exits_0_and_gc_
     assert trash_entries(project) == []
 
 
-def test_a_prune_that_cannot_use_the_trash_still_exits_0_and_leaves_the_generation_for_gc(
+def test_a_trash_that_is_a_link_stops_apply_before_anything_changes_and_gc_as_well(
     project: Project, tmp_path: Path
 ) -> None:
     setup(project, KEEP_ONE + SERVING)
@@ -168,16 +168,18 @@ def test_a_prune_that_cannot_use_the_trash_still_exits_0_and_leaves_the_generati
     trash.symlink_to(outside, target_is_directory=True)
 
     done = project.cli("apply", "--yes")
+    gc = project.cli("gc")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert link_of(project, "serving") == ".generations/serving/g0002"
-    old = gen_dir(project, "serving", "g0001")
-    assert f"warning: could not remove {old}: refusing to use {trash}" in done.stderr
-    assert generations_of(project, "serving") == ["g0001", "g0002"]  # untouched, not half gone
+    for run in (done, gc):
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert run.stderr.startswith(f"error: refusing to use {trash}: it is a link")
+        assert run.stderr.count("\n") == 1
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert generations_of(project, "serving") == ["g0001"]
     assert not list(outside.iterdir())
 
     trash.unlink()  # the user follows the advice and removes the link
-    done = project.cli("gc")
+    done = project.cli("apply", "--yes")
 
     assert done.returncode == 0, done.stderr
     assert generations_of(project, "serving") == ["g0002"]
