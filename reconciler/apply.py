@@ -330,7 +330,7 @@ class Applier:
         try:
             live = generations.live_generation(self.root, key)
             protect = [previous] if previous is not None else []
-            gens = generations.list_generations(self.root, key)
+            gens = generations.owned(self.root, generations.list_generations(self.root, key))
             for old in generations.collectable(gens, live, keep, protect):
                 failures += generations.delete_tree(self.root, old.path).failed
         except (OSError, ReconcileError) as error:

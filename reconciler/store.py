@@ -68,7 +68,24 @@ def env_folder(root: Path, env_key: str) -> Path:
 
 
 def check(root: Path) -> None:
-    """Refuse the root's own folders that are links (or files), before a command reads or
-    changes anything under the root."""
+    """Refuse the root's own folders that are links (or files), and a link among the per-env
+    folders under ``.generations`` or inside one of them (a generation, its counter), before
+    a command reads or changes anything under the root."""
     for name in INTERNAL:
         folder(root, name)
+    for env in _entries(root / layout.GENERATIONS):
+        if kind(env) == "link":
+            env_folder(root, env.name)  # refused, naming the link
+        for entry in _entries(env):
+            if kind(entry) == "link":
+                checked(entry, f"the generations of {env.name}")
+
+
+def _entries(path: Path) -> list[Path]:
+    """The entries of a folder (never of a link's target); none when it cannot be listed."""
+    if kind(path) != "dir":
+        return []
+    try:
+        return sorted(path.iterdir())
+    except OSError:
+        return []

@@ -4,11 +4,23 @@ trash, unapplied adoption, and error paths that must stay one sentence."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
 
 from reconciler import generations, layout
 from tests.conftest import Project
-from tests.test_apply import SERVING, TOOLS, apply, generations_of, relock, setup
+from tests.test_apply import (
+    SERVING,
+    TOOLS,
+    apply,
+    generations_of,
+    lock,
+    relock,
+    setup,
+    snapshot,
+)
 
 
 def test_a_saved_target_plan_applies_only_its_reviewed_steps(project: Project) -> None:
@@ -134,3 +146,79 @@ def test_a_root_reached_through_a_symlink_builds_healthy_envs(
     done = project.cli("plan", "--detailed-exitcode")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (real_root / layout.GENERATIONS / "serving").is_dir()
+
+
+# --- the root's own folders (SPEC 7.7) -----------------------------------------------------
+
+COMMANDS = (
+    ("plan",),
+    ("apply", "--yes"),
+    ("gc", "--dry-run"),
+    ("gc",),
+    ("rollback", "serving"),
+    ("status",),
+    ("verify",),
+    ("which", "chat"),
+    ("run", "chat", "--", "python", "-c", "pass"),
+)
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        layout.GENERATIONS,
+        layout.STATE,
+        layout.CACHE,
+        layout.TRASH,
+        f"{layout.GENERATIONS}/serving",
+        f"{layout.GENERATIONS}/serving/g0001",
+    ],
+)
+def test_a_link_in_place_of_one_of_the_root_s_own_folders_is_refused_by_every_command(
+    project: Project, tmp_path: Path, place: str
+) -> None:
+    """A link there (to a copy of what was there, outside the root) would have reconcile
+    read, write and remove files at its target: each command refuses it in one sentence
+    naming the link, and nothing at the target changes."""
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))  # something to apply
+    link = project.root / place
+    outside = tmp_path / "outside" / link.name
+    outside.parent.mkdir()
+    if link.exists():
+        shutil.move(link, outside)
+    else:
+        outside.mkdir()
+    (outside / ".bindings.json.0123456789ab").write_text("a stray look-alike", encoding="utf-8")
+    link.symlink_to(outside, target_is_directory=True)
+    before = snapshot(outside)
+
+    for command in COMMANDS:
+        done = project.cli(*command)
+
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.startswith(f"error: refusing to use {link}: it is a link"), (
+            command,
+            done.stderr,
+        )
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, command
+    assert snapshot(outside) == before
+    assert link.is_symlink()
+
+
+def test_a_file_in_place_of_the_generations_folder_is_one_sentence(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+    project.root.mkdir()
+    generations_file = project.root / layout.GENERATIONS
+    generations_file.write_text("not a folder\n", encoding="utf-8")
+
+    for command in COMMANDS:
+        done = project.cli(*command)
+
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.startswith(
+            f"error: refusing to use {generations_file}: a file is where a folder should be"
+        ), (command, done.stderr)
+        assert "internal error" not in done.stderr and done.stderr.count("\n") == 1
+    assert generations_file.read_text(encoding="utf-8") == "not a folder\n"

@@ -20,6 +20,7 @@ from tests.test_apply import (
     link_of,
     relock,
     setup,
+    snapshot,
     trash_entries,
 )
 
@@ -183,3 +184,67 @@ def test_a_trash_that_is_a_link_stops_apply_before_anything_changes_and_gc_as_we
 
     assert done.returncode == 0, done.stderr
     assert generations_of(project, "serving") == ["g0002"]
+
+
+def _look_alikes(root: Path) -> dict[Path, str]:
+    """A user's files and folders named like what reconcile makes and removes, in every place
+    its cleanup looks: a switch's temporary, a trash entry, a killed build, an undeclared
+    env's generations, stray temporaries, a reflink probe. Path -> what it is."""
+    folders = {
+        root / ".serving.switch-deadbeef": "a folder named like a displaced switch folder",
+        root / layout.TRASH / "serving-0badc0de": "a folder in the trash nobody recorded",
+        root
+        / layout.GENERATIONS
+        / "serving"
+        / "g0099": "an incomplete generation never handed out",
+        root / layout.GENERATIONS / "backup": "an undeclared env's folder without a counter",
+    }
+    files = {
+        root / "..lock.info.notes": "a file named like the lock's temporary",
+        root / layout.STATE / ".bindings.json.old": "a file named like the bindings' temporary",
+        root / layout.GENERATIONS / ".reflink-notes": "a file named like a reflink probe",
+        root / layout.GENERATIONS / "serving" / "..last.bak": "a file named like the counter's",
+    }
+    for folder in folders:
+        (folder / "keep").mkdir(parents=True)
+        (folder / "keep" / "notes.txt").write_text("mine", encoding="utf-8")
+    for file in files:
+        file.write_text("mine", encoding="utf-8")
+    link = root / ".serving.switch-cafef00d"
+    link.symlink_to(Path(layout.GENERATIONS) / "serving" / "g0001", target_is_directory=True)
+    return {**folders, **files, link: "a link named like a switch's temporary"}
+
+
+def _state(path: Path) -> object:
+    if path.is_symlink():
+        return ("link", str(path.readlink()))
+    if path.is_dir():
+        return snapshot(path)
+    return (path.read_bytes(), path.stat().st_ino, path.stat().st_mtime_ns)
+
+
+def test_apply_and_gc_never_remove_what_merely_looks_like_reconcile_s_own(
+    project: Project,
+) -> None:
+    """SPEC 7.7: removal takes only what reconcile created and recorded, never a path chosen
+    by a name pattern; gc --dry-run lists none of them, and the next build steps over a
+    generation folder it never handed out."""
+    setup(project, KEEP_ONE + SERVING)
+    planted = _look_alikes(project.root)
+    before = {path: _state(path) for path in planted}
+    relock(project, KEEP_ONE + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+
+    dry = project.cli("gc", "--dry-run")
+    runs = [project.cli("apply", "--yes"), project.cli("gc"), project.cli("gc", "--keep", "1")]
+
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == "", dry.stdout  # nothing of reconcile's is left over to collect
+    for done in runs:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "warning" not in done.stderr, done.stderr
+    trash_entry = project.root / layout.TRASH / "serving-0badc0de"
+    assert f"note: left {trash_entry} alone" in runs[1].stderr  # gc names what it leaves
+    for path, what in planted.items():
+        assert _state(path) == before[path], f"{what} ({path}) was touched"
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    assert generations_of(project, "serving") == ["..last.bak", "g0002", "g0099"]
