@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,78 @@ def test_a_file_in_place_of_the_generations_folder_is_one_sentence(project: Proj
         ), (command, done.stderr)
         assert "internal error" not in done.stderr and done.stderr.count("\n") == 1
     assert generations_file.read_text(encoding="utf-8") == "not a folder\n"
+
+
+# --- orphans: only reconcile's own link is an env it may delete -----------------------------
+
+
+def _copied_receipt(project: Project) -> Path:
+    folder = project.root / "copied"
+    folder.mkdir()
+    receipt = layout.receipt_path(generations.generations_dir(project.root, "serving") / "g0001")
+    shutil.copy(receipt, layout.receipt_path(folder))
+    return folder
+
+
+def _copied_generation(project: Project) -> Path:
+    folder = project.root / "copied"
+    shutil.copytree(generations.generations_dir(project.root, "serving") / "g0001", folder)
+    return folder
+
+
+def _link_to_another_env(project: Project) -> Path:
+    folder = project.root / "copied"
+    folder.symlink_to(Path(layout.GENERATIONS) / "serving" / "g0001", target_is_directory=True)
+    return folder
+
+
+@pytest.mark.parametrize("make", [_copied_receipt, _copied_generation, _link_to_another_env])
+def test_an_orphan_reconcile_did_not_make_is_warned_about_never_deleted(
+    project: Project, make: Callable[[Project], Path]
+) -> None:
+    """Only ``<root>/<key>`` linking into ``.generations/<key>/`` is an env reconcile made; a
+    folder carrying a receipt, or a link into another env's generations, is an orphan to
+    warn about, whatever it holds: apply neither deletes it nor says it did."""
+    setup(project, SERVING)
+    orphan = make(project)
+    before = snapshot(orphan) if not orphan.is_symlink() else orphan.readlink()
+
+    plan = project.cli("plan", "--detailed-exitcode")
+    done = project.cli("apply", "--yes")
+    again = project.cli("plan", "--detailed-exitcode")
+
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "copied in the root is not declared and was not created by reconcile" in plan.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deleted" not in done.stdout and "Apply complete" not in done.stdout
+    assert done.stdout.startswith("No changes.")
+    assert again.returncode == 0, again.stdout
+    assert (snapshot(orphan) if not orphan.is_symlink() else orphan.readlink()) == before
+
+
+def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
+    project: Project,
+) -> None:
+    """Checked again when the step runs, not trusted from the plan: a delete step for a real
+    folder (or for a link that is not reconcile's) fails naming it, and nothing is removed;
+    it never reports "deleted" for what is still there."""
+    from reconciler.apply import Applier, ApplyFailed
+    from reconciler.applying import UvBuilder, file_verifier
+    from reconciler.manifest import load_manifest
+    from reconciler.plan import Plan, Step
+    from reconciler.progress import PlainReporter
+
+    setup(project, SERVING)
+    folder = _copied_generation(project)
+    before = snapshot(folder)
+    loaded = load_manifest(project.manifest)
+    applier = Applier(
+        loaded, {}, UvBuilder(), file_verifier(project.root), PlainReporter(quiet=True)
+    )
+    step = Step("env.copied", "env", "delete", "copied", ("not_declared",))
+
+    with pytest.raises(ApplyFailed, match=r"^env\.copied failed: not deleted: .*copied is not"):
+        applier.run(Plan((step,)))
+
+    assert applier.report.done == []
+    assert snapshot(folder) == before
