@@ -3,14 +3,20 @@ trash, unapplied adoption, and error paths that must stay one sentence."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import resource
 import shutil
-from collections.abc import Callable
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler import generations, layout
+from reconciler.files import write_atomic
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
@@ -298,3 +304,67 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
 
     assert applier.report.done == []
     assert snapshot(folder) == before
+
+
+# --- a full disk names the file -------------------------------------------------------------
+
+
+def test_a_write_that_runs_out_of_room_names_the_file_and_leaves_no_temporary(
+    tmp_path: Path,
+) -> None:
+    """A write to an open file that fails (a full disk, here a file size limit, which fails
+    the same way) raises an OSError naming no file; write_atomic names the file it writes."""
+    target = tmp_path / "state" / "bindings.json"
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))
+    try:
+        with pytest.raises(OSError) as caught:
+            write_atomic(target, "x" * 10_000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+    assert caught.value.errno == errno.EFBIG
+    assert caught.value.filename == str(target)
+    assert list(target.parent.iterdir()) == []
+
+
+@pytest.fixture
+def full_state(project: Project) -> Iterator[Path]:
+    """SERVING applied, then ``<root>/.state`` on a tiny tmpfs that is full (root only;
+    skipped elsewhere)."""
+    setup(project, SERVING)
+    state = project.root / layout.STATE
+    saved = (state / "bindings.json").read_bytes()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(state)],
+        capture_output=True,
+        check=False,
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    try:
+        (state / "bindings.json").write_bytes(saved)
+        with contextlib.suppress(OSError), (state / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        yield state
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
+
+
+def test_an_apply_that_finds_the_disk_full_names_the_file_it_could_not_write(
+    project: Project, full_state: Path
+) -> None:
+    project.write(SERVING + '\n[models.other]\nenv = "serving"\n')
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"error: model.other failed: No space left on device ({full_state / 'bindings.json'})"
+    )
+    assert "other" not in (full_state / "bindings.json").read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ from reconciler import generations, layout
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
+    TOOLS,
     as_plain_user,
     cli_as,
     gen_dir,
@@ -248,3 +249,34 @@ def test_apply_and_gc_never_remove_what_merely_looks_like_reconcile_s_own(
         assert _state(path) == before[path], f"{what} ({path}) was touched"
     assert link_of(project, "serving") == ".generations/serving/g0002"
     assert generations_of(project, "serving") == ["..last.bak", "g0002", "g0099"]
+
+
+def test_a_gc_that_still_cannot_empty_a_trash_entry_warns_once_and_never_renames_it(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    setup(project, SERVING + TOOLS)
+    preexec = as_plain_user()
+    stuck = next(gen_dir(project, "tools", "g0001").glob("lib/python*/site-packages/gamma"))
+    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
+    stuck.chmod(0o555)
+    readonly_cleanup.append(stuck)
+    project.write(SERVING)
+    assert cli_as(project, preexec, "apply", "--yes").returncode == 0
+    left = trash_entries(project)
+    assert len(left) == 1
+
+    for _ in range(2):  # each retry fails the same way: one warning, the same entry
+        done = cli_as(project, preexec, "gc")
+
+        assert done.returncode == 1, done.stdout + done.stderr
+        warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+        assert len(warnings) == 1, done.stderr
+        assert "gamma/__init__.py: Permission denied" in warnings[0]
+        assert trash_entries(project) == left
+
+    done = project.cli("gc")  # as a user who may remove it
+
+    assert done.returncode == 0, done.stderr
+    assert trash_entries(project) == []
