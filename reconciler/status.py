@@ -4,7 +4,8 @@ Health is judged as `plan` judges it (the same observation, the same RECORD chec
 root's hash cache, the same ``assess``), so an env `status` calls healthy is one `plan` leaves
 alone. Unlike `plan`, `status` never refuses: a missing or stale lockfile and a bad adopt
 path become reasons in the table (``lock_missing``, ``lock_stale``, ``adopt_path_invalid``)
-instead of errors. It reads only: no lock, and nothing written but the hash cache under
+instead of errors; only a link (or a file) in place of one of the root's own folders is
+refused, as by every command (:func:`reconciler.store.check`). It reads only: no lock, and nothing written but the hash cache under
 ``<root>/.cache`` (and the bytecode the import probe may compile, as `plan`'s does).
 """
 

@@ -3,13 +3,18 @@ apply reports when pruning old generations fails after a switch that succeeded."
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler import generations, layout
+from reconciler.files import stray_temporaries
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
@@ -280,3 +285,74 @@ def test_a_gc_that_still_cannot_empty_a_trash_entry_warns_once_and_never_renames
 
     assert done.returncode == 0, done.stderr
     assert trash_entries(project) == []
+
+
+# --- what counts as recorded, whatever the names (hypothesis) -------------------------------
+
+_NAMES = st.one_of(
+    st.text(alphabet="abcdef0123456789.-_/\\ ", min_size=0, max_size=30),
+    st.sampled_from(["..", ".", "/", "//x", "../x", ".trash/..", ".trash/../x", "/etc", ""]),
+    st.builds(lambda tag: f".bindings.json.{tag}", st.text("0123456789abcdefABCDEF.", max_size=14)),
+)
+
+
+@given(rows=st.lists(st.tuples(st.sampled_from(["trash", "aside", "switch", "x"]), _NAMES)))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_recorded_entry_is_only_ever_one_of_the_shapes_reconcile_writes(
+    tmp_path: Path, rows: list[tuple[str, str]]
+) -> None:
+    """Whatever the record of removals holds (edited by hand, or by an attacker who can
+    write it), an entry is only ever an entry of the trash, a switch's temporary in the
+    root, or an absolute folder named as reconcile sets one aside."""
+    from reconciler import journal
+
+    root = tmp_path / "root"
+    path = root / layout.STATE / journal.NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
+    )
+
+    for entry in journal.entries(root):
+        if entry.kind == "trash":
+            assert entry.path.parent == root / layout.TRASH
+            assert entry.path.name not in ("", ".", "..")
+        elif entry.kind == "switch":
+            assert entry.path.parent == root and entry.path.name.startswith(".")
+            assert ".switch-" in entry.path.name
+        else:
+            assert entry.path.is_absolute() and ".reconcile-trash-" in entry.path.name
+            assert os.path.normpath(entry.path) == str(entry.path)
+
+
+@given(names=st.lists(_NAMES.map(lambda n: n.replace("/", "").replace("\\", "")), max_size=8))
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_stray_temporaries_are_only_files_named_exactly_as_write_atomic_names_them(
+    tmp_path: Path, names: list[str]
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        (old.rmdir if old.is_dir() and not old.is_symlink() else old.unlink)()
+    for i, name in enumerate(names):
+        if name in ("", ".", "..", "bindings.json"):
+            continue
+        made = folder / name
+        if made.exists() or made.is_symlink():
+            continue
+        if i % 3 == 0:
+            made.mkdir()
+        elif i % 3 == 1:
+            made.symlink_to(tmp_path)
+        else:
+            made.write_text("x", encoding="utf-8")
+
+    found = stray_temporaries(folder / "bindings.json")
+
+    for path in found:
+        assert re.fullmatch(r"\.bindings\.json\.[0-9a-f]{12}", path.name), path.name
+        assert path.is_file() and not path.is_symlink()
