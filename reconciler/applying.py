@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from reconciler.manifest import LoadedManifest
 from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
+
+_REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
 
 class StalePlan(ReconcileError):
@@ -204,18 +209,13 @@ def _strays(root: Path, lock_info: Path) -> list[Path]:
 def _reflink_probes(folder: Path) -> list[Path]:
     """The two files of build.supports_reflink, left by a kill between creating and
     removing them: ``.reflink-<8 hex>-a`` and ``-b``, regular files."""
-    import os
-    import re
-    import stat
-
-    probe = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
     found = []
     for path in sorted(folder.glob(".reflink-*")):
         try:
             regular = stat.S_ISREG(os.lstat(path).st_mode)
         except OSError:
             continue
-        if regular and probe.fullmatch(path.name):
+        if regular and _REFLINK_PROBE.fullmatch(path.name):
             found.append(path)
     return found
 
@@ -223,8 +223,6 @@ def _reflink_probes(folder: Path) -> list[Path]:
 def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     """Remove the hash caches of env folders that are gone (removed generations, envs no
     longer adopted); they would otherwise pile up, one per generation ever built."""
-    import os
-
     from reconciler.cachedir import cache_folder
     from reconciler.hashcache import cache_file
 

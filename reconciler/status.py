@@ -5,8 +5,9 @@ root's hash cache, the same ``assess``), so an env `status` calls healthy is one
 alone. Unlike `plan`, `status` never refuses: a missing or stale lockfile and a bad adopt
 path become reasons in the table (``lock_missing``, ``lock_stale``, ``adopt_path_invalid``)
 instead of errors; only a link (or a file) in place of one of the root's own folders is
-refused, as by every command (:func:`reconciler.store.check`). It reads only: no lock, and nothing written but the hash cache under
-``<root>/.cache`` (and the bytecode the import probe may compile, as `plan`'s does).
+refused, as by every command (:func:`reconciler.store.check`). It reads only: no lock, and
+nothing written but the hash cache under ``<root>/.cache`` (and the bytecode the import probe
+may compile, as `plan`'s does).
 """
 
 from __future__ import annotations
