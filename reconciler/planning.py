@@ -233,6 +233,10 @@ def _input_paths(
     root = loaded.root
     state = layout.bindings_path(root)
     paths = [str(loaded.path), str(root), str(state.parent), str(state)]
+    # The root's own folders, and each env's under .generations: a link put in place of one
+    # (refused by store.check) must not let a stored plan be replayed.
+    paths += [str(root / name) for name in store.INTERNAL]
+    paths += [str(root / layout.GENERATIONS / key) for key in facts]
     paths += [str(p) for p in lockfiles]
     for key in loaded.manifest.doomed_envs():
         folder = loaded.adopt_path(key)

@@ -228,8 +228,9 @@ def resolve(
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
     :class:`~reconciler.errors.ReconcileError`) with an actionable message when neither is
-    usable, and the manifest errors of :func:`reconciler.manifest.load_manifest` when the
-    manifest is bad.
+    usable, the manifest errors of :func:`reconciler.manifest.load_manifest` when the
+    manifest is bad, and :class:`~reconciler.errors.InternalFolderRefused` when one of the
+    root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``) is a link.
 
     While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
     it to make an env usable, checking again every quarter of a second, instead of failing

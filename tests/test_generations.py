@@ -356,3 +356,24 @@ def test_stray_temporaries_are_only_files_named_exactly_as_write_atomic_names_th
     for path in found:
         assert re.fullmatch(r"\.bindings\.json\.[0-9a-f]{12}", path.name), path.name
         assert path.is_file() and not path.is_symlink()
+
+
+def test_an_unreadable_record_of_removals_stops_gc_and_apply_in_one_sentence(
+    project: Project,
+) -> None:
+    from reconciler import journal
+
+    setup(project, SERVING)
+    record = project.root / layout.STATE / journal.NAME
+    record.write_text("{not json", encoding="utf-8")
+    before = snapshot(project.root)
+
+    runs = [project.cli("gc", "--dry-run"), project.cli("gc"), project.cli("apply", "--yes")]
+
+    for done in runs:
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.startswith(
+            f"error: cannot read reconcile's record of removals at {record}"
+        )
+        assert done.stderr.count("\n") == 1
+    assert snapshot(project.root) == before
