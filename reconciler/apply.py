@@ -386,7 +386,8 @@ class Applier:
             where, why = result.failed[0]
             raise ApplyFailed(f"{where} could not be deleted completely: {why}")
         self._update_state(lambda s: s.without_adopted(key))
-        self.reporter.finished(key, True, f"deleted its adopted folder {display_path(folder)}")
+        done = "deleted its adopted folder" if result.removed else "its adopted folder was gone:"
+        self.reporter.finished(key, True, f"{done} {display_path(folder)}")
 
     # --- bindings --------------------------------------------------------------------------
 

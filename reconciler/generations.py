@@ -193,12 +193,16 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         aside = temp.with_name(temp.name + winpaths.ASIDE_SUFFIX)
         journal.record(root, "switch", temp, aside)
         winpaths.switch(windows, root, env_key, generation, tag, _recorder(root))
-        journal.drop(root, temp, aside)
+        _forget(root, temp, aside)
         return
     link = layout.env_link(root, env_key)
     target = os.path.relpath(generation, link.parent)
     journal.record(root, "switch", temp)  # before it exists: a crash leaves it recorded
-    temp.symlink_to(target, target_is_directory=True)
+    try:
+        temp.symlink_to(target, target_is_directory=True)
+    except BaseException:
+        _forget(root, temp)
+        raise
     faults.point("during_switch")
     try:
         if link.exists() and not link.is_symlink():
