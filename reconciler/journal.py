@@ -30,14 +30,13 @@ from reconciler.files import write_atomic
 
 NAME = "removals.json"
 FORMAT_VERSION = "1"
-SWITCH_MARK = ".switch-"
-ASIDE_MARK = ".reconcile-trash-"
+SWITCH_MARK = ".switch-"  # in the names generations.switch and winpaths.switch give
+ASIDE_MARK = ".reconcile-trash-"  # in the names layout.set_aside_name gives
 
 Kind = Literal["trash", "aside", "switch"]
 """``trash``: an entry of ``<root>/.trash``; ``aside``: an adopted folder renamed beside
 itself; ``switch``: a switch's temporary link (or the folder an exchange displaced)."""
 
-_KINDS: tuple[Kind, ...] = ("trash", "aside", "switch")
 _lock = threading.Lock()
 
 
