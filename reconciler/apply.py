@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -372,7 +373,7 @@ class Applier:
         try:
             live = generations.live_generation(self.root, key)
             protect = [previous] if previous is not None else []
-            gens = generations.list_generations(self.root, key)
+            gens = generations.owned(self.root, generations.list_generations(self.root, key))
             for old in generations.collectable(gens, live, keep, protect):
                 failures += generations.delete_tree(self.root, old.path).failed
         except (OSError, ReconcileError) as error:
@@ -386,13 +387,31 @@ class Applier:
         if "delete_requested" in step.reasons:
             self._delete_adopted(step)
             return
+        linked = generations.has_link(self.root, key)
+        if linked and generations.live_generation(self.root, key) is None:
+            raise ApplyFailed(
+                f"not deleted: {layout.env_link(self.root, key)} does not link to a generation "
+                "of its own, so reconcile did not make it; it is left alone"
+            )
+        if not linked and os.path.lexists(layout.env_link(self.root, key)):
+            raise ApplyFailed(
+                f"not deleted: {layout.env_link(self.root, key)} is not an env reconcile "
+                "created (a folder, not its link); it is left alone"
+            )
         self.reporter.phase(key, "deleting")
         generations.unlink_env(self.root, key)
         faults.point("after_unlink")
-        result = generations.delete_tree(self.root, generations.generations_dir(self.root, key))
+        result = generations.Removal()
+        if generations.last_number(self.root, key) > 0:  # the generations it made for it
+            folder = generations.generations_dir(self.root, key)
+            result = generations.delete_tree(self.root, folder)
         faults.point("after_trash")
         self.report.removal_failures.extend(result.failed)
-        self.reporter.finished(key, not result.failed, "deleted")
+        if result.failed:
+            detail = "deleted; its generations could not all be removed (see the warnings)"
+        else:
+            detail = "deleted" if linked or result.removed else "deleted (it was already gone)"
+        self.reporter.finished(key, True, detail)
 
     def _delete_adopted(self, step: Step) -> None:
         """An adopted env marked ``delete = true``: its own folder goes (checked again now,
@@ -410,7 +429,8 @@ class Applier:
             where, why = result.failed[0]
             raise ApplyFailed(f"{where} could not be deleted completely: {why}")
         self._update_state(lambda s: s.without_adopted(key))
-        self.reporter.finished(key, True, f"deleted its adopted folder {display_path(folder)}")
+        done = "deleted its adopted folder" if result.removed else "its adopted folder was gone:"
+        self.reporter.finished(key, True, f"{done} {display_path(folder)}")
 
     # --- bindings --------------------------------------------------------------------------
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import build, generations, layout
+from reconciler import build, generations, journal, layout, store
 from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
 from reconciler.errors import UsageError
@@ -17,6 +20,8 @@ from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
 from reconciler.records import IntegrityFinding, RecordDefect
+
+_REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
 
 class UvBuilder:
@@ -112,47 +117,80 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
 
 
 def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
-    """Remove staging leftovers, stray temporary files, the trash, and what is left of an
-    adopted folder marked ``delete = true`` that was set aside beside itself (the caller holds
-    the lock). With ``keep``, also the generations of declared envs beyond it, which an apply
-    killed between a switch and its prune leaves behind."""
+    """Remove what reconcile created and recorded and an interrupted run left (the caller
+    holds the lock): incomplete generations it handed out, a switch's temporary link, the
+    recorded entries of the trash and the adopted folders set aside beside themselves
+    (:mod:`reconciler.journal`), stray temporary files of its own files, and the generations
+    of undeclared envs whose link is gone. With ``keep``, also the generations of declared
+    envs beyond it, which an apply killed between a switch and its prune leaves behind.
+    Nothing is chosen by a name pattern alone: a folder that merely looks like one of
+    these is left alone."""
     from reconciler.mutex import info_path
 
     root = loaded.root
+    store.check(root)
     failures: list[tuple[str, str]] = []
     keys = generations.managed_env_keys(root)
     failures += generations.remove_leftovers(root, keys).failed
     for key in keys:  # generation folders of undeclared envs whose link is already gone
-        if key not in loaded.manifest.envs and not generations.has_link(root, key):
+        if _abandoned(loaded, key):
             failures += generations.delete_tree(root, generations.generations_dir(root, key)).failed
         live = generations.live_generation(root, key)
         if keep is not None and key in loaded.manifest.envs and live is not None:
-            gens = generations.list_generations(root, key)
+            gens = generations.owned(root, generations.list_generations(root, key))
             for old in generations.collectable(gens, live, keep):
                 failures += generations.delete_tree(root, old.path).failed
-    strays = stray_temporaries(layout.bindings_path(root)) + stray_temporaries(info_path(root))
-    strays += sorted((root / layout.GENERATIONS).glob(".reflink-*"))  # build.supports_reflink
-    for key in generations.managed_env_keys(root):  # the generation counter's temporaries
-        strays += stray_temporaries(generations.generations_dir(root, key) / ".last")
-    for stray in strays:
+    for stray in _strays(root, info_path(root)):
         try:
             stray.unlink()
         except OSError as exc:
             failures.append((str(stray), exc.strerror or str(exc)))
     failures += generations.empty_trash(root).failed
-    for key in loaded.manifest.doomed_envs():  # set aside beside itself, then interrupted
-        folder = loaded.adopt_path(key)
-        for aside in sorted(folder.parent.glob(layout.set_aside_name(folder.name, "*"))):
-            failures += generations.empty_trash_entry(aside).failed
     failures += prune_hash_caches(loaded)
     return failures
+
+
+def _abandoned(loaded: LoadedManifest, key: str) -> bool:
+    """Whether ``.generations/<key>`` is an undeclared env's, made by reconcile (its
+    ``.last`` records the generations it handed out), whose link is already gone."""
+    root = loaded.root
+    return (
+        key not in loaded.manifest.envs
+        and not generations.has_link(root, key)
+        and generations.last_number(root, key) > 0
+    )
+
+
+def _strays(root: Path, lock_info: Path) -> list[Path]:
+    """Temporary files reconcile's own writes left when killed: each beside the file it was
+    replacing, named exactly as :func:`reconciler.files.write_atomic` names them."""
+    state = store.folder(root, layout.STATE)
+    strays = stray_temporaries(layout.bindings_path(root)) + stray_temporaries(lock_info)
+    strays += stray_temporaries(state / journal.NAME)
+    folder = store.folder(root, layout.GENERATIONS)
+    strays += _reflink_probes(folder)
+    for key in generations.managed_env_keys(root):  # the generation counter's temporaries
+        strays += stray_temporaries(generations.generations_dir(root, key) / ".last")
+    return strays
+
+
+def _reflink_probes(folder: Path) -> list[Path]:
+    """The two files of build.supports_reflink, left by a kill between creating and
+    removing them: ``.reflink-<8 hex>-a`` and ``-b``, regular files."""
+    found = []
+    for path in sorted(folder.glob(".reflink-*")):
+        try:
+            regular = stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            continue
+        if regular and _REFLINK_PROBE.fullmatch(path.name):
+            found.append(path)
+    return found
 
 
 def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     """Remove the hash caches of env folders that are gone (removed generations, envs no
     longer adopted); they would otherwise pile up, one per generation ever built."""
-    import os
-
     from reconciler.cachedir import cache_folder
     from reconciler.hashcache import cache_file
 
@@ -188,7 +226,7 @@ def execute(
     root = loaded.root
     link_mode = "copy"
     if targets:
-        folder = root / layout.GENERATIONS
+        folder = store.folder(root, layout.GENERATIONS)
         link_mode = build.uv_link_mode(loaded.manifest.settings.link_mode, folder)
     applier = Applier(
         loaded,
@@ -207,6 +245,7 @@ def execute(
 def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
     root = loaded.root
+    store.check(root)
     live = generations.live_generation(root, env_key)
     if live is None:
         raise UsageError(f"{env_key} has no live generation under {root}; nothing to roll back.")
@@ -220,17 +259,30 @@ def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
 
 
 def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
-    """Pure-ish: the generation folders gc would remove (besides staging leftovers)."""
+    """The complete generations gc removes beyond ``keep`` (cleanup takes the rest). Only
+    generations reconcile handed out; never an entry of the trash (emptied where it is)."""
     root = loaded.root
     doomed: list[Path] = []
     for key in generations.managed_env_keys(root):
         live = generations.live_generation(root, key)
-        gens = generations.list_generations(root, key)
-        doomed += [g.path for g in generations.collectable(gens, live, keep)]
-    trash = root / layout.TRASH
-    if trash.is_dir() and not trash.is_symlink():
-        doomed += sorted(trash.iterdir())
+        gens = generations.owned(root, generations.list_generations(root, key))
+        doomed += [g.path for g in generations.collectable(gens, live, keep) if g.complete]
     return doomed
+
+
+def preview_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+    """Everything ``gc --keep KEEP`` would remove, for ``--dry-run``: what was recorded and
+    is left over, incomplete generations, undeclared envs' generations, and the complete
+    generations beyond ``keep``. Reads only."""
+    root = loaded.root
+    store.check(root)
+    keys = generations.managed_env_keys(root)
+    found = generations.recorded_leftovers(root)
+    found += [g.path for g in generations.leftover_generations(root, keys)]
+    abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k)]
+    found += abandoned
+    found += [p for p in plan_gc(loaded, keep) if p.parent not in abandoned]
+    return sorted(dict.fromkeys(found))
 
 
 def print_report(report: ApplyReport, stream: Any = None) -> None:

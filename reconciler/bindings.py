@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import layout
+from reconciler import layout, store
 from reconciler.errors import ReconcileError, RootNotAFolder
 from reconciler.files import write_atomic
 
@@ -51,7 +51,9 @@ class AppliedState:
 
 
 def read_state(root: Path) -> AppliedState:
-    """The applied state; empty when nothing was applied yet."""
+    """The applied state; empty when nothing was applied yet. ``.state`` that is a link or
+    a file is refused (:func:`reconciler.store.folder`)."""
+    store.folder(root, layout.STATE)
     path = layout.bindings_path(root)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -97,4 +99,5 @@ def write_state(root: Path, state: AppliedState) -> None:
         "fallbacks": dict(sorted(state.fallbacks.items())),
         "adopted": dict(sorted(state.adopted.items())),
     }
+    store.folder(root, layout.STATE)
     write_atomic(layout.bindings_path(root), json.dumps(document, indent=2) + "\n")

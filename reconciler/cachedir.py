@@ -10,13 +10,15 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler import layout
+from reconciler import layout, store
 
 
 def cache_folder(root: Path, *parts: str) -> Path | None:
-    """``<root>/.cache/<parts...>``, or ``None`` when it or a folder on the way is a link or
-    cannot be looked at (then there is no cache: it only costs time)."""
-    folder = root / layout.CACHE
+    """``<root>/.cache/<parts...>``, or ``None`` when a folder on the way is a link or
+    cannot be looked at (then there is no cache: it only costs time). ``<root>/.cache``
+    itself that is a link is refused (:func:`reconciler.store.folder`), as are the root's
+    other folders."""
+    folder = store.folder(root, layout.CACHE)
     for part in (None, *parts):
         folder = folder if part is None else folder / part
         try:

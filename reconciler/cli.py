@@ -260,6 +260,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
+    except OSError as error:  # the disk said no (full, read-only, permissions): name the file
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        where = f" ({error.filename})" if error.filename else ""
+        print(
+            f"error: {error.strerror or error}{where}; free some space or fix the permissions "
+            "there and run the command again.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except Exception as error:  # last resort: one sentence, traceback on -v
         if verbose:
             import traceback

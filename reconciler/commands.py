@@ -208,7 +208,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler import generations
-    from reconciler.applying import cleanup, plan_gc, prune_hash_caches
+    from reconciler.applying import cleanup, plan_gc, preview_gc, prune_hash_caches
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
 
@@ -220,8 +220,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        for path in plan_gc(loaded, keep):
+        for path in preview_gc(loaded, keep):
             print(f"would remove {path}")
+        _left_alone(generations.unrecorded_trash(loaded.root))
         return EXIT_OK
     failures: list[tuple[str, str]] = []
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
@@ -233,9 +234,21 @@ def cmd_gc(args: argparse.Namespace) -> int:
             for removed in result.removed:
                 print(f"removed {removed}")
         failures += prune_hash_caches(loaded)  # now that the generations above are gone
+        unrecorded = generations.unrecorded_trash(loaded.root)
     for failed, why in failures:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
+    _left_alone(unrecorded)
     return EXIT_ERROR if failures else EXIT_OK
+
+
+def _left_alone(paths: Sequence[Path]) -> None:
+    """Name what sits in the trash without reconcile having put it there: never removed."""
+    for path in paths:
+        print(
+            f"note: left {path} alone: reconcile did not put it in the trash; remove it "
+            "yourself if you do not need it.",
+            file=sys.stderr,
+        )
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:

@@ -119,3 +119,24 @@ class PythonNotFound(ReconcileError):
 
     def details(self) -> tuple[str, ...]:
         return self._details
+
+
+class InternalFolderRefused(ReconcileError):
+    """One of the root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``, a
+    per-env folder under ``.generations``, a generation) is a link or a file: reconcile never
+    reads, writes or removes anything through it."""
+
+    def __init__(self, path: object, what: str, is_link: bool) -> None:
+        self.path = path
+        if is_link:
+            message = (
+                f"refusing to use {path}: it is a link, and reconcile keeps {what} there and "
+                "never reads, writes or removes anything through a link; remove the link (move "
+                "back what it points at, if it was reconcile's) and run the command again."
+            )
+        else:
+            message = (
+                f"refusing to use {path}: a file is where a folder should be (reconcile keeps "
+                f"{what} there); move it away and run the command again."
+            )
+        super().__init__(message)

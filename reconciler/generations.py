@@ -26,10 +26,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, cast
 
-from reconciler import faults, layout, winpaths
-from reconciler.errors import ReconcileError
+from reconciler import faults, journal, layout, store, winpaths
+from reconciler.errors import InternalFolderRefused, ReconcileError
 from reconciler.files import write_atomic
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
@@ -59,11 +59,12 @@ class Removal:
 
 
 def generations_dir(root: Path, env_key: str) -> Path:
-    return root / layout.GENERATIONS / env_key
+    """``<root>/.generations/<env_key>``; refused when it (or ``.generations``) is a link."""
+    return store.env_folder(root, env_key)
 
 
 def list_generations(root: Path, env_key: str) -> list[Generation]:
-    """Every generation folder of an env, oldest first."""
+    """Every generation folder of an env, oldest first; one that is a link is refused."""
     folder = generations_dir(root, env_key)
     try:
         entries = list(folder.iterdir())
@@ -71,7 +72,12 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
         return []
     found = []
     for entry in entries:
-        if not _GEN_NAME.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
+        if not _GEN_NAME.fullmatch(entry.name):
+            continue
+        kind = store.kind(entry)
+        if kind == "link":
+            raise InternalFolderRefused(entry, f"generation {entry.name} of {env_key}", True)
+        if kind != "dir":
             continue
         complete = layout.receipt_path(entry).is_file()
         found.append(Generation(env_key, entry.name, entry, complete))
@@ -79,11 +85,41 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
 
 
 def managed_env_keys(root: Path) -> list[str]:
-    """Env keys that have generation folders under the root."""
+    """Env keys that have generation folders under the root; a link there is refused."""
     try:
-        return sorted(p.name for p in (root / layout.GENERATIONS).iterdir() if p.is_dir())
+        entries = list(store.folder(root, layout.GENERATIONS).iterdir())
     except OSError:
         return []
+    keys = []
+    for entry in entries:
+        kind = store.kind(entry)
+        if kind == "link":
+            store.env_folder(root, entry.name)  # refused, naming the link
+        elif kind == "dir":
+            keys.append(entry.name)
+    return sorted(keys)
+
+
+def last_number(root: Path, env_key: str) -> int:
+    """The last generation number handed out for ``env_key`` (its ``.last``), 0 when none
+    was: the record of which generation folders, and which env folder, reconcile made."""
+    counter = generations_dir(root, env_key) / ".last"
+    try:
+        if not stat.S_ISREG(os.lstat(counter).st_mode):
+            return 0
+        return int(counter.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def owned(root: Path, generations: Sequence[Generation]) -> list[Generation]:
+    """Pure but for one read: the generations reconcile handed out (numbered up to the
+    env's ``.last``), the only ones it may remove; a folder that merely looks like one is
+    left alone."""
+    if not generations:
+        return []
+    last = last_number(root, generations[0].env_key)
+    return [g for g in generations if 0 < g.number <= last]
 
 
 def live_generation(root: Path, env_key: str) -> Generation | None:
@@ -112,16 +148,17 @@ def next_generation_path(root: Path, env_key: str) -> tuple[str, Path]:
     Ids are never reused, not even those of removed leftovers: a uv killed along with an
     apply may still be writing into its old folder, which must not be a new build's folder.
     The last number handed out is kept in ``.generations/<env_key>/.last`` (the caller holds
-    the apply lock, so there is one writer).
+    the apply lock, so there is one writer); it is also the record of which generation
+    folders reconcile made (:func:`owned`), so a folder someone else put there is stepped
+    over, not counted from. Without a counter (lost), numbering goes on after every folder.
     """
     folder = generations_dir(root, env_key)
     counter = folder / ".last"
-    try:
-        last = int(counter.read_text(encoding="utf-8").strip() or 0)
-    except (OSError, ValueError):
-        last = 0
-    existing = list_generations(root, env_key)
-    number = max([last, *(g.number for g in existing)]) + 1
+    last = last_number(root, env_key)
+    existing = {g.number for g in list_generations(root, env_key)}
+    number = (last or max(existing, default=0)) + 1
+    while number in existing or os.path.lexists(folder / f"g{number:04d}"):
+        number += 1
     write_atomic(counter, f"{number}\n")
     gen_id = f"g{number:04d}"
     return gen_id, folder / gen_id
@@ -149,20 +186,30 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
     it is moved into the trash first, which leaves a moment with no env at that path.
     On Windows: a junction, switched by :func:`reconciler.winpaths.switch`.
     """
+    tag = uuid.uuid4().hex[:8]
+    temp = root / f".{env_key}{journal.SWITCH_MARK}{tag}"
     windows = winpaths.native()
     if windows is not None:
-        winpaths.switch(windows, root, env_key, generation)
+        aside = temp.with_name(temp.name + winpaths.ASIDE_SUFFIX)
+        journal.record(root, "switch", temp, aside)
+        winpaths.switch(windows, root, env_key, generation, tag, _recorder(root))
+        _forget(root, temp, aside)
         return
     link = layout.env_link(root, env_key)
     target = os.path.relpath(generation, link.parent)
-    temp = root / f".{env_key}.switch-{uuid.uuid4().hex[:8]}"
-    temp.symlink_to(target, target_is_directory=True)
+    journal.record(root, "switch", temp)  # before it exists: a crash leaves it recorded
+    try:
+        temp.symlink_to(target, target_is_directory=True)
+    except BaseException:
+        _forget(root, temp)
+        raise
     faults.point("during_switch")
     try:
         if link.exists() and not link.is_symlink():
             if _exchange(temp, link):  # temp now names the displaced folder
                 move_to_trash(root, temp)
                 _fsync_dir(root)
+                _forget(root, temp)
                 return
             move_to_trash(root, link)
         temp.replace(link)
@@ -170,8 +217,27 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         with contextlib.suppress(OSError):
             if temp.is_symlink():
                 temp.unlink()
+        if not os.path.lexists(temp):
+            _forget(root, temp)
         raise
     _fsync_dir(root)
+    _forget(root, temp)
+
+
+def _recorder(root: Path) -> winpaths.Record:
+    """Records a path in the root's trash before winpaths renames something to it."""
+
+    def record(path: PurePath) -> None:
+        journal.record(root, "trash", path)
+
+    return record
+
+
+def _forget(root: Path, *paths: PurePath) -> None:
+    """Drop the records of paths that are gone. A record that cannot be dropped now (a full
+    disk) names a path that does not exist, which the next cleanup drops."""
+    with contextlib.suppress(OSError, ReconcileError):
+        journal.drop(root, *paths)
 
 
 def _exchange(first: Path, second: Path) -> bool:
@@ -263,25 +329,31 @@ def _inside(root: Path, path: Path) -> bool:
 
 
 def _trash(root: Path) -> Path:
-    """``<root>/.trash``, refused when it is a link or leads out of the root: emptying it
-    must never delete anything elsewhere."""
-    trash = root / layout.TRASH
-    if trash.is_symlink() or (trash.exists() and not _inside(root, trash.resolve())):
+    """``<root>/.trash``, refused when it is a link (or a file), or leads out of the root:
+    emptying it must never delete anything elsewhere."""
+    trash = store.folder(root, layout.TRASH)
+    if trash.exists() and not _inside(root, trash.resolve()):
         raise ReconcileError(
-            f"refusing to use {trash}: it is a link or leads outside the root; remove it by hand."
+            f"refusing to use {trash}: it leads outside the root; remove it by hand."
         )
     return trash
 
 
 def move_to_trash(root: Path, path: Path) -> Path:
     """Move ``path`` into ``<root>/.trash`` with one rename, so a locked file cannot leave a
-    half-deleted env in place. Refuses anything outside the root."""
+    half-deleted env in place; the new name is recorded first (:mod:`reconciler.journal`).
+    Refuses anything outside the root."""
     if not _inside(root, path):
         raise ReconcileError(f"refusing to remove {path}: it is outside the root {root}.")
     trash = _trash(root)
     trash.mkdir(parents=True, exist_ok=True)
     destination = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
-    path.rename(destination)
+    journal.record(root, "trash", destination)
+    try:
+        path.rename(destination)
+    except BaseException:
+        _forget(root, destination)
+        raise
     return destination
 
 
@@ -318,12 +390,19 @@ def summarize(
 
 def delete_tree(root: Path, path: Path) -> Removal:
     """Remove a folder under the root: a symlink is unlinked (never followed), a folder is
-    moved into the trash first and then deleted. What cannot be removed is reported, one
-    line for ``path``; this never raises for a removal problem. On Windows:
+    moved into the trash first and then deleted; an entry of the trash is deleted where it
+    is (never moved again), and only when reconcile recorded it. What cannot be removed is
+    reported, one line for ``path``; this never raises for a removal problem. On Windows:
     :func:`reconciler.winpaths.delete_tree`."""
+    if path.parent == root / layout.TRASH:
+        if not journal.is_recorded(root, path):
+            return Removal(failed=((str(path), "reconcile did not record it; left alone"),))
+        return empty_trash_entry(root, path)
     windows = winpaths.native()
     if windows is not None:
-        outcome = winpaths.delete_tree(windows, root, path)
+        outcome = winpaths.delete_tree(windows, root, path, _recorder(root))
+        if outcome.moved_to is not None and not outcome.failures:
+            _forget(root, outcome.moved_to)
         if outcome.failures:
             return summarize(str(path), outcome.moved_to, outcome.failures)
         return Removal(removed=(str(path),)) if outcome.removed else Removal()
@@ -339,24 +418,26 @@ def delete_tree(root: Path, path: Path) -> Removal:
     except ReconcileError as error:
         return Removal(failed=((str(path), error.message),))
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        return Removal(failed=((str(path), f"{why}; it stays where it is"),))
+        return Removal(failed=((str(path), f"{_why(exc, path)}; it stays where it is"),))
     faults.point("during_removal")
-    return empty_trash_entry(in_trash, reported_as=str(path))
+    return empty_trash_entry(root, in_trash, reported_as=str(path))
 
 
 def delete_adopted(root: Path, folder: Path) -> Removal:
     """Delete an adopted env's own folder, outside the root, which the manifest asked for
     (``delete = true``; SPEC 7.7). The folder is moved aside first with one rename, into
     ``<root>/.trash`` when it is on the same filesystem, else to a hidden sibling, so a file
-    that cannot be removed never leaves a half-deleted venv where the old path was; then it is
-    deleted without following a link, read-only bits cleared, what is left reported (the
-    next apply's or gc's cleanup retries it, in the trash or beside the folder). A link
-    or a folder that is not a venv is refused, and so is anything that holds the root.
-    On Windows: :func:`reconciler.winpaths.delete_adopted`."""
+    that cannot be removed never leaves a half-deleted venv where the old path was; the new
+    name is recorded before the rename (:mod:`reconciler.journal`). Then it is deleted
+    without following a link, read-only bits cleared, what is left reported (the next
+    apply's or gc's cleanup retries what was recorded, in the trash or beside the folder).
+    A link or a folder that is not a venv is refused, and so is anything that holds the
+    root. On Windows: :func:`reconciler.winpaths.delete_adopted`."""
     windows = winpaths.native()
     if windows is not None:
-        outcome = winpaths.delete_adopted(windows, root, folder)
+        outcome = winpaths.delete_adopted(windows, root, folder, _recorder(root), _aside(root))
+        if outcome.moved_to is not None and not outcome.failures:
+            _forget(root, outcome.moved_to)
         if outcome.failures:
             return summarize(str(folder), outcome.moved_to, outcome.failures)
         return Removal(removed=(str(folder),)) if outcome.removed else Removal()
@@ -371,26 +452,51 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
     except ReconcileError as error:
         return Removal(failed=((str(folder), error.message),))
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        return Removal(failed=((str(folder), f"{why}; it stays where it is"),))
+        return Removal(failed=((str(folder), f"{_why(exc, folder)}; it stays where it is"),))
     faults.point("during_removal")
-    return empty_trash_entry(aside, reported_as=str(folder))
+    return empty_trash_entry(root, aside, reported_as=str(folder))
+
+
+def _why(error: OSError, path: Path) -> str:
+    """Why a removal could not start, naming the file when it was another one (the record
+    of removals, on a full disk)."""
+    why = error.strerror or str(error)
+    if error.filename and error.filename not in (str(path), os.fspath(path)):
+        return f"{why} ({error.filename})"
+    return why
+
+
+def _aside(root: Path) -> winpaths.Record:
+    """Records an adopted folder's new name beside itself before winpaths renames it."""
+
+    def record(path: PurePath) -> None:
+        journal.record(root, "aside", path)
+
+    return record
 
 
 def _move_aside(root: Path, folder: Path) -> Path:
     """One rename of ``folder`` into the trash, or beside itself when the trash is on another
-    filesystem (a rename cannot cross one)."""
+    filesystem (a rename cannot cross one); each new name is recorded before its rename."""
     trash = _trash(root)
     trash.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
+    destination = trash / f"{folder.name}-{tag}"
+    journal.record(root, "trash", destination)
     try:
-        destination = trash / f"{folder.name}-{tag}"
         folder.rename(destination)
+        return destination
     except OSError as exc:
+        _forget(root, destination)
         if exc.errno != errno.EXDEV:
             raise
-        destination = folder.with_name(layout.set_aside_name(folder.name, tag))
+    destination = folder.with_name(layout.set_aside_name(folder.name, tag))
+    journal.record(root, "aside", destination)
+    try:
         folder.rename(destination)
+    except BaseException:
+        _forget(root, destination)
+        raise
     return destination
 
 
@@ -402,13 +508,16 @@ def _rmtree(path: Path, on_error: Any) -> None:
         shutil.rmtree(path, onerror=on_error)
 
 
-def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
-    """Delete one entry of the trash, or an adopted folder set aside beside itself
-    (read-only bits cleared, links not followed)."""
+def empty_trash_entry(root: Path, entry: Path, reported_as: str | None = None) -> Removal:
+    """Delete one recorded entry of the trash, or an adopted folder set aside beside itself
+    (read-only bits cleared, links not followed); its record is dropped once it is gone."""
     name = reported_as or str(entry)
     windows = winpaths.native()
     if windows is not None:
-        return summarize(name, entry, winpaths.remove_tree(windows, entry))
+        result = summarize(name, entry, winpaths.remove_tree(windows, entry))
+        if not result.failed:
+            _forget(root, entry)
+        return result
     failures: list[tuple[str, str]] = []
 
     def on_error(func: Any, failed_path: str, exc: Any) -> None:
@@ -424,74 +533,104 @@ def empty_trash_entry(entry: Path, reported_as: str | None = None) -> Removal:
             entry.unlink()
         except OSError as err:
             failures.append((str(entry), err.strerror or str(err)))
-    else:
+    elif os.path.lexists(entry):
         _rmtree(entry, on_error)
+    if not failures:
+        _forget(root, entry)
     return summarize(name, entry, failures)
 
 
 def empty_trash(root: Path) -> Removal:
-    """Delete everything in ``<root>/.trash``; report what could not be removed."""
+    """Delete what reconcile recorded in ``<root>/.trash`` and the adopted folders it set
+    aside beside themselves; report what could not be removed. Nothing unrecorded is
+    touched (:func:`unrecorded_trash` names it)."""
+    try:
+        _checked_trash(root)
+        recorded = [e for e in journal.entries(root) if e.kind in ("trash", "aside")]
+    except ReconcileError as error:
+        return Removal(failed=((str(root / layout.TRASH), error.message),))
+    removed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for entry in recorded:
+        if entry.kind == "aside" and store.kind(entry.path) not in ("dir", "missing"):
+            failed.append((str(entry.path), "not the folder reconcile set aside; left alone"))
+            continue
+        result = empty_trash_entry(root, entry.path)
+        removed += result.removed
+        failed += result.failed
+    return Removal(tuple(removed), tuple(failed))
+
+
+def _checked_trash(root: Path) -> Path:
+    """``<root>/.trash``, checked as :func:`_trash` does (on Windows through its OS calls)."""
     windows = winpaths.native()
-    if windows is not None:
-        return _empty_trash_windows(windows, root)
-    try:
-        trash = _trash(root)
-    except ReconcileError as error:
-        return Removal(failed=((str(root / layout.TRASH), error.message),))
-    removed: list[str] = []
-    failed: list[tuple[str, str]] = []
-    try:
-        entries = sorted(trash.iterdir())
-    except OSError:
-        return Removal()
-    for entry in entries:
-        result = empty_trash_entry(entry)
-        removed += result.removed
-        failed += result.failed
-    return Removal(tuple(removed), tuple(failed))
+    if windows is None:
+        return _trash(root)
+    store.folder(root, layout.TRASH)
+    return cast(Path, winpaths.trash_dir(windows, root))
 
 
-def _empty_trash_windows(windows: winpaths.WindowsOps, root: PurePath) -> Removal:
+def unrecorded_trash(root: Path) -> list[Path]:
+    """Entries of ``<root>/.trash`` that reconcile did not record: never removed by it."""
+    trash = _checked_trash(root)
+    recorded = {e.path for e in journal.entries(root) if e.kind == "trash"}
+    windows = winpaths.native()
     try:
-        trash = winpaths.trash_dir(windows, root)
-        names = windows.list_dir(trash) if windows.kind(trash) == "dir" else []
-    except ReconcileError as error:
-        return Removal(failed=((str(root / layout.TRASH), error.message),))
+        if windows is not None:
+            names = windows.list_dir(trash) if windows.kind(trash) == "dir" else []
+        else:
+            names = [p.name for p in trash.iterdir()]
     except OSError:
-        return Removal()
-    removed: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for name in sorted(names):
-        entry = trash / name
-        result = summarize(str(entry), entry, winpaths.remove_tree(windows, entry))
-        removed += result.removed
-        failed += result.failed
-    return Removal(tuple(removed), tuple(failed))
+        return []
+    return sorted(trash / name for name in names if trash / name not in recorded)
+
+
+def recorded_leftovers(root: Path) -> list[Path]:
+    """What an interrupted removal or switch left, as recorded, that still exists: entries
+    of the trash, adopted folders set aside, a switch's temporary link."""
+    return [e.path for e in journal.entries(root) if os.path.lexists(e.path)]
+
+
+def leftover_generations(root: Path, env_keys: Sequence[str]) -> list[Generation]:
+    """Incomplete generations (killed or failed builds) that reconcile handed out and that
+    are not live."""
+    found = []
+    for key in env_keys:
+        live = live_generation(root, key)
+        gens = owned(root, list_generations(root, key))
+        found += [g for g in gens if not g.complete and g != live]
+    return found
 
 
 def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
-    """Remove incomplete generations (killed or failed builds) and stray switch links."""
+    """Remove incomplete generations and what an interrupted switch left, as recorded."""
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
+    switches = [e.path for e in journal.entries(root) if e.kind == "switch"]
     windows = winpaths.native()
     if windows is not None:  # a switch killed between its two renames: put the old link back
-        winpaths.recover_switch(windows, root, env_keys)
-    for key in env_keys:
-        live = live_generation(root, key)
-        for generation in list_generations(root, key):
-            if not generation.complete and generation != live:
-                result = delete_tree(root, generation.path)
-                removed += result.removed
-                failed += result.failed
-    with contextlib.suppress(OSError):
-        for entry in root.iterdir():
-            if not (entry.name.startswith(".") and ".switch-" in entry.name):
+        winpaths.recover_switch(windows, root, env_keys, switches)
+    for generation in leftover_generations(root, env_keys):
+        result = delete_tree(root, generation.path)
+        removed += result.removed
+        failed += result.failed
+    for entry in switches:
+        kind = store.kind(entry)
+        if kind == "link":
+            try:
+                if windows is not None:
+                    winpaths.unlink(windows, entry)
+                else:
+                    entry.unlink()
+            except OSError as exc:
+                failed.append((str(entry), exc.strerror or str(exc)))
                 continue
-            if entry.is_symlink():
-                entry.unlink()
-                removed.append(str(entry))
-            else:  # a folder displaced by an exchange whose apply died before trashing it
-                result = delete_tree(root, entry)
-                removed += result.removed
-                failed += result.failed
+            removed.append(str(entry))
+        elif kind != "missing":  # a folder displaced by an exchange whose apply died
+            result = delete_tree(root, entry)
+            removed += result.removed
+            failed += result.failed
+            if result.failed:
+                continue
+        _forget(root, entry)
     return Removal(tuple(removed), tuple(failed))

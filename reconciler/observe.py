@@ -229,12 +229,9 @@ def undeclared_entries(root: Path, declared: Iterable[str]) -> tuple[str, ...]:
 
 
 def created_by_reconcile(root: Path, name: str) -> bool:
-    """Whether ``<root>/<name>`` is an env that reconcile built (a receipt, inside the root)."""
-    path = root / name
-    try:
-        real = path.resolve()
-        if not real.is_relative_to(root.resolve()) or not real.is_dir():
-            return False
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
-        return False
-    return _read_receipt(real) is not None
+    """Whether ``<root>/<name>`` is an env that reconcile made: its link, pointing at one of
+    the generations under ``<root>/.generations/<name>/``. A real folder is not, whatever it
+    holds (a receipt copied from a generation, say): it is an orphan to leave alone."""
+    from reconciler.generations import has_link, live_generation
+
+    return has_link(root, name) and live_generation(root, name) is not None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import layout
+from reconciler import layout, store
 from reconciler.adoption import applied_folder, check_adopted
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
@@ -140,6 +140,7 @@ def make_plan(
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
+    store.check(root)
     check_adopted(loaded)
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()
@@ -298,6 +299,10 @@ def _input_paths(
     root = loaded.root
     state = layout.bindings_path(root)
     paths = [str(loaded.path), str(root), str(state.parent), str(state)]
+    # The root's own folders, and each env's under .generations: a link put in place of one
+    # (refused by store.check) must not let a stored plan be replayed.
+    paths += [str(root / name) for name in store.INTERNAL]
+    paths += [str(root / layout.GENERATIONS / key) for key in facts]
     paths += [str(p) for p in lockfiles]
     for key in loaded.manifest.doomed_envs():
         folder = loaded.adopt_path(key)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler import gate, generations, layout
+from reconciler import gate, generations, layout, store
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
 from reconciler.manifest import LoadedManifest, load_manifest
@@ -106,6 +106,7 @@ class _Unusable(NamedTuple):
 
 def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
     """One look at the applied state: the model's env, else its fallback, else why not."""
+    store.check(loaded.root)
     state = read_state(loaded.root)
     env_key = state.bindings.get(model)
     if env_key is None:
@@ -227,8 +228,9 @@ def resolve(
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
     :class:`~reconciler.errors.ReconcileError`) with an actionable message when neither is
-    usable, and the manifest errors of :func:`reconciler.manifest.load_manifest` when the
-    manifest is bad.
+    usable, the manifest errors of :func:`reconciler.manifest.load_manifest` when the
+    manifest is bad, and :class:`~reconciler.errors.InternalFolderRefused` when one of the
+    root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``) is a link.
 
     While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
     it to make an env usable, checking again every quarter of a second, instead of failing

@@ -4,8 +4,10 @@ Health is judged as `plan` judges it (the same observation, the same RECORD chec
 root's hash cache, the same ``assess``), so an env `status` calls healthy is one `plan` leaves
 alone. Unlike `plan`, `status` never refuses: a missing or stale lockfile and a bad adopt
 path become reasons in the table (``lock_missing``, ``lock_stale``, ``adopt_path_invalid``)
-instead of errors. It reads only: no lock, and nothing written but the hash cache under
-``<root>/.cache`` (and the bytecode the import probe may compile, as `plan`'s does).
+instead of errors; only a link (or a file) in place of one of the root's own folders is
+refused, as by every command (:func:`reconciler.store.check`). It reads only: no lock, and
+nothing written but the hash cache under ``<root>/.cache`` (and the bytecode the import probe
+may compile, as `plan`'s does).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import generations, layout
+from reconciler import generations, layout, store
 from reconciler.adoption import folder_problem
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
@@ -50,6 +52,7 @@ def status_report(loaded: LoadedManifest, now: datetime | None = None) -> dict[s
 def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
     """One row per declared env (managed, adopted) and per orphan under the root."""
     manifest, root = loaded.manifest, loaded.root
+    store.check(root)
     applied = read_state(root).bindings
     declared = {model: spec.env for model, spec in manifest.models.items()}
 

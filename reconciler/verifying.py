@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler import layout
+from reconciler import layout, store
 from reconciler.cachedir import cache_folder
 from reconciler.files import display_path
 from reconciler.records import RecordDefect, VerifyReport
@@ -213,6 +213,7 @@ def check_envs(
     """Verify the named envs (default: every declared env but those marked for deletion,
     which have nothing to keep intact), in key order."""
     named = set(env_keys)
+    store.check(Path(scope.root))
     return [
         check_env(scope, target, deep=deep)
         for target in scope.targets

@@ -33,7 +33,7 @@ import ntpath
 import os
 import stat
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Literal, Protocol
@@ -58,6 +58,14 @@ _NT_PREFIX = "\\??\\"  # how a junction's target is stored; os.readlink may retu
 
 SWITCH_MARK = ".switch-"
 ASIDE_SUFFIX = "-old"
+
+Record = Callable[[PurePath], None]
+"""Writes a path down before it is created or renamed to (reconciler.journal): removal only
+ever takes what was recorded."""
+
+
+def _no_record(_path: PurePath) -> None:
+    return None
 
 
 class WindowsOps(Protocol):
@@ -163,11 +171,17 @@ def reason(error: OSError, path: PurePath) -> str:
 
 
 def switch(
-    ops: WindowsOps, root: PurePath, env_key: str, generation: PurePath, tag: str = ""
+    ops: WindowsOps,
+    root: PurePath,
+    env_key: str,
+    generation: PurePath,
+    tag: str = "",
+    record: Record = _no_record,
 ) -> None:
     """Point the junction ``<root>/<env_key>`` at ``generation`` (see the module docstring
     for the sequence and its window with no env at that path). ``tag`` names the temporary
-    junctions (random by default)."""
+    junctions (random by default; the caller records both names first); ``record`` writes
+    down a trash entry before a hand-made folder is moved to it."""
     tag = tag or uuid.uuid4().hex[:8]
     link = root / env_key
     temp = root / f".{env_key}{SWITCH_MARK}{tag}"
@@ -188,7 +202,7 @@ def switch(
                 ops.remove_link(aside)
             return
         if current != "missing":  # a folder nobody linked (a hand-made venv): trash it first
-            move_to_trash(ops, root, link)
+            move_to_trash(ops, root, link, record)
         ops.rename(temp, link)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -231,14 +245,22 @@ def link_target(ops: WindowsOps, root: PurePath, env_key: str) -> PurePath | Non
     return path if path.is_absolute() else link.parent / path
 
 
-def recover_switch(ops: WindowsOps, root: PurePath, env_keys: Sequence[str]) -> list[str]:
+def recover_switch(
+    ops: WindowsOps,
+    root: PurePath,
+    env_keys: Sequence[str],
+    recorded: Collection[PurePath] | None = None,
+) -> list[str]:
     """After a crash between the two renames of a switch: put the junction set aside back
-    where ``<root>/<env_key>`` is missing. Returns the env keys restored."""
+    where ``<root>/<env_key>`` is missing (only one of ``recorded``, when given). Returns the
+    env keys restored."""
     restored = []
     for key in env_keys:
         if ops.kind(root / key) != "missing":
             continue
         for aside in _asides(ops, root, key):
+            if recorded is not None and aside not in recorded:
+                continue
             try:
                 ops.rename(aside, root / key)
             except OSError:
@@ -280,14 +302,18 @@ def trash_dir(ops: WindowsOps, root: PurePath) -> PurePath:
     return trash
 
 
-def move_to_trash(ops: WindowsOps, root: PurePath, path: PurePath) -> PurePath:
-    """Move ``path`` into ``<root>/.trash`` with one rename. On Windows that rename fails
-    while a file inside is open without delete sharing: then nothing moved at all."""
+def move_to_trash(
+    ops: WindowsOps, root: PurePath, path: PurePath, record: Record = _no_record
+) -> PurePath:
+    """Move ``path`` into ``<root>/.trash`` with one rename, its new name recorded first. On
+    Windows that rename fails while a file inside is open without delete sharing: then
+    nothing moved at all."""
     if not _inside(ops, root, path):
         raise ReconcileError(f"refusing to remove {path}: it is outside the root {root}.")
     trash = trash_dir(ops, root)
     ops.make_dir(trash)
     destination = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
+    record(destination)
     ops.rename(path, destination)
     return destination
 
@@ -363,7 +389,9 @@ def remove_tree(ops: WindowsOps, top: PurePath) -> list[tuple[str, str]]:
     return failures
 
 
-def delete_tree(ops: WindowsOps, root: PurePath, path: PurePath) -> Outcome:
+def delete_tree(
+    ops: WindowsOps, root: PurePath, path: PurePath, record: Record = _no_record
+) -> Outcome:
     """Remove a path under the root: a junction or symlink is removed itself (never
     followed); a folder is moved into the trash, then deleted. Nothing outside the root."""
     if not _inside(ops, root, path):
@@ -375,7 +403,7 @@ def delete_tree(ops: WindowsOps, root: PurePath, path: PurePath) -> Outcome:
         why = _remove_one(ops, path, kind)
         return Outcome(not why, failures=((str(path), why),) if why else ())
     try:
-        in_trash = move_to_trash(ops, root, path)
+        in_trash = move_to_trash(ops, root, path, record)
     except ReconcileError as error:
         return Outcome(False, failures=((str(path), error.message),))
     except OSError as error:
@@ -389,7 +417,13 @@ def delete_tree(ops: WindowsOps, root: PurePath, path: PurePath) -> Outcome:
     return Outcome(not failures, in_trash, tuple(failures))
 
 
-def delete_adopted(ops: WindowsOps, root: PurePath, folder: PurePath) -> Outcome:
+def delete_adopted(
+    ops: WindowsOps,
+    root: PurePath,
+    folder: PurePath,
+    record: Record = _no_record,
+    record_aside: Record = _no_record,
+) -> Outcome:
     """Delete an adopted env's own folder outside the root (``delete = true``): refused when
     it is a junction or symlink, has no ``pyvenv.cfg`` or overlaps the root; moved into the
     trash with one rename (beside itself when the trash is on another drive), then deleted
@@ -411,12 +445,14 @@ def delete_adopted(ops: WindowsOps, root: PurePath, folder: PurePath) -> Outcome
         ops.make_dir(trash)
         tag = uuid.uuid4().hex[:8]
         aside = trash / f"{folder.name}-{tag}"
+        record(aside)
         try:
             ops.rename(folder, aside)
         except OSError as error:
             if getattr(error, "winerror", None) != ERROR_NOT_SAME_DEVICE:
                 raise
             aside = folder.with_name(layout.set_aside_name(folder.name, tag))
+            record_aside(aside)
             ops.rename(folder, aside)
     except ReconcileError as error:
         return Outcome(False, failures=((str(folder), error.message),))

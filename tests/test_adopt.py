@@ -400,15 +400,52 @@ def test_an_adopt_path_that_cannot_be_looked_at_is_one_sentence(project: Project
 def test_a_folder_set_aside_beside_itself_by_a_killed_apply_is_removed_by_the_next(
     legacy: Project,
 ) -> None:
+    from reconciler import journal
+
     legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
     lock(legacy)
     venv = legacy.folder / "environments/a/.venv"
-    aside = venv.with_name(".venv.reconcile-trash-0badc0de")  # renamed, then SIGKILL
+    aside = venv.with_name(".venv.reconcile-trash-0badc0de")
+    journal.record(legacy.root, "aside", aside)  # what apply does: record, rename, SIGKILL
     venv.rename(aside)
 
+    dry = legacy.cli("gc", "--dry-run")
     done = legacy.cli("apply", "--yes")
 
+    assert f"would remove {aside}" in dry.stdout.splitlines()
     assert done.returncode == 0, done.stdout + done.stderr
     assert not aside.exists()
     assert sorted(p.name for p in (legacy.folder / "environments/a").iterdir()) == []
     assert "legacy-a" not in read_state(legacy.root).adopted
+    assert journal.entries(legacy.root) == []
+
+
+LOOK_ALIKES = (
+    ".venv.reconcile-trash-0badc0de",
+    ".venv.reconcile-trash-mine",
+    ".venv.reconcile-trash-",
+)
+
+
+@pytest.mark.parametrize("command", [("apply", "--yes"), ("gc",)])
+def test_delete_true_never_removes_a_folder_that_merely_looks_set_aside(
+    legacy: Project, command: tuple[str, ...]
+) -> None:
+    """Only what reconcile recorded before renaming it is removed: a user's folder named
+    like a set-aside one, beside the adopted folder, is neither removed nor listed."""
+    parent = legacy.folder / "environments/a"
+    for name in LOOK_ALIKES:
+        (parent / name / "data").mkdir(parents=True)
+        (parent / name / "data" / "notes.txt").write_text("mine", encoding="utf-8")
+    legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
+    lock(legacy)
+    assert legacy.cli("apply", "--yes").returncode == 0  # deletes the venv itself
+    before = snapshot(parent)
+
+    dry = legacy.cli("gc", "--dry-run")
+    done = legacy.cli(*command)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reconcile-trash" not in dry.stdout + done.stdout + done.stderr
+    assert snapshot(parent) == before
+    assert sorted(p.name for p in parent.iterdir()) == sorted(LOOK_ALIKES)

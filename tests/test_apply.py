@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import layout
+from reconciler import generations, journal, layout
 from reconciler.cli import main
 from reconciler.lockfiles import seal
 from tests.conftest import Project, require_python, uv
@@ -971,9 +971,11 @@ def test_gc_dry_run_lists_and_keeps_gc_removes_leftovers_and_keep_1_keeps_only_t
     relock(project, keep_three + SERVING.replace('"beta==1.0"', '"beta==2.0", "gamma==1.0"'))
     apply(project)
     assert project.cli("rollback", "serving").returncode == 0  # live: g0002, the middle one
-    incomplete = gen_dir(project, "serving", "g0004")  # a killed build: no receipt
+    _, incomplete = generations.next_generation_path(project.root, "serving")  # then killed
+    assert incomplete == gen_dir(project, "serving", "g0004")
     (incomplete / "bin").mkdir(parents=True)
-    trash = project.root / layout.TRASH / "serving-1234abcd" / "lib"
+    journal.record(project.root, "trash", project.root / layout.TRASH / "serving-1234abcd")
+    trash = project.root / layout.TRASH / "serving-1234abcd" / "lib"  # renamed, then killed
     trash.mkdir(parents=True)
     (trash / "left.py").write_text("")
     everything = snapshot(project.root)

@@ -3,12 +3,31 @@ trash, unapplied adoption, and error paths that must stay one sentence."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import resource
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 from reconciler import generations, layout
+from reconciler.files import write_atomic
 from tests.conftest import Project
-from tests.test_apply import SERVING, TOOLS, apply, generations_of, relock, setup
+from tests.test_apply import (
+    SERVING,
+    TOOLS,
+    apply,
+    generations_of,
+    lock,
+    relock,
+    setup,
+    snapshot,
+)
 
 
 def test_a_saved_target_plan_applies_only_its_reviewed_steps(project: Project) -> None:
@@ -52,9 +71,10 @@ def test_gc_refuses_a_trash_that_links_out_of_the_root(project: Project, tmp_pat
     dry = project.cli("gc", "--dry-run")
     done = project.cli("gc")
 
-    assert "precious" not in dry.stdout
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "leads outside the root" in done.stderr
+    for run in (dry, done):
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        assert f"refusing to use {project.root / layout.TRASH}: it is a link" in run.stderr
+        assert "precious" not in run.stdout
     assert (outside / "precious" / "data.txt").read_text(encoding="utf-8") == "keep"
 
 
@@ -133,3 +153,218 @@ def test_a_root_reached_through_a_symlink_builds_healthy_envs(
     done = project.cli("plan", "--detailed-exitcode")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (real_root / layout.GENERATIONS / "serving").is_dir()
+
+
+# --- the root's own folders (SPEC 7.7) -----------------------------------------------------
+
+COMMANDS = (
+    ("plan",),
+    ("apply", "--yes"),
+    ("gc", "--dry-run"),
+    ("gc",),
+    ("rollback", "serving"),
+    ("status",),
+    ("verify",),
+    ("which", "chat"),
+    ("run", "chat", "--", "python", "-c", "pass"),
+)
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        layout.GENERATIONS,
+        layout.STATE,
+        layout.CACHE,
+        layout.TRASH,
+        f"{layout.GENERATIONS}/serving",
+        f"{layout.GENERATIONS}/serving/g0001",
+    ],
+)
+def test_a_link_in_place_of_one_of_the_root_s_own_folders_is_refused_by_every_command(
+    project: Project, tmp_path: Path, place: str
+) -> None:
+    """A link there (to a copy of what was there, outside the root) would have reconcile
+    read, write and remove files at its target: each command refuses it in one sentence
+    naming the link, and nothing at the target changes."""
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))  # something to apply
+    link = project.root / place
+    outside = tmp_path / "outside" / link.name
+    outside.parent.mkdir()
+    if link.exists():
+        shutil.move(link, outside)
+    else:
+        outside.mkdir()
+    (outside / ".bindings.json.0123456789ab").write_text("a stray look-alike", encoding="utf-8")
+    link.symlink_to(outside, target_is_directory=True)
+    before = snapshot(outside)
+
+    for command in COMMANDS:
+        done = project.cli(*command)
+
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.startswith(f"error: refusing to use {link}: it is a link"), (
+            command,
+            done.stderr,
+        )
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, command
+    assert snapshot(outside) == before
+    assert link.is_symlink()
+
+
+def test_a_file_in_place_of_the_generations_folder_is_one_sentence(project: Project) -> None:
+    project.write(SERVING)
+    lock(project)
+    project.root.mkdir()
+    generations_file = project.root / layout.GENERATIONS
+    generations_file.write_text("not a folder\n", encoding="utf-8")
+
+    for command in COMMANDS:
+        done = project.cli(*command)
+
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.startswith(
+            f"error: refusing to use {generations_file}: a file is where a folder should be"
+        ), (command, done.stderr)
+        assert "internal error" not in done.stderr and done.stderr.count("\n") == 1
+    assert generations_file.read_text(encoding="utf-8") == "not a folder\n"
+
+
+# --- orphans: only reconcile's own link is an env it may delete -----------------------------
+
+
+def _copied_receipt(project: Project) -> Path:
+    folder = project.root / "copied"
+    folder.mkdir()
+    receipt = layout.receipt_path(generations.generations_dir(project.root, "serving") / "g0001")
+    shutil.copy(receipt, layout.receipt_path(folder))
+    return folder
+
+
+def _copied_generation(project: Project) -> Path:
+    folder = project.root / "copied"
+    shutil.copytree(generations.generations_dir(project.root, "serving") / "g0001", folder)
+    return folder
+
+
+def _link_to_another_env(project: Project) -> Path:
+    folder = project.root / "copied"
+    folder.symlink_to(Path(layout.GENERATIONS) / "serving" / "g0001", target_is_directory=True)
+    return folder
+
+
+@pytest.mark.parametrize("make", [_copied_receipt, _copied_generation, _link_to_another_env])
+def test_an_orphan_reconcile_did_not_make_is_warned_about_never_deleted(
+    project: Project, make: Callable[[Project], Path]
+) -> None:
+    """Only ``<root>/<key>`` linking into ``.generations/<key>/`` is an env reconcile made; a
+    folder carrying a receipt, or a link into another env's generations, is an orphan to
+    warn about, whatever it holds: apply neither deletes it nor says it did."""
+    setup(project, SERVING)
+    orphan = make(project)
+    before = snapshot(orphan) if not orphan.is_symlink() else orphan.readlink()
+
+    plan = project.cli("plan", "--detailed-exitcode")
+    done = project.cli("apply", "--yes")
+    again = project.cli("plan", "--detailed-exitcode")
+
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "copied in the root is not declared and was not created by reconcile" in plan.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deleted" not in done.stdout and "Apply complete" not in done.stdout
+    assert done.stdout.startswith("No changes.")
+    assert again.returncode == 0, again.stdout
+    assert (snapshot(orphan) if not orphan.is_symlink() else orphan.readlink()) == before
+
+
+def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
+    project: Project,
+) -> None:
+    """Checked again when the step runs, not trusted from the plan: a delete step for a real
+    folder (or for a link that is not reconcile's) fails naming it, and nothing is removed;
+    it never reports "deleted" for what is still there."""
+    from reconciler.apply import Applier, ApplyFailed
+    from reconciler.applying import UvBuilder, file_verifier
+    from reconciler.manifest import load_manifest
+    from reconciler.plan import Plan, Step
+    from reconciler.progress import PlainReporter
+
+    setup(project, SERVING)
+    folder = _copied_generation(project)
+    before = snapshot(folder)
+    loaded = load_manifest(project.manifest)
+    applier = Applier(
+        loaded, {}, UvBuilder(), file_verifier(project.root), PlainReporter(quiet=True)
+    )
+    step = Step("env.copied", "env", "delete", "copied", ("not_declared",))
+
+    with pytest.raises(ApplyFailed, match=r"^env\.copied failed: not deleted: .*copied is not"):
+        applier.run(Plan((step,)))
+
+    assert applier.report.done == []
+    assert snapshot(folder) == before
+
+
+# --- a full disk names the file -------------------------------------------------------------
+
+
+def test_a_write_that_runs_out_of_room_names_the_file_and_leaves_no_temporary(
+    tmp_path: Path,
+) -> None:
+    """A write to an open file that fails (a full disk, here a file size limit, which fails
+    the same way) raises an OSError naming no file; write_atomic names the file it writes."""
+    target = tmp_path / "state" / "bindings.json"
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))
+    try:
+        with pytest.raises(OSError) as caught:
+            write_atomic(target, "x" * 10_000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+    assert caught.value.errno == errno.EFBIG
+    assert caught.value.filename == str(target)
+    assert list(target.parent.iterdir()) == []
+
+
+@pytest.fixture
+def full_state(project: Project) -> Iterator[Path]:
+    """SERVING applied, then ``<root>/.state`` on a tiny tmpfs that is full (root only;
+    skipped elsewhere)."""
+    setup(project, SERVING)
+    state = project.root / layout.STATE
+    saved = (state / "bindings.json").read_bytes()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(state)],
+        capture_output=True,
+        check=False,
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    try:
+        (state / "bindings.json").write_bytes(saved)
+        with contextlib.suppress(OSError), (state / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        yield state
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
+
+
+def test_an_apply_that_finds_the_disk_full_names_the_file_it_could_not_write(
+    project: Project, full_state: Path
+) -> None:
+    project.write(SERVING + '\n[models.other]\nenv = "serving"\n')
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"error: model.other failed: No space left on device ({full_state / 'bindings.json'})"
+    )
+    assert "other" not in (full_state / "bindings.json").read_text(encoding="utf-8")

@@ -3,16 +3,22 @@ apply reports when pruning old generations fails after a switch that succeeded."
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler import generations, layout
+from reconciler.files import stray_temporaries
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
+    TOOLS,
     as_plain_user,
     cli_as,
     gen_dir,
@@ -20,6 +26,7 @@ from tests.test_apply import (
     link_of,
     relock,
     setup,
+    snapshot,
     trash_entries,
 )
 
@@ -157,7 +164,7 @@ def test_a_prune_that_cannot_remove_an_old_generation_reports_it_exits_0_and_gc_
     assert trash_entries(project) == []
 
 
-def test_a_prune_that_cannot_use_the_trash_still_exits_0_and_leaves_the_generation_for_gc(
+def test_a_trash_that_is_a_link_stops_apply_before_anything_changes_and_gc_as_well(
     project: Project, tmp_path: Path
 ) -> None:
     setup(project, KEEP_ONE + SERVING)
@@ -168,16 +175,205 @@ def test_a_prune_that_cannot_use_the_trash_still_exits_0_and_leaves_the_generati
     trash.symlink_to(outside, target_is_directory=True)
 
     done = project.cli("apply", "--yes")
+    gc = project.cli("gc")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert link_of(project, "serving") == ".generations/serving/g0002"
-    old = gen_dir(project, "serving", "g0001")
-    assert f"warning: could not remove {old}: refusing to use {trash}" in done.stderr
-    assert generations_of(project, "serving") == ["g0001", "g0002"]  # untouched, not half gone
+    for run in (done, gc):
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert run.stderr.startswith(f"error: refusing to use {trash}: it is a link")
+        assert run.stderr.count("\n") == 1
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert generations_of(project, "serving") == ["g0001"]
     assert not list(outside.iterdir())
 
     trash.unlink()  # the user follows the advice and removes the link
-    done = project.cli("gc")
+    done = project.cli("apply", "--yes")
 
     assert done.returncode == 0, done.stderr
     assert generations_of(project, "serving") == ["g0002"]
+
+
+def _look_alikes(root: Path) -> dict[Path, str]:
+    """A user's files and folders named like what reconcile makes and removes, in every place
+    its cleanup looks: a switch's temporary, a trash entry, a killed build, an undeclared
+    env's generations, stray temporaries, a reflink probe. Path -> what it is."""
+    folders = {
+        root / ".serving.switch-deadbeef": "a folder named like a displaced switch folder",
+        root / layout.TRASH / "serving-0badc0de": "a folder in the trash nobody recorded",
+        root
+        / layout.GENERATIONS
+        / "serving"
+        / "g0099": "an incomplete generation never handed out",
+        root / layout.GENERATIONS / "backup": "an undeclared env's folder without a counter",
+    }
+    files = {
+        root / "..lock.info.notes": "a file named like the lock's temporary",
+        root / layout.STATE / ".bindings.json.old": "a file named like the bindings' temporary",
+        root / layout.GENERATIONS / ".reflink-notes": "a file named like a reflink probe",
+        root / layout.GENERATIONS / "serving" / "..last.bak": "a file named like the counter's",
+    }
+    for folder in folders:
+        (folder / "keep").mkdir(parents=True)
+        (folder / "keep" / "notes.txt").write_text("mine", encoding="utf-8")
+    for file in files:
+        file.write_text("mine", encoding="utf-8")
+    link = root / ".serving.switch-cafef00d"
+    link.symlink_to(Path(layout.GENERATIONS) / "serving" / "g0001", target_is_directory=True)
+    return {**folders, **files, link: "a link named like a switch's temporary"}
+
+
+def _state(path: Path) -> object:
+    if path.is_symlink():
+        return ("link", str(path.readlink()))
+    if path.is_dir():
+        return snapshot(path)
+    return (path.read_bytes(), path.stat().st_ino, path.stat().st_mtime_ns)
+
+
+def test_apply_and_gc_never_remove_what_merely_looks_like_reconcile_s_own(
+    project: Project,
+) -> None:
+    """SPEC 7.7: removal takes only what reconcile created and recorded, never a path chosen
+    by a name pattern; gc --dry-run lists none of them, and the next build steps over a
+    generation folder it never handed out."""
+    setup(project, KEEP_ONE + SERVING)
+    planted = _look_alikes(project.root)
+    before = {path: _state(path) for path in planted}
+    relock(project, KEEP_ONE + SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+
+    dry = project.cli("gc", "--dry-run")
+    runs = [project.cli("apply", "--yes"), project.cli("gc"), project.cli("gc", "--keep", "1")]
+
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == "", dry.stdout  # nothing of reconcile's is left over to collect
+    for done in runs:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "warning" not in done.stderr, done.stderr
+    trash_entry = project.root / layout.TRASH / "serving-0badc0de"
+    assert f"note: left {trash_entry} alone" in runs[1].stderr  # gc names what it leaves
+    for path, what in planted.items():
+        assert _state(path) == before[path], f"{what} ({path}) was touched"
+    assert link_of(project, "serving") == ".generations/serving/g0002"
+    assert generations_of(project, "serving") == ["..last.bak", "g0002", "g0099"]
+
+
+def test_a_gc_that_still_cannot_empty_a_trash_entry_warns_once_and_never_renames_it(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    setup(project, SERVING + TOOLS)
+    preexec = as_plain_user()
+    stuck = next(gen_dir(project, "tools", "g0001").glob("lib/python*/site-packages/gamma"))
+    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
+    stuck.chmod(0o555)
+    readonly_cleanup.append(stuck)
+    project.write(SERVING)
+    assert cli_as(project, preexec, "apply", "--yes").returncode == 0
+    left = trash_entries(project)
+    assert len(left) == 1
+
+    for _ in range(2):  # each retry fails the same way: one warning, the same entry
+        done = cli_as(project, preexec, "gc")
+
+        assert done.returncode == 1, done.stdout + done.stderr
+        warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+        assert len(warnings) == 1, done.stderr
+        assert "gamma/__init__.py: Permission denied" in warnings[0]
+        assert trash_entries(project) == left
+
+    done = project.cli("gc")  # as a user who may remove it
+
+    assert done.returncode == 0, done.stderr
+    assert trash_entries(project) == []
+
+
+# --- what counts as recorded, whatever the names (hypothesis) -------------------------------
+
+_NAMES = st.one_of(
+    st.text(alphabet="abcdef0123456789.-_/\\ ", min_size=0, max_size=30),
+    st.sampled_from(["..", ".", "/", "//x", "../x", ".trash/..", ".trash/../x", "/etc", ""]),
+    st.builds(lambda tag: f".bindings.json.{tag}", st.text("0123456789abcdefABCDEF.", max_size=14)),
+)
+
+
+@given(rows=st.lists(st.tuples(st.sampled_from(["trash", "aside", "switch", "x"]), _NAMES)))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_recorded_entry_is_only_ever_one_of_the_shapes_reconcile_writes(
+    tmp_path: Path, rows: list[tuple[str, str]]
+) -> None:
+    """Whatever the record of removals holds (edited by hand, or by an attacker who can
+    write it), an entry is only ever an entry of the trash, a switch's temporary in the
+    root, or an absolute folder named as reconcile sets one aside."""
+    from reconciler import journal
+
+    root = tmp_path / "root"
+    path = root / layout.STATE / journal.NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
+    )
+
+    for entry in journal.entries(root):
+        if entry.kind == "trash":
+            assert entry.path.parent == root / layout.TRASH
+            assert entry.path.name not in ("", ".", "..")
+        elif entry.kind == "switch":
+            assert entry.path.parent == root and entry.path.name.startswith(".")
+            assert ".switch-" in entry.path.name
+        else:
+            assert entry.path.is_absolute() and ".reconcile-trash-" in entry.path.name
+            assert os.path.normpath(entry.path) == str(entry.path)
+
+
+@given(names=st.lists(_NAMES.map(lambda n: n.replace("/", "").replace("\\", "")), max_size=8))
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_stray_temporaries_are_only_files_named_exactly_as_write_atomic_names_them(
+    tmp_path: Path, names: list[str]
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        (old.rmdir if old.is_dir() and not old.is_symlink() else old.unlink)()
+    for i, name in enumerate(names):
+        if name in ("", ".", "..", "bindings.json"):
+            continue
+        made = folder / name
+        if made.exists() or made.is_symlink():
+            continue
+        if i % 3 == 0:
+            made.mkdir()
+        elif i % 3 == 1:
+            made.symlink_to(tmp_path)
+        else:
+            made.write_text("x", encoding="utf-8")
+
+    found = stray_temporaries(folder / "bindings.json")
+
+    for path in found:
+        assert re.fullmatch(r"\.bindings\.json\.[0-9a-f]{12}", path.name), path.name
+        assert path.is_file() and not path.is_symlink()
+
+
+def test_an_unreadable_record_of_removals_stops_gc_and_apply_in_one_sentence(
+    project: Project,
+) -> None:
+    from reconciler import journal
+
+    setup(project, SERVING)
+    record = project.root / layout.STATE / journal.NAME
+    record.write_text("{not json", encoding="utf-8")
+    before = snapshot(project.root)
+
+    runs = [project.cli("gc", "--dry-run"), project.cli("gc"), project.cli("apply", "--yes")]
+
+    for done in runs:
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.startswith(
+            f"error: cannot read reconcile's record of removals at {record}"
+        )
+        assert done.stderr.count("\n") == 1
+    assert snapshot(project.root) == before

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from reconciler import layout
+from reconciler import generations, layout
 from reconciler.cli import main
 from reconciler.health import Expectation, assess
 from reconciler.manifest import load_manifest
@@ -283,9 +283,12 @@ def test_plan_deletes_undeclared_env_it_created_and_only_warns_about_one_it_did_
     python = require_python("3.11")
     declare(project, imports=("alpha",))
     project.build(ENV, python)
-    build_env(project.root / "retired", python, lockfile(project), project.wheels)
+    _, generation = generations.next_generation_path(project.root, "retired")  # as apply does
+    build_env(generation, python, lockfile(project), project.wheels)
+    generations.switch(project.root, "retired", generation)
     build_env(project.root / "by-hand", python, lockfile(project), project.wheels, receipt=False)
-    (project.root / ".staging").mkdir()  # the tool's own bookkeeping is never an undeclared env
+    build_env(project.root / "copied", python, lockfile(project), project.wheels)  # a receipt,
+    (project.root / ".staging").mkdir()  # but no link; the tool's own bookkeeping is no env
 
     plan = plan_of(project)
 
@@ -294,6 +297,7 @@ def test_plan_deletes_undeclared_env_it_created_and_only_warns_about_one_it_did_
     ]
     assert plan.warnings == (
         "by-hand in the root is not declared and was not created by reconcile; it is left alone",
+        "copied in the root is not declared and was not created by reconcile; it is left alone",
     )
 
 

@@ -203,7 +203,7 @@ def test_a_pth_file_that_no_record_lists_is_an_input(project: Project) -> None:
     assert after.stdout == plan(project, fresh=True).stdout
 
 
-def test_a_cache_folder_that_is_a_link_is_never_written_or_pruned_through(
+def test_a_cache_folder_that_is_a_link_is_refused_never_written_or_pruned_through(
     project: Project, tmp_path: Path
 ) -> None:
     setup(project, SERVING)
@@ -216,14 +216,40 @@ def test_a_cache_folder_that_is_a_link_is_never_written_or_pruned_through(
         shutil.rmtree(cache)
     cache.symlink_to(outside)
 
+    runs = []
     for _ in range(2):
         settle()
-        assert plan(project).returncode == 0
-    assert project.cli("verify").returncode == 0
-    assert project.cli("gc").returncode == 0
+        runs.append(plan(project))
+    runs += [project.cli("verify"), project.cli("gc")]
+
+    for done in runs:
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"error: refusing to use {cache}: it is a link" in done.stderr
 
     assert sorted(p.relative_to(outside).as_posix() for p in outside.rglob("*")) == [
         "hashes",
         "hashes/notes.txt",
         "plans",
     ]
+
+
+@pytest.mark.parametrize(
+    "place", [f"{layout.GENERATIONS}/serving", f"{layout.GENERATIONS}/serving/g0001"]
+)
+def test_a_stored_plan_is_not_replayed_once_a_folder_of_the_root_is_a_link(
+    project: Project, tmp_path: Path, place: str
+) -> None:
+    """Moving an env's generations out of the root behind a link keeps every file the plan
+    read (the same inodes): the link itself must stop the replay, and the fresh plan refuses."""
+    setup(project, SERVING)
+    stored(project)
+    link = project.root / place
+    outside = tmp_path / "outside"
+    shutil.move(link, outside)
+    link.symlink_to(outside, target_is_directory=True)
+
+    done = plan(project)
+
+    assert REPLAYED not in done.stderr
+    assert done.returncode == 1
+    assert f"error: refusing to use {link}: it is a link" in done.stderr

@@ -18,7 +18,7 @@ from typing import cast
 
 import pytest
 
-from reconciler import generations, runner, winpaths
+from reconciler import generations, journal, runner, store, winpaths
 from reconciler.errors import ReconcileError
 from reconciler.health import Expectation, assess
 from reconciler.observe import EnvRequest, observe_env
@@ -197,8 +197,19 @@ def fake() -> FakeWindows:
 
 @pytest.fixture
 def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
-    """generations.* take their Windows code paths, with the fake as the OS."""
+    """generations.* take their Windows code paths, with the fake as the OS: the checks of
+    the root's own folders look at the fake, and the record of removals (a file under
+    ``.state`` on a real disk) is kept in memory."""
     monkeypatch.setattr(winpaths, "native", lambda: fake)
+
+    def kind(path: PurePath) -> str:
+        found = fake.kind(path)
+        return "link" if found in winpaths.LINKS else {"file": "other"}.get(found, found)
+
+    records: dict[str, list[tuple[str, str]]] = {}
+    monkeypatch.setattr(store, "kind", kind)
+    monkeypatch.setattr(journal, "_read", lambda root: list(records.get(str(root), [])))
+    monkeypatch.setattr(journal, "_write", lambda root, rows: records.update({str(root): rows}))
     return fake
 
 
