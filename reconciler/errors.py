@@ -119,3 +119,14 @@ class PythonNotFound(ReconcileError):
 
     def details(self) -> tuple[str, ...]:
         return self._details
+
+
+class PathUnreadable(ReconcileError):
+    """A path reconcile must look at cannot be looked at (permission denied, a link loop...)."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        super().__init__(
+            f"cannot look at {path}: {exc.strerror or exc}; run reconcile as a user who may "
+            "read it, or fix its permissions."
+        )
+        self.path = path

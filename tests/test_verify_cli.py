@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler import layout
 from tests.conftest import Project, build_env, require_python, settle
 from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.wheels import make_wheel
@@ -379,3 +381,123 @@ def test_gc_removes_the_hash_caches_of_generations_that_are_gone(project: Projec
     assert not first_cache.exists()
     second = gen_dir(project, "serving", "g0002")
     assert cache_file(project.root, os.path.realpath(second)).exists()
+
+
+# -- env-level findings: an env that cannot start is never "OK" (SPEC 6) --------------------
+
+ADOPTED = """
+[envs.legacy]
+adopt = "environments/legacy/.venv"
+
+[models.old]
+env = "legacy"
+"""
+
+
+def with_adopted(project: Project) -> Path:
+    """``serving`` (managed, model ``chat``) and ``legacy`` (adopted, model ``old``), built
+    and applied; the adopted folder is returned."""
+    legacy = project.folder / "environments" / "legacy" / ".venv"
+    relock(project, SERVING)
+    build_env(
+        legacy,
+        require_python("3.11"),
+        project.folder / "lockfiles" / "serving.txt",
+        project.wheels,
+        receipt=False,
+    )
+    project.write(SERVING + ADOPTED)
+    applied = project.cli("apply", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    return legacy
+
+
+def _not_executable(env: Path) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
+
+
+def _base_gone(env: Path) -> None:
+    cfg = env / "pyvenv.cfg"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    gone = "home = /nonexistent/reconcile-base-python/bin"
+    cfg.write_text("\n".join(gone if ln.startswith("home") else ln for ln in lines) + "\n")
+
+
+BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    # how the env is broken -> (break it, the finding's category, its path)
+    "interpreter deleted": (
+        lambda env: layout.interpreter(env).unlink(),
+        "interpreter_broken",
+        "bin/python",
+    ),
+    "interpreter not executable": (_not_executable, "interpreter_broken", "bin/python"),
+    "interpreter a folder": (
+        lambda env: (layout.interpreter(env).unlink(), layout.interpreter(env).mkdir()),
+        "interpreter_broken",
+        "bin/python",
+    ),
+    "pyvenv.cfg deleted": (
+        lambda env: (env / "pyvenv.cfg").unlink(),
+        "pyvenv_cfg_missing",
+        "pyvenv.cfg",
+    ),
+    "base interpreter gone": (
+        _base_gone,
+        "base_interpreter_missing",
+        "/nonexistent/reconcile-base-python/bin",
+    ),
+    "activate deleted": (
+        lambda env: (env / "bin" / "activate").unlink(),
+        "activation_missing",
+        "bin/activate",
+    ),
+    "env folder deleted": (shutil.rmtree, "env_missing", "."),
+}
+
+
+@pytest.mark.parametrize("kind", ["managed", "adopted"])
+@pytest.mark.parametrize("how", sorted(BREAKS))
+def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
+    project: Project, kind: str, how: str
+) -> None:
+    """Whatever the memo of the manifest and the hash cache remember from an OK verify, an
+    env that lost its interpreter, pyvenv.cfg, base interpreter, activation script or itself
+    is reported first, with its own category, and verify exits 2; `which` refuses exactly the
+    envs verify says cannot start."""
+    legacy = with_adopted(project)
+    env_key, model = ("serving", "chat") if kind == "managed" else ("legacy", "old")
+    env = (project.root / "serving").resolve() if kind == "managed" else legacy
+    other, other_site = (
+        ("legacy", next(legacy.glob("lib/python*/site-packages")))
+        if kind == "managed"
+        else ("serving", site(project, "serving"))
+    )
+    (other_site / "beta" / "__init__.py").write_bytes(b"")  # a file finding in the other env
+    breaks, category, path = BREAKS[how]
+    settle()
+    verify(project)  # the manifest's memo and the hash cache are stored ...
+    assert verify(project, env_key)[0] == 0  # ... and the env was OK
+    breaks(env)
+
+    code, out, err = verify(project)
+    doc = verify_json(project)
+    which = project.cli("which", model)
+
+    assert code == 2, out + err
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == [category, env_key, "-", path], out
+    assert lines[1].split()[:2] == ["zero_byte", other], out  # after it, whatever the order
+    assert any(line.startswith(f"{env_key}: env broken (1 {category})") for line in lines), out
+    envs = envs_of(doc)
+    assert envs[env_key]["status"] == "problems"
+    first = envs[env_key]["findings"][0]
+    assert (first["category"], first["path"], first["dist"]) == (category, path, None)
+    assert next(iter(envs[env_key]["counts"])) == category
+    assert doc["summary"]["env_findings"] == 1
+    assert "internal error" not in err
+    if category == "activation_missing":  # `source bin/activate` breaks; the interpreter runs
+        assert which.returncode == 0, which.stderr
+    else:
+        assert which.returncode == 1, which.stdout
