@@ -30,7 +30,7 @@ from typing import Any
 
 from reconciler import faults, layout, winpaths
 from reconciler.errors import ReconcileError
-from reconciler.files import write_atomic
+from reconciler.files import is_dir, write_atomic
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
 
@@ -71,11 +71,22 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
         return []
     found = []
     for entry in entries:
-        if not _GEN_NAME.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
+        if not _GEN_NAME.fullmatch(entry.name) or entry.is_symlink() or not is_dir(entry):
             continue
-        complete = layout.receipt_path(entry).is_file()
-        found.append(Generation(env_key, entry.name, entry, complete))
+        found.append(Generation(env_key, entry.name, entry, _has_receipt(entry)))
     return sorted(found, key=lambda g: g.number)
+
+
+def _has_receipt(gen_dir: Path) -> bool:
+    """Whether a generation folder holds its receipt (the build completed). One whose receipt
+    may not be looked at counts as complete: what cannot be read is never taken for a killed
+    build, which `gc` removes."""
+    try:
+        return stat.S_ISREG(layout.receipt_path(gen_dir).stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
 
 
 def managed_env_keys(root: Path) -> list[str]:

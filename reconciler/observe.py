@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
-from reconciler.files import site_packages
+from reconciler.files import glob, site_packages
 from reconciler.generations import read_receipt
 
 # EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
@@ -75,7 +75,7 @@ def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist
     parser = HeaderParser()
     found: list[InstalledDist] = []
     for site in site_packages(env_dir, windows):
-        for dist_info in site.glob("*.dist-info"):
+        for dist_info in glob(site, "*.dist-info"):
             try:
                 with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as handle:
                     headers = parser.parse(handle, headersonly=True)

@@ -183,7 +183,7 @@ def _summary(env: Mapping[str, Any]) -> str:
 def _files(env: Mapping[str, Any], env_level: int) -> str | None:
     """What the check of the env's files found, ``None`` when there was nothing to check."""
     if "files_checked" not in env:
-        return None if env["problem"] is None else f"not checked: {env['problem']}"
+        return None if env["problem"] is None else f"not checked: {env['problem'].rstrip('.')}"
     checked = (
         f"{env['files_checked']:,} files checked: {env['files_hashed']:,} hashed "
         f"({human_size(env['bytes_hashed'])}), {env['files_cached']:,} unchanged since last hashed"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -418,6 +420,12 @@ def _not_executable(env: Path) -> None:
     python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
 
 
+def _a_folder(env: Path) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    python.mkdir()
+
+
 def _base_gone(env: Path) -> None:
     cfg = env / "pyvenv.cfg"
     lines = cfg.read_text(encoding="utf-8").splitlines()
@@ -433,11 +441,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "bin/python",
     ),
     "interpreter not executable": (_not_executable, "interpreter_broken", "bin/python"),
-    "interpreter a folder": (
-        lambda env: (layout.interpreter(env).unlink(), layout.interpreter(env).mkdir()),
-        "interpreter_broken",
-        "bin/python",
-    ),
+    "interpreter a folder": (_a_folder, "interpreter_broken", "bin/python"),
     "pyvenv.cfg deleted": (
         lambda env: (env / "pyvenv.cfg").unlink(),
         "pyvenv_cfg_missing",
@@ -501,3 +505,92 @@ def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
         assert which.returncode == 0, which.stderr
     else:
         assert which.returncode == 1, which.stdout
+
+
+# -- paths the user may not read: findings or one sentence, never "internal error" ----------
+
+NOBODY = ("--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def as_nobody(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run reconcile in the project folder as the unprivileged user ``nobody`` (root reads
+    every file whatever its mode); skip when this machine cannot."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv (util-linux) to run reconcile as another user")
+    for folder in (project.folder, *project.folder.parents):  # pytest's folders are 0o700
+        if folder.stat().st_uid == 0 and folder.stat().st_mode & 0o001 == 0:
+            folder.chmod(folder.stat().st_mode | 0o001)
+    env = {**os.environ, "HOME": str(project.folder), "RECONCILE_NO_PLAN_CACHE": "1"}
+    env.pop("UV_CACHE_DIR", None)  # the test's own, which nobody may not enter
+    argv = [setpriv, *NOBODY, sys.executable, "-m", "reconciler", *args]
+    probe = subprocess.run(
+        [setpriv, *NOBODY, sys.executable, "-c", "import reconciler"],
+        capture_output=True,
+        cwd=project.folder,
+        env=env,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run this reconcile: {probe.stderr.decode()[-300:]}")
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=project.folder, env=env, check=False, timeout=600
+    )
+
+
+def _python_in_a_closed_folder(project: Project, legacy: Path) -> str:
+    closed = project.folder / "closed"
+    closed.mkdir()
+    python = layout.interpreter(legacy)
+    real = python.resolve()
+    python.unlink()
+    shutil.copy2(real, closed / "python")
+    python.symlink_to(closed / "python")
+    closed.chmod(0o700)
+    return "legacy"
+
+
+def _generation_closed(project: Project, legacy: Path) -> str:
+    (project.root / "serving").resolve().chmod(0o000)
+    return "serving"
+
+
+def _generations_of_env_closed(project: Project, legacy: Path) -> str:
+    (project.root / layout.GENERATIONS / "serving").chmod(0o000)
+    return "serving"
+
+
+CLOSED: dict[str, Callable[[Project, Path], str]] = {
+    # what the user may not read -> the env it breaks
+    "adopted bin/python links into a closed folder": _python_in_a_closed_folder,
+    "the live generation is mode 000": _generation_closed,
+    "the env's generations folder is mode 000": _generations_of_env_closed,
+}
+
+
+@pytest.mark.parametrize("command", ["verify", "plan", "status"])
+@pytest.mark.parametrize("how", sorted(CLOSED))
+def test_a_path_the_user_may_not_read_is_a_finding_never_an_internal_error(
+    project: Project, how: str, command: str
+) -> None:
+    legacy = with_adopted(project)
+    broken = CLOSED[how](project, legacy)
+
+    done = as_nobody(project, command)
+
+    assert "internal error" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    if command == "verify":
+        assert done.returncode == 2, done.stderr
+        (line,) = [
+            line
+            for line in done.stdout.splitlines()
+            if line.split()[:2] == ["interpreter_broken", broken]
+        ]
+        assert line.endswith("the interpreter cannot be looked at (Permission denied)"), line
+    elif command == "plan":
+        assert done.returncode == 0, done.stderr
+        assert "interpreter_broken" in done.stdout + done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert "interpreter_broken" in done.stdout, done.stdout
