@@ -173,6 +173,8 @@ def _summary(env: Mapping[str, Any]) -> str:
     files = _files(env, len(level))
     if not level:
         return f"{key}: {files}."
+    if [f["category"] for f in level] == ["env_missing"]:
+        return f"{key}: env missing: {level[0]['detail']}."
     counts = ", ".join(f"{n} {c}" for c, n in env["counts"].items() if c in ENV_LEVEL)
     head = f"{key}: env broken ({counts})"
     if files is None:

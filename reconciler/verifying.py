@@ -185,7 +185,7 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
         return checked(None, exc.message)
     if facts.kind == "absent":
         if kind == "adopted":
-            return missing(f"{shown} does not exist; fix the adopt path in the manifest")
+            return missing(f"{shown} does not exist; restore it, or fix the adopt path")
         return missing("not created yet; run `reconcile apply`")
     if facts.kind == "broken_symlink":
         return missing(f"the link points at {facts.link_target}, which is gone")

@@ -104,7 +104,14 @@ def test_a_missing_module_with_its_dist_info_intact_is_missing(project: Project)
     assert finding["dist"] == "alpha"
     assert finding["path"] == rel(project, "serving", module)
     assert doc["format_version"] == "1"
-    assert doc["summary"] == {"envs": 1, "ok": 0, "with_problems": 1, "unchecked": 0, "findings": 1}
+    assert doc["summary"] == {
+        "envs": 1,
+        "ok": 0,
+        "with_problems": 1,
+        "unchecked": 0,
+        "findings": 1,
+        "env_findings": 0,
+    }
 
 
 def test_verify_checks_only_the_named_envs(project: Project) -> None:
@@ -128,7 +135,7 @@ def test_an_unknown_env_is_one_sentence_with_the_closest_key(project: Project) -
     assert err == 'error: verify: no env named servin in the manifest; did you mean "serving"?\n'
 
 
-def test_an_env_not_created_yet_is_reported_unchecked_and_nothing_is_created(
+def test_an_env_not_created_yet_is_env_missing_and_nothing_is_created(
     project: Project,
 ) -> None:
     require_python("3.11")
@@ -137,7 +144,11 @@ def test_an_env_not_created_yet_is_reported_unchecked_and_nothing_is_created(
     code, out, _ = verify(project)
 
     assert code == 2
-    assert out == "serving: not checked: not created yet; run `reconcile apply`.\n"
+    assert out.splitlines() == [
+        "env_missing  serving  -  .  not created yet; run `reconcile apply`",
+        "",
+        "serving: env missing: not created yet; run `reconcile apply`.",
+    ]
     assert not project.root.exists()
 
 
@@ -493,7 +504,12 @@ def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
     lines = out.splitlines()
     assert lines[0].split()[:4] == [category, env_key, "-", path], out
     assert lines[1].split()[:2] == ["zero_byte", other], out  # after it, whatever the order
-    assert any(line.startswith(f"{env_key}: env broken (1 {category})") for line in lines), out
+    summary = (
+        f"{env_key}: env missing: "
+        if how == "env folder deleted"
+        else f"{env_key}: env broken (1 {category})"
+    )
+    assert any(line.startswith(summary) for line in lines), out
     envs = envs_of(doc)
     assert envs[env_key]["status"] == "problems"
     first = envs[env_key]["findings"][0]
