@@ -40,6 +40,7 @@ def _path_kind(path: Path) -> tuple[PathKind, str | None]:
         if stat.S_ISLNK(info.st_mode):
             target = str(path.readlink())
             return ("symlink" if _lands(path) else "broken_symlink"), target
+        info = path.stat()  # a Windows junction is no symlink to lstat: follow it
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
         return "absent", None
     except OSError as exc:

@@ -604,6 +604,9 @@ def test_a_path_the_user_may_not_read_is_a_finding_never_an_internal_error(
             if line.split()[:2] == ["interpreter_broken", broken]
         ]
         assert line.endswith("the interpreter cannot be looked at (Permission denied)"), line
+        if broken == "serving":  # its files cannot be listed either: said once, not a crash
+            assert "serving: env broken (" in done.stdout
+            assert "cannot be read (Permission denied)" in done.stdout
     elif command == "plan":
         assert done.returncode == 0, done.stderr
         assert "interpreter_broken" in done.stdout + done.stderr
