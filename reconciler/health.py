@@ -80,7 +80,7 @@ CANNOT_START = frozenset(
 
 def structure(facts: EnvFacts, windows: bool = False) -> list[Finding]:
     """What keeps an env that exists from starting or from being activated, judged from its
-    structure alone (``observe.look_at``, no process): its interpreter, pyvenv.cfg, base
+    structure alone (``look.look_at``, no process): its interpreter, pyvenv.cfg, base
     interpreter and activation scripts. The one judgement behind `verify`'s env-level
     findings and `which`; `plan` has the interpreter's own word from its probe instead."""
     found: list[Finding] = []

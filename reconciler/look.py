@@ -10,6 +10,7 @@ cannot be looked at (a folder the user may not enter) raises: it is a fact, with
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -84,7 +85,7 @@ def interpreter_problem(python: Path) -> str | None:
     return None
 
 
-def folder_problem(folder: Path) -> str | None:
+def _home_problem(folder: Path) -> str | None:
     """``None`` when ``folder`` is a folder, else ``"is gone"`` or why it cannot be looked at."""
     try:
         if stat.S_ISDIR(folder.stat().st_mode):
@@ -105,7 +106,7 @@ def read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
 def _pyvenv_cfg(env_dir: Path) -> tuple[tuple[tuple[str, str], ...] | None, str | None]:
     """pyvenv.cfg's pairs, or ``None`` and why it could not be read."""
     try:
-        text = (env_dir / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+        text = _read_small(env_dir / "pyvenv.cfg")
     except OSError as exc:
         return None, _problem(exc, "cannot be read")
     except ValueError:  # a NUL byte in the path
@@ -116,6 +117,21 @@ def _pyvenv_cfg(env_dir: Path) -> tuple[tuple[tuple[str, str], ...] | None, str 
         if sep:
             pairs.append((key.strip(), value.strip()))
     return tuple(pairs), None
+
+
+SMALL = 1 << 20
+"""pyvenv.cfg and bin/activate are a few KB; more than this is not one of them."""
+
+
+def _read_small(path: Path) -> str:
+    """The text of a small regular file; ``OSError`` for anything else (a FIFO an env holds
+    where its pyvenv.cfg should be is refused, never waited on)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > SMALL:
+            raise OSError(errno.EINVAL, "not a small regular file", str(path))
+        return handle.read(SMALL).decode("utf-8", errors="replace")
 
 
 def _is_file(path: Path) -> bool:
@@ -135,8 +151,8 @@ def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | No
     recorded = None
     if not windows:
         try:
-            text = (env_dir / "bin" / "activate").read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = _read_small(env_dir / "bin" / "activate")
+        except (OSError, ValueError):
             text = ""
         match = _VIRTUAL_ENV_LINE.search(text)
         recorded = match.group(1) if match else None
@@ -168,7 +184,7 @@ def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
     cfg, cfg_problem = _pyvenv_cfg(real)
     home = dict(cfg or ()).get("home")
     python_problem = interpreter_problem(layout.interpreter(real, windows))
-    home_problem = folder_problem(Path(home)) if home else None
+    home_problem = _home_problem(Path(home)) if home else None
     missing_activation, recorded = _activation(real, windows)
     return EnvFacts(
         env_key=request.env_key,

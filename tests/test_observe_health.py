@@ -6,6 +6,7 @@ what the plan makes of it: the step's action, its reasons and its details.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from reconciler import layout
 from reconciler.cli import main
 from reconciler.gate import structure_problem
-from reconciler.health import Expectation, assess
+from reconciler.health import Expectation, assess, structure
+from reconciler.look import look_at
 from reconciler.manifest import load_manifest
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.plan import Plan, Step
@@ -443,3 +445,25 @@ def test_plan_verify_and_which_judge_a_broken_structure_alike(project: Project, 
     assert [f.reason for f in check.env_findings] == [category]
     assert not check.ok
     assert (refused is None) == (category == "activation_missing"), refused
+
+
+def test_looking_at_an_env_never_waits_on_a_fifo_where_a_small_file_should_be(
+    tmp_path: Path,
+) -> None:
+    """pyvenv.cfg and bin/activate are read by every verify: a FIFO in their place is a
+    finding at once, never a read that waits for a writer."""
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    python = layout.interpreter(env)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    os.mkfifo(env / "pyvenv.cfg")
+    os.mkfifo(env / "bin" / "activate")
+
+    facts = look_at(EnvRequest(ENV, env))
+
+    assert facts.exists
+    assert [(f.reason, f.detail) for f in structure(facts)] == [
+        ("pyvenv_cfg_missing", "pyvenv.cfg cannot be read (not a small regular file)"),
+        ("activation_missing", "bin/activate is missing"),
+    ]

@@ -494,6 +494,8 @@ def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
     settle()
     verify(project)  # the manifest's memo and the hash cache are stored ...
     assert verify(project, env_key)[0] == 0  # ... and the env was OK
+    assert list((project.root / ".cache" / "verify").glob("*.json"))
+    assert list((project.root / ".cache" / "hashes").iterdir())
     breaks(env)
 
     code, out, err = verify(project)
