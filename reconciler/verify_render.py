@@ -2,7 +2,9 @@
 
 Text follows ``rpm -V``: one line per finding (category, env, distribution, path relative to
 the env, then expected vs actual), so a scheduled job can grep it; then one summary line per
-env. JSON carries the same data and is what the text is rendered from.
+env. Findings about an env as a whole (``health.ENV_LEVEL``: it is missing or cannot start)
+come first, in the text before every finding about files, in JSON first in their env's
+``findings`` and ``counts``. JSON carries the same data and is what the text is rendered from.
 """
 
 from __future__ import annotations
