@@ -140,3 +140,14 @@ class InternalFolderRefused(ReconcileError):
                 f"{what} there); move it away and run the command again."
             )
         super().__init__(message)
+
+
+class PathUnreadable(ReconcileError):
+    """A path reconcile must look at cannot be looked at (permission denied, a link loop...)."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        super().__init__(
+            f"cannot look at {path}: {exc.strerror or exc}; run reconcile as a user who may "
+            "read it, or fix its permissions."
+        )
+        self.path = path

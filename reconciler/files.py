@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import glob
+import glob as globbing
 import os
 import secrets
 import stat
@@ -53,7 +53,7 @@ def stray_temporaries(path: Path) -> list[Path]:
     was killed between creating and renaming them: regular files named exactly as it names
     them (``.<name>.`` and 12 hex digits), nothing else."""
     found = []
-    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*"):
+    for candidate in path.parent.glob(f".{globbing.escape(path.name)}.*"):
         suffix = candidate.name[len(path.name) + 2 :]
         if len(suffix) != 12 or suffix.strip(_HEX):
             continue
@@ -63,13 +63,41 @@ def stray_temporaries(path: Path) -> list[Path]:
     return sorted(found)
 
 
+def is_dir(path: Path) -> bool:
+    """Whether ``path`` leads to a folder; False, never an exception, when it cannot be looked
+    at (``Path.is_dir`` raises for a folder on its way the user may not enter)."""
+    try:
+        return stat.S_ISDIR(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` leads to a regular file; False, never an exception, when it cannot be
+    looked at."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def glob(folder: Path, pattern: str) -> list[Path]:
+    """``folder.glob(pattern)``, empty when ``folder`` cannot be looked at (``Path.glob``
+    raises for a folder on its way the user may not enter)."""
+    try:
+        return list(folder.glob(pattern))
+    except (OSError, ValueError):
+        return []
+
+
 def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
     """The site-packages folders of a venv (normally exactly one): ``Lib/site-packages`` on
-    Windows, else every ``lib/python*/site-packages``, sorted."""
+    Windows, else every ``lib/python*/site-packages``, sorted. A folder that cannot be looked
+    at is left out."""
     if windows:
         candidate = env_dir / "Lib" / "site-packages"
-        return [candidate] if candidate.is_dir() else []
-    return sorted(p for p in env_dir.glob("lib/python*/site-packages") if p.is_dir())
+        return [candidate] if is_dir(candidate) else []
+    return sorted(p for p in glob(env_dir, "lib/python*/site-packages") if is_dir(p))
 
 
 def display_path(path: Path) -> str:

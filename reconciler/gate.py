@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING
 
 from reconciler import layout, planmemo
 from reconciler.cachedir import cache_folder
-from reconciler.observe import probe, read_pyvenv_cfg
+from reconciler.errors import PathUnreadable
+from reconciler.health import CANNOT_START, structure
+from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
+from reconciler.observe import probe
 
 if TYPE_CHECKING:
     from reconciler.records import VerifyReport
@@ -55,24 +58,22 @@ class Expect:
 
 
 def structure_problem(env_dir: Path) -> str | None:
-    """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter. A folder
-    that cannot be looked at (permissions) is a problem, never an exception."""
+    """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter; the same
+    judgement as `verify`'s env-level findings (``health.structure``), as one phrase. A
+    folder that cannot be looked at (permissions) is a problem, never an exception."""
+    windows = sys.platform == "win32"
     try:
-        return _structure_problem(env_dir)
-    except OSError as exc:
-        return f"it cannot be looked at ({exc.strerror or exc})"
-
-
-def _structure_problem(env_dir: Path) -> str | None:
-    python = layout.interpreter(env_dir, sys.platform == "win32")
-    if not python.exists():
-        return f"its interpreter {python} is missing"
-    cfg = read_pyvenv_cfg(env_dir)
-    if cfg is None:
-        return "its pyvenv.cfg is missing"
-    home = dict(cfg).get("home")
-    if home and not Path(home).is_dir():
-        return f"its base interpreter folder {home} is gone"
+        facts = look_at(EnvRequest("", env_dir), windows)
+    except PathUnreadable as exc:
+        return f"it cannot be looked at ({exc.message})"
+    if not facts.exists:
+        return f"{env_dir} is not an env folder"
+    for finding in structure(facts, windows):
+        if finding.reason == "interpreter_broken":  # the path, for whoever reads the phrase
+            python = layout.interpreter(env_dir, windows)
+            return f"its interpreter {python} {facts.interpreter_problem}"
+        if finding.reason in CANNOT_START:
+            return "its " + finding.detail.removeprefix("the ")
     return None
 
 

@@ -79,9 +79,20 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
             raise InternalFolderRefused(entry, f"generation {entry.name} of {env_key}", True)
         if kind != "dir":
             continue
-        complete = layout.receipt_path(entry).is_file()
-        found.append(Generation(env_key, entry.name, entry, complete))
+        found.append(Generation(env_key, entry.name, entry, _has_receipt(entry)))
     return sorted(found, key=lambda g: g.number)
+
+
+def _has_receipt(gen_dir: Path) -> bool:
+    """Whether a generation folder holds its receipt (the build completed). One whose receipt
+    may not be looked at counts as complete: what cannot be read is never taken for a killed
+    build, which `gc` removes."""
+    try:
+        return stat.S_ISREG(layout.receipt_path(gen_dir).stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
 
 
 def managed_env_keys(root: Path) -> list[str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reconciler.lockfiles import Lockfile
-from reconciler.records import BASELINE_DETAIL, IntegrityFinding, VerifyReport
 from reconciler.state import EnvFacts, EnvHealth, Finding
+
+if TYPE_CHECKING:  # `which` judges structure only: it need not import lockfile parsing
+    from reconciler.lockfiles import Lockfile
+    from reconciler.records import IntegrityFinding, VerifyReport
 
 MAX_FILES_LISTED = 10
 """Corrupted files named one by one in a plan step; the rest are counted."""
@@ -43,16 +46,7 @@ def _structure(facts: EnvFacts, managed: bool) -> list[Finding]:
         found.append(
             Finding("not_created_by_reconcile", "no reconcile receipt: it was built by hand")
         )
-    if facts.pyvenv_cfg is None:
-        found.append(Finding("pyvenv_cfg_missing", "pyvenv.cfg is missing"))
-    if facts.base_interpreter_present is False:
-        home = dict(facts.pyvenv_cfg or ()).get("home", "?")
-        found.append(
-            Finding("base_interpreter_missing", f"the base interpreter folder {home} is gone")
-        )
-    found.extend(
-        Finding("activation_missing", f"{name} is missing") for name in facts.missing_activation
-    )
+    found.extend(_setup(facts))
     if (
         facts.activation_venv_path is not None
         and facts.real_path is not None
@@ -64,6 +58,58 @@ def _structure(facts: EnvFacts, managed: bool) -> list[Finding]:
                 f"made for {facts.activation_venv_path}, now at {facts.real_path}",
             )
         )
+    return found
+
+
+ENV_LEVEL = (
+    "env_missing",
+    "interpreter_broken",
+    "pyvenv_cfg_missing",
+    "base_interpreter_missing",
+    "activation_missing",
+)
+"""Findings about an env as a whole, in the order reports list them (before any finding about
+its files: an env that cannot start is worse than a bad file)."""
+
+CANNOT_START = frozenset(
+    {"env_missing", "interpreter_broken", "pyvenv_cfg_missing", "base_interpreter_missing"}
+)
+"""The env-level findings that keep an interpreter from starting (`which` refuses the env);
+``activation_missing`` only breaks ``source bin/activate``."""
+
+
+def structure(facts: EnvFacts, windows: bool = False) -> list[Finding]:
+    """What keeps an env that exists from starting or from being activated, judged from its
+    structure alone (``look.look_at``, no process): its interpreter, pyvenv.cfg, base
+    interpreter and activation scripts. The one judgement behind `verify`'s env-level
+    findings and `which`; `plan` has the interpreter's own word from its probe instead."""
+    found: list[Finding] = []
+    if facts.interpreter_problem is not None:
+        python = "Scripts/python.exe" if windows else "bin/python"
+        found.append(
+            Finding("interpreter_broken", f"the interpreter {facts.interpreter_problem}", python)
+        )
+    return found + _setup(facts)
+
+
+def _setup(facts: EnvFacts) -> list[Finding]:
+    """pyvenv.cfg, the base interpreter it names, the activation scripts."""
+    found: list[Finding] = []
+    if facts.pyvenv_cfg is None:
+        problem = facts.pyvenv_cfg_problem or "is missing"
+        found.append(Finding("pyvenv_cfg_missing", f"pyvenv.cfg {problem}", "pyvenv.cfg"))
+    if facts.base_interpreter_present is False:
+        home = dict(facts.pyvenv_cfg or ()).get("home", "?")
+        problem = facts.base_interpreter_problem or "is gone"
+        found.append(
+            Finding(
+                "base_interpreter_missing", f"the base interpreter folder {home} {problem}", home
+            )
+        )
+    found.extend(
+        Finding("activation_missing", f"{name} is missing", name)
+        for name in facts.missing_activation
+    )
     return found
 
 
@@ -104,6 +150,8 @@ def corruption(report: VerifyReport) -> list[Finding]:
 def _corrupted(finding: IntegrityFinding) -> str:
     """``hash_mismatch lib/.../x.py (alpha)``; a file whose RECORD row is an upstream defect
     says that it was checked against what reconcile installed."""
+    from reconciler.records import BASELINE_DETAIL
+
     owner = [finding.dist] if finding.dist else []
     if BASELINE_DETAIL in finding.detail:
         owner.append("upstream record_defect: checked against what reconcile installed")

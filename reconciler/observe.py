@@ -7,22 +7,27 @@ anything. Envs are observed in parallel.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
-from reconciler.files import site_packages
+from reconciler.files import glob, site_packages
 from reconciler.generations import read_receipt
+
+# EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
+# rest of reconcile finds them here, beside what observes more.
+from reconciler.look import EnvRequest as EnvRequest
+from reconciler.look import look_at
+from reconciler.look import read_pyvenv_cfg as read_pyvenv_cfg
 from reconciler.runner import Command, CommandTimeout, run
-from reconciler.state import EnvFacts, InstalledDist, PathKind, ProbeResult
+from reconciler.state import EnvFacts, InstalledDist, ProbeResult
 
 PROBE_TIMEOUT = 300.0
 
@@ -58,42 +63,6 @@ sys.stdout.write("\n@@reconcile-probe@@" + json.dumps(
 """
 
 
-@dataclass(frozen=True)
-class EnvRequest:
-    """Which folder to observe for an env, and which imports to probe."""
-
-    env_key: str
-    path: Path
-    imports: tuple[str, ...] = ()
-    confine_to: Path | None = None
-    """For envs under the root: a link that resolves outside this folder is not followed."""
-
-
-def _path_kind(path: Path) -> tuple[PathKind, str | None]:
-    if path.is_symlink():
-        target = str(path.readlink())
-        return ("symlink" if path.exists() else "broken_symlink"), target
-    if path.is_dir():
-        return "dir", None
-    if path.exists():
-        return "other", None
-    return "absent", None
-
-
-def read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
-    """The ``key = value`` pairs of an env's pyvenv.cfg, or None when it cannot be read."""
-    try:
-        text = (env_dir / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    pairs = []
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            pairs.append((key.strip(), value.strip()))
-    return tuple(pairs)
-
-
 def _read_receipt(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
     data = read_receipt(env_dir)
     if data is None:
@@ -101,30 +70,12 @@ def _read_receipt(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
     return tuple(sorted((str(k), str(v)) for k, v in data.items()))
 
 
-_VIRTUAL_ENV_LINE = re.compile(r"""^\s*(?:export\s+)?VIRTUAL_ENV=['"]?([^'"\n]+)['"]?""", re.M)
-
-
-def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | None]:
-    missing = tuple(
-        name for name in layout.activation_scripts(windows) if not (env_dir / name).is_file()
-    )
-    recorded = None
-    if not windows:
-        try:
-            text = (env_dir / "bin" / "activate").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        match = _VIRTUAL_ENV_LINE.search(text)
-        recorded = match.group(1) if match else None
-    return missing, recorded
-
-
 def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist, ...]:
     """Every ``*.dist-info`` with a readable Name and Version, sorted."""
     parser = HeaderParser()
     found: list[InstalledDist] = []
     for site in site_packages(env_dir, windows):
-        for dist_info in site.glob("*.dist-info"):
+        for dist_info in glob(site, "*.dist-info"):
             try:
                 with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as handle:
                     headers = parser.parse(handle, headersonly=True)
@@ -165,42 +116,20 @@ def probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str
 
 
 def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
-    """Gather every fact about one env folder. Never raises for a broken env."""
-    path = request.path
-    kind, target = _path_kind(path)
-    if kind not in ("dir", "symlink"):
-        return EnvFacts(env_key=request.env_key, path=str(path), kind=kind, link_target=target)
-    real = path.resolve()
-    if request.confine_to is not None and not real.is_relative_to(request.confine_to.resolve()):
-        return EnvFacts(
-            env_key=request.env_key,
-            path=str(path),
-            kind=kind,
-            link_target=target,
-            real_path=str(real),
-            escapes_root=True,
-        )
-    cfg = read_pyvenv_cfg(real)
-    home = dict(cfg or ()).get("home")
-    python = layout.interpreter(real, windows)
-    missing_activation, recorded = _activation(real, windows)
+    """Gather every fact about one env folder: ``look_at``'s, its receipt, one probe of its
+    interpreter (when there is one to run) and its installed distributions. Never raises for
+    a broken env."""
+    facts = look_at(request, windows)
+    if not facts.exists or facts.escapes_root or facts.real_path is None:
+        return facts
+    real = Path(facts.real_path)
     probed: ProbeResult | None = None
-    probe_error: str | None = "the interpreter is missing"
-    if python.exists():
-        probed, probe_error = probe(python, request.imports)
-    return EnvFacts(
-        env_key=request.env_key,
-        path=str(path),
-        kind=kind,
-        link_target=target,
+    probe_error: str | None = f"the interpreter {facts.interpreter_problem}"
+    if facts.interpreter_problem is None:
+        probed, probe_error = probe(layout.interpreter(real, windows), request.imports)
+    return dataclasses.replace(
+        facts,
         receipt=_read_receipt(real),
-        interpreter_present=python.exists(),
-        pyvenv_cfg=cfg,
-        base_interpreter_present=Path(home).is_dir() if home else None,
-        missing_activation=missing_activation,
-        # resolved like real_path: a root reached through a link is not a moved env
-        activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
-        real_path=str(real),
         probe=probed,
         probe_error=probe_error,
         installed=installed_dists(real, windows),

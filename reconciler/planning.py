@@ -294,6 +294,7 @@ def _input_paths(
 ) -> list[str]:
     """The paths a plan reads besides the files RECORDs list (those come from verify)."""
     from reconciler import layout
+    from reconciler.files import glob
     from reconciler.planmemo import env_paths
 
     root = loaded.root
@@ -315,8 +316,8 @@ def _input_paths(
         paths += env_paths(fact.path, fact.real_path, cfg)
         if fact.real_path is not None:
             lib = Path(fact.real_path) / "lib"
-            paths += [str(lib)] + [str(p) for p in lib.glob("python*")]
-            paths += _site_files(lib.glob("python*/site-packages"))
+            paths += [str(lib)] + [str(p) for p in glob(lib, "python*")]
+            paths += _site_files(glob(lib, "python*/site-packages"))
     return paths
 
 

@@ -36,8 +36,17 @@ class EnvFacts:
     link_target: str | None = None
     receipt: tuple[tuple[str, str], ...] | None = None
     interpreter_present: bool = False
+    interpreter_problem: str | None = None
+    """Why the interpreter cannot be started, seen without running it (``"is missing"``,
+    ``"is not executable"``, ``"cannot be looked at (Permission denied)"``); ``None`` when it
+    is an executable file."""
     pyvenv_cfg: tuple[tuple[str, str], ...] | None = None
+    pyvenv_cfg_problem: str | None = None
+    """Why pyvenv.cfg could not be read (``"is missing"``, ``"cannot be read (...)"``)."""
     base_interpreter_present: bool | None = None
+    base_interpreter_problem: str | None = None
+    """Why pyvenv.cfg's ``home`` is no usable folder (``"is gone"``, ``"cannot be looked at
+    (...)"``); ``None`` when it is one, or when pyvenv.cfg names none."""
     missing_activation: tuple[str, ...] = ()
     activation_venv_path: str | None = None
     real_path: str | None = None
@@ -61,6 +70,9 @@ class Finding:
 
     reason: str
     detail: str
+    path: str = ""
+    """What the finding is about, where that is one file or folder (relative to the env when
+    inside it: ``bin/python``, ``pyvenv.cfg``); empty otherwise."""
 
 
 @dataclass(frozen=True)

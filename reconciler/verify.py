@@ -55,7 +55,7 @@ from typing import Any, NamedTuple
 
 from reconciler import runner
 from reconciler.errors import ReconcileError
-from reconciler.files import site_packages
+from reconciler.files import is_dir, site_packages
 from reconciler.hashcache import Entry, HashCache, entry_for
 from reconciler.records import (
     BASELINE_DETAIL,
@@ -396,7 +396,7 @@ class _Walker:
                     )
                 )
                 continue
-            if not Path(folder_real).is_dir():
+            if not is_dir(Path(folder_real)):
                 continue
             self.dists += 1
             seen.append((name, dist_info_rel))
@@ -912,9 +912,19 @@ def verify_env(
     has no site-packages, and ``ValueError`` for a cache of another env.
     """
     started_ns = time.time_ns()  # before any stat: the racy rule's reference
-    if not env_dir.is_dir():
-        raise EnvNotVerifiable(f"{env_dir} is not an env folder; nothing to verify there.")
     env_real = os.path.realpath(env_dir)
+    try:
+        with os.scandir(env_real):  # a folder, and one this user may list
+            pass
+    except (FileNotFoundError, NotADirectoryError):
+        raise EnvNotVerifiable(
+            f"{env_dir} is not an env folder; nothing to verify there."
+        ) from None
+    except OSError as exc:
+        raise EnvNotVerifiable(
+            f"{env_dir} cannot be read ({exc.strerror or exc}); verify it as a user who may "
+            "read it."
+        ) from None
     if cache is not None and cache.env_real != env_real:
         raise ValueError(f"the hash cache is for {cache.env_real}, not {env_real}")
     sites = site_packages(Path(env_real), windows)

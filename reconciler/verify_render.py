@@ -2,21 +2,26 @@
 
 Text follows ``rpm -V``: one line per finding (category, env, distribution, path relative to
 the env, then expected vs actual), so a scheduled job can grep it; then one summary line per
-env. JSON carries the same data and is what the text is rendered from.
+env. Findings about an env as a whole (``health.ENV_LEVEL``: it is missing or cannot start)
+come first, in the text before every finding about files, in JSON first in their env's
+``findings`` and ``counts``. JSON carries the same data and is what the text is rendered from.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.health import ENV_LEVEL
 from reconciler.records import (
     BASELINE_DETAIL,
     AllowedModification,
     IntegrityFinding,
     VerifyReport,
 )
+from reconciler.state import Finding
 from reconciler.units import human_size
 from reconciler.verifying import EnvCheck
 
@@ -62,17 +67,42 @@ def _linked_warning(check: EnvCheck, report: VerifyReport) -> str | None:
     )
 
 
+def _env_finding(finding: Finding) -> dict[str, Any]:
+    """An env-level finding in the shape of a file's: no distribution, no sizes."""
+    return {
+        "category": finding.reason,
+        "dist": None,
+        "path": finding.path,
+        "expected_size": None,
+        "actual_size": None,
+        "expected_sha256": None,
+        "actual_sha256": None,
+        "detail": finding.detail,
+    }
+
+
 def _env(check: EnvCheck) -> dict[str, Any]:
     doc: dict[str, Any] = {"env": check.env_key, "kind": check.kind, "path": check.path}
     report = check.report
+    level = [_env_finding(f) for f in check.env_findings]
+    counts = Counter(f["category"] for f in level)
     if report is None:
-        return {**doc, "status": "unchecked", "problem": check.problem}
+        if not level:
+            return {**doc, "status": "unchecked", "problem": check.problem}
+        return {
+            **doc,
+            "status": "problems",
+            "problem": check.problem,
+            "counts": {c: counts[c] for c in ENV_LEVEL if counts[c]},
+            "findings": level,
+            "allowed": [],
+        }
     return {
         **doc,
-        "status": "ok" if report.ok else "problems",
+        "status": "ok" if report.ok and not level else "problems",
         "problem": None,
-        "counts": dict(report.counts()),
-        "findings": [_finding(f) for f in report.findings],
+        "counts": {**{c: counts[c] for c in ENV_LEVEL if counts[c]}, **report.counts()},
+        "findings": level + [_finding(f) for f in report.findings],
         "allowed": [_allowed(a) for a in report.allowed],
         "record_defects": [_finding(d) for d in report.record_defects],
         "distributions": report.dists,
@@ -101,6 +131,7 @@ def verify_document(checks: Sequence[EnvCheck], deep: bool) -> dict[str, Any]:
             "with_problems": sum(e["status"] == "problems" for e in envs),
             "unchecked": sum(e["status"] == "unchecked" for e in envs),
             "findings": sum(len(e.get("findings", ())) for e in envs),
+            "env_findings": sum(len(c.env_findings) for c in checks),
         },
     }
 
@@ -152,26 +183,46 @@ def _table(rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def _summary(env: Mapping[str, Any]) -> str:
+    """One line: the env-level findings first (``env broken (1 interpreter_broken)``), then
+    what the check of its files found."""
     key = env["env"]
-    if env["status"] == "unchecked":
-        return f"{key}: not checked: {env['problem']}."
+    level = [f for f in env.get("findings", ()) if f["category"] in ENV_LEVEL]
+    files = _files(env, len(level))
+    if not level:
+        return f"{key}: {files}."
+    if [f["category"] for f in level] == ["env_missing"]:
+        return f"{key}: env missing: {level[0]['detail']}."
+    counts = ", ".join(f"{n} {c}" for c, n in env["counts"].items() if c in ENV_LEVEL)
+    head = f"{key}: env broken ({counts})"
+    if files is None:
+        return f"{head}."
+    return f"{head}; files: {files}."
+
+
+def _files(env: Mapping[str, Any], env_level: int) -> str | None:
+    """What the check of the env's files found, ``None`` when there was nothing to check."""
+    if "files_checked" not in env:
+        return None if env["problem"] is None else f"not checked: {env['problem'].rstrip('.')}"
     checked = (
         f"{env['files_checked']:,} files checked: {env['files_hashed']:,} hashed "
         f"({human_size(env['bytes_hashed'])}), {env['files_cached']:,} unchanged since last hashed"
     )
-    if env["status"] == "ok":
+    found = env["findings"][env_level:]
+    dists = env["distributions"]
+    if not found:
         allowed = len(env["allowed"])
         extra = f", {allowed} allowed modification{'s' * (allowed != 1)}" if allowed else ""
         defects = len(env.get("record_defects", ()))
         extra += f", {defects} upstream RECORD defect{'s' * (defects != 1)}" if defects else ""
-        dists = env["distributions"]
-        return f"{key}: OK, {dists} distribution{'s' * (dists != 1)}{extra} ({checked})."
-    counts = ", ".join(f"{n} {category}" for category, n in env["counts"].items())
-    dists = len({f["dist"] for f in env["findings"] if f["dist"]})
-    count = len(env["findings"])
+        return f"OK, {dists} distribution{'s' * (dists != 1)}{extra} ({checked})"
+    counts = ", ".join(
+        f"{n} {category}" for category, n in env["counts"].items() if category not in ENV_LEVEL
+    )
+    bad = len({f["dist"] for f in found if f["dist"]})
+    count = len(found)
     return (
-        f"{key}: {count} problem{'s' * (count != 1)} in {dists} of {env['distributions']} "
-        f"distributions: {counts} ({checked})."
+        f"{count} problem{'s' * (count != 1)} in {bad} of {dists} distributions: {counts} "
+        f"({checked})"
     )
 
 
@@ -180,8 +231,14 @@ def render_text(doc: Mapping[str, Any], verbose: bool = False, quiet: bool = Fal
     ``verbose``), then one
     summary line per env (``quiet``: only for envs that are not OK), then warnings."""
     rows: list[tuple[str, ...]] = []
+    for env in doc["envs"]:  # an env that cannot start is worse than a bad file: those first
+        for f in env.get("findings", ()):
+            if f["category"] in ENV_LEVEL:
+                rows.append((f["category"], env["env"], "-", f["path"], f["detail"]))
     for env in doc["envs"]:
         for f in env.get("findings", ()):
+            if f["category"] in ENV_LEVEL:
+                continue
             rows.append((f["category"], env["env"], f["dist"] or "-", f["path"], finding_text(f)))
         if verbose:
             for a in env.get("allowed", ()):

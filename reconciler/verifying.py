@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import layout, store
 from reconciler.cachedir import cache_folder
+from reconciler.errors import PathUnreadable
 from reconciler.files import display_path
 from reconciler.records import RecordDefect, VerifyReport
+from reconciler.state import Finding
 
 if TYPE_CHECKING:
     from reconciler.manifest import LoadedManifest
@@ -102,11 +105,13 @@ def scope_of(loaded: LoadedManifest) -> VerifyScope:
 
 @dataclass(frozen=True)
 class EnvCheck:
-    """The integrity of one declared env, or why it could not be checked.
+    """The health and integrity of one declared env.
 
-    ``report`` is ``None`` when ``problem`` says why nothing was checked (not created yet,
-    a link out of the root, not a venv). ``link_mode`` is the manifest's, for the warning about
-    files shared with the package cache.
+    ``env_findings`` are about the env as a whole (``health.ENV_LEVEL``: it is missing, or
+    cannot start or be activated); they come first in every report. ``report`` is the check
+    of its files, ``None`` when ``problem`` says why they were not checked (a link out of the
+    root, not a venv; nothing to check in a missing env). ``link_mode`` is the manifest's, for
+    the warning about files shared with the package cache.
     """
 
     env_key: str
@@ -115,10 +120,16 @@ class EnvCheck:
     report: VerifyReport | None
     problem: str | None = None
     link_mode: str = "auto"
+    env_findings: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and self.report is not None and self.report.ok
+        return (
+            not self.env_findings
+            and self.problem is None
+            and self.report is not None
+            and self.report.ok
+        )
 
 
 RECORD_DEFECTS = "record_defects"
@@ -177,34 +188,56 @@ def verify_dir(
     return report
 
 
-def _inside(path: str, folder: Path) -> bool:
-    base = os.path.realpath(folder)
-    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
-
-
 def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -> EnvCheck:
-    """Verify one declared env (managed: its live generation; adopted: its own folder)."""
+    """Check one declared env (managed: its live generation; adopted: its own folder): first
+    what `which` would refuse it for (``health.structure``, judged from a few ``stat`` calls,
+    never from a cache, so nothing remembered can hide an env that lost its interpreter),
+    then its files against RECORD."""
+    from reconciler.health import structure
+    from reconciler.look import EnvRequest, look_at
     from reconciler.verify import EnvNotVerifiable
 
     path, kind = Path(target.path), target.kind
     shown = display_path(path)
-
-    def unchecked(problem: str) -> EnvCheck:
-        return EnvCheck(target.env_key, kind, shown, None, problem, target.link_mode)
-
-    if not os.path.lexists(path):
-        if kind == "adopted":
-            return unchecked(f"{shown} does not exist; fix the adopt path in the manifest")
-        return unchecked("not created yet; run `reconcile apply`")
     root = Path(scope.root)
-    real = os.path.realpath(path)
-    if kind == "managed" and not _inside(real, root):
-        return unchecked(f"the link leads outside the root, to {real}; it is not followed")
+    windows = sys.platform == "win32"
+
+    def checked(
+        report: VerifyReport | None, problem: str | None, found: Sequence[Finding] = ()
+    ) -> EnvCheck:
+        return EnvCheck(
+            target.env_key, kind, shown, report, problem, target.link_mode, tuple(found)
+        )
+
+    def missing(detail: str) -> EnvCheck:
+        return checked(None, None, [Finding("env_missing", detail, ".")])
+
     try:
-        report = verify_dir(root, Path(real), target.ignore, deep=deep)
+        facts = look_at(
+            EnvRequest(target.env_key, path, confine_to=root if kind == "managed" else None),
+            windows,
+        )
+    except PathUnreadable as exc:
+        return checked(None, exc.message)
+    if facts.kind == "absent":
+        if kind == "adopted":
+            return missing(f"{shown} does not exist; restore it, or fix the adopt path")
+        return missing("not created yet; run `reconcile apply`")
+    if facts.kind == "broken_symlink":
+        return missing(f"the link points at {facts.link_target}, which is gone")
+    if facts.kind == "other":
+        return missing(f"{shown} is a file, not an env folder")
+    if facts.escapes_root:
+        return checked(
+            None, f"the link leads outside the root, to {facts.real_path}; it is not followed"
+        )
+    found = structure(facts, windows)
+    real = Path(facts.real_path or path)
+    try:
+        report = verify_dir(root, real, target.ignore, deep=deep)
     except EnvNotVerifiable as exc:
-        return unchecked(exc.message)
-    return EnvCheck(target.env_key, kind, shown, report, None, target.link_mode)
+        return checked(None, exc.message, found)
+    return checked(report, None, found)
 
 
 def check_envs(

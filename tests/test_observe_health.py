@@ -6,16 +6,23 @@ what the plan makes of it: the step's action, its reasons and its details.
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from reconciler import generations, layout
 from reconciler.cli import main
-from reconciler.health import Expectation, assess
+from reconciler.gate import structure_problem
+from reconciler.health import Expectation, assess, structure
+from reconciler.look import look_at
 from reconciler.manifest import load_manifest
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.plan import Plan, Step
 from reconciler.planning import PlanRun, make_plan, read_lockfile
+from reconciler.verifying import check_env, scope_of
 from tests.conftest import Project, build_env, require_python, uv
 
 ENV = "work"
@@ -369,3 +376,98 @@ def test_plan_probes_every_env_once_and_all_of_them_concurrently(project: Projec
     assert sorted(log.read_text().splitlines()) == ["a together", "b together", "c together"]
     assert sorted(run.fingerprint["observed"]) == ["a", "b", "c"]
     assert run.plan.steps == ()
+
+
+def _home(env: Path, value: str) -> None:
+    cfg = env / "pyvenv.cfg"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    rewritten = [f"home = {value}" if line.startswith("home = ") else line for line in lines]
+    cfg.write_text("\n".join(rewritten) + "\n", encoding="utf-8")
+
+
+def _replace_interpreter(env: Path, make: Callable[[Path], None]) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    make(python)
+
+
+def _plain_file(path: Path) -> None:
+    path.write_text("#!/bin/sh\n")  # mode 0o644: no one may execute it
+
+
+STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
+    # how the env is broken -> the one finding plan, verify and which agree on
+    "interpreter deleted": (lambda env: layout.interpreter(env).unlink(), "interpreter_broken"),
+    "interpreter a dangling link": (
+        lambda env: _replace_interpreter(env, lambda p: p.symlink_to(env / "gone")),
+        "interpreter_broken",
+    ),
+    "interpreter a link loop": (
+        lambda env: _replace_interpreter(env, lambda p: p.symlink_to(p)),
+        "interpreter_broken",
+    ),
+    "interpreter not executable": (
+        lambda env: _replace_interpreter(env, _plain_file),
+        "interpreter_broken",
+    ),
+    "pyvenv.cfg deleted": (lambda env: (env / "pyvenv.cfg").unlink(), "pyvenv_cfg_missing"),
+    "base interpreter gone": (
+        lambda env: _home(env, str(env.parent / "uninstalled" / "bin")),
+        "base_interpreter_missing",
+    ),
+    "base interpreter path with a NUL byte": (
+        lambda env: _home(env, "/opt/py\0thon/bin"),
+        "base_interpreter_missing",
+    ),
+    "activation script deleted": (
+        lambda env: (env / "bin" / "activate").unlink(),
+        "activation_missing",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(STRUCTURE_BREAKS))
+def test_plan_verify_and_which_judge_a_broken_structure_alike(project: Project, how: str) -> None:
+    """One judgement of an env's structure: what `plan` replaces an env for, `verify` reports
+    as its env-level finding, and `which` refuses it for, unless only `source bin/activate`
+    is broken. Never an exception, whatever pyvenv.cfg says."""
+    python = require_python("3.11")
+    declare(project)
+    env = project.build(ENV, python)
+    breaks, category = STRUCTURE_BREAKS[how]
+    breaks(env)
+    loaded = load_manifest(project.manifest)
+    scope = scope_of(loaded)
+
+    step = env_step(make_plan(loaded).plan)
+    (target,) = scope.targets
+    check = check_env(scope, target)
+    refused = structure_problem(env)
+
+    assert step.action == "replace"
+    assert category in step.reasons
+    assert [f.reason for f in check.env_findings] == [category]
+    assert not check.ok
+    assert (refused is None) == (category == "activation_missing"), refused
+
+
+def test_looking_at_an_env_never_waits_on_a_fifo_where_a_small_file_should_be(
+    tmp_path: Path,
+) -> None:
+    """pyvenv.cfg and bin/activate are read by every verify: a FIFO in their place is a
+    finding at once, never a read that waits for a writer."""
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    python = layout.interpreter(env)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    os.mkfifo(env / "pyvenv.cfg")
+    os.mkfifo(env / "bin" / "activate")
+
+    facts = look_at(EnvRequest(ENV, env))
+
+    assert facts.exists
+    assert [(f.reason, f.detail) for f in structure(facts)] == [
+        ("pyvenv_cfg_missing", "pyvenv.cfg cannot be read (not a small regular file)"),
+        ("activation_missing", "bin/activate is missing"),
+    ]

@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler import layout
 from tests.conftest import Project, build_env, require_python, settle
 from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.wheels import make_wheel
@@ -100,7 +104,14 @@ def test_a_missing_module_with_its_dist_info_intact_is_missing(project: Project)
     assert finding["dist"] == "alpha"
     assert finding["path"] == rel(project, "serving", module)
     assert doc["format_version"] == "1"
-    assert doc["summary"] == {"envs": 1, "ok": 0, "with_problems": 1, "unchecked": 0, "findings": 1}
+    assert doc["summary"] == {
+        "envs": 1,
+        "ok": 0,
+        "with_problems": 1,
+        "unchecked": 0,
+        "findings": 1,
+        "env_findings": 0,
+    }
 
 
 def test_verify_checks_only_the_named_envs(project: Project) -> None:
@@ -124,7 +135,7 @@ def test_an_unknown_env_is_one_sentence_with_the_closest_key(project: Project) -
     assert err == 'error: verify: no env named servin in the manifest; did you mean "serving"?\n'
 
 
-def test_an_env_not_created_yet_is_reported_unchecked_and_nothing_is_created(
+def test_an_env_not_created_yet_is_env_missing_and_nothing_is_created(
     project: Project,
 ) -> None:
     require_python("3.11")
@@ -133,7 +144,11 @@ def test_an_env_not_created_yet_is_reported_unchecked_and_nothing_is_created(
     code, out, _ = verify(project)
 
     assert code == 2
-    assert out == "serving: not checked: not created yet; run `reconcile apply`.\n"
+    assert out.splitlines() == [
+        "env_missing  serving  -  .  not created yet; run `reconcile apply`",
+        "",
+        "serving: env missing: not created yet; run `reconcile apply`.",
+    ]
     assert not project.root.exists()
 
 
@@ -379,3 +394,224 @@ def test_gc_removes_the_hash_caches_of_generations_that_are_gone(project: Projec
     assert not first_cache.exists()
     second = gen_dir(project, "serving", "g0002")
     assert cache_file(project.root, os.path.realpath(second)).exists()
+
+
+# -- env-level findings: an env that cannot start is never "OK" (SPEC 6) --------------------
+
+ADOPTED = """
+[envs.legacy]
+adopt = "environments/legacy/.venv"
+
+[models.old]
+env = "legacy"
+"""
+
+
+def with_adopted(project: Project) -> Path:
+    """``serving`` (managed, model ``chat``) and ``legacy`` (adopted, model ``old``), built
+    and applied; the adopted folder is returned."""
+    legacy = project.folder / "environments" / "legacy" / ".venv"
+    relock(project, SERVING)
+    build_env(
+        legacy,
+        require_python("3.11"),
+        project.folder / "lockfiles" / "serving.txt",
+        project.wheels,
+        receipt=False,
+    )
+    project.write(SERVING + ADOPTED)
+    applied = project.cli("apply", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    return legacy
+
+
+def _not_executable(env: Path) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
+
+
+def _a_folder(env: Path) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    python.mkdir()
+
+
+def _base_gone(env: Path) -> None:
+    cfg = env / "pyvenv.cfg"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    gone = "home = /nonexistent/reconcile-base-python/bin"
+    cfg.write_text("\n".join(gone if ln.startswith("home") else ln for ln in lines) + "\n")
+
+
+BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    # how the env is broken -> (break it, the finding's category, its path)
+    "interpreter deleted": (
+        lambda env: layout.interpreter(env).unlink(),
+        "interpreter_broken",
+        "bin/python",
+    ),
+    "interpreter not executable": (_not_executable, "interpreter_broken", "bin/python"),
+    "interpreter a folder": (_a_folder, "interpreter_broken", "bin/python"),
+    "pyvenv.cfg deleted": (
+        lambda env: (env / "pyvenv.cfg").unlink(),
+        "pyvenv_cfg_missing",
+        "pyvenv.cfg",
+    ),
+    "base interpreter gone": (
+        _base_gone,
+        "base_interpreter_missing",
+        "/nonexistent/reconcile-base-python/bin",
+    ),
+    "activate deleted": (
+        lambda env: (env / "bin" / "activate").unlink(),
+        "activation_missing",
+        "bin/activate",
+    ),
+    "env folder deleted": (shutil.rmtree, "env_missing", "."),
+}
+
+
+@pytest.mark.parametrize("kind", ["managed", "adopted"])
+@pytest.mark.parametrize("how", sorted(BREAKS))
+def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
+    project: Project, kind: str, how: str
+) -> None:
+    """Whatever the memo of the manifest and the hash cache remember from an OK verify, an
+    env that lost its interpreter, pyvenv.cfg, base interpreter, activation script or itself
+    is reported first, with its own category, and verify exits 2; `which` refuses exactly the
+    envs verify says cannot start."""
+    legacy = with_adopted(project)
+    env_key, model = ("serving", "chat") if kind == "managed" else ("legacy", "old")
+    env = (project.root / "serving").resolve() if kind == "managed" else legacy
+    other, other_site = (
+        ("legacy", next(legacy.glob("lib/python*/site-packages")))
+        if kind == "managed"
+        else ("serving", site(project, "serving"))
+    )
+    (other_site / "beta" / "__init__.py").write_bytes(b"")  # a file finding in the other env
+    breaks, category, path = BREAKS[how]
+    settle()
+    verify(project)  # the manifest's memo and the hash cache are stored ...
+    assert verify(project, env_key)[0] == 0  # ... and the env was OK
+    assert list((project.root / ".cache" / "verify").glob("*.json"))
+    assert list((project.root / ".cache" / "hashes").iterdir())
+    breaks(env)
+
+    code, out, err = verify(project)
+    doc = verify_json(project)
+    which = project.cli("which", model)
+
+    assert code == 2, out + err
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == [category, env_key, "-", path], out
+    assert lines[1].split()[:2] == ["zero_byte", other], out  # after it, whatever the order
+    summary = (
+        f"{env_key}: env missing: "
+        if how == "env folder deleted"
+        else f"{env_key}: env broken (1 {category})"
+    )
+    assert any(line.startswith(summary) for line in lines), out
+    envs = envs_of(doc)
+    assert envs[env_key]["status"] == "problems"
+    first = envs[env_key]["findings"][0]
+    assert (first["category"], first["path"], first["dist"]) == (category, path, None)
+    assert next(iter(envs[env_key]["counts"])) == category
+    assert doc["summary"]["env_findings"] == 1
+    assert "internal error" not in err
+    if category == "activation_missing":  # `source bin/activate` breaks; the interpreter runs
+        assert which.returncode == 0, which.stderr
+    else:
+        assert which.returncode == 1, which.stdout
+
+
+# -- paths the user may not read: findings or one sentence, never "internal error" ----------
+
+NOBODY = ("--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def as_nobody(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run reconcile in the project folder as the unprivileged user ``nobody`` (root reads
+    every file whatever its mode); skip when this machine cannot."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv (util-linux) to run reconcile as another user")
+    for folder in (project.folder, *project.folder.parents):  # pytest's folders are 0o700
+        if folder.stat().st_uid == 0 and folder.stat().st_mode & 0o001 == 0:
+            folder.chmod(folder.stat().st_mode | 0o001)
+    env = {**os.environ, "HOME": str(project.folder), "RECONCILE_NO_PLAN_CACHE": "1"}
+    env.pop("UV_CACHE_DIR", None)  # the test's own, which nobody may not enter
+    argv = [setpriv, *NOBODY, sys.executable, "-m", "reconciler", *args]
+    probe = subprocess.run(
+        [setpriv, *NOBODY, sys.executable, "-c", "import reconciler"],
+        capture_output=True,
+        cwd=project.folder,
+        env=env,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run this reconcile: {probe.stderr.decode()[-300:]}")
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=project.folder, env=env, check=False, timeout=600
+    )
+
+
+def _python_in_a_closed_folder(project: Project, legacy: Path) -> str:
+    closed = project.folder / "closed"
+    closed.mkdir()
+    python = layout.interpreter(legacy)
+    real = python.resolve()
+    python.unlink()
+    shutil.copy2(real, closed / "python")
+    python.symlink_to(closed / "python")
+    closed.chmod(0o700)
+    return "legacy"
+
+
+def _generation_closed(project: Project, legacy: Path) -> str:
+    (project.root / "serving").resolve().chmod(0o000)
+    return "serving"
+
+
+def _generations_of_env_closed(project: Project, legacy: Path) -> str:
+    (project.root / layout.GENERATIONS / "serving").chmod(0o000)
+    return "serving"
+
+
+CLOSED: dict[str, Callable[[Project, Path], str]] = {
+    # what the user may not read -> the env it breaks
+    "adopted bin/python links into a closed folder": _python_in_a_closed_folder,
+    "the live generation is mode 000": _generation_closed,
+    "the env's generations folder is mode 000": _generations_of_env_closed,
+}
+
+
+@pytest.mark.parametrize("command", ["verify", "plan", "status"])
+@pytest.mark.parametrize("how", sorted(CLOSED))
+def test_a_path_the_user_may_not_read_is_a_finding_never_an_internal_error(
+    project: Project, how: str, command: str
+) -> None:
+    legacy = with_adopted(project)
+    broken = CLOSED[how](project, legacy)
+
+    done = as_nobody(project, command)
+
+    assert "internal error" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    if command == "verify":
+        assert done.returncode == 2, done.stderr
+        (line,) = [
+            line
+            for line in done.stdout.splitlines()
+            if line.split()[:2] == ["interpreter_broken", broken]
+        ]
+        assert line.endswith("the interpreter cannot be looked at (Permission denied)"), line
+        if broken == "serving":  # its files cannot be listed either: said once, not a crash
+            assert "serving: env broken (" in done.stdout
+            assert "cannot be read (Permission denied)" in done.stdout
+    elif command == "plan":
+        assert done.returncode == 0, done.stderr
+        assert "interpreter_broken" in done.stdout + done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert "interpreter_broken" in done.stdout, done.stdout

@@ -83,10 +83,12 @@ def test_an_unchanged_manifest_is_validated_once_and_then_taken_from_the_memo(
     assert first[3] == "validated"
     assert second[3] == "memo"
     assert first[:3] == second[:3]
-    assert first[0] == 2  # the adopted folder does not exist: reported, not checked
+    assert first[0] == 2  # the adopted folder does not exist: env_missing
     doc = json.loads(second[1])
     assert [e["env"] for e in doc["envs"]] == ["legacy"]  # marked delete: not by default
-    assert "old/.venv does not exist" in doc["envs"][0]["problem"]
+    (missing,) = doc["envs"][0]["findings"]
+    assert missing["category"] == "env_missing"
+    assert "old/.venv does not exist" in missing["detail"]
     assert len(memos(verify.folder)) == 1
 
 

@@ -1,0 +1,204 @@
+"""IO: look at an env folder without running or walking anything.
+
+What is at its path (a folder, a link, nothing), its interpreter, pyvenv.cfg, the base
+interpreter pyvenv.cfg names and its activation scripts: a few ``stat`` calls and two small
+reads. `verify` and `which` judge an env's structure from these alone (``health.structure``);
+``observe`` adds the receipt, one probe of the interpreter and the installed distributions.
+Stdlib only: `verify` and `which` import this and nothing heavier. Nothing in an env that
+cannot be looked at (a folder the user may not enter) raises: it is a fact, with its reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import layout
+from reconciler.errors import PathUnreadable
+from reconciler.state import EnvFacts, PathKind
+
+
+@dataclass(frozen=True)
+class EnvRequest:
+    """Which folder to observe for an env, and which imports to probe."""
+
+    env_key: str
+    path: Path
+    imports: tuple[str, ...] = ()
+    confine_to: Path | None = None
+    """For envs under the root: a link that resolves outside this folder is not followed."""
+
+
+def _path_kind(path: Path) -> tuple[PathKind, str | None]:
+    """What is at ``path``; ``PathUnreadable`` when even that cannot be told (a folder on
+    its way the user may not enter)."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            target = str(path.readlink())
+            return ("symlink" if _lands(path) else "broken_symlink"), target
+        info = path.stat()  # a Windows junction is no symlink to lstat: follow it
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
+        return "absent", None
+    except OSError as exc:
+        raise PathUnreadable(path, exc) from exc
+    return ("dir" if stat.S_ISDIR(info.st_mode) else "other"), None
+
+
+def _lands(link: Path) -> bool:
+    """Whether a link leads to something: a link into a folder the user may not enter does
+    (its env then cannot be looked at, which the structure's findings say), a dangling one
+    or a loop does not."""
+    try:
+        link.stat()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _problem(exc: OSError, unreadable: str) -> str:
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return "is missing"
+    return f"{unreadable} ({exc.strerror or exc})"
+
+
+def interpreter_problem(python: Path) -> str | None:
+    """Why the interpreter at ``python`` cannot be started, seen without running it (a
+    phrase: ``"is missing"``, ``"is not executable"``, ``"cannot be looked at (Permission
+    denied)"``); ``None`` when it is an executable file. Never raises."""
+    try:
+        info = python.stat()
+    except OSError as exc:
+        return _problem(exc, "cannot be looked at")
+    except ValueError:  # a NUL byte in the path: nothing can be there
+        return "is missing"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a file"
+    if not os.access(python, os.X_OK):
+        return "is not executable"
+    return None
+
+
+def _home_problem(folder: Path) -> str | None:
+    """``None`` when ``folder`` is a folder, else ``"is gone"`` or why it cannot be looked at."""
+    try:
+        if stat.S_ISDIR(folder.stat().st_mode):
+            return None
+    except OSError as exc:
+        if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            return _problem(exc, "cannot be looked at")
+    except ValueError:  # a NUL byte in pyvenv.cfg's home: nothing can be there
+        pass
+    return "is gone"
+
+
+def read_pyvenv_cfg(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
+    """The ``key = value`` pairs of an env's pyvenv.cfg, or None when it cannot be read."""
+    return _pyvenv_cfg(env_dir)[0]
+
+
+def _pyvenv_cfg(env_dir: Path) -> tuple[tuple[tuple[str, str], ...] | None, str | None]:
+    """pyvenv.cfg's pairs, or ``None`` and why it could not be read."""
+    try:
+        text = _read_small(env_dir / "pyvenv.cfg")
+    except OSError as exc:
+        return None, _problem(exc, "cannot be read")
+    except ValueError:  # a NUL byte in the path
+        return None, "cannot be read"
+    pairs = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return tuple(pairs), None
+
+
+SMALL = 1 << 20
+"""pyvenv.cfg and bin/activate are a few KB; more than this is not one of them."""
+
+
+def _read_small(path: Path) -> str:
+    """The text of a small regular file; ``OSError`` for anything else (a FIFO an env holds
+    where its pyvenv.cfg should be is refused, never waited on)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > SMALL:
+            raise OSError(errno.EINVAL, "not a small regular file", str(path))
+        return handle.read(SMALL).decode("utf-8", errors="replace")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # missing, or cannot be looked at: not there for whoever activates it
+        return False
+
+
+_VIRTUAL_ENV_LINE = re.compile(r"""^\s*(?:export\s+)?VIRTUAL_ENV=['"]?([^'"\n]+)['"]?""", re.M)
+
+
+def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | None]:
+    missing = tuple(
+        name for name in layout.activation_scripts(windows) if not _is_file(env_dir / name)
+    )
+    recorded = None
+    if not windows:
+        try:
+            text = _read_small(env_dir / "bin" / "activate")
+        except (OSError, ValueError):
+            text = ""
+        match = _VIRTUAL_ENV_LINE.search(text)
+        recorded = match.group(1) if match else None
+    return missing, recorded
+
+
+def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
+    """The facts about one env folder that need no process and no walk: what is at its
+    path, its interpreter, pyvenv.cfg, base interpreter and activation scripts.
+    `verify` and `which` judge an env's structure from these alone; ``observe_env`` adds the
+    probe and the installed distributions. Raises ``PathUnreadable`` only when not even the
+    kind of the env's path can be told; anything inside it that cannot be looked at is a
+    fact."""
+    path = request.path
+    kind, target = _path_kind(path)
+    if kind not in ("dir", "symlink"):
+        return EnvFacts(env_key=request.env_key, path=str(path), kind=kind, link_target=target)
+    real = Path(os.path.realpath(path))
+    confine = request.confine_to
+    if confine is not None and not real.is_relative_to(os.path.realpath(confine)):
+        return EnvFacts(
+            env_key=request.env_key,
+            path=str(path),
+            kind=kind,
+            link_target=target,
+            real_path=str(real),
+            escapes_root=True,
+        )
+    cfg, cfg_problem = _pyvenv_cfg(real)
+    home = dict(cfg or ()).get("home")
+    python_problem = interpreter_problem(layout.interpreter(real, windows))
+    home_problem = _home_problem(Path(home)) if home else None
+    missing_activation, recorded = _activation(real, windows)
+    return EnvFacts(
+        env_key=request.env_key,
+        path=str(path),
+        kind=kind,
+        link_target=target,
+        interpreter_present=python_problem is None,
+        interpreter_problem=python_problem,
+        pyvenv_cfg=cfg,
+        pyvenv_cfg_problem=cfg_problem,
+        base_interpreter_present=home_problem is None if home else None,
+        base_interpreter_problem=home_problem,
+        missing_activation=missing_activation,
+        # resolved like real_path: a root reached through a link is not a moved env
+        activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
+        real_path=str(real),
+    )
