@@ -215,16 +215,9 @@ def _files_digests(
     its files are now (each file the plan read, down to every RECORD-listed one). What a file
     holds can change without changing a finding (a file already unlike RECORD, an allowed
     modification, a ``*.pth`` in no RECORD), so a saved plan is stale once any of them does."""
-    from reconciler.planmemo import env_paths
-
     digests = {}
     for key, fact in sorted(facts.items()):
-        cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
-        paths = env_paths(fact.path, fact.real_path, cfg, parent=False)
-        if fact.real_path is not None:
-            lib = Path(fact.real_path) / "lib"
-            paths += [str(lib)] + [str(p) for p in lib.glob("python*")]
-            paths += _site_files(lib.glob("python*/site-packages"))
+        paths = _env_files(fact, parent=False)
         digests[key] = _paths_digest([*paths, *seen_by_env.get(key, ())])
     for name in orphans:
         real = os.path.realpath(root / name)
@@ -245,7 +238,7 @@ def _signature(path: str) -> list[Any] | None:
     change of the env). Device and inode numbers are left out: not stable everywhere."""
     try:
         info = os.lstat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in a path read from pyvenv.cfg
         return None
     if stat.S_ISDIR(info.st_mode):
         return ["dir", info.st_mode]
@@ -293,10 +286,6 @@ def _input_paths(
     orphans: Iterable[str],
 ) -> list[str]:
     """The paths a plan reads besides the files RECORDs list (those come from verify)."""
-    from reconciler import layout
-    from reconciler.files import glob
-    from reconciler.planmemo import env_paths
-
     root = loaded.root
     state = layout.bindings_path(root)
     paths = [str(loaded.path), str(root), str(state.parent), str(state)]
@@ -312,12 +301,23 @@ def _input_paths(
         real = os.path.realpath(root / name)
         paths += [str(root / name), real, str(Path(real) / layout.RECEIPT_NAME)]
     for fact in facts.values():
-        cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
-        paths += env_paths(fact.path, fact.real_path, cfg)
-        if fact.real_path is not None:
-            lib = Path(fact.real_path) / "lib"
-            paths += [str(lib)] + [str(p) for p in glob(lib, "python*")]
-            paths += _site_files(glob(lib, "python*/site-packages"))
+        paths += _env_files(fact)
+    return paths
+
+
+def _env_files(fact: EnvFacts, parent: bool = True) -> list[str]:
+    """The paths of an env a plan reads besides its RECORD-listed files: the interpreter,
+    pyvenv.cfg and activation scripts (planmemo.env_paths), lib/python*, and the files
+    directly in site-packages."""
+    from reconciler.files import glob
+    from reconciler.planmemo import env_paths
+
+    cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
+    paths = env_paths(fact.path, fact.real_path, cfg, parent=parent)
+    if fact.real_path is not None:
+        lib = Path(fact.real_path) / "lib"
+        paths += [str(lib)] + [str(p) for p in glob(lib, "python*")]
+        paths += _site_files(glob(lib, "python*/site-packages"))
     return paths
 
 
