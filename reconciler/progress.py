@@ -11,6 +11,8 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from reconciler import interrupts
+
 
 class Reporter(Protocol):
     def phase(self, target: str, text: str) -> None:
@@ -67,7 +69,8 @@ class LiveReporter:
         value: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        with interrupts.deferred():  # a signal must not leave the terminal's cursor hidden
+            self._progress.stop()
 
     def _task(self, target: str) -> TaskID:
         with self._lock:
