@@ -19,6 +19,14 @@ and then:
 
 The apply runs in its own process group and the whole group is killed afterwards, so no
 orphaned uv child keeps writing while the invariants are checked.
+
+SIGTERM, SIGHUP and SIGINT are not kills but interruptions (SPEC 4): sent to reconcile's pid
+(as `kill` and `timeout` do) or to its process group (as a terminal and a CI runner do) while
+uv builds, or at fault points (``RECONCILE_FAULT=<point>@<target>:<SIGNAL>``), apply exits 1
+in one sentence, no uv or probe process outlives it (they carry a tag in their environment,
+found through /proc), the build in flight is gone, (a) to (c) hold and (d) the next apply
+converges. A signal after every change was made (``faults.LATE_POINTS``) undoes nothing and is
+reported after the report; one that was ignored when apply started stays ignored.
 """
 
 from __future__ import annotations
