@@ -19,6 +19,23 @@ from reconciler import interrupts
 from reconciler.cli import main
 
 
+@pytest.fixture(autouse=True)
+def python_defaults() -> Iterator[None]:
+    """The signals as Python sets them up in a terminal, however the suite was started (a
+    shell's background job has SIGINT ignored); the suite's own handlers come back after."""
+    before = {
+        signum: signal.signal(
+            signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        )
+        for signum in interrupts.SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 @pytest.fixture
 def handlers() -> Iterator[interrupts.Installed]:
     """The CLI's handlers in this process, as a test or another program calling main has
