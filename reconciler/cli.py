@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         late = handlers.close()
     if late is not None:  # after the work was done, or while an error was being reported
-        print(f"error: {late}", file=sys.stderr)
+        _say(f"error: {late}")
         code = EXIT_ERROR
     from reconciler import faults
 
@@ -278,14 +278,14 @@ def _main(argv: Sequence[str] | None) -> int:
 
             traceback.print_exc()
         for line in error.details():
-            print(line, file=sys.stderr)
-        print(f"error: {error.message}", file=sys.stderr)
+            _say(line)
+        _say(f"error: {error.message}")
         return error.exit_code
     except KeyboardInterrupt as interrupt:  # a failure like any other: exit 1 (SPEC 4)
         spawned = sys.modules.get("reconciler.runner")
         if spawned is not None:  # children run out of Ctrl-C's reach: none may outlive us
             spawned.terminate_all()
-        print(f"error: interrupted{interrupts.by(interrupt)}.", file=sys.stderr)
+        _say(f"error: interrupted{interrupts.by(interrupt)}.")
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
@@ -300,3 +300,12 @@ def _main(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _say(line: str) -> None:
+    """One line to stderr, if there is still somewhere to write it: after SIGHUP the terminal
+    may be gone (EIO), and the exit code must still be the one decided."""
+    try:  # noqa: SIM105  not contextlib.suppress: importing contextlib costs every command
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass

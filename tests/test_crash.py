@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
 import random
 import shutil
 import signal
@@ -552,7 +553,7 @@ def assert_interrupted(stderr: str, signum: int) -> None:
     assert errors[0].startswith(f"error: interrupted by {signal.Signals(signum).name}"), stderr
 
 
-def wait_for_a_build(scenario: Scenario, process: subprocess.Popen[str], tag: str) -> str:
+def wait_for_a_build(scenario: Scenario, process: subprocess.Popen[Any], tag: str) -> str:
     """Until a process that reconcile started works on a new generation (uv creating or
     filling it, or a probe checking it), not on one that was there (the plan's probes);
     returns that process."""
@@ -676,4 +677,43 @@ def test_a_signal_ignored_when_apply_started_stays_ignored(scenario: Scenario, n
 
     assert (process.returncode, stderr) == (0, ""), stdout + stderr
     assert APPLIED in stdout.splitlines(), stdout
+    check_converges(scenario)
+
+
+def test_sighup_after_the_terminal_went_away_still_stops_uv_and_the_next_apply_converges(
+    scenario: Scenario,
+) -> None:
+    """An SSH session drops: apply runs on a terminal (the live progress display), the
+    terminal is gone (every write to it fails) and SIGHUP arrives. Nothing can be said, but
+    uv is stopped, the build in flight removed, and apply exits 1 rather than dying."""
+    scenario.restore()
+    tag = new_tag()
+    terminal, apply_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "--yes"],
+        cwd=scenario.work,
+        env=tagged(tag, dict(scenario.environ)),
+        stdin=apply_side,
+        stdout=apply_side,
+        stderr=apply_side,
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )
+    os.close(apply_side)
+    try:
+        wait_for_a_build(scenario, process, tag)
+        os.close(terminal)
+        os.kill(process.pid, signal.SIGHUP)
+        process.wait(timeout=60)
+        left = wait_for_no_survivors(tag)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        kill_survivors(tag)
+
+    assert process.returncode == 1
+    assert left == [], f"still running after reconcile exited: {left}"
+    assert leftovers(scenario) == [], "the build in flight was not removed"
+    check_invariants(scenario)
     check_converges(scenario)
