@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import suppress
 from types import TracebackType
 from typing import Protocol, TextIO
 
@@ -69,7 +70,9 @@ class LiveReporter:
         value: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        with interrupts.deferred():  # a signal must not leave the terminal's cursor hidden
+        # deferred: a signal must not leave the cursor hidden; OSError: the terminal went
+        # away (SIGHUP), so there is nothing left to restore
+        with interrupts.deferred(), suppress(OSError):
             self._progress.stop()
 
     def _task(self, target: str) -> TaskID:

@@ -684,8 +684,8 @@ def test_sighup_after_the_terminal_went_away_still_stops_uv_and_the_next_apply_c
     scenario: Scenario,
 ) -> None:
     """An SSH session drops: apply runs on a terminal (the live progress display), the
-    terminal is gone (every write to it fails) and SIGHUP arrives. Nothing can be said, but
-    uv is stopped, the build in flight removed, and apply exits 1 rather than dying."""
+    terminal is gone (every write to it fails) and SIGHUP arrives. uv is stopped, the build in
+    flight removed, and apply exits 1 with its one sentence (here, stderr is a log file)."""
     scenario.restore()
     tag = new_tag()
     terminal, apply_side = pty.openpty()
@@ -695,7 +695,8 @@ def test_sighup_after_the_terminal_went_away_still_stops_uv_and_the_next_apply_c
         env=tagged(tag, dict(scenario.environ)),
         stdin=apply_side,
         stdout=apply_side,
-        stderr=apply_side,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
         preexec_fn=default_signals,
     )
@@ -704,15 +705,16 @@ def test_sighup_after_the_terminal_went_away_still_stops_uv_and_the_next_apply_c
         wait_for_a_build(scenario, process, tag)
         os.close(terminal)
         os.kill(process.pid, signal.SIGHUP)
-        process.wait(timeout=60)
+        _, stderr = process.communicate(timeout=60)
         left = wait_for_no_survivors(tag)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
+        process.communicate(timeout=60)
         kill_survivors(tag)
 
-    assert process.returncode == 1
+    assert process.returncode == 1, stderr
+    assert_interrupted(stderr, signal.SIGHUP)
     assert left == [], f"still running after reconcile exited: {left}"
     assert leftovers(scenario) == [], "the build in flight was not removed"
     check_invariants(scenario)
