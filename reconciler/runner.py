@@ -5,9 +5,10 @@ Windows: ``CREATE_NEW_PROCESS_GROUP``) and is tracked while it runs. A timeout, 
 waiting thread and :func:`terminate_all` then stop the whole group: uv *and* what uv started
 (build backends, the interpreters it queries), not only the direct child, whose orphans would
 otherwise keep writing into a generation that apply is removing. The price: the terminal's
-Ctrl-C no longer reaches these children; reconcile gets it and decides (apply calls
-:func:`terminate_all`). :func:`run_passthrough` is the exception: the user's own command stays
-in the terminal's foreground group and gets Ctrl-C itself.
+Ctrl-C no longer reaches these children; reconcile gets it (and SIGTERM, SIGHUP: see
+reconciler/interrupts.py) and decides (apply calls :func:`terminate_all`).
+:func:`run_passthrough` is the exception: the user's own command stays in the terminal's
+foreground group and gets Ctrl-C itself; reconcile passes SIGTERM and SIGHUP on to it.
 """
 
 from __future__ import annotations
