@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler import __version__, faults, generations, layout, runner
+from reconciler import __version__, faults, generations, interrupts, layout, runner
 from reconciler.adoption import applied_folder, folder_problem, protected
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
@@ -73,7 +73,7 @@ class ApplyFailed(ReconcileError):
 
 
 class Interrupted(ReconcileError):
-    """Ctrl-C during apply: in-flight builds were stopped and cleaned up."""
+    """Ctrl-C, SIGTERM or SIGHUP during apply: in-flight builds were stopped and removed."""
 
 
 StopProcesses = Callable[[float], object]
@@ -149,16 +149,17 @@ class Applier:
         finished: set[str] = set()
         running: dict[Future[None], Step] = {}
         failed = False
-        interrupted = False
-        # Ctrl-C reaches only this process (runner gives children sessions of their own):
-        # stop scheduling, tell the builds to stop, and stop the processes they wait for.
+        interrupted: KeyboardInterrupt | None = None
+        # Ctrl-C, SIGTERM and SIGHUP reach only this process (runner gives children sessions
+        # of their own): stop scheduling, tell the builds to stop, and stop the processes they
+        # wait for.
         with (
             runner.interrupts_stop_children(),
             ThreadPoolExecutor(max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply") as pool,
         ):
             while pending or running:
                 try:
-                    if not failed and not interrupted:
+                    if not failed and interrupted is None:
                         for step in sorted(pending.values(), key=lambda s: s.id):
                             if all(dep in finished for dep in step.depends_on):
                                 del pending[step.id]
@@ -176,16 +177,17 @@ class Applier:
                             failed = True
                             self._cancel.set()
                             self.report.failed.append((step, _describe_error(error)))
-                except KeyboardInterrupt:
-                    interrupted = True
+                except KeyboardInterrupt as interrupt:
+                    interrupted = interrupted or interrupt
                     self._cancel.set()
-                if interrupted:  # again every round: a build may have started one since
+                if interrupted is not None:  # every round: a build may have started one since
                     self._stop_children()
         self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
-        if interrupted:
+        if interrupted is not None:
             raise Interrupted(
-                "interrupted: in-flight builds were stopped and removed; every live env and "
-                "binding is as it was or as planned. Run `reconcile plan` to see what is left."
+                f"interrupted{interrupts.by(interrupted)}: in-flight builds were stopped and "
+                "removed; every live env and binding is as it was or as planned. Run "
+                "`reconcile plan` to see what is left."
             )
         if self.report.failed:
             step, message = self.report.failed[0]
@@ -197,7 +199,7 @@ class Applier:
     def _stop_children(self) -> None:
         try:
             self.stop_processes(runner.TERMINATE_GRACE)
-        except KeyboardInterrupt:  # Ctrl-C again: no more grace
+        except KeyboardInterrupt:  # again (the CLI's handlers raise only once): no more grace
             self.stop_processes(0.0)
 
     def _execute(self, step: Step) -> None:

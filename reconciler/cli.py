@@ -226,37 +226,66 @@ def _replay_plan(args: argparse.Namespace) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `reconcile` command; returns the exit code."""
+    """Entry point of the `reconcile` command; returns the exit code.
+
+    SIGINT, SIGTERM and SIGHUP are handled from the first line to the return (see
+    reconciler/interrupts.py): each stops the command with one sentence and exit 1. With
+    ``argv`` None, main is the process's command (``reconcile``, ``python -m reconciler``) and
+    keeps the signals blocked once it has decided the exit code, so that nothing can change
+    it on the way out; called with an ``argv`` (tests, another program), it restores the
+    caller's handlers."""
+    from reconciler import interrupts
+
+    handlers = interrupts.install(owns_process=argv is None)
+    try:
+        code = _main(argv)
+    finally:
+        late = handlers.close()
+    if late is not None:  # after the work was done, or while an error was being reported
+        _say(f"error: {late}")
+        code = EXIT_ERROR
+    from reconciler import faults
+
+    faults.point("exiting")  # tests: a signal from here on is too late to matter
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from reconciler import interrupts
+
     verbose = False
     try:
-        args = parse_args(argv)
-        verbose = bool(args.verbose)
-        if verbose:  # otherwise nothing is configured: warnings still reach stderr
-            import logging
+        with interrupts.raising():
+            args = parse_args(argv)
+            verbose = bool(args.verbose)
+            if verbose:  # otherwise nothing is configured: warnings still reach stderr
+                import logging
 
-            logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
-        if args.command == "plan":
-            replayed = _replay_plan(args)
-            if replayed is not None:
-                return replayed
-        from reconciler import runner
+                logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
+            if args.command == "plan":
+                replayed = _replay_plan(args)
+                if replayed is not None:
+                    return replayed
+            from reconciler import runner
 
-        with runner.interrupts_stop_children():  # uv and probes run out of Ctrl-C's reach
-            return _dispatch(args)
+            with runner.interrupts_stop_children():  # uv and probes run out of Ctrl-C's reach
+                code = _dispatch(args)
+            interrupts.settle(f"`reconcile {args.command}` finished")
+            return code
     except ReconcileError as error:
         if verbose:
             import traceback
 
             traceback.print_exc()
         for line in error.details():
-            print(line, file=sys.stderr)
-        print(f"error: {error.message}", file=sys.stderr)
+            _say(line)
+        _say(f"error: {error.message}")
         return error.exit_code
-    except KeyboardInterrupt:  # Ctrl-C is a failure like any other: exit 1 (SPEC 4)
+    except KeyboardInterrupt as interrupt:  # a failure like any other: exit 1 (SPEC 4)
         spawned = sys.modules.get("reconciler.runner")
         if spawned is not None:  # children run out of Ctrl-C's reach: none may outlive us
             spawned.terminate_all()
-        print("error: interrupted.", file=sys.stderr)
+        _say(f"error: interrupted{interrupts.by(interrupt)}.")
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
@@ -283,3 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _say(line: str) -> None:
+    """One line to stderr, if there is still somewhere to write it: after SIGHUP the terminal
+    may be gone (EIO), and the exit code must still be the one decided."""
+    try:  # noqa: SIM105  not contextlib.suppress: importing contextlib costs every command
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
+from reconciler import faults, interrupts
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -184,10 +185,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if console.is_terminal and not args.quiet:
             with LiveReporter(console) as live:
                 report = execute(loaded, run, targets, live)
+                _applied()
         else:
             report = execute(loaded, run, targets, PlainReporter(quiet=args.quiet))
+            _applied()
     print_report(report)
+    faults.point("after_report")
     return EXIT_OK
+
+
+def _applied() -> None:
+    """Every change is made: a signal from here on (the display's teardown, the lock's
+    release, the report) is reported after the report, not acted on."""
+    interrupts.settle("the apply completed")
+    faults.point("after_apply")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -202,6 +213,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         )
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
         previous = rollback(loaded, args.env)
+        interrupts.settle("the rollback completed")
     print(f"{args.env} now runs generation {previous.gen_id}.")
     return EXIT_OK
 
@@ -235,6 +247,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 print(f"removed {removed}")
         failures += prune_hash_caches(loaded)  # now that the generations above are gone
         unrecorded = generations.unrecorded_trash(loaded.root)
+        interrupts.settle("gc completed")
     for failed, why in failures:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     _left_alone(unrecorded)

@@ -1,7 +1,8 @@
 """Fault injection for crash-safety tests: ``RECONCILE_FAULT=<point>`` makes the process
 SIGKILL itself when it reaches that named point of apply; ``<point>@<target>`` only when it
 reaches it while working on that env or model (steps run in parallel, so the first switch
-could be either env's). Unset, every call is a no-op."""
+could be either env's). A ``:<SIGNAL>`` suffix (``after_venv@serving:SIGTERM``) sends that
+signal instead, and the process carries on to handle it. Unset, every call is a no-op."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ POINTS = (
     "after_trash",
 )
 
+LATE_POINTS = (
+    "after_apply",  # every change made and recorded; the display and the lock not yet released
+    "during_unlock",  # the lock being released
+    "after_report",  # "Apply complete" printed
+    "exiting",  # the exit code decided
+)
+"""Points after apply made every change, where a signal is reported and nothing undone."""
+
 
 _working_on = threading.local()
 
@@ -36,7 +45,9 @@ def acting_on(target: str) -> None:
 
 
 def point(name: str) -> None:
-    """Die here, as abruptly as a power cut allows in-process, when asked to."""
-    wanted, _, target = os.environ.get(ENV_VAR, "").partition("@")
+    """Die here, as abruptly as a power cut allows in-process, when asked to (or send the
+    signal asked for)."""
+    wanted, _, how = os.environ.get(ENV_VAR, "").partition(":")
+    wanted, _, target = wanted.partition("@")
     if wanted == name and target in ("", getattr(_working_on, "target", None)):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.Signals[how] if how else signal.SIGKILL)

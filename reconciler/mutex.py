@@ -30,7 +30,7 @@ from types import TracebackType
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
-from reconciler import layout
+from reconciler import faults, interrupts, layout
 from reconciler.errors import LockTimeout, ReconcileError, RootNotAFolder
 from reconciler.files import write_atomic
 
@@ -211,13 +211,16 @@ class ApplyLock:
         """Remove the sidecar, then release the lock. Does nothing if the lock is not held."""
         if not self.held:
             return
-        try:
-            # The sidecar goes first, while it is still ours; a leftover one would be harmless
-            # (the next holder overwrites it), so failing to remove it must not keep the lock.
-            with suppress(OSError):
-                info_path(self.root).unlink(missing_ok=True)
-        finally:
-            self._lock.release()
+        with interrupts.deferred():  # a signal is raised once the lock is released in full
+            try:
+                # The sidecar goes first, while it is still ours; a leftover one would be
+                # harmless (the next holder overwrites it), so failing to remove it must not
+                # keep the lock.
+                with suppress(OSError):
+                    info_path(self.root).unlink(missing_ok=True)
+                faults.point("during_unlock")
+            finally:
+                self._lock.release()
 
     def __enter__(self) -> ApplyLock:
         self.acquire()

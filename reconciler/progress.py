@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import suppress
 from types import TracebackType
 from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from reconciler import interrupts
 
 
 class Reporter(Protocol):
@@ -67,7 +70,10 @@ class LiveReporter:
         value: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        # deferred: a signal must not leave the cursor hidden; OSError: the terminal went
+        # away (SIGHUP), so there is nothing left to restore
+        with interrupts.deferred(), suppress(OSError):
+            self._progress.stop()
 
     def _task(self, target: str) -> TaskID:
         with self._lock:

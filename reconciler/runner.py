@@ -5,9 +5,10 @@ Windows: ``CREATE_NEW_PROCESS_GROUP``) and is tracked while it runs. A timeout, 
 waiting thread and :func:`terminate_all` then stop the whole group: uv *and* what uv started
 (build backends, the interpreters it queries), not only the direct child, whose orphans would
 otherwise keep writing into a generation that apply is removing. The price: the terminal's
-Ctrl-C no longer reaches these children; reconcile gets it and decides (apply calls
-:func:`terminate_all`). :func:`run_passthrough` is the exception: the user's own command stays
-in the terminal's foreground group and gets Ctrl-C itself.
+Ctrl-C no longer reaches these children; reconcile gets it (and SIGTERM, SIGHUP: see
+reconciler/interrupts.py) and decides (apply calls :func:`terminate_all`).
+:func:`run_passthrough` is the exception: the user's own command stays in the terminal's
+foreground group and gets Ctrl-C itself; reconcile passes SIGTERM and SIGHUP on to it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from functools import cache
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn, Protocol
+
+from reconciler import interrupts
 
 log = logging.getLogger("reconciler")
 
@@ -218,30 +221,39 @@ def terminate_all(grace: float = TERMINATE_GRACE) -> int:
 
 @contextmanager
 def interrupts_stop_children() -> Iterator[None]:
-    """While active in the main thread, Ctrl-C first asks every running child's group to end
-    (without waiting), then raises KeyboardInterrupt as usual. Children are out of the
-    terminal's reach (see the module docstring); without this, a Ctrl-C that lands while the
+    """While active in the main thread, an interrupting signal (Ctrl-C, SIGTERM, SIGHUP: see
+    reconciler/interrupts.py) first asks every running child's group to end (without
+    waiting), then goes to the handler that was there before (the CLI's raises
+    KeyboardInterrupt). A second signal kills the groups at once. Children are out of the
+    terminal's reach (see the module docstring); without this, a signal that lands while the
     main thread waits for worker threads would wait for their children too. A no-op outside
-    the main thread or when SIGINT is not Python's usual handler."""
+    the main thread, and for a signal whose handler is not a Python function (ignored, or the
+    default): someone chose; leave it alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):  # SIG_IGN or SIG_DFL: someone chose; leave it alone
-        yield
-        return
+    previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+    signals = [0]
 
     def on_interrupt(signum: int, frame: FrameType | None) -> Any:
+        signals[0] += 1
+        grace = TERMINATE_GRACE if signals[0] == 1 else 0.0
         # SIGTERM now, SIGKILL after the grace (a probe may ignore SIGTERM): in a thread, as a
-        # signal handler must not block.
-        threading.Thread(target=terminate_all, name="stop-children", daemon=True).start()
-        return previous(signum, frame)
+        # signal handler must not block. Not a daemon: the interpreter waits for it at exit,
+        # so no group is ever left with only the polite signal.
+        threading.Thread(target=terminate_all, args=(grace,), name="stop-children").start()
+        return previous[signum](signum, frame)
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for signum in interrupts.SIGNALS:
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = handler
+            signal.signal(signum, on_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @cache
@@ -254,23 +266,67 @@ def uv_bin() -> str:
 
 def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
     """Run a user's command with our stdio and ``env`` as its whole environment; return its
-    exit code (128 + N when it was killed by signal N, as shells report it)."""
+    exit code (128 + N when it was killed by signal N, as shells report it).
+
+    The command stays in our process group, unlike the children of :func:`run`, so the
+    terminal reaches it. Meanwhile SIGTERM and SIGHUP are forwarded to it (``kill PID`` and
+    ``timeout`` signal reconcile alone), and reconcile waits for it to end. SIGINT is
+    forwarded from the second one on, or at once when the command left our group: the
+    terminal sends Ctrl-C to the whole foreground group, so the command had the first one
+    already (uv run does the same). A signal ignored when reconcile started stays ignored,
+    by both.
+    """
     log.debug("$ %s", shlex.join(argv))
-    # Ctrl-C belongs to the command (the terminal sends it to both of us): while it runs we
-    # ignore SIGINT with a handler, not SIG_IGN, which the command would inherit. It stays in
-    # our process group, unlike the children of run(), so the terminal reaches it.
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _ignore_signal) if main else None
-    try:
-        code = subprocess.call(argv, env=dict(env))  # noqa: S603  the user's own command
-    finally:
-        if previous is not None:  # None: not set from Python, or not the main thread
-            signal.signal(signal.SIGINT, previous)
+    with _forwarding_signals() as started:
+        process = subprocess.Popen(argv, env=dict(env))  # noqa: S603  the user's own command
+        started(process)
+        code = process.wait()
     return 128 - code if code < 0 else code
 
 
-def _ignore_signal(signum: int, frame: object) -> None:
-    """A no-op handler: reset to the default in a child, unlike SIG_IGN."""
+@contextmanager
+def _forwarding_signals() -> Iterator[Callable[[subprocess.Popen[bytes]], None]]:
+    """Forward :data:`interrupts.SIGNALS` to the command of :func:`run_passthrough` (handlers,
+    never SIG_IGN, which the command would inherit); yields the function that names it once
+    started. A signal that arrives before is forwarded then."""
+    command: list[subprocess.Popen[bytes]] = []
+    early: list[int] = []
+    seen: dict[int, int] = {}
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        seen[signum] = seen.get(signum, 0) + 1
+        if not command:
+            early.append(signum)
+        elif signum != signal.SIGINT or seen[signum] > 1 or not _in_our_group(command[0]):
+            with suppress(OSError, ValueError):  # ValueError: not a signal Windows sends
+                command[0].send_signal(signum)
+
+    def started(process: subprocess.Popen[bytes]) -> None:
+        command.append(process)
+        for signum in early:
+            with suppress(OSError, ValueError):
+                process.send_signal(signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in interrupts.SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler != signal.SIG_IGN and handler is not None:
+                previous[signum] = signal.signal(signum, forward)
+    try:
+        yield started
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _in_our_group(process: subprocess.Popen[bytes]) -> bool:
+    if not hasattr(os, "getpgid"):
+        return True
+    try:
+        return os.getpgid(process.pid) == os.getpgrp()
+    except OSError:
+        return True
 
 
 # -- forked workers ------------------------------------------------------------------------

@@ -30,6 +30,13 @@ from reconciler import generations, journal, layout
 from reconciler.cli import main
 from reconciler.lockfiles import seal
 from tests.conftest import Project, require_python, uv
+from tests.processes import (
+    default_signals,
+    kill_survivors,
+    new_tag,
+    tagged,
+    wait_for_no_survivors,
+)
 from tests.wheels import make_wheel
 
 SERVING = """\
@@ -89,17 +96,34 @@ def relock(project: Project, body: str) -> None:
     lock(project)
 
 
-def start_apply(project: Project, *args: str) -> subprocess.Popen[str]:
+def start_apply(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
     """``reconcile apply --yes`` in a process group of its own, which a test signals as a
-    whole, as a terminal does on Ctrl-C."""
+    whole, as a terminal does on Ctrl-C; with the signals at their defaults, and ``tag`` in
+    its environment (tests/processes.py)."""
+    return start_reconcile(project, "apply", "--yes", *args, tag=tag)
+
+
+def start_reconcile(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
+    """``reconcile ARGS``, as :func:`start_apply` starts apply."""
     return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "--yes", *args],
+        [sys.executable, "-m", "reconciler", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=project.folder,
+        env=None if tag is None else tagged(tag),
         start_new_session=True,
+        preexec_fn=default_signals,
     )
+
+
+def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
+    """``to`` "pid": reconcile alone, as `kill` and `timeout` do; "group": its process group,
+    as a terminal and a CI runner do."""
+    if to == "group":
+        os.killpg(process.pid, signum)
+    else:
+        os.kill(process.pid, signum)
 
 
 def generations_of(project: Project, env_key: str) -> list[str]:
@@ -644,10 +668,8 @@ def test_a_full_disk_mid_install_removes_the_staging_generation(project: Project
     assert trash_entries(project) == []
 
 
-def test_ctrl_c_during_a_build_stops_apply_on_one_signal_and_leaves_the_live_env(
-    project: Project, tmp_path: Path
-) -> None:
-    started = tmp_path / "slow-import-started"
+def slow_import_wheels(project: Project, started: Path) -> None:
+    """``slow`` 1.0, and 2.0 whose import touches ``started`` and then sleeps two minutes."""
     make_wheel(project.wheels, "slow", "1.0")
     make_wheel(
         project.wheels,
@@ -663,35 +685,86 @@ def test_ctrl_c_during_a_build_stops_apply_on_one_signal_and_leaves_the_live_env
             )
         },
     )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("signum", "to"),
+    [
+        pytest.param(signal.SIGINT, "group", id="Ctrl-C"),
+        pytest.param(signal.SIGTERM, "pid", id="SIGTERM-to-pid"),
+        pytest.param(signal.SIGHUP, "group", id="SIGHUP-to-group"),
+    ],
+)
+def test_ctrl_c_sigterm_or_sighup_during_a_build_stops_apply_and_its_probe_and_keeps_the_live_env(
+    project: Project, tmp_path: Path, signum: int, to: str
+) -> None:
+    started = tmp_path / "slow-import-started"
+    slow_import_wheels(project, started)
     body = SERVING.replace('imports = ["alpha", "beta"]', 'imports = ["slow"]')
     setup(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==1.0"'))
     live = gen_dir(project, "serving", "g0001")
     before = snapshot(live)
     relock(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==2.0"'))
 
-    # its own process group, signalled as a whole, as a terminal does on Ctrl-C
-    proc = start_apply(project)
+    tag = new_tag()
+    proc = start_apply(project, tag=tag)
     try:
-        deadline = time.monotonic() + 120
-        while not started.exists():  # the new generation is being verified: a probe runs
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the build never reached verification"
-            time.sleep(0.05)
+        # the new generation is being verified: a probe runs, importing slow for two minutes
+        wait_for(started, proc, "the build never reached verification")
         assert generations_of(project, "serving") == ["g0001", "g0002"]
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)  # one Ctrl-C is enough; the sleep is 120 s
+        send(proc, signum, to)
+        out, err = proc.communicate(timeout=60)  # one signal is enough; the sleep is 120 s
+        left = wait_for_no_survivors(tag)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        kill_survivors(tag)
 
     assert proc.returncode == 1, out + err
-    assert "interrupted" in err
+    assert error_line(err).startswith(f"error: interrupted by {signal.Signals(signum).name}: ")
     assert "Traceback" not in err
+    assert left == [], f"the probe outlived apply: {left}"
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
     assert generations_of(project, "serving") == ["g0001"]
     assert trash_entries(project) == []
+
+
+@pytest.mark.parametrize("command", ["plan", "status", "which chat"])
+def test_sigterm_stops_a_reading_command_and_its_probe_with_one_sentence_and_exit_1(
+    project: Project, tmp_path: Path, command: str
+) -> None:
+    started = tmp_path / "slow-import-started"
+    slow_import_wheels(project, started)
+    body = SERVING.replace('imports = ["alpha", "beta"]', 'imports = ["slow"]')
+    setup(project, body.replace('"beta==1.0"', '"beta==1.0", "slow==1.0"'))
+    # the live env now holds the slow import, which every probe of it runs
+    project.install(gen_dir(project, "serving", "g0001"), "slow==2.0")
+
+    tag = new_tag()
+    proc = start_reconcile(project, *command.split(), tag=tag)
+    try:
+        wait_for(started, proc, f"{command} never probed the env")
+        os.kill(proc.pid, signal.SIGTERM)  # as `timeout` and `kill` do
+        out, err = proc.communicate(timeout=60)
+        left = wait_for_no_survivors(tag)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        kill_survivors(tag)
+
+    assert (proc.returncode, error_lines(err)) == (1, ["error: interrupted by SIGTERM."]), out + err
+    assert left == [], f"the probe outlived {command}: {left}"
 
 
 def test_ctrl_c_while_waiting_for_the_lock_exits_1_and_changes_nothing(
@@ -721,7 +794,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_1_and_changes_nothing(
             waiter.wait()
 
     assert waiter.returncode == 1, err  # SPEC 4: 0, 1 or 2, everywhere
-    assert error_line(err) == "error: interrupted."
+    assert error_line(err) == "error: interrupted by SIGINT."
     assert "Traceback" not in err
     assert generations_of(project, "serving") == ["g0001"]
 

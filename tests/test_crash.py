@@ -19,6 +19,14 @@ and then:
 
 The apply runs in its own process group and the whole group is killed afterwards, so no
 orphaned uv child keeps writing while the invariants are checked.
+
+SIGTERM, SIGHUP and SIGINT are not kills but interruptions (SPEC 4): sent to reconcile's pid
+(as `kill` and `timeout` do) or to its process group (as a terminal and a CI runner do) while
+uv builds, or at fault points (``RECONCILE_FAULT=<point>@<target>:<SIGNAL>``), apply exits 1
+in one sentence, no uv or probe process outlives it (they carry a tag in their environment,
+found through /proc), the build in flight is gone, (a) to (c) hold and (d) the next apply
+converges. A signal after every change was made (``faults.LATE_POINTS``) undoes nothing and is
+reported after the report; one that was ignored when apply started stays ignored.
 """
 
 from __future__ import annotations
@@ -26,13 +34,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +53,14 @@ from reconciler.lockfiles import parse_lockfile
 from reconciler.manifest import load_manifest
 from reconciler.runtime import resolve_loaded
 from tests.conftest import require_python
+from tests.processes import (
+    default_signals,
+    kill_survivors,
+    new_tag,
+    survivors,
+    tagged,
+    wait_for_no_survivors,
+)
 from tests.wheels import make_wheel
 
 SOURCES = """\
@@ -170,10 +187,17 @@ class Scenario:
             shutil.rmtree(self.work)
         shutil.copytree(self.snapshot, self.work, symlinks=True)
 
-    def start(self, *args: str, fault: str | None = None) -> subprocess.Popen[str]:
+    def start(
+        self,
+        *args: str,
+        fault: str | None = None,
+        tag: str | None = None,
+        preexec: Callable[[], None] = default_signals,
+    ) -> subprocess.Popen[str]:
         """Start ``reconcile ARGS`` in its own process group (so its uv children can be
-        killed with it)."""
-        environ = dict(self.environ)
+        killed with it), with the signals at their defaults (``preexec``), and ``tag`` in its
+        environment (see tests/processes.py)."""
+        environ = dict(self.environ) if tag is None else tagged(tag, dict(self.environ))
         if fault is not None:
             environ[faults.ENV_VAR] = fault
         return subprocess.Popen(
@@ -184,6 +208,7 @@ class Scenario:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=preexec,
         )
 
     def cli(self, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -481,3 +506,216 @@ def test_apply_killed_at_random_times_leaves_old_or_new_and_the_next_apply_conve
     assert killed_while_writing >= WRITING_KILLS // 3, (
         f"only {killed_while_writing} of {WRITING_KILLS} kills left a half-done apply behind"
     )
+
+
+# --- SIGTERM, SIGHUP and SIGINT: stopped, not killed (SPEC 4) ---------------------------------
+#
+# `timeout` and `kill` signal reconcile's pid alone; a terminal and a CI runner signal its
+# process group. Either way uv and the probes, which run in sessions of their own, must be
+# stopped by reconcile, the build in flight removed and the live envs left as they were.
+
+SIGNALLED = (
+    pytest.param(signal.SIGTERM, "pid", id="SIGTERM-to-pid"),
+    pytest.param(signal.SIGTERM, "group", id="SIGTERM-to-group"),
+    pytest.param(signal.SIGHUP, "pid", id="SIGHUP-to-pid"),
+    pytest.param(signal.SIGINT, "group", id="SIGINT-to-group"),
+)
+
+SIGNAL_FAULTS = (
+    "before_build@serving:SIGTERM",
+    "after_sync@serving:SIGHUP",
+    "during_switch@batch:SIGINT",
+    "during_removal@tools:SIGTERM",
+)
+
+LATE_SIGNALS = ("after_apply:SIGTERM", "during_unlock:SIGHUP", "after_report:SIGINT")
+"""Signals that land once apply has made every change (faults.LATE_POINTS)."""
+
+APPLIED = "Apply complete: 1 created, 1 replaced, 1 deleted, 2 rebound."
+
+
+def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
+    if to == "group":
+        os.killpg(process.pid, signum)
+    else:
+        os.kill(process.pid, signum)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def assert_interrupted(stderr: str, signum: int) -> None:
+    """One sentence naming the signal, no traceback."""
+    assert "Traceback" not in stderr, stderr
+    errors = error_lines(stderr)
+    assert len(errors) == 1, stderr
+    assert errors[0].startswith(f"error: interrupted by {signal.Signals(signum).name}"), stderr
+
+
+def wait_for_a_build(scenario: Scenario, process: subprocess.Popen[Any], tag: str) -> str:
+    """Until a process that reconcile started works on a new generation (uv creating or
+    filling it, or a probe checking it), not on one that was there (the plan's probes);
+    returns that process."""
+    generations = scenario.root / layout.GENERATIONS
+    there = {str(path) for path in generations.glob("*/g*")}
+    deadline = time.monotonic() + 120
+    while True:
+        for line in survivors(tag, but=process.pid):
+            for word in line.split():
+                if word.startswith(str(generations)):
+                    generation = str(Path(*Path(word).parts[: len(generations.parts) + 2]))
+                    if generation not in there:
+                        return line
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "apply never started a build"
+        time.sleep(0.002)
+
+
+def run_to_the_end(scenario: Scenario, process: subprocess.Popen[str], tag: str) -> list[str]:
+    """Wait for reconcile (and reap it); what it left running, after a short grace."""
+    try:
+        process.communicate(timeout=120)
+        return wait_for_no_survivors(tag)
+    finally:
+        kill_group(process)
+        kill_survivors(tag)
+
+
+@pytest.mark.parametrize(("signum", "to"), SIGNALLED)
+def test_sigterm_sighup_or_sigint_while_uv_builds_stops_every_child_and_the_next_apply_converges(
+    scenario: Scenario, signum: int, to: str
+) -> None:
+    scenario.restore()
+    tag = new_tag()
+    process = scenario.start("apply", "--yes", tag=tag)
+    try:
+        wait_for_a_build(scenario, process, tag)
+        send(process, signum, to)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        left = run_to_the_end(scenario, process, tag)
+
+    assert process.returncode == 1, stdout + stderr
+    assert_interrupted(stderr, signum)
+    assert left == [], f"still running after reconcile exited: {left}"
+    assert leftovers(scenario) == [], "the build in flight was not removed"
+    check_invariants(scenario)
+    check_converges(scenario)
+
+
+@pytest.mark.parametrize("fault", SIGNAL_FAULTS)
+def test_a_signal_at_a_fault_point_stops_apply_in_one_sentence_and_the_next_apply_converges(
+    scenario: Scenario, fault: str
+) -> None:
+    scenario.restore()
+    tag = new_tag()
+    process = scenario.start("apply", "--yes", fault=fault, tag=tag)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        left = run_to_the_end(scenario, process, tag)
+
+    assert process.returncode == 1, stdout + stderr
+    assert_interrupted(stderr, signal.Signals[fault.rpartition(":")[2]])
+    assert left == [], f"still running after reconcile exited: {left}"
+    check_invariants(scenario)
+    check_converges(scenario)
+
+
+def test_every_late_point_is_exercised() -> None:
+    late = {fault.partition(":")[0] for fault in LATE_SIGNALS} | {"exiting"}
+    assert sorted(late) == sorted(faults.LATE_POINTS)
+
+
+@pytest.mark.parametrize("fault", LATE_SIGNALS)
+def test_a_signal_after_the_apply_completed_is_one_sentence_and_exit_1_and_nothing_is_undone(
+    scenario: Scenario, fault: str
+) -> None:
+    scenario.restore()
+
+    done = scenario.cli("apply", "--yes", fault=fault)
+
+    name = fault.rpartition(":")[2]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert APPLIED in done.stdout.splitlines(), done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    assert error_lines(done.stderr) == [
+        f"error: interrupted by {name} after the apply completed; nothing was undone."
+    ]
+    check_converges(scenario)
+
+
+def test_a_signal_once_the_exit_code_is_decided_neither_kills_reconcile_nor_changes_its_code(
+    scenario: Scenario,
+) -> None:
+    scenario.restore()
+
+    done = scenario.cli("apply", "--yes", fault="exiting:SIGTERM")
+
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
+    assert APPLIED in done.stdout.splitlines(), done.stdout
+    check_converges(scenario)
+
+
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGINT"])
+def test_a_signal_ignored_when_apply_started_stays_ignored(scenario: Scenario, name: str) -> None:
+    """``nohup`` starts a command with SIGHUP ignored, a shell a background job with SIGINT
+    ignored: the user chose, and apply carries on."""
+    scenario.restore()
+    signum = signal.Signals[name]
+
+    def ignoring() -> None:
+        default_signals()
+        signal.signal(signum, signal.SIG_IGN)
+
+    process = scenario.start("apply", "--yes", fault=f"after_venv@serving:{name}", preexec=ignoring)
+    try:
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        kill_group(process)
+
+    assert (process.returncode, stderr) == (0, ""), stdout + stderr
+    assert APPLIED in stdout.splitlines(), stdout
+    check_converges(scenario)
+
+
+def test_sighup_after_the_terminal_went_away_still_stops_uv_and_the_next_apply_converges(
+    scenario: Scenario,
+) -> None:
+    """An SSH session drops: apply runs on a terminal (the live progress display), the
+    terminal is gone (every write to it fails) and SIGHUP arrives. uv is stopped, the build in
+    flight removed, and apply exits 1 with its one sentence (here, stderr is a log file)."""
+    scenario.restore()
+    tag = new_tag()
+    terminal, apply_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "--yes"],
+        cwd=scenario.work,
+        env=tagged(tag, dict(scenario.environ)),
+        stdin=apply_side,
+        stdout=apply_side,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )
+    os.close(apply_side)
+    try:
+        wait_for_a_build(scenario, process, tag)
+        os.close(terminal)
+        os.kill(process.pid, signal.SIGHUP)
+        _, stderr = process.communicate(timeout=60)
+        left = wait_for_no_survivors(tag)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+        kill_survivors(tag)
+
+    assert process.returncode == 1, stderr
+    assert_interrupted(stderr, signal.SIGHUP)
+    assert left == [], f"still running after reconcile exited: {left}"
+    assert leftovers(scenario) == [], "the build in flight was not removed"
+    check_invariants(scenario)
+    check_converges(scenario)

@@ -22,6 +22,7 @@ import reconciler
 from reconciler import EnvNotAvailable, layout
 from reconciler.errors import ReconcileError
 from tests.conftest import Project, require_python, uv
+from tests.processes import default_signals
 from tests.test_apply import (
     HOLDER,
     apply,
@@ -138,26 +139,36 @@ sys.exit("no Ctrl-C came")
 """
 
 
-def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
-    project: Project, tmp_path: Path
-) -> None:
-    setup(project, SERVING)
-    ready = tmp_path / "ready"
-    command = ["python", "-c", GRACEFUL, str(ready)]
-    proc = subprocess.Popen(
+def start_run(project: Project, command: list[str]) -> subprocess.Popen[str]:
+    """``reconcile run chat -- COMMAND`` in a process group of its own (Ctrl-C reaches both,
+    as on a terminal), with the signals at their defaults."""
+    return subprocess.Popen(
         [sys.executable, "-m", "reconciler", "run", "chat", "--", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=project.folder,
-        start_new_session=True,  # its own process group: Ctrl-C reaches both, as on a terminal
+        start_new_session=True,
+        preexec_fn=default_signals,
     )
+
+
+def wait_until_ready(ready: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
+    project: Project, tmp_path: Path
+) -> None:
+    setup(project, SERVING)
+    ready = tmp_path / "ready"
+    proc = start_run(project, ["python", "-c", GRACEFUL, str(ready)])
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until_ready(ready, proc)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -166,6 +177,71 @@ def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
             proc.wait()
 
     assert (proc.returncode, out, err) == (3, "cleaned up\n", "")
+
+
+STOPPABLE = """\
+import os, pathlib, signal, sys, time
+def stop(signum, frame):
+    print(signal.Signals(signum).name, flush=True)
+    os._exit(3)
+for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+    signal.signal(getattr(signal, name), stop)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(60)
+sys.exit("no signal came")
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "to"),
+    [
+        pytest.param(signal.SIGTERM, "pid", id="SIGTERM-to-pid"),
+        pytest.param(signal.SIGHUP, "pid", id="SIGHUP-to-pid"),
+        pytest.param(signal.SIGTERM, "group", id="SIGTERM-to-group"),
+    ],
+)
+def test_run_forwards_sigterm_and_sighup_to_the_command_and_passes_its_exit_code_through(
+    project: Project, tmp_path: Path, signum: int, to: str
+) -> None:
+    setup(project, SERVING)
+    ready = tmp_path / "ready"
+    proc = start_run(project, ["python", "-c", STOPPABLE, str(ready)])
+    try:
+        wait_until_ready(ready, proc)
+        (os.killpg if to == "group" else os.kill)(proc.pid, signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    # to the group, the command gets the signal twice (from the sender and forwarded): any
+    # program asked to end twice ends once
+    name = signal.Signals(signum).name
+    assert (proc.returncode, err) == (3, "")
+    assert out.splitlines()[:1] == [name] and set(out.splitlines()) == {name}, out
+
+
+def test_run_forwards_sigint_sent_to_reconcile_alone_from_the_second_one_on(
+    project: Project, tmp_path: Path
+) -> None:
+    """The first SIGINT is taken for the terminal's Ctrl-C, which the command got too."""
+    setup(project, SERVING)
+    ready = tmp_path / "ready"
+    proc = start_run(project, ["python", "-c", STOPPABLE, str(ready)])
+    try:
+        wait_until_ready(ready, proc)
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None, "reconcile ended on a SIGINT its command never saw"
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert (proc.returncode, out, err) == (3, "SIGINT\n", "")
 
 
 def test_run_without_a_command_is_a_usage_error(project: Project) -> None:

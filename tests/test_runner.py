@@ -293,8 +293,9 @@ def make_slow_sdist(wheels: Path, folder: Path) -> None:
             archive.addfile(info, io.BytesIO(data))
 
 
-def test_ctrl_c_during_a_uv_build_stops_uv_and_its_build_backend_within_seconds(
-    project: Project, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_or_sigterm_during_a_uv_build_stops_uv_and_its_build_backend_within_seconds(
+    project: Project, tmp_path: Path, signum: int
 ) -> None:
     watch = tmp_path / "slowbuild"
     watch.mkdir()
@@ -313,10 +314,10 @@ def test_ctrl_c_during_a_uv_build_stops_uv_and_its_build_backend_within_seconds(
             assert time.monotonic() < deadline, "the build never started"
             time.sleep(0.05)
         backend, grandchild = read_pids(watch / "pids")
-        # Ctrl-C reaches reconcile alone: uv runs in a session of its own, out of the
+        # The signal reaches reconcile alone: uv runs in a session of its own, out of the
         # terminal's reach, so nothing but apply can stop it.
         interrupted = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signum)
         out, err = proc.communicate(timeout=60)
         took = time.monotonic() - interrupted
         wait_until(lambda: not alive(backend) and not alive(grandchild), timeout=5)
