@@ -119,3 +119,9 @@ class PythonNotFound(ReconcileError):
 
     def details(self) -> tuple[str, ...]:
         return self._details
+
+
+class InputFileError(ReconcileError):
+    """A file reconcile was told to read (a lockfile the manifest names, a saved plan) is not
+    a regular file, is too big, or cannot be opened. The message names the path and never
+    shows the file's content."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
+
+from reconciler.errors import InputFileError
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -51,3 +54,77 @@ def display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words: ``a FIFO``, ``a folder``, ``a character device``."""
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a link"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``limit`` bytes.
+
+    ``what`` names the file in messages ("lockfile", "saved plan"). The file is opened
+    without blocking and checked with ``fstat`` on the open descriptor, so a FIFO or a device
+    put in its place can never hang the caller, and no more than ``limit + 1`` bytes are ever
+    read (``/proc`` files report a size of 0). Anything but a readable regular file within
+    the limit raises :class:`InputFileError` naming the path, never its content; a missing
+    file raises ``FileNotFoundError`` for the caller to explain.
+    """
+    shown = display_path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise InputFileError(f"the {what} {shown} is a folder; name a regular file.") from None
+    except PermissionError:
+        raise InputFileError(
+            f"cannot read the {what} {shown}: permission denied; fix its permissions."
+        ) from None
+    except (OSError, ValueError) as exc:  # a socket (ENXIO), a NUL byte, a name too long
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputFileError(
+            f"cannot open the {what} {shown} ({why}); name a regular file."
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(
+                f"the {what} {shown} is {file_kind(info.st_mode)}, not a regular file; "
+                "name a regular file."
+            )
+        if info.st_size > limit:
+            raise InputFileError(_too_big(what, shown, limit))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputFileError(f"cannot read the {what} {shown} ({exc.strerror or exc}).") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise InputFileError(_too_big(what, shown, limit))
+    return b"".join(chunks)
+
+
+def _too_big(what: str, shown: str, limit: int) -> str:
+    cap = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+    return (
+        f"the {what} {shown} is larger than {cap}, more than any {what} reconcile reads; "
+        "check that it names the right file."
+    )

@@ -17,7 +17,8 @@ from pathlib import Path
 from reconciler.errors import LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
 from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, stale_causes
-from reconciler.manifest import LoadedManifest, Sources, load_manifest
+from reconciler.manifest import LoadedManifest, Sources, is_url, load_manifest
+from reconciler.manifestpaths import lockfile_text
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 
 LOCK_TIMEOUT = 600.0
@@ -51,8 +52,8 @@ def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
     for url in sources.extra_index_urls:
         args += ["--extra-index-url", url]
     for link in sources.find_links:
-        is_url = "://" in link
-        args += ["--find-links", link if is_url else str(base_dir / link)]
+        # A path goes as a file: URL: uv reads a plain path only up to a "#" (a fragment).
+        args += ["--find-links", link if is_url(link) else (base_dir / link).absolute().as_uri()]
     if sources.no_index:
         args.append("--no-index")
     return tuple(args)
@@ -171,11 +172,11 @@ def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
     for key in env_keys:
         path = loaded.lockfile_path(key)
         try:
-            lock = parse_lockfile(path.read_text(encoding="utf-8"), display_path(path))
+            lock = parse_lockfile(lockfile_text(path, key), display_path(path))
         except FileNotFoundError:
             problems.append(f"{key}: no lockfile at {display_path(path)}")
             continue
-        except (OSError, UnicodeDecodeError, ReconcileError) as exc:
+        except ReconcileError as exc:
             problems.append(f"{key}: {exc}")
             continue
         causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
@@ -212,8 +213,8 @@ def lock_command(args: argparse.Namespace) -> int:
     texts = [o for o in outcomes if isinstance(o, str)]
     for request, text in zip(requests, texts, strict=True):
         try:
-            old = request.path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            old: str | None = lockfile_text(request.path, request.env_key)
+        except (OSError, ReconcileError):
             old = None
         if old != text:
             write_atomic(request.path, text)
