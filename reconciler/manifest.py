@@ -542,5 +542,5 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
     # Imported here: manifestpaths builds on this module's types (the IO half of the checks).
     from reconciler.manifestpaths import check_paths
 
-    check_paths(loaded)
+    check_paths(loaded, label)
     return loaded

@@ -22,7 +22,7 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler.errors import LockfileError, ManifestError, Problem
+from reconciler.errors import LockfileError, ManifestError, Problem, UnusablePath
 from reconciler.files import display_path, file_kind, read_regular_file
 from reconciler.manifest import LoadedManifest, format_key_path, is_url
 from reconciler.tomllines import key_lines, line_for
@@ -132,11 +132,12 @@ def path_problems(loaded: LoadedManifest) -> list[Problem]:
     return sorted(set(problems), key=lambda p: (p.line or 0, p.key_path, p.message))
 
 
-def check_paths(loaded: LoadedManifest) -> None:
-    """Raise one :class:`ManifestError` listing every path problem of the manifest, if any."""
+def check_paths(loaded: LoadedManifest, label: str) -> None:
+    """Raise one :class:`ManifestError` listing every path problem of the manifest (named
+    ``label`` in messages, as its parse errors name it), if any."""
     problems = path_problems(loaded)
     if problems:
-        raise ManifestError(display_path(loaded.path), problems)
+        raise ManifestError(label, problems)
 
 
 def lockfile_text(path: Path, env_key: str) -> str:
@@ -151,3 +152,25 @@ def lockfile_text(path: Path, env_key: str) -> str:
             f"lockfile {display_path(path)} for {env_key} is not UTF-8 text (byte {exc.start}): "
             f"run `reconcile lock {env_key}` to write it again."
         ) from None
+
+
+def pathsep_problem(path: Path, what: str) -> str | None:
+    """Why ``path`` (``what``: "the root", "the adopted env x") cannot hold envs that `run`
+    starts: it holds ``os.pathsep`` (":"; ";" on Windows), which splits PATH, so an env's bin
+    folder under it could never be put on PATH. ``None`` when it can."""
+    text = str(path.absolute())
+    if os.pathsep not in text:
+        return None
+    return (
+        f'{what} {text} holds "{os.pathsep}", which separates the folders of PATH, so '
+        f"`reconcile run` could never put an env's bin folder there on PATH; use a path "
+        f'without "{os.pathsep}"'
+    )
+
+
+def check_root_usable(loaded: LoadedManifest) -> None:
+    """Refuse a root whose envs `run` could not start (see :func:`pathsep_problem`): at
+    plan time, before apply builds anything there, and in `which` and `run`."""
+    why = pathsep_problem(loaded.root, "the root")
+    if why is not None:
+        raise UnusablePath(f"{why} (settings.root or --root).")

@@ -18,7 +18,7 @@ from reconciler.files import display_path
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
 from reconciler.manifest import LoadedManifest, Manifest
-from reconciler.manifestpaths import lockfile_text
+from reconciler.manifestpaths import check_root_usable, lockfile_text
 from reconciler.observe import (
     EnvRequest,
     created_by_reconcile,
@@ -127,6 +127,7 @@ def make_plan(
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
+    check_root_usable(loaded)
     check_adopted(loaded)
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()
