@@ -731,11 +731,14 @@ def test_cli_reports_valid_toml_of_the_wrong_shape(
 
 SECRET = "SECRET-TOKEN-do-not-print"  # noqa: S105  a marker to look for, not a password
 
+# no_index: were a check to fail, `lock` could never resolve, so never write anything.
 MANAGED = """\
 [envs.a]
 python = "3.11"
 requirements = ["alpha==1.0"]
 {extra}
+[envs.a.sources]
+no_index = true
 
 [models.m]
 env = "a"
