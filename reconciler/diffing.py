@@ -13,14 +13,17 @@ from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.gitrev import Revision, revision
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
-from reconciler.manifest import LoadedManifest, load_manifest, parse_manifest
+from reconciler.manifest import (
+    MANIFEST_LIMIT,
+    LoadedManifest,
+    load_manifest,
+    parse_manifest,
+)
 from reconciler.manifestpaths import LOCKFILE_LIMIT
 from reconciler.plan import Plan
 from reconciler.planning import read_lockfile
 
 GIT_PREFIX = "git:"
-MANIFEST_LIMIT = 16 << 20
-"""The largest manifest read from a git revision."""
 
 
 @dataclass(frozen=True)

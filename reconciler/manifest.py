@@ -35,6 +35,8 @@ from reconciler.tomllines import key_lines, line_for
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+MANIFEST_LIMIT = 16 << 20
+"""The largest manifest read: 16 MiB, thousands of times a large real envs.toml."""
 MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -513,7 +515,8 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
     """Read and parse the manifest at ``path``; every failure is one clear sentence."""
     label = str(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # a pipe too (``--manifest <(git show ...)``)
+            data = handle.read(MANIFEST_LIMIT + 1)
     except FileNotFoundError:
         raise ManifestNotFound(
             f"no manifest at {label}: create envs.toml there or pass --manifest PATH."
@@ -528,6 +531,11 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         ) from None
     except OSError as exc:
         raise ManifestNotFound(f"cannot read {label}: {exc.strerror}.") from None
+    if len(data) > MANIFEST_LIMIT:  # /dev/zero, or a file that is not a manifest
+        raise ManifestNotFound(
+            f"{label} is larger than {MANIFEST_LIMIT >> 20} MiB, which no manifest is; pass "
+            "--manifest with the path of envs.toml."
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1013,3 +1013,14 @@ def test_a_table_split_and_defined_again_is_a_manifest_error(tmp_path: Path) -> 
     with pytest.raises(ManifestError) as caught:
         parse_manifest(text, LABEL)
     assert "not valid TOML" in caught.value.details()[0]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_manifest_that_never_ends_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    with hang_guard():
+        code, out, err = run_plan(Path("/dev/zero"), capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: /dev/zero is larger than 16 MiB, which no manifest is; pass --manifest with "
+        "the path of envs.toml.\n"
+    )
