@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -511,12 +512,24 @@ class LoadedManifest:
         return self.base_dir / adopt
 
 
+def _read_capped(path: Path) -> bytes:
+    """The manifest's bytes: a regular file whole (its size is known), anything else (a pipe,
+    ``--manifest <(git show ...)``, or a device) up to one byte past :data:`MANIFEST_LIMIT`."""
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):
+        regular = True  # let the read below name the problem
+    if regular:
+        return path.read_bytes()
+    with path.open("rb") as handle:
+        return handle.read(MANIFEST_LIMIT + 1)
+
+
 def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManifest:
     """Read and parse the manifest at ``path``; every failure is one clear sentence."""
     label = str(path)
     try:
-        with path.open("rb") as handle:  # a pipe too (``--manifest <(git show ...)``)
-            data = handle.read(MANIFEST_LIMIT + 1)
+        data = _read_capped(path)
     except FileNotFoundError:
         raise ManifestNotFound(
             f"no manifest at {label}: create envs.toml there or pass --manifest PATH."
