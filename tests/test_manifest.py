@@ -788,11 +788,21 @@ def hang_guard(seconds: int = 60) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def snapshot(folder: Path) -> dict[Path, tuple[int, int, int, int]]:
+    """What is in ``folder``: each entry's inode, type, size and mtime (not atime: reading the
+    manifest may move it)."""
+    found = {}
+    for path in folder.rglob("*"):
+        info = path.lstat()
+        found[path] = (info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
 def refused_by_every_command(folder: Path, capsys: pytest.CaptureFixture[str], detail: str) -> None:
     """Each command: exit 1, the manifest problem ``detail`` named, no secret, no traceback,
     nothing created or changed in the folder."""
     manifest = folder / "envs.toml"
-    before = {p: p.lstat() for p in folder.rglob("*")}
+    before = snapshot(folder)
     for command in COMMANDS:
         with hang_guard():
             code, out, err = run_cli(manifest, command, capsys)
@@ -802,7 +812,7 @@ def refused_by_every_command(folder: Path, capsys: pytest.CaptureFixture[str], d
         assert "internal error" not in said and "Traceback" not in said, (command, said)
         assert detail in err, (command, said)
         assert err.rstrip("\n").splitlines()[-1].startswith("error: "), (command, said)
-        assert {p: p.lstat() for p in folder.rglob("*")} == before, command
+        assert snapshot(folder) == before, command
         assert not (folder / ".envs").exists(), command
 
 
