@@ -788,6 +788,31 @@ def hang_guard(seconds: int = 60) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+OPENED: list[list[str]] = []
+"""While a list is in here, every file opened in this process is appended to it."""
+
+
+def _record_opens(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and OPENED and isinstance(args[0], (str, bytes, os.PathLike)):
+        OPENED[-1].append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_record_opens)  # cannot be removed: it records only while OPENED is set
+
+
+@contextlib.contextmanager
+def opened_files() -> Iterator[list[str]]:
+    """Every file (real path) opened in this process inside the block."""
+    OPENED.append([])
+    try:
+        yield OPENED[-1]
+    finally:
+        OPENED.pop()
+
+
+FORBIDDEN = ("/proc/self/environ", "/etc/passwd")
+
+
 def snapshot(folder: Path) -> dict[Path, tuple[int, int, int, int]]:
     """What is in ``folder``: each entry's inode, type, size and mtime (not atime: reading the
     manifest may move it)."""
@@ -804,9 +829,11 @@ def refused_by_every_command(folder: Path, capsys: pytest.CaptureFixture[str], d
     manifest = folder / "envs.toml"
     before = snapshot(folder)
     for command in COMMANDS:
-        with hang_guard():
+        with hang_guard(), opened_files() as opened:
             code, out, err = run_cli(manifest, command, capsys)
         said = out + err
+        secrets = {os.path.realpath(p) for p in (*FORBIDDEN, folder.parent / "secret.txt")}
+        assert not secrets.intersection(opened), (command, secrets.intersection(opened))
         assert code == 1, (command, said)
         assert SECRET not in said, (command, said)
         assert "internal error" not in said and "Traceback" not in said, (command, said)
