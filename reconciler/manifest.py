@@ -81,10 +81,20 @@ def _check_glob(value: str) -> str:
     return value
 
 
+NAME_MAX = 255
+"""The longest file or folder name (in UTF-8 bytes) that every common file system allows."""
+
+
 def _check_path(value: str) -> str:
     if "\x00" in value:
         raise _fail(
             f'"{value}" holds a NUL character, which no file system allows in a path; remove it'
+        )
+    longest = max(value.replace("\\", "/").split("/"), key=lambda part: len(part.encode()))
+    if len(longest.encode()) > NAME_MAX:
+        raise _fail(
+            f'"{longest[:40]}..." is a name longer than {NAME_MAX} bytes, which file systems '
+            "refuse; shorten it"
         )
     return value
 

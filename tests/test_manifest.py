@@ -1061,3 +1061,24 @@ def test_a_manifest_that_never_ends_is_one_sentence(capsys: pytest.CaptureFixtur
         "error: /dev/zero is larger than 16 MiB, which no manifest is; pass --manifest with "
         "the path of envs.toml.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('[settings]\nroot = "{long}"\n', ":2: settings.root: "),
+        ('[settings]\nroot = "x/{long}/y"\n', ":2: settings.root: "),
+        ('[envs.old]\nadopt = "{long}"\n', ":2: envs.old.adopt: "),
+        ('[settings]\nlockfiles = "{long}"\n', ":2: settings.lockfiles: "),
+    ],
+    ids=["root", "root-inner", "adopt", "lockfiles"],
+)
+def test_a_name_longer_than_any_file_system_allows_is_a_manifest_error_for_every_command(
+    folder: Path, capsys: pytest.CaptureFixture[str], body: str, key: str
+) -> None:
+    manifest = folder / "envs.toml"
+    body = body.replace("{long}", "é" * 128)  # 256 bytes in UTF-8
+    manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}{key}")
+    _, _, err = run_cli(manifest, ("plan",), capsys)
+    assert "is a name longer than 255 bytes, which file systems refuse; shorten it" in err
