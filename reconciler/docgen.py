@@ -112,7 +112,8 @@ Every command that loads the manifest (`plan`, `apply`, `lock`, `diff`, `verify`
   most 16 MiB; it is read without ever blocking, and an error about it names the path and
   never shows what is in it. `diff git:REF` holds a revision's lockfiles to the same rules
   (a link or a folder in the revision is refused).
-- No path may hold a NUL character (no file system allows one).
+- No path may hold a NUL character, or a file or folder name longer than 255 bytes (file
+  systems refuse both).
 - `root` and `adopt` may be absolute or lead out of the folder: the root is where reconcile
   builds, an adopted venv is someone else's. A root (or adopted venv) whose path holds `:`
   (`;` on Windows), the separator of PATH, is refused by `plan`, `apply`, `which` and `run`:
