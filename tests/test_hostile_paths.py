@@ -350,3 +350,17 @@ def test_diff_reads_no_file_of_a_revision_outside_the_manifest_folder(
     assert_clean(done, code=1)
     assert SECRET not in done.stdout + done.stderr
     assert detail in done.stderr
+
+
+@POSIX
+def test_a_project_folder_holding_the_path_separator_works_with_a_root_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """Only the root's bin folders go on PATH: the manifest's own folder may hold ":"."""
+    require_python("3.11")
+    folder = project_in(tmp_path, "p:x", str(tmp_path / "root"))
+    for args in (("lock",), ("apply", "--yes"), ("run", "m", "--", "python", "-c", "import alpha")):
+        assert_clean(cli(folder, *args))
+    again = cli(folder, "plan")
+    assert_clean(again)
+    assert "No changes." in again.stdout
