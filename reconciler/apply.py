@@ -37,6 +37,8 @@ from reconciler.manifest import LoadedManifest
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.plan import Plan, Step
 from reconciler.progress import Reporter
+from reconciler.records import RecordDefect
+from reconciler.verifying import RECORD_DEFECTS
 
 MAX_PARALLEL_BUILDS = 4
 
@@ -49,14 +51,20 @@ class Builder(Protocol):
 
 @dataclass(frozen=True)
 class FileProblem:
-    """One bad file found when verifying a new generation."""
+    """One bad file found when verifying a new generation.
+
+    ``installed`` is set for a file whose sha256 or size is not its RECORD row's: what the
+    file is (its actual sha256 and size), which may turn out to be an upstream RECORD defect.
+    """
 
     category: str
     distribution: str
     path: str
+    installed: RecordDefect | None = None
 
 
-Verifier = Callable[[Path, Sequence[str]], Sequence[FileProblem]]
+Verifier = Callable[[Path, Sequence[str], Sequence[RecordDefect]], Sequence[FileProblem]]
+"""Checks a generation's files (its folder, ``verify_ignore``, the accepted RECORD defects)."""
 
 
 class ApplyFailed(ReconcileError):
@@ -225,9 +233,10 @@ class Applier:
             link_mode=self.link_mode,
         )
         try:
-            python_version = self._build_verified(step, target, request)
+            python_version, defects = self._build_verified(step, target, request)
             self.reporter.phase(key, "switching")
-            generations.write_receipt(gen_dir, self._receipt(target, gen_id, python_version))
+            receipt = self._receipt(target, gen_id, python_version, defects)
+            generations.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
         except BaseException:
             generations.delete_tree(self.root, gen_dir)
@@ -238,26 +247,45 @@ class Applier:
         left = self._prune(key, previous)
         faults.point("after_prune")
         note = f"; {len(left)} old generation(s) could not be removed" if left else ""
+        note += _defects_note(defects)
         self.reporter.finished(key, True, f"{step.action}d generation {gen_id}{note}")
 
-    def _build_verified(self, step: Step, target: EnvTarget, request: BuildRequest) -> str:
-        """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2)."""
+    def _build_verified(
+        self, step: Step, target: EnvTarget, request: BuildRequest
+    ) -> tuple[str, tuple[RecordDefect, ...]]:
+        """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2).
+
+        Returns the interpreter's full version and the upstream RECORD defects accepted:
+        rows still wrong after the purge, with the very same bytes as before it (a cache
+        that was corrupted gives other bytes from a fresh install, or none wrong at all).
+        """
         key = step.target
-        problems, version = self._build_once(target, request, refresh=())
+        self._install(target, request, refresh=())
+        problems, version = self._check(target, request, baseline=())
+        defects: tuple[RecordDefect, ...] = ()
         if problems and problems[0].category == "integrity":
             packages = sorted({p.distribution for p in problems})
             self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
             self.builder.purge_cache(key, packages)
             generations.delete_tree(self.root, request.gen_dir)
-            problems, version = self._build_once(target, request, refresh=packages)
+            self._install(target, request, refresh=packages)
+            again, version = self._check(target, request, baseline=())
+            defects = upstream_defects(problems, again)
+            problems = again
+            if defects:
+                named = ", ".join(sorted({d.dist for d in defects}))
+                self.reporter.phase(
+                    key,
+                    f"upstream RECORD defect in {named}: a fresh install gave the same files; "
+                    "keeping them as this generation's baseline",
+                )
+                problems, version = self._check(target, request, baseline=defects)
         if problems:
             raise BuildError(self._describe(key, problems))
-        return version
+        return version, defects
 
-    def _build_once(
-        self, target: EnvTarget, request: BuildRequest, refresh: Sequence[str]
-    ) -> tuple[list[FileProblem], str]:
-        """Build and verify once: (problems, the interpreter's full version)."""
+    def _install(self, target: EnvTarget, request: BuildRequest, refresh: Sequence[str]) -> None:
+        """Create the venv and install the lockfile into it."""
         key = target.env_key
         self._check_cancel(key)
         self.reporter.phase(key, "creating venv")
@@ -268,11 +296,17 @@ class Applier:
         self.reporter.phase(key, f"installing {count} package{'s' if count != 1 else ''}")
         self.builder.sync(request, refresh)
         faults.point("after_sync")
+
+    def _check(
+        self, target: EnvTarget, request: BuildRequest, baseline: Sequence[RecordDefect]
+    ) -> tuple[list[FileProblem], str]:
+        """Verify a built generation: (problems, the interpreter's full version)."""
+        key = target.env_key
         self._check_cancel(key)
         self.reporter.phase(key, "verifying")
         files = [
-            FileProblem("integrity", p.distribution, f"{p.category}: {p.path}")
-            for p in self.verifier(request.gen_dir, target.verify_ignore)
+            FileProblem("integrity", p.distribution, f"{p.category}: {p.path}", p.installed)
+            for p in self.verifier(request.gen_dir, target.verify_ignore, baseline)
         ]
         if files:
             return files, ""
@@ -300,7 +334,13 @@ class Applier:
             "the live env is untouched"
         )
 
-    def _receipt(self, target: EnvTarget, gen_id: str, python_version: str) -> dict[str, Any]:
+    def _receipt(
+        self,
+        target: EnvTarget,
+        gen_id: str,
+        python_version: str,
+        defects: Sequence[RecordDefect] = (),
+    ) -> dict[str, Any]:
         return {
             "format_version": "1",
             "env_key": target.env_key,
@@ -315,6 +355,9 @@ class Applier:
             "link_mode": self.link_mode,
             "reconcile_version": __version__,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # What was installed for RECORD rows that are wrong upstream: later checks of
+            # this generation compare those files with this, not with RECORD.
+            RECORD_DEFECTS: [d.to_plain() for d in defects],
         }
 
     def _prune(self, key: str, previous: generations.Generation | None) -> list[str]:
@@ -417,6 +460,38 @@ class Applier:
                 adopted[key] = folder
         if adopted != state.adopted:
             self._update_state(lambda s: s.with_adopted(adopted))
+
+
+def upstream_defects(
+    before: Sequence[FileProblem], after: Sequence[FileProblem]
+) -> tuple[RecordDefect, ...]:
+    """The upstream RECORD defects that a purge-and-rebuild proves, or none.
+
+    Proven when every problem of the build after the purge is a file whose sha256 or size is
+    not RECORD's (``installed`` is set: never a missing, empty or unreadable file, nor a
+    health problem), and the build before the purge had the same file with the very same
+    bytes: a fresh install from the wheel the lockfile's hash pins gave what the cache gave.
+    Anything else (a file that changed between the two, one bad only after) proves nothing.
+    """
+    if not after:
+        return ()
+    first = {p.installed for p in before if p.category == "integrity" and p.installed}
+    found = [p.installed for p in after if p.category == "integrity" and p.installed]
+    if len(found) != len(after) or not all(d in first for d in found):
+        return ()
+    return tuple(sorted(found, key=lambda d: (d.path, d.dist)))
+
+
+def _defects_note(defects: Sequence[RecordDefect]) -> str:
+    if not defects:
+        return ""
+    rows = ", ".join(f"{d.dist} {d.path}" for d in defects[:3])
+    more = f" and {len(defects) - 3} more" if len(defects) > 3 else ""
+    count = len(defects)
+    return (
+        f"; {count} upstream RECORD defect{'s' * (count != 1)} kept as installed "
+        f"(record_defect: {rows}{more}; see `reconcile verify -v`)"
+    )
 
 
 def generation_python(root: Path, env_key: str) -> Path | None:

@@ -2,85 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler import build, generations, layout
 from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
-from reconciler.document import FORMAT_VERSION
-from reconciler.errors import ReconcileError, UsageError
+from reconciler.errors import UsageError
 from reconciler.files import stray_temporaries
 from reconciler.manifest import LoadedManifest
 from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
-
-
-class StalePlan(ReconcileError):
-    """A saved plan no longer matches the manifest, the lockfiles or the envs."""
-
-
-@dataclass(frozen=True)
-class SavedPlan:
-    document: dict[str, Any]
-    targets: tuple[str, ...]
-
-
-def load_saved_plan(path: Path) -> SavedPlan:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"no saved plan at {path}: make one with `reconcile plan --out {path}`."
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"{path} is not a saved plan ({exc}); make one with `reconcile plan --out`."
-        ) from None
-    if not isinstance(document, dict) or not isinstance(document.get("fingerprint"), dict):
-        raise UsageError(
-            f"{path} is not a saved plan (no fingerprint); make one with `reconcile plan --out`."
-        )
-    if document.get("format_version") != FORMAT_VERSION:
-        raise UsageError(
-            f"{path} has plan format {document.get('format_version')!r}, this reconcile reads "
-            f"{FORMAT_VERSION!r}; make a new plan with `reconcile plan --out`."
-        )
-    fingerprint = document["fingerprint"]
-    shapes = (("lockfiles", dict), ("observed", dict), ("orphans", list), ("targets", list))
-    if not all(isinstance(fingerprint.get(k), kind) for k, kind in shapes) or not isinstance(
-        document.get("steps"), list
-    ):
-        raise UsageError(
-            f"{path} is not a complete saved plan; make a new one with `reconcile plan --out`."
-        )
-    return SavedPlan(document, tuple(str(t) for t in fingerprint["targets"]))
-
-
-def stale_parts(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
-    """Pure: which parts of a fingerprint changed, in words."""
-    changed: list[str] = []
-    if saved.get("manifest_sha256") != fresh.get("manifest_sha256"):
-        changed.append("the manifest changed")
-    if saved.get("root") != fresh.get("root"):
-        changed.append("the root is another folder")
-    for label, key in (("lockfile", "lockfiles"), ("env", "observed")):
-        old, new = saved.get(key, {}), fresh.get(key, {})
-        for name in sorted(set(old) | set(new)):
-            if old.get(name) != new.get(name):
-                changed.append(f"{label} {name} changed")
-    for name in sorted(set(fresh.get("orphans", [])) - set(saved.get("orphans", []))):
-        changed.append(f"{name} appeared in the root")
-    for name in sorted(set(saved.get("orphans", [])) - set(fresh.get("orphans", []))):
-        changed.append(f"{name} disappeared from the root")
-    if saved.get("applied_state") != fresh.get("applied_state"):
-        changed.append("the applied bindings changed")
-    return changed
+from reconciler.records import IntegrityFinding, RecordDefect
 
 
 class UvBuilder:
@@ -96,16 +32,48 @@ class UvBuilder:
         build.purge_cache(env_key, packages)
 
 
-def file_verifier(root: Path) -> Callable[[Path, Sequence[str]], list[FileProblem]]:
+def file_verifier(
+    root: Path,
+) -> Callable[[Path, Sequence[str], Sequence[RecordDefect]], list[FileProblem]]:
     """Full hash verification of every RECORD row of a new generation: every file is read
-    (``deep``), and the hashes go into the root's cache so the next plan need not reread them."""
+    (``deep``), and the hashes go into the root's cache so the next plan need not reread them.
+    A file whose sha256 or size is not its RECORD row's is hashed as it is (``installed``),
+    to tell an upstream RECORD defect from a corrupted cache after the purge."""
     from reconciler.verifying import verify_dir
 
-    def verify_files(env_dir: Path, ignore: Sequence[str]) -> list[FileProblem]:
-        report = verify_dir(root, env_dir, ignore, deep=True)
-        return [FileProblem(f.category, f.dist or "", f.path) for f in report.findings]
+    def verify_files(
+        env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
+    ) -> list[FileProblem]:
+        report = verify_dir(root, env_dir, ignore, deep=True, baseline=baseline)
+        return [
+            FileProblem(f.category, f.dist or "", f.path, _as_installed(env_dir, f))
+            for f in report.findings
+        ]
 
     return verify_files
+
+
+def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | None:
+    """What a file whose content is not its RECORD row's is: its actual sha256 and size, or
+    ``None`` for any other finding (or a file that is no longer a regular file)."""
+    from reconciler.verify import sha256_file
+
+    if finding.category not in ("hash_mismatch", "size_mismatch") or finding.dist is None:
+        return None
+    if finding.category == "hash_mismatch" and finding.actual_sha256 is not None:
+        digest, size = finding.actual_sha256, finding.actual_size
+    else:
+        path = env_dir / finding.path
+        try:
+            info = path.lstat()
+            digest, size = sha256_file(str(path), info).sha256, info.st_size
+        except OSError:
+            return None
+    if size is None:
+        return None
+    return RecordDefect(
+        finding.dist, finding.path, finding.expected_sha256, finding.expected_size, digest, size
+    )
 
 
 def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
@@ -236,27 +204,6 @@ def execute(
     return report
 
 
-def _step_keys(steps: Sequence[Any]) -> list[tuple[str, str]]:
-    return [
-        (str(s.get("id")), str(s.get("action"))) if isinstance(s, dict) else ("?", "?")
-        for s in steps
-    ]
-
-
-def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
-    """Refuse a saved plan when anything it was computed from changed, or when the plan
-    computed now would do anything other than the reviewed steps."""
-    changed = stale_parts(saved.document["fingerprint"], run.fingerprint)
-    fresh = [(s.id, s.action) for s in run.plan.steps]
-    if not changed and _step_keys(saved.document["steps"]) != fresh:
-        changed.append("the steps it would take differ from the saved ones")
-    if changed:
-        listed = "; ".join(changed[:5]) + ("; ..." if len(changed) > 5 else "")
-        raise StalePlan(
-            f"plan is stale: {listed}. Make a new one with `reconcile plan --out {path}`."
-        )
-
-
 def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
     root = loaded.root
@@ -286,7 +233,8 @@ def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
     return doomed
 
 
-def print_report(report: ApplyReport, stream: Any = sys.stdout) -> None:
+def print_report(report: ApplyReport, stream: Any = None) -> None:
+    stream = sys.stdout if stream is None else stream  # the one of the call, not of the import
     counts: dict[str, int] = {}
     for step in report.done:
         counts[step.action] = counts.get(step.action, 0) + 1

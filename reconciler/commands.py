@@ -141,14 +141,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.adoption import check_adopted
-    from reconciler.applying import (
-        check_saved,
-        cleanup,
-        env_targets,
-        execute,
-        load_saved_plan,
-        print_report,
-    )
+    from reconciler.applying import cleanup, env_targets, execute, print_report
     from reconciler.document import plan_document
     from reconciler.manifest import load_manifest
     from reconciler.manifestpaths import check_root_usable
@@ -156,6 +149,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.planning import make_plan
     from reconciler.progress import LiveReporter, PlainReporter
     from reconciler.render import render_text
+    from reconciler.savedplan import check_saved, load_saved_plan
 
     saved = load_saved_plan(args.planfile) if args.planfile is not None else None
     if saved is not None and args.target:

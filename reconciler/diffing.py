@@ -12,7 +12,7 @@ from reconciler.diffplan import Side, diff_plan
 from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.gitrev import Revision, revision
-from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
+from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.manifest import (
     MANIFEST_LIMIT,
     LoadedManifest,
@@ -82,8 +82,8 @@ def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str
         causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
         if causes:
             raise LockfileError(
-                f"{label}: lockfile {where} for {key} is stale ({', '.join(causes)}): run "
-                f"`reconcile lock {key}` and commit it."
+                f"{label}: {stale_sentence(where, key, causes)}: run `reconcile lock {key}` and "
+                "commit it."
             )
         locks[key] = lock
     return locks

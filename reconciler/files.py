@@ -56,37 +56,75 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+class NotARegularFile(ValueError):
+    """What :func:`read_regular_bytes` refuses; ``str()`` says why, as a fragment that fits
+    after a file's name ("is a FIFO, not a regular file")."""
+
+
 def file_kind(mode: int) -> str:
     """What a file of ``mode`` is, in words: ``a FIFO``, ``a folder``, ``a character device``."""
     kinds = (
         (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISLNK, "a link"),
     )
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def read_regular_file(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of ``path``, which must be a regular file of at most ``limit`` bytes.
+def read_regular_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a link to one is followed) of at
+    most ``limit`` bytes; anything else raises :class:`NotARegularFile` without reading it.
 
-    ``what`` names the file in messages ("lockfile", "saved plan"). The file is opened
-    without blocking and checked with ``fstat`` on the open descriptor, so a FIFO or a device
-    put in its place can never hang the caller, and no more than ``limit + 1`` bytes are ever
-    read (``/proc`` files report a size of 0). Anything but a readable regular file within
-    the limit raises :class:`InputFileError` naming the path, never its content; a missing
-    file raises ``FileNotFoundError`` for the caller to explain.
+    A FIFO would block the reader until some writer appears, and a device such as
+    ``/dev/zero`` never ends: the file is opened without waiting (``O_NONBLOCK``) and judged by
+    ``fstat`` of what was opened, so a file swapped after a check cannot slip through.
+    OS errors (missing, permission denied) are raised as they are.
     """
-    shown = display_path(path)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
     try:
-        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFile(f"is {file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise NotARegularFile(f"is larger than {_size(limit)}")
+        chunks: list[bytes] = []
+        left = limit + 1  # one byte more than allowed tells a file that grew since the fstat
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise NotARegularFile(f"is larger than {_size(limit)}")
+    return data
+
+
+def _size(limit: int) -> str:
+    return (
+        f"{limit >> 20} MiB" if limit >= 1 << 20 and limit % (1 << 20) == 0 else f"{limit:,} bytes"
+    )
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """:func:`read_regular_bytes` for a file reconcile was told to read, named ``what`` in
+    messages ("lockfile"): anything but a readable regular file of at most ``limit`` bytes is
+    an :class:`InputFileError` naming the path, never its content. A missing file raises
+    ``FileNotFoundError`` for the caller to explain."""
+    shown = display_path(path)
+    try:
+        return read_regular_bytes(path, limit)
     except FileNotFoundError:
         raise
-    except IsADirectoryError:
-        raise InputFileError(f"the {what} {shown} is a folder; name a regular file.") from None
+    except NotARegularFile as exc:
+        fix = "check that it names the right file" if "larger" in str(exc) else "name a file"
+        raise InputFileError(f"the {what} {shown} {exc}; {fix}.") from None
     except PermissionError:
         raise InputFileError(
             f"cannot read the {what} {shown}: permission denied; fix its permissions."
@@ -96,35 +134,3 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
         raise InputFileError(
             f"cannot open the {what} {shown} ({why}); name a regular file."
         ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(
-                f"the {what} {shown} is {file_kind(info.st_mode)}, not a regular file; "
-                "name a regular file."
-            )
-        if info.st_size > limit:
-            raise InputFileError(_too_big(what, shown, limit))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise InputFileError(f"cannot read the {what} {shown} ({exc.strerror or exc}).") from None
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise InputFileError(_too_big(what, shown, limit))
-    return b"".join(chunks)
-
-
-def _too_big(what: str, shown: str, limit: int) -> str:
-    cap = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
-    return (
-        f"the {what} {shown} is larger than {cap}, more than any {what} reconcile reads; "
-        "check that it names the right file."
-    )

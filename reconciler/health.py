@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.lockfiles import Lockfile
-from reconciler.records import VerifyReport
+from reconciler.records import BASELINE_DETAIL, IntegrityFinding, VerifyReport
 from reconciler.state import EnvFacts, EnvHealth, Finding
 
 MAX_FILES_LISTED = 10
@@ -94,14 +94,20 @@ def drift(lock: Lockfile, facts: EnvFacts) -> list[Finding]:
 
 def corruption(report: VerifyReport) -> list[Finding]:
     """``files_corrupted`` findings naming the first bad files (SPEC 6), then a count."""
-    found = [
-        Finding("files_corrupted", f"{f.category} {f.path}" + (f" ({f.dist})" if f.dist else ""))
-        for f in report.findings[:MAX_FILES_LISTED]
-    ]
+    found = [Finding("files_corrupted", _corrupted(f)) for f in report.findings[:MAX_FILES_LISTED]]
     more = len(report.findings) - MAX_FILES_LISTED
     if more > 0:
         found.append(Finding("files_corrupted", f"and {more} more; see `reconcile verify`"))
     return found
+
+
+def _corrupted(finding: IntegrityFinding) -> str:
+    """``hash_mismatch lib/.../x.py (alpha)``; a file whose RECORD row is an upstream defect
+    says that it was checked against what reconcile installed."""
+    owner = [finding.dist] if finding.dist else []
+    if BASELINE_DETAIL in finding.detail:
+        owner.append("upstream record_defect: checked against what reconcile installed")
+    return f"{finding.category} {finding.path}" + (f" ({'; '.join(owner)})" if owner else "")
 
 
 def assess(

@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import LockfileError, ReconcileError, UsageError
+from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
-from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, stale_causes
+from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, seal
 from reconciler.manifest import LoadedManifest, Sources, is_url, load_manifest
 from reconciler.manifestpaths import lockfile_text
+from reconciler.planning import fresh_lock
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 
 LOCK_TIMEOUT = 600.0
@@ -111,10 +112,8 @@ def resolve_one(request: LockRequest) -> str:
         ) from None
     if not result.ok:
         raise LockfileError(_explain(request.env_key, result.stderr))
-    text = request.header + result.stdout
-    parse_lockfile(
-        text, display_path(request.path)
-    )  # never write a lockfile we could not read back
+    text = seal(request.header + result.stdout)
+    parse_lockfile(text, display_path(request.path))  # never write one we could not read back
     return text
 
 
@@ -166,22 +165,14 @@ def selected_envs(loaded: LoadedManifest, names: Sequence[str]) -> list[str]:
 
 
 def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
-    """One line per env whose lockfile is missing, unreadable or stale."""
-    manifest = loaded.manifest
+    """One line per env whose lockfile is missing, unreadable or stale (read and judged as
+    `plan` reads and judges them)."""
     problems = []
     for key in env_keys:
-        path = loaded.lockfile_path(key)
         try:
-            lock = parse_lockfile(lockfile_text(path, key), display_path(path))
-        except FileNotFoundError:
-            problems.append(f"{key}: no lockfile at {display_path(path)}")
-            continue
-        except ReconcileError as exc:
-            problems.append(f"{key}: {exc}")
-            continue
-        causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
-        if causes:
-            problems.append(f"{key}: lockfile is stale ({', '.join(causes)})")
+            fresh_lock(loaded, key)
+        except (LockfileError, InputFileError) as exc:
+            problems.append(f"{key}: {exc.message}")
     return problems
 
 

@@ -6,17 +6,19 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import layout
 from reconciler.adoption import applied_folder, check_adopted
 from reconciler.bindings import read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
 from reconciler.health import Expectation, assess
-from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes
+from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.manifest import LoadedManifest, Manifest
 from reconciler.manifestpaths import check_root_usable, lockfile_text
 from reconciler.observe import (
@@ -48,19 +50,22 @@ def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
     return parse_lockfile(text, shown)
 
 
+def fresh_lock(loaded: LoadedManifest, env_key: str) -> Lockfile:
+    """An env's lockfile, read and judged; stale (other inputs, edited by hand, or pins that
+    miss a requirement) is one sentence naming the file and the cause."""
+    manifest = loaded.manifest
+    lock = read_lockfile(loaded, env_key)
+    causes = stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key))
+    if causes:
+        raise LockfileError(
+            f"{stale_sentence(lock.label, env_key, causes)}: run `reconcile lock {env_key}`."
+        )
+    return lock
+
+
 def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
     """Lockfiles of the given managed envs; a stale one stops the plan, like `uv sync --locked`."""
-    manifest = loaded.manifest
-    locks: dict[str, Lockfile] = {}
-    for key in sorted(env_keys):
-        lock = read_lockfile(loaded, key)
-        causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
-        if causes:
-            raise LockfileError(
-                f"lockfile for {key} is stale ({', '.join(causes)}): run `reconcile lock {key}`."
-            )
-        locks[key] = lock
-    return locks
+    return {key: fresh_lock(loaded, key) for key in sorted(env_keys)}
 
 
 def _facts_digest(facts: EnvFacts) -> str:
@@ -94,10 +99,12 @@ def integrity_of(
     facts: Mapping[str, EnvFacts],
     deep: bool = False,
     seen: list[str] | None = None,
+    seen_by_env: dict[str, list[str]] | None = None,
 ) -> dict[str, VerifyReport]:
     """The RECORD check of every observed env whose files can be checked (SPEC 6: part of
     every plan). An env that is absent, leads out of the root or has no site-packages is
-    judged by its other findings instead."""
+    judged by its other findings instead. ``seen`` gets every path looked at, and
+    ``seen_by_env`` the same, env by env."""
     from reconciler.verify import EnvNotVerifiable
     from reconciler.verifying import verify_dir
 
@@ -107,12 +114,18 @@ def integrity_of(
         if not fact.exists or fact.escapes_root or fact.real_path is None:
             continue
         ignore = manifest.verify_ignore_for(key)
+        looked: list[str] = []
         try:
             reports[key] = verify_dir(
-                loaded.root, Path(fact.real_path), ignore, deep=deep, seen=seen
+                loaded.root, Path(fact.real_path), ignore, deep=deep, seen=looked
             )
         except EnvNotVerifiable:
             continue
+        finally:
+            if seen is not None:
+                seen += looked
+            if seen_by_env is not None:
+                seen_by_env[key] = looked
     return reports
 
 
@@ -145,7 +158,8 @@ def make_plan(
     ]
     facts = observe_all(requests)
     seen: list[str] = []
-    integrity = integrity_of(loaded, facts, deep, seen)
+    seen_by_env: dict[str, list[str]] = {}
+    integrity = integrity_of(loaded, facts, deep, seen, seen_by_env)
     health = {}
     for key, fact in facts.items():
         spec = manifest.envs[key]
@@ -173,6 +187,7 @@ def make_plan(
         "lockfiles": {key: lock.sha256 for key, lock in sorted(locks.items())},
         "observed": {key: _facts_digest(f) for key, f in sorted(facts.items())},
         "integrity": {key: _findings_digest(r) for key, r in sorted(integrity.items())},
+        "files": _files_digests(root, facts, seen_by_env, orphans),
         "orphans": sorted(orphans),
         "doomed": sorted(doomed),
         "targets": wanted,
@@ -188,6 +203,58 @@ def make_plan(
     }
     inputs = _input_paths(loaded, [loaded.lockfile_path(k) for k in locks], facts, orphans)
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _files_digests(
+    root: Path,
+    facts: Mapping[str, EnvFacts],
+    seen_by_env: Mapping[str, Sequence[str]],
+    orphans: Iterable[str],
+) -> dict[str, str]:
+    """For each observed env and each entry of the root the plan may delete: a digest of what
+    its files are now (each file the plan read, down to every RECORD-listed one). What a file
+    holds can change without changing a finding (a file already unlike RECORD, an allowed
+    modification, a ``*.pth`` in no RECORD), so a saved plan is stale once any of them does."""
+    from reconciler.planmemo import env_paths
+
+    digests = {}
+    for key, fact in sorted(facts.items()):
+        cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
+        paths = env_paths(fact.path, fact.real_path, cfg, parent=False)
+        if fact.real_path is not None:
+            lib = Path(fact.real_path) / "lib"
+            paths += [str(lib)] + [str(p) for p in lib.glob("python*")]
+            paths += _site_files(lib.glob("python*/site-packages"))
+        digests[key] = _paths_digest([*paths, *seen_by_env.get(key, ())])
+    for name in orphans:
+        real = os.path.realpath(root / name)
+        digests[name] = _paths_digest(
+            [str(root / name), real, str(Path(real) / layout.RECEIPT_NAME)]
+        )
+    return dict(sorted(digests.items()))
+
+
+def _paths_digest(paths: Iterable[str]) -> str:
+    return _sha256(json.dumps([[p, _signature(p)] for p in sorted(set(paths))]))
+
+
+def _signature(path: str) -> list[Any] | None:
+    """What tells that a file changed: its type, size, mtime and ctime (a write changes both
+    times, and nobody can set a ctime back); a link's target as written; a folder's type
+    alone (Python adds ``__pycache__`` to package folders as it imports them, which is no
+    change of the env). Device and inode numbers are left out: not stable everywhere."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return ["dir", info.st_mode]
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            return ["link", str(Path(path).readlink())]
+        except OSError:
+            return ["link", None]
+    return [info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def adopt_moves(loaded: LoadedManifest, applied: Mapping[str, str]) -> dict[str, str]:

@@ -37,6 +37,7 @@ Category = Literal[
     "outside_env",
     "symlink_outside_env",
     "unreadable",
+    "record_defect",
 ]
 
 CATEGORIES: tuple[Category, ...] = typing.get_args(Category)
@@ -58,6 +59,12 @@ CATEGORIES: tuple[Category, ...] = typing.get_args(Category)
   folder) is a symlink that resolves outside the env folder; it is never followed.
 - ``unreadable``: the file cannot be read: permission denied, a symlink loop, a directory or
   another non-regular file where a file should be.
+- ``record_defect``: never a finding, only information: a row that is wrong in the wheel
+  itself (its sha256 or size is not that of the file the same wheel ships), found when a
+  build purged the uv cache, installed again and got the same bytes. reconcile kept what it
+  installed as the generation's baseline (``RecordDefect``, in its receipt); while the file
+  is still that, the row is reported as ``record_defect`` (``VerifyReport.record_defects``),
+  and once it changes, as a finding against the baseline.
 
 Bytecode (``__pycache__/`` or ``.pyc``/``.pyo`` rows) is never a finding.
 """
@@ -544,6 +551,63 @@ class IntegrityFinding:
         return (self.path, self.category, self.dist or "")
 
 
+BASELINE_DETAIL = "its RECORD row is an upstream defect (record_defect)"
+"""The detail of a finding about a file whose RECORD row is a known upstream defect: its
+expected sha256 and size are the baseline's, not RECORD's."""
+
+
+@dataclass(frozen=True)
+class RecordDefect:
+    """A RECORD row that is wrong in the wheel itself, and what reconcile installed for it.
+
+    ``path`` is relative to the env folder (``/``-separated, as ``env_relative`` gives it);
+    ``record_sha256``/``record_size`` are what the row says, ``sha256``/``size`` what the
+    file was when reconcile verified the generation it built (its baseline). The baseline
+    applies only while the RECORD row still says exactly what it said then.
+    """
+
+    dist: str
+    path: str
+    record_sha256: str | None
+    record_size: int | None
+    sha256: str
+    size: int
+
+    def to_plain(self) -> dict[str, object]:
+        """The JSON object kept in a generation's receipt."""
+        return {
+            "dist": self.dist,
+            "path": self.path,
+            "record_sha256": self.record_sha256,
+            "record_size": self.record_size,
+            "sha256": self.sha256,
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_plain(cls, value: object) -> RecordDefect | None:
+        """What ``to_plain`` gave, or ``None`` for anything of another shape."""
+        if not isinstance(value, dict) or set(value) != _DEFECT_FIELDS:
+            return None
+        dist, path, sha256, size = value["dist"], value["path"], value["sha256"], value["size"]
+        record_sha256, record_size = value["record_sha256"], value["record_size"]
+        if (
+            not isinstance(dist, str)
+            or not isinstance(path, str)
+            or not isinstance(sha256, str)
+            or not _SHA256_DIGEST.fullmatch(sha256)
+            or type(size) is not int
+            or size < 0
+            or not (record_sha256 is None or isinstance(record_sha256, str))
+            or not (record_size is None or type(record_size) is int)
+        ):
+            return None
+        return cls(dist, path, record_sha256, record_size, sha256, size)
+
+
+_DEFECT_FIELDS = frozenset({"dist", "path", "record_sha256", "record_size", "sha256", "size"})
+
+
 @dataclass(frozen=True)
 class AllowedModification:
     """A file that differs from RECORD on purpose: it matches a ``verify_ignore`` glob.
@@ -566,7 +630,9 @@ class VerifyReport:
     ``linked_files`` counts the checked files with more than one hard link (they share their
     inode with something else, usually uv's package cache in hardlink mode, so a write there
     changes them too). ``notes`` carry what was checked less strictly than usual (rows hashed
-    with another algorithm).
+    with another algorithm). ``record_defects`` are the rows that are wrong upstream and
+    whose file is still what reconcile installed (category ``record_defect``; expected: what
+    RECORD says, actual: the baseline): information, never findings.
     """
 
     env_dir: str
@@ -581,6 +647,7 @@ class VerifyReport:
     notes: tuple[str, ...] = ()
     files_cached: int = 0
     linked_files: int = 0
+    record_defects: tuple[IntegrityFinding, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -39,6 +39,7 @@ env while it runs; verify reads envs, it does not defend against a hostile concu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import errno
 import hashlib
 import io
@@ -57,12 +58,14 @@ from reconciler.errors import ReconcileError
 from reconciler.files import site_packages
 from reconciler.hashcache import Entry, HashCache, entry_for
 from reconciler.records import (
+    BASELINE_DETAIL,
     CONTENT_CATEGORIES,
     EMPTY_SHA256,
     AllowedModification,
     Category,
     IntegrityFinding,
     RecordChecks,
+    RecordDefect,
     RowCheck,
     VerifyReport,
     dist_name,
@@ -878,6 +881,7 @@ def verify_env(
     cache: HashCache | None = None,
     deep: bool = False,
     seen: list[str] | None = None,
+    baseline: Sequence[RecordDefect] = (),
 ) -> VerifyReport:
     """Check every RECORD row of every distribution in the env at ``env_dir``.
 
@@ -898,6 +902,11 @@ def verify_env(
     the way (once), each RECORD, each file a row names, each symlink target followed; a
     caller can tell from their stat identities whether anything the report depends on
     changed since.
+
+    ``baseline`` holds the rows known to be wrong upstream, with what was installed for them
+    (the generation's receipt keeps it): a row that still says what it said then is checked
+    against the baseline instead, and is a ``record_defect`` (``report.record_defects``, not
+    a finding) while its file is unchanged, a finding naming the baseline once it is not.
 
     Never raises for a broken file; raises ``EnvNotVerifiable`` when the folder is absent or
     has no site-packages, and ``ValueError`` for a cache of another env.
@@ -920,12 +929,14 @@ def verify_env(
         for name, dist_info_rel in walker.site(site):
             owners.setdefault(name, []).append(dist_info_rel)
     _report_duplicates(walker, owners)
+    defects = _apply_baseline(walker, baseline)
     tally = _Tally(cache is not None, started_ns)
     rest = walker.items if deep or cache is None else walker.from_cache(tally, walker.items)
     _check_all(walker, tally, rest, workers if workers is not None else default_workers())
     if cache is not None and tally.entries:
         cache.store_entries(tally.entries)
     findings, allowed = _judge(walker, tally, ignore, windows)
+    findings, informed = _against_baseline(findings, allowed, defects)
     return VerifyReport(
         env_dir=str(env_dir),
         site_packages=tuple(site.relative_to(env_real).as_posix() for site in sites),
@@ -939,7 +950,65 @@ def verify_env(
         notes=tuple(walker.notes),
         files_cached=tally.files_cached,
         linked_files=tally.linked_files,
+        record_defects=tuple(sorted(informed, key=IntegrityFinding.sort_key)),
     )
+
+
+def _apply_baseline(walker: _Walker, baseline: Sequence[RecordDefect]) -> dict[str, RecordDefect]:
+    """Check the rows of ``baseline`` against what was installed, not against RECORD: each
+    row of the same distribution that still says exactly what it said at build time. A row
+    RECORD now says otherwise about is checked against RECORD again. Returns the rows
+    replaced, by their path relative to the env."""
+    if not baseline:
+        return {}
+    known = {defect.path: defect for defect in baseline}
+    applied: dict[str, RecordDefect] = {}
+    for index, (name, row) in enumerate(walker.items):
+        defect = known.get(row[1])
+        if (
+            defect is not None
+            and defect.dist == name
+            and (row[2], row[3]) == (defect.record_sha256, defect.record_size)
+        ):
+            walker.items[index] = (name, (row[0], row[1], defect.sha256, defect.size))
+            applied[row[1]] = defect
+    return applied
+
+
+def _against_baseline(
+    findings: list[IntegrityFinding],
+    allowed: Sequence[AllowedModification],
+    defects: dict[str, RecordDefect],
+) -> tuple[list[IntegrityFinding], list[IntegrityFinding]]:
+    """The findings, those about a baseline row saying so; and one ``record_defect`` for
+    each baseline row whose file is still what was installed."""
+    if not defects:
+        return findings, []
+    settled = {f.path for f in findings} | {a.finding.path for a in allowed}
+    marked = [
+        dataclasses.replace(
+            f, detail=f"{f.detail}; {BASELINE_DETAIL}" if f.detail else BASELINE_DETAIL
+        )
+        if f.path in defects and f.dist == defects[f.path].dist
+        else f
+        for f in findings
+    ]
+    informed = [
+        _finding(
+            "record_defect",
+            defect.dist,
+            path,
+            expected_size=defect.record_size,
+            actual_size=defect.size,
+            expected_sha256=defect.record_sha256,
+            actual_sha256=defect.sha256,
+            detail="the wheel's own RECORD row is wrong (an upstream defect); the file is "
+            "as reconcile installed it",
+        )
+        for path, defect in defects.items()
+        if path not in settled
+    ]
+    return marked, informed
 
 
 def _report_duplicates(walker: _Walker, owners: dict[str, list[str]]) -> None:

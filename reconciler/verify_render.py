@@ -11,7 +11,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.records import AllowedModification, IntegrityFinding, VerifyReport
+from reconciler.records import (
+    BASELINE_DETAIL,
+    AllowedModification,
+    IntegrityFinding,
+    VerifyReport,
+)
 from reconciler.units import human_size
 from reconciler.verifying import EnvCheck
 
@@ -69,6 +74,7 @@ def _env(check: EnvCheck) -> dict[str, Any]:
         "counts": dict(report.counts()),
         "findings": [_finding(f) for f in report.findings],
         "allowed": [_allowed(a) for a in report.allowed],
+        "record_defects": [_finding(d) for d in report.record_defects],
         "distributions": report.dists,
         "files_checked": report.rows_checked,
         "files_hashed": report.files_hashed,
@@ -115,13 +121,22 @@ def finding_text(finding: Mapping[str, Any]) -> str:
     """What differs, in a few words: expected vs actual size, or the finding's detail."""
     category = finding["category"]
     expected, actual = finding["expected_size"], finding["actual_size"]
+    detail = finding["detail"]
+    # A row that is wrong upstream is checked against what reconcile installed instead.
+    source = "what reconcile installed" if BASELINE_DETAIL in detail else "RECORD"
     if category in ("zero_byte", "size_mismatch"):
-        text = f"size {_size(actual)}, RECORD says {_size(expected)}"
+        text = f"size {_size(actual)}, {source} says {_size(expected)}"
     elif category == "hash_mismatch":
-        text = f"sha256 differs from RECORD (size {_size(actual)})"
+        text = f"sha256 differs from {source} (size {_size(actual)})"
+    elif category == "record_defect":
+        said = (
+            f"says size {_size(expected)}, it ships {_size(actual)}"
+            if expected is not None and expected != actual
+            else "has another sha256 for it"
+        )
+        return f"upstream RECORD defect: the wheel's RECORD {said}; the file is as installed"
     else:
         text = ""
-    detail = finding["detail"]
     return f"{text}; {detail}" if text and detail else text or detail
 
 
@@ -147,6 +162,8 @@ def _summary(env: Mapping[str, Any]) -> str:
     if env["status"] == "ok":
         allowed = len(env["allowed"])
         extra = f", {allowed} allowed modification{'s' * (allowed != 1)}" if allowed else ""
+        defects = len(env.get("record_defects", ()))
+        extra += f", {defects} upstream RECORD defect{'s' * (defects != 1)}" if defects else ""
         dists = env["distributions"]
         return f"{key}: OK, {dists} distribution{'s' * (dists != 1)}{extra} ({checked})."
     counts = ", ".join(f"{n} {category}" for category, n in env["counts"].items())
@@ -159,7 +176,8 @@ def _summary(env: Mapping[str, Any]) -> str:
 
 
 def render_text(doc: Mapping[str, Any], verbose: bool = False, quiet: bool = False) -> str:
-    """One line per finding (and per allowed modification with ``verbose``), then one
+    """One line per finding (and per allowed modification and upstream RECORD defect with
+    ``verbose``), then one
     summary line per env (``quiet``: only for envs that are not OK), then warnings."""
     rows: list[tuple[str, ...]] = []
     for env in doc["envs"]:
@@ -169,6 +187,10 @@ def render_text(doc: Mapping[str, Any], verbose: bool = False, quiet: bool = Fal
             for a in env.get("allowed", ()):
                 why = f'{a["category"]} allowed by verify_ignore "{a["pattern"]}"'
                 rows.append(("allowed", env["env"], a["dist"] or "-", a["path"], why))
+            for d in env.get("record_defects", ()):
+                rows.append(
+                    ("record_defect", env["env"], d["dist"] or "-", d["path"], finding_text(d))
+                )
     lines = _table(rows)
     if lines:
         lines.append("")

@@ -11,15 +11,17 @@ link mode. That is a ``VerifyScope``, plain data a memo can hold (``verifymemo``
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from reconciler import layout
 from reconciler.cachedir import cache_folder
 from reconciler.files import display_path
-from reconciler.records import VerifyReport
+from reconciler.records import RecordDefect, VerifyReport
 
 if TYPE_CHECKING:
     from reconciler.manifest import LoadedManifest
@@ -119,6 +121,35 @@ class EnvCheck:
         return self.problem is None and self.report is not None and self.report.ok
 
 
+RECORD_DEFECTS = "record_defects"
+"""The receipt's list of upstream RECORD defects accepted when the generation was built."""
+
+
+def receipt_baseline(
+    root: Path, env_real: str, seen: list[str] | None = None
+) -> tuple[RecordDefect, ...]:
+    """The upstream RECORD defects that reconcile accepted when it built the generation at
+    ``env_real`` (a real path), with what it installed for them: the receipt's
+    ``record_defects``. Only a generation folder of ``root`` has them; any other folder (an
+    adopted env, even one holding a copied receipt) has none, so its defective rows stay
+    findings. An entry of another shape is left out (its row is then checked against RECORD).
+    """
+    generations = os.path.realpath(root / layout.GENERATIONS)
+    if os.path.normcase(Path(env_real).parent.parent) != os.path.normcase(generations):
+        return ()
+    receipt = layout.receipt_path(Path(env_real))
+    if seen is not None:
+        seen.append(str(receipt))
+    try:
+        document = json.loads(receipt.read_bytes())
+    except (OSError, ValueError):
+        return ()
+    entries = document.get(RECORD_DEFECTS) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(d for d in map(RecordDefect.from_plain, entries) if d is not None)
+
+
 def verify_dir(
     root: Path,
     env_dir: Path,
@@ -126,17 +157,22 @@ def verify_dir(
     *,
     deep: bool = False,
     seen: list[str] | None = None,
+    baseline: Sequence[RecordDefect] | None = None,
 ) -> VerifyReport:
     """Verify one env folder with the root's hash cache (refreshed, and saved after).
-    ``seen``, when given, gets every path the check looked at."""
+    ``seen``, when given, gets every path the check looked at. ``baseline``: the upstream
+    RECORD defects to check against what was installed (default: those the generation's
+    receipt names, see ``receipt_baseline``)."""
     from reconciler.hashcache import HashCache, cache_file
     from reconciler.verify import verify_env
 
     real = os.path.realpath(env_dir)
+    if baseline is None:
+        baseline = receipt_baseline(root, real, seen)
     if cache_folder(root, "hashes") is None:  # a link where the cache should be: no cache
-        return verify_env(env_dir, ignore, deep=True, seen=seen)
+        return verify_env(env_dir, ignore, deep=True, seen=seen, baseline=baseline)
     cache = HashCache.load(cache_file(root, real), real)
-    report = verify_env(env_dir, ignore, cache=cache, deep=deep, seen=seen)
+    report = verify_env(env_dir, ignore, cache=cache, deep=deep, seen=seen, baseline=baseline)
     cache.save()
     return report
 

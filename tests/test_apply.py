@@ -28,6 +28,7 @@ import pytest
 
 from reconciler import layout
 from reconciler.cli import main
+from reconciler.lockfiles import seal
 from tests.conftest import Project, require_python, uv
 from tests.wheels import make_wheel
 
@@ -531,12 +532,13 @@ def test_a_corrupted_uv_cache_entry_is_purged_and_never_reaches_the_live_env(
 
 
 def _lying_wheel(folder: Path, name: str, version: str) -> None:
-    """A wheel whose module differs from what its RECORD says (a bad build, not a bad
-    download: the lockfile hash, taken from this very file, matches)."""
+    """A wheel whose module is empty where its RECORD says otherwise (a bad build, not a bad
+    download: the lockfile hash, taken from this very file, matches). An empty file is never
+    taken for an upstream RECORD defect: it is what a truncated cache entry looks like."""
     wheel = make_wheel(folder, name, version)
     with zipfile.ZipFile(wheel) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
-    members[f"{name}/__init__.py"] = b"VERSION = 'not what RECORD says'\n"
+    members[f"{name}/__init__.py"] = b""
     with zipfile.ZipFile(wheel, "w") as archive:
         for member, data in members.items():
             archive.writestr(member, data)
@@ -555,9 +557,10 @@ def test_files_still_bad_after_the_cache_purge_fail_the_apply_naming_them(
 
     assert done.returncode == 1
     assert "serving: bad files from the cache; purging liar" in done.stdout
+    assert "upstream RECORD defect" not in done.stdout
     line = error_line(done.stderr)
     assert "the new generation of serving failed verification" in line
-    assert "site-packages/liar/__init__.py" in line
+    assert "zero_byte: lib/python3.11/site-packages/liar/__init__.py" in line
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
     assert generations_of(project, "serving") == ["g0001"]
@@ -769,7 +772,7 @@ def test_a_saved_plan_is_stale_after_the_manifest_a_lockfile_the_root_or_an_env_
         project.manifest.write_text(manifest_text + "# reviewed\n")
 
     def reviewed_lockfile() -> None:
-        lockfile.write_text(lock_text + "# reviewed\n")
+        lockfile.write_text(seal(lock_text + "# reviewed\n"))  # as a new `reconcile lock` may
 
     def changed_env() -> None:
         project.install(project.root / "serving", "gamma==1.0")

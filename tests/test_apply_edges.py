@@ -101,7 +101,7 @@ def test_plan_out_to_an_unwritable_place_and_a_malformed_saved_plan_are_one_sent
     bad.write_text(json.dumps({"format_version": "1", "fingerprint": [1]}), encoding="utf-8")
     done = project.cli("apply", str(bad))
     assert done.returncode == 1
-    assert "is not a saved plan" in done.stderr and "internal" not in done.stderr
+    assert "is not a plan reconcile wrote" in done.stderr and "internal" not in done.stderr
 
 
 def test_switch_over_a_hand_made_folder_swaps_it_out_in_one_exchange(tmp_path: Path) -> None:

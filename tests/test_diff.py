@@ -124,6 +124,33 @@ def test_diff_needs_no_env_on_disk_and_writes_nothing(project: Project) -> None:
     assert snapshot(project.folder) == before
 
 
+def test_diff_refuses_a_revision_whose_lockfile_was_edited_by_hand(project: Project) -> None:
+    """A pull request that edits a lockfile by hand (here: drops the pin of the manifest's own
+    alpha) is named, as a stale one is, whichever side it is on."""
+    repo(project, SERVING + TOOLS)
+    path = project.folder / "lockfiles" / "serving.txt"
+    text = path.read_text()
+    start = text.index("alpha==1.0")
+    end = text.index("\n", text.index("--hash", start)) + 1
+    path.write_text(text[:start] + text[end:])
+    commit(project, "hand edit")
+    git(project, "tag", "handedit")
+    before = snapshot(project.folder)
+    stale = (
+        "lockfile lockfiles/serving.txt for serving is stale (edited by hand, requirement "
+        "alpha==1.0 is not pinned): run `reconcile lock serving` and commit it."
+    )
+
+    as_base = project.cli("diff", "git:handedit", "git:origin/main")
+    as_head = project.cli("diff", "git:origin/main")  # HEAD: the working tree, edited too
+
+    assert as_base.returncode == 1, as_base.stdout
+    assert error_line(as_base.stderr) == f"error: git:handedit: {stale}"
+    assert as_head.returncode == 1, as_head.stdout
+    assert error_line(as_head.stderr) == f"error: envs.toml: {stale}"
+    assert snapshot(project.folder) == before
+
+
 def test_base_and_head_may_be_manifest_paths(project: Project) -> None:
     relock(project, SERVING + TOOLS)
     old = project.folder / "old"

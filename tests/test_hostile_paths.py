@@ -59,7 +59,7 @@ def test_read_regular_file_refuses_a_fifo_at_once_even_with_a_writer_waiting(
         read_regular_file(fifo, 1 << 20, "saved plan")
     assert time.monotonic() - started < 5
     assert str(caught.value) == (
-        f"the saved plan {fifo} is a FIFO (named pipe), not a regular file; name a regular file."
+        f"the saved plan {fifo} is a FIFO, not a regular file; name a file."
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import main
+from reconciler.lockfiles import seal
 from tests.conftest import Project, build_env, require_python
 
 ENVS = """\
@@ -208,8 +209,8 @@ def test_saved_plan_fingerprint_changes_when_a_lockfile_changes(project: Project
     lock(project)
     before = saved_plan(project, "before.json")["fingerprint"]
 
-    with lockfile(project, "tools").open("a") as handle:
-        handle.write("# reviewed\n")
+    path = lockfile(project, "tools")
+    path.write_text(seal(path.read_text() + "# reviewed\n"))  # as a new `reconcile lock` may
     after = saved_plan(project, "after.json")["fingerprint"]
 
     assert after["lockfiles"]["tools"] != before["lockfiles"]["tools"]
@@ -245,9 +246,47 @@ def test_plan_refuses_a_stale_lockfile_and_names_the_lock_command(project: Proje
     done = project.cli("plan")
 
     assert done.returncode == 1
-    assert "lockfile for serving is stale" in done.stderr
+    assert "lockfile lockfiles/serving.txt for serving is stale (requirements changed)" in (
+        done.stderr
+    )
     assert "`reconcile lock serving`" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_lockfile_that_lost_the_manifests_own_requirement_is_refused_not_no_changes(
+    project: Project,
+) -> None:
+    """The env matches its hand-edited lockfile, which no longer pins alpha: once that read
+    "No changes" and apply rebuilt the env without alpha. Every command that reads it now
+    says the lockfile is stale and names it; nothing is built."""
+    python = require_python("3.11")
+    project.write(ENVS + MODELS)
+    lock(project)
+    serving = project.build("serving", python)
+    project.build("tools", python)
+    path = lockfile(project, "serving")
+    text = path.read_text()
+    start = text.index("alpha==1.0")
+    end = text.index("\n", text.index("--hash", start)) + 1
+    path.write_text(text[:start] + text[end:])
+    stale = (
+        "lockfile lockfiles/serving.txt for serving is stale (edited by hand, requirement "
+        "alpha==1.0 is not pinned)"
+    )
+
+    for command in (("plan",), ("plan", "--detailed-exitcode"), ("apply", "--yes")):
+        done = project.cli(*command)
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr == f"error: {stale}: run `reconcile lock serving`.\n", command
+        assert done.stdout == ""
+    check = project.cli("lock", "--check", "serving")
+    assert check.returncode == 2
+    assert f"serving: {stale}" in check.stderr
+    status = json.loads(project.cli("status", "--format", "json").stdout)
+    reasons = {env["env"]: env["reasons"] for env in status["envs"]}
+    assert "lock_stale" in reasons["serving"] and "lock_stale" not in reasons["tools"]
+    assert sorted(p.name for p in (serving / "lib").glob("python*/site-packages/alpha")) != []
+    assert not (project.root / ".generations").exists()
 
 
 def test_plan_refuses_a_missing_lockfile_and_names_the_lock_command(project: Project) -> None:

@@ -9,6 +9,7 @@ import io
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from packaging.utils import canonicalize_name
 
@@ -24,12 +25,16 @@ def make_wheel(
     version: str,
     files: Mapping[str, bytes | str] | None = None,
     requires: Sequence[str] = (),
+    wrong_record: Mapping[str, Literal["sha256", "size"]] | None = None,
 ) -> Path:
     """Write ``<name>-<version>-py3-none-any.whl`` into ``folder`` and return its path.
 
     ``files`` maps paths inside site-packages to contents; by default the wheel holds one
     module ``<name>/__init__.py`` that sets ``VERSION``. The RECORD lists every file with its
-    sha256 and size, as installers expect.
+    sha256 and size, as installers expect, except for the paths in ``wrong_record``: a wheel
+    built wrong upstream (some torch releases, uv_build before 0.8.13), whose RECORD row for
+    that file has another file's sha256 (``"sha256"``, same size) or a size one byte off
+    (``"size"``, right sha256). The wheel itself is what it is: its own hash pins it.
     """
     folder.mkdir(parents=True, exist_ok=True)
     module = canonicalize_name(name).replace("-", "_")
@@ -49,8 +54,15 @@ def make_wheel(
     )
     record = io.StringIO()
     writer = csv.writer(record, lineterminator="\n")
+    wrong = wrong_record or {}
+    assert set(wrong) <= set(contents), f"no such file in the wheel: {set(wrong) - set(contents)}"
     for path, data in sorted(contents.items()):
-        writer.writerow([path, _record_hash(data), str(len(data))])
+        digest, size = _record_hash(data), len(data)
+        if wrong.get(path) == "sha256":
+            digest = _record_hash(b"not " + data)
+        elif wrong.get(path) == "size":
+            size += 1
+        writer.writerow([path, digest, str(size)])
     writer.writerow([f"{dist_info}/RECORD", "", ""])
     contents[f"{dist_info}/RECORD"] = record.getvalue().encode("utf-8")
     target = folder / f"{module}-{version}-py3-none-any.whl"
