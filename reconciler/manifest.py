@@ -93,8 +93,8 @@ def _check_path(value: str) -> str:
     longest = max(value.replace("\\", "/").split("/"), key=lambda part: len(part.encode()))
     if len(longest.encode()) > NAME_MAX:
         raise _fail(
-            f'"{longest[:40]}..." is a name longer than {NAME_MAX} bytes, which file systems '
-            "refuse; shorten it"
+            f"{value} holds a name longer than {NAME_MAX} bytes ({longest[:20]}...), which file "
+            "systems refuse; shorten it"
         )
     return value
 

@@ -1081,4 +1081,4 @@ def test_a_name_longer_than_any_file_system_allows_is_a_manifest_error_for_every
     manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
     refused_by_every_command(folder, capsys, f"{manifest}{key}")
     _, _, err = run_cli(manifest, ("plan",), capsys)
-    assert "is a name longer than 255 bytes, which file systems refuse; shorten it" in err
+    assert "holds a name longer than 255 bytes (éééééééééééééééééééé...), which file " in err
