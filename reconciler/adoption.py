@@ -20,6 +20,7 @@ from reconciler.errors import ManifestError, Problem
 from reconciler.files import display_path
 from reconciler.layout import overlaps
 from reconciler.manifest import LoadedManifest, format_key_path
+from reconciler.manifestpaths import pathsep_problem
 from reconciler.tomllines import key_lines, line_for
 
 
@@ -59,6 +60,10 @@ def _folder_problem(
         )
     if not path.is_dir() or not (path / "pyvenv.cfg").is_file():
         return f"{shown} is not a venv (no pyvenv.cfg in it); adopt the venv's own folder"
+    if not doomed:
+        why = pathsep_problem(path, "the folder")
+        if why is not None:
+            return f"{why}, or recreate the venv in such a folder"
     real, real_root = _real(path), _real(root)
     if overlaps(real, real_root):
         where = "is inside" if real != real_root and real.is_relative_to(real_root) else "holds"

@@ -145,6 +145,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.applying import cleanup, env_targets, execute, print_report
     from reconciler.document import plan_document
     from reconciler.manifest import load_manifest
+    from reconciler.manifestpaths import check_root_usable
     from reconciler.mutex import ApplyLock
     from reconciler.planning import make_plan
     from reconciler.progress import LiveReporter, PlainReporter
@@ -155,6 +156,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved is not None and args.target:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
     loaded = load_manifest(args.manifest, args.root)
+    check_root_usable(loaded)  # before the lock creates the root
     check_adopted(loaded)  # bad adopt paths are manifest errors: before the lock creates a file
     targets = list(saved.targets) if saved else args.target
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
@@ -266,6 +268,7 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.manifest import load_manifest
+    from reconciler.manifestpaths import check_root_usable
     from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
 
     timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
@@ -278,8 +281,10 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
             flush=True,
         )
 
+    loaded = load_manifest(args.manifest, args.root)
+    check_root_usable(loaded)
     resolved = resolve_loaded(
-        load_manifest(args.manifest, args.root),
+        loaded,
         args.model,
         wait=args.wait or args.wait_timeout is not None,
         timeout=timeout,
@@ -354,10 +359,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not argv:
         raise UsageError("nothing to run: use `reconcile run MODEL -- CMD [ARGS]...`.")
     resolved = _resolve(args)
+    bin_dir = str(resolved.python.parent)
+    if os.pathsep in bin_dir:  # an adopted venv applied before such folders were refused
+        raise UsageError(
+            f'{bin_dir} holds "{os.pathsep}", which separates the folders of PATH, so it cannot '
+            f"be put on PATH; move {resolved.env_key}'s venv to a folder without it."
+        )
     env = dict(os.environ)
     env.pop("PYTHONHOME", None)
     env["VIRTUAL_ENV"] = str(resolved.env_dir)
-    env["PATH"] = os.pathsep.join([str(resolved.python.parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     try:
         return run_passthrough(tuple(argv), env)
     except FileNotFoundError:

@@ -4,6 +4,7 @@ lockfiles, then hand pure data to diffplan.py. No env is looked at, nothing is w
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.gitrev import Revision, revision
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
-from reconciler.manifest import LoadedManifest, load_manifest, parse_manifest
+from reconciler.manifest import (
+    MANIFEST_LIMIT,
+    LoadedManifest,
+    load_manifest,
+    parse_manifest,
+)
+from reconciler.manifestpaths import LOCKFILE_LIMIT
 from reconciler.plan import Plan
 from reconciler.planning import read_lockfile
 
@@ -37,7 +44,7 @@ def _relative(path: Path, start: Path) -> str:
 def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifest:
     path = manifest.absolute()
     inside = _relative(Path(os.path.realpath(path)), rev.toplevel)
-    text = rev.read(path)
+    text = rev.read(path, MANIFEST_LIMIT)
     if text is None:
         raise ManifestNotFound(
             f"{rev.label} has no {inside}: name a revision that has the manifest, or pass "
@@ -53,7 +60,11 @@ def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> Lockfi
         return read_lockfile(loaded, key)
     path = loaded.lockfile_path(key)
     shown = _relative(path, loaded.base_dir)
-    text = rev.read(path)
+    # Found from the manifest's place in the repository, never through the work tree: a link
+    # there must not pick which file of the revision is read. The manifest's checks keep
+    # ``shown`` inside its folder.
+    folder = posixpath.dirname(rev.where(loaded.path))
+    text = rev.read_inside(posixpath.normpath(posixpath.join(folder, shown)), LOCKFILE_LIMIT)
     if text is None:
         raise LockfileError(
             f"{rev.label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "

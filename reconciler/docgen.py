@@ -23,10 +23,10 @@ INTRO = """\
 `envs.toml` declares the environments a machine should have and which model runs in which.
 Every path in it is relative to the folder of envs.toml. Unknown keys, wrong types, bad
 requirement strings, a model that names an undeclared env, `adopt` together with
-`requirements`, a managed env without `python`, and a model whose fallback is its own env
-are errors; all of them are reported at
-once, each with the file, the line and the key path (`envs.tools.python`), and with a
-did-you-mean for a misspelt key. The exit code is 1 and nothing on disk is touched.
+`requirements`, a managed env without `python`, a model whose fallback is its own env, and
+the path problems of [Paths](#paths-what-a-manifest-may-name) are errors; all of them are
+reported at once, each with the file, the line and the key path (`envs.tools.python`), and
+with a did-you-mean for a misspelt key. The exit code is 1 and nothing on disk is touched.
 
 Env keys and model names match `[A-Za-z0-9][A-Za-z0-9._-]{0,63}` and never contain `..`.
 
@@ -97,6 +97,30 @@ Every key is validated and used by `plan`, `lock`, `apply` and `verify`. `verify
 used wherever installed files are checked: `reconcile verify`, the integrity part of every
 `plan`, and apply's check of each new generation.
 
+## Paths: what a manifest may name
+
+A manifest is data a pull request can change, so no key of it can make reconcile read, show
+or write a file outside the manifest's folder, the root, and the adopted venvs it names.
+Every command that loads the manifest (`plan`, `apply`, `lock`, `diff`, `verify`, `status`,
+`gc`, `which`, `run`) checks every path in it first:
+
+- `settings.lockfiles`, each env's `lockfile` and each `find_links` entry that is a path
+  (not a URL) must stay inside the folder of envs.toml: relative, without a leading `/`, a
+  drive (`C:`) or `..` out of the folder; and, with links followed, still inside it (a link
+  in the folder that points out is refused).
+- A lockfile that exists must be a regular file (not a FIFO, device, socket or folder) of at
+  most 16 MiB; it is read without ever blocking, and an error about it names the path and
+  never shows what is in it. `diff git:REF` holds a revision's lockfiles to the same rules
+  (a link or a folder in the revision is refused).
+- No path may hold a NUL character, or a file or folder name longer than 255 bytes (file
+  systems refuse both).
+- `root` and `adopt` may be absolute or lead out of the folder: the root is where reconcile
+  builds, an adopted venv is someone else's. A root (or adopted venv) whose path holds `:`
+  (`;` on Windows), the separator of PATH, is refused by `plan`, `apply`, `which` and `run`:
+  `run` could never put its bin folder on PATH. Every other character works, quotes, `#`,
+  `%`, `$`, spaces, newlines and non-ASCII included.
+- The manifest itself is read up to 16 MiB; arrays and tables may nest at most 100 deep.
+
 ## `verify_ignore`: intentional local changes
 
 Real envs carry files that differ from their RECORD on purpose. The common case is the CA
@@ -125,7 +149,8 @@ refuse to start (exit 1, each problem with its line) when an adopted path
 - does not exist,
 - is not a venv (no `pyvenv.cfg` in it),
 - is inside the root, or holds it (the root is where reconcile keeps what it builds), or
-- is the same folder as another env's (declare a venv once and bind several models to it).
+- is the same folder as another env's (declare a venv once and bind several models to it), or
+- holds `:` (`;` on Windows), the separator of PATH.
 
 An adopted env is never rebuilt: a problem in it is a warning in the plan and a finding in
 `verify`, with the advice to move its models to a managed env. Adopted folders may not nest

@@ -151,3 +151,14 @@ class PathUnreadable(ReconcileError):
             "read it, or fix its permissions."
         )
         self.path = path
+
+
+class InputFileError(ReconcileError):
+    """A file reconcile was told to read (a lockfile the manifest names, a saved plan) is not
+    a regular file, is too big, or cannot be opened. The message names the path and never
+    shows the file's content."""
+
+
+class UnusablePath(ReconcileError):
+    """A path reconcile would hand to a program cannot be used there: the root or an env
+    folder holds ``os.pathsep``, so its bin folder could never be put on PATH."""

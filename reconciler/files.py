@@ -9,6 +9,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from reconciler.errors import InputFileError
+
 _HEX = "0123456789abcdef"
 
 
@@ -113,7 +115,8 @@ class NotARegularFile(ValueError):
     after a file's name ("is a FIFO, not a regular file")."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words: ``a FIFO``, ``a folder``, ``a character device``."""
     kinds = (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -138,9 +141,9 @@ def read_regular_bytes(path: Path, limit: int) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotARegularFile(f"is {_kind(info.st_mode)}, not a regular file")
+            raise NotARegularFile(f"is {file_kind(info.st_mode)}, not a regular file")
         if info.st_size > limit:
-            raise NotARegularFile(f"is larger than {limit:,} bytes")
+            raise NotARegularFile(f"is larger than {_size(limit)}")
         chunks: list[bytes] = []
         left = limit + 1  # one byte more than allowed tells a file that grew since the fstat
         while left > 0:
@@ -153,5 +156,35 @@ def read_regular_bytes(path: Path, limit: int) -> bytes:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:
-        raise NotARegularFile(f"is larger than {limit:,} bytes")
+        raise NotARegularFile(f"is larger than {_size(limit)}")
     return data
+
+
+def _size(limit: int) -> str:
+    return (
+        f"{limit >> 20} MiB" if limit >= 1 << 20 and limit % (1 << 20) == 0 else f"{limit:,} bytes"
+    )
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """:func:`read_regular_bytes` for a file reconcile was told to read, named ``what`` in
+    messages ("lockfile"): anything but a readable regular file of at most ``limit`` bytes is
+    an :class:`InputFileError` naming the path, never its content. A missing file raises
+    ``FileNotFoundError`` for the caller to explain."""
+    shown = display_path(path)
+    try:
+        return read_regular_bytes(path, limit)
+    except FileNotFoundError:
+        raise
+    except NotARegularFile as exc:
+        fix = "check that it names the right file" if "larger" in str(exc) else "name a file"
+        raise InputFileError(f"the {what} {shown} {exc}; {fix}.") from None
+    except PermissionError:
+        raise InputFileError(
+            f"cannot read the {what} {shown}: permission denied; fix its permissions."
+        ) from None
+    except (OSError, ValueError) as exc:  # a socket (ENXIO), a NUL byte, a name too long
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputFileError(
+            f"cannot open the {what} {shown} ({why}); name a regular file."
+        ) from None

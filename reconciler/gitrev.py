@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import UsageError
+from reconciler.errors import InputFileError, UsageError
 from reconciler.runner import Command, CommandTimeout, Result, run
 
 GIT_TIMEOUT = 60.0
@@ -43,19 +43,46 @@ class Revision:
     def label(self) -> str:
         return f"git:{self.ref}"
 
-    def read(self, path: Path) -> str | None:
-        """The text of ``path`` (absolute, inside the work tree) at this commit; None when the
-        commit has no such file."""
+    def where(self, path: Path) -> str:
+        """``path`` (absolute, in the work tree) as a path of the repository, for git."""
         inside = _inside(path, self.toplevel)
         if inside is None:
             raise UsageError(
                 f"{path} is outside the git repository {self.toplevel}, so {self.label} cannot "
                 "hold it; keep the manifest and its lockfiles in the repository."
             )
-        result = _git(["cat-file", "blob", f"{self.commit}:{inside}"], self.toplevel)
-        if not result.ok:
+        return inside
+
+    def read(self, path: Path, limit: int) -> str | None:
+        """The text of ``path`` (absolute, inside the work tree) at this commit; None when the
+        commit has no such file."""
+        return self.read_inside(self.where(path), limit)
+
+    def read_inside(self, inside: str, limit: int) -> str | None:
+        """The text of the file ``inside`` (a path of the repository) at this commit; None
+        when the commit has no such file. Like the work-tree reader, it refuses what is not
+        a regular file (a link, a folder, a submodule) or is larger than ``limit`` bytes,
+        naming the path and never showing the content."""
+        listed = _git(["ls-tree", "-l", "-z", self.commit, "--", inside], self.toplevel)
+        entry = listed.stdout.split("\0")[0] if listed.ok else ""
+        if not entry:
             return None
-        return result.stdout
+        fields, _, _ = entry.partition("\t")
+        mode, kind, obj, size = [*fields.split(), "", "", "", ""][:4]
+        shown = f"{self.label}:{inside}"
+        if kind != "blob" or mode not in ("100644", "100755"):
+            what = {"tree": "a folder", "commit": "a submodule"}.get(kind, "a link")
+            raise InputFileError(
+                f"{shown} is {what} in that revision, not a regular file; commit the file "
+                "itself there."
+            )
+        if not size.isdigit() or int(size) > limit:
+            raise InputFileError(
+                f"{shown} is larger than {limit >> 20} MiB, more than reconcile reads; check "
+                "that it names the right file."
+            )
+        result = _git(["cat-file", "blob", obj], self.toplevel)
+        return result.stdout if result.ok else None
 
 
 def _inside(path: Path, toplevel: Path) -> str | None:

@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import LockfileError, UsageError
+from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
 from reconciler.lockfiles import inputs_line, lock_inputs, parse_lockfile, seal
-from reconciler.manifest import LoadedManifest, Sources, load_manifest
+from reconciler.manifest import LoadedManifest, Sources, is_url, load_manifest
+from reconciler.manifestpaths import lockfile_text
 from reconciler.planning import fresh_lock
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 
@@ -52,8 +53,8 @@ def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
     for url in sources.extra_index_urls:
         args += ["--extra-index-url", url]
     for link in sources.find_links:
-        is_url = "://" in link
-        args += ["--find-links", link if is_url else str(base_dir / link)]
+        # A path goes as a file: URL: uv reads a plain path only up to a "#" (a fragment).
+        args += ["--find-links", link if is_url(link) else (base_dir / link).absolute().as_uri()]
     if sources.no_index:
         args.append("--no-index")
     return tuple(args)
@@ -170,7 +171,7 @@ def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
     for key in env_keys:
         try:
             fresh_lock(loaded, key)
-        except LockfileError as exc:
+        except (LockfileError, InputFileError) as exc:
             problems.append(f"{key}: {exc.message}")
     return problems
 
@@ -203,8 +204,8 @@ def lock_command(args: argparse.Namespace) -> int:
     texts = [o for o in outcomes if isinstance(o, str)]
     for request, text in zip(requests, texts, strict=True):
         try:
-            old = request.path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            old: str | None = lockfile_text(request.path, request.env_key)
+        except (OSError, ReconcileError):
             old = None
         if old != text:
             write_atomic(request.path, text)

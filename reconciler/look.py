@@ -141,7 +141,27 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-_VIRTUAL_ENV_LINE = re.compile(r"""^\s*(?:export\s+)?VIRTUAL_ENV=['"]?([^'"\n]+)['"]?""", re.M)
+_VIRTUAL_ENV_SET = re.compile(r"^[ \t]*(?:export[ \t]+)?VIRTUAL_ENV=", re.M)
+
+
+def recorded_venv_path(script: str) -> str | None:
+    """The folder a POSIX ``bin/activate`` was made for: the value of its ``VIRTUAL_ENV=``,
+    read as the shell reads it. uv and venv quote it (``'/a/q'"'"'uote'``, ``"/a b"``), so
+    a path holding quotes, spaces, ``#``, ``$`` or a newline comes back whole; a computed
+    value (``$(cygpath ...)`` on MSYS) is passed over."""
+    import shlex
+
+    for match in _VIRTUAL_ENV_SET.finditer(script):
+        lexer = shlex.shlex(script[match.end() :], posix=True)
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        try:
+            word = lexer.get_token()
+        except ValueError:  # an unterminated quote: not a value we can read
+            continue
+        if word and not script[match.end() :].startswith("$"):
+            return word
+    return None
 
 
 def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | None]:
@@ -154,8 +174,7 @@ def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | No
             text = _read_small(env_dir / "bin" / "activate")
         except (OSError, ValueError):
             text = ""
-        match = _VIRTUAL_ENV_LINE.search(text)
-        recorded = match.group(1) if match else None
+        recorded = recorded_venv_path(text)
     return missing, recorded
 
 

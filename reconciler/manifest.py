@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 import tomlkit
@@ -35,6 +36,8 @@ from reconciler.tomllines import key_lines, line_for
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+MANIFEST_LIMIT = 16 << 20
+"""The largest manifest read: 16 MiB, thousands of times a large real envs.toml."""
 MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -78,11 +81,68 @@ def _check_glob(value: str) -> str:
     return value
 
 
+NAME_MAX = 255
+"""The longest file or folder name (in UTF-8 bytes) that every common file system allows."""
+
+
+def _check_path(value: str) -> str:
+    if "\x00" in value:
+        raise _fail(
+            f'"{value}" holds a NUL character, which no file system allows in a path; remove it'
+        )
+    longest = max(value.replace("\\", "/").split("/"), key=lambda part: len(part.encode()))
+    if len(longest.encode()) > NAME_MAX:
+        raise _fail(
+            f"{value} holds a name longer than {NAME_MAX} bytes ({longest[:20]}...), which file "
+            "systems refuse; shorten it"
+        )
+    return value
+
+
+def leaves_folder(value: str) -> bool:
+    """Whether a path written in the manifest leads out of the manifest's folder: absolute
+    (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\share``) or climbing above it with ``..``
+    (either separator counts: the same manifest serves Windows hosts)."""
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).anchor:
+        return True
+    depth = 0
+    for part in value.replace("\\", "/").split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _check_inside(value: str) -> str:
+    _check_path(value)
+    if leaves_folder(value):
+        raise _fail(
+            f'"{value}" leads out of the folder of envs.toml; write a path relative to that '
+            'folder, without a leading "/" or ".." out of it, and keep the file there'
+        )
+    return value
+
+
+def is_url(link: str) -> bool:
+    """Whether a ``find_links`` entry is a URL (passed to uv as written) rather than a path."""
+    return "://" in link
+
+
+def _check_find_link(value: str) -> str:
+    return value if is_url(value) else _check_inside(value)
+
+
 Name = Annotated[StrictStr, AfterValidator(_check_name)]
 PythonVersion = Annotated[StrictStr, AfterValidator(_check_python)]
 RequirementStr = Annotated[StrictStr, AfterValidator(_check_requirement)]
 ModuleName = Annotated[StrictStr, AfterValidator(_check_module)]
 Glob = Annotated[StrictStr, AfterValidator(_check_glob)]
+PathStr = Annotated[StrictStr, AfterValidator(_check_path)]
+InsidePath = Annotated[StrictStr, AfterValidator(_check_inside)]
+FindLink = Annotated[StrictStr, AfterValidator(_check_find_link)]
 LinkMode = Literal["auto", "copy", "clone", "hardlink"]
 PythonDownloads = Literal["automatic", "manual", "never"]
 
@@ -96,8 +156,10 @@ class Sources(BaseModel):
 
     index_url: StrictStr | None = Field(None, description="Main package index URL.")
     extra_index_urls: tuple[StrictStr, ...] = Field((), description="Extra index URLs.")
-    find_links: tuple[StrictStr, ...] = Field(
-        (), description="Folders or URLs of wheels; paths are relative to the manifest."
+    find_links: tuple[FindLink, ...] = Field(
+        (),
+        description="Folders or URLs of wheels; a path is relative to the manifest and must "
+        "stay inside its folder.",
     )
     no_index: StrictBool = Field(False, description="Ignore every index; use find_links only.")
 
@@ -107,8 +169,12 @@ class Settings(BaseModel):
 
     model_config = _FROZEN
 
-    root: StrictStr = Field(".envs", description="Where managed envs live, relative to envs.toml.")
-    lockfiles: StrictStr = Field("lockfiles", description="Lockfile folder, relative to envs.toml.")
+    root: PathStr = Field(
+        ".envs", description="Where managed envs live, relative to envs.toml or absolute."
+    )
+    lockfiles: InsidePath = Field(
+        "lockfiles", description="Lockfile folder, relative to envs.toml and inside its folder."
+    )
     keep_generations: StrictInt = Field(
         2, ge=1, description="Generations kept per env for rollback (>= 1)."
     )
@@ -138,7 +204,7 @@ class EnvSpec(BaseModel):
     imports: tuple[ModuleName, ...] = Field(
         (), description="Health probe: these modules must import."
     )
-    adopt: StrictStr | None = Field(
+    adopt: PathStr | None = Field(
         None, description="Path of an existing venv: probed and verified, never rebuilt."
     )
     delete: StrictBool = Field(
@@ -148,8 +214,10 @@ class EnvSpec(BaseModel):
     verify_ignore: tuple[Glob, ...] = Field(
         (), description="Added to settings.verify_ignore for this env."
     )
-    lockfile: StrictStr | None = Field(
-        None, description="Lockfile path; default `<lockfiles>/<env_key>.txt`."
+    lockfile: InsidePath | None = Field(
+        None,
+        description="Lockfile path, relative to envs.toml and inside its folder; default "
+        "`<lockfiles>/<env_key>.txt`.",
     )
     sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
 
@@ -371,6 +439,8 @@ def _toml_error_line(text: str) -> int | None:
 
         try:
             tomllib.loads(text)
+        except RecursionError:
+            return None
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"at line (\d+)", str(exc))
             return int(match.group(1)) if match else None
@@ -385,14 +455,16 @@ def _one_line(text: str) -> str:
 def parse_manifest(text: str, label: str) -> Manifest:
     """Parse envs.toml text; raise one ManifestError listing every problem with line numbers."""
     try:
-        document = tomlkit.parse(text)
+        raw = tomlkit.parse(text).unwrap()  # unwrap too: it finds a table split and redefined
     except tomlkit.exceptions.ParseError as exc:
         reason = str(exc).split(" at line ")[0]
         raise ManifestError(label, [Problem(exc.line, "", f"not valid TOML: {reason}")]) from None
     except tomlkit.exceptions.TOMLKitError as exc:  # a key or table defined twice: no line
         line = _toml_error_line(text)
         raise ManifestError(label, [Problem(line, "", f"not valid TOML: {exc}")]) from None
-    raw = document.unwrap()
+    except RecursionError:
+        problem = Problem(None, "", "arrays or tables are nested too deeply; flatten them")
+        raise ManifestError(label, [problem]) from None
     lines = key_lines(text)
     located: list[tuple[tuple[str | int, ...], str]] = []
     manifest: Manifest | None = None
@@ -450,11 +522,24 @@ class LoadedManifest:
         return self.base_dir / adopt
 
 
+def _read_capped(path: Path) -> bytes:
+    """The manifest's bytes: a regular file whole (its size is known), anything else (a pipe,
+    ``--manifest <(git show ...)``, or a device) up to one byte past :data:`MANIFEST_LIMIT`."""
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):
+        regular = True  # let the read below name the problem
+    if regular:
+        return path.read_bytes()
+    with path.open("rb") as handle:
+        return handle.read(MANIFEST_LIMIT + 1)
+
+
 def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManifest:
     """Read and parse the manifest at ``path``; every failure is one clear sentence."""
     label = str(path)
     try:
-        data = path.read_bytes()
+        data = _read_capped(path)
     except FileNotFoundError:
         raise ManifestNotFound(
             f"no manifest at {label}: create envs.toml there or pass --manifest PATH."
@@ -469,6 +554,11 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         ) from None
     except OSError as exc:
         raise ManifestNotFound(f"cannot read {label}: {exc.strerror}.") from None
+    if len(data) > MANIFEST_LIMIT:  # /dev/zero, or a file that is not a manifest
+        raise ManifestNotFound(
+            f"{label} is larger than {MANIFEST_LIMIT >> 20} MiB, which no manifest is; pass "
+            "--manifest with the path of envs.toml."
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -477,6 +567,11 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         ) from None
     manifest = parse_manifest(text, label)
     override = root_override.absolute() if root_override is not None else None
-    return LoadedManifest(
+    loaded = LoadedManifest(
         path=path.absolute(), text=text, manifest=manifest, root_override=override
     )
+    # Imported here: manifestpaths builds on this module's types (the IO half of the checks).
+    from reconciler.manifestpaths import check_paths
+
+    check_paths(loaded, label)
+    return loaded

@@ -124,11 +124,11 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
         return None
     try:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # arrays nested deep
         return None
     settings = data.get("settings", {})
     root = settings.get("root", ".envs") if isinstance(settings, dict) else None
-    if not isinstance(root, str):
+    if not isinstance(root, str) or "\x00" in root:  # the real load names what is wrong
         return None
     return manifest.absolute().parent / root
 

@@ -20,6 +20,7 @@ from reconciler.files import display_path
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.manifest import LoadedManifest, Manifest
+from reconciler.manifestpaths import check_root_usable, lockfile_text
 from reconciler.observe import (
     EnvRequest,
     created_by_reconcile,
@@ -36,17 +37,16 @@ def _sha256(text: str) -> str:
 
 
 def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
-    """Read an env's lockfile; missing or unreadable is one sentence with the fix."""
+    """Read an env's lockfile; missing, unreadable or not a regular file is one sentence with
+    the fix (``manifestpaths.lockfile_text``, the one reader of lockfiles)."""
     path = loaded.lockfile_path(env_key)
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = lockfile_text(path, env_key)
     except FileNotFoundError:
         raise LockfileError(
             f"lockfile for {env_key} not found at {shown}: run `reconcile lock {env_key}`."
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockfileError(f"cannot read lockfile {shown} for {env_key}: {exc}.") from None
     return parse_lockfile(text, shown)
 
 
@@ -141,6 +141,7 @@ def make_plan(
     manifest = loaded.manifest
     root = loaded.root
     store.check(root)
+    check_root_usable(loaded)
     check_adopted(loaded)
     wanted = sorted(set(targets))
     managed = manifest.managed_envs()

@@ -23,7 +23,7 @@ from typing import Any
 from reconciler import generations, layout, store
 from reconciler.adoption import folder_problem
 from reconciler.bindings import read_state
-from reconciler.errors import LockfileError
+from reconciler.errors import InputFileError, LockfileError
 from reconciler.health import Expectation, assess
 from reconciler.lockfiles import Lockfile, stale_causes
 from reconciler.manifest import LoadedManifest
@@ -120,7 +120,7 @@ def _lockfile(loaded: LoadedManifest, env_key: str) -> tuple[Lockfile | None, tu
     ``lock_stale`` (made from other inputs; the env is still compared with it)."""
     try:
         lock = read_lockfile(loaded, env_key)
-    except LockfileError:
+    except (LockfileError, InputFileError):
         return None, ("lock_missing",)
     manifest = loaded.manifest
     if stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key)):

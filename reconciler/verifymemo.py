@@ -69,7 +69,7 @@ def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
         if not planmemo.unchanged(document["inputs"]):
             return None
         return VerifyScope.from_plain(document["scope"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

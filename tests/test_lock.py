@@ -787,3 +787,19 @@ def test_when_two_envs_cannot_be_resolved_both_are_named(project: Project) -> No
     assert "could not lock other" in done.stderr
     assert "error: error:" not in done.stderr
     assert leftovers(project) == []
+
+
+@pytest.mark.parametrize("name", ["p#x", "p%23x", "p x", "p'q\"", "p?x", "é环"])
+def test_find_links_paths_reach_uv_as_file_urls_that_keep_every_character(
+    tmp_path: Path, name: str
+) -> None:
+    """uv reads a plain --find-links path only up to a "#"; a file: URL keeps the folder whole."""
+    from urllib.parse import unquote, urlparse
+
+    from reconciler.manifest import Sources
+
+    base = tmp_path / name
+    args = locking.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)
+    assert args[:2] == ("--find-links", (base / "wheels").as_uri())
+    assert Path(unquote(urlparse(args[1]).path)) == base / "wheels"
+    assert args[2:] == ("--find-links", "https://x.test/w")

@@ -6,9 +6,13 @@ and check that a bad manifest is one clear sentence, exit code 1, and nothing on
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import stat
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -721,3 +725,360 @@ def test_cli_reports_valid_toml_of_the_wrong_shape(
         err.splitlines()[0],
         f"error: {manifest} has 1 problem; fix it and run the command again.",
     ]
+
+
+# --- every path the manifest names: inside its folder, a regular file, never echoed ----------
+
+SECRET = "SECRET-TOKEN-do-not-print"  # noqa: S105  a marker to look for, not a password
+
+# no_index: were a check to fail, `lock` could never resolve, so never write anything.
+MANAGED = """\
+[envs.a]
+python = "3.11"
+requirements = ["alpha==1.0"]
+{extra}
+[envs.a.sources]
+no_index = true
+
+[models.m]
+env = "a"
+"""
+
+# Every command that loads the manifest, as a user or the pull-request job runs it.
+COMMANDS = (
+    ("plan",),
+    ("lock", "--check"),
+    ("lock",),
+    ("apply", "--yes"),
+    ("verify",),
+    ("status",),
+    ("gc", "--dry-run"),
+    ("which", "m"),
+    ("run", "m", "--", "true"),
+    ("diff", "{manifest}"),
+)
+
+
+def run_cli(
+    manifest: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    argv = [word.replace("{manifest}", str(manifest)) for word in command]
+    code = main(["--manifest", str(manifest), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int = 60) -> Iterator[None]:
+    """Fail, instead of hanging the test run, when a command blocks (a FIFO opened for
+    reading waits for a writer forever)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise TimeoutError(f"the command hung for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+OPENED: list[list[str]] = []
+"""While a list is in here, every file opened in this process is appended to it."""
+
+
+def _record_opens(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and OPENED and isinstance(args[0], (str, bytes, os.PathLike)):
+        OPENED[-1].append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_record_opens)  # cannot be removed: it records only while OPENED is set
+
+
+@contextlib.contextmanager
+def opened_files() -> Iterator[list[str]]:
+    """Every file (real path) opened in this process inside the block."""
+    OPENED.append([])
+    try:
+        yield OPENED[-1]
+    finally:
+        OPENED.pop()
+
+
+FORBIDDEN = ("/proc/self/environ", "/etc/passwd")
+
+
+def snapshot(folder: Path) -> dict[Path, tuple[int, int, int, int]]:
+    """What is in ``folder``: each entry's inode, type, size and mtime (not atime: reading the
+    manifest may move it)."""
+    found = {}
+    for path in folder.rglob("*"):
+        info = path.lstat()
+        found[path] = (info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def refused_by_every_command(folder: Path, capsys: pytest.CaptureFixture[str], detail: str) -> None:
+    """Each command: exit 1, the manifest problem ``detail`` named, no secret, no traceback,
+    nothing created or changed in the folder."""
+    manifest = folder / "envs.toml"
+    before = snapshot(folder)
+    for command in COMMANDS:
+        with hang_guard(), opened_files() as opened:
+            code, out, err = run_cli(manifest, command, capsys)
+        said = out + err
+        secrets = {os.path.realpath(p) for p in (*FORBIDDEN, folder.parent / "secret.txt")}
+        assert not secrets.intersection(opened), (command, secrets.intersection(opened))
+        assert code == 1, (command, said)
+        assert SECRET not in said, (command, said)
+        assert "internal error" not in said and "Traceback" not in said, (command, said)
+        assert detail in err, (command, said)
+        assert err.rstrip("\n").splitlines()[-1].startswith("error: "), (command, said)
+        assert snapshot(folder) == before, command
+        assert not (folder / ".envs").exists(), command
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A file outside the project folder that a manifest must never make reconcile show."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text(f"{SECRET}\n", encoding="utf-8")
+    return secret
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    return project
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        ('lockfile = "{secret}"', ':4: envs.a.lockfile: "{secret}" leads out of the folder'),
+        ('lockfile = "../secret.txt"', ':4: envs.a.lockfile: "../secret.txt" leads out of the'),
+        ('lockfile = "sub/../../secret.txt"', ":4: envs.a.lockfile: "),
+        ('lockfile = "/proc/self/environ"', ':4: envs.a.lockfile: "/proc/self/environ" leads out'),
+        ('lockfile = "/etc/passwd"', ':4: envs.a.lockfile: "/etc/passwd" leads out of the'),
+        ('lockfile = "C:\\\\secret.txt"', ":4: envs.a.lockfile: "),
+        ('lockfile = "..\\\\secret.txt"', ":4: envs.a.lockfile: "),
+    ],
+    ids=["absolute", "dotdot", "dotdot-inside", "proc", "passwd", "windows-drive", "backslash"],
+)
+def test_a_lockfile_path_out_of_the_manifest_folder_is_refused_by_every_command(
+    folder: Path, outside: Path, capsys: pytest.CaptureFixture[str], extra: str, detail: str
+) -> None:
+    manifest = folder / "envs.toml"
+    manifest.write_text(MANAGED.format(extra=extra.replace("{secret}", str(outside))), "utf-8")
+    refused_by_every_command(
+        folder, capsys, f"{manifest}{detail.replace('{secret}', str(outside))}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ('[settings]\nlockfiles = "/etc"\n', ':2: settings.lockfiles: "/etc" leads out'),
+        ('[settings]\nlockfiles = "../x"\n', ':2: settings.lockfiles: "../x" leads out'),
+        ('[settings.sources]\nfind_links = ["/tmp"]\n', ":2: settings.sources.find_links[0]: "),
+        (
+            '[envs.b]\npython = "3.11"\n[envs.b.sources]\nfind_links = ["w", "../w"]\n',
+            ":4: envs.b.sources.find_links[1]: ",
+        ),
+    ],
+    ids=["lockfiles-absolute", "lockfiles-dotdot", "find-links", "env-find-links"],
+)
+def test_every_path_key_is_held_inside_the_manifest_folder(
+    folder: Path, capsys: pytest.CaptureFixture[str], body: str, detail: str
+) -> None:
+    manifest = folder / "envs.toml"
+    manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}{detail}")
+
+
+def test_find_links_urls_and_an_absolute_root_or_adopt_path_stay_allowed(tmp_path: Path) -> None:
+    text = (
+        '[settings]\nroot = "/srv/envs"\n[settings.sources]\n'
+        'find_links = ["https://example.org/wheels", "file:///srv/wheels", "wheels", "./w/../x"]\n'
+        '[envs.old]\nadopt = "/opt/old/.venv"\n'
+    )
+    manifest = parse_manifest(text, LABEL)
+    assert manifest.settings.root == "/srv/envs"
+
+
+def link_out(folder: Path, outside: Path) -> str:
+    (folder / "lock.txt").symlink_to(outside)
+    return 'lockfile = "lock.txt"'
+
+
+def link_folder_out(folder: Path, outside: Path) -> str:
+    (outside.parent / "elsewhere").mkdir()
+    (outside.parent / "elsewhere" / "a.txt").write_text(f"{SECRET}\n", "utf-8")
+    (folder / "lockfiles").symlink_to(outside.parent / "elsewhere")
+    return ""
+
+
+def link_to_proc(folder: Path, outside: Path) -> str:
+    (folder / "env.txt").symlink_to("/proc/self/environ")
+    return 'lockfile = "env.txt"'
+
+
+def fifo(folder: Path, outside: Path) -> str:
+    os.mkfifo(folder / "lock.txt")
+    return 'lockfile = "lock.txt"'
+
+
+def default_fifo(folder: Path, outside: Path) -> str:
+    (folder / "lockfiles").mkdir()
+    os.mkfifo(folder / "lockfiles" / "a.txt")
+    return ""
+
+
+def socket_file(folder: Path, outside: Path) -> str:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "lock.txt"))
+    sock.close()
+    return 'lockfile = "lock.txt"'
+
+
+def a_folder(folder: Path, outside: Path) -> str:
+    (folder / "lock.txt").mkdir()
+    return 'lockfile = "lock.txt"'
+
+
+def huge(folder: Path, outside: Path) -> str:
+    with (folder / "lock.txt").open("wb") as handle:
+        handle.truncate(17 << 20)  # sparse: costs no disk
+    return 'lockfile = "lock.txt"'
+
+
+def device(folder: Path, outside: Path) -> str:
+    if os.geteuid() != 0:
+        pytest.skip("only root can make a device node")
+    os.mknod(folder / "lock.txt", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
+    return 'lockfile = "lock.txt"'
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX links, FIFOs and devices")
+@pytest.mark.parametrize(
+    ("make", "detail"),
+    [
+        (link_out, ":4: envs.a.lockfile: lock.txt is, or goes through, a link that leads out"),
+        (
+            link_folder_out,
+            ": settings.lockfiles: lockfiles is, or goes through, a link that leads out",
+        ),
+        (link_to_proc, ":4: envs.a.lockfile: env.txt is, or goes through, a link that leads"),
+        (fifo, ":4: envs.a.lockfile: lock.txt is a FIFO, not a regular file"),
+        (default_fifo, ":1: envs.a: lockfiles/a.txt is a FIFO, not a regular file"),
+        (socket_file, ":4: envs.a.lockfile: lock.txt is a socket, not a regular file"),
+        (a_folder, ":4: envs.a.lockfile: lock.txt is a folder, not a file"),
+        (huge, ":4: envs.a.lockfile: lock.txt is larger than 16 MiB"),
+        (device, ":4: envs.a.lockfile: lock.txt is a character device, not a regular file"),
+    ],
+    ids=lambda v: getattr(v, "__name__", "detail"),
+)
+def test_a_lockfile_that_is_a_link_out_or_not_a_regular_file_is_refused_by_every_command(
+    folder: Path,
+    outside: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make: object,
+    detail: str,
+) -> None:
+    assert callable(make)
+    extra = make(folder, outside)
+    manifest = folder / "envs.toml"
+    manifest.write_text(MANAGED.format(extra=extra), "utf-8")
+    monkeypatch.chdir(folder)  # paths in messages are shown relative to here
+    refused_by_every_command(folder, capsys, f"{manifest}{detail}")
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('[settings]\nroot = "a\\u0000b"\n', ":2: settings.root: "),
+        ('[settings]\nlockfiles = "l\\u0000"\n', ":2: settings.lockfiles: "),
+        ('[envs.old]\nadopt = "v\\u0000env"\n', ":2: envs.old.adopt: "),
+        ('[settings.sources]\nfind_links = ["w\\u0000"]\n', ":2: settings.sources.find_links[0]: "),
+        ('[envs.b]\npython = "3.11"\nlockfile = "x\\u0000.txt"\n', ":3: envs.b.lockfile: "),
+    ],
+    ids=["root", "lockfiles", "adopt", "find_links", "lockfile"],
+)
+def test_a_nul_in_any_path_is_the_same_manifest_error_for_every_command(
+    folder: Path, capsys: pytest.CaptureFixture[str], body: str, key: str
+) -> None:
+    manifest = folder / "envs.toml"
+    manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
+    detail = f"{manifest}{key}"
+    refused_by_every_command(folder, capsys, detail)
+    _, _, err = run_cli(manifest, ("plan",), capsys)
+    assert "holds a NUL character, which no file system allows in a path" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 500 + "]" * 500 + "\n",
+        "x = " + "{ a = " * 500 + "1" + " }" * 500 + "\n",
+        "[envs.a]\nrequirements = " + "[" * 99 + "]" * 99 + "\n",
+        "[settings]\nroot = " + "[" * 1000 + "]" * 1000 + "\n",
+    ],
+    ids=["array-500", "inline-table-500", "array-99", "root-array-1000"],
+)
+def test_deeply_nested_values_are_a_manifest_error_for_every_command(
+    folder: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    manifest = folder / "envs.toml"
+    manifest.write_text(text, "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}")
+
+
+def test_a_table_split_and_defined_again_is_a_manifest_error(tmp_path: Path) -> None:
+    text = (
+        '[envs.a]\npython = "3.11"\n[settings]\n[envs.b]\npython = "3.11"\n'
+        '[envs.a]\npython = "3.12"\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, LABEL)
+    assert "not valid TOML" in caught.value.details()[0]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_manifest_that_never_ends_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    with hang_guard():
+        code, out, err = run_plan(Path("/dev/zero"), capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: /dev/zero is larger than 16 MiB, which no manifest is; pass --manifest with "
+        "the path of envs.toml.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('[settings]\nroot = "{long}"\n', ":2: settings.root: "),
+        ('[settings]\nroot = "x/{long}/y"\n', ":2: settings.root: "),
+        ('[envs.old]\nadopt = "{long}"\n', ":2: envs.old.adopt: "),
+        ('[settings]\nlockfiles = "{long}"\n', ":2: settings.lockfiles: "),
+    ],
+    ids=["root", "root-inner", "adopt", "lockfiles"],
+)
+def test_a_name_longer_than_any_file_system_allows_is_a_manifest_error_for_every_command(
+    folder: Path, capsys: pytest.CaptureFixture[str], body: str, key: str
+) -> None:
+    manifest = folder / "envs.toml"
+    body = body.replace("{long}", "é" * 128)  # 256 bytes in UTF-8
+    manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}{key}")
+    _, _, err = run_cli(manifest, ("plan",), capsys)
+    assert "holds a name longer than 255 bytes (éééééééééééééééééééé...), which file " in err

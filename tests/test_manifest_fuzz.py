@@ -7,6 +7,7 @@ Bounded (a few hundred examples, well under 20 s) so that they run on every ``ju
 from __future__ import annotations
 
 import datetime
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,3 +256,58 @@ def test_plan_never_answers_a_broken_manifest_with_a_traceback(
     if code == 1:
         assert err.splitlines()[-1].startswith("error: ")
         assert out == ""
+
+
+# Path values a pull request could write: out of the folder, NUL, odd characters, links.
+path_parts = st.sampled_from(
+    ("..", ".", "", "/", "\\", "\x00", ":", "#", "'", '"', "C:", "//srv", "lockfiles", "x.txt")
+)
+path_values = st.lists(path_parts | st.text(max_size=4), min_size=1, max_size=5).map("".join)
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(("root", "lockfiles", "lockfile", "adopt", "find_links")),
+    value=path_values,
+    command=st.sampled_from(
+        (("plan",), ("lock", "--check"), ("verify",), ("status",), ("gc", "--dry-run"))
+    ),
+)
+def test_any_path_value_is_a_manifest_error_or_works_and_never_reads_outside(
+    no_processes: None,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    value: str,
+    command: tuple[str, ...],
+) -> None:
+    with tempfile.TemporaryDirectory() as parent:
+        folder = Path(parent) / "project"
+        folder.mkdir()
+        secret = Path(parent) / "secret.txt"
+        secret.write_text("SECRET-TOKEN\n", encoding="utf-8")
+        (folder / "lockfiles").mkdir()
+        (folder / "x.txt").symlink_to(secret)
+        (folder / "lockfiles" / "a.txt").symlink_to(secret)
+        quoted = json.dumps(value)
+        settings_body = {
+            "root": f"root = {quoted}",
+            "lockfiles": f"lockfiles = {quoted}",
+        }.get(key, "")
+        env_body = {
+            "lockfile": f"lockfile = {quoted}",
+            "adopt": "",
+        }.get(key, "")
+        text = f"[settings]\n{settings_body}\n"
+        if key == "find_links":
+            text += f"[settings.sources]\nfind_links = [{quoted}]\nno_index = true\n"
+        text += f'[envs.a]\npython = "3.11"\nrequirements = ["alpha==1.0"]\n{env_body}\n'
+        if key == "adopt":
+            text += f"[envs.b]\nadopt = {quoted}\n"
+        path = folder / "envs.toml"
+        path.write_text(text, encoding="utf-8")
+        code = main(["--manifest", str(path), *command])
+    out, err = capsys.readouterr()
+    assert "SECRET-TOKEN" not in out + err
+    assert "Traceback" not in out + err
+    assert "internal error" not in err, err
+    assert code in (0, 1, 2), err
