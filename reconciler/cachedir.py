@@ -18,7 +18,10 @@ def cache_folder(root: Path, *parts: str) -> Path | None:
     cannot be looked at (then there is no cache: it only costs time). ``<root>/.cache``
     itself that is a link is refused (:func:`reconciler.store.folder`), as are the root's
     other folders."""
-    folder = store.folder(root, layout.CACHE)
+    try:
+        folder = store.folder(root, layout.CACHE)
+    except OSError:  # a root that cannot be looked at (too long a name...): no cache
+        return None
     for part in (None, *parts):
         folder = folder if part is None else folder / part
         try:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from reconciler import layout
 from reconciler.cachedir import cache_folder
+from reconciler.errors import ReconcileError
 from reconciler.files import write_atomic
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
@@ -153,7 +154,10 @@ def replay(root: Path, key: str, stdout: TextIO) -> int | None:
     ``None`` (nothing printed) otherwise."""
     if os.environ.get(DISABLE_ENV) == "1":
         return None
-    path = memo_file(root, key)
+    try:
+        path = memo_file(root, key)
+    except (OSError, ReconcileError):  # the real plan names what is wrong with the root
+        return None
     if path is None:
         return None
     try:
