@@ -399,7 +399,7 @@ def _resolved(world: World, value: str) -> Path | None:
         return None
     try:
         return (world.project / value).resolve()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a link loop (Python < 3.13)
         return None
 
 
