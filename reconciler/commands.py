@@ -141,13 +141,11 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.adoption import check_adopted
     from reconciler.applying import cleanup, env_targets, execute, print_report
     from reconciler.document import plan_document
     from reconciler.manifest import load_manifest
-    from reconciler.manifestpaths import check_root_usable
     from reconciler.mutex import ApplyLock
-    from reconciler.planning import make_plan
+    from reconciler.planning import check_inputs, make_plan
     from reconciler.progress import LiveReporter, PlainReporter
     from reconciler.render import render_text
     from reconciler.savedplan import check_saved, load_saved_plan
@@ -156,9 +154,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved is not None and args.target:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
     loaded = load_manifest(args.manifest, args.root)
-    check_root_usable(loaded)  # before the lock creates the root
-    check_adopted(loaded)  # bad adopt paths are manifest errors: before the lock creates a file
     targets = list(saved.targets) if saved else args.target
+    check_inputs(loaded, targets)  # bad input is refused before the lock creates the root
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
     if saved is None and not args.yes and not sys.stdin.isatty():
         # Nobody can confirm: say so before the lock (which would create the root), after

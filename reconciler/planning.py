@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler import layout, store
 from reconciler.adoption import applied_folder, check_adopted
-from reconciler.bindings import read_state
+from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
 from reconciler.health import Expectation, assess
@@ -133,6 +133,31 @@ def _findings_digest(report: VerifyReport) -> str:
     return _sha256(json.dumps([dataclasses.asdict(f) for f in report.findings], sort_keys=True))
 
 
+@dataclass(frozen=True)
+class CheckedInputs:
+    """What a plan starts from once every input it may refuse was checked."""
+
+    state: AppliedState
+    planned: list[str]
+    locks: dict[str, Lockfile]
+
+
+def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> CheckedInputs:
+    """Refuse what a plan refuses before it observes anything: a link or a file in place of
+    one of the root's own folders, a root that PATH cannot hold, a bad adopt path, a missing,
+    stale or hand-edited lockfile of an env it plans. Reads only, so `apply` calls it before
+    its lock creates the root: bad input changes nothing on disk."""
+    root = loaded.root
+    store.check(root)
+    check_root_usable(loaded)
+    check_adopted(loaded)
+    wanted = sorted(set(targets))
+    managed = loaded.manifest.managed_envs()
+    state = read_state(root)
+    planned = target_closure(loaded.manifest, state.bindings, wanted) if wanted else sorted(managed)
+    return CheckedInputs(state=state, planned=planned, locks=fresh_locks(loaded, planned))
+
+
 def make_plan(
     loaded: LoadedManifest, targets: Iterable[str] = (), *, deep: bool = False
 ) -> PlanRun:
@@ -140,14 +165,10 @@ def make_plan(
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
     manifest = loaded.manifest
     root = loaded.root
-    store.check(root)
-    check_root_usable(loaded)
-    check_adopted(loaded)
     wanted = sorted(set(targets))
+    checked = check_inputs(loaded, wanted)
+    state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
-    state = read_state(root)
-    planned = target_closure(manifest, state.bindings, wanted) if wanted else sorted(managed)
-    locks = fresh_locks(loaded, planned)
     requests = [
         EnvRequest(key, root / key, spec.imports, confine_to=root)
         for key, spec in managed.items()

@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails
 from reconciler import document
 from reconciler.document import FORMAT_VERSION
 from reconciler.errors import ReconcileError, UsageError
-from reconciler.files import NotARegularFile, read_regular_bytes
+from reconciler.files import NotARegularFile, is_file, read_regular_bytes
 from reconciler.planning import PlanRun
 
 SIZE_LIMIT = 64 * 1024 * 1024
@@ -52,9 +52,11 @@ class NotAPlan(ReconcileError):
     file, too large, not UTF-8 JSON, or a field of the wrong shape."""
 
     def __init__(self, path: Path, why: str) -> None:
+        # a FIFO or a device is no place to save a plan: name a file instead
+        where = path if is_file(path) else Path("plan.json")
         super().__init__(
             f"{path} is not a plan reconcile wrote ({why}); "
-            f"run `reconcile plan --out {path}` again."
+            f"run `reconcile plan --out {where}` again and apply that file."
         )
 
 

@@ -334,7 +334,7 @@ def test_a_printed_plan_given_to_apply_says_how_to_save_one(
 
     assert code == 1
     assert "it has no fingerprint: `plan --format json` prints a plan to read, " in stderr
-    assert one_sentence(stderr).endswith("again.")
+    assert one_sentence(stderr).endswith("again and apply that file.")
     assert not project.root.exists()
 
 
@@ -379,7 +379,7 @@ def test_a_malformed_saved_plan_is_one_sentence_and_touches_nothing(
     assert code == 1
     line = one_sentence(stderr)
     assert line.startswith(f"error: {plan} is not a plan reconcile wrote ("), line
-    assert line.endswith(f"; run `reconcile plan --out {plan}` again."), line
+    assert line.endswith(f"; run `reconcile plan --out {plan}` again and apply that file."), line
     assert not project.root.exists()
 
 
