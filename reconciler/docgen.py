@@ -169,7 +169,7 @@ delete = true   # the next apply deletes this folder, then forgets the env
 ```
 
 The plan shows a `delete` step with reason `delete_requested` naming the folder. Apply deletes
-exactly that folder (SPEC 7.7). It refuses a link, a folder without `pyvenv.cfg`, and a folder
+exactly that folder. It refuses a link, a folder without `pyvenv.cfg`, and a folder
 that holds envs.toml's folder or the lockfiles. It moves the folder aside with one rename
 (into `<root>/.trash`, or beside itself when the root is on another filesystem), so a locked
 file cannot leave a half-deleted venv in place; then it deletes it, clearing read-only bits,
