@@ -184,7 +184,9 @@ def lock_command(args: argparse.Namespace) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print(f"error: {len(problems)} lockfile(s) need `reconcile lock`.", file=sys.stderr)
+            count = len(problems)
+            needs = "lockfile needs" if count == 1 else "lockfiles need"
+            print(f"error: {count} {needs} `reconcile lock`.", file=sys.stderr)
             return 2
         if not args.quiet:
             print(
