@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import resource
 import shutil
@@ -33,11 +34,12 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.cli import main
 from tests.conftest import require_python, uv
+from tests.plan_mutations import mutations
 from tests.wheels import make_wheel
 
 SECRET = "RECONCILE-HOSTILE-SECRET-7f3a"  # noqa: S105  a marker to look for, not a password
@@ -580,3 +582,26 @@ def test_a_sound_manifest_passes_the_same_checks(
     expected = {"lock": 0, "plan": 0, "verify": 2, "status": 0, "gc": 0, "diff": 0, "which": 1}
     expected |= {"apply": 0, "run": 1, "rollback": 1}
     assert outcome.code == expected[args[0]], outcome.err
+
+
+@HOSTILE
+@given(data=st.data())
+def test_no_saved_plan_makes_apply_leak_hang_crash_or_step_outside(
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+) -> None:
+    world = _make_world(template, tmp_path_factory.mktemp("w") / "world")
+    saved = _run(world, ("plan", "--out", "saved.json"))  # it creates serving, binds chat
+    assert saved.code == 0, saved.err
+    plan = json.loads((world.project / "saved.json").read_text(encoding="utf-8"))
+    mutated = data.draw(mutations(plan))
+    (world.project / "mutated.json").write_bytes(mutated)
+    outside_before = _snapshot(world.outside)
+    outcome = _run(world, ("apply", "--yes", "mutated.json"))
+    _check(world, ("apply", "--yes", "mutated.json"), outcome, _root_of(world, {}))
+    assert _snapshot(world.outside) == outside_before
+    event(f"exit {outcome.code}")
+    if outcome.code != 0:
+        assert len(outcome.err.strip().splitlines()) == 1, outcome.err
+        assert not (world.project / ".envs" / ".generations").exists(), outcome.err
