@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import tomlkit
 import tomlkit.exceptions
@@ -62,10 +63,18 @@ def _check_python(value: str) -> str:
 
 def _check_requirement(value: str) -> str:
     try:
-        Requirement(value)
+        requirement = Requirement(value)
     except InvalidRequirement as exc:
         first = str(exc).splitlines()[0]
         raise _fail(f'"{value}" is not a valid PEP 508 requirement ({first})') from None
+    if requirement.url is not None:
+        path = local_path(requirement.url)
+        if path is not None and (leaves_folder(path) or "\x00" in path):
+            raise _fail(
+                f'"{value}" names a local file outside the folder of envs.toml, which '
+                "reconcile never reads; put the wheel in a find_links folder inside it and "
+                f'require "{requirement.name}==<version>", or use an https:// URL'
+            )
     return value
 
 
@@ -116,9 +125,12 @@ def leaves_folder(value: str) -> bool:
     return False
 
 
-def _check_inside(value: str) -> str:
-    _check_path(value)
-    if leaves_folder(value):
+def _check_inside(value: str, path: str | None = None) -> str:
+    """``value`` if the path it names (``path``, when ``value`` is a ``file:`` URL) stays
+    inside the manifest's folder as written."""
+    path = value if path is None else path
+    _check_path(path)
+    if leaves_folder(path):
         raise _fail(
             f'"{value}" leads out of the folder of envs.toml; write a path relative to that '
             'folder, without a leading "/" or ".." out of it, and keep the file there'
@@ -126,13 +138,29 @@ def _check_inside(value: str) -> str:
     return value
 
 
+def local_path(link: str) -> str | None:
+    """The local path a ``find_links`` entry or a direct reference (``name @ link``) names:
+    the link as written, or the decoded path of a ``file:`` URL (``git+file:`` too), which
+    names a local file as surely as a path does; ``None`` for a URL of any other scheme
+    (``https://``...), which uv fetches. A ``file:`` URL naming another host is returned as
+    ``//host/path``: a path that leads out of the folder."""
+    scheme, colon, _ = link.partition(":")
+    if colon and scheme.lower().rsplit("+", 1)[-1] == "file":
+        parts = urlsplit(link)
+        path = unquote(parts.path)
+        return path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{path}"
+    return None if "://" in link else link
+
+
 def is_url(link: str) -> bool:
-    """Whether a ``find_links`` entry is a URL (passed to uv as written) rather than a path."""
-    return "://" in link
+    """Whether a ``find_links`` entry is a URL passed to uv as written, rather than a path
+    (a ``file:`` URL is a path: see :func:`local_path`)."""
+    return local_path(link) is None
 
 
 def _check_find_link(value: str) -> str:
-    return value if is_url(value) else _check_inside(value)
+    path = local_path(value)
+    return value if path is None else _check_inside(value, path)
 
 
 Name = Annotated[StrictStr, AfterValidator(_check_name)]
@@ -158,8 +186,8 @@ class Sources(BaseModel):
     extra_index_urls: tuple[StrictStr, ...] = Field((), description="Extra index URLs.")
     find_links: tuple[FindLink, ...] = Field(
         (),
-        description="Folders or URLs of wheels; a path is relative to the manifest and must "
-        "stay inside its folder.",
+        description="Folders or URLs of wheels; a path (or a `file:` URL) is relative to the "
+        "manifest and must stay inside its folder, and so must every wheel or link in it.",
     )
     no_index: StrictBool = Field(False, description="Ignore every index; use find_links only.")
 
@@ -170,7 +198,9 @@ class Settings(BaseModel):
     model_config = _FROZEN
 
     root: PathStr = Field(
-        ".envs", description="Where managed envs live, relative to envs.toml or absolute."
+        ".envs",
+        description="Where managed envs live, relative to envs.toml or absolute; a folder of "
+        "its own: not `/`, not the manifest's folder nor a folder above it.",
     )
     lockfiles: InsidePath = Field(
         "lockfiles", description="Lockfile folder, relative to envs.toml and inside its folder."
@@ -199,7 +229,9 @@ class EnvSpec(BaseModel):
         None, description='"X.Y" or "X.Y.Z"; required for managed envs.'
     )
     requirements: tuple[RequirementStr, ...] = Field(
-        (), description="PEP 508 requirements, pinned."
+        (),
+        description="PEP 508 requirements, pinned; a direct reference to a local file "
+        "(`name @ file:...`) must stay inside the manifest's folder.",
     )
     imports: tuple[ModuleName, ...] = Field(
         (), description="Health probe: these modules must import."
@@ -217,7 +249,8 @@ class EnvSpec(BaseModel):
     lockfile: InsidePath | None = Field(
         None,
         description="Lockfile path, relative to envs.toml and inside its folder; default "
-        "`<lockfiles>/<env_key>.txt`.",
+        "`<lockfiles>/<env_key>.txt`. Not the manifest, not another env's lockfile; `lock` "
+        "overwrites only a file it wrote.",
     )
     sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
 

@@ -9,7 +9,14 @@ rest on disk, after the manifest is parsed and before any command uses it:
   resolve (links followed) inside the manifest's folder: a link inside pointing out is
   refused;
 - a lockfile that exists must be a regular file of at most :data:`LOCKFILE_LIMIT` bytes, not
-  a FIFO, a device, a socket or a folder.
+  a FIFO, a device, a socket or a folder; it may not be the manifest itself, nor another
+  env's lockfile (``lock`` would write one over the other);
+- every entry of a ``find_links`` folder (a wheel, a link) must resolve inside the folder
+  too, since uv reads them all; a ``file:`` URL is a path like any other, and so is a direct
+  reference (``name @ file:...``) of a requirement;
+- the root (``settings.root``; ``--root`` alike) may be anywhere, but is a folder of its own:
+  not the file system's root, not the manifest's folder nor a folder above it, where apply's
+  own files would mix with the project's.
 
 Each problem is a manifest error with its line and key path; no message shows a file's
 content. ``root`` and ``adopt`` may lie outside the folder by design (the root is where
@@ -22,9 +29,11 @@ import os
 import stat
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from reconciler.errors import LockfileError, ManifestError, Problem, UnusablePath
 from reconciler.files import display_path, file_kind, read_regular_file
-from reconciler.manifest import LoadedManifest, format_key_path, is_url
+from reconciler.manifest import LoadedManifest, format_key_path, local_path
 from reconciler.tomllines import key_lines, line_for
 
 LOCKFILE_LIMIT = 16 << 20
@@ -112,6 +121,7 @@ def path_problems(loaded: LoadedManifest) -> list[Problem]:
                 f"a lockfile is a file: move that away and run `reconcile lock {key}`",
                 LOCKFILE_LIMIT,
             )
+    problems += [_located(loaded.text, loc, why) for loc, why in _shared_lockfiles(loaded)]
     tables: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
         (("settings", "sources", "find_links"), manifest.settings.sources.find_links)
     ]
@@ -122,14 +132,110 @@ def path_problems(loaded: LoadedManifest) -> list[Problem]:
     ]
     for where, links in tables:
         for index, link in enumerate(links):
-            if not is_url(link):
+            path = local_path(link)
+            if path is not None and check(
+                base / path,
+                (*where, index),
+                frozenset({_FOLDER, _FILE}),
+                "find_links names a folder of wheels",
+            ):
+                why = _entry_leading_out(base / path, base)
+                if why is not None:
+                    problems.append(_located(loaded.text, (*where, index), why))
+    for key, spec in manifest.managed_envs().items():
+        for index, text in enumerate(spec.requirements):
+            url = Requirement(text).url
+            path = None if url is None else local_path(url)
+            if path is not None:
                 check(
-                    base / link,
-                    (*where, index),
+                    base / path,
+                    ("envs", key, "requirements", index),
                     frozenset({_FOLDER, _FILE}),
-                    "find_links names a folder of wheels",
+                    "a direct reference names a wheel or a source folder",
                 )
+    if loaded.root_override is None:
+        why = root_place_problem(loaded.root, base)
+        if why is not None:
+            problems.append(_located(loaded.text, ("settings", "root"), why))
     return sorted(set(problems), key=lambda p: (p.line or 0, p.key_path, p.message))
+
+
+def _real(path: Path) -> str | None:
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):  # a NUL, a name too long: reported by the other checks
+        return None
+
+
+def _shared_lockfiles(loaded: LoadedManifest) -> list[tuple[tuple[str, ...], str]]:
+    """A lockfile that is the manifest itself, or that another env's lockfile is too (links
+    followed): `lock` would write over the manifest, or one env's lock over the other's."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    manifest_real = _real(loaded.path)
+    owners: dict[str, str] = {}
+    for key, spec in loaded.manifest.managed_envs().items():
+        loc = ("envs", key, "lockfile") if spec.lockfile is not None else ("envs", key)
+        path = loaded.lockfile_path(key)
+        real = _real(path)
+        if real is None:
+            continue
+        shown = display_path(path)
+        if real == manifest_real:
+            found.append((loc, f"the lockfile {shown} is the manifest itself; name another file"))
+        elif real in owners:
+            found.append(
+                (
+                    loc,
+                    f"the lockfile {shown} is env {owners[real]}'s lockfile too, and each env "
+                    "needs its own; name another file",
+                )
+            )
+        else:
+            owners[real] = key
+    return found
+
+
+def _entry_leading_out(folder: Path, base: Path) -> str | None:
+    """Why the ``find_links`` folder ``folder`` may not be used: it holds an entry (a wheel,
+    a link) that resolves out of ``base``, which uv would read; ``None`` when none does."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # none yet (uv will say), or a file of links: checked as a file above
+    except OSError as exc:
+        return f"{display_path(folder)} cannot be listed ({exc.strerror}); fix its permissions"
+    inside = os.path.realpath(base)
+    for entry in entries:
+        real = _real(Path(entry.path))
+        if real is None or not Path(real).is_relative_to(inside):
+            return (
+                f"{display_path(Path(entry.path))} is, or goes through, a link that leads out "
+                "of the manifest's folder, and uv would read it from this find_links folder: "
+                "replace the link with the real file, or remove it"
+            )
+    return None
+
+
+def root_place_problem(root: Path, base: Path) -> str | None:
+    """Why ``root`` may not be the root of a manifest whose folder is ``base``: it is the
+    file system's root, ``base`` itself or a folder above it, where apply's ``.generations``,
+    ``.state``, ``.lock`` and env links would mix with the project's files and each of
+    those would look like an orphan. ``None`` when it may (anywhere else, on any disk)."""
+    real, base_real = _real(root), _real(base)
+    if real is None or base_real is None:
+        return None
+    if Path(real) == Path(Path(real).anchor):
+        what = "the file system's root"
+    elif real == base_real:
+        what = "the manifest's folder itself"
+    elif Path(base_real).is_relative_to(real):
+        what = "a folder that holds the manifest's folder"
+    else:
+        return None
+    return (
+        f"the root {root} is {what}, where apply would mix its own files with those it finds "
+        "there; point it at a folder of its own, such as .envs"
+    )
 
 
 def check_paths(loaded: LoadedManifest, label: str) -> None:
@@ -138,6 +244,10 @@ def check_paths(loaded: LoadedManifest, label: str) -> None:
     problems = path_problems(loaded)
     if problems:
         raise ManifestError(label, problems)
+    if loaded.root_override is not None:
+        why = root_place_problem(loaded.root_override, loaded.base_dir)
+        if why is not None:
+            raise UnusablePath(f"{why} (--root).")
 
 
 def lockfile_text(path: Path, env_key: str) -> str:
@@ -169,8 +279,23 @@ def pathsep_problem(path: Path, what: str) -> str | None:
 
 
 def check_root_usable(loaded: LoadedManifest) -> None:
-    """Refuse a root whose envs `run` could not start (see :func:`pathsep_problem`): at
-    plan time, before apply builds anything there, and in `which` and `run`."""
-    why = pathsep_problem(loaded.root, "the root")
+    """Refuse a root whose envs `run` could not start (see :func:`pathsep_problem`), or
+    that uv cannot take (a name that is not valid UTF-8): at plan time, before apply builds
+    anything there, and in `which` and `run`."""
+    why = pathsep_problem(loaded.root, "the root") or _undecodable(loaded.root)
     if why is not None:
         raise UnusablePath(f"{why} (settings.root or --root).")
+
+
+def _undecodable(path: Path) -> str | None:
+    """Why ``path`` cannot be handed to uv, which takes only UTF-8 paths: a name in it is not
+    valid UTF-8 (a byte such as 0xff). ``None`` when it can."""
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path.absolute()).decode("utf-8", "backslashreplace")
+        return (
+            f"the root {shown} holds a name that is not valid UTF-8, and uv takes only UTF-8 "
+            "paths; rename that folder or put the root elsewhere"
+        )
+    return None

@@ -905,11 +905,183 @@ def test_every_path_key_is_held_inside_the_manifest_folder(
 def test_find_links_urls_and_an_absolute_root_or_adopt_path_stay_allowed(tmp_path: Path) -> None:
     text = (
         '[settings]\nroot = "/srv/envs"\n[settings.sources]\n'
-        'find_links = ["https://example.org/wheels", "file:///srv/wheels", "wheels", "./w/../x"]\n'
+        'find_links = ["https://example.org/wheels", "wheels", "./w/../x", "file:w"]\n'
         '[envs.old]\nadopt = "/opt/old/.venv"\n'
     )
     manifest = parse_manifest(text, LABEL)
     assert manifest.settings.root == "/srv/envs"
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            '[settings.sources]\nfind_links = ["file:///tmp/elsewhere"]\n',
+            ':2: settings.sources.find_links[0]: "file:///tmp/elsewhere" leads out of the folder',
+        ),
+        (
+            '[settings.sources]\nfind_links = ["FILE://localhost/tmp"]\n',
+            ":2: settings.sources.find_links[0]: ",
+        ),
+        ('[settings.sources]\nfind_links = ["file://host/w"]\n', ":2: settings.sources."),
+        ('[settings.sources]\nfind_links = ["file:../w"]\n', ":2: settings.sources."),
+        (
+            '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ file:///tmp/x.whl"]\n',
+            ':3: envs.b.requirements[0]: "gamma @ file:///tmp/x.whl" names a local file '
+            "outside the folder of envs.toml",
+        ),
+        (
+            '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ /tmp/x.whl"]\n',
+            ":3: envs.b.requirements[0]: ",
+        ),
+        (
+            '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ ../x.whl"]\n',
+            ":3: envs.b.requirements[0]: ",
+        ),
+        (
+            '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ git+file:///tmp/repo"]\n',
+            ":3: envs.b.requirements[0]: ",
+        ),
+    ],
+    ids=[
+        "file-url",
+        "file-url-localhost",
+        "file-url-host",
+        "file-url-dotdot",
+        "direct-file-url",
+        "direct-path",
+        "direct-dotdot",
+        "direct-git-file",
+    ],
+)
+def test_a_file_url_is_a_path_held_inside_the_manifest_folder(
+    folder: Path, capsys: pytest.CaptureFixture[str], body: str, detail: str
+) -> None:
+    """A ``file:`` URL names a local file as surely as a path: in find_links and in a direct
+    reference (``name @ file:...``) alike, it must stay inside the folder; https stays a URL."""
+    manifest = folder / "envs.toml"
+    manifest.write_text(body + "\n" + MANAGED.format(extra=""), "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}{detail}")
+
+
+def test_a_direct_reference_to_an_https_url_stays_allowed() -> None:
+    text = '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ https://x.test/g-1.0.whl"]\n'
+    assert parse_manifest(text, LABEL).envs["b"].requirements == (
+        "gamma @ https://x.test/g-1.0.whl",
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX links")
+@pytest.mark.parametrize("what", ["wheel", "folder"])
+def test_a_find_links_folder_holding_a_link_out_is_a_manifest_error(
+    folder: Path,
+    outside: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    what: str,
+) -> None:
+    """uv reads every entry of a find_links folder: one that leads out is refused, named."""
+    (folder / "wheels").mkdir()
+    (folder / "wheels" / "alpha-1.0-py3-none-any.whl").write_bytes(b"not read")
+    target = outside if what == "wheel" else outside.parent
+    (folder / "wheels" / "gamma-1.0-py3-none-any.whl").symlink_to(target)
+    manifest = folder / "envs.toml"
+    manifest.write_text('[settings.sources]\nfind_links = ["wheels"]\n' + MANAGED.format(extra=""))
+    monkeypatch.chdir(folder)
+    refused_by_every_command(
+        folder,
+        capsys,
+        f"{manifest}:2: settings.sources.find_links[0]: wheels/gamma-1.0-py3-none-any.whl is, "
+        "or goes through, a link that leads out of the manifest's folder",
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX links")
+def test_a_direct_reference_through_a_link_out_is_a_manifest_error(
+    folder: Path,
+    outside: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (folder / "g.whl").symlink_to(outside)
+    manifest = folder / "envs.toml"
+    manifest.write_text(
+        '[envs.b]\npython = "3.11"\nrequirements = ["gamma @ file:g.whl"]\n\n'
+        + MANAGED.format(extra="")
+    )
+    monkeypatch.chdir(folder)
+    refused_by_every_command(
+        folder, capsys, f"{manifest}:3: envs.b.requirements[0]: g.whl is, or goes through, a link"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        ('lockfile = "envs.toml"', ":4: envs.a.lockfile: the lockfile envs.toml is the manifest"),
+        ('lockfile = "./sub/../envs.toml"', ":4: envs.a.lockfile: the lockfile "),
+        (
+            'lockfile = "lockfiles/b.txt"\n[envs.b]\npython = "3.11"',
+            ":5: envs.b: the lockfile lockfiles/b.txt is env a's lockfile too",
+        ),
+        (
+            'lockfile = "shared.txt"\n[envs.b]\npython = "3.11"\nlockfile = "./shared.txt"',
+            ":7: envs.b.lockfile: the lockfile shared.txt is env a's lockfile too",
+        ),
+    ],
+    ids=["manifest", "manifest-dotdot", "default-of-another", "shared"],
+)
+def test_a_lockfile_that_is_the_manifest_or_another_envs_is_a_manifest_error(
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: str,
+    detail: str,
+) -> None:
+    """`lock` would write over the manifest, or one env's lock over the other's."""
+    (folder / "sub").mkdir()
+    manifest = folder / "envs.toml"
+    manifest.write_text(MANAGED.format(extra=extra), "utf-8")
+    monkeypatch.chdir(folder)
+    refused_by_every_command(folder, capsys, f"{manifest}{detail}")
+
+
+@pytest.mark.parametrize(
+    ("root", "what"),
+    [
+        ("/", "the file system's root"),
+        (".", "the manifest's folder itself"),
+        ("./sub/..", "the manifest's folder itself"),
+        ("..", "a folder that holds the manifest's folder"),
+        ("../..", "a folder that holds the manifest's folder"),
+    ],
+)
+def test_a_root_that_is_not_a_folder_of_its_own_is_refused(
+    folder: Path, capsys: pytest.CaptureFixture[str], root: str, what: str
+) -> None:
+    """apply would write .generations, .state, .lock and env links among the project's files
+    (or into /), and every one of those would count as an orphan."""
+    (folder / "sub").mkdir()
+    manifest = folder / "envs.toml"
+    manifest.write_text(f'[settings]\nroot = "{root}"\n\n' + MANAGED.format(extra=""), "utf-8")
+    refused_by_every_command(folder, capsys, f"{manifest}:2: settings.root: the root ")
+    _, _, err = run_cli(manifest, ("plan",), capsys)
+    assert f" is {what}, where apply would mix its own files" in err
+    for given in (root, str(folder / root)):
+        with contextlib.chdir(folder):
+            code = main(["--manifest", str(manifest), "--root", given, "plan"])
+        out, err = capsys.readouterr()
+        assert (code, out) == (1, ""), err
+        assert err.startswith("error: the root ") and err.endswith(" (--root).\n"), err
+        assert what in err and err.count("\n") == 1, err
+
+
+def test_a_root_elsewhere_or_below_the_manifest_folder_stays_allowed(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    for root in (".envs", "sub/envs", str(tmp_path / "elsewhere"), "../sibling"):
+        (project / "envs.toml").write_text(f'[settings]\nroot = "{root}"\n', "utf-8")
+        assert load_manifest(project / "envs.toml").root == project / root
 
 
 def link_out(folder: Path, outside: Path) -> str:
