@@ -269,6 +269,32 @@ def test_a_root_holding_the_path_separator_is_refused_at_plan_apply_which_and_ru
 
 
 @POSIX
+@pytest.mark.parametrize("where", ["project", "root"])
+def test_a_root_whose_name_is_not_utf8_is_refused_in_one_sentence(
+    tmp_path: Path, where: str
+) -> None:
+    """uv takes only UTF-8 paths: a root named with a byte such as 0xff is refused at plan,
+    apply, which and run, before anything is built, not deep inside uv."""
+    odd = os.fsdecode(b"p\xffx")
+    folder = project_in(tmp_path, odd if where == "project" else "px", ".envs")
+    root = folder / ".envs" if where == "project" else tmp_path / os.fsdecode(b"r\xffy")
+    given = () if where == "project" else ("--root", str(root))
+    shown = os.fsencode(root).decode("utf-8", "backslashreplace")
+    assert "\\xff" in shown
+    if where == "root":
+        assert_clean(cli(folder, "lock"))  # so a plan gets as far as the root
+    for args in (("plan",), ("apply", "--yes"), ("which", "m"), ("run", "m", "--", "true")):
+        done = cli(folder, *given, *args)
+        assert_clean(done, code=1)
+        assert done.stderr == (
+            f"error: the root {shown} holds a name that is not valid UTF-8, and uv takes only "
+            "UTF-8 paths; rename that folder or put the root elsewhere (settings.root or "
+            "--root).\n"
+        ), args
+        assert not root.exists(), args
+
+
+@POSIX
 def test_an_adopted_venv_in_a_folder_holding_the_path_separator_is_a_manifest_error(
     tmp_path: Path,
 ) -> None:
