@@ -290,6 +290,11 @@ HOSTILE_PATHS = (
     "$HOME/x",
     "legacy/.venv",
     "legacy/.venv/bin/python",
+    "envs.toml",
+    "/",
+    "..",
+    "file:///etc",
+    "file:../outside/folder",
 )
 
 hostile_path = st.sampled_from(HOSTILE_PATHS) | st.text(
@@ -472,6 +477,13 @@ known_bad = {key: [{key: value} for value in HOSTILE_PATHS] for key in KEYS}
 @example(hostile={"find_links": "hash#mark"})
 @example(hostile={"adopt": "../outside/folder"})
 @example(hostile={"adopt": "a\x00b"})
+@example(hostile={"lockfile": "envs.toml"})
+@example(hostile={"lockfile": "legacy/.venv/pyvenv.cfg"})
+@example(hostile={"root": "."})
+@example(hostile={"root": ".."})
+@example(hostile={"root": "/"})
+@example(hostile={"find_links": "file:///etc"})
+@example(hostile={"find_links": "file:../outside/folder"})
 def test_no_manifest_makes_a_command_leak_hang_crash_or_step_outside(
     template: Path,
     tmp_path_factory: pytest.TempPathFactory,
@@ -484,10 +496,20 @@ def test_no_manifest_makes_a_command_leak_hang_crash_or_step_outside(
     world.manifest.write_text(_manifest(hostile), encoding="utf-8")
     root = _root_of(world, hostile)  # the root may be anywhere: it is the user's to choose
     outside_before = _snapshot(world.outside, skip=root)
+    project_before = _snapshot(world.project, skip=root)
     outcome = _run(world, args)
     adopted = _resolved(world, hostile.get("adopt", "legacy/.venv"))
     _check(world, args, outcome, root, adopted)
     assert _snapshot(world.outside, skip=root) == outside_before
+    # No file of the project is changed, but the lockfile reconcile wrote (`lock` rewrites
+    # it): not .env, not the manifest, not the adopted venv, whatever `lockfile` names.
+    project_after = _snapshot(world.project, skip=root)
+    changed = [
+        name
+        for name, before in project_before.items()
+        if project_after.get(name) != before and name != "lockfiles/serving.txt"
+    ]
+    assert not changed, f"`reconcile {' '.join(args)}` changed {changed}\n{outcome.err}"
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a))
