@@ -2,7 +2,10 @@
 
 Locks are universal (``uv pip compile --universal``): one file serves every platform, with
 PEP 508 markers on platform-specific pins. Everything is resolved first and written only
-when every env resolved, so a failure leaves every old lockfile as it was.
+when every env resolved, so a failure leaves every old lockfile as it was. A lockfile is
+written only where no file is, or over one reconcile wrote (it begins with the header
+``lock`` writes): a manifest may name any file of its folder, and a ``.env`` or a git config
+there is the user's, refused before uv runs.
 """
 
 from __future__ import annotations

@@ -1057,7 +1057,11 @@ def test_a_lockfile_that_is_the_manifest_or_another_envs_is_a_manifest_error(
     ],
 )
 def test_a_root_that_is_not_a_folder_of_its_own_is_refused(
-    folder: Path, capsys: pytest.CaptureFixture[str], root: str, what: str
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    root: str,
+    what: str,
 ) -> None:
     """apply would write .generations, .state, .lock and env links among the project's files
     (or into /), and every one of those would count as an orphan."""
@@ -1067,9 +1071,9 @@ def test_a_root_that_is_not_a_folder_of_its_own_is_refused(
     refused_by_every_command(folder, capsys, f"{manifest}:2: settings.root: the root ")
     _, _, err = run_cli(manifest, ("plan",), capsys)
     assert f" is {what}, where apply would mix its own files" in err
+    monkeypatch.chdir(folder)  # a relative --root is relative to the working folder
     for given in (root, str(folder / root)):
-        with contextlib.chdir(folder):
-            code = main(["--manifest", str(manifest), "--root", given, "plan"])
+        code = main(["--manifest", str(manifest), "--root", given, "plan"])
         out, err = capsys.readouterr()
         assert (code, out) == (1, ""), err
         assert err.startswith("error: the root ") and err.endswith(" (--root).\n"), err
