@@ -223,6 +223,7 @@ class Applier:
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
         key = step.target
+        generations.refuse_foreign(self.root, key)  # before anything is built or created
         faults.point("before_build")
         gen_id, gen_dir = generations.next_generation_path(self.root, key)
         gen_dir.parent.mkdir(parents=True, exist_ok=True)

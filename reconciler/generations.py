@@ -29,7 +29,7 @@ from pathlib import Path, PurePath
 from typing import Any, cast
 
 from reconciler import faults, journal, layout, store, winpaths
-from reconciler.errors import InternalFolderRefused, ReconcileError
+from reconciler.errors import EnvPathOccupied, InternalFolderRefused, ReconcileError
 from reconciler.files import write_atomic
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
@@ -191,19 +191,20 @@ def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
 def switch(root: Path, env_key: str, generation: Path) -> None:
     """Point ``<root>/<env_key>`` at ``generation`` with one atomic rename.
 
-    A relative link keeps the root movable as a whole. If a real folder (a venv reconcile
-    did not create) sits at the link's place, it is swapped with the new link in one atomic
-    exchange where the OS has one (Linux ``renameat2``), then moved into the trash; elsewhere
-    it is moved into the trash first, which leaves a moment with no env at that path.
-    On Windows: a junction, switched by :func:`reconciler.winpaths.switch`.
+    A relative link keeps the root movable as a whole. Only reconcile's own link (into
+    ``.generations/<env_key>/``) is ever replaced: anything else at that path (a folder, a
+    file, a link elsewhere) is someone's, and is refused with :class:`EnvPathOccupied`,
+    nothing touched (:func:`foreign_at_link`). On Windows: a junction, switched by
+    :func:`reconciler.winpaths.switch`.
     """
+    refuse_foreign(root, env_key)
     tag = uuid.uuid4().hex[:8]
     temp = root / f".{env_key}{journal.SWITCH_MARK}{tag}"
     windows = winpaths.native()
     if windows is not None:
         aside = temp.with_name(temp.name + winpaths.ASIDE_SUFFIX)
         journal.record(root, "switch", temp, aside)
-        winpaths.switch(windows, root, env_key, generation, tag, _recorder(root))
+        winpaths.switch(windows, root, env_key, generation, tag)
         _forget(root, temp, aside)
         return
     link = layout.env_link(root, env_key)
@@ -216,13 +217,7 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         raise
     faults.point("during_switch")
     try:
-        if link.exists() and not link.is_symlink():
-            if _exchange(temp, link):  # temp now names the displaced folder
-                move_to_trash(root, temp)
-                _fsync_dir(root)
-                _forget(root, temp)
-                return
-            move_to_trash(root, link)
+        refuse_foreign(root, env_key)  # again: something may have been put there since
         temp.replace(link)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -233,6 +228,46 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         raise
     _fsync_dir(root)
     _forget(root, temp)
+
+
+def foreign_at_link(root: Path, env_key: str) -> str | None:
+    """What sits at ``<root>/<env_key>`` that reconcile did not create (``"a folder"``,
+    ``"a file"``, ``"a link to …"``), or None when nothing is there or it is reconcile's own
+    link into ``.generations/<env_key>/`` (dangling or not). Reads only."""
+    link = layout.env_link(root, env_key)
+    own = os.path.normpath(root / layout.GENERATIONS / env_key)
+    windows = winpaths.native()
+    if windows is not None:
+        found = windows.kind(link)
+        if found == "missing":
+            return None
+        if found not in winpaths.LINKS:
+            return "a folder" if found == "dir" else "a file"
+        target = winpaths.link_target(windows, root, env_key)
+        if target is None:
+            return "a link"
+        parent = str(type(target)(os.path.normpath(target)).parent)
+        return None if parent.lower() == own.lower() else f"a link to {target}"
+    found_kind = store.kind(link)
+    if found_kind == "missing":
+        return None
+    if found_kind != "link":
+        return "a folder" if found_kind == "dir" else "a file"
+    try:
+        text = link.readlink()
+    except OSError:
+        return "a link"
+    if str(Path(os.path.normpath(root / text)).parent) == own:
+        return None
+    return f"a link to {text}"
+
+
+def refuse_foreign(root: Path, env_key: str) -> None:
+    """Raise :class:`EnvPathOccupied` when ``<root>/<env_key>`` is anything but reconcile's
+    own link (see :func:`foreign_at_link`): reconcile never moves nor removes it."""
+    what = foreign_at_link(root, env_key)
+    if what is not None:
+        raise EnvPathOccupied(layout.env_link(root, env_key), what)
 
 
 def _recorder(root: Path) -> winpaths.Record:
@@ -249,22 +284,6 @@ def _forget(root: Path, *paths: PurePath) -> None:
     disk) names a path that does not exist, which the next cleanup drops."""
     with contextlib.suppress(OSError, ReconcileError):
         journal.drop(root, *paths)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
-    return bool(result == 0)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -190,8 +190,15 @@ def make_plan(
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
+    from reconciler.generations import foreign_at_link
+
     doomed = _doomed(loaded)
     moves = adopt_moves(loaded, state.adopted)
+    occupied = {
+        key: f"{root / key} is {what}"
+        for key in sorted(managed)
+        if key in planned and (what := foreign_at_link(root, key)) is not None
+    }
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -200,6 +207,7 @@ def make_plan(
         fallbacks=state.fallbacks,
         doomed=doomed,
         adopt_moves=moves,
+        occupied=occupied,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import generations, layout
+from reconciler import generations, journal, layout
+from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
-from tests.conftest import Project
+from tests.conftest import Project, require_python
 from tests.test_apply import (
     SERVING,
     TOOLS,
@@ -124,21 +125,82 @@ def test_plan_out_to_an_unwritable_place_and_a_malformed_saved_plan_are_one_sent
     assert "is not a plan reconcile wrote" in done.stderr and "internal" not in done.stderr
 
 
-def test_switch_over_a_hand_made_folder_swaps_it_out_in_one_exchange(tmp_path: Path) -> None:
-    hand = tmp_path / "env"
-    (hand / "bin").mkdir(parents=True)
-    (hand / "mine.txt").write_text("hand-made", encoding="utf-8")
+@pytest.mark.parametrize("what", ["folder", "file", "foreign link", "link loop"])
+def test_switch_never_moves_nor_removes_what_it_did_not_create_at_the_link(
+    tmp_path: Path, what: str
+) -> None:
+    place = tmp_path / "env"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "src").mkdir(parents=True)
+    if what == "folder":
+        (place / "src").mkdir(parents=True)
+        (place / "src" / "f").write_text("x", encoding="utf-8")
+    elif what == "file":
+        place.write_text("x", encoding="utf-8")
+    elif what == "foreign link":
+        place.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        place.symlink_to(place)
+    before = snapshot(tmp_path)
     _, generation = generations.next_generation_path(tmp_path, "env")
     (generation / "bin").mkdir(parents=True)
     generations.write_receipt(generation, {"generation": generation.name})
 
-    generations.switch(tmp_path, "env", generation)
+    with pytest.raises(EnvPathOccupied, match="move it away"):
+        generations.switch(tmp_path, "env", generation)
 
-    assert (tmp_path / "env").is_symlink()
-    assert (tmp_path / "env").resolve() == generation.resolve()
-    trashed = list((tmp_path / layout.TRASH).iterdir())
-    assert len(trashed) == 1 and (trashed[0] / "mine.txt").read_text() == "hand-made"
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(".")} == {
+        k: v for k, v in before.items() if not k.startswith(".")
+    }
+    assert not (tmp_path / layout.TRASH).exists()
     assert not list(tmp_path.glob(".env.switch-*"))
+    assert not (tmp_path / layout.STATE / journal.NAME).exists()
+
+
+def test_switch_replaces_its_own_link_even_a_dangling_one(tmp_path: Path) -> None:
+    _, first = generations.next_generation_path(tmp_path, "env")
+    first.mkdir(parents=True)
+    generations.switch(tmp_path, "env", first)
+    shutil.rmtree(first)  # dangling, but still reconcile's own link
+    _, second = generations.next_generation_path(tmp_path, "env")
+    second.mkdir(parents=True)
+
+    generations.switch(tmp_path, "env", second)
+
+    assert (tmp_path / "env").resolve() == second.resolve()
+
+
+def test_apply_and_gc_never_remove_a_users_folder_where_an_env_link_goes(
+    project: Project,
+) -> None:
+    """A project with ``root = "."`` and an env named like one of its folders: apply stops at
+    that env, naming the folder, and neither apply nor gc moves or removes anything in it."""
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    mine = project.root / "serving"
+    (mine / "src").mkdir(parents=True)
+    (mine / "src" / "f").write_text("x", encoding="utf-8")
+
+    plan = project.cli("plan", "--format", "json")
+    step = next(s for s in json.loads(plan.stdout)["steps"] if s["id"] == "env.serving")
+    assert step["action"] == "replace" and "not_created_by_reconcile" in step["reasons"]
+    assert any(
+        f"{mine} is a folder that reconcile did not create: apply stops" in d
+        for d in step["details"]
+    )
+    done = project.cli("apply", "--yes")
+    gc = project.cli("gc")
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{mine} is a folder that reconcile did not create" in done.stderr
+    assert "move it away (reconcile never deletes it)" in done.stderr
+    assert gc.returncode == 0, gc.stderr
+    assert (mine / "src" / "f").read_text(encoding="utf-8") == "x"
+    assert not mine.is_symlink()
+    assert not (project.root / layout.TRASH).exists() or not any(
+        (project.root / layout.TRASH).iterdir()
+    )
 
 
 def test_a_root_reached_through_a_symlink_builds_healthy_envs(
