@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, cast
@@ -570,13 +570,14 @@ def empty_trash_entry(root: Path, entry: Path, reported_as: str | None = None) -
     return summarize(name, entry, failures)
 
 
-def empty_trash(root: Path) -> Removal:
+def empty_trash(root: Path, adopted: Collection[PurePath] = ()) -> Removal:
     """Delete what reconcile recorded in ``<root>/.trash`` and the adopted folders it set
-    aside beside themselves; report what could not be removed. Nothing unrecorded is
-    touched (:func:`unrecorded_trash` names it)."""
+    aside beside themselves (only beside one of ``adopted``, the manifest's adopted
+    folders); report what could not be removed. Nothing unrecorded is touched
+    (:func:`unrecorded_trash` and :func:`ignored_records` name it)."""
     try:
         _checked_trash(root)
-        recorded = [e for e in journal.entries(root) if e.kind in ("trash", "aside")]
+        recorded = [e for e in journal.entries(root, adopted) if e.kind in ("trash", "aside")]
     except ReconcileError as error:
         return Removal(failed=((str(root / layout.TRASH), error.message),))
     removed: list[str] = []
@@ -615,10 +616,33 @@ def unrecorded_trash(root: Path) -> list[Path]:
     return sorted(trash / name for name in names if trash / name not in recorded)
 
 
-def recorded_leftovers(root: Path) -> list[Path]:
+def recorded_leftovers(root: Path, adopted: Collection[PurePath] = ()) -> list[Path]:
     """What an interrupted removal or switch left, as recorded, that still exists: entries
-    of the trash, adopted folders set aside, a switch's temporary link."""
-    return [e.path for e in journal.entries(root) if os.path.lexists(e.path)]
+    of the trash, adopted folders set aside (beside one of ``adopted``), a switch's
+    temporary link."""
+    return [
+        e.path
+        for e in journal.entries(root, adopted)
+        if os.path.lexists(e.path) and (e.kind != "switch" or _is_link(e.path))
+    ]
+
+
+def ignored_records(root: Path, adopted: Collection[PurePath] = ()) -> list[str]:
+    """Recorded paths reconcile leaves alone: not a shape it writes (an ``aside`` entry
+    beside no adopted folder of the manifest among them), or a switch's name on something
+    other than a link (reconcile only ever makes a link there)."""
+    found = journal.ignored(root, adopted)
+    for entry in journal.entries(root, adopted):
+        if entry.kind == "switch" and os.path.lexists(entry.path) and not _is_link(entry.path):
+            found.append(str(entry.path))
+    return found
+
+
+def _is_link(path: Path) -> bool:
+    windows = winpaths.native()
+    if windows is not None:
+        return windows.kind(path) in winpaths.LINKS
+    return store.kind(path) == "link"
 
 
 def leftover_generations(root: Path, env_keys: Sequence[str]) -> list[Generation]:
@@ -656,11 +680,7 @@ def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
                 failed.append((str(entry), exc.strerror or str(exc)))
                 continue
             removed.append(str(entry))
-        elif kind != "missing":  # a folder displaced by an exchange whose apply died
-            result = delete_tree(root, entry)
-            removed += result.removed
-            failed += result.failed
-            if result.failed:
-                continue
+        elif kind != "missing":  # reconcile only makes a link there: someone else's, kept
+            continue
         _forget(root, entry)
     return Removal(tuple(removed), tuple(failed))
