@@ -257,6 +257,18 @@ def execute(
     return report
 
 
+def record_adopted(loaded: LoadedManifest) -> None:
+    """An apply with nothing to do still remembers the manifest's adopted envs, as one with
+    steps does (the caller holds the lock): what ``delete = true`` later requires."""
+    from reconciler.apply import adopted_to_record
+    from reconciler.bindings import read_state, write_state
+
+    state = read_state(loaded.root)
+    adopted = adopted_to_record(loaded, state)
+    if adopted != state.adopted:
+        write_state(loaded.root, state.with_adopted(adopted))
+
+
 def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
     root = loaded.root

@@ -141,7 +141,7 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.applying import cleanup, env_targets, execute, print_report
+    from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
     from reconciler.document import plan_document
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
@@ -162,6 +162,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         # showing what would have been done. With nothing to do there is nothing to refuse.
         run = make_plan(loaded, targets)
         if not run.plan.has_changes:
+            if loaded.root.is_dir() and loaded.manifest.adopted_envs():
+                with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
+                    record_adopted(loaded)
             print("No changes. Environments match envs.toml.")
             return EXIT_OK
         if not args.quiet:
@@ -174,6 +177,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if saved is not None:
             check_saved(saved, run, args.planfile)
         if not run.plan.has_changes:
+            record_adopted(loaded)
             print("No changes. Environments match envs.toml.")
             return EXIT_OK
         if not args.quiet:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import layout, store
-from reconciler.adoption import applied_folder, check_adopted
+from reconciler.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -154,6 +154,7 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
     wanted = sorted(set(targets))
     managed = loaded.manifest.managed_envs()
     state = read_state(root)
+    check_doomed(loaded, state.adopted)
     planned = target_closure(loaded.manifest, state.bindings, wanted) if wanted else sorted(managed)
     return CheckedInputs(state=state, planned=planned, locks=fresh_locks(loaded, planned))
 
