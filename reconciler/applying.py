@@ -271,6 +271,14 @@ def record_adopted(loaded: LoadedManifest) -> None:
 
 def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
+    previous = rollback_target(loaded, env_key)
+    generations.switch(loaded.root, env_key, previous.path)
+    return previous
+
+
+def rollback_target(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+    """The generation rollback switches ``env_key`` to, or a UsageError saying why there is
+    none. Reads only: `rollback` asks before its lock creates the root, and again under it."""
     root = loaded.root
     store.check(root)
     live = generations.live_generation(root, env_key)
@@ -281,7 +289,6 @@ def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
         raise UsageError(
             f"{env_key} has no complete generation older than {live.gen_id} to roll back to."
         )
-    generations.switch(root, env_key, previous.path)
     return previous
 
 

@@ -205,7 +205,7 @@ def _applied() -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.applying import rollback
+    from reconciler.applying import rollback, rollback_target
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
 
@@ -214,6 +214,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.env} is not a managed env in {args.manifest}; nothing to roll back."
         )
+    rollback_target(loaded, args.env)  # nothing to roll back: refused before the lock
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
         previous = rollback(loaded, args.env)
         interrupts.settle("the rollback completed")

@@ -217,7 +217,7 @@ def _select(steps: list[Step], targets: frozenset[str]) -> list[Step]:
     return [s for s in steps if s.id in kept]
 
 
-def _check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
+def check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
     known = sorted(set(manifest.envs) | set(observed.orphans) | observed.adopted)
     for target in targets:
         if target not in known:
@@ -276,7 +276,7 @@ def build_plan(
 ) -> Plan:
     """Compute the ordered plan. ``packages`` is env_key -> number of locked packages."""
     wanted = frozenset(targets)
-    _check_targets(manifest, observed, sorted(wanted))
+    check_targets(manifest, observed, sorted(wanted))
     steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
     steps = _with_dependencies(steps, observed.fallbacks)
     if wanted:

@@ -27,7 +27,7 @@ from reconciler.observe import (
     observe_all,
     undeclared_entries,
 )
-from reconciler.plan import Observed, Plan, build_plan
+from reconciler.plan import Observed, Plan, build_plan, check_targets
 from reconciler.records import VerifyReport
 from reconciler.state import EnvFacts
 
@@ -155,6 +155,12 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
     managed = loaded.manifest.managed_envs()
     state = read_state(root)
     check_doomed(loaded, state.adopted)
+    if wanted:  # a --target naming nothing is refused before apply's lock creates the root
+        undeclared = dict.fromkeys(undeclared_entries(root, loaded.manifest.envs), False)
+        known = Observed(
+            health={}, orphans=undeclared, bindings={}, adopted=frozenset(state.adopted)
+        )
+        check_targets(loaded.manifest, known, wanted)
     planned = target_closure(loaded.manifest, state.bindings, wanted) if wanted else sorted(managed)
     return CheckedInputs(state=state, planned=planned, locks=fresh_locks(loaded, planned))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import resource
 import shutil
 import signal
@@ -430,3 +431,47 @@ def test_an_apply_that_finds_the_disk_full_names_the_file_it_could_not_write(
         f"error: model.other failed: No space left on device ({full_state / 'bindings.json'})"
     )
     assert "other" not in (full_state / "bindings.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("apply", "--yes", "--target", "nosuch"), "--target nosuch names no env"),
+        (("rollback", "serving"), "serving has no live generation under"),
+    ],
+)
+def test_a_refused_apply_target_or_rollback_creates_no_root_and_no_lock(
+    project: Project, args: tuple[str, ...], message: str
+) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+
+    done = project.cli(*args)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
+    assert not project.root.exists()
+
+
+@pytest.mark.parametrize("args", [("apply", "--yes"), ("gc",), ("rollback", "serving")])
+def test_a_lock_file_that_is_a_link_is_named_as_a_link_and_never_followed(
+    project: Project, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    apply(project)  # two generations: something to roll back to
+    lock_file = project.root / layout.LOCK
+    lock_file.unlink(missing_ok=True)
+    target = tmp_path / "elsewhere" / "lockfile"
+    lock_file.symlink_to(target)
+
+    done = project.cli(*args)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == (
+        f"error: refusing to use {lock_file}: it is a link, and reconcile keeps its apply lock "
+        "there and never reads, writes or removes anything through a link; remove the link "
+        "(move back what it points at, if it was reconcile's) and run the command again.\n"
+    )
+    assert lock_file.is_symlink() and not os.path.lexists(target)
