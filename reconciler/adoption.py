@@ -13,7 +13,7 @@ real folder, not a link: removal never goes through a link.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler.errors import ManifestError, Problem
@@ -104,6 +104,53 @@ def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
 def applied_folder(loaded: LoadedManifest, env_key: str) -> str:
     """The folder of an adopted env as the applied state records it: absolute, normalised."""
     return os.path.normpath(loaded.adopt_path(env_key).absolute())
+
+
+def delete_problem(loaded: LoadedManifest, env_key: str, applied: Mapping[str, str]) -> str | None:
+    """Why the adopted folder of ``env_key`` (marked ``delete = true``) must not be deleted;
+    ``None`` when it may, or is already gone. Only a folder that apply adopted before, at
+    that very folder (``applied``: the applied state's adopted envs -> folder), and that
+    still looks like a venv (``pyvenv.cfg`` and an interpreter) is ever deleted: a manifest
+    edit alone (a pull request adding ``adopt`` and ``delete = true`` together) deletes
+    nothing."""
+    folder = loaded.adopt_path(env_key)
+    shown = display_path(folder)
+    try:
+        if not os.path.lexists(folder):
+            return None
+        if applied.get(env_key) != applied_folder(loaded, env_key):
+            return (
+                f"{shown} was never applied as adopted env {env_key} at this folder, so "
+                "reconcile will not delete it: apply the env adopted first (without delete = "
+                "true), then mark it delete = true"
+            )
+        interpreters = ("bin/python", "bin/python3", "Scripts/python.exe")
+        if not (folder / "pyvenv.cfg").is_file() or not any(
+            os.path.lexists(folder / name) for name in interpreters
+        ):
+            return (
+                f"{shown} no longer looks like a venv (pyvenv.cfg and bin/python or "
+                "Scripts/python.exe), so reconcile will not delete it: drop delete = true and "
+                "remove by hand what should go"
+            )
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"{shown} cannot be looked at ({why}); fix the path or its permissions"
+    return None
+
+
+def check_doomed(loaded: LoadedManifest, applied: Mapping[str, str]) -> None:
+    """Raise one :class:`ManifestError` naming every ``delete = true`` that
+    :func:`delete_problem` refuses, each at its line."""
+    lines = key_lines(loaded.text)
+    problems = []
+    for key in loaded.manifest.doomed_envs():
+        why = delete_problem(loaded, key, applied)
+        if why is not None:
+            loc = ("envs", key, "delete")
+            problems.append(Problem(line_for(lines, loc), format_key_path(loc), why))
+    if problems:
+        raise ManifestError(display_path(loaded.path), problems)
 
 
 def protected(loaded: LoadedManifest) -> list[tuple[str, Path]]:

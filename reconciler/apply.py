@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, generations, interrupts, layout, runner
-from reconciler.adoption import applied_folder, folder_problem, protected
+from reconciler.adoption import applied_folder, delete_problem, folder_problem, protected
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
@@ -223,6 +223,7 @@ class Applier:
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
         key = step.target
+        generations.refuse_foreign(self.root, key)  # before anything is built or created
         faults.point("before_build")
         gen_id, gen_dir = generations.next_generation_path(self.root, key)
         gen_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -422,6 +423,7 @@ class Applier:
         key = step.target
         folder = self.loaded.adopt_path(key)
         why = folder_problem(folder, self.root, doomed=True, keep=protected(self.loaded))
+        why = why or delete_problem(self.loaded, key, self._state.adopted)
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")
@@ -474,14 +476,21 @@ class Applier:
         """After a successful apply, remember the manifest's adopted envs (so removing one
         later plans a forget). Never drops one (forget and delete steps do), and never moves
         one a model uses to another folder (a rebind step does, which the plan shows)."""
-        state = self._state
-        used = set(state.bindings.values()) | set(state.fallbacks.values())
-        adopted = dict(state.adopted)
-        for key, folder in self._manifest_adopted().items():
-            if key not in adopted or key not in used:
-                adopted[key] = folder
-        if adopted != state.adopted:
+        adopted = adopted_to_record(self.loaded, self._state)
+        if adopted != self._state.adopted:
             self._update_state(lambda s: s.with_adopted(adopted))
+
+
+def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> dict[str, str]:
+    """The applied state's adopted envs once an apply succeeded (see
+    :meth:`Applier.record_adopted`): the manifest's adopted envs added, each at its folder,
+    but for one a model uses, which only a rebind step moves."""
+    used = set(state.bindings.values()) | set(state.fallbacks.values())
+    adopted = dict(state.adopted)
+    for key in loaded.manifest.adopted_envs():
+        if key not in adopted or key not in used:
+            adopted[key] = applied_folder(loaded, key)
+    return adopted
 
 
 def upstream_defects(

@@ -117,6 +117,17 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
 
 
 def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
+    """What :func:`clean` could not remove."""
+    return list(clean(loaded, keep).failed)
+
+
+def adopt_folders(loaded: LoadedManifest) -> list[Path]:
+    """The folders of every adopted env the manifest declares (``delete = true`` or not):
+    the only places beside which a recorded set-aside folder is removed."""
+    return [loaded.adopt_path(k) for k, spec in loaded.manifest.envs.items() if spec.adopted]
+
+
+def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Removal:
     """Remove what reconcile created and recorded and an interrupted run left (the caller
     holds the lock): incomplete generations it handed out, a switch's temporary link, the
     recorded entries of the trash and the adopted folders set aside beside themselves
@@ -129,25 +140,29 @@ def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, 
 
     root = loaded.root
     store.check(root)
-    failures: list[tuple[str, str]] = []
+    results: list[generations.Removal] = []
     keys = generations.managed_env_keys(root)
-    failures += generations.remove_leftovers(root, keys).failed
+    results.append(generations.remove_leftovers(root, keys))
     for key in keys:  # generation folders of undeclared envs whose link is already gone
         if _abandoned(loaded, key):
-            failures += generations.delete_tree(root, generations.generations_dir(root, key)).failed
+            results.append(generations.delete_tree(root, generations.generations_dir(root, key)))
         live = generations.live_generation(root, key)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
             for old in generations.collectable(gens, live, keep):
-                failures += generations.delete_tree(root, old.path).failed
+                results.append(generations.delete_tree(root, old.path))
     for stray in _strays(root, info_path(root)):
         try:
             stray.unlink()
         except OSError as exc:
-            failures.append((str(stray), exc.strerror or str(exc)))
-    failures += generations.empty_trash(root).failed
-    failures += prune_hash_caches(loaded)
-    return failures
+            results.append(generations.Removal(failed=((str(stray), exc.strerror or str(exc)),)))
+        else:
+            results.append(generations.Removal(removed=(str(stray),)))
+    results.append(generations.empty_trash(root, adopt_folders(loaded)))
+    results.append(generations.Removal(failed=tuple(prune_hash_caches(loaded))))
+    return generations.Removal(
+        tuple(p for r in results for p in r.removed), tuple(f for r in results for f in r.failed)
+    )
 
 
 def _abandoned(loaded: LoadedManifest, key: str) -> bool:
@@ -242,8 +257,28 @@ def execute(
     return report
 
 
+def record_adopted(loaded: LoadedManifest) -> None:
+    """An apply with nothing to do still remembers the manifest's adopted envs, as one with
+    steps does (the caller holds the lock): what ``delete = true`` later requires."""
+    from reconciler.apply import adopted_to_record
+    from reconciler.bindings import read_state, write_state
+
+    state = read_state(loaded.root)
+    adopted = adopted_to_record(loaded, state)
+    if adopted != state.adopted:
+        write_state(loaded.root, state.with_adopted(adopted))
+
+
 def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
+    previous = rollback_target(loaded, env_key)
+    generations.switch(loaded.root, env_key, previous.path)
+    return previous
+
+
+def rollback_target(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+    """The generation rollback switches ``env_key`` to, or a UsageError saying why there is
+    none. Reads only: `rollback` asks before its lock creates the root, and again under it."""
     root = loaded.root
     store.check(root)
     live = generations.live_generation(root, env_key)
@@ -254,7 +289,6 @@ def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
         raise UsageError(
             f"{env_key} has no complete generation older than {live.gen_id} to roll back to."
         )
-    generations.switch(root, env_key, previous.path)
     return previous
 
 
@@ -277,7 +311,7 @@ def preview_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
     root = loaded.root
     store.check(root)
     keys = generations.managed_env_keys(root)
-    found = generations.recorded_leftovers(root)
+    found = generations.recorded_leftovers(root, adopt_folders(loaded))
     found += [g.path for g in generations.leftover_generations(root, keys)]
     abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k)]
     found += abandoned

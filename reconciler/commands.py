@@ -141,7 +141,7 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.applying import cleanup, env_targets, execute, print_report
+    from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
     from reconciler.document import plan_document
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
@@ -162,6 +162,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         # showing what would have been done. With nothing to do there is nothing to refuse.
         run = make_plan(loaded, targets)
         if not run.plan.has_changes:
+            if loaded.root.is_dir() and loaded.manifest.adopted_envs():
+                with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
+                    record_adopted(loaded)
             print("No changes. Environments match envs.toml.")
             return EXIT_OK
         if not args.quiet:
@@ -174,6 +177,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if saved is not None:
             check_saved(saved, run, args.planfile)
         if not run.plan.has_changes:
+            record_adopted(loaded)
             print("No changes. Environments match envs.toml.")
             return EXIT_OK
         if not args.quiet:
@@ -201,7 +205,7 @@ def _applied() -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.applying import rollback
+    from reconciler.applying import rollback, rollback_target
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
 
@@ -210,6 +214,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.env} is not a managed env in {args.manifest}; nothing to roll back."
         )
+    rollback_target(loaded, args.env)  # nothing to roll back: refused before the lock
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
         previous = rollback(loaded, args.env)
         interrupts.settle("the rollback completed")
@@ -219,7 +224,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler import generations
-    from reconciler.applying import cleanup, plan_gc, preview_gc, prune_hash_caches
+    from reconciler.applying import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
     from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
 
@@ -234,10 +239,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
         for path in preview_gc(loaded, keep):
             print(f"would remove {path}")
         _left_alone(generations.unrecorded_trash(loaded.root))
+        _ignored(loaded.root, generations.ignored_records(loaded.root, adopt_folders(loaded)))
         return EXIT_OK
     failures: list[tuple[str, str]] = []
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        failures += cleanup(loaded)
+        cleaned = clean(loaded)
+        for removed in cleaned.removed:
+            print(f"removed {removed}")
+        failures += cleaned.failed
         doomed = plan_gc(loaded, keep)
         for doomed_path in doomed:
             result = generations.delete_tree(loaded.root, doomed_path)
@@ -246,11 +255,26 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 print(f"removed {removed}")
         failures += prune_hash_caches(loaded)  # now that the generations above are gone
         unrecorded = generations.unrecorded_trash(loaded.root)
+        ignored = generations.ignored_records(loaded.root, adopt_folders(loaded))
         interrupts.settle("gc completed")
     for failed, why in failures:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     _left_alone(unrecorded)
+    _ignored(loaded.root, ignored)
     return EXIT_ERROR if failures else EXIT_OK
+
+
+def _ignored(root: Path, paths: Sequence[str]) -> None:
+    """Name what the record of removals lists that reconcile never made: never removed."""
+    from reconciler import journal
+
+    for path in paths:
+        print(
+            f"note: left {path} alone: {journal.journal_path(root)} lists it, but it is not "
+            "something reconcile set aside to remove; delete that entry, and the path "
+            "yourself if you do not need it.",
+            file=sys.stderr,
+        )
 
 
 def _left_alone(paths: Sequence[Path]) -> None:

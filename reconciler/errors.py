@@ -162,3 +162,15 @@ class InputFileError(ReconcileError):
 class UnusablePath(ReconcileError):
     """A path reconcile would hand to a program cannot be used there: the root or an env
     folder holds ``os.pathsep``, so its bin folder could never be put on PATH."""
+
+
+class EnvPathOccupied(ReconcileError):
+    """Something reconcile did not create (a folder, a file, a link elsewhere) sits where an
+    env's link goes, ``<root>/<env_key>``: reconcile never moves nor removes it."""
+
+    def __init__(self, path: object, what: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is {what} that reconcile did not create, where this env's link goes: move "
+            "it away (reconcile never deletes it) and run apply again."
+        )

@@ -23,13 +23,13 @@ import shutil
 import stat
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, cast
 
 from reconciler import faults, journal, layout, store, winpaths
-from reconciler.errors import InternalFolderRefused, ReconcileError
+from reconciler.errors import EnvPathOccupied, InternalFolderRefused, ReconcileError
 from reconciler.files import write_atomic
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
@@ -191,19 +191,20 @@ def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
 def switch(root: Path, env_key: str, generation: Path) -> None:
     """Point ``<root>/<env_key>`` at ``generation`` with one atomic rename.
 
-    A relative link keeps the root movable as a whole. If a real folder (a venv reconcile
-    did not create) sits at the link's place, it is swapped with the new link in one atomic
-    exchange where the OS has one (Linux ``renameat2``), then moved into the trash; elsewhere
-    it is moved into the trash first, which leaves a moment with no env at that path.
-    On Windows: a junction, switched by :func:`reconciler.winpaths.switch`.
+    A relative link keeps the root movable as a whole. Only reconcile's own link (into
+    ``.generations/<env_key>/``) is ever replaced: anything else at that path (a folder, a
+    file, a link elsewhere) is someone's, and is refused with :class:`EnvPathOccupied`,
+    nothing touched (:func:`foreign_at_link`). On Windows: a junction, switched by
+    :func:`reconciler.winpaths.switch`.
     """
+    refuse_foreign(root, env_key)
     tag = uuid.uuid4().hex[:8]
     temp = root / f".{env_key}{journal.SWITCH_MARK}{tag}"
     windows = winpaths.native()
     if windows is not None:
         aside = temp.with_name(temp.name + winpaths.ASIDE_SUFFIX)
         journal.record(root, "switch", temp, aside)
-        winpaths.switch(windows, root, env_key, generation, tag, _recorder(root))
+        winpaths.switch(windows, root, env_key, generation, tag)
         _forget(root, temp, aside)
         return
     link = layout.env_link(root, env_key)
@@ -216,13 +217,7 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         raise
     faults.point("during_switch")
     try:
-        if link.exists() and not link.is_symlink():
-            if _exchange(temp, link):  # temp now names the displaced folder
-                move_to_trash(root, temp)
-                _fsync_dir(root)
-                _forget(root, temp)
-                return
-            move_to_trash(root, link)
+        refuse_foreign(root, env_key)  # again: something may have been put there since
         temp.replace(link)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -233,6 +228,46 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
         raise
     _fsync_dir(root)
     _forget(root, temp)
+
+
+def foreign_at_link(root: Path, env_key: str) -> str | None:
+    """What sits at ``<root>/<env_key>`` that reconcile did not create (``"a folder"``,
+    ``"a file"``, ``"a link to …"``), or None when nothing is there or it is reconcile's own
+    link into ``.generations/<env_key>/`` (dangling or not). Reads only."""
+    link = layout.env_link(root, env_key)
+    own = os.path.normpath(root / layout.GENERATIONS / env_key)
+    windows = winpaths.native()
+    if windows is not None:
+        found = windows.kind(link)
+        if found == "missing":
+            return None
+        if found not in winpaths.LINKS:
+            return "a folder" if found == "dir" else "a file"
+        target = winpaths.link_target(windows, root, env_key)
+        if target is None:
+            return "a link"
+        parent = str(type(target)(os.path.normpath(target)).parent)
+        return None if parent.lower() == own.lower() else f"a link to {target}"
+    found_kind = store.kind(link)
+    if found_kind == "missing":
+        return None
+    if found_kind != "link":
+        return "a folder" if found_kind == "dir" else "a file"
+    try:
+        text = link.readlink()
+    except OSError:
+        return "a link"
+    if str(Path(os.path.normpath(root / text)).parent) == own:
+        return None
+    return f"a link to {text}"
+
+
+def refuse_foreign(root: Path, env_key: str) -> None:
+    """Raise :class:`EnvPathOccupied` when ``<root>/<env_key>`` is anything but reconcile's
+    own link (see :func:`foreign_at_link`): reconcile never moves nor removes it."""
+    what = foreign_at_link(root, env_key)
+    if what is not None:
+        raise EnvPathOccupied(layout.env_link(root, env_key), what)
 
 
 def _recorder(root: Path) -> winpaths.Record:
@@ -249,22 +284,6 @@ def _forget(root: Path, *paths: PurePath) -> None:
     disk) names a path that does not exist, which the next cleanup drops."""
     with contextlib.suppress(OSError, ReconcileError):
         journal.drop(root, *paths)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
-    return bool(result == 0)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -551,13 +570,14 @@ def empty_trash_entry(root: Path, entry: Path, reported_as: str | None = None) -
     return summarize(name, entry, failures)
 
 
-def empty_trash(root: Path) -> Removal:
+def empty_trash(root: Path, adopted: Collection[PurePath] = ()) -> Removal:
     """Delete what reconcile recorded in ``<root>/.trash`` and the adopted folders it set
-    aside beside themselves; report what could not be removed. Nothing unrecorded is
-    touched (:func:`unrecorded_trash` names it)."""
+    aside beside themselves (only beside one of ``adopted``, the manifest's adopted
+    folders); report what could not be removed. Nothing unrecorded is touched
+    (:func:`unrecorded_trash` and :func:`ignored_records` name it)."""
     try:
         _checked_trash(root)
-        recorded = [e for e in journal.entries(root) if e.kind in ("trash", "aside")]
+        recorded = [e for e in journal.entries(root, adopted) if e.kind in ("trash", "aside")]
     except ReconcileError as error:
         return Removal(failed=((str(root / layout.TRASH), error.message),))
     removed: list[str] = []
@@ -596,10 +616,33 @@ def unrecorded_trash(root: Path) -> list[Path]:
     return sorted(trash / name for name in names if trash / name not in recorded)
 
 
-def recorded_leftovers(root: Path) -> list[Path]:
+def recorded_leftovers(root: Path, adopted: Collection[PurePath] = ()) -> list[Path]:
     """What an interrupted removal or switch left, as recorded, that still exists: entries
-    of the trash, adopted folders set aside, a switch's temporary link."""
-    return [e.path for e in journal.entries(root) if os.path.lexists(e.path)]
+    of the trash, adopted folders set aside (beside one of ``adopted``), a switch's
+    temporary link."""
+    return [
+        e.path
+        for e in journal.entries(root, adopted)
+        if os.path.lexists(e.path) and (e.kind != "switch" or _is_link(e.path))
+    ]
+
+
+def ignored_records(root: Path, adopted: Collection[PurePath] = ()) -> list[str]:
+    """Recorded paths reconcile leaves alone: not a shape it writes (an ``aside`` entry
+    beside no adopted folder of the manifest among them), or a switch's name on something
+    other than a link (reconcile only ever makes a link there)."""
+    found = journal.ignored(root, adopted)
+    for entry in journal.entries(root, adopted):
+        if entry.kind == "switch" and os.path.lexists(entry.path) and not _is_link(entry.path):
+            found.append(str(entry.path))
+    return found
+
+
+def _is_link(path: Path) -> bool:
+    windows = winpaths.native()
+    if windows is not None:
+        return windows.kind(path) in winpaths.LINKS
+    return store.kind(path) == "link"
 
 
 def leftover_generations(root: Path, env_keys: Sequence[str]) -> list[Generation]:
@@ -637,11 +680,7 @@ def remove_leftovers(root: Path, env_keys: Sequence[str]) -> Removal:
                 failed.append((str(entry), exc.strerror or str(exc)))
                 continue
             removed.append(str(entry))
-        elif kind != "missing":  # a folder displaced by an exchange whose apply died
-            result = delete_tree(root, entry)
-            removed += result.removed
-            failed += result.failed
-            if result.failed:
-                continue
+        elif kind != "missing":  # reconcile only makes a link there: someone else's, kept
+            continue
         _forget(root, entry)
     return Removal(tuple(removed), tuple(failed))

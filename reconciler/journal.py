@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
@@ -27,6 +28,7 @@ from typing import Literal
 from reconciler import layout, store
 from reconciler.errors import ReconcileError
 from reconciler.files import write_atomic
+from reconciler.winpaths import ASIDE_SUFFIX
 
 NAME = "removals.json"
 FORMAT_VERSION = "1"
@@ -60,20 +62,45 @@ def _relative(root: Path, kind: Kind, path: PurePath) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _parse(root: Path, kind: str, text: str) -> Entry | None:
-    """An entry as written down, if it has the only shape reconcile writes for its kind;
-    anything else is never removed."""
+_TAG = "[0-9a-f]{8}"
+_TRASH_NAME = re.compile(rf"[^/\\\x00]+-{_TAG}")  # move_to_trash: ``<name>-<tag>``
+_SWITCH_NAME = re.compile(  # switch: ``.<env>.switch-<tag>``, on Windows also ``…-old``
+    rf"\.[^/\\\x00]+{re.escape(SWITCH_MARK)}{_TAG}(?:{re.escape(ASIDE_SUFFIX)})?"
+)
+_ASIDE_TAG = re.compile(rf"{re.escape(ASIDE_MARK)}({_TAG})")
+
+
+def _parse(root: Path, kind: str, text: str, adopted: Collection[PurePath] = ()) -> Entry | None:
+    """An entry as written down, if it has exactly the shape reconcile writes for its kind:
+    an entry of ``<root>/.trash`` named ``<name>-<8 hex>``; a switch's temporary in the root
+    named ``.<env>.switch-<8 hex>``; an adopted folder of ``adopted`` (the manifest's) set
+    aside beside itself, ``<parent>/.<name>.reconcile-trash-<8 hex>``. Anything else is never
+    removed (:func:`ignored` names it)."""
     if not text or "\x00" in text:
         return None
     if kind == "aside":
         path = Path(text)
-        ok = path.is_absolute() and os.path.normpath(text) == text
-        return Entry("aside", path) if ok and ASIDE_MARK in path.name else None
+        if not path.is_absolute() or os.path.normpath(text) != text:
+            return None
+        tag = _ASIDE_TAG.search(path.name)
+        if tag is None or not path.name.endswith(tag.group(0)):
+            return None
+        for folder in adopted:
+            plain = Path(os.path.normpath(folder))
+            if path == plain.parent / layout.set_aside_name(plain.name, tag.group(1)):
+                return Entry("aside", path)
+        return None
     parts = PurePath(text).parts
+    if PurePath(text).is_absolute() or ".." in parts:
+        return None
     if kind == "trash" and len(parts) == 2 and parts[0] == layout.TRASH:
-        return Entry("trash", root / layout.TRASH / parts[1]) if parts[1] != ".." else None
-    if kind == "switch" and len(parts) == 1 and SWITCH_MARK in parts[0]:
-        return Entry("switch", root / parts[0]) if parts[0].startswith(".") else None
+        return (
+            Entry("trash", root / layout.TRASH / parts[1])
+            if _TRASH_NAME.fullmatch(parts[1])
+            else None
+        )
+    if kind == "switch" and len(parts) == 1 and _SWITCH_NAME.fullmatch(parts[0]):
+        return Entry("switch", root / parts[0])
     return None
 
 
@@ -112,14 +139,21 @@ def _write(root: Path, rows: Sequence[tuple[str, str]]) -> None:
     write_atomic(path, json.dumps(document, indent=2) + "\n")
 
 
-def entries(root: Path) -> list[Entry]:
-    """Every recorded entry of a well-formed shape, in the order recorded."""
+def entries(root: Path, adopted: Collection[PurePath] = ()) -> list[Entry]:
+    """Every recorded entry of a well-formed shape, in the order recorded. An ``aside``
+    entry counts only beside one of ``adopted``, the adopted folders the manifest declares."""
     found = []
     for kind, text in _read(root):
-        entry = _parse(root, kind, text)
+        entry = _parse(root, kind, text, adopted)
         if entry is not None:
             found.append(entry)
     return found
+
+
+def ignored(root: Path, adopted: Collection[PurePath] = ()) -> list[str]:
+    """The recorded paths (as written) that :func:`entries` leaves out: not a shape reconcile
+    writes, so never removed (edited by hand, or by someone who could write the file)."""
+    return [text for kind, text in _read(root) if _parse(root, kind, text, adopted) is None]
 
 
 def record(root: Path, kind: Kind, *paths: PurePath) -> None:

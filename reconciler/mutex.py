@@ -30,8 +30,8 @@ from types import TracebackType
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
-from reconciler import faults, interrupts, layout
-from reconciler.errors import LockTimeout, ReconcileError, RootNotAFolder
+from reconciler import faults, interrupts, layout, store
+from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
 from reconciler.files import write_atomic
 
 LOCK_INFO = ".lock.info"
@@ -193,6 +193,8 @@ class ApplyLock:
             raise RootNotAFolder(self.root) from None
         except OSError as error:
             raise self._io_error("cannot create", self.root, error) from error
+        if store.kind(lock_path(self.root)) == "link":  # never lock (or create) through one
+            raise InternalFolderRefused(lock_path(self.root), "its apply lock", is_link=True)
         start = time.monotonic()
         acquired = self._try(min(self.timeout, WAIT_NOTICE_AFTER))
         if not acquired and self.timeout > WAIT_NOTICE_AFTER:

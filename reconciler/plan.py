@@ -72,6 +72,9 @@ class Observed:
     """Adopted envs marked ``delete = true`` whose folder still exists -> that folder."""
     adopt_moves: Mapping[str, str] = field(default_factory=dict)
     """Adopted envs whose manifest folder differs from the applied one -> what changes."""
+    occupied: Mapping[str, str] = field(default_factory=dict)
+    """Managed envs whose place under the root holds something reconcile did not create (a
+    folder, a file, a link elsewhere) -> that path and what it is; apply never touches it."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -96,7 +99,8 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
                 action=action,
                 target=key,
                 reasons=health.reasons,
-                details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail),
+                details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail)
+                + _occupied_detail(observed, key),
                 python=spec.python,
                 packages=packages.get(key),
             )
@@ -114,6 +118,16 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
     for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
     return steps
+
+
+def _occupied_detail(observed: Observed, key: str) -> tuple[str, ...]:
+    what = observed.occupied.get(key)
+    if what is None:
+        return ()
+    return (
+        f"{what} that reconcile did not create: apply stops at this env until it is moved "
+        "away (reconcile never deletes it)",
+    )
 
 
 def _rebind_why(
@@ -203,7 +217,7 @@ def _select(steps: list[Step], targets: frozenset[str]) -> list[Step]:
     return [s for s in steps if s.id in kept]
 
 
-def _check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
+def check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]) -> None:
     known = sorted(set(manifest.envs) | set(observed.orphans) | observed.adopted)
     for target in targets:
         if target not in known:
@@ -262,7 +276,7 @@ def build_plan(
 ) -> Plan:
     """Compute the ordered plan. ``packages`` is env_key -> number of locked packages."""
     wanted = frozenset(targets)
-    _check_targets(manifest, observed, sorted(wanted))
+    check_targets(manifest, observed, sorted(wanted))
     steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
     steps = _with_dependencies(steps, observed.fallbacks)
     if wanted:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import layout, store
-from reconciler.adoption import applied_folder, check_adopted
+from reconciler.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -27,7 +27,7 @@ from reconciler.observe import (
     observe_all,
     undeclared_entries,
 )
-from reconciler.plan import Observed, Plan, build_plan
+from reconciler.plan import Observed, Plan, build_plan, check_targets
 from reconciler.records import VerifyReport
 from reconciler.state import EnvFacts
 
@@ -154,6 +154,13 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
     wanted = sorted(set(targets))
     managed = loaded.manifest.managed_envs()
     state = read_state(root)
+    check_doomed(loaded, state.adopted)
+    if wanted:  # a --target naming nothing is refused before apply's lock creates the root
+        undeclared = dict.fromkeys(undeclared_entries(root, loaded.manifest.envs), False)
+        known = Observed(
+            health={}, orphans=undeclared, bindings={}, adopted=frozenset(state.adopted)
+        )
+        check_targets(loaded.manifest, known, wanted)
     planned = target_closure(loaded.manifest, state.bindings, wanted) if wanted else sorted(managed)
     return CheckedInputs(state=state, planned=planned, locks=fresh_locks(loaded, planned))
 
@@ -190,8 +197,15 @@ def make_plan(
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
+    from reconciler.generations import foreign_at_link
+
     doomed = _doomed(loaded)
     moves = adopt_moves(loaded, state.adopted)
+    occupied = {
+        key: f"{root / key} is {what}"
+        for key in sorted(managed)
+        if key in planned and (what := foreign_at_link(root, key)) is not None
+    }
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -200,6 +214,7 @@ def make_plan(
         fallbacks=state.fallbacks,
         doomed=doomed,
         adopt_moves=moves,
+        occupied=occupied,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)

@@ -39,7 +39,7 @@ from pathlib import Path, PurePath, PureWindowsPath
 from typing import Literal, Protocol
 
 from reconciler import faults, layout
-from reconciler.errors import ReconcileError
+from reconciler.errors import EnvPathOccupied, ReconcileError
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
 LINKS: tuple[Kind, ...] = ("junction", "symlink")
@@ -176,16 +176,17 @@ def switch(
     env_key: str,
     generation: PurePath,
     tag: str = "",
-    record: Record = _no_record,
 ) -> None:
     """Point the junction ``<root>/<env_key>`` at ``generation`` (see the module docstring
     for the sequence and its window with no env at that path). ``tag`` names the temporary
-    junctions (random by default; the caller records both names first); ``record`` writes
-    down a trash entry before a hand-made folder is moved to it."""
+    junctions (random by default; the caller records both names first). Only a junction
+    (or symlink) there is replaced: a folder or file is someone's, refused with
+    :class:`EnvPathOccupied`, nothing touched."""
     tag = tag or uuid.uuid4().hex[:8]
     link = root / env_key
     temp = root / f".{env_key}{SWITCH_MARK}{tag}"
     aside = root / f".{env_key}{SWITCH_MARK}{tag}{ASIDE_SUFFIX}"
+    _refuse_unlinked(ops, link)
     ops.create_junction(generation, temp)
     faults.point("during_switch")
     try:
@@ -201,14 +202,20 @@ def switch(
             with contextlib.suppress(OSError):  # a stray aside is removed by the next cleanup
                 ops.remove_link(aside)
             return
-        if current != "missing":  # a folder nobody linked (a hand-made venv): trash it first
-            move_to_trash(ops, root, link, record)
+        _refuse_unlinked(ops, link)  # again: something may have been put there since
         ops.rename(temp, link)
     except BaseException:
         with contextlib.suppress(OSError):
             if ops.kind(temp) in LINKS:
                 ops.remove_link(temp)
         raise
+
+
+def _refuse_unlinked(ops: WindowsOps, link: PurePath) -> None:
+    """A folder or file at the junction's place is someone's: never moved nor removed."""
+    found = ops.kind(link)
+    if found not in LINKS and found != "missing":
+        raise EnvPathOccupied(link, "a folder" if found == "dir" else "a file")
 
 
 def _asides(ops: WindowsOps, root: PurePath, env_key: str) -> list[PurePath]:

@@ -212,8 +212,9 @@ def test_delete_true_across_filesystems_moves_the_folder_aside_beside_itself(
     outside = shm / f"reconcile-test-{uuid.uuid4().hex[:8]}"
     try:
         venv = legacy_venv(project, outside / ".venv", "alpha==1.0")
+        project.write(f'[envs.old]\nadopt = "{venv}"\n')
+        assert project.cli("apply", "--yes").returncode == 0  # adopted first
         project.write(f'[envs.old]\nadopt = "{venv}"\ndelete = true\n')
-        project.root.mkdir()
 
         done = project.cli("apply", "--yes")
 
@@ -223,6 +224,69 @@ def test_delete_true_across_filesystems_moves_the_folder_aside_beside_itself(
     finally:
         if outside.exists():
             shutil.rmtree(outside)
+
+
+@pytest.mark.parametrize("history", ["never applied", "applied elsewhere", "old state"])
+def test_delete_true_deletes_only_a_folder_applied_as_adopted_at_that_very_place(
+    project: Project, tmp_path: Path, history: str
+) -> None:
+    """A pull request adding ``adopt`` and ``delete = true`` together (or pointing a
+    ``delete = true`` env at another folder) deletes nothing: plan and apply refuse in one
+    sentence naming the line, and say to apply the env adopted first."""
+    home = legacy_venv(project, tmp_path / "home-me-project", "alpha==1.0")
+    (home / "thesis.tex").write_text("years of work", encoding="utf-8")
+    if history == "applied elsewhere":
+        other = legacy_venv(project, tmp_path / "other" / ".venv", "alpha==1.0")
+        project.write(f'[envs.ghost]\nadopt = "{other}"\n')
+        assert project.cli("apply", "--yes").returncode == 0
+    elif history == "old state":  # written before adopted folders were recorded
+        state = project.root / layout.STATE / "bindings.json"
+        state.parent.mkdir(parents=True)
+        state.write_text(json.dumps({"bindings": {}, "adopted": ["ghost"]}), encoding="utf-8")
+    project.write(f'[envs.ghost]\nadopt = "{home}"\ndelete = true\n')
+    before = snapshot(home)
+
+    runs = [project.cli("plan"), project.cli("apply", "--yes"), project.cli("gc")]
+
+    for done in runs[:2]:
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert (
+            f"envs.ghost.delete: {home} was never applied as adopted env ghost at this "
+            "folder, so reconcile will not delete it: apply the env adopted first (without "
+            "delete = true), then mark it delete = true"
+        ) in done.stderr
+    assert runs[2].returncode == 0, runs[2].stderr
+    assert snapshot(home) == before
+
+
+def test_an_adopted_env_no_model_uses_is_applied_with_no_changes_and_may_then_be_deleted(
+    project: Project, tmp_path: Path
+) -> None:
+    venv = legacy_venv(project, tmp_path / "old" / ".venv", "alpha==1.0")
+    project.write(f'[envs.old]\nadopt = "{venv}"\n')
+
+    first = project.cli("apply", "--yes")
+    project.write(f'[envs.old]\nadopt = "{venv}"\ndelete = true\n')
+    second = project.cli("apply", "--yes")
+
+    assert first.returncode == 0 and "No changes" in first.stdout, first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not venv.exists()
+    assert read_state(project.root).adopted == {}
+
+
+def test_delete_true_refuses_a_folder_that_no_longer_looks_like_a_venv(legacy: Project) -> None:
+    folder = legacy.folder / "environments/a/.venv"
+    shutil.rmtree(folder / "bin")  # pyvenv.cfg alone is no venv
+    (folder / "data.csv").write_text("precious", encoding="utf-8")
+    legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
+    lock(legacy)
+
+    done = legacy.cli("apply", "--yes")
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no longer looks like a venv (pyvenv.cfg and bin/python" in done.stderr
+    assert (folder / "data.csv").read_text(encoding="utf-8") == "precious"
 
 
 def test_a_model_may_not_use_an_env_marked_for_deletion(legacy: Project) -> None:

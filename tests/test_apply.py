@@ -936,10 +936,8 @@ def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_g
         elapsed = time.monotonic() - start
         planned = project.cli("plan")
         which = project.cli("which", "chat")
-        others = [
-            project.cli(*command, "--lock-timeout", "0")
-            for command in (("rollback", "serving"), ("gc",))
-        ]
+        others = [project.cli("gc", "--lock-timeout", "0")]
+        rolled = project.cli("rollback", "serving", "--lock-timeout", "0")
     finally:
         holder.communicate("", timeout=30)
 
@@ -949,6 +947,9 @@ def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_g
     for other in others:  # the other mutating commands take the same lock
         assert other.returncode == 1
         assert f"pid {holder.pid}" in error_line(other.stderr)
+    # nothing to roll back to: refused before it would wait for the lock
+    assert rolled.returncode == 1
+    assert "no complete generation older than g0001" in error_line(rolled.stderr)
     assert generations_of(project, "serving") == ["g0001"]
     assert planned.returncode == 0, planned.stderr
     assert "-/+" in planned.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import resource
 import shutil
 import signal
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import generations, layout
+from reconciler import generations, journal, layout
+from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
-from tests.conftest import Project
+from tests.conftest import Project, require_python
 from tests.test_apply import (
     SERVING,
     TOOLS,
@@ -124,21 +126,82 @@ def test_plan_out_to_an_unwritable_place_and_a_malformed_saved_plan_are_one_sent
     assert "is not a plan reconcile wrote" in done.stderr and "internal" not in done.stderr
 
 
-def test_switch_over_a_hand_made_folder_swaps_it_out_in_one_exchange(tmp_path: Path) -> None:
-    hand = tmp_path / "env"
-    (hand / "bin").mkdir(parents=True)
-    (hand / "mine.txt").write_text("hand-made", encoding="utf-8")
+@pytest.mark.parametrize("what", ["folder", "file", "foreign link", "link loop"])
+def test_switch_never_moves_nor_removes_what_it_did_not_create_at_the_link(
+    tmp_path: Path, what: str
+) -> None:
+    place = tmp_path / "env"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "src").mkdir(parents=True)
+    if what == "folder":
+        (place / "src").mkdir(parents=True)
+        (place / "src" / "f").write_text("x", encoding="utf-8")
+    elif what == "file":
+        place.write_text("x", encoding="utf-8")
+    elif what == "foreign link":
+        place.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        place.symlink_to(place)
+    before = snapshot(tmp_path)
     _, generation = generations.next_generation_path(tmp_path, "env")
     (generation / "bin").mkdir(parents=True)
     generations.write_receipt(generation, {"generation": generation.name})
 
-    generations.switch(tmp_path, "env", generation)
+    with pytest.raises(EnvPathOccupied, match="move it away"):
+        generations.switch(tmp_path, "env", generation)
 
-    assert (tmp_path / "env").is_symlink()
-    assert (tmp_path / "env").resolve() == generation.resolve()
-    trashed = list((tmp_path / layout.TRASH).iterdir())
-    assert len(trashed) == 1 and (trashed[0] / "mine.txt").read_text() == "hand-made"
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(".")} == {
+        k: v for k, v in before.items() if not k.startswith(".")
+    }
+    assert not (tmp_path / layout.TRASH).exists()
     assert not list(tmp_path.glob(".env.switch-*"))
+    assert not (tmp_path / layout.STATE / journal.NAME).exists()
+
+
+def test_switch_replaces_its_own_link_even_a_dangling_one(tmp_path: Path) -> None:
+    _, first = generations.next_generation_path(tmp_path, "env")
+    first.mkdir(parents=True)
+    generations.switch(tmp_path, "env", first)
+    shutil.rmtree(first)  # dangling, but still reconcile's own link
+    _, second = generations.next_generation_path(tmp_path, "env")
+    second.mkdir(parents=True)
+
+    generations.switch(tmp_path, "env", second)
+
+    assert (tmp_path / "env").resolve() == second.resolve()
+
+
+def test_apply_and_gc_never_remove_a_users_folder_where_an_env_link_goes(
+    project: Project,
+) -> None:
+    """A project with ``root = "."`` and an env named like one of its folders: apply stops at
+    that env, naming the folder, and neither apply nor gc moves or removes anything in it."""
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    mine = project.root / "serving"
+    (mine / "src").mkdir(parents=True)
+    (mine / "src" / "f").write_text("x", encoding="utf-8")
+
+    plan = project.cli("plan", "--format", "json")
+    step = next(s for s in json.loads(plan.stdout)["steps"] if s["id"] == "env.serving")
+    assert step["action"] == "replace" and "not_created_by_reconcile" in step["reasons"]
+    assert any(
+        f"{mine} is a folder that reconcile did not create: apply stops" in d
+        for d in step["details"]
+    )
+    done = project.cli("apply", "--yes")
+    gc = project.cli("gc")
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{mine} is a folder that reconcile did not create" in done.stderr
+    assert "move it away (reconcile never deletes it)" in done.stderr
+    assert gc.returncode == 0, gc.stderr
+    assert (mine / "src" / "f").read_text(encoding="utf-8") == "x"
+    assert not mine.is_symlink()
+    assert not (project.root / layout.TRASH).exists() or not any(
+        (project.root / layout.TRASH).iterdir()
+    )
 
 
 def test_a_root_reached_through_a_symlink_builds_healthy_envs(
@@ -368,3 +431,47 @@ def test_an_apply_that_finds_the_disk_full_names_the_file_it_could_not_write(
         f"error: model.other failed: No space left on device ({full_state / 'bindings.json'})"
     )
     assert "other" not in (full_state / "bindings.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("apply", "--yes", "--target", "nosuch"), "--target nosuch names no env"),
+        (("rollback", "serving"), "serving has no live generation under"),
+    ],
+)
+def test_a_refused_apply_target_or_rollback_creates_no_root_and_no_lock(
+    project: Project, args: tuple[str, ...], message: str
+) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+
+    done = project.cli(*args)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
+    assert not project.root.exists()
+
+
+@pytest.mark.parametrize("args", [("apply", "--yes"), ("gc",), ("rollback", "serving")])
+def test_a_lock_file_that_is_a_link_is_named_as_a_link_and_never_followed(
+    project: Project, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    setup(project, SERVING)
+    relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
+    apply(project)  # two generations: something to roll back to
+    lock_file = project.root / layout.LOCK
+    lock_file.unlink(missing_ok=True)
+    target = tmp_path / "elsewhere" / "lockfile"
+    lock_file.symlink_to(target)
+
+    done = project.cli(*args)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == (
+        f"error: refusing to use {lock_file}: it is a link, and reconcile keeps its apply lock "
+        "there and never reads, writes or removes anything through a link; remove the link "
+        "(move back what it points at, if it was reconcile's) and run the command again.\n"
+    )
+    assert lock_file.is_symlink() and not os.path.lexists(target)

@@ -315,16 +315,60 @@ def test_a_recorded_entry_is_only_ever_one_of_the_shapes_reconcile_writes(
         json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
     )
 
-    for entry in journal.entries(root):
+    adopted = [tmp_path / "project" / ".venv", tmp_path / "legacy"]
+    for entry in journal.entries(root, adopted):
         if entry.kind == "trash":
             assert entry.path.parent == root / layout.TRASH
-            assert entry.path.name not in ("", ".", "..")
+            assert re.fullmatch(r"[^/\\]+-[0-9a-f]{8}", entry.path.name), entry.path.name
         elif entry.kind == "switch":
-            assert entry.path.parent == root and entry.path.name.startswith(".")
-            assert ".switch-" in entry.path.name
+            assert entry.path.parent == root
+            assert re.fullmatch(r"\.[^/\\]+\.switch-[0-9a-f]{8}(-old)?", entry.path.name)
         else:
-            assert entry.path.is_absolute() and ".reconcile-trash-" in entry.path.name
-            assert os.path.normpath(entry.path) == str(entry.path)
+            assert any(
+                entry.path == f.parent / layout.set_aside_name(f.name, entry.path.name[-8:])
+                for f in adopted
+            )
+            assert re.fullmatch(r"\..+\.reconcile-trash-[0-9a-f]{8}", entry.path.name)
+
+
+_TAGS = st.text("0123456789abcdef", min_size=8, max_size=8)
+
+
+@given(
+    rows=st.lists(
+        st.one_of(
+            st.builds(lambda t: ("aside", f"/tmp/victim/photos.reconcile-trash-{t}"), _TAGS),
+            st.builds(lambda t: ("aside", f"/tmp/victim/.photos.reconcile-trash-{t}"), _TAGS),
+            st.builds(lambda t: ("aside", f"/LEGACY/../x/.legacy.reconcile-trash-{t}"), _TAGS),
+            st.builds(lambda t: ("trash", f".trash/{t}"), _TAGS),
+            st.builds(lambda n: ("trash", f".trash/{n}"), st.sampled_from(["x", "..", "a-b"])),
+            st.builds(lambda n: ("switch", f".{n}"), st.sampled_from(["x.switch-y", "a"])),
+            st.builds(lambda n: ("switch", n), st.sampled_from(["x.switch-0badc0de", "/etc"])),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_hand_edited_record_of_a_shape_reconcile_never_writes_is_ignored(
+    tmp_path: Path, rows: list[tuple[str, str]]
+) -> None:
+    """An ``aside`` entry beside no adopted folder of the manifest, a trash entry not named
+    ``<name>-<8 hex>``, a switch entry not named ``.<env>.switch-<8 hex>``: never removed."""
+    from reconciler import journal
+
+    root = tmp_path / "root"
+    path = root / layout.STATE / journal.NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [(k, p.replace("/LEGACY", str(tmp_path / "legacy"))) for k, p in rows]
+    path.write_text(
+        json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
+    )
+
+    assert journal.entries(root, [tmp_path / "legacy"]) == []
+    assert journal.ignored(root, [tmp_path / "legacy"]) == [p for _, p in rows]
 
 
 @given(names=st.lists(_NAMES.map(lambda n: n.replace("/", "").replace("\\", "")), max_size=8))
@@ -377,3 +421,63 @@ def test_an_unreadable_record_of_removals_stops_gc_and_apply_in_one_sentence(
         )
         assert done.stderr.count("\n") == 1
     assert snapshot(project.root) == before
+
+
+def test_gc_never_removes_what_a_hand_edited_record_names_and_says_so(
+    project: Project, tmp_path: Path
+) -> None:
+    """The record of removals is only ever a list of names reconcile gave: an ``aside`` entry
+    outside any adopted folder's parent, a trash entry or a switch name of another shape, or
+    a switch name on a folder, is left alone, and gc names each one in a note."""
+    from reconciler import journal
+
+    setup(project, SERVING)
+    victim = tmp_path / "victim"
+    photos = [victim / "photos.reconcile-trash-2024", victim / ".photos.reconcile-trash-0badc0de"]
+    inside = [
+        project.root / layout.TRASH / "mine",
+        project.root / ".serving.switch-y",
+        project.root / ".serving.switch-0badc0de",  # the right name, but a folder
+    ]
+    for folder in photos + inside:
+        (folder / "keep").mkdir(parents=True)
+    rows = [("aside", str(p)) for p in photos] + [
+        ("trash", ".trash/mine"),
+        ("switch", ".serving.switch-y"),
+        ("switch", ".serving.switch-0badc0de"),
+    ]
+    record = project.root / layout.STATE / journal.NAME
+    record.write_text(
+        json.dumps({"format_version": "1", "entries": [{"kind": k, "path": p} for k, p in rows]}),
+        encoding="utf-8",
+    )
+
+    dry = project.cli("gc", "--dry-run")
+    done = project.cli("gc")
+    again = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert again.returncode == 0, again.stderr
+    for folder in photos + inside:
+        assert (folder / "keep").is_dir(), folder
+        assert str(folder) not in dry.stdout and str(folder) not in done.stdout
+    for path in [*(str(p) for p in photos), ".trash/mine", ".serving.switch-y"]:
+        assert f"note: left {path} alone: {record} lists it" in done.stderr, done.stderr
+        assert f"note: left {path} alone" in dry.stderr
+    assert f"note: left {inside[2]} alone" in done.stderr
+
+
+def test_gc_says_what_its_cleanup_removed(project: Project) -> None:
+    setup(project, SERVING)
+    leftover = project.root / layout.GENERATIONS / "serving" / "g0002"
+    (leftover / "bin").mkdir(parents=True)
+    (project.root / layout.GENERATIONS / "serving" / ".last").write_text("2\n")
+    stray = project.root / layout.STATE / ".bindings.json.0123456789ab"
+    stray.write_text("{}", encoding="utf-8")
+
+    done = project.cli("gc")
+
+    assert done.returncode == 0, done.stderr
+    assert f"removed {leftover}" in done.stdout.splitlines()
+    assert f"removed {stray}" in done.stdout.splitlines()
+    assert not leftover.exists() and not stray.exists()

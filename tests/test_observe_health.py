@@ -64,6 +64,15 @@ def env_step(plan: Plan, env_key: str = ENV) -> Step:
     return found[0]
 
 
+def occupied(project: Project, what: str = "a folder") -> str:
+    """The detail a plan adds when something reconcile did not make sits at the env's place
+    (these tests build it there by hand): apply stops at that env until it is moved."""
+    return (
+        f"{project.root / ENV} is {what} that reconcile did not create: apply stops at this "
+        "env until it is moved away (reconcile never deletes it)"
+    )
+
+
 def wrap_interpreter(python: Path, before: str) -> None:
     """Replace a venv's ``bin/python`` with a shell script that runs ``before``, then the env.
 
@@ -123,7 +132,7 @@ def test_plan_replaces_env_whose_interpreter_is_missing(project: Project) -> Non
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("interpreter_broken",))
-    assert step.details == ("interpreter_broken: the interpreter is missing",)
+    assert step.details == ("interpreter_broken: the interpreter is missing", occupied(project))
 
 
 def test_plan_replaces_env_whose_interpreter_does_not_run(project: Project) -> None:
@@ -138,7 +147,10 @@ def test_plan_replaces_env_whose_interpreter_does_not_run(project: Project) -> N
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("interpreter_broken",))
-    assert step.details == ("interpreter_broken: the interpreter exited with code 3: cannot start",)
+    assert step.details == (
+        "interpreter_broken: the interpreter exited with code 3: cannot start",
+        occupied(project),
+    )
 
 
 def test_plan_replaces_env_whose_pyvenv_cfg_is_missing(project: Project) -> None:
@@ -163,7 +175,8 @@ def test_plan_replaces_env_whose_python_version_differs_from_the_manifest(
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("python_changed",))
-    [detail] = step.details
+    [detail, note] = step.details
+    assert note == occupied(project)
     assert detail.startswith("python_changed: Python 3.12.")
     assert detail.endswith("installed, 3.11 declared")
 
@@ -184,6 +197,7 @@ def test_plan_replaces_env_whose_base_interpreter_is_gone(project: Project) -> N
     assert (step.action, step.reasons) == ("replace", ("base_interpreter_missing",))
     assert step.details == (
         f"base_interpreter_missing: the base interpreter folder {gone} is gone",
+        occupied(project),
     )
 
 
@@ -196,7 +210,7 @@ def test_plan_replaces_env_whose_activation_script_is_missing(project: Project) 
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("activation_missing",))
-    assert step.details == ("activation_missing: bin/activate is missing",)
+    assert step.details == ("activation_missing: bin/activate is missing", occupied(project))
 
 
 def test_plan_replaces_env_whose_import_probe_fails(project: Project) -> None:
@@ -209,6 +223,7 @@ def test_plan_replaces_env_whose_import_probe_fails(project: Project) -> None:
     assert (step.action, step.reasons) == ("replace", ("probe_failed",))
     assert step.details == (
         "probe_failed: import nosuchmodule: ModuleNotFoundError: No module named 'nosuchmodule'",
+        occupied(project),
     )
 
 
@@ -226,6 +241,7 @@ def test_plan_replaces_env_whose_packages_drifted_from_the_lockfile(project: Pro
         "packages_drifted: missing: alpha==1.0",
         "packages_drifted: wrong version: beta 1.0 (lockfile: 2.0)",
         "packages_drifted: extra: gamma 1.0",
+        occupied(project),
     )
 
 
@@ -239,7 +255,10 @@ def test_plan_replaces_env_that_was_moved_after_creation(project: Project) -> No
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("env_moved",))
-    assert step.details == (f"env_moved: made for {made_at}, now at {project.root / ENV}",)
+    assert step.details == (
+        f"env_moved: made for {made_at}, now at {project.root / ENV}",
+        occupied(project),
+    )
 
 
 def test_plan_replaces_env_in_the_root_that_reconcile_did_not_build(project: Project) -> None:
@@ -268,7 +287,10 @@ def test_plan_never_runs_the_interpreter_of_a_link_that_resolves_outside_the_roo
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("replace", ("outside_root",))
-    assert step.details == (f"outside_root: the link resolves outside the root, to {outside}",)
+    assert step.details == (
+        f"outside_root: the link resolves outside the root, to {outside}",
+        occupied(project, f"a link to {outside}"),
+    )
     assert started.read_text() == "started\n"
 
 
@@ -281,7 +303,10 @@ def test_plan_creates_env_whose_link_is_broken(project: Project) -> None:
     step = env_step(plan_of(project))
 
     assert (step.action, step.reasons) == ("create", ("missing",))
-    assert step.details == (f"missing: the link points at {gone}, which is gone",)
+    assert step.details == (
+        f"missing: the link points at {gone}, which is gone",
+        occupied(project, f"a link to {gone}"),
+    )
 
 
 def test_plan_deletes_undeclared_env_it_created_and_only_warns_about_one_it_did_not(

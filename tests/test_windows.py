@@ -19,7 +19,7 @@ from typing import cast
 import pytest
 
 from reconciler import generations, journal, runner, store, winpaths
-from reconciler.errors import ReconcileError
+from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.health import Expectation, assess
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.winpaths import Kind
@@ -301,16 +301,20 @@ def test_a_switch_that_cannot_rename_the_new_junction_in_puts_the_old_one_back(
     assert fake.kind(ROOT / ".serving.switch-t-old") == "missing"
 
 
-def test_a_switch_over_a_hand_made_folder_moves_it_into_the_trash_first(
+def test_a_switch_over_a_hand_made_folder_or_file_refuses_and_touches_nothing(
     fake: FakeWindows,
 ) -> None:
     fake.file(ROOT / "serving" / "mine.txt")
+    fake.file(ROOT / "tools")
 
-    winpaths.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+    for key in ("serving", "tools"):
+        with pytest.raises(EnvPathOccupied, match="move it away"):
+            winpaths.switch(fake, ROOT, key, GENS / "g0001", tag="t")
 
-    assert fake.points_at(ROOT / "serving") == GENS / "g0001"
-    trashed = [p for p in fake.under(ROOT / ".trash") if p.name == "mine.txt"]
-    assert len(trashed) == 1 and trashed[0].parent.name.startswith("serving-")
+    assert fake.kind(ROOT / "serving" / "mine.txt") == "file"
+    assert fake.kind(ROOT / "tools") == "file"
+    assert fake.kind(ROOT / ".trash") == "missing"
+    assert not [c for c in fake.calls if c[0] != "kind"]
 
 
 def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction_back(
