@@ -142,8 +142,15 @@ def observe_all(requests: Iterable[EnvRequest], workers: int | None = None) -> d
     if not todo:
         return {}
     limit = workers or min(len(todo), max(4, (os.cpu_count() or 1) * 2))
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe") as pool:
+    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe")
+    try:
         facts = list(pool.map(observe_env, todo))
+    except BaseException:
+        # Ctrl-C or SIGTERM: envs not started yet are dropped, not observed one by one
+        # while the interruption waits (those in flight end within a probe's timeout).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return {f.env_key: f for f in facts}
 
 
