@@ -395,6 +395,10 @@ def _plain_file(path: Path) -> None:
     path.write_text("#!/bin/sh\n")  # mode 0o644: no one may execute it
 
 
+def _empty_activate(env: Path) -> None:
+    (env / "bin" / "activate").write_bytes(b"")  # there, but it activates nothing
+
+
 def _empty_executable(path: Path) -> None:
     path.write_bytes(b"")  # `: > bin/python; chmod +x bin/python`: no program at all
     path.chmod(0o755)
@@ -443,7 +447,7 @@ STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
         "activation_missing",
     ),
     "activation script empty": (
-        lambda env: (env / "bin" / "activate").write_bytes(b""),
+        _empty_activate,
         "activation_missing",
     ),
 }

@@ -431,6 +431,10 @@ def _not_executable(env: Path) -> None:
     python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
 
 
+def _empty_activate(env: Path) -> None:
+    (env / "bin" / "activate").write_bytes(b"")  # there, but it activates nothing
+
+
 def _empty_file(env: Path) -> None:
     python = layout.interpreter(env)
     python.unlink()
@@ -477,7 +481,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "bin/activate",
     ),
     "activate empty": (
-        lambda env: (env / "bin" / "activate").write_bytes(b""),
+        _empty_activate,
         "activation_missing",
         "bin/activate",
     ),
