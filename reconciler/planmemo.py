@@ -124,7 +124,8 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
     except ModuleNotFoundError:
         return None
     try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        # manifest.MANIFEST_LIMIT (not imported: too heavy here); the real load refuses more
+        data = tomllib.loads(read_regular_bytes(manifest, 16 << 20).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # arrays nested deep
         return None
     settings = data.get("settings", {})

@@ -182,3 +182,24 @@ def test_a_file_that_is_not_a_small_regular_file_is_unreadable_never_a_hang(
             if target.is_symlink() or target.exists():
                 target.unlink()
             keep.rename(target)
+
+
+@pytest.mark.parametrize(
+    "args", [("plan",), ("verify",), ("status",), ("which", "m1"), ("apply", "--yes"), ("lock",)]
+)
+def test_a_huge_sparse_manifest_is_refused_in_one_sentence_never_read_whole(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The manifest is read by every command (and first by the plan memo's guess of the
+    root): a huge regular file is refused by its size, never read into memory."""
+    with (tmp_path / "envs.toml").open("wb") as handle:
+        handle.truncate(HUGE)
+
+    done = _run(tmp_path, *args)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        "error: envs.toml is larger than 16 MiB, which no manifest is; pass --manifest with "
+        "the path of envs.toml."
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["envs.toml"]
