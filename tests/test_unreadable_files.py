@@ -134,6 +134,11 @@ FILES: dict[str, tuple[Callable[[Project], list[Path]], tuple[tuple[str, ...], .
     "removals": (lambda p: [journal.journal_path(p.root)], (("gc", "--dry-run"), ("apply",))),
 }
 
+SENTENCES = {  # the one sentence a command stops with (elsewhere: findings or nothing)
+    "bindings": "error: cannot read the applied bindings at ",
+    "removals": "error: cannot read reconcile's record of removals at ",
+}
+
 CACHES = {"hash_cache": "hashes", "health_memo": "health", "plan_memo": "plans"}
 CACHES["verify_memo"] = "verify"
 FILLS = {"hashes": ("verify",), "health": ("which", "m1"), "plans": ("plan",)}
@@ -177,6 +182,11 @@ def test_a_file_that_is_not_a_small_regular_file_is_unreadable_never_a_hang(
             assert done.returncode in (0, 1, 2), (args, said)
             assert "internal error" not in said, (args, said)
             assert "Traceback" not in said, (args, said)
+            # an apply with nothing to change never gets to the journal of removals
+            if kind in SENTENCES and (done.returncode != 0 or args == commands[0]):
+                assert done.returncode == 1, (args, said)
+                assert done.stderr.startswith(SENTENCES[kind]), (args, said)
+                assert len(done.stderr.strip().splitlines()) == 1, (args, said)
     finally:
         for target, keep in zip(targets, saved, strict=True):
             if target.is_symlink() or target.exists():
