@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reconciler import layout, store
 from reconciler.errors import ReconcileError, RootNotAFolder
-from reconciler.files import write_atomic
+from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 
 FORMAT_VERSION = "1"
 
@@ -56,7 +56,7 @@ def read_state(root: Path) -> AppliedState:
     store.folder(root, layout.STATE)
     path = layout.bindings_path(root)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_bytes(path, STATE_LIMIT))
     except FileNotFoundError:
         return AppliedState()
     except NotADirectoryError as exc:  # the root, a folder above it or .state is a file

@@ -110,6 +110,19 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+STATE_LIMIT = 16 << 20
+"""A JSON record reconcile keeps for itself (a generation's receipt, the applied bindings,
+the journal of removals, a lock's holder): a few KB, a few MB for thousands of models."""
+
+METADATA_LIMIT = 16 << 20
+"""A ``METADATA`` of an installed distribution: its long description makes the biggest a few
+MB."""
+
+CACHE_LIMIT = 256 << 20
+"""A cache file (hashes, plan and health memos): a hash cache holds an entry for each file
+of an env, some tens of MB for the biggest; more is not one reconcile wrote."""
+
+
 class NotARegularFile(ValueError):
     """What :func:`read_regular_bytes` refuses; ``str()`` says why, as a fragment that fits
     after a file's name ("is a FIFO, not a regular file")."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from reconciler import layout, planmemo
 from reconciler.cachedir import cache_folder
 from reconciler.errors import PathUnreadable
+from reconciler.files import CACHE_LIMIT, read_regular_bytes
 from reconciler.health import CANNOT_START, structure
 from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
 from reconciler.observe import probe
@@ -127,7 +128,7 @@ def memo_file(root: Path, env_real: str, expect: Expect) -> Path | None:
 def _recall(memo: Path) -> tuple[str | None] | None:
     """``(verdict,)`` when the memo exists and none of its inputs changed, else ``None``."""
     try:
-        document = json.loads(memo.read_bytes())
+        document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
             return None
         problem = document["problem"]

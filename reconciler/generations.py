@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from reconciler import faults, journal, layout, store, winpaths
 from reconciler.errors import EnvPathOccupied, InternalFolderRefused, ReconcileError
-from reconciler.files import write_atomic
+from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
 
@@ -118,7 +118,7 @@ def last_number(root: Path, env_key: str) -> int:
     try:
         if not stat.S_ISREG(os.lstat(counter).st_mode):
             return 0
-        return int(counter.read_text(encoding="utf-8").strip() or 0)
+        return int(read_regular_bytes(counter, 64).decode("utf-8").strip() or 0)
     except (OSError, ValueError):
         return 0
 
@@ -182,7 +182,7 @@ def write_receipt(gen_dir: Path, receipt: Mapping[str, Any]) -> None:
 
 def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(layout.receipt_path(gen_dir).read_text(encoding="utf-8"))
+        data = json.loads(read_regular_bytes(layout.receipt_path(gen_dir), STATE_LIMIT))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

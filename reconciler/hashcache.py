@@ -58,6 +58,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, TypeGuard
 
+from reconciler.files import CACHE_LIMIT, read_regular_bytes
+
 MAGIC = b"reconcile-hashcache\n"
 FORMAT_VERSION = 3
 RACY_NS = 1_000_000_000
@@ -150,7 +152,7 @@ class HashCache:
         """The cache stored at ``path`` for the env at ``env_real``; an empty one when the file
         is missing or unusable for any reason (never raises)."""
         try:
-            data = path.read_bytes()
+            data = read_regular_bytes(path, CACHE_LIMIT)
         except (OSError, ValueError):
             return cls(path, env_real, {})
         return cls(path, env_real, *_decode(data, env_real))

@@ -110,6 +110,9 @@ def _setup(facts: EnvFacts) -> list[Finding]:
         Finding("activation_missing", f"{name} is missing", name)
         for name in facts.missing_activation
     )
+    found.extend(
+        Finding("activation_missing", f"{name} is empty", name) for name in facts.empty_activation
+    )
     return found
 
 

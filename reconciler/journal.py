@@ -27,7 +27,7 @@ from typing import Literal
 
 from reconciler import layout, store
 from reconciler.errors import ReconcileError
-from reconciler.files import write_atomic
+from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 from reconciler.winpaths import ASIDE_SUFFIX
 
 NAME = "removals.json"
@@ -108,7 +108,7 @@ def _read(root: Path) -> list[tuple[str, str]]:
     """The raw (kind, path) pairs of the journal; empty when there is none."""
     path = journal_path(root)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_bytes(path, STATE_LIMIT))
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reconciler import layout
 from reconciler.errors import PathUnreadable
+from reconciler.files import NotARegularFile, read_regular_bytes
 from reconciler.state import EnvFacts, PathKind
 
 
@@ -80,6 +81,8 @@ def interpreter_problem(python: Path) -> str | None:
         return "is missing"
     if not stat.S_ISREG(info.st_mode):
         return "is not a file"
+    if info.st_size == 0:  # no program at all: `: > bin/python` (a wrong program needs a run)
+        return "is an empty file"
     if not os.access(python, os.X_OK):
         return "is not executable"
     return None
@@ -126,19 +129,20 @@ SMALL = 1 << 20
 def _read_small(path: Path) -> str:
     """The text of a small regular file; ``OSError`` for anything else (a FIFO an env holds
     where its pyvenv.cfg should be is refused, never waited on)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > SMALL:
-            raise OSError(errno.EINVAL, "not a small regular file", str(path))
-        return handle.read(SMALL).decode("utf-8", errors="replace")
-
-
-def _is_file(path: Path) -> bool:
     try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:  # missing, or cannot be looked at: not there for whoever activates it
-        return False
+        data = read_regular_bytes(path, SMALL)
+    except NotARegularFile:
+        raise OSError(errno.EINVAL, "not a small regular file", str(path)) from None
+    return data.decode("utf-8", errors="replace")
+
+
+def _file_size(path: Path) -> int | None:
+    """The size of the regular file at ``path``; ``None`` when there is none."""
+    try:
+        info = path.stat()
+    except (OSError, ValueError):  # missing, or cannot be looked at: not there for whoever
+        return None  # activates it
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 _VIRTUAL_ENV_SET = re.compile(r"^[ \t]*(?:export[ \t]+)?VIRTUAL_ENV=", re.M)
@@ -164,10 +168,14 @@ def recorded_venv_path(script: str) -> str | None:
     return None
 
 
-def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | None]:
-    missing = tuple(
-        name for name in layout.activation_scripts(windows) if not _is_file(env_dir / name)
-    )
+def _activation(
+    env_dir: Path, windows: bool
+) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """The activation scripts that are missing, those that are empty, and the folder
+    ``bin/activate`` was made for."""
+    sizes = {name: _file_size(env_dir / name) for name in layout.activation_scripts(windows)}
+    missing = tuple(name for name, size in sizes.items() if size is None)
+    empty = tuple(name for name, size in sizes.items() if size == 0)
     recorded = None
     if not windows:
         try:
@@ -175,7 +183,7 @@ def _activation(env_dir: Path, windows: bool) -> tuple[tuple[str, ...], str | No
         except (OSError, ValueError):
             text = ""
         recorded = recorded_venv_path(text)
-    return missing, recorded
+    return missing, empty, recorded
 
 
 def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
@@ -204,7 +212,7 @@ def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
     home = dict(cfg or ()).get("home")
     python_problem = interpreter_problem(layout.interpreter(real, windows))
     home_problem = _home_problem(Path(home)) if home else None
-    missing_activation, recorded = _activation(real, windows)
+    missing_activation, empty_activation, recorded = _activation(real, windows)
     return EnvFacts(
         env_key=request.env_key,
         path=str(path),
@@ -217,6 +225,7 @@ def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
         base_interpreter_present=home_problem is None if home else None,
         base_interpreter_problem=home_problem,
         missing_activation=missing_activation,
+        empty_activation=empty_activation,
         # resolved like real_path: a root reached through a link is not a moved env
         activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
         real_path=str(real),

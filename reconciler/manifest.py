@@ -559,7 +559,9 @@ def _read_capped(path: Path) -> bytes:
     """The manifest's bytes: a regular file whole (its size is known), anything else (a pipe,
     ``--manifest <(git show ...)``, or a device) up to one byte past :data:`MANIFEST_LIMIT`."""
     try:
-        regular = stat.S_ISREG(path.stat().st_mode)
+        info = path.stat()
+        # a huge (sparse) regular file is read as anything else: never whole into memory
+        regular = stat.S_ISREG(info.st_mode) and info.st_size <= MANIFEST_LIMIT
     except (OSError, ValueError):
         regular = True  # let the read below name the problem
     if regular:

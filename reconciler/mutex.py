@@ -32,7 +32,7 @@ from filelock import Timeout as FileLockTimeout
 
 from reconciler import faults, interrupts, layout, store
 from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
-from reconciler.files import write_atomic
+from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 
 LOCK_INFO = ".lock.info"
 DEFAULT_TIMEOUT = 600.0
@@ -123,7 +123,7 @@ def read_holder(root: Path) -> LockHolder | None:
     killed holder, read in the moment before the next holder overwrites it.
     """
     try:
-        holder = LockHolder.from_json(info_path(root).read_text(encoding="utf-8"))
+        holder = LockHolder.from_json(read_regular_bytes(info_path(root), STATE_LIMIT).decode())
     except (OSError, ValueError):
         return None
     if holder.hostname == socket.gethostname() and not _is_running(holder.pid):

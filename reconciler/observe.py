@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
-from reconciler.files import glob, site_packages
+from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_packages
 from reconciler.generations import read_receipt
 
 # EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
@@ -77,10 +77,10 @@ def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist
     for site in site_packages(env_dir, windows):
         for dist_info in glob(site, "*.dist-info"):
             try:
-                with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as handle:
-                    headers = parser.parse(handle, headersonly=True)
-            except OSError:
+                data = read_regular_bytes(dist_info / "METADATA", METADATA_LIMIT)
+            except (OSError, ValueError):  # a FIFO, a device or a huge file: not a METADATA
                 continue
+            headers = parser.parsestr(data.decode("utf-8", errors="replace"), headersonly=True)
             name, version = headers.get("Name"), headers.get("Version")
             if name and version:
                 found.append(InstalledDist(canonicalize_name(name), str(version), dist_info.name))
@@ -142,8 +142,15 @@ def observe_all(requests: Iterable[EnvRequest], workers: int | None = None) -> d
     if not todo:
         return {}
     limit = workers or min(len(todo), max(4, (os.cpu_count() or 1) * 2))
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe") as pool:
+    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe")
+    try:
         facts = list(pool.map(observe_env, todo))
+    except BaseException:
+        # Ctrl-C or SIGTERM: envs not started yet are dropped, not observed one by one
+        # while the interruption waits (those in flight end within a probe's timeout).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return {f.env_key: f for f in facts}
 
 

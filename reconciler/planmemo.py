@@ -39,7 +39,7 @@ from pathlib import Path
 from reconciler import layout
 from reconciler.cachedir import cache_folder
 from reconciler.errors import ReconcileError
-from reconciler.files import write_atomic
+from reconciler.files import CACHE_LIMIT, read_regular_bytes, write_atomic
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
 if TYPE_CHECKING:
@@ -124,7 +124,8 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
     except ModuleNotFoundError:
         return None
     try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        # manifest.MANIFEST_LIMIT (not imported: too heavy here); the real load refuses more
+        data = tomllib.loads(read_regular_bytes(manifest, 16 << 20).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # arrays nested deep
         return None
     settings = data.get("settings", {})
@@ -161,7 +162,7 @@ def replay(root: Path, key: str, stdout: TextIO) -> int | None:
     if path is None:
         return None
     try:
-        memo = json.loads(path.read_bytes())
+        memo = json.loads(read_regular_bytes(path, CACHE_LIMIT))
         if memo.get("format") != FORMAT or memo.get("key") != key:
             return None
         if not unchanged(memo["inputs"]):

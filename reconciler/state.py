@@ -48,6 +48,8 @@ class EnvFacts:
     """Why pyvenv.cfg's ``home`` is no usable folder (``"is gone"``, ``"cannot be looked at
     (...)"``); ``None`` when it is one, or when pyvenv.cfg names none."""
     missing_activation: tuple[str, ...] = ()
+    empty_activation: tuple[str, ...] = ()
+    """Activation scripts that are empty files: there, but they activate nothing."""
     activation_venv_path: str | None = None
     real_path: str | None = None
     escapes_root: bool = False

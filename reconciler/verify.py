@@ -732,13 +732,22 @@ def _finding(
     )
 
 
+RECORD_FILE_LIMIT = 64 << 20
+"""A RECORD lists every file of a distribution: a few MB for the biggest; more is no RECORD."""
+
+
 def _read_record(path: str, expected: os.stat_result) -> bytes:
     fd = os.open(path, _OPEN_FLAGS)
     with io.FileIO(fd, "rb", closefd=True) as handle:
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (expected.st_dev, expected.st_ino):
             raise OSError(errno.ESTALE, "the file changed while it was being read", path)
-        return handle.readall()
+        if not stat.S_ISREG(now.st_mode) or now.st_size > RECORD_FILE_LIMIT:
+            raise OSError(errno.EINVAL, "not a regular file of a RECORD's size", path)
+        data = handle.read(RECORD_FILE_LIMIT + 1)
+        if len(data) > RECORD_FILE_LIMIT:
+            raise OSError(errno.EFBIG, "larger than a RECORD can be", path)
+        return data
 
 
 # -- spreading the work ---------------------------------------------------------------------

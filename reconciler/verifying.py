@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from reconciler import layout, store
 from reconciler.cachedir import cache_folder
 from reconciler.errors import PathUnreadable
-from reconciler.files import display_path
+from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
 from reconciler.records import RecordDefect, VerifyReport
 from reconciler.state import Finding
 
@@ -152,7 +152,7 @@ def receipt_baseline(
     if seen is not None:
         seen.append(str(receipt))
     try:
-        document = json.loads(receipt.read_bytes())
+        document = json.loads(read_regular_bytes(receipt, STATE_LIMIT))
     except (OSError, ValueError):
         return ()
     entries = document.get(RECORD_DEFECTS) if isinstance(document, dict) else None

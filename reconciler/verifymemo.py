@@ -24,6 +24,7 @@ from pathlib import Path
 
 from reconciler import planmemo
 from reconciler.cachedir import cache_folder
+from reconciler.files import CACHE_LIMIT, read_regular_bytes
 from reconciler.verifying import VerifyScope
 
 FORMAT = 1
@@ -63,7 +64,7 @@ def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
         return None
     memo = where[1]
     try:
-        document = json.loads(memo.read_bytes())
+        document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
             return None
         if not planmemo.unchanged(document["inputs"]):

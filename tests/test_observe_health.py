@@ -420,6 +420,23 @@ def _plain_file(path: Path) -> None:
     path.write_text("#!/bin/sh\n")  # mode 0o644: no one may execute it
 
 
+def _empty_activate(env: Path) -> None:
+    (env / "bin" / "activate").write_bytes(b"")  # there, but it activates nothing
+
+
+def _empty_executable(path: Path) -> None:
+    path.write_bytes(b"")  # `: > bin/python; chmod +x bin/python`: no program at all
+    path.chmod(0o755)
+
+
+def _empty_base_interpreter(env: Path) -> None:
+    """bin/python still a link, to an empty executable file where the base interpreter was."""
+    base = env.parent / "emptied" / "python3"
+    base.parent.mkdir(exist_ok=True)
+    _empty_executable(base)
+    _replace_interpreter(env, lambda p: p.symlink_to(base))
+
+
 STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
     # how the env is broken -> the one finding plan, verify and which agree on
     "interpreter deleted": (lambda env: layout.interpreter(env).unlink(), "interpreter_broken"),
@@ -435,6 +452,12 @@ STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda env: _replace_interpreter(env, _plain_file),
         "interpreter_broken",
     ),
+    "interpreter an empty file": (
+        lambda env: _replace_interpreter(env, _empty_executable),
+        "interpreter_broken",
+    ),
+    "interpreter a link to an empty file": (_empty_base_interpreter, "interpreter_broken"),
+    "interpreter a FIFO": (lambda env: _replace_interpreter(env, os.mkfifo), "interpreter_broken"),
     "pyvenv.cfg deleted": (lambda env: (env / "pyvenv.cfg").unlink(), "pyvenv_cfg_missing"),
     "base interpreter gone": (
         lambda env: _home(env, str(env.parent / "uninstalled" / "bin")),
@@ -446,6 +469,10 @@ STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "activation script deleted": (
         lambda env: (env / "bin" / "activate").unlink(),
+        "activation_missing",
+    ),
+    "activation script empty": (
+        _empty_activate,
         "activation_missing",
     ),
 }

@@ -431,6 +431,17 @@ def _not_executable(env: Path) -> None:
     python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
 
 
+def _empty_activate(env: Path) -> None:
+    (env / "bin" / "activate").write_bytes(b"")  # there, but it activates nothing
+
+
+def _empty_file(env: Path) -> None:
+    python = layout.interpreter(env)
+    python.unlink()
+    python.write_bytes(b"")  # `: > bin/python; chmod +x`: executable, but no program at all
+    python.chmod(0o755)
+
+
 def _a_folder(env: Path) -> None:
     python = layout.interpreter(env)
     python.unlink()
@@ -453,6 +464,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     ),
     "interpreter not executable": (_not_executable, "interpreter_broken", "bin/python"),
     "interpreter a folder": (_a_folder, "interpreter_broken", "bin/python"),
+    "interpreter an empty file": (_empty_file, "interpreter_broken", "bin/python"),
     "pyvenv.cfg deleted": (
         lambda env: (env / "pyvenv.cfg").unlink(),
         "pyvenv_cfg_missing",
@@ -465,6 +477,11 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     ),
     "activate deleted": (
         lambda env: (env / "bin" / "activate").unlink(),
+        "activation_missing",
+        "bin/activate",
+    ),
+    "activate empty": (
+        _empty_activate,
         "activation_missing",
         "bin/activate",
     ),
