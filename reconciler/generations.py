@@ -378,7 +378,13 @@ def move_to_trash(root: Path, path: Path) -> Path:
     trash = _trash(root)
     trash.mkdir(parents=True, exist_ok=True)
     destination = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
-    journal.record(root, "trash", destination)
+    return _recorded_rename(root, "trash", path, destination)
+
+
+def _recorded_rename(root: Path, kind: journal.Kind, path: Path, destination: Path) -> Path:
+    """Rename ``path`` to ``destination``, recorded first as reconcile's (so only what it
+    named is ever removed), and forgotten again when the rename fails."""
+    journal.record(root, kind, destination)
     try:
         path.rename(destination)
     except BaseException:
@@ -520,14 +526,9 @@ def _move_aside(root: Path, folder: Path) -> Path:
         _forget(root, destination)
         if exc.errno != errno.EXDEV:
             raise
-    destination = folder.with_name(layout.set_aside_name(folder.name, tag))
-    journal.record(root, "aside", destination)
-    try:
-        folder.rename(destination)
-    except BaseException:
-        _forget(root, destination)
-        raise
-    return destination
+    return _recorded_rename(
+        root, "aside", folder, folder.with_name(layout.set_aside_name(folder.name, tag))
+    )
 
 
 def _rmtree(path: Path, on_error: Any) -> None:
