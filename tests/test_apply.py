@@ -1132,9 +1132,12 @@ def test_deleting_an_env_clears_read_only_bits_and_leaves_nothing_in_the_trash(
     assert trash_entries(project) == []
 
 
-def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(
+def tools_with_a_folder_of_another_user(
     project: Project, readonly_cleanup: list[Path]
-) -> None:
+) -> Callable[[], None] | None:
+    """Apply SERVING + TOOLS, give a folder of tools' generation to another user, read-only
+    (its bits cannot be cleared), and drop tools from the manifest; returns the preexec that
+    runs reconcile as a plain user, who cannot remove that folder. Skips unless root."""
     if os.geteuid() != 0:
         pytest.skip("making a folder owned by another user needs root")
     setup(project, SERVING + TOOLS)
@@ -1144,6 +1147,13 @@ def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(
     stuck.chmod(0o555)
     readonly_cleanup.append(stuck)
     project.write(SERVING)
+    return preexec
+
+
+def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(
+    project: Project, readonly_cleanup: list[Path]
+) -> None:
+    preexec = tools_with_a_folder_of_another_user(project, readonly_cleanup)
 
     done = cli_as(project, preexec, "apply", "--yes")
 

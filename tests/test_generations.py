@@ -18,7 +18,6 @@ from reconciler.files import stray_temporaries
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
-    TOOLS,
     as_plain_user,
     cli_as,
     gen_dir,
@@ -27,6 +26,7 @@ from tests.test_apply import (
     relock,
     setup,
     snapshot,
+    tools_with_a_folder_of_another_user,
     trash_entries,
 )
 
@@ -259,15 +259,7 @@ def test_apply_and_gc_never_remove_what_merely_looks_like_reconcile_s_own(
 def test_a_gc_that_still_cannot_empty_a_trash_entry_warns_once_and_never_renames_it(
     project: Project, readonly_cleanup: list[Path]
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("making a folder owned by another user needs root")
-    setup(project, SERVING + TOOLS)
-    preexec = as_plain_user()
-    stuck = next(gen_dir(project, "tools", "g0001").glob("lib/python*/site-packages/gamma"))
-    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
-    stuck.chmod(0o555)
-    readonly_cleanup.append(stuck)
-    project.write(SERVING)
+    preexec = tools_with_a_folder_of_another_user(project, readonly_cleanup)
     assert cli_as(project, preexec, "apply", "--yes").returncode == 0
     left = trash_entries(project)
     assert len(left) == 1

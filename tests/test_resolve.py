@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,22 +162,37 @@ def wait_until_ready(ready: Path, proc: subprocess.Popen[str]) -> None:
         time.sleep(0.02)
 
 
-def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
-    project: Project, tmp_path: Path
-) -> None:
+def run_and_signal(
+    project: Project,
+    tmp_path: Path,
+    script: str,
+    send: Callable[[subprocess.Popen[str]], None],
+) -> tuple[int, str, str]:
+    """``reconcile run chat -- python -c SCRIPT READY``; once the command has touched READY,
+    ``send(process)`` signals reconcile; returns its exit code, stdout and stderr. A run still
+    going when the test fails is killed with its group."""
     setup(project, SERVING)
     ready = tmp_path / "ready"
-    proc = start_run(project, ["python", "-c", GRACEFUL, str(ready)])
+    proc = start_run(project, ["python", "-c", script, str(ready)])
     try:
         wait_until_ready(ready, proc)
-        os.killpg(proc.pid, signal.SIGINT)
+        send(proc)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    return proc.returncode, out, err
 
-    assert (proc.returncode, out, err) == (3, "cleaned up\n", "")
+
+def test_run_leaves_ctrl_c_to_the_command_and_passes_its_exit_code_through(
+    project: Project, tmp_path: Path
+) -> None:
+    done = run_and_signal(
+        project, tmp_path, GRACEFUL, lambda proc: os.killpg(proc.pid, signal.SIGINT)
+    )
+
+    assert done == (3, "cleaned up\n", "")
 
 
 STOPPABLE = """\
@@ -203,22 +219,15 @@ sys.exit("no signal came")
 def test_run_forwards_sigterm_and_sighup_to_the_command_and_passes_its_exit_code_through(
     project: Project, tmp_path: Path, signum: int, to: str
 ) -> None:
-    setup(project, SERVING)
-    ready = tmp_path / "ready"
-    proc = start_run(project, ["python", "-c", STOPPABLE, str(ready)])
-    try:
-        wait_until_ready(ready, proc)
-        (os.killpg if to == "group" else os.kill)(proc.pid, signum)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill = os.killpg if to == "group" else os.kill
+    code, out, err = run_and_signal(
+        project, tmp_path, STOPPABLE, lambda proc: kill(proc.pid, signum)
+    )
 
     # to the group, the command gets the signal twice (from the sender and forwarded): any
     # program asked to end twice ends once
     name = signal.Signals(signum).name
-    assert (proc.returncode, err) == (3, "")
+    assert (code, err) == (3, "")
     assert out.splitlines()[:1] == [name] and set(out.splitlines()) == {name}, out
 
 
@@ -226,22 +235,16 @@ def test_run_forwards_sigint_sent_to_reconcile_alone_from_the_second_one_on(
     project: Project, tmp_path: Path
 ) -> None:
     """The first SIGINT is taken for the terminal's Ctrl-C, which the command got too."""
-    setup(project, SERVING)
-    ready = tmp_path / "ready"
-    proc = start_run(project, ["python", "-c", STOPPABLE, str(ready)])
-    try:
-        wait_until_ready(ready, proc)
+
+    def twice(proc: subprocess.Popen[str]) -> None:
         os.kill(proc.pid, signal.SIGINT)
         time.sleep(0.5)
         assert proc.poll() is None, "reconcile ended on a SIGINT its command never saw"
         os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
-    assert (proc.returncode, out, err) == (3, "SIGINT\n", "")
+    done = run_and_signal(project, tmp_path, STOPPABLE, twice)
+
+    assert done == (3, "SIGINT\n", "")
 
 
 def test_run_without_a_command_is_a_usage_error(project: Project) -> None:
