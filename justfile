@@ -21,7 +21,7 @@ bench:
 
 # regenerate the manifest reference from the pydantic models
 docs:
-    python -m reconciler.docgen > docs/manifest.md
+    python -m reconciler.spec.docgen > docs/manifest.md
 
 # the bundled example's lockfiles must be fresh
 lock-check:

@@ -19,9 +19,9 @@ from pathlib import Path
 from reconciler.errors import ManifestError, Problem
 from reconciler.files import display_path
 from reconciler.layout import overlaps
-from reconciler.manifest import LoadedManifest, format_key_path
 from reconciler.manifestpaths import pathsep_problem
-from reconciler.tomllines import key_lines, line_for
+from reconciler.spec.manifest import LoadedManifest, format_key_path
+from reconciler.spec.tomllines import key_lines, line_for
 
 
 def _real(path: Path) -> Path:

@@ -33,12 +33,12 @@ from reconciler.build import BuildError, BuildRequest
 from reconciler.errors import ReconcileError
 from reconciler.files import display_path
 from reconciler.health import Expectation, assess
-from reconciler.lockfiles import Lockfile
-from reconciler.manifest import LoadedManifest
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.plan import Plan, Step
 from reconciler.progress import Reporter
-from reconciler.records import RecordDefect
+from reconciler.spec.lockfile import Lockfile
+from reconciler.spec.manifest import LoadedManifest
+from reconciler.spec.record import RecordDefect
 from reconciler.verifying import RECORD_DEFECTS
 
 MAX_PARALLEL_BUILDS = 4

@@ -15,11 +15,11 @@ from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
 from reconciler.errors import UsageError
 from reconciler.files import stray_temporaries
-from reconciler.manifest import LoadedManifest
 from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
-from reconciler.records import IntegrityFinding, RecordDefect
+from reconciler.spec.manifest import LoadedManifest
+from reconciler.spec.record import IntegrityFinding, RecordDefect
 
 _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 

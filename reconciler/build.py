@@ -14,8 +14,8 @@ from pathlib import Path
 from reconciler import layout
 from reconciler.errors import ReconcileError
 from reconciler.locking import source_args
-from reconciler.manifest import LinkMode, Sources
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.spec.manifest import LinkMode, Sources
 
 BUILD_TIMEOUT = 3600.0
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)

@@ -49,9 +49,9 @@ def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
 
     from reconciler.document import plan_document
     from reconciler.files import write_atomic
-    from reconciler.manifest import load_manifest
     from reconciler.planning import make_plan
     from reconciler.render import render_json, render_markdown, render_text, summary_line
+    from reconciler.spec.manifest import load_manifest
 
     loaded = load_manifest(args.manifest, args.root)
     run = make_plan(loaded, args.target, deep=args.deep)
@@ -143,12 +143,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
     from reconciler.document import plan_document
-    from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
     from reconciler.planning import check_inputs, make_plan
     from reconciler.progress import LiveReporter, PlainReporter
     from reconciler.render import render_text
-    from reconciler.savedplan import check_saved, load_saved_plan
+    from reconciler.spec.manifest import load_manifest
+    from reconciler.spec.savedplan import check_saved, load_saved_plan
 
     saved = load_saved_plan(args.planfile) if args.planfile is not None else None
     if saved is not None and args.target:
@@ -206,8 +206,8 @@ def _applied() -> None:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from reconciler.applying import rollback, rollback_target
-    from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
+    from reconciler.spec.manifest import load_manifest
 
     loaded = load_manifest(args.manifest, args.root)
     if args.env not in loaded.manifest.managed_envs():
@@ -225,8 +225,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler import generations
     from reconciler.applying import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
-    from reconciler.manifest import load_manifest
     from reconciler.mutex import ApplyLock
+    from reconciler.spec.manifest import load_manifest
 
     loaded = load_manifest(args.manifest, args.root)
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
@@ -288,9 +288,9 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
-    from reconciler.manifest import load_manifest
     from reconciler.manifestpaths import check_root_usable
     from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
+    from reconciler.spec.manifest import load_manifest
 
     timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
 
@@ -327,7 +327,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     scope = verifymemo.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
-        from reconciler.manifest import load_manifest
+        from reconciler.spec.manifest import load_manifest
         from reconciler.verifying import scope_of
 
         started = time.time_ns()
@@ -345,7 +345,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
-    from reconciler.manifest import load_manifest
+    from reconciler.spec.manifest import load_manifest
     from reconciler.status import status_report
     from reconciler.status_render import render_json, render_text
 

@@ -12,16 +12,16 @@ from reconciler.diffplan import Side, diff_plan
 from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.gitrev import Revision, revision
-from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
-from reconciler.manifest import (
+from reconciler.manifestpaths import LOCKFILE_LIMIT
+from reconciler.plan import Plan
+from reconciler.planning import read_lockfile
+from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
+from reconciler.spec.manifest import (
     MANIFEST_LIMIT,
     LoadedManifest,
     load_manifest,
     parse_manifest,
 )
-from reconciler.manifestpaths import LOCKFILE_LIMIT
-from reconciler.plan import Plan
-from reconciler.planning import read_lockfile
 
 GIT_PREFIX = "git:"
 

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.health import python_matches
-from reconciler.lockdiff import PackageChange, package_changes, summarise
-from reconciler.lockfiles import Lockfile
-from reconciler.manifest import Manifest
 from reconciler.plan import Observed, Plan, Step, build_plan
+from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
+from reconciler.spec.lockfile import Lockfile
+from reconciler.spec.manifest import Manifest
 from reconciler.state import EnvHealth, Finding
 
 

@@ -37,7 +37,7 @@ from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
 from reconciler.observe import probe
 
 if TYPE_CHECKING:
-    from reconciler.records import VerifyReport
+    from reconciler.spec.record import VerifyReport
 
 FORMAT = 1
 KEEP = 64

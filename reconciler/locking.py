@@ -19,7 +19,10 @@ from pathlib import Path
 
 from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
-from reconciler.lockfiles import (
+from reconciler.manifestpaths import lockfile_text
+from reconciler.planning import fresh_lock
+from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.spec.lockfile import (
     GENERATED_PREFIX,
     inputs_line,
     lock_inputs,
@@ -27,10 +30,7 @@ from reconciler.lockfiles import (
     seal,
     written_by_reconcile,
 )
-from reconciler.manifest import LoadedManifest, Sources, load_manifest, local_path
-from reconciler.manifestpaths import lockfile_text
-from reconciler.planning import fresh_lock
-from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.spec.manifest import LoadedManifest, Sources, load_manifest, local_path
 
 LOCK_TIMEOUT = 600.0
 _UNREACHABLE = (
@@ -190,7 +190,7 @@ def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
 def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
     """One sentence per lockfile path that holds a file `lock` may not write over: one that
     does not begin with the header reconcile writes (see
-    :func:`~reconciler.lockfiles.written_by_reconcile`), or that cannot be read to tell."""
+    :func:`~reconciler.spec.lockfile.written_by_reconcile`), or that cannot be read to tell."""
     refusals = []
     for request in requests:
         try:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.errors import PlanCycleError, UsageError
-from reconciler.lockdiff import PackageChange
-from reconciler.manifest import Manifest, ModelSpec
+from reconciler.spec.lockdiff import PackageChange
+from reconciler.spec.manifest import Manifest, ModelSpec
 from reconciler.state import EnvHealth
 
 Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]

@@ -18,8 +18,6 @@ from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
 from reconciler.health import Expectation, assess
-from reconciler.lockfiles import Lockfile, parse_lockfile, stale_causes, stale_sentence
-from reconciler.manifest import LoadedManifest, Manifest
 from reconciler.manifestpaths import check_root_usable, lockfile_text
 from reconciler.observe import (
     EnvRequest,
@@ -28,7 +26,9 @@ from reconciler.observe import (
     undeclared_entries,
 )
 from reconciler.plan import Observed, Plan, build_plan, check_targets
-from reconciler.records import VerifyReport
+from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
+from reconciler.spec.manifest import LoadedManifest, Manifest
+from reconciler.spec.record import VerifyReport
 from reconciler.state import EnvFacts
 
 

@@ -51,8 +51,8 @@ from packaging.version import InvalidVersion, Version
 
 from reconciler.errors import PythonNotFound
 from reconciler.health import python_matches
-from reconciler.manifest import PythonDownloads
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.spec.manifest import PythonDownloads
 
 log = logging.getLogger("reconciler")
 

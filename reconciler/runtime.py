@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from reconciler import gate, generations, layout, store
 from reconciler.bindings import AppliedState, read_state
 from reconciler.errors import ReconcileError
-from reconciler.manifest import LoadedManifest, load_manifest
+from reconciler.spec.manifest import LoadedManifest, load_manifest
 
 if TYPE_CHECKING:
     from reconciler.mutex import LockHolder
@@ -228,7 +228,7 @@ def resolve(
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
     :class:`~reconciler.errors.ReconcileError`) with an actionable message when neither is
-    usable, the manifest errors of :func:`reconciler.manifest.load_manifest` when the
+    usable, the manifest errors of :func:`reconciler.spec.manifest.load_manifest` when the
     manifest is bad, and :class:`~reconciler.errors.InternalFolderRefused` when one of the
     root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``) is a link.
 

@@ -25,8 +25,6 @@ from reconciler.adoption import folder_problem
 from reconciler.bindings import read_state
 from reconciler.errors import InputFileError, LockfileError
 from reconciler.health import Expectation, assess
-from reconciler.lockfiles import Lockfile, stale_causes
-from reconciler.manifest import LoadedManifest
 from reconciler.observe import (
     EnvRequest,
     created_by_reconcile,
@@ -35,6 +33,8 @@ from reconciler.observe import (
     undeclared_entries,
 )
 from reconciler.planning import integrity_of, read_lockfile
+from reconciler.spec.lockfile import Lockfile, stale_causes
+from reconciler.spec.manifest import LoadedManifest
 from reconciler.state import EnvFacts
 from reconciler.status_render import StatusRow, status_document
 

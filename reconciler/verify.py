@@ -57,7 +57,7 @@ from reconciler import runner
 from reconciler.errors import ReconcileError
 from reconciler.files import is_dir, site_packages
 from reconciler.hashcache import Entry, HashCache, entry_for
-from reconciler.records import (
+from reconciler.spec.record import (
     BASELINE_DETAIL,
     CONTENT_CATEGORIES,
     EMPTY_SHA256,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.health import ENV_LEVEL
-from reconciler.records import (
+from reconciler.spec.record import (
     BASELINE_DETAIL,
     AllowedModification,
     IntegrityFinding,

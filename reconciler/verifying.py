@@ -23,11 +23,11 @@ from reconciler import layout, store
 from reconciler.cachedir import cache_folder
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
-from reconciler.records import RecordDefect, VerifyReport
+from reconciler.spec.record import RecordDefect, VerifyReport
 from reconciler.state import Finding
 
 if TYPE_CHECKING:
-    from reconciler.manifest import LoadedManifest
+    from reconciler.spec.manifest import LoadedManifest
 
 EnvKind = Literal["managed", "adopted"]
 

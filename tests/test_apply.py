@@ -28,7 +28,7 @@ import pytest
 
 from reconciler import generations, journal, layout
 from reconciler.cli import main
-from reconciler.lockfiles import seal
+from reconciler.spec.lockfile import seal
 from tests.conftest import Project, require_python, uv
 from tests.processes import (
     default_signals,

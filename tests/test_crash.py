@@ -49,9 +49,9 @@ from typing import Any
 import pytest
 
 from reconciler import faults, layout
-from reconciler.lockfiles import parse_lockfile
-from reconciler.manifest import load_manifest
 from reconciler.runtime import resolve_loaded
+from reconciler.spec.lockfile import parse_lockfile
+from reconciler.spec.manifest import load_manifest
 from tests.conftest import require_python
 from tests.processes import (
     default_signals,

@@ -12,9 +12,6 @@ import pytest
 
 from reconciler.diffplan import Side, diff_plan
 from reconciler.document import diff_document
-from reconciler.lockdiff import PackageChange, package_changes, summarise
-from reconciler.lockfiles import Lockfile, parse_lockfile
-from reconciler.manifest import parse_manifest
 from reconciler.render import (
     COLLAPSE_AFTER,
     MAX_COMMENT_CHARS,
@@ -22,6 +19,9 @@ from reconciler.render import (
     render_markdown,
     render_text,
 )
+from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
+from reconciler.spec.lockfile import Lockfile, parse_lockfile
+from reconciler.spec.manifest import parse_manifest
 
 
 def pins_text(*pins: str, salt: str = "") -> str:

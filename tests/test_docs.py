@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from reconciler.cli import build_parser
-from reconciler.docgen import generate
+from reconciler.spec.docgen import generate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ def test_manifest_reference_is_generated_from_the_models() -> None:
 
 
 def test_manifest_reference_lists_every_field_of_every_model() -> None:
-    from reconciler.manifest import EnvSpec, Manifest, ModelSpec, Settings, Sources
+    from reconciler.spec.manifest import EnvSpec, Manifest, ModelSpec, Settings, Sources
 
     text = generate()
     for model in (Manifest, Settings, Sources, EnvSpec, ModelSpec):

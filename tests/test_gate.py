@@ -15,7 +15,7 @@ import pytest
 
 from reconciler import gate, layout, observe
 from reconciler.gate import Expect
-from reconciler.records import Category, IntegrityFinding, VerifyReport
+from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
 from reconciler.state import ProbeResult
 from tests.conftest import Project, require_python, settle
 

@@ -23,7 +23,7 @@ from reconciler.hashcache import (
     cache_file,
     entry_for,
 )
-from reconciler.records import record_digest
+from reconciler.spec.record import record_digest
 
 LATER = 2 * RACY_NS
 """Added to ``time.time_ns()`` as a run's start, so files written just now count as old."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import cli, locking
-from reconciler.lockfiles import parse_lockfile
+from reconciler.spec.lockfile import parse_lockfile
 from tests.conftest import Project
 from tests.wheels import make_wheel, wheel_sha256
 
@@ -795,7 +795,7 @@ def test_find_links_paths_reach_uv_as_file_urls_that_keep_every_character(
     """uv reads a plain --find-links path only up to a "#"; a file: URL keeps the folder whole."""
     from urllib.parse import unquote, urlparse
 
-    from reconciler.manifest import Sources
+    from reconciler.spec.manifest import Sources
 
     base = tmp_path / name
     args = locking.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)

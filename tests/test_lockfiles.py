@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import LockfileError
-from reconciler.lockfiles import (
+from reconciler.spec.lockfile import (
     LockedPackage,
     Lockfile,
     inputs_line,
@@ -19,7 +19,7 @@ from reconciler.lockfiles import (
     seal,
     stale_causes,
 )
-from reconciler.manifest import EnvSpec, Sources
+from reconciler.spec.manifest import EnvSpec, Sources
 
 LABEL = "lockfiles/tools.txt"
 A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
@@ -314,8 +314,8 @@ def test_the_inputs_header_never_writes_out_source_urls() -> None:
 
 
 def test_respelling_a_requirement_name_does_not_make_the_lockfile_stale() -> None:
-    from reconciler.lockfiles import lock_inputs
-    from reconciler.manifest import EnvSpec, Sources
+    from reconciler.spec.lockfile import lock_inputs
+    from reconciler.spec.manifest import EnvSpec, Sources
 
     one = EnvSpec(python="3.11", requirements=("Typing_Extensions[Foo]==4.12.2",))
     two = EnvSpec(python="3.11", requirements=("typing-extensions[foo]==4.12.2",))

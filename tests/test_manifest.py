@@ -20,7 +20,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.errors import ManifestError, ManifestNotFound, Problem
-from reconciler.manifest import format_key_path, load_manifest, parse_manifest
+from reconciler.spec.manifest import format_key_path, load_manifest, parse_manifest
 
 LABEL = "conf/envs.toml"
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from reconciler import observe
 from reconciler.cli import main
 from reconciler.errors import ManifestError
-from reconciler.manifest import Manifest, parse_manifest
 from reconciler.runner import Command, Result
+from reconciler.spec.manifest import Manifest, parse_manifest
 
 BUNDLED = (Path(__file__).resolve().parents[1] / "envs.toml").read_text(encoding="utf-8")
 

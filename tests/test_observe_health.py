@@ -18,10 +18,10 @@ from reconciler.cli import main
 from reconciler.gate import structure_problem
 from reconciler.health import Expectation, assess, structure
 from reconciler.look import look_at
-from reconciler.manifest import load_manifest
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.plan import Plan, Step
 from reconciler.planning import PlanRun, make_plan, read_lockfile
+from reconciler.spec.manifest import load_manifest
 from reconciler.verifying import check_env, scope_of
 from tests.conftest import Project, build_env, require_python, uv
 

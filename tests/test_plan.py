@@ -12,8 +12,8 @@ from typing import TypeVar
 import pytest
 
 from reconciler.errors import PlanCycleError, UsageError
-from reconciler.manifest import Manifest, parse_manifest
 from reconciler.plan import Observed, Plan, Step, _order, build_plan
+from reconciler.spec.manifest import Manifest, parse_manifest
 from reconciler.state import EnvHealth, Finding
 
 MANIFEST_TEXT = """\

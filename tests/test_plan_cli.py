@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import main
-from reconciler.lockfiles import seal
+from reconciler.spec.lockfile import seal
 from tests.conftest import Project, build_env, require_python
 
 ENVS = """\

@@ -20,8 +20,8 @@ from packaging.version import Version
 from reconciler import pythons
 from reconciler.errors import PythonNotFound
 from reconciler.health import python_matches
-from reconciler.manifest import PythonDownloads
 from reconciler.pythons import find_python, override_variable
+from reconciler.spec.manifest import PythonDownloads
 from tests.conftest import require_python
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the fakes are POSIX shell scripts")

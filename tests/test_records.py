@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from packaging.utils import canonicalize_name
 
-from reconciler.records import (
+from reconciler.spec.record import (
     CATEGORIES,
     EMPTY_SHA256,
     MAX_INVALID_ROWS,

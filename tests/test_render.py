@@ -16,7 +16,6 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.document import FORMAT_VERSION, plan_document
-from reconciler.manifest import parse_manifest
 from reconciler.plan import Observed, Plan, build_plan
 from reconciler.render import (
     NO_CHANGES,
@@ -25,6 +24,7 @@ from reconciler.render import (
     render_text,
     summary_line,
 )
+from reconciler.spec.manifest import parse_manifest
 from reconciler.state import EnvHealth, Finding
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from reconciler import layout
 from reconciler.cli import main
-from reconciler.savedplan import SIZE_LIMIT, document_changes, stale_parts
+from reconciler.spec.savedplan import SIZE_LIMIT, document_changes, stale_parts
 from tests.conftest import Project, require_python
 from tests.plan_mutations import mutations
 from tests.test_adopt import legacy_venv

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from reconciler.tomllines import key_lines, line_for
+from reconciler.spec.tomllines import key_lines, line_for
 
 Lines = dict[tuple[str, ...], int]
 

@@ -26,7 +26,7 @@ import pytest
 
 from reconciler import layout, verify
 from reconciler.hashcache import RACY_NS, HashCache, cache_file
-from reconciler.records import (
+from reconciler.spec.record import (
     EMPTY_SHA256,
     MAX_INVALID_ROWS,
     IntegrityFinding,

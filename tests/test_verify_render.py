@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.records import IntegrityFinding, VerifyReport
+from reconciler.spec.record import IntegrityFinding, VerifyReport
 from reconciler.state import Finding
 from reconciler.verify_render import has_problems, render_text, verify_document
 from reconciler.verifying import EnvCheck, EnvKind

@@ -21,7 +21,7 @@ _RUN = (
     "import sys\n"
     "from reconciler.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print('validated' if 'reconciler.manifest' in sys.modules else 'memo', file=sys.stderr)\n"
+    "print('validated' if 'reconciler.spec.manifest' in sys.modules else 'memo', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
-from reconciler.lockfiles import LockedPackage, Lockfile
+from reconciler.spec.lockfile import LockedPackage, Lockfile
 
 Change = Literal["added", "removed", "upgraded", "downgraded", "changed"]
 

@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from reconciler.errors import ManifestError, ManifestNotFound, Problem
-from reconciler.tomllines import key_lines, line_for
+from reconciler.spec.tomllines import key_lines, line_for
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")

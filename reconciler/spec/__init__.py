@@ -1,0 +1,1 @@
+"""Pure: what is asked for. The manifest, lockfiles, RECORD files, saved plans."""
