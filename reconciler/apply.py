@@ -30,11 +30,11 @@ from reconciler import __version__, faults, generations, interrupts, layout, run
 from reconciler.adoption import applied_folder, delete_problem, folder_problem, protected
 from reconciler.bindings import AppliedState, read_state, write_state
 from reconciler.build import BuildError, BuildRequest
+from reconciler.core.health import Expectation, assess
+from reconciler.core.plan import Plan, Step
 from reconciler.errors import ReconcileError
 from reconciler.files import display_path
-from reconciler.health import Expectation, assess
 from reconciler.observe import EnvRequest, observe_env
-from reconciler.plan import Plan, Step
 from reconciler.progress import Reporter
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest

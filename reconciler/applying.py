@@ -13,9 +13,9 @@ from typing import Any
 from reconciler import build, generations, journal, layout, store
 from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
+from reconciler.core.plan import Plan
 from reconciler.errors import UsageError
 from reconciler.files import stray_temporaries
-from reconciler.plan import Plan
 from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
 from reconciler.spec.manifest import LoadedManifest

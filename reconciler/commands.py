@@ -47,10 +47,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
     from rich.console import Console
 
-    from reconciler.document import plan_document
     from reconciler.files import write_atomic
     from reconciler.planning import make_plan
-    from reconciler.render import render_json, render_markdown, render_text, summary_line
+    from reconciler.report.document import plan_document
+    from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
     from reconciler.spec.manifest import load_manifest
 
     loaded = load_manifest(args.manifest, args.root)
@@ -86,8 +86,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.diffing import make_diff, portable_label
-    from reconciler.document import diff_document
-    from reconciler.render import render_json, render_markdown, render_text, summary_line
+    from reconciler.report.document import diff_document
+    from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
 
     plan, base, head = make_diff(args.base, args.head, args.manifest, args.root)
     doc = diff_document(plan, args.manifest.name, portable_label(base), portable_label(head))
@@ -142,11 +142,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
-    from reconciler.document import plan_document
     from reconciler.mutex import ApplyLock
     from reconciler.planning import check_inputs, make_plan
     from reconciler.progress import LiveReporter, PlainReporter
-    from reconciler.render import render_text
+    from reconciler.report.document import plan_document
+    from reconciler.report.plan import render_text
     from reconciler.spec.manifest import load_manifest
     from reconciler.spec.savedplan import check_saved, load_saved_plan
 
@@ -322,7 +322,7 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from reconciler import verifymemo
-    from reconciler.verify_render import has_problems, render_json, render_text, verify_document
+    from reconciler.report.verify import has_problems, render_json, render_text, verify_document
     from reconciler.verifying import check_envs
 
     scope = verifymemo.recall(args.manifest, args.root)
@@ -345,9 +345,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
+    from reconciler.report.status import render_json, render_text
     from reconciler.spec.manifest import load_manifest
     from reconciler.status import status_report
-    from reconciler.status_render import render_json, render_text
 
     doc = status_report(load_manifest(args.manifest, args.root))
     sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))

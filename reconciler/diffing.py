@@ -8,12 +8,12 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.diffplan import Side, diff_plan
+from reconciler.core.diffplan import Side, diff_plan
+from reconciler.core.plan import Plan
 from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.gitrev import Revision, revision
 from reconciler.manifestpaths import LOCKFILE_LIMIT
-from reconciler.plan import Plan
 from reconciler.planning import read_lockfile
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import (

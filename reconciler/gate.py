@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 from reconciler import layout, planmemo
 from reconciler.cachedir import cache_folder
+from reconciler.core.health import CANNOT_START, structure
 from reconciler.errors import PathUnreadable
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
-from reconciler.health import CANNOT_START, structure
 from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
 from reconciler.observe import probe
 

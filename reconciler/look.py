@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import layout
+from reconciler.core.facts import EnvFacts, PathKind
 from reconciler.errors import PathUnreadable
 from reconciler.files import NotARegularFile, read_regular_bytes
-from reconciler.state import EnvFacts, PathKind
 
 
 @dataclass(frozen=True)

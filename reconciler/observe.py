@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from reconciler import layout
+from reconciler.core.facts import EnvFacts, InstalledDist, ProbeResult
 from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_packages
 from reconciler.generations import read_receipt
 
@@ -27,7 +28,6 @@ from reconciler.look import EnvRequest as EnvRequest
 from reconciler.look import look_at
 from reconciler.look import read_pyvenv_cfg as read_pyvenv_cfg
 from reconciler.runner import Command, CommandTimeout, run
-from reconciler.state import EnvFacts, InstalledDist, ProbeResult
 
 PROBE_TIMEOUT = 300.0
 

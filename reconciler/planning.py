@@ -15,9 +15,11 @@ from typing import Any
 from reconciler import layout, store
 from reconciler.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.bindings import AppliedState, read_state
+from reconciler.core.facts import EnvFacts
+from reconciler.core.health import Expectation, assess
+from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
-from reconciler.health import Expectation, assess
 from reconciler.manifestpaths import check_root_usable, lockfile_text
 from reconciler.observe import (
     EnvRequest,
@@ -25,11 +27,9 @@ from reconciler.observe import (
     observe_all,
     undeclared_entries,
 )
-from reconciler.plan import Observed, Plan, build_plan, check_targets
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import LoadedManifest, Manifest
 from reconciler.spec.record import VerifyReport
-from reconciler.state import EnvFacts
 
 
 def _sha256(text: str) -> str:

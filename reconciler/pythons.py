@@ -22,7 +22,7 @@ Search order:
 
 Every matching candidate of 1-4 is verified (in parallel); the newest patch version wins and
 a tie goes to the earlier source. ``"3.11"`` matches any 3.11.x, ``"3.11.7"`` only itself
-(:func:`reconciler.health.python_matches`). Results are cached per process, keyed on the
+(:func:`reconciler.core.health.python_matches`). Results are cached per process, keyed on the
 version, the uv binary and the environment variables.
 
 When nothing is found and ``python_downloads = "automatic"``, ``uv python install <version>``
@@ -49,8 +49,8 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound
-from reconciler.health import python_matches
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.manifest import PythonDownloads
 

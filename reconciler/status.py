@@ -23,8 +23,9 @@ from typing import Any
 from reconciler import generations, layout, store
 from reconciler.adoption import folder_problem
 from reconciler.bindings import read_state
+from reconciler.core.facts import EnvFacts
+from reconciler.core.health import Expectation, assess
 from reconciler.errors import InputFileError, LockfileError
-from reconciler.health import Expectation, assess
 from reconciler.observe import (
     EnvRequest,
     created_by_reconcile,
@@ -33,10 +34,9 @@ from reconciler.observe import (
     undeclared_entries,
 )
 from reconciler.planning import integrity_of, read_lockfile
+from reconciler.report.status import StatusRow, status_document
 from reconciler.spec.lockfile import Lockfile, stale_causes
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.state import EnvFacts
-from reconciler.status_render import StatusRow, status_document
 
 _RECEIPT_TIME = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import layout, store
 from reconciler.cachedir import cache_folder
+from reconciler.core.facts import Finding
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
 from reconciler.spec.record import RecordDefect, VerifyReport
-from reconciler.state import Finding
 
 if TYPE_CHECKING:
     from reconciler.spec.manifest import LoadedManifest
@@ -193,7 +193,7 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
     what `which` would refuse it for (``health.structure``, judged from a few ``stat`` calls,
     never from a cache, so nothing remembered can hide an env that lost its interpreter),
     then its files against RECORD."""
-    from reconciler.health import structure
+    from reconciler.core.health import structure
     from reconciler.look import EnvRequest, look_at
     from reconciler.verify import EnvNotVerifiable
 

@@ -48,7 +48,7 @@ def _plans_match_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every plan document made in-process (plan, apply's confirmation, saved plans) is
     checked against docs/plan.schema.json; those made by the command are checked in
     :meth:`Project.cli`."""
-    from reconciler import document
+    from reconciler.report import document
 
     for name in ("plan_document", "diff_document"):
         monkeypatch.setattr(document, name, _checked(getattr(document, name)))

@@ -349,7 +349,7 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     it never reports "deleted" for what is still there."""
     from reconciler.apply import Applier, ApplyFailed
     from reconciler.applying import UvBuilder, file_verifier
-    from reconciler.plan import Plan, Step
+    from reconciler.core.plan import Plan, Step
     from reconciler.progress import PlainReporter
     from reconciler.spec.manifest import load_manifest
 

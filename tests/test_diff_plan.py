@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from reconciler.diffplan import Side, diff_plan
-from reconciler.document import diff_document
-from reconciler.render import (
+from reconciler.core.diffplan import Side, diff_plan
+from reconciler.report.document import diff_document
+from reconciler.report.plan import (
     COLLAPSE_AFTER,
     MAX_COMMENT_CHARS,
     MAX_PACKAGE_ROWS,

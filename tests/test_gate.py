@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from reconciler import gate, layout, observe
+from reconciler.core.facts import ProbeResult
 from reconciler.gate import Expect
 from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
-from reconciler.state import ProbeResult
 from tests.conftest import Project, require_python, settle
 
 ALPHA = Expect(imports=("alpha",))

@@ -15,11 +15,11 @@ import pytest
 
 from reconciler import generations, layout
 from reconciler.cli import main
+from reconciler.core.health import Expectation, assess, structure
+from reconciler.core.plan import Plan, Step
 from reconciler.gate import structure_problem
-from reconciler.health import Expectation, assess, structure
 from reconciler.look import look_at
 from reconciler.observe import EnvRequest, observe_env
-from reconciler.plan import Plan, Step
 from reconciler.planning import PlanRun, make_plan, read_lockfile
 from reconciler.spec.manifest import load_manifest
 from reconciler.verifying import check_env, scope_of

@@ -11,10 +11,10 @@ from typing import TypeVar
 
 import pytest
 
+from reconciler.core.facts import EnvHealth, Finding
+from reconciler.core.plan import Observed, Plan, Step, _order, build_plan
 from reconciler.errors import PlanCycleError, UsageError
-from reconciler.plan import Observed, Plan, Step, _order, build_plan
 from reconciler.spec.manifest import Manifest, parse_manifest
-from reconciler.state import EnvHealth, Finding
 
 MANIFEST_TEXT = """\
 [envs.new]

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from reconciler.cli import main
-from reconciler.document import FORMAT_VERSION, plan_document
-from reconciler.plan import Observed, Plan, build_plan
-from reconciler.render import (
+from reconciler.core.facts import EnvHealth, Finding
+from reconciler.core.plan import Observed, Plan, build_plan
+from reconciler.report.document import FORMAT_VERSION, plan_document
+from reconciler.report.plan import (
     NO_CHANGES,
     render_json,
     render_markdown,
@@ -25,7 +26,6 @@ from reconciler.render import (
     summary_line,
 )
 from reconciler.spec.manifest import parse_manifest
-from reconciler.state import EnvHealth, Finding
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("RECONCILE_UPDATE_GOLDEN") == "1"

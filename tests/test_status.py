@@ -21,15 +21,15 @@ import pytest
 from reconciler import layout
 from reconciler.cli import main
 from reconciler.mutex import ApplyLock
-from reconciler.status import disk_usage
-from reconciler.status_render import (
+from reconciler.report.status import (
     StatusRow,
     human_age,
     models_text,
     render_text,
     status_document,
 )
-from reconciler.units import human_size
+from reconciler.report.units import human_size
+from reconciler.status import disk_usage
 from tests.conftest import Project, require_python, uv
 from tests.test_apply import error_line, snapshot
 from tests.wheels import make_wheel

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.core.facts import Finding
+from reconciler.report.verify import has_problems, render_text, verify_document
 from reconciler.spec.record import IntegrityFinding, VerifyReport
-from reconciler.state import Finding
-from reconciler.verify_render import has_problems, render_text, verify_document
 from reconciler.verifying import EnvCheck, EnvKind
 
 

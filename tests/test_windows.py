@@ -19,8 +19,8 @@ from typing import cast
 import pytest
 
 from reconciler import generations, journal, runner, store, winpaths
+from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
-from reconciler.health import Expectation, assess
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.winpaths import Kind
 from tests.conftest import require_python

@@ -30,11 +30,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from reconciler import document
-from reconciler.document import FORMAT_VERSION
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.files import NotARegularFile, is_file, read_regular_bytes
 from reconciler.planning import PlanRun
+from reconciler.report import document
+from reconciler.report.document import FORMAT_VERSION
 
 SIZE_LIMIT = 64 * 1024 * 1024
 """The largest saved plan read: a plan of thousands of envs is a few megabytes."""

@@ -14,15 +14,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.health import ENV_LEVEL
+from reconciler.core.facts import Finding
+from reconciler.core.health import ENV_LEVEL
+from reconciler.report.units import human_size
 from reconciler.spec.record import (
     BASELINE_DETAIL,
     AllowedModification,
     IntegrityFinding,
     VerifyReport,
 )
-from reconciler.state import Finding
-from reconciler.units import human_size
 from reconciler.verifying import EnvCheck
 
 FORMAT_VERSION = "1"

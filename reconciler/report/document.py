@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler import __version__
-from reconciler.plan import ACTIONS, Plan, Step
+from reconciler.core.plan import ACTIONS, Plan, Step
 
 FORMAT_VERSION = "1"
 

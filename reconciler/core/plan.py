@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reconciler.core.facts import EnvHealth
 from reconciler.errors import PlanCycleError, UsageError
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
-from reconciler.state import EnvHealth
 
 Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]
 ACTIONS: tuple[Action, ...] = ("create", "replace", "delete", "rebind", "unbind", "forget")

@@ -13,12 +13,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.health import python_matches
-from reconciler.plan import Observed, Plan, Step, build_plan
+from reconciler.core.facts import EnvHealth, Finding
+from reconciler.core.health import python_matches
+from reconciler.core.plan import Observed, Plan, Step, build_plan
 from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import Manifest
-from reconciler.state import EnvHealth, Finding
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reconciler import __version__
-from reconciler.units import human_size
+from reconciler.report.units import human_size
 
 FORMAT_VERSION = "1"
 RowKind = Literal["managed", "adopted", "orphan"]

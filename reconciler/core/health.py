@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.state import EnvFacts, EnvHealth, Finding
+from reconciler.core.facts import EnvFacts, EnvHealth, Finding
 
 if TYPE_CHECKING:  # `which` judges structure only: it need not import lockfile parsing
     from reconciler.spec.lockfile import Lockfile

@@ -1,0 +1,1 @@
+"""Pure: versioned documents, and their text, markdown and JSON renderings."""
