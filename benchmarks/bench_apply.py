@@ -70,8 +70,8 @@ from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import layout
 from reconciler.runner import uv_bin
+from reconciler.store import layout
 from reconciler.verify import default_workers, verify_env
 
 ENV_KEY = "ml"

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import layout
 from reconciler.runner import uv_bin
+from reconciler.store import layout
 from tests.wheels import make_wheel
 
 REPO = Path(__file__).resolve().parent.parent

@@ -65,8 +65,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_apply import NUMPY, TRANSFORMERS, _check_registry, _pyenv_python, _torch_wheel
 
-from reconciler import layout
 from reconciler.runner import uv_bin
+from reconciler.store import layout
 from reconciler.verify import default_workers
 
 DEEP_TARGET = 1.6

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import build, generations, journal, layout, store
+from reconciler import build
 from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.build import BuildRequest
 from reconciler.core.plan import Plan
@@ -20,6 +20,9 @@ from reconciler.planning import PlanRun, fresh_locks
 from reconciler.progress import Reporter
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import IntegrityFinding, RecordDefect
+from reconciler.store import folders as store
+from reconciler.store import generations, layout
+from reconciler.store import removals as journal
 
 _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
@@ -131,12 +134,12 @@ def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Remova
     """Remove what reconcile created and recorded and an interrupted run left (the caller
     holds the lock): incomplete generations it handed out, a switch's temporary link, the
     recorded entries of the trash and the adopted folders set aside beside themselves
-    (:mod:`reconciler.journal`), stray temporary files of its own files, and the generations
+    (:mod:`reconciler.store.removals`), stray temporary files of its own files, and the generations
     of undeclared envs whose link is gone. With ``keep``, also the generations of declared
     envs beyond it, which an apply killed between a switch and its prune leaves behind.
     Nothing is chosen by a name pattern alone: a folder that merely looks like one of
     these is left alone."""
-    from reconciler.mutex import info_path
+    from reconciler.store.applylock import info_path
 
     root = loaded.root
     store.check(root)
@@ -206,8 +209,8 @@ def _reflink_probes(folder: Path) -> list[Path]:
 def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     """Remove the hash caches of env folders that are gone (removed generations, envs no
     longer adopted); they would otherwise pile up, one per generation ever built."""
-    from reconciler.cachedir import cache_folder
     from reconciler.hashcache import cache_file
+    from reconciler.store.cachedir import cache_folder
 
     root = loaded.root
     folder = cache_folder(root, "hashes")
@@ -261,7 +264,7 @@ def record_adopted(loaded: LoadedManifest) -> None:
     """An apply with nothing to do still remembers the manifest's adopted envs, as one with
     steps does (the caller holds the lock): what ``delete = true`` later requires."""
     from reconciler.apply import adopted_to_record
-    from reconciler.bindings import read_state, write_state
+    from reconciler.store.bindings import read_state, write_state
 
     state = read_state(loaded.root)
     adopted = adopted_to_record(loaded, state)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from reconciler import layout
 from reconciler.errors import ReconcileError
 from reconciler.locking import source_args
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.manifest import LinkMode, Sources
+from reconciler.store import layout
 
 BUILD_TIMEOUT = 3600.0
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)

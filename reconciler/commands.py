@@ -19,9 +19,9 @@ from reconciler.errors import UsageError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from reconciler.mutex import LockHolder
     from reconciler.planning import PlanRun
     from reconciler.runtime import ResolvedEnv
+    from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -142,13 +142,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
-    from reconciler.mutex import ApplyLock
     from reconciler.planning import check_inputs, make_plan
     from reconciler.progress import LiveReporter, PlainReporter
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
     from reconciler.spec.manifest import load_manifest
     from reconciler.spec.savedplan import check_saved, load_saved_plan
+    from reconciler.store.applylock import ApplyLock
 
     saved = load_saved_plan(args.planfile) if args.planfile is not None else None
     if saved is not None and args.target:
@@ -206,8 +206,8 @@ def _applied() -> None:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from reconciler.applying import rollback, rollback_target
-    from reconciler.mutex import ApplyLock
     from reconciler.spec.manifest import load_manifest
+    from reconciler.store.applylock import ApplyLock
 
     loaded = load_manifest(args.manifest, args.root)
     if args.env not in loaded.manifest.managed_envs():
@@ -223,10 +223,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from reconciler import generations
     from reconciler.applying import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
-    from reconciler.mutex import ApplyLock
     from reconciler.spec.manifest import load_manifest
+    from reconciler.store import generations
+    from reconciler.store.applylock import ApplyLock
 
     loaded = load_manifest(args.manifest, args.root)
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
@@ -266,7 +266,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def _ignored(root: Path, paths: Sequence[str]) -> None:
     """Name what the record of removals lists that reconcile never made: never removed."""
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     for path in paths:
         print(

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import layout, planmemo
-from reconciler.cachedir import cache_folder
+from reconciler import planmemo
 from reconciler.core.health import CANNOT_START, structure
 from reconciler.errors import PathUnreadable
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
 from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
 from reconciler.observe import probe
+from reconciler.store import layout
+from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
     from reconciler.spec.record import VerifyReport

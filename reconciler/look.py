@@ -17,10 +17,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import layout
 from reconciler.core.facts import EnvFacts, PathKind
 from reconciler.errors import PathUnreadable
 from reconciler.files import NotARegularFile, read_regular_bytes
+from reconciler.store import layout
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from reconciler import layout
 from reconciler.core.facts import EnvFacts, InstalledDist, ProbeResult
 from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_packages
-from reconciler.generations import read_receipt
 
 # EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
 # rest of reconcile finds them here, beside what observes more.
@@ -28,6 +26,8 @@ from reconciler.look import EnvRequest as EnvRequest
 from reconciler.look import look_at
 from reconciler.look import read_pyvenv_cfg as read_pyvenv_cfg
 from reconciler.runner import Command, CommandTimeout, run
+from reconciler.store import layout
+from reconciler.store.generations import read_receipt
 
 PROBE_TIMEOUT = 300.0
 
@@ -168,6 +168,6 @@ def created_by_reconcile(root: Path, name: str) -> bool:
     """Whether ``<root>/<name>`` is an env that reconcile made: its link, pointing at one of
     the generations under ``<root>/.generations/<name>/``. A real folder is not, whatever it
     holds (a receipt copied from a generation, say): it is an orphan to leave alone."""
-    from reconciler.generations import has_link, live_generation
+    from reconciler.store.generations import has_link, live_generation
 
     return has_link(root, name) and live_generation(root, name) is not None

@@ -36,10 +36,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from reconciler import layout
-from reconciler.cachedir import cache_folder
 from reconciler.errors import ReconcileError
 from reconciler.files import CACHE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.store import layout
+from reconciler.store.cachedir import cache_folder
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
 if TYPE_CHECKING:

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import layout, store
 from reconciler.adoption import applied_folder, check_adopted, check_doomed
-from reconciler.bindings import AppliedState, read_state
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
@@ -30,6 +28,9 @@ from reconciler.observe import (
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import LoadedManifest, Manifest
 from reconciler.spec.record import VerifyReport
+from reconciler.store import folders as store
+from reconciler.store import layout
+from reconciler.store.bindings import AppliedState, read_state
 
 
 def _sha256(text: str) -> str:
@@ -197,7 +198,7 @@ def make_plan(
     orphans = {
         name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
     }
-    from reconciler.generations import foreign_at_link
+    from reconciler.store.generations import foreign_at_link
 
     doomed = _doomed(loaded)
     moves = adopt_moves(loaded, state.adopted)

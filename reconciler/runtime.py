@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler import gate, generations, layout, store
-from reconciler.bindings import AppliedState, read_state
+from reconciler import gate
 from reconciler.errors import ReconcileError
 from reconciler.spec.manifest import LoadedManifest, load_manifest
+from reconciler.store import folders as store
+from reconciler.store import generations, layout
+from reconciler.store.bindings import AppliedState, read_state
 
 if TYPE_CHECKING:
-    from reconciler.mutex import LockHolder
+    from reconciler.store.applylock import LockHolder
 
 DEFAULT_WAIT = 600.0
 """Seconds ``wait=True`` (``--wait``) waits for a running apply by default."""
@@ -174,13 +176,15 @@ def resolve_loaded(
     _check_timeout(timeout)
     before = None
     if wait:  # read before the check: an apply that finishes during it still counts
-        from reconciler.mutex import read_holder
+        from reconciler.store.applylock import read_holder
 
         before = read_holder(loaded.root)
     found = _attempt(loaded, model)
     if isinstance(found, ResolvedEnv):
         return found
-    from reconciler.mutex import read_holder  # only now: filelock and friends cost start-up
+    from reconciler.store.applylock import (
+        read_holder,  # only now: filelock and friends cost start-up
+    )
 
     deadline = time.monotonic() + timeout
     holder = read_holder(loaded.root)

@@ -5,7 +5,7 @@ root's hash cache, the same ``assess``), so an env `status` calls healthy is one
 alone. Unlike `plan`, `status` never refuses: a missing or stale lockfile and a bad adopt
 path become reasons in the table (``lock_missing``, ``lock_stale``, ``adopt_path_invalid``)
 instead of errors; only a link (or a file) in place of one of the root's own folders is
-refused, as by every command (:func:`reconciler.store.check`). It reads only: no lock, and
+refused, as by every command (:func:`reconciler.store.folders.check`). It reads only: no lock, and
 nothing written but the hash cache under ``<root>/.cache`` (and the bytecode the import probe
 may compile, as `plan`'s does).
 """
@@ -20,9 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import generations, layout, store
 from reconciler.adoption import folder_problem
-from reconciler.bindings import read_state
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import InputFileError, LockfileError
@@ -37,6 +35,9 @@ from reconciler.planning import integrity_of, read_lockfile
 from reconciler.report.status import StatusRow, status_document
 from reconciler.spec.lockfile import Lockfile, stale_causes
 from reconciler.spec.manifest import LoadedManifest
+from reconciler.store import folders as store
+from reconciler.store import generations, layout
+from reconciler.store.bindings import read_state
 
 _RECEIPT_TIME = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler import layout, store
-from reconciler.cachedir import cache_folder
 from reconciler.core.facts import Finding
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
 from reconciler.spec.record import RecordDefect, VerifyReport
+from reconciler.store import folders as store
+from reconciler.store import layout
+from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
     from reconciler.spec.manifest import LoadedManifest

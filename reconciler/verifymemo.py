@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from reconciler import planmemo
-from reconciler.cachedir import cache_folder
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.store.cachedir import cache_folder
 from reconciler.verifying import VerifyScope
 
 FORMAT = 1

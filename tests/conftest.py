@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from reconciler import layout
 from reconciler.hashcache import RACY_NS
 from reconciler.runner import uv_bin
+from reconciler.store import layout
 from tests.plan_schema import check_plan
 from tests.wheels import make_wheel
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import layout
-from reconciler.bindings import read_state
+from reconciler.store import layout
+from reconciler.store.bindings import read_state
 from tests.conftest import Project, require_python, uv
 from tests.test_apply import error_lines, lock, plan_json, snapshot, trash_entries
 
@@ -464,7 +464,7 @@ def test_an_adopt_path_that_cannot_be_looked_at_is_one_sentence(project: Project
 def test_a_folder_set_aside_beside_itself_by_a_killed_apply_is_removed_by_the_next(
     legacy: Project,
 ) -> None:
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
     lock(legacy)

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import generations, journal, layout
 from reconciler.cli import main
 from reconciler.spec.lockfile import seal
+from reconciler.store import generations, layout
+from reconciler.store import removals as journal
 from tests.conftest import Project, require_python, uv
 from tests.processes import (
     default_signals,
@@ -909,7 +910,7 @@ def test_target_with_a_saved_plan_is_a_usage_error(project: Project) -> None:
 HOLDER = """\
 import sys
 from pathlib import Path
-from reconciler.mutex import ApplyLock
+from reconciler.store.applylock import ApplyLock
 with ApplyLock(Path(sys.argv[1]), timeout=0, command="reconcile apply --yes"):
     print("held", flush=True)
     sys.stdin.read()

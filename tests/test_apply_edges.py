@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import generations, journal, layout
 from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
+from reconciler.store import generations, layout
+from reconciler.store import removals as journal
 from tests.conftest import Project, require_python
 from tests.test_apply import (
     SERVING,

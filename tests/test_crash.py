@@ -48,10 +48,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import faults, layout
+from reconciler import faults
 from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.spec.manifest import load_manifest
+from reconciler.store import layout
 from tests.conftest import require_python
 from tests.processes import (
     default_signals,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import gate, layout, observe
+from reconciler import gate, observe
 from reconciler.core.facts import ProbeResult
 from reconciler.gate import Expect
 from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
+from reconciler.store import layout
 from tests.conftest import Project, require_python, settle
 
 ALPHA = Expect(imports=("alpha",))

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import generations, layout
 from reconciler.files import stray_temporaries
+from reconciler.store import generations, layout
 from tests.conftest import Project
 from tests.test_apply import (
     SERVING,
@@ -298,7 +298,7 @@ def test_a_recorded_entry_is_only_ever_one_of_the_shapes_reconcile_writes(
     """Whatever the record of removals holds (edited by hand, or by an attacker who can
     write it), an entry is only ever an entry of the trash, a switch's temporary in the
     root, or an absolute folder named as reconcile sets one aside."""
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     root = tmp_path / "root"
     path = root / layout.STATE / journal.NAME
@@ -349,7 +349,7 @@ def test_a_hand_edited_record_of_a_shape_reconcile_never_writes_is_ignored(
 ) -> None:
     """An ``aside`` entry beside no adopted folder of the manifest, a trash entry not named
     ``<name>-<8 hex>``, a switch entry not named ``.<env>.switch-<8 hex>``: never removed."""
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     root = tmp_path / "root"
     path = root / layout.STATE / journal.NAME
@@ -397,7 +397,7 @@ def test_stray_temporaries_are_only_files_named_exactly_as_write_atomic_names_th
 def test_an_unreadable_record_of_removals_stops_gc_and_apply_in_one_sentence(
     project: Project,
 ) -> None:
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     setup(project, SERVING)
     record = project.root / layout.STATE / journal.NAME
@@ -421,7 +421,7 @@ def test_gc_never_removes_what_a_hand_edited_record_names_and_says_so(
     """The record of removals is only ever a list of names reconcile gave: an ``aside`` entry
     outside any adopted folder's parent, a trash entry or a switch name of another shape, or
     a switch name on a folder, is left alone, and gc names each one in a note."""
-    from reconciler import journal
+    from reconciler.store import removals as journal
 
     setup(project, SERVING)
     victim = tmp_path / "victim"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import mutex
 from reconciler.errors import LockTimeout, ReconcileError
-from reconciler.mutex import ApplyLock, LockHolder, read_holder
+from reconciler.store import applylock as mutex
+from reconciler.store.applylock import ApplyLock, LockHolder, read_holder
 
 REPO = Path(__file__).resolve().parents[1]
 COMMAND = "reconcile apply --yes"
@@ -30,7 +30,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from reconciler.mutex import ApplyLock
+    from reconciler.store.applylock import ApplyLock
 
     lock = ApplyLock(Path(sys.argv[1]), timeout=0, command=sys.argv[2])
     lock.acquire()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import generations, layout
 from reconciler.cli import main
 from reconciler.core.health import Expectation, assess, structure
 from reconciler.core.plan import Plan, Step
@@ -22,6 +21,7 @@ from reconciler.look import look_at
 from reconciler.observe import EnvRequest, observe_env
 from reconciler.planning import PlanRun, make_plan, read_lockfile
 from reconciler.spec.manifest import load_manifest
+from reconciler.store import generations, layout
 from reconciler.verifying import check_env, scope_of
 from tests.conftest import Project, build_env, require_python, uv
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import layout
+from reconciler.store import layout
 from tests.conftest import Project, settle
 from tests.test_apply import SERVING, TOOLS, relock, setup
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 import reconciler
-from reconciler import EnvNotAvailable, layout
+from reconciler import EnvNotAvailable
 from reconciler.errors import ReconcileError
+from reconciler.store import layout
 from tests.conftest import Project, require_python, uv
 from tests.processes import default_signals
 from tests.test_apply import (

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler import layout
 from reconciler.cli import main
 from reconciler.spec.savedplan import SIZE_LIMIT, document_changes, stale_parts
+from reconciler.store import layout
 from tests.conftest import Project, require_python
 from tests.plan_mutations import mutations
 from tests.test_adopt import legacy_venv

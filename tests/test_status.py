@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import layout
 from reconciler.cli import main
-from reconciler.mutex import ApplyLock
 from reconciler.report.status import (
     StatusRow,
     human_age,
@@ -30,6 +28,8 @@ from reconciler.report.status import (
 )
 from reconciler.report.units import human_size
 from reconciler.status import disk_usage
+from reconciler.store import layout
+from reconciler.store.applylock import ApplyLock
 from tests.conftest import Project, require_python, uv
 from tests.test_apply import error_line, snapshot
 from tests.wheels import make_wheel

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import journal, layout
+from reconciler.store import layout
+from reconciler.store import removals as journal
 from tests.conftest import Project, require_python, uv
 from tests.wheels import make_wheel
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import layout, verify
+from reconciler import verify
 from reconciler.hashcache import RACY_NS, HashCache, cache_file
 from reconciler.spec.record import (
     EMPTY_SHA256,
@@ -34,6 +34,7 @@ from reconciler.spec.record import (
     record_digest,
     resolve_record,
 )
+from reconciler.store import layout
 from reconciler.verify import (
     CHUNK,
     EnvNotVerifiable,

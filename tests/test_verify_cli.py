@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import layout
+from reconciler.store import layout
 from tests.conftest import Project, build_env, require_python, settle
 from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.wheels import make_wheel

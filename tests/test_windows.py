@@ -1,4 +1,4 @@
-"""The Windows code paths (reconciler/winpaths.py), run on any OS: Windows-flavoured paths
+"""The Windows code paths (reconciler/store/windows.py), run on any OS: Windows-flavoured paths
 (PureWindowsPath) and a fake of the OS calls that behaves as Windows does where it matters:
 a rename never replaces an existing name, a junction is removed without touching its target,
 read-only files refuse deletion until the attribute is cleared, open files refuse deletion and
@@ -18,11 +18,15 @@ from typing import cast
 
 import pytest
 
-from reconciler import generations, journal, runner, store, winpaths
+from reconciler import runner
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe import EnvRequest, observe_env
-from reconciler.winpaths import Kind
+from reconciler.store import folders as store
+from reconciler.store import generations
+from reconciler.store import removals as journal
+from reconciler.store import windows as winpaths
+from reconciler.store.windows import Kind
 from tests.conftest import require_python
 
 ROOT = PureWindowsPath("C:/work/.envs")

@@ -7,7 +7,7 @@ read, write and remove files wherever it points, and a file there makes every wr
 So every path into them comes from :func:`folder` or :func:`env_folder`, which look at the
 entry itself (never following it) each time and refuse a link, or anything but a folder,
 with one sentence naming it (SPEC 7.7). ``.cache`` is the exception for a file: the cache
-only saves time, so a file there means no cache (see :mod:`reconciler.cachedir`).
+only saves time, so a file there means no cache (see :mod:`reconciler.store.cachedir`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler import layout
 from reconciler.errors import InternalFolderRefused
+from reconciler.store import layout
 
 TYPE_CHECKING = False  # typing is not imported: plan replays import this module
 if TYPE_CHECKING:

@@ -10,13 +10,14 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler import layout, store
+from reconciler.store import folders as store
+from reconciler.store import layout
 
 
 def cache_folder(root: Path, *parts: str) -> Path | None:
     """``<root>/.cache/<parts...>``, or ``None`` when a folder on the way is a link or
     cannot be looked at (then there is no cache: it only costs time). ``<root>/.cache``
-    itself that is a link is refused (:func:`reconciler.store.folder`), as are the root's
+    itself that is a link is refused (:func:`reconciler.store.folders.folder`), as are the root's
     other folders."""
     try:
         folder = store.folder(root, layout.CACHE)

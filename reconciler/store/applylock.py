@@ -30,9 +30,11 @@ from types import TracebackType
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
-from reconciler import faults, interrupts, layout, store
+from reconciler import faults, interrupts
 from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.store import folders as store
+from reconciler.store import layout
 
 LOCK_INFO = ".lock.info"
 DEFAULT_TIMEOUT = 600.0

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
-from reconciler import layout, store
 from reconciler.errors import ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.winpaths import ASIDE_SUFFIX
+from reconciler.store import folders as store
+from reconciler.store import layout
+from reconciler.store.windows import ASIDE_SUFFIX
 
 NAME = "removals.json"
 FORMAT_VERSION = "1"

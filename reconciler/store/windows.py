@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Literal, Protocol
 
-from reconciler import faults, layout
+from reconciler import faults
 from reconciler.errors import EnvPathOccupied, ReconcileError
+from reconciler.store import layout
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
 LINKS: tuple[Kind, ...] = ("junction", "symlink")
@@ -60,7 +61,7 @@ SWITCH_MARK = ".switch-"
 ASIDE_SUFFIX = "-old"
 
 Record = Callable[[PurePath], None]
-"""Writes a path down before it is created or renamed to (reconciler.journal): removal only
+"""Writes a path down before it is created or renamed to (reconciler.store.removals): removal only
 ever takes what was recorded."""
 
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import layout, store
 from reconciler.errors import ReconcileError, RootNotAFolder
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.store import folders as store
+from reconciler.store import layout
 
 FORMAT_VERSION = "1"
 
@@ -52,7 +53,7 @@ class AppliedState:
 
 def read_state(root: Path) -> AppliedState:
     """The applied state; empty when nothing was applied yet. ``.state`` that is a link or
-    a file is refused (:func:`reconciler.store.folder`)."""
+    a file is refused (:func:`reconciler.store.folders.folder`)."""
     store.folder(root, layout.STATE)
     path = layout.bindings_path(root)
     try:

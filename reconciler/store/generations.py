@@ -8,7 +8,7 @@ a receipt is a staging leftover (a failed or killed build) and is removed by the
 ``rename`` so that at every instant it names the complete old env or the complete new one.
 
 On Windows the link is a directory junction and the switch and removal take the code paths of
-:mod:`reconciler.winpaths` (chosen here through ``winpaths.native()``), which cannot offer
+:mod:`reconciler.store.windows` (chosen here through ``winpaths.native()``), which cannot offer
 that instant-for-instant guarantee; see there.
 """
 
@@ -28,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, cast
 
-from reconciler import faults, journal, layout, store, winpaths
+from reconciler import faults
 from reconciler.errors import EnvPathOccupied, InternalFolderRefused, ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.store import folders as store
+from reconciler.store import layout
+from reconciler.store import removals as journal
+from reconciler.store import windows as winpaths
 
 _GEN_NAME = re.compile(r"g(\d{4,})")
 
@@ -195,7 +199,7 @@ def switch(root: Path, env_key: str, generation: Path) -> None:
     ``.generations/<env_key>/``) is ever replaced: anything else at that path (a folder, a
     file, a link elsewhere) is someone's, and is refused with :class:`EnvPathOccupied`,
     nothing touched (:func:`foreign_at_link`). On Windows: a junction, switched by
-    :func:`reconciler.winpaths.switch`.
+    :func:`reconciler.store.windows.switch`.
     """
     refuse_foreign(root, env_key)
     tag = uuid.uuid4().hex[:8]
@@ -371,7 +375,7 @@ def _trash(root: Path) -> Path:
 
 def move_to_trash(root: Path, path: Path) -> Path:
     """Move ``path`` into ``<root>/.trash`` with one rename, so a locked file cannot leave a
-    half-deleted env in place; the new name is recorded first (:mod:`reconciler.journal`).
+    half-deleted env in place; the new name is recorded first (:mod:`reconciler.store.removals`).
     Refuses anything outside the root."""
     if not _inside(root, path):
         raise ReconcileError(f"refusing to remove {path}: it is outside the root {root}.")
@@ -429,7 +433,7 @@ def delete_tree(root: Path, path: Path) -> Removal:
     moved into the trash first and then deleted; an entry of the trash is deleted where it
     is (never moved again), and only when reconcile recorded it. What cannot be removed is
     reported, one line for ``path``; this never raises for a removal problem. On Windows:
-    :func:`reconciler.winpaths.delete_tree`."""
+    :func:`reconciler.store.windows.delete_tree`."""
     if path.parent == root / layout.TRASH:
         if not journal.is_recorded(root, path):
             return Removal(failed=((str(path), "reconcile did not record it; left alone"),))
@@ -464,11 +468,11 @@ def delete_adopted(root: Path, folder: Path) -> Removal:
     (``delete = true``; SPEC 7.7). The folder is moved aside first with one rename, into
     ``<root>/.trash`` when it is on the same filesystem, else to a hidden sibling, so a file
     that cannot be removed never leaves a half-deleted venv where the old path was; the new
-    name is recorded before the rename (:mod:`reconciler.journal`). Then it is deleted
+    name is recorded before the rename (:mod:`reconciler.store.removals`). Then it is deleted
     without following a link, read-only bits cleared, what is left reported (the next
     apply's or gc's cleanup retries what was recorded, in the trash or beside the folder).
     A link or a folder that is not a venv is refused, and so is anything that holds the
-    root. On Windows: :func:`reconciler.winpaths.delete_adopted`."""
+    root. On Windows: :func:`reconciler.store.windows.delete_adopted`."""
     windows = winpaths.native()
     if windows is not None:
         outcome = winpaths.delete_adopted(windows, root, folder, _recorder(root), _aside(root))

@@ -1,0 +1,1 @@
+"""IO under the root: layout, generations, removal record, bindings, the apply lock."""
