@@ -70,9 +70,9 @@ from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from reconciler.observe.walk import default_workers, verify_env
 from reconciler.runner import uv_bin
 from reconciler.store import layout
-from reconciler.verify import default_workers, verify_env
 
 ENV_KEY = "ml"
 TARGET = 1.25
@@ -89,7 +89,8 @@ _MARKER = "@@bench-apply@@"
 _INSTRUMENTED = f"""
 import functools, json, sys, time
 start = time.perf_counter()
-from reconciler import apply, applying, build, cli, planning, pythons
+from reconciler import apply, applying, build, cli, planning
+from reconciler.observe import pythons
 imported = time.perf_counter() - start
 spent = {{}}
 calls = {{}}

@@ -35,7 +35,7 @@ warmed once (an installed tool has its bytecode; this machine may set
 PYTHONDONTWRITEBYTECODE, which is lifted for the children). The page cache is warm: a first
 untimed deep verify reads everything, and the cache is warmed more than a second after the
 last file was written, since hashes of files changed within a second are never kept (racy
-rule, ``reconciler.hashcache``). On a shared machine each timed run waits (up to 30 s) until
+rule, ``reconciler.observe.hashcache``). On a shared machine each timed run waits (up to 30 s) until
 others use less than 10% of the CPUs; the report says how many runs could not wait. Prints
 medians (wall, and CPU time: the work done, which a second core cannot hide), ratios and
 PASS/FAIL lines; exits 0 either way (a benchmark is not a test).
@@ -65,9 +65,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_apply import NUMPY, TRANSFORMERS, _check_registry, _pyenv_python, _torch_wheel
 
+from reconciler.observe.walk import default_workers
 from reconciler.runner import uv_bin
 from reconciler.store import layout
-from reconciler.verify import default_workers
 
 DEEP_TARGET = 1.6
 CACHED_TARGET = 2.0
@@ -80,8 +80,8 @@ _ENGINE = f"""
 import json, os, sys, time
 began = time.perf_counter()
 from pathlib import Path
-from reconciler.hashcache import HashCache, cache_file
-from reconciler.verify import verify_env
+from reconciler.observe.hashcache import HashCache, cache_file
+from reconciler.observe.walk import verify_env
 imported = time.perf_counter()
 env, root, deep = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "deep"
 real = os.path.realpath(env)

@@ -27,20 +27,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
-from reconciler.adoption import applied_folder, delete_problem, folder_problem, protected
 from reconciler.build import BuildError, BuildRequest
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import ReconcileError
 from reconciler.files import display_path
-from reconciler.observe import EnvRequest, observe_env
+from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
+from reconciler.observe.env import EnvRequest, observe_env
+from reconciler.observe.integrity import RECORD_DEFECTS
 from reconciler.progress import Reporter
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import RecordDefect
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
-from reconciler.verifying import RECORD_DEFECTS
 
 MAX_PARALLEL_BUILDS = 4
 

@@ -47,7 +47,7 @@ def file_verifier(
     (``deep``), and the hashes go into the root's cache so the next plan need not reread them.
     A file whose sha256 or size is not its RECORD row's is hashed as it is (``installed``),
     to tell an upstream RECORD defect from a corrupted cache after the purge."""
-    from reconciler.verifying import verify_dir
+    from reconciler.observe.integrity import verify_dir
 
     def verify_files(
         env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
@@ -64,7 +64,7 @@ def file_verifier(
 def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | None:
     """What a file whose content is not its RECORD row's is: its actual sha256 and size, or
     ``None`` for any other finding (or a file that is no longer a regular file)."""
-    from reconciler.verify import sha256_file
+    from reconciler.observe.walk import sha256_file
 
     if finding.category not in ("hash_mismatch", "size_mismatch") or finding.dist is None:
         return None
@@ -87,7 +87,7 @@ def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | No
 def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
     """Everything the create/replace steps need, found before anything is built: a missing
     Python fails here, with nothing touched."""
-    from reconciler.pythons import find_python
+    from reconciler.observe.pythons import find_python
 
     manifest = loaded.manifest
     keys = sorted(s.target for s in plan.steps if s.action in ("create", "replace"))
@@ -209,7 +209,7 @@ def _reflink_probes(folder: Path) -> list[Path]:
 def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     """Remove the hash caches of env folders that are gone (removed generations, envs no
     longer adopted); they would otherwise pile up, one per generation ever built."""
-    from reconciler.hashcache import cache_file
+    from reconciler.observe.hashcache import cache_file
     from reconciler.store.cachedir import cache_folder
 
     root = loaded.root

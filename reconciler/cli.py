@@ -205,7 +205,7 @@ def _replay_plan(args: argparse.Namespace) -> int | None:
     observe afresh."""
     if args.out is not None or args.deep:
         return None
-    from reconciler import planmemo
+    from reconciler.memo import plan as planmemo
 
     root = planmemo.root_of(args.manifest, args.root)
     if root is None:

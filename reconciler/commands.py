@@ -30,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     memo: tuple[Path, str] | None = getattr(args, "memo", None)
     if memo is None:
         return _plan(args)[0]
-    from reconciler import planmemo
+    from reconciler.memo import plan as planmemo
 
     started = time.time_ns()
     real, tee = sys.stdout, planmemo.Tee(sys.stdout)
@@ -288,7 +288,7 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
-    from reconciler.manifestpaths import check_root_usable
+    from reconciler.observe.manifestpaths import check_root_usable
     from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
     from reconciler.spec.manifest import load_manifest
 
@@ -321,14 +321,14 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from reconciler import verifymemo
+    from reconciler.memo import verify as verifymemo
+    from reconciler.observe.integrity import check_envs
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
-    from reconciler.verifying import check_envs
 
     scope = verifymemo.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
+        from reconciler.observe.integrity import scope_of
         from reconciler.spec.manifest import load_manifest
-        from reconciler.verifying import scope_of
 
         started = time.time_ns()
         scope = scope_of(load_manifest(args.manifest, args.root))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
-from reconciler.manifestpaths import lockfile_text
+from reconciler.observe.manifestpaths import lockfile_text
 from reconciler.planning import fresh_lock
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.lockfile import (

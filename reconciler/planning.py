@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
-from reconciler.manifestpaths import check_root_usable, lockfile_text
-from reconciler.observe import (
+from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
+from reconciler.observe.env import (
     EnvRequest,
     created_by_reconcile,
     observe_all,
     undeclared_entries,
 )
+from reconciler.observe.manifestpaths import check_root_usable, lockfile_text
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import LoadedManifest, Manifest
 from reconciler.spec.record import VerifyReport
@@ -106,8 +106,8 @@ def integrity_of(
     every plan). An env that is absent, leads out of the root or has no site-packages is
     judged by its other findings instead. ``seen`` gets every path looked at, and
     ``seen_by_env`` the same, env by env."""
-    from reconciler.verify import EnvNotVerifiable
-    from reconciler.verifying import verify_dir
+    from reconciler.observe.integrity import verify_dir
+    from reconciler.observe.walk import EnvNotVerifiable
 
     manifest = loaded.manifest
     reports = {}
@@ -348,7 +348,7 @@ def _env_files(fact: EnvFacts, parent: bool = True) -> list[str]:
     pyvenv.cfg and activation scripts (planmemo.env_paths), lib/python*, and the files
     directly in site-packages."""
     from reconciler.files import glob
-    from reconciler.planmemo import env_paths
+    from reconciler.memo.plan import env_paths
 
     cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
     paths = env_paths(fact.path, fact.real_path, cfg, parent=parent)

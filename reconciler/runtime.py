@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler import gate
 from reconciler.errors import ReconcileError
+from reconciler.observe import gate
 from reconciler.spec.manifest import LoadedManifest, load_manifest
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
@@ -227,7 +227,7 @@ def resolve(
 ) -> ResolvedEnv:
     """The interpreter ``model`` should run with, from the applied bindings.
 
-    Uses the model's env when it is usable (:func:`reconciler.gate.env_problem`: a sound
+    Uses the model's env when it is usable (:func:`reconciler.observe.gate.env_problem`: a sound
     structure, every RECORD-listed file intact, the interpreter runs and the declared
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a

@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.adoption import folder_problem
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import InputFileError, LockfileError
-from reconciler.observe import (
+from reconciler.observe.adoption import folder_problem
+from reconciler.observe.env import (
     EnvRequest,
     created_by_reconcile,
     observe_all,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.hashcache import RACY_NS
+from reconciler.observe.hashcache import RACY_NS
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 from tests.plan_schema import check_plan
@@ -87,7 +87,7 @@ def private_uv_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settle() -> None:
     """Wait until files written so far are old enough to be trusted: a file changed within
     ``RACY_NS`` of a run is hashed but never cached, and a plan reading one is never stored
-    (the racy rule, reconciler/hashcache.py and reconciler/planmemo.py)."""
+    (the racy rule, reconciler/observe/hashcache.py and reconciler/memo/plan.py)."""
     time.sleep((RACY_NS + 100_000_000) / 1e9)
 
 

@@ -1,4 +1,4 @@
-"""The health gate of `which`, `run` and `resolve()` (reconciler/gate.py), on real venvs.
+"""The health gate of `which`, `run` and `resolve()` (reconciler/observe/gate.py), on real venvs.
 
 An env is usable when its structure is sound, every RECORD-listed file is intact and its
 interpreter (of the declared version) imports the declared modules. The verdict is
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import gate, observe
 from reconciler.core.facts import ProbeResult
-from reconciler.gate import Expect
+from reconciler.observe import env as observe
+from reconciler.observe import gate
+from reconciler.observe.gate import Expect
 from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
 from reconciler.store import layout
 from tests.conftest import Project, require_python, settle

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.hashcache import (
+from reconciler.observe.hashcache import (
     FORMAT_VERSION,
     MAGIC,
     RACY_NS,

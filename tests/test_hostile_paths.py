@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import InputFileError
 from reconciler.files import read_regular_file
-from reconciler.look import recorded_venv_path
+from reconciler.observe.look import recorded_venv_path
 from tests.conftest import require_python, uv
 from tests.wheels import make_wheel
 

@@ -18,9 +18,9 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import observe
 from reconciler.cli import main
 from reconciler.errors import ManifestError
+from reconciler.observe import env as observe
 from reconciler.runner import Command, Result
 from reconciler.spec.manifest import Manifest, parse_manifest
 

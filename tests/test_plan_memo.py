@@ -1,4 +1,4 @@
-"""A plan is replayed only while every input is unchanged (reconciler/planmemo.py).
+"""A plan is replayed only while every input is unchanged (reconciler/memo/plan.py).
 
 Differential: after each kind of change to what a plan reads, the next `plan` must not
 replay, and must print exactly what a plan computed afresh prints.

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from reconciler import pythons
 from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound
-from reconciler.pythons import find_python, override_variable
+from reconciler.observe import pythons
+from reconciler.observe.pythons import find_python, override_variable
 from reconciler.spec.manifest import PythonDownloads
 from tests.conftest import require_python
 

@@ -24,8 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import verify
-from reconciler.hashcache import RACY_NS, HashCache, cache_file
+from reconciler.observe import walk as verify
+from reconciler.observe.hashcache import RACY_NS, HashCache, cache_file
+from reconciler.observe.walk import (
+    CHUNK,
+    EnvNotVerifiable,
+    FileHash,
+    sha256_file,
+    verify_env,
+)
 from reconciler.spec.record import (
     EMPTY_SHA256,
     MAX_INVALID_ROWS,
@@ -35,13 +42,6 @@ from reconciler.spec.record import (
     resolve_record,
 )
 from reconciler.store import layout
-from reconciler.verify import (
-    CHUNK,
-    EnvNotVerifiable,
-    FileHash,
-    sha256_file,
-    verify_env,
-)
 from tests.conftest import build_env, require_python
 from tests.wheels import make_wheel, wheel_sha256
 
@@ -982,7 +982,7 @@ def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
         f"""
         import os, sys, time
         from pathlib import Path
-        from reconciler import verify
+        from reconciler.observe import walk as verify
         verify.PARALLEL_MIN = 0
         def check(self, tally, items):
             os.write(1, f"{{os.getpid()}}\\n".encode())

@@ -374,7 +374,7 @@ def test_an_adopted_env_is_verified_in_its_own_folder_and_reported_as_adopted(
 
 
 def test_gc_removes_the_hash_caches_of_generations_that_are_gone(project: Project) -> None:
-    from reconciler.hashcache import cache_file
+    from reconciler.observe.hashcache import cache_file
 
     setup(project, SERVING)
     first = gen_dir(project, "serving", "g0001")

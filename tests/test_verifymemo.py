@@ -1,5 +1,5 @@
 """`verify` takes what it needs of an unchanged manifest from a memo, without validating it
-again (reconciler/verifymemo.py): a real `reconcile` process each time, told apart by whether
+again (reconciler/memo/verify.py): a real `reconcile` process each time, told apart by whether
 it imported the manifest's validation.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.verifying import VerifyScope, VerifyTarget
+from reconciler.observe.integrity import VerifyScope, VerifyTarget
 from tests.conftest import settle
 
 _RUN = (

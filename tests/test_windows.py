@@ -21,7 +21,7 @@ import pytest
 from reconciler import runner
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
-from reconciler.observe import EnvRequest, observe_env
+from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.store import folders as store
 from reconciler.store import generations
 from reconciler.store import removals as journal

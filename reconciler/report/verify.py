@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.core.facts import Finding
 from reconciler.core.health import ENV_LEVEL
+from reconciler.observe.integrity import EnvCheck
 from reconciler.report.units import human_size
 from reconciler.spec.record import (
     BASELINE_DETAIL,
@@ -23,7 +24,6 @@ from reconciler.spec.record import (
     IntegrityFinding,
     VerifyReport,
 )
-from reconciler.verifying import EnvCheck
 
 FORMAT_VERSION = "1"
 LINKED_FILES_HINT = "they share storage with another copy, most likely uv's package cache"

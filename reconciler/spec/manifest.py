@@ -606,7 +606,7 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         path=path.absolute(), text=text, manifest=manifest, root_override=override
     )
     # Imported here: manifestpaths builds on this module's types (the IO half of the checks).
-    from reconciler.manifestpaths import check_paths
+    from reconciler.observe.manifestpaths import check_paths
 
     check_paths(loaded, label)
     return loaded

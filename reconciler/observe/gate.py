@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import planmemo
 from reconciler.core.health import CANNOT_START, structure
 from reconciler.errors import PathUnreadable
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
-from reconciler.look import EnvRequest, look_at, read_pyvenv_cfg
-from reconciler.observe import probe
+from reconciler.memo import plan as planmemo
+from reconciler.observe.env import probe
+from reconciler.observe.look import EnvRequest, look_at, read_pyvenv_cfg
 from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder
 
@@ -146,8 +146,8 @@ def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[
     """The verdict, and whether it lasts as long as the files it was drawn from (an
     interpreter that timed out or a folder that could not be read may do better next time)."""
     # Here, not at the top: a remembered verdict needs none of them (`which` starts faster).
-    from reconciler.verify import EnvNotVerifiable
-    from reconciler.verifying import verify_dir
+    from reconciler.observe.integrity import verify_dir
+    from reconciler.observe.walk import EnvNotVerifiable
 
     try:
         report = verify_dir(root, env_dir, expect.verify_ignore, seen=seen)

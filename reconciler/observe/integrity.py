@@ -175,8 +175,8 @@ def verify_dir(
     ``seen``, when given, gets every path the check looked at. ``baseline``: the upstream
     RECORD defects to check against what was installed (default: those the generation's
     receipt names, see ``receipt_baseline``)."""
-    from reconciler.hashcache import HashCache, cache_file
-    from reconciler.verify import verify_env
+    from reconciler.observe.hashcache import HashCache, cache_file
+    from reconciler.observe.walk import verify_env
 
     real = os.path.realpath(env_dir)
     if baseline is None:
@@ -195,8 +195,8 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
     never from a cache, so nothing remembered can hide an env that lost its interpreter),
     then its files against RECORD."""
     from reconciler.core.health import structure
-    from reconciler.look import EnvRequest, look_at
-    from reconciler.verify import EnvNotVerifiable
+    from reconciler.observe.look import EnvRequest, look_at
+    from reconciler.observe.walk import EnvNotVerifiable
 
     path, kind = Path(target.path), target.kind
     shown = display_path(path)

@@ -22,10 +22,10 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler import planmemo
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.memo import plan as planmemo
+from reconciler.observe.integrity import VerifyScope
 from reconciler.store.cachedir import cache_folder
-from reconciler.verifying import VerifyScope
 
 FORMAT = 1
 KEEP = 8

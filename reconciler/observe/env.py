@@ -22,9 +22,9 @@ from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_pack
 
 # EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
 # rest of reconcile finds them here, beside what observes more.
-from reconciler.look import EnvRequest as EnvRequest
-from reconciler.look import look_at
-from reconciler.look import read_pyvenv_cfg as read_pyvenv_cfg
+from reconciler.observe.look import EnvRequest as EnvRequest
+from reconciler.observe.look import look_at
+from reconciler.observe.look import read_pyvenv_cfg as read_pyvenv_cfg
 from reconciler.runner import Command, CommandTimeout, run
 from reconciler.store import layout
 from reconciler.store.generations import read_receipt

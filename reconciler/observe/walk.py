@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 from reconciler import runner
 from reconciler.errors import ReconcileError
 from reconciler.files import is_dir, site_packages
-from reconciler.hashcache import Entry, HashCache, entry_for
+from reconciler.observe.hashcache import Entry, HashCache, entry_for
 from reconciler.spec.record import (
     BASELINE_DETAIL,
     CONTENT_CATEGORIES,
@@ -904,7 +904,7 @@ def verify_env(
 
     ``cache`` (loaded for this env's real path) answers for every file whose stat identity is
     unchanged, so it is not read, and for every RECORD likewise; every file that is hashed is
-    stored in it (racy files excepted, see ``reconciler.hashcache``). ``deep`` reads every
+    stored in it (racy files excepted, see ``reconciler.observe.hashcache``). ``deep`` reads every
     file even so, and refreshes the cache with what it found. The findings are the same
     either way. The caller saves the cache (``cache.save()``); this function never writes.
     ``seen``, when given, gets every path the walk looked at, present or not: each folder on

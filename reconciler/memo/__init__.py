@@ -1,0 +1,1 @@
+"""Optional caches, safe to delete: plan replay and verify scope."""
