@@ -89,7 +89,11 @@ _MARKER = "@@bench-apply@@"
 _INSTRUMENTED = f"""
 import functools, json, sys, time
 start = time.perf_counter()
-from reconciler import apply, applying, build, cli, planning
+from reconciler.commands import plan as planning
+from reconciler.cli import app as cli
+from reconciler.execute import executor as apply
+from reconciler.execute import applying
+from reconciler.execute import uv as build
 from reconciler.observe import pythons
 imported = time.perf_counter() - start
 spent = {{}}

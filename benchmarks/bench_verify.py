@@ -101,7 +101,7 @@ print("{_MARKER}" + json.dumps({{
 """
 
 # The `reconcile` console script, run by this interpreter so the private pycache applies.
-_COMMAND = "import sys; from reconciler.cli import main; sys.exit(main())"
+_COMMAND = "import sys; from reconciler.cli.app import main; sys.exit(main())"
 
 # The peer of the cached verify: parse every RECORD, stat every row's file, nothing more.
 _STAT_WALK = """

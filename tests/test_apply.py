@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.spec.lockfile import seal
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal

@@ -348,10 +348,10 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     """Checked again when the step runs, not trusted from the plan: a delete step for a real
     folder (or for a link that is not reconcile's) fails naming it, and nothing is removed;
     it never reports "deleted" for what is still there."""
-    from reconciler.apply import Applier, ApplyFailed
-    from reconciler.applying import UvBuilder, file_verifier
+    from reconciler.cli.progress import PlainReporter
     from reconciler.core.plan import Plan, Step
-    from reconciler.progress import PlainReporter
+    from reconciler.execute.applying import UvBuilder, file_verifier
+    from reconciler.execute.executor import Applier, ApplyFailed
     from reconciler.spec.manifest import load_manifest
 
     setup(project, SERVING)

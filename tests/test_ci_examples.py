@@ -33,8 +33,8 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
-import reconciler.commands
-from reconciler.cli import build_parser, main, parse_args
+import reconciler.cli.verbs
+from reconciler.cli.app import build_parser, main, parse_args
 from reconciler.errors import ReconcileError
 from tests.conftest import Project, require_python
 from tests.plan_schema import check_plan
@@ -827,7 +827,7 @@ def sample_comment() -> str:
 
 
 @pytest.mark.skipif(
-    not hasattr(reconciler.commands, "cmd_diff"), reason="reconcile diff is not implemented yet"
+    not hasattr(reconciler.cli.verbs, "cmd_diff"), reason="reconcile diff is not implemented yet"
 )
 def test_the_review_job_passes_and_writes_the_comment_that_ci_md_shows(
     project: Project, tmp_path: Path

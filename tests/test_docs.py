@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.cli import build_parser
+from reconciler.cli.app import build_parser
 from reconciler.spec.docgen import generate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from tests.conftest import require_python, uv
 from tests.plan_mutations import mutations
 from tests.wheels import make_wheel

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import interrupts
-from reconciler.cli import main
+from reconciler.cli.app import main
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli, locking
+from reconciler.cli import app as cli
+from reconciler.commands import lock as locking
 from reconciler.spec.lockfile import parse_lockfile
 from tests.conftest import Project
 from tests.wheels import make_wheel, wheel_sha256

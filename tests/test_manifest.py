@@ -1,6 +1,6 @@
 """Table tests of envs.toml parsing (SPEC 3): every error names file, line and key path.
 
-The parser is pure (``parse_manifest``); the CLI cases call ``reconciler.cli.main`` in-process
+The parser is pure (``parse_manifest``); the CLI cases call ``reconciler.cli.app.main`` in-process
 and check that a bad manifest is one clear sentence, exit code 1, and nothing on disk.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.errors import ManifestError, ManifestNotFound, Problem
 from reconciler.spec.manifest import format_key_path, load_manifest, parse_manifest
 

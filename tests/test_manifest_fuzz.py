@@ -18,7 +18,7 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.errors import ManifestError
 from reconciler.observe import env as observe
 from reconciler.runner import Command, Result

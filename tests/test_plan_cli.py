@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.spec.lockfile import seal
 from tests.conftest import Project, build_env, require_python
 

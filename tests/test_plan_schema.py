@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from tests import conftest
 from tests.conftest import Project
 from tests.plan_schema import SCHEMA_PATH, problems, validator

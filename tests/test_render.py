@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.core.facts import EnvHealth, Finding
 from reconciler.core.plan import Observed, Plan, build_plan
 from reconciler.report.document import FORMAT_VERSION, plan_document

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli import main
+from reconciler.cli.app import main
 from reconciler.spec.savedplan import SIZE_LIMIT, document_changes, stale_parts
 from reconciler.store import layout
 from tests.conftest import Project, require_python

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.app import main
+from reconciler.commands.status import disk_usage
 from reconciler.report.status import (
     StatusRow,
     human_age,
@@ -27,7 +28,6 @@ from reconciler.report.status import (
     status_document,
 )
 from reconciler.report.units import human_size
-from reconciler.status import disk_usage
 from reconciler.store import layout
 from reconciler.store.applylock import ApplyLock
 from tests.conftest import Project, require_python, uv

@@ -331,7 +331,7 @@ def test_quiet_prints_nothing_for_healthy_envs(project: Project) -> None:
 def test_link_mode_clone_never_silently_becomes_hardlinks(project: Project) -> None:
     """uv's clone falls back to hardlinks on ext4; SPEC 7.3 allows shared inodes only with
     link_mode = "hardlink", so an explicit "clone" where reflinks are missing is refused."""
-    from reconciler.build import supports_reflink
+    from reconciler.execute.uv import supports_reflink
 
     project.folder.joinpath(".envs", ".generations").mkdir(parents=True)
     reflinks = supports_reflink(project.folder / ".envs" / ".generations")

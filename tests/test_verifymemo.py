@@ -19,7 +19,7 @@ from tests.conftest import settle
 
 _RUN = (
     "import sys\n"
-    "from reconciler.cli import main\n"
+    "from reconciler.cli.app import main\n"
     "code = main(sys.argv[1:])\n"
     "print('validated' if 'reconciler.spec.manifest' in sys.modules else 'memo', file=sys.stderr)\n"
     "sys.exit(code)\n"

@@ -30,9 +30,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from reconciler.commands.plan import PlanRun
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.files import NotARegularFile, is_file, read_regular_bytes
-from reconciler.planning import PlanRun
 from reconciler.report import document
 from reconciler.report.document import FORMAT_VERSION
 

@@ -8,13 +8,13 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.commands.plan import read_lockfile
 from reconciler.core.diffplan import Side, diff_plan
 from reconciler.core.plan import Plan
 from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.observe.git import Revision, revision
 from reconciler.observe.manifestpaths import LOCKFILE_LIMIT
-from reconciler.planning import read_lockfile
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import (
     MANIFEST_LIMIT,

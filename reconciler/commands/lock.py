@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.commands.plan import fresh_lock
 from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.manifestpaths import lockfile_text
-from reconciler.planning import fresh_lock
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.lockfile import (
     GENERATED_PREFIX,

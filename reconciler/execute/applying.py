@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import build
-from reconciler.apply import Applier, ApplyReport, EnvTarget, FileProblem
-from reconciler.build import BuildRequest
+from reconciler.cli.progress import Reporter
+from reconciler.commands.plan import PlanRun, fresh_locks
 from reconciler.core.plan import Plan
 from reconciler.errors import UsageError
+from reconciler.execute import uv as build
+from reconciler.execute.executor import Applier, ApplyReport, EnvTarget, FileProblem
+from reconciler.execute.uv import BuildRequest
 from reconciler.files import stray_temporaries
-from reconciler.planning import PlanRun, fresh_locks
-from reconciler.progress import Reporter
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import IntegrityFinding, RecordDefect
 from reconciler.store import folders as store
@@ -28,7 +28,7 @@ _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
 
 class UvBuilder:
-    """The real builder: uv, through reconciler.build."""
+    """The real builder: uv, through reconciler.execute.uv."""
 
     def create_venv(self, request: BuildRequest) -> None:
         build.create_venv(request)
@@ -263,7 +263,7 @@ def execute(
 def record_adopted(loaded: LoadedManifest) -> None:
     """An apply with nothing to do still remembers the manifest's adopted envs, as one with
     steps does (the caller holds the lock): what ``delete = true`` later requires."""
-    from reconciler.apply import adopted_to_record
+    from reconciler.execute.executor import adopted_to_record
     from reconciler.store.bindings import read_state, write_state
 
     state = read_state(loaded.root)

@@ -19,7 +19,7 @@ from reconciler.errors import UsageError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from reconciler.planning import PlanRun
+    from reconciler.commands.plan import PlanRun
     from reconciler.runtime import ResolvedEnv
     from reconciler.store.applylock import LockHolder
 
@@ -47,8 +47,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
     from rich.console import Console
 
+    from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
-    from reconciler.planning import make_plan
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
     from reconciler.spec.manifest import load_manifest
@@ -85,7 +85,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
     from rich.console import Console
 
-    from reconciler.diffing import make_diff, portable_label
+    from reconciler.commands.diff import make_diff, portable_label
     from reconciler.report.document import diff_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
 
@@ -104,7 +104,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from reconciler.locking import lock_command
+    from reconciler.commands.lock import lock_command
 
     return lock_command(args)
 
@@ -141,9 +141,15 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.applying import cleanup, env_targets, execute, print_report, record_adopted
-    from reconciler.planning import check_inputs, make_plan
-    from reconciler.progress import LiveReporter, PlainReporter
+    from reconciler.cli.progress import LiveReporter, PlainReporter
+    from reconciler.commands.plan import check_inputs, make_plan
+    from reconciler.execute.applying import (
+        cleanup,
+        env_targets,
+        execute,
+        print_report,
+        record_adopted,
+    )
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
     from reconciler.spec.manifest import load_manifest
@@ -205,7 +211,7 @@ def _applied() -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.applying import rollback, rollback_target
+    from reconciler.execute.applying import rollback, rollback_target
     from reconciler.spec.manifest import load_manifest
     from reconciler.store.applylock import ApplyLock
 
@@ -223,7 +229,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from reconciler.applying import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
+    from reconciler.execute.applying import (
+        adopt_folders,
+        clean,
+        plan_gc,
+        preview_gc,
+        prune_hash_caches,
+    )
     from reconciler.spec.manifest import load_manifest
     from reconciler.store import generations
     from reconciler.store.applylock import ApplyLock
@@ -345,9 +357,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
+    from reconciler.commands.status import status_report
     from reconciler.report.status import render_json, render_text
     from reconciler.spec.manifest import load_manifest
-    from reconciler.status import status_report
 
     doc = status_report(load_manifest(args.manifest, args.root))
     sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))

@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
-from reconciler.build import BuildError, BuildRequest
+from reconciler.cli.progress import Reporter
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import ReconcileError
+from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.observe.integrity import RECORD_DEFECTS
-from reconciler.progress import Reporter
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import RecordDefect

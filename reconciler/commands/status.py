@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands.plan import integrity_of, read_lockfile
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import InputFileError, LockfileError
@@ -31,7 +32,6 @@ from reconciler.observe.env import (
     read_pyvenv_cfg,
     undeclared_entries,
 )
-from reconciler.planning import integrity_of, read_lockfile
 from reconciler.report.status import StatusRow, status_document
 from reconciler.spec.lockfile import Lockfile, stale_causes
 from reconciler.spec.manifest import LoadedManifest

@@ -193,7 +193,7 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from reconciler import commands
+    from reconciler.cli import verbs as commands
 
     handler: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{args.command}")
     return handler(args)

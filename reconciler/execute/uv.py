@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from reconciler.commands.lock import source_args
 from reconciler.errors import ReconcileError
-from reconciler.locking import source_args
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.manifest import LinkMode, Sources
 from reconciler.store import layout

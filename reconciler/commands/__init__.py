@@ -1,0 +1,1 @@
+"""One use case per verb; each returns data and never prints."""

@@ -1,0 +1,1 @@
+"""IO: carry out a plan: the executor and the uv builder."""
