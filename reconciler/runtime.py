@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from reconciler.errors import ReconcileError
 from reconciler.observe import gate
-from reconciler.spec.manifest import LoadedManifest, load_manifest
+from reconciler.observe.inputs import load_manifest
+from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state
@@ -232,7 +233,7 @@ def resolve(
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
     :class:`~reconciler.errors.ReconcileError`) with an actionable message when neither is
-    usable, the manifest errors of :func:`reconciler.spec.manifest.load_manifest` when the
+    usable, the manifest errors of :func:`reconciler.observe.inputs.load_manifest` when the
     manifest is bad, and :class:`~reconciler.errors.InternalFolderRefused` when one of the
     root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``) is a link.
 

@@ -352,7 +352,7 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     from reconciler.core.plan import Plan, Step
     from reconciler.execute.applying import UvBuilder, file_verifier
     from reconciler.execute.executor import Applier, ApplyFailed
-    from reconciler.spec.manifest import load_manifest
+    from reconciler.observe.inputs import load_manifest
 
     setup(project, SERVING)
     folder = _copied_generation(project)

@@ -49,9 +49,9 @@ from typing import Any
 import pytest
 
 from reconciler import faults
+from reconciler.observe.inputs import load_manifest
 from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
-from reconciler.spec.manifest import load_manifest
 from reconciler.store import layout
 from tests.conftest import require_python
 from tests.processes import (

@@ -49,9 +49,9 @@ def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
 
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
+    from reconciler.observe.inputs import load_manifest
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
-    from reconciler.spec.manifest import load_manifest
 
     loaded = load_manifest(args.manifest, args.root)
     run = make_plan(loaded, args.target, deep=args.deep)
@@ -150,9 +150,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print_report,
         record_adopted,
     )
+    from reconciler.observe.inputs import load_manifest
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
-    from reconciler.spec.manifest import load_manifest
     from reconciler.spec.savedplan import check_saved, load_saved_plan
     from reconciler.store.applylock import ApplyLock
 
@@ -212,7 +212,7 @@ def _applied() -> None:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from reconciler.execute.applying import rollback, rollback_target
-    from reconciler.spec.manifest import load_manifest
+    from reconciler.observe.inputs import load_manifest
     from reconciler.store.applylock import ApplyLock
 
     loaded = load_manifest(args.manifest, args.root)
@@ -236,7 +236,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         preview_gc,
         prune_hash_caches,
     )
-    from reconciler.spec.manifest import load_manifest
+    from reconciler.observe.inputs import load_manifest
     from reconciler.store import generations
     from reconciler.store.applylock import ApplyLock
 
@@ -300,9 +300,9 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
+    from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
     from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
-    from reconciler.spec.manifest import load_manifest
 
     timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
 
@@ -339,8 +339,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     scope = verifymemo.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
+        from reconciler.observe.inputs import load_manifest
         from reconciler.observe.integrity import scope_of
-        from reconciler.spec.manifest import load_manifest
 
         started = time.time_ns()
         scope = scope_of(load_manifest(args.manifest, args.root))
@@ -358,8 +358,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
     from reconciler.commands.status import status_report
+    from reconciler.observe.inputs import load_manifest
     from reconciler.report.status import render_json, render_text
-    from reconciler.spec.manifest import load_manifest
 
     doc = status_report(load_manifest(args.manifest, args.root))
     sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))

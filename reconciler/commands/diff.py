@@ -8,20 +8,15 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.commands.plan import read_lockfile
 from reconciler.core.diffplan import Side, diff_plan
 from reconciler.core.plan import Plan
 from reconciler.errors import LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.observe.git import Revision, revision
+from reconciler.observe.inputs import LockVerdict, judged, load_manifest, read_lock
 from reconciler.observe.manifestpaths import LOCKFILE_LIMIT
-from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
-from reconciler.spec.manifest import (
-    MANIFEST_LIMIT,
-    LoadedManifest,
-    load_manifest,
-    parse_manifest,
-)
+from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_sentence
+from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, parse_manifest
 
 GIT_PREFIX = "git:"
 
@@ -54,10 +49,11 @@ def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifes
     return LoadedManifest(path=path, text=text, manifest=manifest_doc, root_override=root)
 
 
-def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> Lockfile:
-    """An env's lockfile from the working tree (as `plan` reads it) or from ``rev``."""
+def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> LockVerdict:
+    """An env's lockfile from the working tree (as `plan` reads it) or from ``rev``, judged
+    as `plan` judges it."""
     if rev is None:
-        return read_lockfile(loaded, key)
+        return read_lock(loaded, key)
     path = loaded.lockfile_path(key)
     shown = _relative(path, loaded.base_dir)
     # Found from the manifest's place in the repository, never through the work tree: a link
@@ -70,7 +66,7 @@ def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> Lockfi
             f"{rev.label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "
             "and commit the lockfile, or diff against a revision that has it."
         )
-    return parse_lockfile(text, f"{rev.label}:{shown}")
+    return judged(loaded.manifest, key, parse_lockfile(text, f"{rev.label}:{shown}"))
 
 
 def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str, Lockfile]:
@@ -78,14 +74,16 @@ def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str
     locks: dict[str, Lockfile] = {}
     for key in sorted(manifest.managed_envs()):
         where = _relative(loaded.lockfile_path(key), loaded.base_dir)
-        lock = _read_lock(loaded, key, rev)
-        causes = stale_causes(lock, manifest.envs[key], manifest.sources_for(key))
-        if causes:
+        verdict = _read_lock(loaded, key, rev)
+        if verdict.unreadable is not None:
+            raise verdict.unreadable
+        if verdict.stale:
             raise LockfileError(
-                f"{label}: {stale_sentence(where, key, causes)}: run `reconcile lock {key}` and "
-                "commit it."
+                f"{label}: {stale_sentence(where, key, verdict.stale)}: run `reconcile lock "
+                f"{key}` and commit it."
             )
-        locks[key] = lock
+        assert verdict.lock is not None  # read, and judged fresh
+        locks[key] = verdict.lock
     return locks
 
 

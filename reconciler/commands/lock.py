@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.commands.plan import fresh_lock
-from reconciler.errors import InputFileError, LockfileError, ReconcileError, UsageError
+from reconciler.errors import LockfileError, ReconcileError, UsageError
 from reconciler.files import display_path, write_atomic
+from reconciler.observe.inputs import load_manifest, read_lock
 from reconciler.observe.manifestpaths import lockfile_text
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.lockfile import (
@@ -30,7 +30,7 @@ from reconciler.spec.lockfile import (
     seal,
     written_by_reconcile,
 )
-from reconciler.spec.manifest import LoadedManifest, Sources, load_manifest, local_path
+from reconciler.spec.manifest import LoadedManifest, Sources, local_path
 
 LOCK_TIMEOUT = 600.0
 _UNREACHABLE = (
@@ -180,10 +180,9 @@ def check(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[str]:
     `plan` reads and judges them)."""
     problems = []
     for key in env_keys:
-        try:
-            fresh_lock(loaded, key)
-        except (LockfileError, InputFileError) as exc:
-            problems.append(f"{key}: {exc.message}")
+        refusal = read_lock(loaded, key).refusal()
+        if refusal is not None:
+            problems.append(f"{key}: {refusal.message}")
     return problems
 
 

@@ -15,17 +15,11 @@ from typing import Any
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
-from reconciler.errors import LockfileError
-from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
-from reconciler.observe.env import (
-    EnvRequest,
-    created_by_reconcile,
-    observe_all,
-    undeclared_entries,
-)
-from reconciler.observe.manifestpaths import check_root_usable, lockfile_text
-from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
+from reconciler.observe.env import created_by_reconcile, observe_all, undeclared_entries
+from reconciler.observe.inputs import env_requests, fresh_locks
+from reconciler.observe.manifestpaths import check_root_usable
+from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, Manifest
 from reconciler.spec.record import VerifyReport
 from reconciler.store import folders as store
@@ -35,38 +29,6 @@ from reconciler.store.bindings import AppliedState, read_state
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
-    """Read an env's lockfile; missing, unreadable or not a regular file is one sentence with
-    the fix (``manifestpaths.lockfile_text``, the one reader of lockfiles)."""
-    path = loaded.lockfile_path(env_key)
-    shown = display_path(path)
-    try:
-        text = lockfile_text(path, env_key)
-    except FileNotFoundError:
-        raise LockfileError(
-            f"lockfile for {env_key} not found at {shown}: run `reconcile lock {env_key}`."
-        ) from None
-    return parse_lockfile(text, shown)
-
-
-def fresh_lock(loaded: LoadedManifest, env_key: str) -> Lockfile:
-    """An env's lockfile, read and judged; stale (other inputs, edited by hand, or pins that
-    miss a requirement) is one sentence naming the file and the cause."""
-    manifest = loaded.manifest
-    lock = read_lockfile(loaded, env_key)
-    causes = stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key))
-    if causes:
-        raise LockfileError(
-            f"{stale_sentence(lock.label, env_key, causes)}: run `reconcile lock {env_key}`."
-        )
-    return lock
-
-
-def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
-    """Lockfiles of the given managed envs; a stale one stops the plan, like `uv sync --locked`."""
-    return {key: fresh_lock(loaded, key) for key in sorted(env_keys)}
 
 
 def _facts_digest(facts: EnvFacts) -> str:
@@ -177,16 +139,7 @@ def make_plan(
     checked = check_inputs(loaded, wanted)
     state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
-    requests = [
-        EnvRequest(key, root / key, spec.imports, confine_to=root)
-        for key, spec in managed.items()
-        if key in planned
-    ]
-    requests += [
-        EnvRequest(key, loaded.adopt_path(key), spec.imports)
-        for key, spec in manifest.adopted_envs().items()
-    ]
-    facts = observe_all(requests)
+    facts = observe_all(env_requests(loaded, planned))
     seen: list[str] = []
     seen_by_env: dict[str, list[str]] = {}
     integrity = integrity_of(loaded, facts, deep, seen, seen_by_env)

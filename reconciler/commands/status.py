@@ -20,20 +20,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands.plan import integrity_of, read_lockfile
+from reconciler.commands.plan import integrity_of
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
-from reconciler.errors import InputFileError, LockfileError
 from reconciler.observe.adoption import folder_problem
 from reconciler.observe.env import (
-    EnvRequest,
     created_by_reconcile,
     observe_all,
     read_pyvenv_cfg,
     undeclared_entries,
 )
+from reconciler.observe.inputs import env_requests, read_lock
 from reconciler.report.status import StatusRow, status_document
-from reconciler.spec.lockfile import Lockfile, stale_causes
+from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
@@ -66,19 +65,13 @@ def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
         )
 
     rows: list[StatusRow] = []
-    requests = [
-        EnvRequest(key, root / key, spec.imports, confine_to=root)
-        for key, spec in manifest.managed_envs().items()
-    ]
-    for key, spec in manifest.adopted_envs().items():
+    for key in manifest.adopted_envs():
         path = loaded.adopt_path(key)
         problem = folder_problem(path, root, doomed=False)
-        if problem is None:
-            requests.append(EnvRequest(key, path, spec.imports))
-            continue
-        why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
-        rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))
-    facts = observe_all(requests)
+        if problem is not None:
+            why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
+            rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))
+    facts = observe_all(env_requests(loaded, skip={row.env for row in rows}))
     integrity = integrity_of(loaded, facts)
     for key, fact in facts.items():
         spec = manifest.envs[key]
@@ -119,14 +112,10 @@ def shown_path(loaded: LoadedManifest, path: Path) -> str:
 def _lockfile(loaded: LoadedManifest, env_key: str) -> tuple[Lockfile | None, tuple[str, ...]]:
     """The env's lockfile, and ``lock_missing`` (none, unreadable or unparsable) or
     ``lock_stale`` (made from other inputs; the env is still compared with it)."""
-    try:
-        lock = read_lockfile(loaded, env_key)
-    except (LockfileError, InputFileError):
+    verdict = read_lock(loaded, env_key)
+    if verdict.lock is None:
         return None, ("lock_missing",)
-    manifest = loaded.manifest
-    if stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key)):
-        return lock, ("lock_stale",)
-    return lock, ()
+    return verdict.lock, ("lock_stale",) if verdict.stale else ()
 
 
 def _python(fact: EnvFacts) -> str | None:

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli.progress import Reporter
-from reconciler.commands.plan import PlanRun, fresh_locks
+from reconciler.commands.plan import PlanRun
 from reconciler.core.plan import Plan
 from reconciler.errors import UsageError
 from reconciler.execute import uv as build
 from reconciler.execute.executor import Applier, ApplyReport, EnvTarget, FileProblem
 from reconciler.execute.uv import BuildRequest
 from reconciler.files import stray_temporaries
+from reconciler.observe.inputs import fresh_locks
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import IntegrityFinding, RecordDefect
 from reconciler.store import folders as store

@@ -1,7 +1,7 @@
 """Pure: the pydantic models of envs.toml and a parser that reports every problem at once.
 
-``parse_manifest(text, label)`` never touches the disk; ``load_manifest(path)`` is the thin
-edge that reads the file and turns OS errors into one clear sentence.
+``parse_manifest(text, label)`` never touches the disk; reading the file is
+:func:`reconciler.observe.inputs.load_manifest`'s job.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from reconciler.errors import ManifestError, ManifestNotFound, Problem
+from reconciler.errors import ManifestError, Problem
 from reconciler.spec.tomllines import key_lines, line_for
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -553,60 +552,3 @@ class LoadedManifest:
         if adopt is None:
             raise ValueError(f"{env_key} is not adopted")
         return self.base_dir / adopt
-
-
-def _read_capped(path: Path) -> bytes:
-    """The manifest's bytes: a regular file whole (its size is known), anything else (a pipe,
-    ``--manifest <(git show ...)``, or a device) up to one byte past :data:`MANIFEST_LIMIT`."""
-    try:
-        info = path.stat()
-        # a huge (sparse) regular file is read as anything else: never whole into memory
-        regular = stat.S_ISREG(info.st_mode) and info.st_size <= MANIFEST_LIMIT
-    except (OSError, ValueError):
-        regular = True  # let the read below name the problem
-    if regular:
-        return path.read_bytes()
-    with path.open("rb") as handle:
-        return handle.read(MANIFEST_LIMIT + 1)
-
-
-def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManifest:
-    """Read and parse the manifest at ``path``; every failure is one clear sentence."""
-    label = str(path)
-    try:
-        data = _read_capped(path)
-    except FileNotFoundError:
-        raise ManifestNotFound(
-            f"no manifest at {label}: create envs.toml there or pass --manifest PATH."
-        ) from None
-    except IsADirectoryError:
-        raise ManifestNotFound(
-            f"{label} is a folder, not a manifest: pass --manifest PATH/envs.toml."
-        ) from None
-    except PermissionError:
-        raise ManifestNotFound(
-            f"cannot read {label}: permission denied; fix its permissions or run as its owner."
-        ) from None
-    except OSError as exc:
-        raise ManifestNotFound(f"cannot read {label}: {exc.strerror}.") from None
-    if len(data) > MANIFEST_LIMIT:  # /dev/zero, or a file that is not a manifest
-        raise ManifestNotFound(
-            f"{label} is larger than {MANIFEST_LIMIT >> 20} MiB, which no manifest is; pass "
-            "--manifest with the path of envs.toml."
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(
-            label, [Problem(None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
-        ) from None
-    manifest = parse_manifest(text, label)
-    override = root_override.absolute() if root_override is not None else None
-    loaded = LoadedManifest(
-        path=path.absolute(), text=text, manifest=manifest, root_override=override
-    )
-    # Imported here: manifestpaths builds on this module's types (the IO half of the checks).
-    from reconciler.observe.manifestpaths import check_paths
-
-    check_paths(loaded, label)
-    return loaded
