@@ -72,6 +72,43 @@ class CommandTimeout(Exception):
     """The command ran longer than its timeout and was killed, with everything it started."""
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """A command that did not run to completion: it ran out of time (and was stopped with
+    everything it started), or it could not be started (its program missing, not
+    executable). Each caller words it for its user; :meth:`why` is the common half."""
+
+    argv: tuple[str, ...]
+    timeout: float | None = None
+    """The seconds it was given, when it ran out of them."""
+    error: str | None = None
+    """Why it could not start, in the system's words ("No such file or directory")."""
+    missing: bool = False
+    """It could not start because its program (or its working folder) was not found."""
+
+    @property
+    def program(self) -> str:
+        return self.argv[0]
+
+    def why(self) -> str:
+        """What happened, to follow the command's name in a sentence."""
+        if self.timeout is not None:
+            return f"did not finish within {self.timeout:g} s and was stopped"
+        return f"could not start: {self.error}"
+
+
+def attempt(command: Command) -> Result | Unfinished:
+    """:func:`run` ``command``; a timeout, or a program that cannot be started, is an
+    :class:`Unfinished` rather than an exception, for the caller to explain."""
+    try:
+        return run(command)
+    except CommandTimeout:
+        return Unfinished(command.argv, timeout=command.timeout)
+    except OSError as exc:
+        missing = isinstance(exc, FileNotFoundError)
+        return Unfinished(command.argv, error=exc.strerror or str(exc), missing=missing)
+
+
 class ProcessGroups(Protocol):
     """How children get a group of their own, and how a whole group is signalled."""
 
@@ -264,9 +301,10 @@ def uv_bin() -> str:
     return str(uv.find_uv_bin())
 
 
-def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
+def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int | Unfinished:
     """Run a user's command with our stdio and ``env`` as its whole environment; return its
-    exit code (128 + N when it was killed by signal N, as shells report it).
+    exit code (128 + N when it was killed by signal N, as shells report it), or
+    :class:`Unfinished` when it cannot be started.
 
     The command stays in our process group, unlike the children of :func:`run`, so the
     terminal reaches it. Meanwhile SIGTERM and SIGHUP are forwarded to it (``kill PID`` and
@@ -278,7 +316,11 @@ def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int:
     """
     log.debug("$ %s", shlex.join(argv))
     with _forwarding_signals() as started:
-        process = subprocess.Popen(argv, env=dict(env))  # noqa: S603  the user's own command
+        try:
+            process = subprocess.Popen(argv, env=dict(env))  # noqa: S603  the user's own command
+        except OSError as exc:
+            missing = isinstance(exc, FileNotFoundError)
+            return Unfinished(argv, error=exc.strerror or str(exc), missing=missing)
         started(process)
         code = process.wait()
     return 128 - code if code < 0 else code

@@ -32,8 +32,6 @@ from reconciler.store.bindings import AppliedState, read_state
 if TYPE_CHECKING:
     from reconciler.store.applylock import LockHolder
 
-DEFAULT_WAIT = 600.0
-"""Seconds ``wait=True`` (``--wait``) waits for a running apply by default."""
 POLL_INTERVAL = 0.25
 
 
@@ -168,7 +166,7 @@ def resolve_loaded(
     model: str,
     *,
     wait: bool = False,
-    timeout: float = DEFAULT_WAIT,
+    timeout: float = layout.LOCK_WAIT,
     on_wait: Callable[[LockHolder], None] | None = None,
 ) -> ResolvedEnv:
     """Resolve ``model`` with an already loaded manifest (see :func:`resolve`).
@@ -224,7 +222,7 @@ def resolve(
     manifest: str | Path = "envs.toml",
     *,
     wait: bool = False,
-    timeout: float = DEFAULT_WAIT,
+    timeout: float = layout.LOCK_WAIT,
 ) -> ResolvedEnv:
     """The interpreter ``model`` should run with, from the applied bindings.
 

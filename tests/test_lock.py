@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import app as cli
-from reconciler.commands import lock as locking
+from reconciler.execute import uv as uvbuild
 from reconciler.spec.lockfile import parse_lockfile
 from tests.conftest import Project
 from tests.wheels import make_wheel, wheel_sha256
@@ -695,7 +695,7 @@ def test_an_index_that_never_answers_is_stopped_with_one_sentence(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("UV_HTTP_TIMEOUT", "300")  # uv would wait far longer than the lock does
-    monkeypatch.setattr(locking, "LOCK_TIMEOUT", 2.0)
+    monkeypatch.setattr(uvbuild, "COMPILE_TIMEOUT", 2.0)
     project.write(
         f"""
         [envs.small]
@@ -799,7 +799,7 @@ def test_find_links_paths_reach_uv_as_file_urls_that_keep_every_character(
     from reconciler.spec.manifest import Sources
 
     base = tmp_path / name
-    args = locking.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)
+    args = uvbuild.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)
     assert args[:2] == ("--find-links", (base / "wheels").as_uri())
     assert Path(unquote(urlparse(args[1]).path)) == base / "wheels"
     assert args[2:] == ("--find-links", "https://x.test/w")

@@ -236,7 +236,7 @@ def no_process(command: Command) -> Result:
 
 @pytest.fixture
 def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(observe, "run", no_process)
+    monkeypatch.setattr(observe, "attempt", no_process)
     yield
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.store.layout import LOCK_WAIT
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -152,7 +153,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
         "--wait-timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="how long --wait waits (default 600; implies --wait)",
+        help=f"how long --wait waits (default {LOCK_WAIT:g}; implies --wait)",
     )
 
 
@@ -186,7 +187,7 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
         type=_seconds,
-        default=600.0,
+        default=LOCK_WAIT,
         metavar="SECONDS",
         help="wait this long for another reconcile to finish (0: fail at once)",
     )

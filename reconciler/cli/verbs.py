@@ -302,9 +302,10 @@ def _left_alone(paths: Sequence[Path]) -> None:
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
-    from reconciler.runtime import DEFAULT_WAIT, resolve_loaded
+    from reconciler.runtime import resolve_loaded
+    from reconciler.store.layout import LOCK_WAIT
 
-    timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
+    timeout = LOCK_WAIT if args.wait_timeout is None else args.wait_timeout
 
     def tell(holder: LockHolder) -> None:
         print(
@@ -384,7 +385,7 @@ def cmd_which(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reconciler.runner import run_passthrough
+    from reconciler.runner import Unfinished, run_passthrough
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
@@ -402,11 +403,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     env.pop("PYTHONHOME", None)
     env["VIRTUAL_ENV"] = str(resolved.env_dir)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    try:
-        return run_passthrough(tuple(argv), env)
-    except FileNotFoundError:
-        raise UsageError(
-            f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH."
-        ) from None
-    except OSError as exc:
-        raise UsageError(f"cannot run {argv[0]}: {exc.strerror or exc}.") from None
+    code = run_passthrough(tuple(argv), env)
+    if isinstance(code, Unfinished):
+        if code.missing:
+            raise UsageError(f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH.")
+        raise UsageError(f"cannot run {argv[0]}: {code.error}.")
+    return code

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import LockfileError, ReconcileError, UsageError
+from reconciler.execute.uv import compile_command
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.inputs import load_manifest, read_lock
 from reconciler.observe.manifestpaths import lockfile_text
-from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.runner import Unfinished, attempt
 from reconciler.spec.lockfile import (
     GENERATED_PREFIX,
     inputs_line,
@@ -30,9 +31,8 @@ from reconciler.spec.lockfile import (
     seal,
     written_by_reconcile,
 )
-from reconciler.spec.manifest import LoadedManifest, Sources, local_path
+from reconciler.spec.manifest import LoadedManifest, Sources
 
-LOCK_TIMEOUT = 600.0
 _UNREACHABLE = (
     "failed to fetch",
     "error sending request",
@@ -55,45 +55,6 @@ class LockRequest:
     header: str
 
 
-def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
-    """uv arguments for package sources; find_links paths resolve against the manifest."""
-    args: list[str] = []
-    if sources.index_url:
-        args += ["--index-url", sources.index_url]
-    for url in sources.extra_index_urls:
-        args += ["--extra-index-url", url]
-    for link in sources.find_links:
-        # A path goes as a file: URL: uv reads a plain path only up to a "#" (a fragment).
-        path = local_path(link)  # a file: URL too: its path is relative to the manifest
-        args += ["--find-links", link if path is None else (base_dir / path).absolute().as_uri()]
-    if sources.no_index:
-        args.append("--no-index")
-    return tuple(args)
-
-
-def compile_command(request: LockRequest) -> Command:
-    argv = (
-        uv_bin(),
-        "pip",
-        "compile",
-        "-",
-        "--universal",
-        "--python-version",
-        request.python,
-        "--generate-hashes",
-        "--no-header",
-        "--quiet",
-        *source_args(request.sources, request.base_dir),
-    )
-    return Command(
-        argv=argv,
-        stdin="\n".join(request.requirements) + "\n",
-        env={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
-        cwd=request.base_dir,
-        timeout=LOCK_TIMEOUT,
-    )
-
-
 def _explain(env_key: str, stderr: str) -> str:
     text = stderr.strip()
     lowered = text.lower()
@@ -112,15 +73,21 @@ def _explain(env_key: str, stderr: str) -> str:
 
 def resolve_one(request: LockRequest) -> str:
     """Resolve one env; return the full lockfile text or raise with uv's explanation."""
-    command = compile_command(request)
-    try:
-        result = run(command)
-    except CommandTimeout:
+    command = compile_command(
+        request.python, request.requirements, request.sources, request.base_dir
+    )
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        if result.timeout is not None:
+            raise LockfileError(
+                f"uv did not finish locking {request.env_key} within {result.timeout:g} s and "
+                "was stopped: check that the package index answers, then run "
+                f"`reconcile lock {request.env_key}` again."
+            )
         raise LockfileError(
-            f"uv did not finish locking {request.env_key} within {command.timeout:g} s and was "
-            "stopped: check that the package index answers, then run "
-            f"`reconcile lock {request.env_key}` again."
-        ) from None
+            f"uv could not start to lock {request.env_key} ({result.error}: {result.program}); "
+            "reinstall reconcile, which ships uv."
+        )
     if not result.ok:
         raise LockfileError(_explain(request.env_key, result.stderr))
     text = seal(request.header + result.stdout)

@@ -1,5 +1,6 @@
 """IO: build one generation with uv: a venv for the declared Python, then an exact sync of
-the lockfile with hashes required. Commands are data first (shown under --verbose)."""
+the lockfile with hashes required. Every uv argv reconcile runs to lock and build is built
+here, beside its timeout; commands are data first (shown under --verbose)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from reconciler.commands.lock import source_args
 from reconciler.errors import ReconcileError
-from reconciler.runner import Command, CommandTimeout, run, uv_bin
-from reconciler.spec.manifest import LinkMode, Sources
+from reconciler.runner import Command, Unfinished, attempt, uv_bin
+from reconciler.spec.manifest import LinkMode, Sources, local_path
 from reconciler.store import layout
 
 BUILD_TIMEOUT = 3600.0
+"""Seconds ``uv venv`` and ``uv pip sync`` get to build a generation."""
+COMPILE_TIMEOUT = 600.0
+"""Seconds ``uv pip compile`` gets to resolve one env's lockfile (`reconcile lock`)."""
+PURGE_TIMEOUT = 600.0
+"""Seconds ``uv cache clean`` gets to drop packages from uv's cache."""
+VERSION_TIMEOUT = 60.0
+"""Seconds ``uv --version`` gets to answer (for receipts)."""
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
@@ -41,6 +48,49 @@ class BuildRequest:
 def _uv_env() -> dict[str, str]:
     # The manifest is the only source of truth: no uv.toml, no index settings from outside.
     return {"NO_COLOR": "1", "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"}
+
+
+def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
+    """uv arguments for package sources; find_links paths resolve against the manifest."""
+    args: list[str] = []
+    if sources.index_url:
+        args += ["--index-url", sources.index_url]
+    for url in sources.extra_index_urls:
+        args += ["--extra-index-url", url]
+    for link in sources.find_links:
+        # A path goes as a file: URL: uv reads a plain path only up to a "#" (a fragment).
+        path = local_path(link)  # a file: URL too: its path is relative to the manifest
+        args += ["--find-links", link if path is None else (base_dir / path).absolute().as_uri()]
+    if sources.no_index:
+        args.append("--no-index")
+    return tuple(args)
+
+
+def compile_command(
+    python: str, requirements: Sequence[str], sources: Sources, base_dir: Path
+) -> Command:
+    """``uv pip compile``: one universal lockfile with hashes, for ``python``, from
+    ``requirements`` on stdin (`reconcile lock`)."""
+    argv = (
+        uv_bin(),
+        "pip",
+        "compile",
+        "-",
+        "--universal",
+        "--python-version",
+        python,
+        "--generate-hashes",
+        "--no-header",
+        "--quiet",
+        *source_args(sources, base_dir),
+    )
+    return Command(
+        argv=argv,
+        stdin="\n".join(requirements) + "\n",
+        env={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
+        cwd=base_dir,
+        timeout=COMPILE_TIMEOUT,
+    )
 
 
 def venv_command(request: BuildRequest) -> Command:
@@ -90,19 +140,15 @@ def purge_command(packages: Sequence[str]) -> Command:
     return Command(
         argv=(uv_bin(), "cache", "clean", "--no-config", *sorted(set(packages))),
         env=_uv_env(),
-        timeout=600.0,
+        timeout=PURGE_TIMEOUT,
     )
 
 
 def _run_checked(command: Command, env_key: str, what: str) -> None:
-    try:
-        result = run(command)
-    except CommandTimeout:
-        raise BuildError(
-            f"{what} for {env_key} did not finish within {command.timeout:g} s and was stopped."
-        ) from None
-    except OSError as exc:
-        raise BuildError(f"{what} for {env_key} could not start: {exc}.") from None
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        program = "" if result.timeout is not None else f" ({result.program})"
+        raise BuildError(f"{what} for {env_key} {result.why()}{program}.")
     if not result.ok:
         lines = [ln.removeprefix("error: ") for ln in result.stderr.strip().splitlines() if ln]
         detail = "\n  ".join(lines[:10]) or f"exit code {result.returncode}"
@@ -123,7 +169,9 @@ def purge_cache(env_key: str, packages: Sequence[str]) -> None:
 
 @cache
 def uv_version() -> str:
-    result = run(Command(argv=(uv_bin(), "--version"), timeout=60.0))
+    result = attempt(Command(argv=(uv_bin(), "--version"), timeout=VERSION_TIMEOUT))
+    if isinstance(result, Unfinished):
+        return "unknown"
     return result.stdout.strip().removeprefix("uv ") or "unknown"
 
 

@@ -25,7 +25,7 @@ from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_pack
 from reconciler.observe.look import EnvRequest as EnvRequest
 from reconciler.observe.look import look_at
 from reconciler.observe.look import read_pyvenv_cfg as read_pyvenv_cfg
-from reconciler.runner import Command, CommandTimeout, run
+from reconciler.runner import Command, Unfinished, attempt
 from reconciler.store import layout
 from reconciler.store.generations import read_receipt
 
@@ -94,12 +94,11 @@ def probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str
         argv=(str(python), "-I", "-c", PROBE_SCRIPT, json.dumps(list(imports))),
         timeout=PROBE_TIMEOUT,
     )
-    try:
-        result = run(command)
-    except CommandTimeout:
-        return None, f"the interpreter did not answer within {PROBE_TIMEOUT:.0f}s"
-    except OSError as exc:
-        return None, f"the interpreter cannot start: {exc.strerror or exc}"
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        if result.timeout is not None:
+            return None, f"the interpreter did not answer within {result.timeout:.0f}s"
+        return None, f"the interpreter cannot start: {result.error}"
     _, marker, payload = result.stdout.rpartition("@@reconcile-probe@@")
     if not marker:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]

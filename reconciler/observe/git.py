@@ -11,24 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import InputFileError, UsageError
-from reconciler.runner import Command, CommandTimeout, Result, run
+from reconciler.runner import Command, Result, attempt
 
 GIT_TIMEOUT = 60.0
 _QUIET = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
 def _git(args: list[str], cwd: Path) -> Result:
-    try:
-        return run(Command(("git", *args), env=_QUIET, cwd=cwd, timeout=GIT_TIMEOUT))
-    except FileNotFoundError:
+    outcome = attempt(Command(("git", *args), env=_QUIET, cwd=cwd, timeout=GIT_TIMEOUT))
+    if isinstance(outcome, Result):
+        return outcome
+    if outcome.timeout is not None:
+        raise UsageError(
+            f"git did not answer within {outcome.timeout:.0f} s in {cwd}; check the repository."
+        )
+    if outcome.missing:
         raise UsageError(
             "git is not installed or not on PATH; install git or pass manifest paths "
             "instead of git:REF."
-        ) from None
-    except CommandTimeout:
-        raise UsageError(
-            f"git did not answer within {GIT_TIMEOUT:.0f} s in {cwd}; check the repository."
-        ) from None
+        )
+    raise UsageError(
+        f"git cannot be run ({outcome.error}); fix its installation or pass manifest paths "
+        "instead of git:REF."
+    )
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from packaging.version import InvalidVersion, Version
 
 from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound
-from reconciler.runner import Command, CommandTimeout, run, uv_bin
+from reconciler.runner import Command, Unfinished, attempt, uv_bin
 from reconciler.spec.manifest import PythonDownloads
 
 log = logging.getLogger("reconciler")
@@ -277,12 +277,11 @@ def _sort_key(version: str) -> Version:
 
 def _probe(python: Path) -> _Answer:
     command = Command((str(python), "-I", "-c", PROBE_SCRIPT), timeout=PROBE_TIMEOUT)
-    try:
-        result = run(command)
-    except CommandTimeout:
-        return _Answer(None, reason=f"no answer within {PROBE_TIMEOUT:g} s")
-    except OSError as exc:
-        return _Answer(None, reason=f"cannot be run: {exc.strerror or exc}")
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        if result.timeout is not None:
+            return _Answer(None, reason=f"no answer within {result.timeout:g} s")
+        return _Answer(None, reason=f"cannot be run: {result.error}")
     if not result.ok:
         first = next((line for line in result.stderr.splitlines() if line.strip()), "")
         return _Answer(None, reason=f"exit status {result.returncode}: {first}".rstrip(": "))
@@ -303,10 +302,9 @@ def _uv_find(version: str, uv: str) -> Path | None:
         env={"UV_PYTHON_DOWNLOADS": "never"},
         timeout=FIND_TIMEOUT,
     )
-    try:
-        result = run(command)
-    except (CommandTimeout, OSError) as exc:
-        log.debug("python %s: uv python find failed: %s", version, exc)
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        log.debug("python %s: uv python find %s", version, result.why())
         return None
     lines = result.stdout.strip().splitlines()
     if not result.ok or not lines:
@@ -322,12 +320,11 @@ def _install(version: str, uv: str) -> str | None:
         env={"UV_PYTHON_DOWNLOADS": "automatic"},
         timeout=INSTALL_TIMEOUT,
     )
-    try:
-        result = run(command)
-    except CommandTimeout:
-        return f"`uv python install {version}` did not finish within {INSTALL_TIMEOUT:g} s"
-    except OSError as exc:
-        return f"`uv python install {version}` could not run: {exc.strerror or exc}"
+    result = attempt(command)
+    if isinstance(result, Unfinished):
+        if result.timeout is not None:
+            return f"`uv python install {version}` did not finish within {result.timeout:g} s"
+        return f"`uv python install {version}` could not run: {result.error}"
     if result.ok:
         return None
     return f"`uv python install {version}` failed: {_uv_reason(result.stderr or result.stdout)}"

@@ -37,7 +37,7 @@ from reconciler.store import folders as store
 from reconciler.store import layout
 
 LOCK_INFO = ".lock.info"
-DEFAULT_TIMEOUT = 600.0
+DEFAULT_TIMEOUT = layout.LOCK_WAIT
 WAIT_NOTICE_AFTER = 1.0
 """Seconds of waiting after which ``on_wait`` is called (once)."""
 _POLL_INTERVAL = 0.1

@@ -19,6 +19,10 @@ STATE = ".state"
 TRASH = ".trash"
 CACHE = ".cache"
 LOCK = ".lock"
+LOCK_WAIT = 600.0
+"""Seconds a command waits by default for another reconcile's hold on ``<root>/.lock``:
+apply, rollback and gc for the lock (``--lock-timeout``), `which` and `run` for the apply
+that makes an env usable (``--wait``)."""
 
 
 def env_link(root: Path, env_key: str) -> Path:
