@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class ReconcileError(Exception):
@@ -99,6 +99,19 @@ class RootNotAFolder(ReconcileError):
 
 class UsageError(ReconcileError):
     """A command-line argument is wrong (unknown env, bad format...)."""
+
+
+class UnknownEnv(UsageError):
+    """A command names an env that is not there: the command's own sentence about ``name``
+    (``said``), then the closest of the ``known`` names, or where the names are."""
+
+    def __init__(self, said: str, name: str, known: Iterable[str]) -> None:
+        import difflib  # only on this error: every command imports this module
+
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "pass a key from [envs]."
+        super().__init__(f"{said}; {hint}")
+        self.name = name
 
 
 class LockTimeout(ReconcileError):

@@ -12,28 +12,41 @@ from pathlib import Path
 from reconciler.errors import InputFileError
 
 _HEX = "0123456789abcdef"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+RACY_NS = 1_000_000_000
+"""How much older than a run's start a file's mtime and ctime must be for an answer computed
+from it to be remembered (the hash cache, stored plans, health verdicts): a write within the
+same timestamp tick as the run could keep the file's identity unchanged."""
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
+def write_atomic(path: Path, data: str | bytes, *, sync: bool = True) -> None:
+    """Write ``data`` (text goes as UTF-8, line ends as given) to ``path`` so that readers
+    see the old file or the new one, never half.
 
-    The text goes to a temporary file beside ``path``, is flushed to disk, and is renamed over
-    ``path``; on any failure the temporary file is removed and ``path`` is untouched.
+    The data goes to a temporary file beside ``path``, is flushed to disk (unless ``sync`` is
+    false: a cache, safe to lose), and is renamed over ``path``; on any failure the temporary
+    file is removed and ``path`` is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}"
     # Not mkstemp: its 0600 would hide bindings, receipts and lockfiles from the users who
     # run models; os.open's 0666 is narrowed by the umask, as for any file the user creates.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    # O_EXCL (and O_NOFOLLOW) so that a planted file or link is never written through.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o666)
     except OSError as exc:
         raise _naming(exc, path) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            view = memoryview(data.encode("utf-8") if isinstance(data, str) else data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         tmp.replace(path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.observe.hashcache import RACY_NS
+from reconciler.files import RACY_NS
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 from tests.plan_schema import check_plan

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.files import RACY_NS
 from reconciler.observe.hashcache import (
     FORMAT_VERSION,
     MAGIC,
-    RACY_NS,
     HashCache,
     cache_file,
     entry_for,

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.files import RACY_NS
 from reconciler.observe import walk as verify
-from reconciler.observe.hashcache import RACY_NS, HashCache, cache_file
+from reconciler.observe.hashcache import HashCache, cache_file
 from reconciler.observe.walk import (
     CHUNK,
     EnvNotVerifiable,

@@ -369,13 +369,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _known_envs(names: Sequence[str], declared: Collection[str], command: str) -> None:
     """Each name must be a declared env; otherwise one sentence with the closest key."""
-    import difflib
+    from reconciler.errors import UnknownEnv
 
     for name in names:
         if name not in declared:
-            close = difflib.get_close_matches(name, sorted(declared), n=1)
-            hint = f'did you mean "{close[0]}"?' if close else "pass a key from [envs]."
-            raise UsageError(f"{command}: no env named {name} in the manifest; {hint}")
+            raise UnknownEnv(f"{command}: no env named {name} in the manifest", name, declared)
 
 
 def cmd_which(args: argparse.Namespace) -> int:

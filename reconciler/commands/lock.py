@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import LockfileError, ReconcileError, UsageError
+from reconciler.errors import LockfileError, ReconcileError, UnknownEnv, UsageError
 from reconciler.execute.uv import compile_command
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.inputs import load_manifest, read_lock
@@ -132,13 +132,11 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
 def selected_envs(loaded: LoadedManifest, names: Sequence[str]) -> list[str]:
     managed = loaded.manifest.managed_envs()
     for name in names:
+        if name in loaded.manifest.envs and name not in managed:
+            raise UsageError(f"cannot lock {name}: it is an adopted env, which has no lockfile.")
         if name not in managed:
-            kind = (
-                "an adopted env, which has no lockfile"
-                if name in loaded.manifest.envs
-                else ("not declared in the manifest")
-            )
-            raise UsageError(f"cannot lock {name}: it is {kind}.")
+            said = f"cannot lock {name}: it is not declared in the manifest"
+            raise UnknownEnv(said, name, managed)
     return sorted(set(names)) if names else sorted(managed)
 
 

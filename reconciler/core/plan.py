@@ -5,13 +5,12 @@ Every step carries one action, which drives apply, and reasons, which only expla
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.core.facts import EnvHealth
-from reconciler.errors import PlanCycleError, UsageError
+from reconciler.errors import PlanCycleError, UnknownEnv
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
 
@@ -221,9 +220,9 @@ def check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]
     known = sorted(set(manifest.envs) | set(observed.orphans) | observed.adopted)
     for target in targets:
         if target not in known:
-            close = difflib.get_close_matches(target, known, n=1)
-            hint = f'did you mean "{close[0]}"?' if close else "pass a key from [envs]."
-            raise UsageError(f"--target {target} names no env in the manifest or root; {hint}")
+            raise UnknownEnv(
+                f"--target {target} names no env in the manifest or root", target, known
+            )
 
 
 def _order(steps: list[Step]) -> tuple[Step, ...]:

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from reconciler.errors import ReconcileError
-from reconciler.files import CACHE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.files import CACHE_LIMIT, RACY_NS, read_regular_bytes, write_atomic
 from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder
 
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 FORMAT = 1
-RACY_NS = 1_000_000_000
 KEEP = 16
 """Stored plans kept per root (one per distinct command line and terminal)."""
 

@@ -58,13 +58,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, TypeGuard
 
-from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.files import CACHE_LIMIT, RACY_NS, read_regular_bytes, write_atomic
 
 MAGIC = b"reconcile-hashcache\n"
 FORMAT_VERSION = 3
-RACY_NS = 1_000_000_000
-"""How much older than the run's start a file's mtime and ctime must be for its hash to be
-stored (see the racy rule above)."""
 
 _HEADER = struct.Struct("<HHI")
 _IDENTITY = struct.Struct("<QQQqq")
@@ -264,7 +261,9 @@ class HashCache:
             for level in (folder.parent, folder):
                 with contextlib.suppress(FileExistsError):
                     level.mkdir()  # not parents=True: the root must already exist
-            _write_atomically(self.path, _encode(self._new, self._new_records, self.env_real))
+            write_atomic(
+                self.path, _encode(self._new, self._new_records, self.env_real), sync=False
+            )
         except (OSError, ValueError):  # ValueError: a resolved value marshal cannot write
             return
         self._old, self._changed = dict(self._new), False
@@ -345,30 +344,3 @@ def _well_formed(payload: object) -> TypeGuard[_Loaded]:
         ):
             return False
     return True
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A random name per writer, so two verifies saving at once each replace with a whole file;
-    # O_EXCL and O_NOFOLLOW so a planted file or symlink is never written through.
-    temp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(
-        temp,
-        os.O_WRONLY
-        | os.O_CREAT
-        | os.O_EXCL
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_BINARY", 0),
-        0o644,
-    )
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
