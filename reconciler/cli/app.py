@@ -201,29 +201,21 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _replay_plan(args: argparse.Namespace) -> int | None:
-    """Print the stored plan when none of its inputs changed (planmemo.py); otherwise note
-    where ``cmd_plan`` should store the plan it computes. ``--out`` and ``--deep`` always
-    observe afresh."""
-    if args.out is not None or args.deep:
-        return None
+    """Print the stored plan and return its exit code when none of its inputs changed
+    (memo/plan.py); otherwise note in ``args.memo`` where ``cmd_plan`` should store the plan
+    it computes."""
     from reconciler.memo import plan as planmemo
 
-    root = planmemo.root_of(args.manifest, args.root)
-    if root is None:
+    args.memo = planmemo.plan_slot(vars(args), sys.stdout)
+    stored = planmemo.replay(*args.memo) if args.memo is not None else None
+    if stored is None:
         return None
-    options = {k: str(v) for k, v in sorted(vars(args).items()) if k != "verbose"}
-    key = planmemo.memo_key(options, sys.stdout)
-    code = planmemo.replay(root, key, sys.stdout)
-    if code is not None:
-        if args.verbose:
-            print(
-                "plan: replayed the stored plan; none of its inputs changed "
-                "(--deep observes afresh)",
-                file=sys.stderr,
-            )
-        return code
-    args.memo = (root, key)
-    return None
+    output, code = stored
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    if args.verbose:
+        _say("plan: replayed the stored plan; none of its inputs changed (--deep observes afresh)")
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,13 +11,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from reconciler import faults, interrupts
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import TextIO
 
     from reconciler.commands.plan import PlanRun
     from reconciler.runtime import ResolvedEnv
@@ -29,22 +30,19 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 def cmd_plan(args: argparse.Namespace) -> int:
     memo: tuple[Path, str] | None = getattr(args, "memo", None)
     if memo is None:
-        return _plan(args)[0]
+        return _plan(args, sys.stdout)[0]
     from reconciler.memo import plan as planmemo
 
     started = time.time_ns()
-    real, tee = sys.stdout, planmemo.Tee(sys.stdout)
-    sys.stdout = tee
-    try:
-        code, run, root = _plan(args)
-    finally:
-        sys.stdout = real
+    tee = planmemo.Tee(sys.stdout)
+    code, run, root = _plan(args, cast("TextIO", tee))  # a stdout that keeps a copy
     if root == memo[0]:
         planmemo.store(root, memo[1], run.inputs, tee.getvalue(), code, started)
     return code
 
 
-def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
+def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
+    """Compute the plan and write it to ``out``; the exit code, the plan and its root."""
     from rich.console import Console
 
     from reconciler.commands.plan import make_plan
@@ -65,18 +63,18 @@ def _plan(args: argparse.Namespace) -> tuple[int, PlanRun, Path]:
                 f"cannot write the plan to {args.out}: {exc.strerror or exc}."
             ) from None
     if args.format == "json":
-        sys.stdout.write(render_json(doc))
+        out.write(render_json(doc))
     elif args.format == "markdown":
-        sys.stdout.write(render_markdown(doc))
+        out.write(render_markdown(doc))
     elif args.quiet:
-        print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.")
+        print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.", file=out)
     else:
-        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = Console(file=out, no_color=args.no_color, highlight=False, soft_wrap=True)
         console.print(render_text(doc), end="")
     if args.out is not None and not args.quiet:
         note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
         # json and markdown on stdout are documents: the note must not end up inside them
-        print(note, file=sys.stdout if args.format == "text" else sys.stderr)
+        print(note, file=out if args.format == "text" else sys.stderr)
     code = EXIT_CHANGES if args.detailed_exitcode and run.plan.has_changes else EXIT_OK
     return code, run, loaded.root
 

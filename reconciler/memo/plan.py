@@ -149,9 +149,24 @@ def unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
     return True
 
 
-def replay(root: Path, key: str, stdout: TextIO) -> int | None:
-    """Print the stored output and return its exit code when every input is unchanged;
-    ``None`` (nothing printed) otherwise."""
+def plan_slot(options: Mapping[str, object], stdout: TextIO) -> tuple[Path, str] | None:
+    """Where `plan` with these parsed arguments is remembered: its root and key, for
+    :func:`replay` and :func:`store`; ``None`` when it is never replayed (``--out`` and
+    ``--deep`` always observe afresh) or its root cannot be told cheaply."""
+    if options.get("out") is not None or options.get("deep"):
+        return None
+    manifest, override = options["manifest"], options["root"]
+    assert isinstance(manifest, Path) and (override is None or isinstance(override, Path))
+    root = root_of(manifest, override)
+    if root is None:
+        return None
+    key = memo_key({k: str(v) for k, v in sorted(options.items()) if k != "verbose"}, stdout)
+    return root, key
+
+
+def replay(root: Path, key: str) -> tuple[str, int] | None:
+    """The stored output and its exit code when every input is unchanged; ``None``
+    otherwise."""
     if os.environ.get(DISABLE_ENV) == "1":
         return None
     try:
@@ -169,9 +184,9 @@ def replay(root: Path, key: str, stdout: TextIO) -> int | None:
         output, code = memo["stdout"], memo["code"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    stdout.write(output)
-    stdout.flush()
-    return int(code)
+    if not isinstance(output, str):
+        return None
+    return output, int(code)
 
 
 def store(
