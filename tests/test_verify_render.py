@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core.facts import Finding
-from reconciler.observe.integrity import EnvCheck, EnvKind
+from reconciler.core.facts import EnvCheck, EnvKind, Finding
 from reconciler.report.verify import has_problems, render_text, verify_document
 from reconciler.spec.record import IntegrityFinding, VerifyReport
 

@@ -102,9 +102,31 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from reconciler.commands.lock import lock_command
+    """Write lockfiles; with --check, write nothing and exit 2 when one is stale."""
+    from reconciler.commands.lock import check, lock_envs, selected_envs
+    from reconciler.files import display_path
+    from reconciler.observe.inputs import load_manifest
 
-    return lock_command(args)
+    loaded = load_manifest(args.manifest, args.root)
+    keys = selected_envs(loaded, args.envs)
+    if args.check:
+        problems = check(loaded, keys)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            count = len(problems)
+            needs = "lockfile needs" if count == 1 else "lockfiles need"
+            print(f"error: {count} {needs} `reconcile lock`.", file=sys.stderr)
+            return EXIT_CHANGES
+        if not args.quiet:
+            count = len(keys)
+            print("The lockfile is fresh." if count == 1 else f"All {count} lockfiles are fresh.")
+        return EXIT_OK
+    for locked in lock_envs(loaded, keys):
+        if not args.quiet:
+            state = "written" if locked.written else "unchanged"
+            print(f"{locked.env_key}: {display_path(locked.path)} {state}")
+    return EXIT_OK
 
 
 def _confirm(args: argparse.Namespace) -> None:

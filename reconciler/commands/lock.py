@@ -10,9 +10,7 @@ there is the user's, refused before uv runs.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from reconciler.errors import LockfileError, ReconcileError, UnknownEnv, UsageError
 from reconciler.execute.uv import compile_command
 from reconciler.files import display_path, write_atomic
-from reconciler.observe.inputs import load_manifest, read_lock
+from reconciler.observe.inputs import read_lock
 from reconciler.observe.manifestpaths import lockfile_text
 from reconciler.runner import Unfinished, attempt
 from reconciler.spec.lockfile import (
@@ -171,38 +169,41 @@ def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
     return refusals
 
 
-def lock_command(args: argparse.Namespace) -> int:
-    loaded = load_manifest(args.manifest, args.root)
-    keys = selected_envs(loaded, args.envs)
-    if args.check:
-        problems = check(loaded, keys)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            count = len(problems)
-            needs = "lockfile needs" if count == 1 else "lockfiles need"
-            print(f"error: {count} {needs} `reconcile lock`.", file=sys.stderr)
-            return 2
-        if not args.quiet:
-            print(
-                "The lockfile is fresh."
-                if len(keys) == 1
-                else f"All {len(keys)} lockfiles are fresh."
-            )
-        return 0
-    requests = _requests(loaded, keys)
+class LockRefused(LockfileError):
+    """Every env that could not be locked, at once: the last one's sentence is the message,
+    the others come before it (``details``), each as an error line of its own."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__(messages[-1])
+        self._earlier = tuple(f"error: {message}" for message in messages[:-1])
+
+    def details(self) -> tuple[str, ...]:
+        return self._earlier
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One env's lockfile after `lock`: where it is, and whether it was written or already
+    said exactly this."""
+
+    env_key: str
+    path: Path
+    written: bool
+
+
+def lock_envs(loaded: LoadedManifest, env_keys: Sequence[str]) -> Iterator[Locked]:
+    """Resolve every env, then write each lockfile that changed, one :class:`Locked` per env
+    as it is written. Nothing is written unless every env resolved and no lockfile path holds
+    a file reconcile did not write (:class:`LockRefused` names them all)."""
+    requests = _requests(loaded, env_keys)
     refusals = foreign_files(requests)  # before uv runs: nothing is written
     if refusals:
-        for refusal in refusals[:-1]:
-            print(f"error: {refusal}", file=sys.stderr)
-        raise LockfileError(refusals[-1])
+        raise LockRefused(refusals)
     with ThreadPoolExecutor(max_workers=max(1, min(len(requests), 4))) as pool:
         outcomes = list(pool.map(_attempt, requests))
     failures = [o for o in outcomes if isinstance(o, LockfileError)]
     if failures:
-        for failure in failures[:-1]:
-            print(f"error: {failure.message}", file=sys.stderr)
-        raise failures[-1]
+        raise LockRefused([failure.message for failure in failures])
     texts = [o for o in outcomes if isinstance(o, str)]
     for request, text in zip(requests, texts, strict=True):
         try:
@@ -211,7 +212,4 @@ def lock_command(args: argparse.Namespace) -> int:
             old = None
         if old != text:
             write_atomic(request.path, text)
-        if not args.quiet:
-            state = "unchanged" if old == text else "written"
-            print(f"{request.env_key}: {display_path(request.path)} {state}")
-    return 0
+        yield Locked(request.env_key, request.path, written=old != text)

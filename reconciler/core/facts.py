@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from reconciler.spec.record import VerifyReport
 
 PathKind = Literal["absent", "dir", "symlink", "broken_symlink", "other"]
 
@@ -92,3 +95,35 @@ class EnvHealth:
     @property
     def reasons(self) -> tuple[str, ...]:
         return tuple(sorted({f.reason for f in self.findings}))
+
+
+EnvKind = Literal["managed", "adopted"]
+
+
+@dataclass(frozen=True)
+class EnvCheck:
+    """The health and integrity of one declared env.
+
+    ``env_findings`` are about the env as a whole (``health.ENV_LEVEL``: it is missing, or
+    cannot start or be activated); they come first in every report. ``report`` is the check
+    of its files, ``None`` when ``problem`` says why they were not checked (a link out of the
+    root, not a venv; nothing to check in a missing env). ``link_mode`` is the manifest's, for
+    the warning about files shared with the package cache.
+    """
+
+    env_key: str
+    kind: EnvKind
+    path: str
+    report: VerifyReport | None
+    problem: str | None = None
+    link_mode: str = "auto"
+    env_findings: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.env_findings
+            and self.problem is None
+            and self.report is not None
+            and self.report.ok
+        )

@@ -17,9 +17,9 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from reconciler.core.facts import Finding
+from reconciler.core.facts import EnvCheck, EnvKind, Finding
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
 from reconciler.spec.record import RecordDefect, VerifyReport
@@ -29,8 +29,6 @@ from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
     from reconciler.spec.manifest import LoadedManifest
-
-EnvKind = Literal["managed", "adopted"]
 
 
 @dataclass(frozen=True)
@@ -102,35 +100,6 @@ def scope_of(loaded: LoadedManifest) -> VerifyScope:
         )
     doomed = frozenset(manifest.doomed_envs())
     return VerifyScope(str(loaded.root.absolute()), tuple(targets), doomed)
-
-
-@dataclass(frozen=True)
-class EnvCheck:
-    """The health and integrity of one declared env.
-
-    ``env_findings`` are about the env as a whole (``health.ENV_LEVEL``: it is missing, or
-    cannot start or be activated); they come first in every report. ``report`` is the check
-    of its files, ``None`` when ``problem`` says why they were not checked (a link out of the
-    root, not a venv; nothing to check in a missing env). ``link_mode`` is the manifest's, for
-    the warning about files shared with the package cache.
-    """
-
-    env_key: str
-    kind: EnvKind
-    path: str
-    report: VerifyReport | None
-    problem: str | None = None
-    link_mode: str = "auto"
-    env_findings: tuple[Finding, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return (
-            not self.env_findings
-            and self.problem is None
-            and self.report is not None
-            and self.report.ok
-        )
 
 
 RECORD_DEFECTS = "record_defects"

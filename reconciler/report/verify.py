@@ -14,9 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.core.facts import Finding
+from reconciler.core.facts import EnvCheck, Finding
 from reconciler.core.health import ENV_LEVEL
-from reconciler.observe.integrity import EnvCheck
 from reconciler.report.units import human_size
 from reconciler.spec.record import (
     BASELINE_DETAIL,
