@@ -65,6 +65,8 @@ def _broken(edit: str) -> dict[str, Any]:
             doc["generated_at"] = "2026-11-23T00:00:00Z"
         case "fingerprint_without_targets":
             doc["fingerprint"] = {"manifest_sha256": "0" * 64, "root": "/r", "lockfiles": {}}
+        case _:
+            raise AssertionError(f"no such edit: {edit}")
     return doc
 
 

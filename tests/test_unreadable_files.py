@@ -155,6 +155,8 @@ def _shape(path: Path, shape: str) -> None:
         case "huge":
             with path.open("wb") as handle:
                 handle.truncate(HUGE)
+        case _:
+            raise AssertionError(f"no such shape: {shape}")
 
 
 @pytest.mark.parametrize("shape", ["fifo", "dev_zero", "huge"])

@@ -30,7 +30,7 @@ from reconciler import __version__, faults, interrupts, runner
 from reconciler.cli.progress import Reporter
 from reconciler.core.health import Expectation, assess
 from reconciler.core.plan import Plan, Step
-from reconciler.errors import ReconcileError
+from reconciler.errors import ReconcileError, assert_never
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
@@ -218,6 +218,8 @@ class Applier:
                 self._unbind(step)
             case "forget":
                 self._forget(step)
+            case _:
+                assert_never(step.action)
 
     # --- env steps -------------------------------------------------------------------------
 
