@@ -350,7 +350,7 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     it never reports "deleted" for what is still there."""
     from reconciler.cli.progress import PlainReporter
     from reconciler.core.plan import Plan, Step
-    from reconciler.execute.applying import UvBuilder, file_verifier
+    from reconciler.execute.builder import UvBuilder, file_verifier
     from reconciler.execute.executor import Applier, ApplyFailed
     from reconciler.spec.manifest import load_manifest
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.execute.executor import FileProblem, upstream_defects
+from reconciler.execute.builder import FileProblem, upstream_defects
 from reconciler.observe.walk import verify_env
 from reconciler.spec.record import BASELINE_DETAIL, RecordDefect
 from reconciler.store import layout
