@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NoReturn
+
+TYPE_CHECKING = False  # not typing's: every command imports this module, and typing costs 2 ms
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 class ReconcileError(Exception):
