@@ -36,7 +36,7 @@ from reconciler.execute.builder import (
     inspect_generation,
     upstream_defects,
 )
-from reconciler.execute.store import ApplyStore, RootStore
+from reconciler.execute.rootstore import ApplyStore, RootStore
 from reconciler.execute.targets import EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path

@@ -9,7 +9,7 @@ from reconciler.core.outcome import ApplyReport
 from reconciler.execute import uv as build
 from reconciler.execute.builder import UvBuilder, file_verifier
 from reconciler.execute.executor import Applier, adopted_to_record
-from reconciler.execute.store import RootStore
+from reconciler.execute.rootstore import RootStore
 from reconciler.execute.targets import EnvTarget
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
