@@ -1,23 +1,16 @@
 """Fixtures and hooks: an isolated uv cache, a local wheelhouse, a project folder, holders of
-the apply lock, the schema check of every plan, and the fast tier.
+the apply lock, the schema check of every plan, registry tests skipped by default, and the
+fast tier (tests/fasttier.py: which tests are slow, and how a fast one is kept fast).
 
 Helpers to import live in modules of their own (tests/helpers.py, tests/apply_helpers.py,
 tests/processes.py, tests/wheels.py); no test module imports from another.
-
-The fast tier (``just test-fast``, ``-m "not slow"``) is every test not marked ``slow``. A
-test is slow when it builds real envs with uv, creates a venv or runs the ``reconcile``
-command: one that uses a fixture of :data:`SLOW_FIXTURES` is marked here, others carry
-``@pytest.mark.slow`` (or a module's ``pytestmark``). A test not marked slow that starts uv,
-``python -m venv`` or reconcile fails, in every run, with a message saying so, so a slow test
-cannot land in the fast tier unnoticed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,88 +21,18 @@ from tests.plan_schema import PLANS_CHECKED, check_plan
 from tests.processes import LockHolders
 from tests.wheels import make_wheel
 
+pytest_plugins = ["pytester", "tests.fasttier"]
+
 REGISTRY_ENV = "RECONCILE_REGISTRY_TESTS"
-
-SLOW_FIXTURES = frozenset({"project"})
-"""Fixtures whose tests are slow: a project is there to be locked, applied and planned by
-the real command (fixtures that use one, such as ``applied``, count too)."""
-
-_SLOW_PROGRAMS = frozenset({"uv", "uv.exe", "reconcile", "reconcile.exe"})
-_SLOW_MODULES = frozenset({"reconciler", "venv", "uv"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.slow)
     if os.environ.get(REGISTRY_ENV) == "1":
         return
     skip = pytest.mark.skip(reason=f"needs the package registry; set {REGISTRY_ENV}=1")
     for item in items:
         if "registry" in item.keywords:
             item.add_marker(skip)
-
-
-def _slow_start(args: Any) -> str | None:
-    """What makes starting ``args`` slow (uv, a venv, the reconcile command), or None."""
-    argv = [os.fspath(a) for a in args] if isinstance(args, (list, tuple)) else [os.fspath(args)]
-    if Path(argv[0]).name in _SLOW_PROGRAMS:
-        return f"runs {Path(argv[0]).name}"
-    if "-m" in argv[:-1] and argv[argv.index("-m") + 1] in _SLOW_MODULES:
-        return f"runs python -m {argv[argv.index('-m') + 1]}"
-    return None
-
-
-_RUNNING: list[pytest.Item] = []
-"""The test being set up, run or torn down (its module fixtures are set up on its behalf)."""
-
-_SLOW_STARTS = pytest.StashKey[list[str]]()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    _RUNNING.append(item)
-    try:
-        return (yield)
-    finally:
-        _RUNNING.pop()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A fast test that started something slow fails, even where the code under test caught
-    the failure raised at the start."""
-    report: pytest.TestReport = yield
-    starts = item.stash.get(_SLOW_STARTS, [])
-    if starts and report.passed and report.when == "call":
-        report.outcome = "failed"
-        report.longrepr = _slow_message(starts[0])
-    return report
-
-
-def _slow_message(reason: str) -> str:
-    return f"{reason}: a slow test; mark it @pytest.mark.slow (see tests/conftest.py)"
-
-
-class _FastTierPopen(subprocess.Popen[Any]):
-    """subprocess.Popen, refusing to start uv, a venv or reconcile for a test not marked slow."""
-
-    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
-        reason = _slow_start(args)
-        if reason is not None and _RUNNING and not _RUNNING[-1].get_closest_marker("slow"):
-            item = _RUNNING[-1]
-            item.stash.setdefault(_SLOW_STARTS, []).append(reason)
-            pytest.fail(_slow_message(reason))
-        super().__init__(args, *rest, **kwargs)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _fast_tests_start_nothing_slow() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess, "Popen", _FastTierPopen)
-        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""Processes for the tests: a holder of the apply lock, and finding what reconcile left running.
+"""Processes for the tests: reconcile started as a terminal starts it, a holder of the apply
+lock, and finding what reconcile left running.
 
 Every process reconcile starts (uv, the build backends uv runs, health probes) inherits its
 environment, so a tag put there finds them all through ``/proc``, even once reconcile has
@@ -152,7 +153,7 @@ def kill_survivors(tag: str) -> None:
 def start_apply(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
     """``reconcile apply --yes`` in a process group of its own, which a test signals as a
     whole, as a terminal does on Ctrl-C; with the signals at their defaults, and ``tag`` in
-    its environment (tests/processes.py)."""
+    its environment (:func:`survivors` finds what it started)."""
     return start_reconcile(project, "apply", "--yes", *args, tag=tag)
 
 
