@@ -20,17 +20,8 @@ from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
-from tests.conftest import Project, require_python
-from tests.test_apply import (
-    SERVING,
-    TOOLS,
-    apply,
-    generations_of,
-    lock,
-    relock,
-    setup,
-    snapshot,
-)
+from tests.apply_helpers import SERVING, TOOLS, apply, generations_of, lock, relock, setup, snapshot
+from tests.helpers import Project, require_python
 
 
 def test_a_saved_target_plan_applies_only_its_reviewed_steps(project: Project) -> None:
