@@ -20,17 +20,8 @@ from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
-from tests.conftest import Project, require_python
-from tests.test_apply import (
-    SERVING,
-    TOOLS,
-    apply,
-    generations_of,
-    lock,
-    relock,
-    setup,
-    snapshot,
-)
+from tests.apply_helpers import SERVING, TOOLS, apply, generations_of, lock, relock, setup, snapshot
+from tests.helpers import Project, require_python
 
 
 def test_a_saved_target_plan_applies_only_its_reviewed_steps(project: Project) -> None:
@@ -350,7 +341,7 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     it never reports "deleted" for what is still there."""
     from reconciler.cli.progress import PlainReporter
     from reconciler.core.plan import Plan, Step
-    from reconciler.execute.applying import UvBuilder, file_verifier
+    from reconciler.execute.builder import UvBuilder, file_verifier
     from reconciler.execute.executor import Applier, ApplyFailed
     from reconciler.observe.inputs import load_manifest
 

@@ -53,7 +53,7 @@ from reconciler.observe.inputs import load_manifest
 from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.store import layout
-from tests.conftest import require_python
+from tests.helpers import require_python
 from tests.processes import (
     default_signals,
     kill_survivors,
@@ -63,6 +63,8 @@ from tests.processes import (
     wait_for_no_survivors,
 )
 from tests.wheels import make_wheel
+
+pytestmark = pytest.mark.slow  # applies killed mid-build with the real uv
 
 SOURCES = """\
 [settings]

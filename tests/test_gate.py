@@ -19,7 +19,7 @@ from reconciler.observe import gate
 from reconciler.observe.gate import Expect
 from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
 from reconciler.store import layout
-from tests.conftest import Project, require_python, settle
+from tests.helpers import Project, require_python, settle
 
 ALPHA = Expect(imports=("alpha",))
 

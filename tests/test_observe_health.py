@@ -23,7 +23,7 @@ from reconciler.observe.inputs import load_manifest, read_lockfile
 from reconciler.observe.integrity import check_env, scope_of
 from reconciler.observe.look import look_at
 from reconciler.store import generations, layout
-from tests.conftest import Project, build_env, require_python, uv
+from tests.helpers import Project, build_env, require_python, uv
 
 ENV = "work"
 

@@ -43,8 +43,10 @@ from reconciler.spec.record import (
     resolve_record,
 )
 from reconciler.store import layout
-from tests.conftest import build_env, require_python
+from tests.helpers import build_env, require_python
 from tests.wheels import make_wheel, wheel_sha256
+
+pytestmark = pytest.mark.slow  # each test verifies a venv built with the real uv
 
 SITE = "lib/python3.11/site-packages"
 BIG = random.Random(7).randbytes(3 * CHUNK + 123)  # noqa: S311  test data, not a secret

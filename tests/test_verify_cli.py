@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from reconciler.store import layout
-from tests.conftest import Project, build_env, require_python, settle
-from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
+from tests.apply_helpers import SERVING, TOOLS, gen_dir, link_of, relock, setup
+from tests.helpers import Project, build_env, require_python, settle
 from tests.wheels import make_wheel
 
 

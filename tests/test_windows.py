@@ -27,7 +27,7 @@ from reconciler.store import generations
 from reconciler.store import removals as journal
 from reconciler.store import windows as winpaths
 from reconciler.store.windows import Kind
-from tests.conftest import require_python
+from tests.helpers import require_python
 
 ROOT = PureWindowsPath("C:/work/.envs")
 GENS = ROOT / ".generations" / "serving"

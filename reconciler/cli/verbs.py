@@ -162,15 +162,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.cli.progress import LiveReporter, PlainReporter
+    from reconciler.commands.gc import cleanup
     from reconciler.commands.plan import check_inputs, make_plan
-    from reconciler.execute.applying import (
-        cleanup,
-        env_targets,
-        execute,
-        print_report,
-        record_adopted,
-    )
+    from reconciler.execute.run import execute, record_adopted
+    from reconciler.execute.targets import env_targets
     from reconciler.observe.inputs import load_manifest
+    from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
     from reconciler.spec.savedplan import check_saved, load_saved_plan
@@ -218,7 +215,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             report = execute(loaded, run, targets, PlainReporter(quiet=args.quiet))
             _applied()
-    print_report(report)
+    print(apply_summary(report))
+    for line in removal_warnings(report):
+        print(line, file=sys.stderr)
     faults.point("after_report")
     return EXIT_OK
 
@@ -231,7 +230,7 @@ def _applied() -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.execute.applying import rollback, rollback_target
+    from reconciler.commands.rollback import rollback, rollback_target
     from reconciler.observe.inputs import load_manifest
     from reconciler.store.applylock import ApplyLock
 
@@ -249,13 +248,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from reconciler.execute.applying import (
-        adopt_folders,
-        clean,
-        plan_gc,
-        preview_gc,
-        prune_hash_caches,
-    )
+    from reconciler.commands.gc import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
     from reconciler.observe.inputs import load_manifest
     from reconciler.store import generations
     from reconciler.store.applylock import ApplyLock
