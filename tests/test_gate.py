@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.facts import ProbeResult
+from reconciler.core.integrity import Category, IntegrityFinding, VerifyReport
 from reconciler.observe import env as observe
 from reconciler.observe import gate
 from reconciler.observe.gate import Expect
-from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
 from reconciler.store import layout
 from tests.conftest import Project, require_python, settle
 

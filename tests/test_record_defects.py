@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.core.integrity import BASELINE_DETAIL, RecordDefect
 from reconciler.execute.executor import FileProblem, upstream_defects
 from reconciler.observe.walk import verify_env
-from reconciler.spec.record import BASELINE_DETAIL, RecordDefect
 from reconciler.store import layout
 from tests.conftest import Project, build_env, require_python
 from tests.test_apply import gen_dir, generations_of, link_of, relock, setup

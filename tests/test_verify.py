@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.integrity import IntegrityFinding, VerifyReport
 from reconciler.observe import walk as verify
 from reconciler.observe.hashcache import RACY_NS, HashCache, cache_file
 from reconciler.observe.walk import (
@@ -33,14 +34,7 @@ from reconciler.observe.walk import (
     sha256_file,
     verify_env,
 )
-from reconciler.spec.record import (
-    EMPTY_SHA256,
-    MAX_INVALID_ROWS,
-    IntegrityFinding,
-    VerifyReport,
-    record_digest,
-    resolve_record,
-)
+from reconciler.spec.record import EMPTY_SHA256, MAX_INVALID_ROWS, record_digest, resolve_record
 from reconciler.store import layout
 from tests.conftest import build_env, require_python
 from tests.wheels import make_wheel, wheel_sha256

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
+from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -27,7 +28,6 @@ from reconciler.observe.env import (
 from reconciler.observe.manifestpaths import check_root_usable, lockfile_text
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import LoadedManifest, Manifest
-from reconciler.spec.record import VerifyReport
 from reconciler.store import folders as store
 from reconciler.store import layout
 from reconciler.store.bindings import AppliedState, read_state

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from reconciler.core.facts import EnvFacts, EnvHealth, Finding
 
 if TYPE_CHECKING:  # `which` judges structure only: it need not import lockfile parsing
+    from reconciler.core.integrity import IntegrityFinding, VerifyReport
     from reconciler.spec.lockfile import Lockfile
-    from reconciler.spec.record import IntegrityFinding, VerifyReport
 
 MAX_FILES_LISTED = 10
 """Corrupted files named one by one in a plan step; the rest are counted."""
@@ -153,7 +153,7 @@ def corruption(report: VerifyReport) -> list[Finding]:
 def _corrupted(finding: IntegrityFinding) -> str:
     """``hash_mismatch lib/.../x.py (alpha)``; a file whose RECORD row is an upstream defect
     says that it was checked against what reconcile installed."""
-    from reconciler.spec.record import BASELINE_DETAIL
+    from reconciler.core.integrity import BASELINE_DETAIL
 
     owner = [finding.dist] if finding.dist else []
     if BASELINE_DETAIL in finding.detail:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.cli.progress import Reporter
 from reconciler.commands.plan import PlanRun, fresh_locks
+from reconciler.core.integrity import IntegrityFinding, RecordDefect
 from reconciler.core.plan import Plan
 from reconciler.errors import UsageError
 from reconciler.execute import uv as build
@@ -19,7 +20,6 @@ from reconciler.execute.executor import Applier, ApplyReport, EnvTarget, FilePro
 from reconciler.execute.uv import BuildRequest
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.spec.record import IntegrityFinding, RecordDefect
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal

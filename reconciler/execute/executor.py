@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.cli.progress import Reporter
 from reconciler.core.health import Expectation, assess
+from reconciler.core.integrity import RecordDefect
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import ReconcileError
 from reconciler.execute.uv import BuildError, BuildRequest
@@ -38,7 +39,6 @@ from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.observe.integrity import RECORD_DEFECTS
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.spec.record import RecordDefect
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
 

@@ -38,7 +38,7 @@ from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
-    from reconciler.spec.record import VerifyReport
+    from reconciler.core.integrity import VerifyReport
 
 FORMAT = 1
 KEEP = 64

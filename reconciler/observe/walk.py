@@ -54,22 +54,24 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reconciler import runner
-from reconciler.errors import ReconcileError
-from reconciler.files import is_dir, site_packages
-from reconciler.observe.hashcache import Entry, HashCache, entry_for
-from reconciler.spec.record import (
+from reconciler.core.integrity import (
     BASELINE_DETAIL,
     CONTENT_CATEGORIES,
-    EMPTY_SHA256,
     AllowedModification,
     Category,
     IntegrityFinding,
-    RecordChecks,
     RecordDefect,
-    RowCheck,
     VerifyReport,
+)
+from reconciler.errors import ReconcileError
+from reconciler.files import is_dir, site_packages
+from reconciler.observe.hashcache import Entry, HashCache, entry_for
+from reconciler.spec.ignore import ignore_matcher
+from reconciler.spec.record import (
+    EMPTY_SHA256,
+    RecordChecks,
+    RowCheck,
     dist_name,
-    ignore_matcher,
     record_digest,
     resolve_record,
     site_relative,
