@@ -1,4 +1,5 @@
-"""Pure: the integrity report of one env (findings, allowed modifications, record defects).
+"""Pure: the integrity report of one env (findings, allowed modifications, record defects),
+and the judgement that turns what the walk found into it (duplicates, baseline, ignore globs).
 
 ``observe.walk`` checks an env's files against their RECORDs and builds a ``VerifyReport``;
 ``report.verify`` renders it and ``core.health`` judges an env by it.
@@ -6,12 +7,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.spec.record import SHA256_DIGEST
+from reconciler.spec.ignore import ignore_matcher
+from reconciler.spec.record import SHA256_DIGEST, RowCheck, site_relative
 
 Category = Literal[
     "missing",
@@ -200,3 +204,104 @@ class VerifyReport:
     def corrupted_dists(self) -> tuple[str, ...]:
         """Sorted names of the distributions with at least one finding."""
         return tuple(sorted({f.dist for f in self.findings if f.dist is not None}))
+
+
+# -- judging what the walk found --------------------------------------------------------------
+
+
+def duplicates(owners: Mapping[str, Sequence[str]]) -> list[IntegrityFinding]:
+    """A ``duplicate_dist`` finding for each dist-info folder of a name that has several;
+    ``owners`` maps each canonical name to its dist-info folders (relative to the env)."""
+    found: list[IntegrityFinding] = []
+    for name, folders in owners.items():
+        if len(folders) > 1:
+            for folder in folders:
+                others = ", ".join(f.rsplit("/", 1)[-1] for f in folders if f != folder)
+                found.append(
+                    IntegrityFinding("duplicate_dist", name, folder, detail=f"also {others}")
+                )
+    return found
+
+
+def apply_baseline(
+    items: Sequence[tuple[str, RowCheck]], baseline: Sequence[RecordDefect]
+) -> tuple[list[tuple[str, RowCheck]], dict[str, RecordDefect]]:
+    """Check the rows of ``baseline`` against what was installed, not against RECORD: each
+    row of the same distribution that still says exactly what it said at build time. A row
+    RECORD now says otherwise about is checked against RECORD again. Returns the rows to
+    check (each with its distribution's name), and the rows replaced, by their path relative
+    to the env."""
+    if not baseline:
+        return list(items), {}
+    known = {defect.path: defect for defect in baseline}
+    applied: dict[str, RecordDefect] = {}
+    checked = list(items)
+    for index, (name, row) in enumerate(checked):
+        defect = known.get(row[1])
+        if (
+            defect is not None
+            and defect.dist == name
+            and (row[2], row[3]) == (defect.record_sha256, defect.record_size)
+        ):
+            checked[index] = (name, (row[0], row[1], defect.sha256, defect.size))
+            applied[row[1]] = defect
+    return checked, applied
+
+
+def judge(
+    issues: Sequence[IntegrityFinding],
+    found: Sequence[tuple[IntegrityFinding, str | None]],
+    ignore: Sequence[str],
+    windows: bool,
+) -> tuple[list[IntegrityFinding], list[AllowedModification]]:
+    """The findings, and the allowed modifications: the findings about a file's content (of
+    ``found``, each with its RECORD path) whose RECORD path (relative to site-packages) a
+    ``verify_ignore`` glob matches. ``issues`` (about RECORDs and folders) are never allowed."""
+    findings = list(issues)
+    allowed: list[AllowedModification] = []
+    match = ignore_matcher(ignore)
+    for finding, record_path in found:
+        if ignore and record_path is not None and finding.category in CONTENT_CATEGORIES:
+            inside_site = site_relative(record_path, windows)
+            pattern = None if inside_site is None else match(inside_site)
+            if pattern is not None:
+                allowed.append(AllowedModification(finding, pattern))
+                continue
+        findings.append(finding)
+    return findings, allowed
+
+
+def against_baseline(
+    findings: list[IntegrityFinding],
+    allowed: Sequence[AllowedModification],
+    defects: Mapping[str, RecordDefect],
+) -> tuple[list[IntegrityFinding], list[IntegrityFinding]]:
+    """The findings, those about a baseline row saying so; and one ``record_defect`` for
+    each baseline row whose file is still what was installed."""
+    if not defects:
+        return findings, []
+    settled = {f.path for f in findings} | {a.finding.path for a in allowed}
+    marked = [
+        dataclasses.replace(
+            f, detail=f"{f.detail}; {BASELINE_DETAIL}" if f.detail else BASELINE_DETAIL
+        )
+        if f.path in defects and f.dist == defects[f.path].dist
+        else f
+        for f in findings
+    ]
+    informed = [
+        IntegrityFinding(
+            "record_defect",
+            defect.dist,
+            path,
+            expected_size=defect.record_size,
+            actual_size=defect.size,
+            expected_sha256=defect.record_sha256,
+            actual_sha256=defect.sha256,
+            detail="the wheel's own RECORD row is wrong (an upstream defect); the file is "
+            "as reconcile installed it",
+        )
+        for path, defect in defects.items()
+        if path not in settled
+    ]
+    return marked, informed

@@ -64,7 +64,7 @@ def file_verifier(
 def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | None:
     """What a file whose content is not its RECORD row's is: its actual sha256 and size, or
     ``None`` for any other finding (or a file that is no longer a regular file)."""
-    from reconciler.observe.walk import sha256_file
+    from reconciler.observe.hashing import sha256_file
 
     if finding.category not in ("hash_mismatch", "size_mismatch") or finding.dist is None:
         return None
