@@ -345,10 +345,10 @@ def _input_paths(
 
 def _env_files(fact: EnvFacts, parent: bool = True) -> list[str]:
     """The paths of an env a plan reads besides its RECORD-listed files: the interpreter,
-    pyvenv.cfg and activation scripts (planmemo.env_paths), lib/python*, and the files
+    pyvenv.cfg and activation scripts (memo.identity.env_paths), lib/python*, and the files
     directly in site-packages."""
     from reconciler.files import glob
-    from reconciler.memo.plan import env_paths
+    from reconciler.memo.identity import env_paths
 
     cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
     paths = env_paths(fact.path, fact.real_path, cfg, parent=parent)
