@@ -2,7 +2,7 @@
 
 Validating envs.toml means importing pydantic and building its models: ~150 ms, more than a
 cached `verify` of a 20,000-file env spends on the env itself. What `verify` takes from the
-manifest (``verifying.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
+manifest (``observe.integrity.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
 mode) is a function of the manifest's bytes, its path, ``--root`` and reconcile's own code.
 So after a full load the scope is stored under ``<root>/.cache/verify/`` with the ``lstat``
 identity of the manifest and of reconcile's sources and imports (``identity.tool_paths``),

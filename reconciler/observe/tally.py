@@ -1,7 +1,5 @@
-"""What checking a share of an env's RECORD rows found: findings, hash cache entries, counts.
-
-Plain values throughout, so a forked worker can send its tally back with ``marshal``.
-"""
+"""The rows to check (``Item``) and what checking a share of them found (``Tally``):
+findings, hash cache entries, counts."""
 
 from __future__ import annotations
 
@@ -40,7 +38,7 @@ class Tally:
         self.files_cached = 0
         self.linked_files = 0
         self.seen: list[str] = []
-        """Paths seen by a worker process (in-process, the walker's ``seen`` gets them)."""
+        """Paths seen by a worker process (in-process, ``EnvFolder.seen`` gets them)."""
 
     def to_plain(self) -> PlainTally:
         found = [
