@@ -20,7 +20,8 @@ import pytest
 
 from reconciler.cli.app import main
 from reconciler.errors import ManifestError, ManifestNotFound, Problem
-from reconciler.spec.manifest import format_key_path, load_manifest, parse_manifest
+from reconciler.spec.manifest import load_manifest, parse_manifest
+from reconciler.spec.problems import format_key_path
 
 LABEL = "conf/envs.toml"
 
