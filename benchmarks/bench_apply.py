@@ -70,7 +70,8 @@ from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.observe.walk import default_workers, verify_env
+from reconciler.observe.walk import verify_env
+from reconciler.observe.workers import default_workers
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 

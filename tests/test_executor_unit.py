@@ -18,6 +18,7 @@ import pytest
 
 from reconciler.core.actions import Action
 from reconciler.core.facts import Finding
+from reconciler.core.integrity import RecordDefect
 from reconciler.core.plan import Plan, Step
 from reconciler.execute.builder import FileProblem
 from reconciler.execute.executor import Applier, ApplyFailed, Interrupted
@@ -25,7 +26,6 @@ from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, parse_manifest
-from reconciler.spec.record import RecordDefect
 from reconciler.store.bindings import AppliedState
 from reconciler.store.generations import Generation, Removal
 

@@ -20,8 +20,8 @@ from reconciler.core.health import (
     python_matches,
     structure,
 )
+from reconciler.core.integrity import BASELINE_DETAIL, IntegrityFinding, VerifyReport
 from reconciler.spec.lockfile import LockedPackage, Lockfile
-from reconciler.spec.record import BASELINE_DETAIL, IntegrityFinding, VerifyReport
 
 LOCK_SHA = "a" * 64
 LIVE = "/r/.generations/work/g0001"

@@ -21,7 +21,8 @@ import pytest
 from reconciler.cli.app import main
 from reconciler.errors import ManifestError, ManifestNotFound, Problem
 from reconciler.observe.inputs import load_manifest
-from reconciler.spec.manifest import format_key_path, parse_manifest
+from reconciler.spec.manifest import parse_manifest
+from reconciler.spec.problems import format_key_path
 
 LABEL = "conf/envs.toml"
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.core.integrity import BASELINE_DETAIL, RecordDefect
 from reconciler.execute.builder import FileProblem, upstream_defects
 from reconciler.observe.walk import verify_env
-from reconciler.spec.record import BASELINE_DETAIL, RecordDefect
 from reconciler.store import layout
 from tests.apply_helpers import gen_dir, generations_of, link_of, relock, setup
 from tests.helpers import Project, build_env, require_python

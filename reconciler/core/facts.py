@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from reconciler.spec.record import VerifyReport
+    from reconciler.core.integrity import VerifyReport
 
 PathKind = Literal["absent", "dir", "symlink", "broken_symlink", "other"]
 

@@ -14,11 +14,11 @@ from typing import Protocol
 
 from reconciler.core.facts import Finding
 from reconciler.core.health import Expectation, assess
+from reconciler.core.integrity import IntegrityFinding, RecordDefect
 from reconciler.execute import uv as build
 from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildRequest
 from reconciler.observe.env import EnvRequest, observe_env
-from reconciler.spec.record import IntegrityFinding, RecordDefect
 
 
 class Builder(Protocol):
@@ -85,7 +85,7 @@ def file_verifier(
 def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | None:
     """What a file whose content is not its RECORD row's is: its actual sha256 and size, or
     ``None`` for any other finding (or a file that is no longer a regular file)."""
-    from reconciler.observe.walk import sha256_file
+    from reconciler.observe.hashing import sha256_file
 
     if finding.category not in ("hash_mismatch", "size_mismatch") or finding.dist is None:
         return None

@@ -24,6 +24,7 @@ from typing import Any
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.cli.progress import Reporter
 from reconciler.core.actions import ACTION_LOOKS
+from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import ReconcileError, assert_never
@@ -43,7 +44,6 @@ from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
 from reconciler.observe.integrity import RECORD_DEFECTS
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.spec.record import RecordDefect
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState
 

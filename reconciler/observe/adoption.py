@@ -19,7 +19,8 @@ from pathlib import Path
 from reconciler.errors import ManifestError, Problem
 from reconciler.files import display_path
 from reconciler.observe.manifestpaths import pathsep_problem
-from reconciler.spec.manifest import LoadedManifest, format_key_path
+from reconciler.spec.manifest import LoadedManifest
+from reconciler.spec.problems import format_key_path
 from reconciler.spec.tomllines import key_lines, line_for
 from reconciler.store.layout import overlaps
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvCheck, EnvKind, Finding
+from reconciler.core.integrity import RecordDefect, VerifyReport
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
-from reconciler.spec.record import RecordDefect, VerifyReport
 from reconciler.store import folders as store
 from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder

@@ -33,7 +33,8 @@ from packaging.requirements import Requirement
 
 from reconciler.errors import LockfileError, ManifestError, Problem, UnusablePath
 from reconciler.files import display_path, file_kind, read_regular_file
-from reconciler.spec.manifest import LoadedManifest, format_key_path, local_path
+from reconciler.spec.manifest import LoadedManifest, local_path
+from reconciler.spec.problems import format_key_path
 from reconciler.spec.tomllines import key_lines, line_for
 
 LOCKFILE_LIMIT = 16 << 20

@@ -6,14 +6,10 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
-import sys
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 import tomlkit
@@ -32,6 +28,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from reconciler.errors import ManifestError, Problem
+from reconciler.spec.problems import (
+    EXPECTED,
+    describe,
+    did_you_mean,
+    format_key_path,
+    one_line,
+    semantic_problems,
+    toml_error_line,
+)
 from reconciler.spec.tomllines import key_lines, line_for
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -313,62 +318,6 @@ def _section_of(loc: tuple[str | int, ...]) -> str:
     return ".".join(parts)
 
 
-def format_key_path(loc: Iterable[str | int]) -> str:
-    """Render a location as a TOML key path: ``envs."my.env".python``, ``requirements[2]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        bare = re.fullmatch(r"[A-Za-z0-9_-]+", part)
-        text = part if bare else json.dumps(part, ensure_ascii=False)  # TOML's basic string
-        out += f".{text}" if out else text
-    return out
-
-
-def _describe(value: Any) -> str:
-    kind = {
-        bool: "boolean",
-        int: "integer",
-        float: "float",
-        str: "string",
-        list: "array",
-        dict: "table",
-    }.get(type(value), type(value).__name__)
-    if isinstance(value, (dict, list)):
-        return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
-    return f"{kind} {value!r}" if not isinstance(value, str) else f'string "{value}"'
-
-
-# Names people reach for that are too far from ours for difflib alone: alias -> our key.
-_ALIASES = {
-    "environments": "envs",
-    "dependencies": "requirements",
-    "packages": "requirements",
-    "python_version": "python",
-}
-
-
-def did_you_mean(key: str, allowed: Iterable[str]) -> str | None:
-    """The allowed key closest to ``key`` (a misspelling, or a common alias of it), if any."""
-    known = list(allowed)
-    aliases = [alias for alias, real in _ALIASES.items() if real in known]
-    close = difflib.get_close_matches(key, known + aliases, n=1, cutoff=0.6)
-    return _ALIASES.get(close[0], close[0]) if close else None
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "bool_type": "a boolean (true or false)",
-    "tuple_type": "an array",
-    "list_type": "an array",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-}
-
-
 def _message(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
     loc = tuple(error["loc"])
     kind = error["type"]
@@ -383,105 +332,15 @@ def _message(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
         return loc, f'unknown key "{key}"{hint}'
     if kind == "missing":
         return loc, "missing required key"
-    if kind in _EXPECTED:
-        return loc, f"expected {_EXPECTED[kind]}, got {_describe(error['input'])}"
+    if kind in EXPECTED:
+        return loc, f"expected {EXPECTED[kind]}, got {describe(error['input'])}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return loc, f"expected {expected}, got {_describe(error['input'])}"
+        return loc, f"expected {expected}, got {describe(error['input'])}"
     if kind == "greater_than_equal":
         bound = error.get("ctx", {}).get("ge")
-        return loc, f"must be at least {bound}, got {_describe(error['input'])}"
+        return loc, f"must be at least {bound}, got {describe(error['input'])}"
     return loc, str(error["msg"])
-
-
-def _semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Cross-field rules pydantic cannot express per field; tolerant of wrong types."""
-    found: list[tuple[tuple[str | int, ...], str]] = []
-    envs = raw.get("envs")
-    envs = envs if isinstance(envs, dict) else {}
-    for key, spec in envs.items():
-        if not isinstance(spec, dict):
-            continue
-        if "adopt" in spec:
-            for managed_only in ("requirements", "lockfile", "sources"):
-                if managed_only in spec:
-                    found.append(
-                        (
-                            ("envs", key, managed_only),
-                            f'an adopted env cannot have "{managed_only}"; remove it, or remove '
-                            '"adopt" to let reconcile build this env',
-                        )
-                    )
-        elif spec.get("delete") is True:
-            found.append(
-                (
-                    ("envs", key, "delete"),
-                    "only an adopted env can be deleted this way; to delete a managed env, "
-                    "remove its table from the manifest",
-                )
-            )
-        elif "python" not in spec:
-            found.append(
-                (
-                    ("envs", key, "python"),
-                    'a managed env needs "python" ("X.Y" or "X.Y.Z"), or "adopt" for an '
-                    "existing venv",
-                )
-            )
-    models = raw.get("models")
-    models = models if isinstance(models, dict) else {}
-    declared = sorted(str(k) for k in envs)
-    doomed = {k for k, v in envs.items() if isinstance(v, dict) and v.get("delete") is True}
-    for name, spec in models.items():
-        if not isinstance(spec, dict):
-            continue
-        for field in ("env", "fallback"):
-            target = spec.get(field)
-            if not isinstance(target, str):
-                continue
-            if target in doomed:
-                fix = "move the model to another env" if field == "env" else "name another env"
-                found.append(
-                    (
-                        ("models", name, field),
-                        f'names env "{target}", which is marked delete = true; {fix} first',
-                    )
-                )
-            if target in envs:
-                continue
-            usable = [k for k in declared if k not in doomed]
-            close = difflib.get_close_matches(target, usable, n=1, cutoff=0.6)
-            hint = f'; did you mean "{close[0]}"?' if close else "; declare it under [envs]"
-            found.append((("models", name, field), f'names undeclared env "{target}"{hint}'))
-        if spec.get("fallback") is not None and spec.get("fallback") == spec.get("env"):
-            loop = f"{name} -> {spec['env']} -> {spec['fallback']}"
-            found.append(
-                (
-                    ("models", name, "fallback"),
-                    f"is the model's own env, a fallback loop ({loop}); name a different env",
-                )
-            )
-    return found
-
-
-def _toml_error_line(text: str) -> int | None:
-    """The line of a TOML error that tomlkit reports without one, asked of the stdlib parser."""
-    if sys.version_info >= (3, 11):  # tomllib is in the stdlib from 3.11 on
-        import tomllib
-
-        try:
-            tomllib.loads(text)
-        except RecursionError:
-            return None
-        except tomllib.TOMLDecodeError as exc:
-            match = re.search(r"at line (\d+)", str(exc))
-            return int(match.group(1)) if match else None
-    return None
-
-
-def _one_line(text: str) -> str:
-    """Escape control characters (a key or value may hold a newline): one problem, one line."""
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: json.dumps(m.group(0))[1:-1], text)
 
 
 def parse_manifest(text: str, label: str) -> Manifest:
@@ -492,7 +351,7 @@ def parse_manifest(text: str, label: str) -> Manifest:
         reason = str(exc).split(" at line ")[0]
         raise ManifestError(label, [Problem(exc.line, "", f"not valid TOML: {reason}")]) from None
     except tomlkit.exceptions.TOMLKitError as exc:  # a key or table defined twice: no line
-        line = _toml_error_line(text)
+        line = toml_error_line(text)
         raise ManifestError(label, [Problem(line, "", f"not valid TOML: {exc}")]) from None
     except RecursionError:
         problem = Problem(None, "", "arrays or tables are nested too deeply; flatten them")
@@ -504,14 +363,14 @@ def parse_manifest(text: str, label: str) -> Manifest:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         located.extend(_message(err) for err in exc.errors(include_url=False))
-    located.extend(_semantic_problems(raw))
+    located.extend(semantic_problems(raw))
     if located:
         problems = sorted(
             {
                 Problem(
                     line_for(lines, tuple(str(p) for p in loc)),
                     format_key_path(loc),
-                    _one_line(msg),
+                    one_line(msg),
                 )
                 for loc, msg in located
             },
