@@ -19,7 +19,6 @@ from packaging.version import Version
 
 from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound
-from reconciler.execute import uv as uvbuild
 from reconciler.observe import pythons
 from reconciler.observe.pythons import find_python, override_variable
 from reconciler.spec.manifest import PythonDownloads
@@ -322,7 +321,7 @@ def test_install_that_succeeds_without_a_usable_interpreter_still_raises(
 def test_a_hanging_download_is_cut_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
 ) -> None:
-    monkeypatch.setattr(uvbuild, "PYTHON_INSTALL_TIMEOUT", 1.0)
+    monkeypatch.setattr(pythons, "INSTALL_TIMEOUT", 1.0)
     sleep = shutil.which("sleep") or "/bin/sleep"
     uv = FakeUv(tmp_path, f'[ "$2" = install ] && exec {sleep} 30\nexit 2\n')
 

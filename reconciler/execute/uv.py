@@ -25,10 +25,6 @@ PURGE_TIMEOUT = 600.0
 """Seconds ``uv cache clean`` gets to drop packages from uv's cache."""
 VERSION_TIMEOUT = 60.0
 """Seconds ``uv --version`` gets to answer (for receipts)."""
-PYTHON_FIND_TIMEOUT = 15.0
-"""Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
-PYTHON_INSTALL_TIMEOUT = 60.0
-"""Seconds ``uv python install`` gets: a download not finished by then is not coming."""
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
@@ -94,24 +90,6 @@ def compile_command(
         env={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
         cwd=base_dir,
         timeout=COMPILE_TIMEOUT,
-    )
-
-
-def python_find_command(uv: str, version: str) -> Command:
-    """``uv python find``: uv's own discovery of an installed Python, downloads off."""
-    return Command(
-        (uv, "python", "find", "--system", "--no-project", version),
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-        timeout=PYTHON_FIND_TIMEOUT,
-    )
-
-
-def python_install_command(uv: str, version: str) -> Command:
-    """``uv python install``: download a Python (``python_downloads = "automatic"``)."""
-    return Command(
-        (uv, "python", "install", version),
-        env={"UV_PYTHON_DOWNLOADS": "automatic"},
-        timeout=PYTHON_INSTALL_TIMEOUT,
     )
 
 
