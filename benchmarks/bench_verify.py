@@ -66,8 +66,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_apply import NUMPY, TRANSFORMERS, _check_registry, _pyenv_python, _torch_wheel
 
 from reconciler.observe.walk import default_workers
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
-from reconciler.store import layout
 
 DEEP_TARGET = 1.6
 CACHED_TARGET = 2.0
@@ -169,7 +169,7 @@ def _build_env(folder: Path, args: argparse.Namespace) -> Path:
             "install",
             "--quiet",
             "--python",
-            str(layout.interpreter(env)),
+            str(POSIX_VENV.interpreter(env)),
             "--find-links",
             str(wheels),
             f"torch=={torch}",

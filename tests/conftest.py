@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from reconciler.observe.hashcache import RACY_NS
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 from tests.plan_schema import check_plan
@@ -174,7 +175,7 @@ def build_env(
         "--find-links",
         str(wheelhouse),
         "--python",
-        str(layout.interpreter(path)),
+        str(POSIX_VENV.interpreter(path)),
         str(lockfile),
     )
     if receipt:
@@ -238,7 +239,7 @@ class Project:
             "--find-links",
             str(self.wheels),
             "--python",
-            str(layout.interpreter(env)),
+            str(POSIX_VENV.interpreter(env)),
             requirement,
         )
 

@@ -8,7 +8,7 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.cli.progress import Reporter
 from reconciler.commands.plan import PlanRun, fresh_locks
@@ -23,6 +23,10 @@ from reconciler.spec.record import IntegrityFinding, RecordDefect
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
+
+if TYPE_CHECKING:
+    from reconciler.platform import Platform, VenvLayout
+    from reconciler.store.fsops import StoreOps
 
 _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
@@ -41,7 +45,7 @@ class UvBuilder:
 
 
 def file_verifier(
-    root: Path,
+    root: Path, *, venv: VenvLayout
 ) -> Callable[[Path, Sequence[str], Sequence[RecordDefect]], list[FileProblem]]:
     """Full hash verification of every RECORD row of a new generation: every file is read
     (``deep``), and the hashes go into the root's cache so the next plan need not reread them.
@@ -52,7 +56,7 @@ def file_verifier(
     def verify_files(
         env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
     ) -> list[FileProblem]:
-        report = verify_dir(root, env_dir, ignore, deep=True, baseline=baseline)
+        report = verify_dir(root, env_dir, ignore, venv=venv, deep=True, baseline=baseline)
         return [
             FileProblem(f.category, f.dist or "", f.path, _as_installed(env_dir, f))
             for f in report.findings
@@ -84,7 +88,7 @@ def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | No
     )
 
 
-def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
+def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
     """Everything the create/replace steps need, found before anything is built: a missing
     Python fails here, with nothing touched."""
     from reconciler.observe.pythons import find_python
@@ -105,6 +109,7 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
             sources=manifest.sources_for(key),
             base_dir=loaded.base_dir,
             link_mode="copy",
+            venv=venv,
         )
         targets[key] = EnvTarget(
             env_key=key,
@@ -119,9 +124,11 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
     return targets
 
 
-def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
+def cleanup(
+    loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps
+) -> list[tuple[str, str]]:
     """What :func:`clean` could not remove."""
-    return list(clean(loaded, keep).failed)
+    return list(clean(loaded, keep, ops=ops).failed)
 
 
 def adopt_folders(loaded: LoadedManifest) -> list[Path]:
@@ -130,7 +137,7 @@ def adopt_folders(loaded: LoadedManifest) -> list[Path]:
     return [loaded.adopt_path(k) for k, spec in loaded.manifest.envs.items() if spec.adopted]
 
 
-def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Removal:
+def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> generations.Removal:
     """Remove what reconcile created and recorded and an interrupted run left (the caller
     holds the lock): incomplete generations it handed out, a switch's temporary link, the
     recorded entries of the trash and the adopted folders set aside beside themselves
@@ -145,15 +152,16 @@ def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Remova
     store.check(root)
     results: list[generations.Removal] = []
     keys = generations.managed_env_keys(root)
-    results.append(generations.remove_leftovers(root, keys))
+    results.append(generations.remove_leftovers(root, keys, ops=ops))
     for key in keys:  # generation folders of undeclared envs whose link is already gone
-        if _abandoned(loaded, key):
-            results.append(generations.delete_tree(root, generations.generations_dir(root, key)))
-        live = generations.live_generation(root, key)
+        if _abandoned(loaded, key, ops):
+            folder = generations.generations_dir(root, key)
+            results.append(generations.delete_tree(root, folder, ops=ops))
+        live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
             for old in generations.collectable(gens, live, keep):
-                results.append(generations.delete_tree(root, old.path))
+                results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
             stray.unlink()
@@ -161,20 +169,20 @@ def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Remova
             results.append(generations.Removal(failed=((str(stray), exc.strerror or str(exc)),)))
         else:
             results.append(generations.Removal(removed=(str(stray),)))
-    results.append(generations.empty_trash(root, adopt_folders(loaded)))
+    results.append(generations.empty_trash(root, adopt_folders(loaded), ops=ops))
     results.append(generations.Removal(failed=tuple(prune_hash_caches(loaded))))
     return generations.Removal(
         tuple(p for r in results for p in r.removed), tuple(f for r in results for f in r.failed)
     )
 
 
-def _abandoned(loaded: LoadedManifest, key: str) -> bool:
+def _abandoned(loaded: LoadedManifest, key: str, ops: StoreOps) -> bool:
     """Whether ``.generations/<key>`` is an undeclared env's, made by reconcile (its
     ``.last`` records the generations it handed out), whose link is already gone."""
     root = loaded.root
     return (
         key not in loaded.manifest.envs
-        and not generations.has_link(root, key)
+        and not generations.has_link(root, key, ops=ops)
         and generations.last_number(root, key) > 0
     )
 
@@ -239,6 +247,8 @@ def execute(
     run: PlanRun,
     targets: dict[str, EnvTarget],
     reporter: Reporter,
+    *,
+    platform: Platform,
 ) -> ApplyReport:
     """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
     root = loaded.root
@@ -250,10 +260,11 @@ def execute(
         loaded,
         targets,
         UvBuilder(),
-        file_verifier(root),
+        file_verifier(root, venv=platform.venv),
         reporter,
         uv_version=build.uv_version() if targets else "unknown",
         link_mode=link_mode,
+        platform=platform,
     )
     report = applier.run(run.plan)
     applier.record_adopted()
@@ -272,22 +283,24 @@ def record_adopted(loaded: LoadedManifest) -> None:
         write_state(loaded.root, state.with_adopted(adopted))
 
 
-def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+def rollback(loaded: LoadedManifest, env_key: str, *, ops: StoreOps) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
-    previous = rollback_target(loaded, env_key)
-    generations.switch(loaded.root, env_key, previous.path)
+    previous = rollback_target(loaded, env_key, ops=ops)
+    generations.switch(loaded.root, env_key, previous.path, ops=ops)
     return previous
 
 
-def rollback_target(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+def rollback_target(
+    loaded: LoadedManifest, env_key: str, *, ops: StoreOps
+) -> generations.Generation:
     """The generation rollback switches ``env_key`` to, or a UsageError saying why there is
     none. Reads only: `rollback` asks before its lock creates the root, and again under it."""
     root = loaded.root
     store.check(root)
-    live = generations.live_generation(root, env_key)
+    live = generations.live_generation(root, env_key, ops=ops)
     if live is None:
         raise UsageError(f"{env_key} has no live generation under {root}; nothing to roll back.")
-    previous = generations.previous_generation(root, env_key)
+    previous = generations.previous_generation(root, env_key, ops=ops)
     if previous is None:
         raise UsageError(
             f"{env_key} has no complete generation older than {live.gen_id} to roll back to."
@@ -295,30 +308,30 @@ def rollback_target(loaded: LoadedManifest, env_key: str) -> generations.Generat
     return previous
 
 
-def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     """The complete generations gc removes beyond ``keep`` (cleanup takes the rest). Only
     generations reconcile handed out; never an entry of the trash (emptied where it is)."""
     root = loaded.root
     doomed: list[Path] = []
     for key in generations.managed_env_keys(root):
-        live = generations.live_generation(root, key)
+        live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
         doomed += [g.path for g in generations.collectable(gens, live, keep) if g.complete]
     return doomed
 
 
-def preview_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     """Everything ``gc --keep KEEP`` would remove, for ``--dry-run``: what was recorded and
     is left over, incomplete generations, undeclared envs' generations, and the complete
     generations beyond ``keep``. Reads only."""
     root = loaded.root
     store.check(root)
     keys = generations.managed_env_keys(root)
-    found = generations.recorded_leftovers(root, adopt_folders(loaded))
-    found += [g.path for g in generations.leftover_generations(root, keys)]
-    abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k)]
+    found = generations.recorded_leftovers(root, adopt_folders(loaded), ops=ops)
+    found += [g.path for g in generations.leftover_generations(root, keys, ops=ops)]
+    abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k, ops)]
     found += abandoned
-    found += [p for p in plan_gc(loaded, keep) if p.parent not in abandoned]
+    found += [p for p in plan_gc(loaded, keep, ops=ops) if p.parent not in abandoned]
     return sorted(dict.fromkeys(found))
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.cli.progress import Reporter
@@ -41,6 +40,9 @@ from reconciler.spec.manifest import LoadedManifest
 from reconciler.spec.record import RecordDefect
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
+
+if TYPE_CHECKING:
+    from reconciler.platform import Platform
 
 MAX_PARALLEL_BUILDS = 4
 
@@ -127,8 +129,12 @@ class Applier:
         uv_version: str = "unknown",
         link_mode: str = "copy",
         stop_processes: StopProcesses = runner.terminate_all,
+        *,
+        platform: Platform,
     ) -> None:
         self.loaded = loaded
+        self.platform = platform
+        self.ops = platform.ops
         self.root = loaded.root
         self.targets = targets
         self.builder = builder
@@ -224,7 +230,8 @@ class Applier:
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
         key = step.target
-        generations.refuse_foreign(self.root, key)  # before anything is built or created
+        # before anything is built or created
+        generations.refuse_foreign(self.root, key, ops=self.ops)
         faults.point("before_build")
         gen_id, gen_dir = generations.next_generation_path(self.root, key)
         gen_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +243,7 @@ class Applier:
             sources=target.request_template.sources,
             base_dir=target.request_template.base_dir,
             link_mode=self.link_mode,
+            venv=self.platform.venv,
         )
         try:
             python_version, defects = self._build_verified(step, target, request)
@@ -244,10 +252,10 @@ class Applier:
             generations.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
         except BaseException:
-            generations.delete_tree(self.root, gen_dir)
+            generations.delete_tree(self.root, gen_dir, ops=self.ops)
             raise
-        previous = generations.live_generation(self.root, key)
-        generations.switch(self.root, key, gen_dir)
+        previous = generations.live_generation(self.root, key, ops=self.ops)
+        generations.switch(self.root, key, gen_dir, ops=self.ops)
         faults.point("after_switch")
         left = self._prune(key, previous)
         faults.point("after_prune")
@@ -272,7 +280,7 @@ class Applier:
             packages = sorted({p.distribution for p in problems})
             self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
             self.builder.purge_cache(key, packages)
-            generations.delete_tree(self.root, request.gen_dir)
+            generations.delete_tree(self.root, request.gen_dir, ops=self.ops)
             self._install(target, request, refresh=packages)
             again, version = self._check(target, request, baseline=())
             defects = upstream_defects(problems, again)
@@ -315,7 +323,8 @@ class Applier:
         ]
         if files:
             return files, ""
-        facts = observe_env(EnvRequest(key, request.gen_dir, target.imports))
+        request_env = EnvRequest(key, request.gen_dir, target.imports)
+        facts = observe_env(request_env, venv=self.platform.venv)
         health = assess(
             facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
         )
@@ -375,11 +384,11 @@ class Applier:
         keep = self.loaded.manifest.settings.keep_generations
         failures: list[tuple[str, str]] = []
         try:
-            live = generations.live_generation(self.root, key)
+            live = generations.live_generation(self.root, key, ops=self.ops)
             protect = [previous] if previous is not None else []
             gens = generations.owned(self.root, generations.list_generations(self.root, key))
             for old in generations.collectable(gens, live, keep, protect):
-                failures += generations.delete_tree(self.root, old.path).failed
+                failures += generations.delete_tree(self.root, old.path, ops=self.ops).failed
         except (OSError, ReconcileError) as error:
             folder = generations.generations_dir(self.root, key)
             failures.append((str(folder), _describe_error(error)))
@@ -391,8 +400,8 @@ class Applier:
         if "delete_requested" in step.reasons:
             self._delete_adopted(step)
             return
-        linked = generations.has_link(self.root, key)
-        if linked and generations.live_generation(self.root, key) is None:
+        linked = generations.has_link(self.root, key, ops=self.ops)
+        if linked and generations.live_generation(self.root, key, ops=self.ops) is None:
             raise ApplyFailed(
                 f"not deleted: {layout.env_link(self.root, key)} does not link to a generation "
                 "of its own, so reconcile did not make it; it is left alone"
@@ -403,12 +412,12 @@ class Applier:
                 "created (a folder, not its link); it is left alone"
             )
         self.reporter.phase(key, "deleting")
-        generations.unlink_env(self.root, key)
+        generations.unlink_env(self.root, key, ops=self.ops)
         faults.point("after_unlink")
         result = generations.Removal()
         if generations.last_number(self.root, key) > 0:  # the generations it made for it
             folder = generations.generations_dir(self.root, key)
-            result = generations.delete_tree(self.root, folder)
+            result = generations.delete_tree(self.root, folder, ops=self.ops)
         faults.point("after_trash")
         self.report.removal_failures.extend(result.failed)
         if result.failed:
@@ -428,7 +437,7 @@ class Applier:
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")
-        result = generations.delete_adopted(self.root, folder)
+        result = generations.delete_adopted(self.root, folder, ops=self.ops)
         faults.point("after_trash")
         if result.failed:
             where, why = result.failed[0]
@@ -526,12 +535,12 @@ def _defects_note(defects: Sequence[RecordDefect]) -> str:
     )
 
 
-def generation_python(root: Path, env_key: str) -> Path | None:
+def generation_python(root: Path, env_key: str, *, platform: Platform) -> Path | None:
     """The interpreter of the live generation itself, never of the ``<root>/<env_key>`` link."""
-    live = generations.live_generation(root, env_key)
+    live = generations.live_generation(root, env_key, ops=platform.ops)
     if live is None or not live.complete:
         return None
-    return layout.interpreter(live.path, sys.platform == "win32")
+    return platform.venv.interpreter(live.path)
 
 
 def _describe_error(error: BaseException) -> str:

@@ -45,6 +45,8 @@ TYPE_CHECKING = False  # typing itself is not imported: start-up is what this mo
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
+    from reconciler.platform import VenvLayout
+
 FORMAT = 1
 RACY_NS = 1_000_000_000
 KEEP = 16
@@ -257,8 +259,8 @@ def env_paths(
     path: str,
     real: str | None,
     pyvenv_cfg: Mapping[str, str] | None,
-    windows: bool = False,
     *,
+    venv: VenvLayout,
     parent: bool = True,
 ) -> list[str]:
     """The paths of one env that observation reads, besides its RECORD-listed files.
@@ -267,7 +269,7 @@ def env_paths(
     if real is None:
         return paths
     base = Path(real)
-    python = layout.interpreter(base, windows)
+    python = venv.interpreter(base)
     paths += [
         real,
         str(base / "pyvenv.cfg"),
@@ -276,7 +278,7 @@ def env_paths(
         str(python),
         os.path.realpath(python),
     ]
-    paths += [str(base / script) for script in layout.activation_scripts(windows)]
+    paths += [str(base / script) for script in venv.activation]
     home = (pyvenv_cfg or {}).get("home")
     if home:
         paths.append(home)

@@ -57,6 +57,7 @@ from reconciler import runner
 from reconciler.errors import ReconcileError
 from reconciler.files import is_dir, site_packages
 from reconciler.observe.hashcache import Entry, HashCache, entry_for
+from reconciler.platform import VenvLayout
 from reconciler.spec.record import (
     BASELINE_DETAIL,
     CONTENT_CATEGORIES,
@@ -442,11 +443,11 @@ class _Walker:
         except OSError as exc:
             return exc
         if cache is None:
-            return resolve_record(data, record_rel, site_rel, self.windows)
+            return resolve_record(data, record_rel, site_rel, windows=self.windows)
         digest = hashlib.sha256(data).digest()
         checks = RecordChecks.from_plain(cache.record_by_content(real, context, digest))
         if checks is None:
-            checks = resolve_record(data, record_rel, site_rel, self.windows)
+            checks = resolve_record(data, record_rel, site_rel, windows=self.windows)
         cache.store_record(real, info, context, digest, checks.to_plain(), self.started_ns)
         return checks
 
@@ -885,7 +886,7 @@ def verify_env(
     ignore: Sequence[str] = (),
     workers: int | None = None,
     *,
-    windows: bool = False,
+    venv: VenvLayout,
     hasher: Hasher = sha256_file,
     cache: HashCache | None = None,
     deep: bool = False,
@@ -897,7 +898,8 @@ def verify_env(
     ``ignore`` holds ``verify_ignore`` globs relative to site-packages: a matching file whose
     content differs from RECORD is an allowed modification, not a finding. ``workers`` bounds
     the processes (or threads) that check files, the calling one included (default: one per
-    core). ``windows`` selects the ``Lib/site-packages`` layout. ``hasher`` digests one file
+    core). ``venv`` says where site-packages is (``Lib/site-packages`` on Windows). ``hasher``
+    digests one file
     (``sha256_file``; another one runs in this process only). ``env_dir`` may be a symlink (a
     live env pointing at its generation); everything is checked inside the folder it
     resolves to.
@@ -936,13 +938,13 @@ def verify_env(
         ) from None
     if cache is not None and cache.env_real != env_real:
         raise ValueError(f"the hash cache is for {cache.env_real}, not {env_real}")
-    sites = site_packages(Path(env_real), windows)
+    sites = site_packages(Path(env_real), venv=venv)
     if not sites:
-        layout = "Lib/site-packages" if windows else "lib/python*/site-packages"
         raise EnvNotVerifiable(
-            f"{env_dir} has no {layout} folder; is it a venv? Rebuild it or fix the path."
+            f"{env_dir} has no {venv.site_packages} folder; is it a venv? Rebuild it or fix "
+            "the path."
         )
-    walker = _Walker(env_real, windows, hasher, cache, deep, seen, started_ns)
+    walker = _Walker(env_real, venv.windows, hasher, cache, deep, seen, started_ns)
     owners: dict[str, list[str]] = {}
     for site in sites:
         for name, dist_info_rel in walker.site(site):
@@ -954,7 +956,7 @@ def verify_env(
     _check_all(walker, tally, rest, workers if workers is not None else default_workers())
     if cache is not None and tally.entries:
         cache.store_entries(tally.entries)
-    findings, allowed = _judge(walker, tally, ignore, windows)
+    findings, allowed = _judge(walker, tally, ignore, venv.windows)
     findings, informed = _against_baseline(findings, allowed, defects)
     return VerifyReport(
         env_dir=str(env_dir),
@@ -1050,7 +1052,7 @@ def _judge(
     match = ignore_matcher(ignore)
     for finding, record_path in tally.found:
         if ignore and record_path is not None and finding.category in CONTENT_CATEGORIES:
-            inside_site = site_relative(record_path, windows)
+            inside_site = site_relative(record_path, windows=windows)
             pattern = None if inside_site is None else match(inside_site)
             if pattern is not None:
                 allowed.append(AllowedModification(finding, pattern))
