@@ -994,7 +994,8 @@ def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
             os.write(1, f"{{os.getpid()}}\\n".encode())
             time.sleep(120)
         verify._Walker.check = check
-        verify.verify_env(Path({str(env.path)!r}), workers=3)
+        from reconciler.platform import POSIX_VENV
+        verify.verify_env(Path({str(env.path)!r}), workers=3, venv=POSIX_VENV)
         """
     )
     with subprocess.Popen(
