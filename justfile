@@ -1,10 +1,23 @@
 # Recipes that CI (.ci/run) also calls.
 
+# a recipe's arguments reach the command as they were typed (`just cov -m "not slow"`)
+set positional-arguments
+
 default: lint type test
 
 # the whole test suite (offline; registry tests are skipped unless RECONCILE_REGISTRY_TESTS=1)
 test *ARGS:
-    python -m pytest {{ARGS}}
+    python -m pytest "$@"
+
+# (slow: builds envs with uv, makes a venv or runs reconcile; tests/fasttier.py marks them)
+# the fast tier for the edit loop: the tests not marked slow, then the 5 slowest of them
+test-fast *ARGS:
+    python -m pytest -m "not slow" --durations=5 "$@"
+
+# (code run only in reconcile subprocesses is not counted; `just cov -m "not slow"` is quick)
+# the whole suite with coverage of reconciler/ per module and in total, as CI prints it
+cov *ARGS:
+    python -m pytest --cov=reconciler --cov-report=term "$@"
 
 lint:
     ruff check .

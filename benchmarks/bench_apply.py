@@ -70,7 +70,8 @@ from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.observe.walk import default_workers, verify_env
+from reconciler.observe.walk import verify_env
+from reconciler.observe.workers import default_workers
 from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
 from reconciler.store import layout
@@ -93,7 +94,8 @@ start = time.perf_counter()
 from reconciler.commands import plan as planning
 from reconciler.cli import app as cli
 from reconciler.execute import executor as apply
-from reconciler.execute import applying
+from reconciler.commands import gc
+from reconciler.execute import builder, run, targets
 from reconciler.execute import uv as build
 from reconciler.observe import pythons
 imported = time.perf_counter() - start
@@ -112,17 +114,17 @@ def wrap(module, name, label):
             spent[label] = spent.get(label, 0.0) + time.perf_counter() - began
             calls[label] = calls.get(label, 0) + 1
     setattr(module, name, timed)
-wrap(applying, "cleanup", "cleanup (staging, trash)")
+wrap(gc, "cleanup", "cleanup (staging, trash)")
 wrap(planning, "make_plan", "plan (observe root, diff)")
 wrap(pythons, "find_python", "python discovery")
-wrap(applying, "env_targets", "targets (lock freshness, python)")
+wrap(targets, "env_targets", "targets (lock freshness, python)")
 wrap(build, "supports_reflink", "reflink test")
 wrap(build, "uv_version", "uv --version")
 wrap(build, "create_venv", "uv venv")
 wrap(build, "sync", "uv pip sync")
-wrap(applying, "verify_files", "hash verification")
-wrap(apply, "observe_env", "health probe (observe_env)")
-wrap(applying, "execute", "execute (build, verify, switch)")
+wrap(builder, "verify_files", "hash verification")
+wrap(builder, "observe_env", "health probe (observe_env)")
+wrap(run, "execute", "execute (build, verify, switch)")
 began = time.perf_counter()
 code = cli.main(["apply", "--yes"])
 main = time.perf_counter() - began

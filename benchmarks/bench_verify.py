@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_apply import NUMPY, TRANSFORMERS, _check_registry, _pyenv_python, _torch_wheel
 
-from reconciler.observe.walk import default_workers
+from reconciler.observe.workers import default_workers
 from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
 

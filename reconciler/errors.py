@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+TYPE_CHECKING = False  # not typing's: every command imports this module, and typing costs 2 ms
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 
 class ReconcileError(Exception):
     """Root of every error the tool reports to a user.
@@ -174,3 +178,10 @@ class EnvPathOccupied(ReconcileError):
             f"{path} is {what} that reconcile did not create, where this env's link goes: move "
             "it away (reconcile never deletes it) and run apply again."
         )
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The last ``case _:`` of a match over a Literal or an enum: mypy (exhaustive-match)
+    rejects a match that leaves a value out, and this names one that got through at run time.
+    (``typing.assert_never`` is 3.11+.)"""
+    raise AssertionError(f"unhandled value: {value!r}")

@@ -1,4 +1,5 @@
-"""Starting reconcile for the signal tests, and finding what it left running.
+"""Processes for the tests: reconcile started as a terminal starts it, a holder of the apply
+lock, and finding what reconcile left running.
 
 Every process reconcile starts (uv, the build backends uv runs, health probes) inherits its
 environment, so a tag put there finds them all through ``/proc``, even once reconcile has
@@ -10,11 +11,86 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
 
+from tests.helpers import Project
+
 TAG = "RECONCILE_TEST_TAG"
+REPO = Path(__file__).resolve().parents[1]
+APPLY_COMMAND = "reconcile apply --yes"
+
+# Takes the lock as a running apply does, says "held", releases it at a line or the end of
+# stdin and says "released", then idles until stdin ends (or it is killed).
+_HOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from reconciler.store.applylock import ApplyLock
+
+    lock = ApplyLock(Path(sys.argv[1]), timeout=0, command=sys.argv[2])
+    lock.acquire()
+    print("held", flush=True)
+    sys.stdin.readline()
+    lock.release()
+    print("released", flush=True)
+    sys.stdin.read()
+    """
+)
+
+# Holds <root>/.lock through filelock alone, as a holder that wrote no sidecar would.
+_BARE_HOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from filelock import FileLock
+
+    lock = FileLock(Path(sys.argv[1]) / ".lock")
+    lock.acquire()
+    print("held", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+class LockHolders:
+    """Starts processes that hold the apply lock, as a running apply does (the
+    ``lock_holder`` fixture); :meth:`kill_all` ends whatever a test left running."""
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[str]] = []
+
+    def __call__(
+        self, root: Path, command: str = APPLY_COMMAND, *, bare: bool = False
+    ) -> subprocess.Popen[str]:
+        """A process holding the lock of ``root`` under ``command``, once it holds it. A line
+        on its stdin releases the lock (it then says "released"); closing its stdin
+        (``communicate("")``) releases the lock and ends it. ``bare`` holds the lock file
+        alone, with no sidecar naming the holder."""
+        script, args = (_BARE_HOLDER, [str(root)]) if bare else (_HOLDER, [str(root), command])
+        holder = subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._started.append(holder)
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n", "the holder did not take the lock"
+        return holder
+
+    def kill_all(self) -> None:
+        for holder in self._started:
+            holder.kill()
+            holder.wait(timeout=30)
+            for stream in (holder.stdin, holder.stdout):
+                if stream is not None:
+                    stream.close()
 
 
 def default_signals() -> None:
@@ -72,3 +148,24 @@ def kill_survivors(tag: str) -> None:
     for line in survivors(tag):
         with contextlib.suppress(OSError):
             os.kill(int(line.partition(":")[0]), signal.SIGKILL)
+
+
+def start_apply(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
+    """``reconcile apply --yes`` in a process group of its own, which a test signals as a
+    whole, as a terminal does on Ctrl-C; with the signals at their defaults, and ``tag`` in
+    its environment (:func:`survivors` finds what it started)."""
+    return start_reconcile(project, "apply", "--yes", *args, tag=tag)
+
+
+def start_reconcile(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
+    """``reconcile ARGS``, as :func:`start_apply` starts apply."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.folder,
+        env=None if tag is None else tagged(tag),
+        start_new_session=True,
+        preexec_fn=default_signals,
+    )

@@ -16,17 +16,8 @@ import pytest
 from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from reconciler.store.bindings import read_state
-from tests.conftest import Project, require_python, uv
-from tests.test_apply import error_lines, lock, plan_json, snapshot, trash_entries
-
-
-def legacy_venv(project: Project, where: Path, *requirements: str) -> Path:
-    """A hand-made venv, as teams have them: `uv venv` plus `uv pip install`."""
-    uv("venv", "--quiet", "--python", str(require_python("3.11")), str(where))
-    for requirement in requirements:
-        project.install(where, requirement)
-    return where
-
+from tests.apply_helpers import error_lines, legacy_venv, lock, plan_json, snapshot, trash_entries
+from tests.helpers import Project, require_python, uv
 
 LEGACY = """\
 [envs.legacy-a]

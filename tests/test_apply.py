@@ -9,7 +9,6 @@ through ``python -m reconciler`` as a user would.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,35 +30,35 @@ from reconciler.platform import POSIX_VENV
 from reconciler.spec.lockfile import seal
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
-from tests.conftest import Project, require_python, uv
+from tests.apply_helpers import (
+    SERVING,
+    TOOLS,
+    apply,
+    as_plain_user,
+    cli_as,
+    error_line,
+    error_lines,
+    gen_dir,
+    generations_of,
+    link_of,
+    lock,
+    plan_json,
+    relock,
+    setup,
+    snapshot,
+    tools_with_a_folder_of_another_user,
+    trash_entries,
+)
+from tests.helpers import Project, require_python, uv
 from tests.processes import (
-    default_signals,
+    LockHolders,
     kill_survivors,
     new_tag,
-    tagged,
+    start_apply,
+    start_reconcile,
     wait_for_no_survivors,
 )
 from tests.wheels import make_wheel
-
-SERVING = """\
-[envs.serving]
-python = "3.11"
-requirements = ["alpha==1.0", "beta==1.0"]
-imports = ["alpha", "beta"]
-
-[models.chat]
-env = "serving"
-"""
-
-TOOLS = """
-[envs.tools]
-python = "3.11"
-requirements = ["gamma==1.0"]
-imports = ["gamma"]
-
-[models.report]
-env = "tools"
-"""
 
 RECEIPT_FIELDS = {
     "generation",
@@ -75,50 +74,6 @@ RECEIPT_FIELDS = {
 # --- helpers -------------------------------------------------------------------------------
 
 
-def lock(project: Project) -> None:
-    """Write the lockfiles in-process (test_lock.py covers the `lock` command itself)."""
-    assert main(["--manifest", str(project.manifest), "--quiet", "lock"]) == 0
-
-
-def apply(project: Project) -> None:
-    """Set-up apply, in-process; the behaviour under test goes through ``project.cli``."""
-    assert main(["--manifest", str(project.manifest), "--quiet", "apply", "--yes"]) == 0
-
-
-def setup(project: Project, body: str) -> None:
-    """Write the manifest, lock it and apply it."""
-    require_python("3.11")
-    project.write(body)
-    lock(project)
-    apply(project)
-
-
-def relock(project: Project, body: str) -> None:
-    project.write(body)
-    lock(project)
-
-
-def start_apply(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
-    """``reconcile apply --yes`` in a process group of its own, which a test signals as a
-    whole, as a terminal does on Ctrl-C; with the signals at their defaults, and ``tag`` in
-    its environment (tests/processes.py)."""
-    return start_reconcile(project, "apply", "--yes", *args, tag=tag)
-
-
-def start_reconcile(project: Project, *args: str, tag: str | None = None) -> subprocess.Popen[str]:
-    """``reconcile ARGS``, as :func:`start_apply` starts apply."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=project.folder,
-        env=None if tag is None else tagged(tag),
-        start_new_session=True,
-        preexec_fn=default_signals,
-    )
-
-
 def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
     """``to`` "pid": reconcile alone, as `kill` and `timeout` do; "group": its process group,
     as a terminal and a CI runner do."""
@@ -126,129 +81,6 @@ def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
         os.killpg(process.pid, signum)
     else:
         os.kill(process.pid, signum)
-
-
-def generations_of(project: Project, env_key: str) -> list[str]:
-    """The generation folders of an env (its id counter, ``.last``, is not one)."""
-    folder = project.root / layout.GENERATIONS / env_key
-    return sorted(p.name for p in folder.iterdir() if p.name != ".last") if folder.is_dir() else []
-
-
-def gen_dir(project: Project, env_key: str, gen_id: str) -> Path:
-    return project.root / layout.GENERATIONS / env_key / gen_id
-
-
-def link_of(project: Project, env_key: str) -> str:
-    """Where ``<root>/<env_key>`` points, as written in the link (relative)."""
-    return str((project.root / env_key).readlink())
-
-
-def trash_entries(project: Project) -> list[str]:
-    trash = project.root / layout.TRASH
-    return sorted(p.name for p in trash.iterdir()) if trash.is_dir() else []
-
-
-def snapshot(folder: Path) -> dict[str, tuple[object, ...]]:
-    """Every entry under ``folder``, symlinks not followed, with content digests and mtimes.
-
-    Bytecode caches are left out: importing a module in a probe may write them, and that is
-    not a change to the env.
-    """
-    entries: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        base = Path(dirpath)
-        for name in dirnames + filenames:
-            path = base / name
-            rel = str(path.relative_to(folder))
-            info = path.lstat()
-            if path.is_symlink():
-                entries[rel] = ("link", str(path.readlink()))
-            elif path.is_dir():
-                entries[rel] = ("dir", info.st_mode)
-            else:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                entries[rel] = ("file", info.st_mode, info.st_size, info.st_mtime_ns, digest)
-    return entries
-
-
-def plan_json(project: Project) -> dict[str, Any]:
-    done = project.cli("plan", "--format", "json")
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.strip()]
-
-
-def error_line(stderr: str) -> str:
-    """The ``error:`` line of a failed command (uv's own lines may follow it)."""
-    found = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert len(found) == 1, stderr
-    return found[0]
-
-
-def _drop_dac_override() -> None:
-    """preexec_fn: make root obey file modes, as any other user does (CAP_DAC_OVERRIDE,
-    CAP_DAC_READ_SEARCH and CAP_FOWNER leave the bounding set, so the exec'd child lacks them)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop = 24
-    for capability in (1, 2, 3):
-        if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
-_CAPS_PROBE = (
-    "import sys; line = [x for x in open('/proc/self/status') if x.startswith('CapEff')][0]; "
-    "sys.exit(int(line.split()[1], 16) & 2)"
-)
-
-
-def as_plain_user() -> Callable[[], None] | None:
-    """A preexec_fn under which file modes bind the child (None: they already do).
-
-    Root ignores read-only bits, so a test of what happens when they bite would prove
-    nothing as root; dropping the DAC capabilities makes it meaningful. Skips when the
-    capabilities cannot be dropped (no CAP_SETPCAP in a container).
-    """
-    if os.geteuid() != 0:
-        return None
-    probe = subprocess.run(  # exits 0 only when CAP_DAC_OVERRIDE (bit 1) is gone
-        [sys.executable, "-c", _CAPS_PROBE],
-        preexec_fn=_drop_dac_override,
-        capture_output=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip("running as root and the DAC capabilities cannot be dropped")
-    return _drop_dac_override
-
-
-def cli_as(
-    project: Project, preexec: Callable[[], None] | None, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """``project.cli`` with a preexec_fn (see :func:`as_plain_user`)."""
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        cwd=project.folder,
-        check=False,
-        timeout=600,
-        preexec_fn=preexec,
-    )
-
-
-@pytest.fixture
-def readonly_cleanup() -> Iterator[list[Path]]:
-    """Folders a test made read-only; made writable again so tmp_path can be removed."""
-    folders: list[Path] = []
-    yield folders
-    for folder in folders:
-        if folder.exists():
-            folder.chmod(0o755)
 
 
 # --- apply creates generations ---------------------------------------------------------------
@@ -770,20 +602,13 @@ def test_sigterm_stops_a_reading_command_and_its_probe_with_one_sentence_and_exi
 
 
 def test_ctrl_c_while_waiting_for_the_lock_exits_1_and_changes_nothing(
-    project: Project,
+    project: Project, lock_holder: LockHolders
 ) -> None:
     setup(project, SERVING)
     relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(project.root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = lock_holder(project.root)
     waiter: subprocess.Popen[str] | None = None
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
         waiter = start_apply(project, "--lock-timeout", "60")
         assert waiter.stderr is not None
         assert waiter.stderr.readline().startswith("waiting up to 60 s for the lock")
@@ -908,31 +733,14 @@ def test_target_with_a_saved_plan_is_a_usage_error(project: Project) -> None:
 
 # --- the lock ---------------------------------------------------------------------------------
 
-HOLDER = """\
-import sys
-from pathlib import Path
-from reconciler.store.applylock import ApplyLock
-with ApplyLock(Path(sys.argv[1]), timeout=0, command="reconcile apply --yes"):
-    print("held", flush=True)
-    sys.stdin.read()
-"""
-
 
 def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_go_on(
-    project: Project,
+    project: Project, lock_holder: LockHolders
 ) -> None:
     setup(project, SERVING)
     relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(project.root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = lock_holder(project.root)
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
-
         start = time.monotonic()
         done = project.cli("apply", "--yes", "--lock-timeout", "0")
         elapsed = time.monotonic() - start
@@ -960,20 +768,14 @@ def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_g
 
 
 def test_apply_waits_for_the_lock_and_proceeds_when_the_holder_finishes(
-    project: Project,
+    project: Project, lock_holder: LockHolders
 ) -> None:
     setup(project, SERVING)
     relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(project.root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = lock_holder(project.root)
     waiter: subprocess.Popen[str] | None = None
     try:
-        assert holder.stdout is not None and holder.stdin is not None
-        assert holder.stdout.readline() == "held\n"
+        assert holder.stdin is not None
         waiter = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "apply", "--yes", "--lock-timeout", "60"],
             stdout=subprocess.PIPE,
@@ -1132,24 +934,6 @@ def test_deleting_an_env_clears_read_only_bits_and_leaves_nothing_in_the_trash(
     assert "warning" not in done.stderr
     assert not (project.root / layout.GENERATIONS / "tools").exists()
     assert trash_entries(project) == []
-
-
-def tools_with_a_folder_of_another_user(
-    project: Project, readonly_cleanup: list[Path]
-) -> Callable[[], None] | None:
-    """Apply SERVING + TOOLS, give a folder of tools' generation to another user, read-only
-    (its bits cannot be cleared), and drop tools from the manifest; returns the preexec that
-    runs reconcile as a plain user, who cannot remove that folder. Skips unless root."""
-    if os.geteuid() != 0:
-        pytest.skip("making a folder owned by another user needs root")
-    setup(project, SERVING + TOOLS)
-    preexec = as_plain_user()
-    stuck = next(gen_dir(project, "tools", "g0001").glob("lib/python*/site-packages/gamma"))
-    os.chown(stuck, 65534, 65534)  # someone else's read-only folder: its bits cannot be cleared
-    stuck.chmod(0o555)
-    readonly_cleanup.append(stuck)
-    project.write(SERVING)
-    return preexec
 
 
 def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(

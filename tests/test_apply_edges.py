@@ -18,21 +18,12 @@ import pytest
 
 from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
-from reconciler.platform import POSIX_VENV, current
+from reconciler.platform import POSIX_VENV
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
 from reconciler.store.posix import PosixStoreOps
-from tests.conftest import Project, require_python
-from tests.test_apply import (
-    SERVING,
-    TOOLS,
-    apply,
-    generations_of,
-    lock,
-    relock,
-    setup,
-    snapshot,
-)
+from tests.apply_helpers import SERVING, TOOLS, apply, generations_of, lock, relock, setup, snapshot
+from tests.helpers import Project, require_python
 
 POSIX_OPS = PosixStoreOps()
 
@@ -354,8 +345,9 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     it never reports "deleted" for what is still there."""
     from reconciler.cli.progress import PlainReporter
     from reconciler.core.plan import Plan, Step
-    from reconciler.execute.applying import UvBuilder, file_verifier
+    from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
     from reconciler.execute.executor import Applier, ApplyFailed
+    from reconciler.execute.rootstore import RootStore
     from reconciler.spec.manifest import load_manifest
 
     setup(project, SERVING)
@@ -368,7 +360,8 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
         UvBuilder(),
         file_verifier(project.root, venv=POSIX_VENV),
         PlainReporter(quiet=True),
-        platform=current(),
+        store=RootStore(project.root, POSIX_OPS),
+        inspect=generation_inspector(POSIX_VENV),
     )
     step = Step("env.copied", "env", "delete", "copied", ("not_declared",))
 

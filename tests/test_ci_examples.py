@@ -36,9 +36,9 @@ import yaml
 import reconciler.cli.verbs
 from reconciler.cli.app import build_parser, main, parse_args
 from reconciler.errors import ReconcileError
-from tests.conftest import Project, require_python
+from tests.apply_helpers import SERVING, TOOLS
+from tests.helpers import Project, require_python
 from tests.plan_schema import check_plan
-from tests.test_apply import SERVING, TOOLS
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

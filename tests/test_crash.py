@@ -54,7 +54,7 @@ from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.spec.manifest import load_manifest
 from reconciler.store import layout
-from tests.conftest import require_python
+from tests.helpers import require_python
 from tests.processes import (
     default_signals,
     kill_survivors,
@@ -64,6 +64,8 @@ from tests.processes import (
     wait_for_no_survivors,
 )
 from tests.wheels import make_wheel
+
+pytestmark = pytest.mark.slow  # applies killed mid-build with the real uv
 
 SOURCES = """\
 [settings]

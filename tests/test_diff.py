@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import Project
-from tests.test_apply import SERVING, TOOLS, apply, error_line, relock, setup, snapshot
+from tests.apply_helpers import SERVING, TOOLS, apply, error_line, relock, setup, snapshot
+from tests.helpers import Project
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

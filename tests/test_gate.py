@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.facts import ProbeResult
+from reconciler.core.health import corruption_phrase
+from reconciler.core.integrity import Category, IntegrityFinding, VerifyReport
 from reconciler.observe import env as observe
 from reconciler.observe import gate
 from reconciler.observe.gate import Expect
 from reconciler.platform import POSIX_VENV
-from reconciler.spec.record import Category, IntegrityFinding, VerifyReport
 from reconciler.store import layout
-from tests.conftest import Project, require_python, settle
+from tests.helpers import Project, require_python, settle
 
 ALPHA = Expect(imports=("alpha",))
 
@@ -133,11 +134,11 @@ def test_the_count_names_three_files_then_counts_the_rest() -> None:
         "env", (site_rel,), (IntegrityFinding("missing", None, "bin/x"),), (), 1, 1, 0, 0
     )
 
-    assert gate.corruption(report) == (
+    assert corruption_phrase(report) == (
         "5 files are corrupted (zero_byte torch/a.py, missing torch/b.py, "
         "hash_mismatch torch/c.py and 2 more)"
     )
-    assert gate.corruption(one) == "1 file is corrupted (missing bin/x)"
+    assert corruption_phrase(one) == "1 file is corrupted (missing bin/x)"
 
 
 # --- the remembered verdict ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -16,8 +15,7 @@ from hypothesis import strategies as st
 from reconciler.files import stray_temporaries
 from reconciler.store import generations, layout
 from reconciler.store.posix import PosixStoreOps
-from tests.conftest import Project
-from tests.test_apply import (
+from tests.apply_helpers import (
     SERVING,
     as_plain_user,
     cli_as,
@@ -30,6 +28,7 @@ from tests.test_apply import (
     tools_with_a_folder_of_another_user,
     trash_entries,
 )
+from tests.helpers import Project
 
 POSIX_OPS = PosixStoreOps()
 
@@ -74,9 +73,8 @@ def test_gc_keeps_the_live_one_and_the_newest_others_and_drops_incomplete_ones(
     gens = [_complete(tmp_path, "env") for _ in range(4)]
     _, incomplete = generations.next_generation_path(tmp_path, "env")
     incomplete.mkdir()
-    generations.switch(
-        tmp_path, "env", gens[1], ops=POSIX_OPS
-    )  # rolled back: live is not the newest
+    # rolled back: live is not the newest
+    generations.switch(tmp_path, "env", gens[1], ops=POSIX_OPS)
     listed = generations.list_generations(tmp_path, "env")
     live = generations.live_generation(tmp_path, "env", ops=POSIX_OPS)
     doomed = [g.gen_id for g in generations.collectable(listed, live, keep=2)]
@@ -124,16 +122,6 @@ def test_a_removal_is_reported_in_one_line_naming_the_first_entry_left_and_the_r
     )
     assert in_place.failed == ((str(entry), "lib/site/alpha/__init__.py: Permission denied"),)
     assert clean.removed == ("/r/.generations/env/g0001",) and not clean.failed
-
-
-@pytest.fixture
-def readonly_cleanup() -> Iterator[list[Path]]:
-    """Folders a test made read-only; made writable again so tmp_path can be removed."""
-    folders: list[Path] = []
-    yield folders
-    for folder in folders:
-        if folder.exists():
-            folder.chmod(0o755)
 
 
 def test_a_prune_that_cannot_remove_an_old_generation_reports_it_exits_0_and_gc_retries(

@@ -38,9 +38,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.cli.app import main
-from tests.conftest import require_python, uv
+from tests.helpers import require_python, uv
 from tests.plan_mutations import mutations
 from tests.wheels import make_wheel
+
+pytestmark = pytest.mark.slow  # a legacy venv built with the real uv; runs every command
 
 SECRET = "RECONCILE-HOSTILE-SECRET-7f3a"  # noqa: S105  a marker to look for, not a password
 CANARY_ENV = "RECONCILE_HOSTILE_CANARY"

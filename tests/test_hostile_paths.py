@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from reconciler.errors import InputFileError
 from reconciler.files import read_regular_file
 from reconciler.observe.look import recorded_venv_path
-from tests.conftest import require_python, uv
+from tests.helpers import require_python, uv
 from tests.wheels import make_wheel
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names and file types")
@@ -208,6 +208,7 @@ SLOW = settings(
 )
 
 
+@pytest.mark.slow
 @POSIX
 @SLOW
 @given(chars=st.text(alphabet=st.sampled_from(NAME_CHARS), min_size=1, max_size=4))
@@ -246,6 +247,7 @@ def test_an_env_works_in_a_project_and_root_whose_names_hold_odd_characters(
     shutil.rmtree(parent)
 
 
+@pytest.mark.slow
 @POSIX
 @pytest.mark.parametrize("where", ["project", "root"])
 def test_a_root_holding_the_path_separator_is_refused_at_plan_apply_which_and_run(
@@ -268,6 +270,7 @@ def test_a_root_holding_the_path_separator_is_refused_at_plan_apply_which_and_ru
         assert not root.exists(), args
 
 
+@pytest.mark.slow
 @POSIX
 @pytest.mark.parametrize("where", ["project", "root"])
 def test_a_root_whose_name_is_not_utf8_is_refused_in_one_sentence(
@@ -294,6 +297,7 @@ def test_a_root_whose_name_is_not_utf8_is_refused_in_one_sentence(
         assert not root.exists(), args
 
 
+@pytest.mark.slow
 @POSIX
 def test_an_adopted_venv_in_a_folder_holding_the_path_separator_is_a_manifest_error(
     tmp_path: Path,
@@ -325,6 +329,7 @@ def git(folder: Path, *args: str) -> None:
 SECRET = "SECRET-TOKEN-in-the-repository"  # noqa: S105  a marker to look for, not a password
 
 
+@pytest.mark.slow
 @GIT
 @POSIX
 @pytest.mark.parametrize(
@@ -378,6 +383,7 @@ def test_diff_reads_no_file_of_a_revision_outside_the_manifest_folder(
     assert detail in done.stderr
 
 
+@pytest.mark.slow
 @POSIX
 def test_a_project_folder_holding_the_path_separator_works_with_a_root_elsewhere(
     tmp_path: Path,

@@ -19,7 +19,7 @@ import pytest
 from reconciler.cli import app as cli
 from reconciler.commands import lock as locking
 from reconciler.spec.lockfile import parse_lockfile
-from tests.conftest import Project
+from tests.helpers import Project
 from tests.wheels import make_wheel, wheel_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -267,6 +267,7 @@ def test_lock_resolves_from_the_envs_index_url_and_extra_index_urls(
     assert str(tmp_path) not in text
 
 
+@pytest.mark.slow
 def test_the_bundled_example_lockfiles_are_fresh() -> None:
     done = subprocess.run(
         [

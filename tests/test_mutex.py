@@ -10,9 +10,7 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,68 +19,9 @@ import pytest
 from reconciler.errors import LockTimeout, ReconcileError
 from reconciler.store import applylock as mutex
 from reconciler.store.applylock import ApplyLock, LockHolder, read_holder
+from tests.processes import LockHolders
 
-REPO = Path(__file__).resolve().parents[1]
 COMMAND = "reconcile apply --yes"
-
-# Takes the lock, says so, releases it when told (a line on stdin), then idles until killed.
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from reconciler.store.applylock import ApplyLock
-
-    lock = ApplyLock(Path(sys.argv[1]), timeout=0, command=sys.argv[2])
-    lock.acquire()
-    print("locked", flush=True)
-    sys.stdin.readline()
-    lock.release()
-    print("released", flush=True)
-    time.sleep(120)
-    """
-)
-
-# Holds the lock through filelock alone, as a holder that wrote no sidecar would.
-BARE_HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from filelock import FileLock
-
-    lock = FileLock(sys.argv[1])
-    lock.acquire()
-    print("locked", flush=True)
-    time.sleep(120)
-    """
-)
-
-Spawn = Callable[..., "subprocess.Popen[str]"]
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawn]:
-    """Start a `python -c` holder and wait until it says "locked"; SIGKILL it at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(script: str, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script, *args],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "locked\n", "the holder did not take the lock"
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait(timeout=30)
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
 
 
 def sigkill(proc: subprocess.Popen[str]) -> None:
@@ -124,10 +63,10 @@ def test_taking_the_lock_creates_the_root_and_a_sidecar_naming_this_process(
 
 
 def test_second_taker_with_timeout_zero_fails_at_once_naming_the_holder(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
-    holder = spawn(HOLDER, str(root), COMMAND)
+    holder = lock_holder(root, COMMAND)
     waits: list[LockHolder | None] = []
 
     start = time.monotonic()
@@ -148,10 +87,10 @@ def test_second_taker_with_timeout_zero_fails_at_once_naming_the_holder(
 
 
 def test_second_taker_with_a_short_timeout_fails_after_waiting(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
-    holder = spawn(HOLDER, str(root), COMMAND)
+    holder = lock_holder(root, COMMAND)
 
     start = time.monotonic()
     with pytest.raises(LockTimeout, match=rf"\(pid {holder.pid}, .*\); waited 1 s: "):
@@ -163,10 +102,10 @@ def test_second_taker_with_a_short_timeout_fails_after_waiting(
 
 
 def test_lock_can_be_taken_at_once_after_the_holder_is_sigkilled(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
-    holder = spawn(HOLDER, str(root), COMMAND)
+    holder = lock_holder(root, COMMAND)
     sigkill(holder)
     # The killed holder's sidecar is still there; it names a process that no longer runs.
     assert (root / ".lock.info").exists()
@@ -182,10 +121,10 @@ def test_lock_can_be_taken_at_once_after_the_holder_is_sigkilled(
 
 
 def test_a_waiter_is_told_once_who_it_waits_for_and_gets_the_lock_when_the_holder_dies(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
-    holder = spawn(HOLDER, str(root), COMMAND)
+    holder = lock_holder(root, COMMAND)
     waits: list[LockHolder | None] = []
 
     def on_wait(seen: LockHolder | None) -> None:
@@ -207,10 +146,10 @@ def test_a_waiter_is_told_once_who_it_waits_for_and_gets_the_lock_when_the_holde
 
 
 def test_a_holder_removes_its_sidecar_on_release_and_a_waiter_then_gets_the_lock(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
-    holder = spawn(HOLDER, str(root), COMMAND)
+    holder = lock_holder(root, COMMAND)
     assert entries(root) == [".lock", ".lock.info"]
     assert holder.stdin is not None
     assert holder.stdout is not None
@@ -225,10 +164,12 @@ def test_a_holder_removes_its_sidecar_on_release_and_a_waiter_then_gets_the_lock
     assert entries(root) == [".lock"]
 
 
-def test_a_holder_without_a_sidecar_is_reported_as_unknown(tmp_path: Path, spawn: Spawn) -> None:
+def test_a_holder_without_a_sidecar_is_reported_as_unknown(
+    tmp_path: Path, lock_holder: LockHolders
+) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    spawn(BARE_HOLDER, str(root / ".lock"))
+    lock_holder(root, bare=True)
 
     with pytest.raises(LockTimeout, match=r"\(holder unknown\); waited 0 s: "):
         ApplyLock(root, timeout=0).acquire()
@@ -236,11 +177,11 @@ def test_a_holder_without_a_sidecar_is_reported_as_unknown(tmp_path: Path, spawn
 
 @pytest.mark.skipif(sys.platform == "win32", reason="liveness of a pid is probed on POSIX only")
 def test_a_stale_sidecar_from_a_dead_process_never_names_the_live_holder(
-    tmp_path: Path, spawn: Spawn
+    tmp_path: Path, lock_holder: LockHolders
 ) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    spawn(BARE_HOLDER, str(root / ".lock"))
+    lock_holder(root, bare=True)
     stale = LockHolder(
         pid=dead_pid(),
         command="reconcile apply",

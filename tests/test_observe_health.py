@@ -25,7 +25,7 @@ from reconciler.platform import POSIX_VENV, current
 from reconciler.spec.manifest import load_manifest
 from reconciler.store import generations, layout
 from reconciler.store.posix import PosixStoreOps
-from tests.conftest import Project, build_env, require_python, uv
+from tests.helpers import Project, build_env, require_python, uv
 
 POSIX_OPS = PosixStoreOps()
 

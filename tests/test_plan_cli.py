@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.cli.app import main
 from reconciler.spec.lockfile import seal
-from tests.conftest import Project, build_env, require_python
+from tests.helpers import Project, build_env, require_python
 
 ENVS = """\
 [envs.serving]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.store import layout
-from tests.conftest import Project, settle
-from tests.test_apply import SERVING, TOOLS, relock, setup
+from tests.apply_helpers import SERVING, TOOLS, relock, setup
+from tests.helpers import Project, settle
 
 REPLAYED = "plan: replayed the stored plan"
 

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from reconciler.cli.app import main
-from tests import conftest
-from tests.conftest import Project
-from tests.plan_schema import SCHEMA_PATH, problems, validator
-from tests.test_apply import SERVING, relock, setup
+from tests.apply_helpers import SERVING, relock, setup
+from tests.helpers import Project
+from tests.plan_schema import PLANS_CHECKED, SCHEMA_PATH, problems, validator
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -65,6 +64,8 @@ def _broken(edit: str) -> dict[str, Any]:
             doc["generated_at"] = "2026-11-23T00:00:00Z"
         case "fingerprint_without_targets":
             doc["fingerprint"] = {"manifest_sha256": "0" * 64, "root": "/r", "lockfiles": {}}
+        case _:
+            raise AssertionError(f"no such edit: {edit}")
     return doc
 
 
@@ -90,12 +91,12 @@ def test_the_schema_rejects_what_is_not_a_plan(edit: str) -> None:
 def test_plans_the_command_prints_and_saves_are_checked(project: Project) -> None:
     setup(project, SERVING)
     relock(project, SERVING.replace('"beta==1.0"', '"beta==2.0"'))
-    before = conftest.PLANS_CHECKED[0]
+    before = PLANS_CHECKED[0]
 
     printed = project.cli("plan", "--format", "json", "--detailed-exitcode")
     saved = project.cli("plan", "--out", "p.json")
     in_process = main(["--manifest", str(project.manifest), "plan", "--format", "json"])
 
     assert printed.returncode == 2 and saved.returncode == 0 and in_process == 0
-    assert conftest.PLANS_CHECKED[0] == before + 3
+    assert PLANS_CHECKED[0] == before + 3
     assert problems(json.loads((project.folder / "p.json").read_text(encoding="utf-8"))) == []

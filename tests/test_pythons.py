@@ -1,6 +1,6 @@
 """Finding base interpreters: verified by running them, never trusted by name.
 
-Real interpreters come from ``tests.conftest.find_python`` (tests skip cleanly without them).
+Real interpreters come from ``tests.helpers.find_python`` (tests skip cleanly without them).
 Fakes (shell scripts standing in for uv or a broken interpreter) only test decisions; nothing
 here downloads anything.
 """
@@ -22,7 +22,7 @@ from reconciler.errors import PythonNotFound
 from reconciler.observe import pythons
 from reconciler.observe.pythons import find_python, override_variable
 from reconciler.spec.manifest import PythonDownloads
-from tests.conftest import require_python
+from tests.helpers import require_python
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the fakes are POSIX shell scripts")
 
@@ -91,6 +91,7 @@ def fake_interpreter(path: Path, version: str) -> Path:
     return script(path, f'echo "@@reconcile-python@@{version}|cpython|0|{path}"\n')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["3.11", "3.12"])
 def test_finds_pyenv_python_although_the_shim_on_path_fails(
     version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -114,6 +115,7 @@ def test_finds_pyenv_python_although_the_shim_on_path_fails(
     assert version_of(found.path) == found.version
 
 
+@pytest.mark.slow
 def test_exact_patch_version_matches_only_itself() -> None:
     real = require_python("3.12")
     exact = version_of(real)
@@ -144,6 +146,7 @@ def test_missing_version_raises_without_trying_to_download(
     assert uv.calls == ["never python find --system --no-project 3.99"]
 
 
+@pytest.mark.slow
 def test_missing_version_with_the_real_uv_and_downloads_never_raises() -> None:
     with pytest.raises(PythonNotFound, match=r"^Python 3\.99 is not installed"):
         find_python("3.99", "never")
@@ -222,6 +225,7 @@ def test_broken_and_lying_candidates_are_skipped(
     assert found.version == version_of(real)
 
 
+@pytest.mark.slow
 def test_virtual_environments_are_not_base_interpreters(tmp_path: Path, isolated: Path) -> None:
     real = require_python("3.11")
     venv = tmp_path / "venv"

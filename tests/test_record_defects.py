@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.execute.executor import FileProblem, upstream_defects
+from reconciler.core.integrity import BASELINE_DETAIL, RecordDefect
+from reconciler.execute.builder import FileProblem, upstream_defects
 from reconciler.observe.walk import verify_env
 from reconciler.platform import POSIX_VENV
-from reconciler.spec.record import BASELINE_DETAIL, RecordDefect
 from reconciler.store import layout
-from tests.conftest import Project, build_env, require_python
-from tests.test_apply import gen_dir, generations_of, link_of, relock, setup
+from tests.apply_helpers import gen_dir, generations_of, link_of, relock, setup
+from tests.helpers import Project, build_env, require_python
 from tests.wheels import make_wheel
 
 FLAWED = """\

@@ -7,19 +7,16 @@ import hashlib
 import pytest
 from packaging.utils import canonicalize_name
 
+from reconciler.core.integrity import CATEGORIES, IntegrityFinding, VerifyReport
+from reconciler.spec.ignore import glob_regex, ignore_matcher
 from reconciler.spec.record import (
-    CATEGORIES,
     EMPTY_SHA256,
     MAX_INVALID_ROWS,
-    IntegrityFinding,
     InvalidRecordRow,
     RecordChecks,
     RecordRow,
-    VerifyReport,
     dist_name,
     env_relative,
-    glob_regex,
-    ignore_matcher,
     is_bytecode,
     parse_record,
     record_digest,

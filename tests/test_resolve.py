@@ -24,18 +24,9 @@ from reconciler import EnvNotAvailable
 from reconciler.errors import ReconcileError
 from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
-from tests.conftest import Project, require_python, uv
-from tests.processes import default_signals
-from tests.test_apply import (
-    HOLDER,
-    apply,
-    gen_dir,
-    link_of,
-    lock,
-    relock,
-    setup,
-    snapshot,
-)
+from tests.apply_helpers import apply, gen_dir, link_of, lock, relock, setup, snapshot
+from tests.helpers import Project, require_python, uv
+from tests.processes import LockHolders, default_signals
 from tests.wheels import make_wheel
 
 SERVING = """\
@@ -590,27 +581,14 @@ def test_applied_bindings_and_receipts_are_readable_by_the_users_who_run_models(
 # --- waiting for a running apply -------------------------------------------------------------
 
 
-def hold_the_lock(project: Project) -> subprocess.Popen[str]:
-    """A process holding the apply lock, as a running apply does, until its stdin closes."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(project.root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None
-    assert holder.stdout.readline() == "held\n"
-    return holder
-
-
 def test_which_wait_returns_the_env_once_the_running_apply_makes_it_usable(
-    project: Project,
+    project: Project, lock_holder: LockHolders
 ) -> None:
     setup(project, SERVING)
     python = python_of(project, "serving")
     aside = python.with_name("python.aside")
     python.rename(aside)
-    holder = hold_the_lock(project)
+    holder = lock_holder(project.root)
     waiter: subprocess.Popen[str] | None = None
     try:
         waiter = subprocess.Popen(
@@ -641,11 +619,11 @@ def test_which_wait_returns_the_env_once_the_running_apply_makes_it_usable(
 
 
 def test_without_wait_a_running_apply_is_named_and_with_wait_the_timeout_is_kept(
-    project: Project,
+    project: Project, lock_holder: LockHolders
 ) -> None:
     setup(project, SERVING)
     python_of(project, "serving").unlink()
-    holder = hold_the_lock(project)
+    holder = lock_holder(project.root)
     try:
         at_once = project.cli("which", "chat")
         start = time.monotonic()

@@ -20,8 +20,7 @@ import pytest
 
 from reconciler import runner
 from reconciler.runner import Command, CommandTimeout, Result
-from tests.conftest import Project
-from tests.test_apply import (
+from tests.apply_helpers import (
     SERVING,
     gen_dir,
     generations_of,
@@ -29,9 +28,10 @@ from tests.test_apply import (
     relock,
     setup,
     snapshot,
-    start_apply,
     trash_entries,
 )
+from tests.helpers import Project
+from tests.processes import start_apply
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups as POSIX has them")
 

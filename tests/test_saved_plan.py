@@ -25,18 +25,18 @@ from hypothesis import strategies as st
 from reconciler.cli.app import main
 from reconciler.spec.savedplan import SIZE_LIMIT, document_changes, stale_parts
 from reconciler.store import layout
-from tests.conftest import Project, require_python
-from tests.plan_mutations import mutations
-from tests.test_adopt import legacy_venv
-from tests.test_apply import (
+from tests.apply_helpers import (
     SERVING,
     generations_of,
+    legacy_venv,
     link_of,
     lock,
     relock,
     setup,
     snapshot,
 )
+from tests.helpers import Project, require_python
+from tests.plan_mutations import mutations
 
 ADOPTED = """\
 [envs.legacy-a]

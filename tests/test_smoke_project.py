@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Project, require_python
+from tests.helpers import Project, require_python
 
 
 def test_plan_shows_no_changes_for_a_healthy_env_built_from_its_lockfile(project: Project) -> None:

@@ -30,8 +30,8 @@ from reconciler.report.status import (
 from reconciler.report.units import human_size
 from reconciler.store import layout
 from reconciler.store.applylock import ApplyLock
-from tests.conftest import Project, require_python, uv
-from tests.test_apply import error_line, snapshot
+from tests.apply_helpers import error_line, snapshot
+from tests.helpers import Project, require_python, uv
 from tests.wheels import make_wheel
 
 SERVING = """\
@@ -174,6 +174,7 @@ def text_rows(stdout: str) -> dict[str, list[str]]:
 # --- an applied project --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_status_shows_each_env_with_its_live_and_previous_generations_models_and_size(
     applied: Project,
 ) -> None:
@@ -198,6 +199,7 @@ def test_status_shows_each_env_with_its_live_and_previous_generations_models_and
     assert "+name" not in done.stdout  # no legend: no binding is about to change
 
 
+@pytest.mark.slow
 def test_status_json_is_a_versioned_document_with_every_column(applied: Project) -> None:
     doc = status_json(applied)
     assert doc["format_version"] == "1"
@@ -246,6 +248,7 @@ def test_status_json_is_a_versioned_document_with_every_column(applied: Project)
     }
 
 
+@pytest.mark.slow
 def test_status_writes_nothing_outside_the_cache_and_needs_no_lock(applied: Project) -> None:
     def outside_cache() -> dict[str, tuple[object, ...]]:
         return {
@@ -265,6 +268,7 @@ def test_status_writes_nothing_outside_the_cache_and_needs_no_lock(applied: Proj
     assert after == before
 
 
+@pytest.mark.slow
 def test_status_shows_files_corrupted_for_a_damaged_file(applied: Project) -> None:
     module = next((applied.root / "serving").glob("lib/python3.11/site-packages/alpha/__init__.py"))
     original = module.read_bytes()
@@ -286,6 +290,7 @@ def test_status_shows_files_corrupted_for_a_damaged_file(applied: Project) -> No
 # --- adopted envs, orphans, an env not built yet -------------------------------------------
 
 
+@pytest.mark.slow
 def test_status_shows_an_adopted_env_with_its_path_and_no_generation(mixed: Project) -> None:
     legacy = by_env(status_json(mixed))["legacy"]
     assert legacy["kind"] == "adopted"
@@ -302,6 +307,7 @@ def test_status_shows_an_adopted_env_with_its_path_and_no_generation(mixed: Proj
     assert row[9] == "environments/ner/.venv"
 
 
+@pytest.mark.slow
 def test_status_shows_a_declared_env_that_is_not_built_as_missing(mixed: Project) -> None:
     batch = by_env(status_json(mixed))["batch"]
     assert (batch["kind"], batch["reasons"], batch["size_bytes"]) == ("managed", ["missing"], None)
@@ -312,6 +318,7 @@ def test_status_shows_a_declared_env_that_is_not_built_as_missing(mixed: Project
     assert "+name is bound here by the next `reconcile apply`" in done.stdout
 
 
+@pytest.mark.slow
 def test_status_lists_orphans_and_whether_reconcile_built_them(mixed: Project) -> None:
     doc = status_json(mixed)
     old, scratch = by_env(doc)["old"], by_env(doc)["scratch"]
@@ -332,6 +339,7 @@ def test_status_lists_orphans_and_whether_reconcile_built_them(mixed: Project) -
     assert rows["old"][7] == "-summarize"
 
 
+@pytest.mark.slow
 def test_status_reports_a_missing_lockfile_instead_of_failing(mixed: Project) -> None:
     lockfile = mixed.folder / "lockfiles" / "batch.txt"
     saved = lockfile.read_bytes()

@@ -22,10 +22,13 @@ import pytest
 
 from reconciler.store import layout
 from reconciler.store import removals as journal
-from tests.conftest import Project, require_python, uv
+from tests.helpers import Project, require_python, uv
 from tests.wheels import make_wheel
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX"),
+]
 
 WORLD = """\
 [envs.serve]
@@ -155,6 +158,8 @@ def _shape(path: Path, shape: str) -> None:
         case "huge":
             with path.open("wb") as handle:
                 handle.truncate(HUGE)
+        case _:
+            raise AssertionError(f"no such shape: {shape}")
 
 
 @pytest.mark.parametrize("shape", ["fifo", "dev_zero", "huge"])

@@ -24,26 +24,19 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.integrity import IntegrityFinding, VerifyReport
 from reconciler.observe import walk as verify
 from reconciler.observe.hashcache import RACY_NS, HashCache, cache_file
-from reconciler.observe.walk import (
-    CHUNK,
-    EnvNotVerifiable,
-    FileHash,
-    sha256_file,
-    verify_env,
-)
+from reconciler.observe.hashing import CHUNK, FileHash, Hasher, sha256_file
+from reconciler.observe.rows import RowChecker
+from reconciler.observe.tally import Tally
+from reconciler.observe.walk import EnvNotVerifiable, verify_env
 from reconciler.platform import POSIX_VENV, WINDOWS_VENV
-from reconciler.spec.record import (
-    EMPTY_SHA256,
-    MAX_INVALID_ROWS,
-    IntegrityFinding,
-    VerifyReport,
-    record_digest,
-    resolve_record,
-)
-from tests.conftest import build_env, require_python
+from reconciler.spec.record import EMPTY_SHA256, MAX_INVALID_ROWS, record_digest, resolve_record
+from tests.helpers import build_env, require_python
 from tests.wheels import make_wheel, wheel_sha256
+
+pytestmark = pytest.mark.slow  # each test verifies a venv built with the real uv
 
 SITE = "lib/python3.11/site-packages"
 BIG = random.Random(7).randbytes(3 * CHUNK + 123)  # noqa: S311  test data, not a secret
@@ -876,7 +869,7 @@ def broken(env: Env, outside: Path) -> Env:
     return env
 
 
-def everything(env: Env, workers: int, hasher: verify.Hasher = sha256_file) -> object:
+def everything(env: Env, workers: int, hasher: Hasher = sha256_file) -> object:
     """The report and the set of paths seen."""
     seen: list[str] = []
     report = verify_env(
@@ -888,7 +881,7 @@ def everything(env: Env, workers: int, hasher: verify.Hasher = sha256_file) -> o
 @pytest.fixture
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every worker forked from now on (their pids), with no minimum cost to start them."""
-    monkeypatch.setattr(verify, "PARALLEL_MIN", 0)
+    monkeypatch.setattr("reconciler.observe.workers.PARALLEL_MIN", 0)
     pids: list[int] = []
     real_fork = os.fork
 
@@ -955,7 +948,7 @@ def test_a_worker_that_dies_has_its_share_checked_by_the_caller(
     def die(self: object) -> object:
         os._exit(7)
 
-    monkeypatch.setattr(verify._Tally, "to_plain", die)
+    monkeypatch.setattr(Tally, "to_plain", die)
     assert everything(broken, 3) == alone
     assert len(forks) == 2
 
@@ -964,14 +957,14 @@ def test_an_error_in_the_caller_kills_and_reaps_every_worker(
     env: Env, forks: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caller = os.getpid()
-    real_check = verify._Walker.check
+    real_check = RowChecker.check
 
-    def check(self: verify._Walker, tally: verify._Tally, items: object) -> None:
+    def check(self: RowChecker, tally: Tally, items: object) -> None:
         if os.getpid() == caller:
             raise KeyboardInterrupt
         time.sleep(120)  # a worker that would outlive the caller's patience
 
-    monkeypatch.setattr(verify._Walker, "check", check)
+    monkeypatch.setattr(RowChecker, "check", check)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         verify_env(env.path, workers=3, venv=POSIX_VENV)
@@ -980,7 +973,7 @@ def test_an_error_in_the_caller_kills_and_reaps_every_worker(
     for pid in forks:
         with pytest.raises(ChildProcessError):  # already reaped
             os.waitpid(pid, os.WNOHANG)
-    monkeypatch.setattr(verify._Walker, "check", real_check)
+    monkeypatch.setattr(RowChecker, "check", real_check)
 
 
 def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
@@ -988,12 +981,13 @@ def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
         f"""
         import os, sys, time
         from pathlib import Path
-        from reconciler.observe import walk as verify
-        verify.PARALLEL_MIN = 0
+        from reconciler.observe import walk as verify, workers
+        from reconciler.observe.rows import RowChecker
+        workers.PARALLEL_MIN = 0
         def check(self, tally, items):
             os.write(1, f"{{os.getpid()}}\\n".encode())
             time.sleep(120)
-        verify._Walker.check = check
+        RowChecker.check = check
         from reconciler.platform import POSIX_VENV
         verify.verify_env(Path({str(env.path)!r}), workers=3, venv=POSIX_VENV)
         """

@@ -18,8 +18,8 @@ import pytest
 
 from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
-from tests.conftest import Project, build_env, require_python, settle
-from tests.test_apply import SERVING, TOOLS, gen_dir, link_of, relock, setup
+from tests.apply_helpers import SERVING, TOOLS, gen_dir, link_of, relock, setup
+from tests.helpers import Project, build_env, require_python, settle
 from tests.wheels import make_wheel
 
 

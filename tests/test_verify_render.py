@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.core.facts import Finding
+from reconciler.core.integrity import IntegrityFinding, VerifyReport
 from reconciler.observe.integrity import EnvCheck, EnvKind
 from reconciler.report.verify import has_problems, render_text, verify_document
-from reconciler.spec.record import IntegrityFinding, VerifyReport
 
 
 def report(*findings: IntegrityFinding, linked: int = 0) -> VerifyReport:

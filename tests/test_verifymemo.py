@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.observe.integrity import VerifyScope, VerifyTarget
-from tests.conftest import settle
+from tests.helpers import settle
+
+pytestmark = pytest.mark.slow  # waits for files to settle; runs reconcile in subprocesses
 
 _RUN = (
     "import sys\n"

@@ -30,7 +30,7 @@ from reconciler.store import windows as winpaths
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.windows import Kind
 from reconciler.store.winops import WindowsStoreOps
-from tests.conftest import require_python
+from tests.helpers import require_python
 
 ROOT = PureWindowsPath("C:/work/.envs")
 GENS = ROOT / ".generations" / "serving"

@@ -143,15 +143,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.cli.progress import LiveReporter, PlainReporter
+    from reconciler.commands.gc import cleanup
     from reconciler.commands.plan import check_inputs, make_plan
-    from reconciler.execute.applying import (
-        cleanup,
-        env_targets,
-        execute,
-        print_report,
-        record_adopted,
-    )
+    from reconciler.execute.run import execute, record_adopted
+    from reconciler.execute.targets import env_targets
     from reconciler.platform import current
+    from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
     from reconciler.spec.manifest import load_manifest
@@ -180,9 +177,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
         _confirm(args)
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        for path, why in cleanup(
-            loaded, loaded.manifest.settings.keep_generations, ops=platform.ops
-        ):
+        keep = loaded.manifest.settings.keep_generations
+        for path, why in cleanup(loaded, keep, ops=platform.ops):
             print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
         run = make_plan(loaded, targets, platform=platform)
         if saved is not None:
@@ -193,9 +189,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not args.quiet:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
-        targets = env_targets(
-            loaded, run.plan, venv=platform.venv
-        )  # a missing Python fails before asking
+        # a missing Python fails before asking
+        targets = env_targets(loaded, run.plan, venv=platform.venv)
         if saved is None:
             _confirm(args)
         if console.is_terminal and not args.quiet:
@@ -207,7 +202,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 loaded, run, targets, PlainReporter(quiet=args.quiet), platform=platform
             )
             _applied()
-    print_report(report)
+    print(apply_summary(report))
+    for line in removal_warnings(report):
+        print(line, file=sys.stderr)
     faults.point("after_report")
     return EXIT_OK
 
@@ -220,7 +217,7 @@ def _applied() -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.execute.applying import rollback, rollback_target
+    from reconciler.commands.rollback import rollback, rollback_target
     from reconciler.platform import current
     from reconciler.spec.manifest import load_manifest
     from reconciler.store.applylock import ApplyLock
@@ -240,13 +237,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from reconciler.execute.applying import (
-        adopt_folders,
-        clean,
-        plan_gc,
-        preview_gc,
-        prune_hash_caches,
-    )
+    from reconciler.commands.gc import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
     from reconciler.platform import current
     from reconciler.spec.manifest import load_manifest
     from reconciler.store import generations
@@ -264,9 +255,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         for path in preview_gc(loaded, keep, ops=ops):
             print(f"would remove {path}")
         _left_alone(generations.unrecorded_trash(loaded.root, ops=ops))
-        _ignored(
-            loaded.root, generations.ignored_records(loaded.root, adopt_folders(loaded), ops=ops)
-        )
+        adopted = adopt_folders(loaded)
+        _ignored(loaded.root, generations.ignored_records(loaded.root, adopted, ops=ops))
         return EXIT_OK
     failures: list[tuple[str, str]] = []
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
+from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.errors import LockfileError
 from reconciler.files import display_path
@@ -27,7 +28,6 @@ from reconciler.observe.env import (
 from reconciler.observe.manifestpaths import check_root_usable, lockfile_text
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import LoadedManifest, Manifest
-from reconciler.spec.record import VerifyReport
 from reconciler.store import folders as store
 from reconciler.store import layout
 from reconciler.store.bindings import AppliedState, read_state
@@ -355,10 +355,10 @@ def _input_paths(
 
 def _env_files(fact: EnvFacts, venv: VenvLayout, parent: bool = True) -> list[str]:
     """The paths of an env a plan reads besides its RECORD-listed files: the interpreter,
-    pyvenv.cfg and activation scripts (planmemo.env_paths), lib/python* (``Lib`` on Windows),
-    and the files directly in site-packages."""
+    pyvenv.cfg and activation scripts (memo.identity.env_paths), lib/python* (``Lib`` on
+    Windows), and the files directly in site-packages."""
     from reconciler.files import glob
-    from reconciler.memo.plan import env_paths
+    from reconciler.memo.identity import env_paths
 
     cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
     paths = env_paths(fact.path, fact.real_path, cfg, venv=venv, parent=parent)

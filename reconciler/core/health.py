@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING
 from reconciler.core.facts import EnvFacts, EnvHealth, Finding
 
 if TYPE_CHECKING:  # `which` judges structure only: it need not import lockfile parsing
+    from reconciler.core.integrity import IntegrityFinding, VerifyReport
     from reconciler.platform import VenvLayout
     from reconciler.spec.lockfile import Lockfile
-    from reconciler.spec.record import IntegrityFinding, VerifyReport
 
 MAX_FILES_LISTED = 10
 """Corrupted files named one by one in a plan step; the rest are counted."""
+
+PHRASE_FILES_LISTED = 3
+"""Corrupted files named in the phrase of `which`, `run` and ``resolve()``; the rest are
+counted."""
 
 
 @dataclass(frozen=True)
@@ -145,17 +149,42 @@ def drift(lock: Lockfile, facts: EnvFacts) -> list[Finding]:
 
 def corruption(report: VerifyReport) -> list[Finding]:
     """``files_corrupted`` findings naming the first bad files (SPEC 6), then a count."""
-    found = [Finding("files_corrupted", _corrupted(f)) for f in report.findings[:MAX_FILES_LISTED]]
-    more = len(report.findings) - MAX_FILES_LISTED
+    named, more = _first(report, MAX_FILES_LISTED)
+    found = [Finding("files_corrupted", _corrupted(f)) for f in named]
     if more > 0:
         found.append(Finding("files_corrupted", f"and {more} more; see `reconcile verify`"))
     return found
 
 
+def corruption_phrase(report: VerifyReport) -> str:
+    """The same judgement as one phrase, for `which`, `run` and ``resolve()``: ``2 files are
+    corrupted (zero_byte click/core.py, missing click/utils.py)``, the count and the first
+    few files relative to site-packages with their category."""
+    named, more = _first(report, PHRASE_FILES_LISTED)
+    listed = [f"{f.category} {_short(f.path, report)}" for f in named]
+    if more > 0:
+        listed[-1] += f" and {more} more"
+    count = len(report.findings)
+    noun = "1 file is corrupted" if count == 1 else f"{count} files are corrupted"
+    return f"{noun} ({', '.join(listed)})"
+
+
+def _first(report: VerifyReport, listed: int) -> tuple[tuple[IntegrityFinding, ...], int]:
+    """The findings named one by one, and how many more there are."""
+    return report.findings[:listed], max(0, len(report.findings) - listed)
+
+
+def _short(path: str, report: VerifyReport) -> str:
+    for site in report.site_packages:
+        if path.startswith(site + "/"):
+            return path[len(site) + 1 :]
+    return path
+
+
 def _corrupted(finding: IntegrityFinding) -> str:
     """``hash_mismatch lib/.../x.py (alpha)``; a file whose RECORD row is an upstream defect
     says that it was checked against what reconcile installed."""
-    from reconciler.spec.record import BASELINE_DETAIL
+    from reconciler.core.integrity import BASELINE_DETAIL
 
     owner = [finding.dist] if finding.dist else []
     if BASELINE_DETAIL in finding.detail:

@@ -10,13 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reconciler.core.actions import Action
 from reconciler.core.facts import EnvHealth
 from reconciler.errors import PlanCycleError, UsageError
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
 
-Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]
-ACTIONS: tuple[Action, ...] = ("create", "replace", "delete", "rebind", "unbind", "forget")
 StepKind = Literal["env", "model"]
 
 

@@ -2,8 +2,9 @@
 
 ``Applier`` never decides what to do (plan.py did); it carries out each step's action in
 dependency order, independent envs in parallel, and stops scheduling new steps at the first
-failure. Its collaborators (the builder, the verifier, the reporter) are parameters, so the
-scheduling can be tested with fakes and the real thing runs uv.
+failure. Its collaborators (the builder, the verifier, the health check, the reporter and
+the store under the root) are parameters, so the scheduling can be tested with fakes and
+the real thing runs uv.
 
 Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
 build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
@@ -14,61 +15,38 @@ the next plan shows as rebinds.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.cli.progress import Reporter
-from reconciler.core.health import Expectation, assess
+from reconciler.core.actions import ACTION_LOOKS
+from reconciler.core.integrity import RecordDefect
+from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
-from reconciler.errors import ReconcileError
+from reconciler.errors import ReconcileError, assert_never
+from reconciler.execute.builder import (
+    Builder,
+    FileProblem,
+    Inspector,
+    Verifier,
+    defects_note,
+    upstream_defects,
+)
+from reconciler.execute.rootstore import ApplyStore
+from reconciler.execute.targets import EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
-from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.observe.integrity import RECORD_DEFECTS
-from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.spec.record import RecordDefect
 from reconciler.store import generations, layout
-from reconciler.store.bindings import AppliedState, read_state, write_state
-
-if TYPE_CHECKING:
-    from reconciler.platform import Platform
+from reconciler.store.bindings import AppliedState
 
 MAX_PARALLEL_BUILDS = 4
-
-
-class Builder(Protocol):
-    def create_venv(self, request: BuildRequest) -> None: ...
-    def sync(self, request: BuildRequest, refresh: Sequence[str] = ()) -> None: ...
-    def purge_cache(self, env_key: str, packages: Sequence[str]) -> None: ...
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """One bad file found when verifying a new generation.
-
-    ``installed`` is set for a file whose sha256 or size is not its RECORD row's: what the
-    file is (its actual sha256 and size), which may turn out to be an upstream RECORD defect.
-    """
-
-    category: str
-    distribution: str
-    path: str
-    installed: RecordDefect | None = None
-
-
-Verifier = Callable[[Path, Sequence[str], Sequence[RecordDefect]], Sequence[FileProblem]]
-"""Checks a generation's files (its folder, ``verify_ignore``, the accepted RECORD defects)."""
 
 
 class ApplyFailed(ReconcileError):
@@ -81,39 +59,6 @@ class Interrupted(ReconcileError):
 
 StopProcesses = Callable[[float], object]
 """Stops every running child process, whole process groups, within a grace in seconds."""
-
-
-@dataclass(frozen=True)
-class EnvTarget:
-    """What a create/replace step needs to build one env."""
-
-    env_key: str
-    python: Path
-    python_declared: str
-    lock: Lockfile
-    lock_path: Path
-    imports: tuple[str, ...]
-    verify_ignore: tuple[str, ...]
-    request_template: BuildRequest
-
-
-@dataclass
-class ApplyReport:
-    done: list[Step] = field(default_factory=list)
-    failed: list[tuple[Step, str]] = field(default_factory=list)
-    skipped: list[Step] = field(default_factory=list)
-    removal_failures: list[tuple[str, str]] = field(default_factory=list)
-
-
-def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
-    """Digest of an env's declaration, recorded in its receipt."""
-    manifest = loaded.manifest
-    document = {
-        "spec": manifest.envs[env_key].model_dump(mode="json"),
-        "sources": manifest.sources_for(env_key).model_dump(mode="json"),
-    }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class Applier:
@@ -130,11 +75,10 @@ class Applier:
         link_mode: str = "copy",
         stop_processes: StopProcesses = runner.terminate_all,
         *,
-        platform: Platform,
+        store: ApplyStore,
+        inspect: Inspector,
     ) -> None:
         self.loaded = loaded
-        self.platform = platform
-        self.ops = platform.ops
         self.root = loaded.root
         self.targets = targets
         self.builder = builder
@@ -143,7 +87,9 @@ class Applier:
         self.uv_version = uv_version
         self.link_mode = link_mode
         self.stop_processes = stop_processes
-        self._state = read_state(self.root)
+        self.store = store
+        self.inspect = inspect
+        self._state = self.store.read_state()
         self._state_lock = threading.Lock()
         self._cancel = threading.Event()
         self.report = ApplyReport()
@@ -224,17 +170,17 @@ class Applier:
                 self._unbind(step)
             case "forget":
                 self._forget(step)
+            case _:
+                assert_never(step.action)
 
     # --- env steps -------------------------------------------------------------------------
 
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
         key = step.target
-        # before anything is built or created
-        generations.refuse_foreign(self.root, key, ops=self.ops)
+        self.store.refuse_foreign(key)  # before anything is built or created
         faults.point("before_build")
-        gen_id, gen_dir = generations.next_generation_path(self.root, key)
-        gen_dir.parent.mkdir(parents=True, exist_ok=True)
+        gen_id, gen_dir = self.store.new_generation(key)
         request = BuildRequest(
             env_key=key,
             gen_dir=gen_dir,
@@ -243,25 +189,26 @@ class Applier:
             sources=target.request_template.sources,
             base_dir=target.request_template.base_dir,
             link_mode=self.link_mode,
-            venv=self.platform.venv,
+            venv=target.request_template.venv,
         )
         try:
             python_version, defects = self._build_verified(step, target, request)
             self.reporter.phase(key, "switching")
             receipt = self._receipt(target, gen_id, python_version, defects)
-            generations.write_receipt(gen_dir, receipt)
+            self.store.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
         except BaseException:
-            generations.delete_tree(self.root, gen_dir, ops=self.ops)
+            self.store.delete_tree(gen_dir)
             raise
-        previous = generations.live_generation(self.root, key, ops=self.ops)
-        generations.switch(self.root, key, gen_dir, ops=self.ops)
+        previous = self.store.live_generation(key)
+        self.store.switch(key, gen_dir)
         faults.point("after_switch")
         left = self._prune(key, previous)
         faults.point("after_prune")
         note = f"; {len(left)} old generation(s) could not be removed" if left else ""
-        note += _defects_note(defects)
-        self.reporter.finished(key, True, f"{step.action}d generation {gen_id}{note}")
+        note += defects_note(defects)
+        done = ACTION_LOOKS[step.action].done
+        self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
 
     def _build_verified(
         self, step: Step, target: EnvTarget, request: BuildRequest
@@ -280,7 +227,7 @@ class Applier:
             packages = sorted({p.distribution for p in problems})
             self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
             self.builder.purge_cache(key, packages)
-            generations.delete_tree(self.root, request.gen_dir, ops=self.ops)
+            self.store.delete_tree(request.gen_dir)
             self._install(target, request, refresh=packages)
             again, version = self._check(target, request, baseline=())
             defects = upstream_defects(problems, again)
@@ -323,14 +270,9 @@ class Applier:
         ]
         if files:
             return files, ""
-        request_env = EnvRequest(key, request.gen_dir, target.imports)
-        facts = observe_env(request_env, venv=self.platform.venv)
-        health = assess(
-            facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
-        )
+        findings, version = self.inspect(target, request.gen_dir)
         faults.point("after_verify")
-        version = facts.probe.version if facts.probe else "unknown"
-        return [FileProblem("health", f.reason, f.detail) for f in health.findings], version
+        return [FileProblem("health", f.reason, f.detail) for f in findings], version
 
     def _check_cancel(self, key: str) -> None:
         if self._cancel.is_set():
@@ -384,13 +326,13 @@ class Applier:
         keep = self.loaded.manifest.settings.keep_generations
         failures: list[tuple[str, str]] = []
         try:
-            live = generations.live_generation(self.root, key, ops=self.ops)
+            live = self.store.live_generation(key)
             protect = [previous] if previous is not None else []
-            gens = generations.owned(self.root, generations.list_generations(self.root, key))
+            gens = self.store.owned_generations(key)
             for old in generations.collectable(gens, live, keep, protect):
-                failures += generations.delete_tree(self.root, old.path, ops=self.ops).failed
+                failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
-            folder = generations.generations_dir(self.root, key)
+            folder = self.store.generations_dir(key)
             failures.append((str(folder), _describe_error(error)))
         self.report.removal_failures.extend(failures)
         return [path for path, _ in failures]
@@ -400,24 +342,24 @@ class Applier:
         if "delete_requested" in step.reasons:
             self._delete_adopted(step)
             return
-        linked = generations.has_link(self.root, key, ops=self.ops)
-        if linked and generations.live_generation(self.root, key, ops=self.ops) is None:
+        linked = self.store.has_link(key)
+        if linked and self.store.live_generation(key) is None:
             raise ApplyFailed(
                 f"not deleted: {layout.env_link(self.root, key)} does not link to a generation "
                 "of its own, so reconcile did not make it; it is left alone"
             )
-        if not linked and os.path.lexists(layout.env_link(self.root, key)):
+        if not linked and self.store.occupied(key):
             raise ApplyFailed(
                 f"not deleted: {layout.env_link(self.root, key)} is not an env reconcile "
                 "created (a folder, not its link); it is left alone"
             )
         self.reporter.phase(key, "deleting")
-        generations.unlink_env(self.root, key, ops=self.ops)
+        self.store.unlink_env(key)
         faults.point("after_unlink")
         result = generations.Removal()
-        if generations.last_number(self.root, key) > 0:  # the generations it made for it
-            folder = generations.generations_dir(self.root, key)
-            result = generations.delete_tree(self.root, folder, ops=self.ops)
+        if self.store.last_number(key) > 0:  # the generations it made for it
+            folder = self.store.generations_dir(key)
+            result = self.store.delete_tree(folder)
         faults.point("after_trash")
         self.report.removal_failures.extend(result.failed)
         if result.failed:
@@ -437,7 +379,7 @@ class Applier:
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")
-        result = generations.delete_adopted(self.root, folder, ops=self.ops)
+        result = self.store.delete_adopted(folder)
         faults.point("after_trash")
         if result.failed:
             where, why = result.failed[0]
@@ -451,7 +393,7 @@ class Applier:
     def _update_state(self, change: Callable[[AppliedState], AppliedState]) -> None:
         with self._state_lock:
             self._state = change(self._state)
-            write_state(self.root, self._state)
+            self.store.write_state(self._state)
         faults.point("after_bindings")
 
     def _rebind(self, step: Step) -> None:
@@ -501,46 +443,6 @@ def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> dict[str, 
         if key not in adopted or key not in used:
             adopted[key] = applied_folder(loaded, key)
     return adopted
-
-
-def upstream_defects(
-    before: Sequence[FileProblem], after: Sequence[FileProblem]
-) -> tuple[RecordDefect, ...]:
-    """The upstream RECORD defects that a purge-and-rebuild proves, or none.
-
-    Proven when every problem of the build after the purge is a file whose sha256 or size is
-    not RECORD's (``installed`` is set: never a missing, empty or unreadable file, nor a
-    health problem), and the build before the purge had the same file with the very same
-    bytes: a fresh install from the wheel the lockfile's hash pins gave what the cache gave.
-    Anything else (a file that changed between the two, one bad only after) proves nothing.
-    """
-    if not after:
-        return ()
-    first = {p.installed for p in before if p.category == "integrity" and p.installed}
-    found = [p.installed for p in after if p.category == "integrity" and p.installed]
-    if len(found) != len(after) or not all(d in first for d in found):
-        return ()
-    return tuple(sorted(found, key=lambda d: (d.path, d.dist)))
-
-
-def _defects_note(defects: Sequence[RecordDefect]) -> str:
-    if not defects:
-        return ""
-    rows = ", ".join(f"{d.dist} {d.path}" for d in defects[:3])
-    more = f" and {len(defects) - 3} more" if len(defects) > 3 else ""
-    count = len(defects)
-    return (
-        f"; {count} upstream RECORD defect{'s' * (count != 1)} kept as installed "
-        f"(record_defect: {rows}{more}; see `reconcile verify -v`)"
-    )
-
-
-def generation_python(root: Path, env_key: str, *, platform: Platform) -> Path | None:
-    """The interpreter of the live generation itself, never of the ``<root>/<env_key>`` link."""
-    live = generations.live_generation(root, env_key, ops=platform.ops)
-    if live is None or not live.complete:
-        return None
-    return platform.venv.interpreter(live.path)
 
 
 def _describe_error(error: BaseException) -> str:

@@ -17,8 +17,8 @@ of reconcile never replays an old one's output (nor another copy's: the key name
 What the recorded paths do not cover: bytecode caches (``__pycache__``; not findings either,
 SPEC 6, and Python recompiles a damaged one from its source), and the probe's view of things
 outside the env (the base Python's standard library, system libraries an ``imports`` module
-loads). `plan --deep` never replays, and nor does `plan --out`. The same identities and
-racy rule (``identities``, ``unchanged``, ``write_memo``) keep gate.py's health verdicts.
+loads). `plan --deep` never replays, and nor does `plan --out`. The identities and the racy
+rule are ``memo.identity``'s, which the health verdicts and the verify scope use too.
 
 Stdlib only: this module runs before pydantic, rich and networkx are imported, which is
 the point.
@@ -33,61 +33,24 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reconciler.errors import ReconcileError
-from reconciler.files import CACHE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.store import layout
+from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.memo.identity import identities, tool_paths, unchanged, write_memo
 from reconciler.store.cachedir import cache_folder
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
 if TYPE_CHECKING:
-    from typing import Any, TextIO
-
-    from reconciler.platform import VenvLayout
+    from typing import TextIO
 
 FORMAT = 1
-RACY_NS = 1_000_000_000
 KEEP = 16
 """Stored plans kept per root (one per distinct command line and terminal)."""
 
 DISABLE_ENV = "RECONCILE_NO_PLAN_CACHE"
 _KEY_ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "TTY_COMPATIBLE")
-
-Identity = tuple[int, ...]
-
-
-def _fields(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def identity(path: str) -> Identity | None:
-    """The ``lstat`` identity of ``path`` (device, inode, mode, size, mtime_ns, ctime_ns);
-    for a symlink, followed by the identity of what it leads to (a manifest or lockfile may be
-    a link to a file edited in place), or -1 when that is gone."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISLNK(st.st_mode):
-        return _fields(st)
-    try:
-        return _fields(st) + _fields(Path(path).stat())
-    except OSError:
-        return (*_fields(st), -1)
-
-
-def source_paths() -> list[str]:
-    """reconcile's own source files: a new version never replays an old one's answer."""
-    return [str(p) for p in sorted(Path(__file__).resolve().parent.glob("*.py"))]
-
-
-def tool_paths() -> list[str]:
-    """reconcile's own source files, the interpreter running it, and the folders its imports
-    come from (installing or upgrading a dependency such as rich changes their entries)."""
-    paths = [*source_paths(), os.path.realpath(sys.executable)]
-    return paths + [entry for entry in sys.path if entry and Path(entry).is_dir()]
 
 
 def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
@@ -143,15 +106,6 @@ def memo_file(root: Path, key: str) -> Path | None:
     return None if folder is None else folder / f"{key}.json"
 
 
-def unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
-    """Whether every ``[path, identity]`` pair that :func:`identities` gave still holds."""
-    for path, known in inputs:
-        now = identity(path)
-        if (None if now is None else list(now)) != known:
-            return False
-    return True
-
-
 def replay(root: Path, key: str, stdout: TextIO) -> int | None:
     """Print the stored output and return its exit code when every input is unchanged;
     ``None`` (nothing printed) otherwise."""
@@ -193,39 +147,6 @@ def store(
     return target is not None and write_memo(target, memo, KEEP)
 
 
-def identities(paths: Iterable[str], started_ns: int) -> list[list[Any]] | None:
-    """``[path, identity]`` of each path (sorted; ``None`` for an absent one), to store with
-    an answer computed from them; ``None`` when one of them changed within ``RACY_NS`` before
-    ``started_ns`` (the racy rule: such an answer could be replayed after a later change that
-    kept the identity)."""
-    inputs: list[list[Any]] = []
-    limit = started_ns - RACY_NS
-    for path in sorted(set(paths)):
-        found = identity(path)
-        # a symlink's identity ends with its target's: both must be old enough
-        if found is not None and max(found[4:6] + found[10:12]) >= limit:
-            return None
-        inputs.append([path, None if found is None else list(found)])
-    return inputs
-
-
-def write_memo(target: Path, memo: Mapping[str, Any], keep: int) -> bool:
-    """Write a memo atomically and keep only the ``keep`` newest in its folder; False (and
-    nothing raised) when the folder is not writable."""
-    try:
-        write_atomic(target, json.dumps(memo, separators=(",", ":")))
-        _prune(target.parent, keep)
-    except OSError:
-        return False
-    return True
-
-
-def _prune(folder: Path, keep: int) -> None:
-    memos = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in memos[keep:]:
-        old.unlink(missing_ok=True)
-
-
 class Tee(io.TextIOBase):
     """A stdout that also keeps what was written, and still looks like the terminal."""
 
@@ -253,33 +174,3 @@ class Tee(io.TextIOBase):
 
     def getvalue(self) -> str:
         return self.kept.getvalue()
-
-
-def env_paths(
-    path: str,
-    real: str | None,
-    pyvenv_cfg: Mapping[str, str] | None,
-    *,
-    venv: VenvLayout,
-    parent: bool = True,
-) -> list[str]:
-    """The paths of one env that observation reads, besides its RECORD-listed files.
-    ``parent``: also the folder holding ``path`` (whose entries tell that it appeared)."""
-    paths = [path, str(Path(path).parent)] if parent else [path]
-    if real is None:
-        return paths
-    base = Path(real)
-    python = venv.interpreter(base)
-    paths += [
-        real,
-        str(base / "pyvenv.cfg"),
-        str(base / layout.RECEIPT_NAME),
-        str(python.parent),
-        str(python),
-        os.path.realpath(python),
-    ]
-    paths += [str(base / script) for script in venv.activation]
-    home = (pyvenv_cfg or {}).get("home")
-    if home:
-        paths.append(home)
-    return paths

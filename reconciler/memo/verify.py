@@ -2,16 +2,16 @@
 
 Validating envs.toml means importing pydantic and building its models: ~150 ms, more than a
 cached `verify` of a 20,000-file env spends on the env itself. What `verify` takes from the
-manifest (``verifying.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
+manifest (``observe.integrity.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
 mode) is a function of the manifest's bytes, its path, ``--root`` and reconcile's own code.
 So after a full load the scope is stored under ``<root>/.cache/verify/`` with the ``lstat``
-identity of the manifest and of reconcile's sources and imports (``planmemo.tool_paths``),
+identity of the manifest and of reconcile's sources and imports (``identity.tool_paths``),
 and the next `verify` with the same manifest path and ``--root`` takes it from there while
-none of them changed. The racy rule is planmemo's: nothing is stored while the manifest is
+none of them changed. The racy rule is memo.identity's: nothing is stored while the manifest is
 less than a second old. A manifest with errors is never stored, so its errors are always
 reported in full. ``RECONCILE_NO_PLAN_CACHE=1`` turns this memo off too.
 
-Stdlib only, like planmemo: this runs before the manifest code is imported.
+Stdlib only, like memo.plan: this runs before the manifest code is imported.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.memo import identity
 from reconciler.memo import plan as planmemo
 from reconciler.observe.integrity import VerifyScope
 from reconciler.store.cachedir import cache_folder
@@ -67,7 +68,7 @@ def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
         document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
             return None
-        if not planmemo.unchanged(document["inputs"]):
+        if not identity.unchanged(document["inputs"]):
             return None
         return VerifyScope.from_plain(document["scope"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
@@ -83,9 +84,9 @@ def remember(
     if where is None or where[0] != Path(scope.root) or not where[0].is_dir():
         return False  # no root (never created here), or not the root the scope was made for
     memo = where[1]
-    paths = [str(manifest.absolute()), *planmemo.tool_paths()]
-    inputs = planmemo.identities(paths, started_ns)
+    paths = [str(manifest.absolute()), *identity.tool_paths()]
+    inputs = identity.identities(paths, started_ns)
     if inputs is None:
         return False
     document = {"format": FORMAT, "key": memo.stem, "inputs": inputs, "scope": scope.to_plain()}
-    return planmemo.write_memo(memo, document, KEEP)
+    return identity.write_memo(memo, document, KEEP)

@@ -8,42 +8,27 @@ Python version: a generation was verified against the version it was built for, 
 unapplied edit of the manifest must not turn a working env away (SPEC 7.6). The answer is one
 phrase naming the problem, or ``None``.
 
-The verdict is remembered under ``<root>/.cache/health/`` with the ``lstat`` identity of every
-path it was drawn from: the files the integrity check looked at, the env's own files
-(``planmemo.env_paths``) and reconcile's source. While none of them changes, the next check
-answers from the memo without hashing or spawning anything. The identities and the racy rule
-are planmemo's (a verdict is stored only when every input is older than a second before the
-check started); what a memo cannot see is the same as for a stored plan: bytecode caches and
-what the probe loads from outside the env. A root that cannot be written only means no memo.
+The verdict is remembered (``memo.health``) with the stat identity of every path it was drawn
+from, and given again while none of them changes: no hashing, no probe.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.core.health import CANNOT_START, structure
+from reconciler.core.health import CANNOT_START, corruption_phrase, structure
 from reconciler.errors import PathUnreadable
-from reconciler.files import CACHE_LIMIT, read_regular_bytes
-from reconciler.memo import plan as planmemo
+from reconciler.memo import health as verdicts
+from reconciler.memo.identity import env_paths
 from reconciler.observe.env import probe
 from reconciler.observe.look import EnvRequest, look_at, read_pyvenv_cfg
-from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
     from reconciler.platform import VenvLayout
-    from reconciler.spec.record import VerifyReport
-
-FORMAT = 1
-KEEP = 64
-"""Verdicts kept per root: one per env folder (each generation has its own) and expectation."""
-LISTED = 3
-"""Bad files named in a problem; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +72,9 @@ def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) 
     if problem is not None:
         return problem
     real = os.path.realpath(env_dir)
-    memo = memo_file(root, real, expect)
+    memo = verdicts.memo_file(root, real, expect.imports, expect.verify_ignore)
     if memo is not None:
-        remembered = _recall(memo)
+        remembered = verdicts.recall(memo)
         if remembered is not None:
             return remembered[0]
     started_ns = time.time_ns()  # before anything is read: the racy rule's reference
@@ -97,45 +82,9 @@ def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) 
     problem, lasting = _check(root, env_dir, expect, seen, venv)
     if memo is not None and lasting and root.is_dir():
         cfg = read_pyvenv_cfg(Path(real))
-        own = planmemo.env_paths(str(env_dir), real, dict(cfg or ()), venv=venv, parent=False)
-        inputs = planmemo.identities([*seen, *own, *planmemo.source_paths()], started_ns)
-        if inputs is not None:
-            document = {"format": FORMAT, "key": memo.stem, "inputs": inputs, "problem": problem}
-            planmemo.write_memo(memo, document, KEEP)
+        own = env_paths(str(env_dir), real, dict(cfg or ()), venv=venv, parent=False)
+        verdicts.remember(memo, [*seen, *own], problem, started_ns)
     return problem
-
-
-def memo_file(root: Path, env_real: str, expect: Expect) -> Path | None:
-    """Where the verdict on ``env_real`` under ``expect`` is remembered; ``None`` when the
-    cache folder is a link (never used through one)."""
-    folder = cache_folder(root, "health")
-    if folder is None:
-        return None
-    parts = {
-        "format": FORMAT,
-        "env": env_real,
-        "imports": list(expect.imports),
-        "ignore": list(expect.verify_ignore),
-        "tool": str(Path(__file__).resolve().parent),  # another copy judges for itself
-    }
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-    return folder / f"{key}.json"
-
-
-def _recall(memo: Path) -> tuple[str | None] | None:
-    """``(verdict,)`` when the memo exists and none of its inputs changed, else ``None``."""
-    try:
-        document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
-        if document.get("format") != FORMAT or document.get("key") != memo.stem:
-            return None
-        problem = document["problem"]
-        if not (problem is None or isinstance(problem, str)):
-            return None
-        if not planmemo.unchanged(document["inputs"]):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return (problem,)
 
 
 def _check(
@@ -154,7 +103,7 @@ def _check(
     except OSError as exc:
         return f"its files cannot be read: {exc.strerror or exc}", False
     if report.findings:
-        return corruption(report), True
+        return corruption_phrase(report), True
     try:
         result, error = probe(venv.interpreter(env_dir), expect.imports)
     except (ValueError, KeyError, TypeError):  # something in the env garbled the answer
@@ -166,21 +115,3 @@ def _check(
         more = len(result.import_failures) - 1
         return f"import of {name} fails: {why}" + (f" (and {more} more)" if more else ""), False
     return None, True
-
-
-def corruption(report: VerifyReport) -> str:
-    """``2 files are corrupted (zero_byte click/core.py, missing click/utils.py)``: the count,
-    and the first few files relative to site-packages with their category."""
-    count = len(report.findings)
-    named = [f"{f.category} {_short(f.path, report)}" for f in report.findings[:LISTED]]
-    if count > LISTED:
-        named[-1] += f" and {count - LISTED} more"
-    noun = "1 file is corrupted" if count == 1 else f"{count} files are corrupted"
-    return f"{noun} ({', '.join(named)})"
-
-
-def _short(path: str, report: VerifyReport) -> str:
-    for site in report.site_packages:
-        if path.startswith(site + "/"):
-            return path[len(site) + 1 :]
-    return path

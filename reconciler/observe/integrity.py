@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.core.facts import Finding
+from reconciler.core.integrity import RecordDefect, VerifyReport
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
-from reconciler.spec.record import RecordDefect, VerifyReport
 from reconciler.store import folders as store
 from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder

@@ -50,7 +50,7 @@ from typing import Literal
 from packaging.version import InvalidVersion, Version
 
 from reconciler.core.health import python_matches
-from reconciler.errors import PythonNotFound
+from reconciler.errors import PythonNotFound, assert_never
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.manifest import PythonDownloads
 
@@ -166,6 +166,8 @@ def _not_found(
             why = 'is not installed, and python_downloads = "manual" leaves installing it to you'
         case "never":
             why = 'is not installed, and python_downloads = "never" forbids downloading it'
+        case _:
+            assert_never(downloads)
     return PythonNotFound(version, f"Python {version} {why}: {how}.", details)
 
 

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler import __version__
-from reconciler.core.plan import ACTIONS, Plan, Step
+from reconciler.core.actions import ACTIONS
+from reconciler.core.plan import Plan, Step
 
 FORMAT_VERSION = "1"
 

@@ -9,30 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-SYMBOLS = {
-    "create": "+",
-    "replace": "-/+",
-    "delete": "-",
-    "rebind": "~",
-    "unbind": "-",
-    "forget": "-",
-}
-STYLES = {
-    "create": "green",
-    "replace": "yellow",
-    "delete": "red",
-    "rebind": "cyan",
-    "unbind": "red",
-    "forget": "magenta",
-}
-VERBS = {
-    "create": "will be created",
-    "replace": "must be replaced",
-    "delete": "will be deleted",
-    "rebind": "will be rebound",
-    "unbind": "will be unbound",
-    "forget": "will be forgotten (its files are left alone)",
-}
+from reconciler.core.actions import ACTION_LOOKS, ACTIONS
+
 NO_CHANGES = "No changes. Environments match envs.toml."
 
 
@@ -93,9 +71,9 @@ def render_text(doc: Mapping[str, Any]) -> Text:
     if steps:
         out.append("reconcile will perform the following actions:\n")
         for step in steps:
-            action = step["action"]
-            out.append(f"\n  # {step['id']} {VERBS[action]}\n", style="bold")
-            out.append(f"{SYMBOLS[action]:>3}", style=STYLES[action])
+            look = ACTION_LOOKS[step["action"]]
+            out.append(f"\n  # {step['id']} {look.verb}\n", style="bold")
+            out.append(f"{look.symbol:>3}", style=look.style)
             out.append(f" {_headline(step)}\n")
             out.append(f"      reasons: {', '.join(step['reasons'])}\n", style="dim")
             for detail in step["details"]:
@@ -161,7 +139,7 @@ def _codes(words: list[str]) -> str:
 
 
 def _row(step: Mapping[str, Any]) -> str:
-    cells = [f"`{SYMBOLS[step['action']]}`", _code(step["target"])]
+    cells = [f"`{ACTION_LOOKS[step['action']].symbol}`", _code(step["target"])]
     if _columns(step) == "build":
         packages = step.get("packages")
         cells += [step.get("python") or "", "" if packages is None else str(packages)]
@@ -180,7 +158,7 @@ def _folded(summary: str, body: list[str], fold: bool) -> list[str]:
 def _action_sections(steps: list[Mapping[str, Any]]) -> list[str]:
     """One table per action, in the summary's order; steps keep their dependency order."""
     lines: list[str] = []
-    for action in ("create", "replace", "delete", "rebind", "unbind", "forget"):
+    for action in ACTIONS:
         chosen = [s for s in steps if s["action"] == action]
         for kind in ("env", "model"):
             rows = [_row(s) for s in chosen if s["kind"] == kind]
@@ -188,7 +166,7 @@ def _action_sections(steps: list[Mapping[str, Any]]) -> list[str]:
                 continue
             noun = kind if len(rows) == 1 else f"{kind}s"
             title = f"{len(rows)} {noun} to {action}"
-            lines += ["", f"#### `{SYMBOLS[action]}` {title}", ""]
+            lines += ["", f"#### `{ACTION_LOOKS[action].symbol}` {title}", ""]
             table = [*_header(_columns(next(s for s in chosen if s["kind"] == kind))), *rows]
             lines += _folded(f"Show the {len(rows)} {noun}", table, len(rows) > COLLAPSE_AFTER)
     return lines

@@ -16,14 +16,14 @@ from typing import Any
 
 from reconciler.core.facts import Finding
 from reconciler.core.health import ENV_LEVEL
-from reconciler.observe.integrity import EnvCheck
-from reconciler.report.units import human_size
-from reconciler.spec.record import (
+from reconciler.core.integrity import (
     BASELINE_DETAIL,
     AllowedModification,
     IntegrityFinding,
     VerifyReport,
 )
+from reconciler.observe.integrity import EnvCheck
+from reconciler.report.units import human_size
 
 FORMAT_VERSION = "1"
 LINKED_FILES_HINT = "they share storage with another copy, most likely uv's package cache"

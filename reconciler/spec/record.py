@@ -1,4 +1,4 @@
-"""Pure: parse ``*.dist-info/RECORD`` files, classify their paths, and type the integrity report.
+"""Pure: parse ``*.dist-info/RECORD`` files and classify their paths.
 
 A RECORD is CSV with three fields per row: a path relative to site-packages, a hash written
 ``algorithm=digest`` (urlsafe base64 without padding) and a size in bytes; the last two may be
@@ -6,7 +6,8 @@ empty (pip writes compiled ``.pyc`` files and the RECORD itself that way). A row
 parse is never raised to the caller: ``parse_record`` returns it as a ``RowProblem`` beside the
 rows that did parse, so one bad line costs one finding, not the whole distribution.
 
-Nothing here touches the disk; ``verify.py`` walks and hashes.
+Nothing here touches the disk; ``observe.walk`` walks and hashes, and ``core.integrity`` types
+what it finds.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import base64
 import csv
 import re
 import typing
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,59 +25,8 @@ VERIFIED_ALGORITHM = "sha256"
 EMPTY_SHA256 = "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
 """The RECORD digest of zero bytes."""
 
-Category = Literal[
-    "missing",
-    "zero_byte",
-    "size_mismatch",
-    "hash_mismatch",
-    "unrecorded",
-    "record_missing",
-    "record_invalid",
-    "duplicate_dist",
-    "outside_env",
-    "symlink_outside_env",
-    "unreadable",
-    "record_defect",
-]
-
-CATEGORIES: tuple[Category, ...] = typing.get_args(Category)
-"""Every finding category, in the order reports list their counts.
-
-- ``missing``: a hashed RECORD row's file does not exist (or is a dangling symlink).
-- ``zero_byte``: the file exists with zero bytes where RECORD promises content.
-- ``size_mismatch``: the file's size differs from RECORD's (and is not zero).
-- ``hash_mismatch``: same size (or none recorded), different sha256.
-- ``unrecorded``: a row without a usable sha256 (no hash, or another algorithm) failed the only
-  checks it allows: its file is missing, or its size differs from a recorded size. A hashless
-  row whose file exists is not a finding.
-- ``record_missing``: a ``*.dist-info`` folder without a RECORD file.
-- ``record_invalid``: a RECORD row that does not parse (bad hash, size or field count).
-- ``duplicate_dist``: two or more ``*.dist-info`` folders for one canonical name.
-- ``outside_env``: a RECORD row whose path is absolute or climbs out of the env folder with
-  ``..``; such a file is never read.
-- ``symlink_outside_env``: the file (or a folder on its way, or a dist-info or site-packages
-  folder) is a symlink that resolves outside the env folder; it is never followed.
-- ``unreadable``: the file cannot be read: permission denied, a symlink loop, a directory or
-  another non-regular file where a file should be.
-- ``record_defect``: never a finding, only information: a row that is wrong in the wheel
-  itself (its sha256 or size is not that of the file the same wheel ships), found when a
-  build purged the uv cache, installed again and got the same bytes. reconcile kept what it
-  installed as the generation's baseline (``RecordDefect``, in its receipt); while the file
-  is still that, the row is reported as ``record_defect`` (``VerifyReport.record_defects``),
-  and once it changes, as a finding against the baseline.
-
-Bytecode (``__pycache__/`` or ``.pyc``/``.pyo`` rows) is never a finding.
-"""
-
-CONTENT_CATEGORIES: frozenset[Category] = frozenset(
-    {"zero_byte", "size_mismatch", "hash_mismatch", "unrecorded", "symlink_outside_env"}
-)
-"""Categories that ``verify_ignore`` may turn into allowed modifications: the file is there but
-its content is not RECORD's (a CA bundle replaced by, or linked to, the system's). A missing or
-unreadable file stays a finding even when its path is ignored."""
-
 # 32 bytes are 43 base64 characters; the last one carries 2 padding bits, which must be zero.
-_SHA256_DIGEST = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+SHA256_DIGEST = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 _SIZE = re.compile(r"[0-9]+")
 # A row needing no CSV quoting, with a well-formed sha256 and a size: what from_elements would
 # accept unchanged. Most rows look like this, so parse_record takes them without the checks.
@@ -153,7 +102,7 @@ class RecordRow:
                 issues.append(f'the hash "{hash_text}" is not written as algorithm=digest')
             elif name.lower() == VERIFIED_ALGORITHM:
                 value = value.rstrip("=")
-                if not _SHA256_DIGEST.fullmatch(value):
+                if not SHA256_DIGEST.fullmatch(value):
                     issues.append(
                         f'the sha256 digest "{value}" is not 43 characters of urlsafe base64'
                     )
@@ -315,7 +264,12 @@ site-packages: what ``verify_ignore`` matches), where it lands relative to the e
 (as ``env_relative`` gives it), the expected sha256 (``None`` when the row has none, or one
 of another algorithm) and the expected size (``None`` when not recorded)."""
 
-RecordIssue = tuple[Category, str, str]
+IssueCategory = Literal["record_invalid", "outside_env"]
+"""The finding categories of a RECORD's own rows (``core.integrity.Category`` has them all)."""
+
+_ISSUE_CATEGORIES: tuple[IssueCategory, ...] = typing.get_args(IssueCategory)
+
+RecordIssue = tuple[IssueCategory, str, str]
 """A finding about a RECORD's own rows (``record_invalid`` or ``outside_env``): category, the
 finding's path (the RECORD's, or the escaping row's as written) and detail."""
 
@@ -362,7 +316,7 @@ class RecordChecks:
             or not all(
                 type(issue) is tuple
                 and len(issue) == 3
-                and issue[0] in CATEGORIES
+                and issue[0] in _ISSUE_CATEGORIES
                 and type(issue[1]) is str
                 and type(issue[2]) is str
                 for issue in issues
@@ -461,202 +415,3 @@ def dist_name(dist_info_folder: str) -> str:
 
 
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
-
-
-def _glob_segment(segment: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(segment):
-        char = segment[i]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = i + 1
-            if end < len(segment) and segment[end] in "!^":
-                end += 1
-            if end < len(segment) and segment[end] == "]":
-                end += 1
-            end = segment.find("]", end)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = segment[i + 1 : end]
-                negate = body[:1] in ("!", "^")
-                body = body[1:] if negate else body
-                body = body.replace("\\", "\\\\")
-                out.append(f"[{'^/' if negate else ''}{body}]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "".join(out)
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a ``verify_ignore`` glob, anchored at site-packages.
-
-    ``*`` and ``?`` stay within one path segment, ``[...]`` is a character class, and a
-    ``**`` segment matches any number of segments: ``**/cacert.pem`` matches every
-    ``cacert.pem``, ``certifi/**`` everything under ``certifi/``.
-    """
-    segments = [s for s in pattern.strip("/").split("/") if s not in ("", ".")]
-    regex: list[str] = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            regex.append(".*" if last else "(?:[^/]+/)*")
-        else:
-            regex.append(_glob_segment(segment) + ("" if last else "/"))
-    return re.compile("".join(regex), re.DOTALL)
-
-
-def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], str | None]:
-    """A function from a site-relative path to the first pattern that matches it, or None."""
-    compiled = [(pattern, glob_regex(pattern)) for pattern in patterns]
-
-    def match(path: str) -> str | None:
-        for pattern, regex in compiled:
-            if regex.fullmatch(path):
-                return pattern
-        return None
-
-    return match
-
-
-@dataclass(frozen=True)
-class IntegrityFinding:
-    """One thing wrong with an env's installed files.
-
-    ``path`` is relative to the env folder with ``/`` separators (for ``outside_env``: the
-    RECORD path as written). ``dist`` is the canonical distribution name, ``None`` for a
-    finding about the env itself (a site-packages folder that links outside). Digests are
-    RECORD-style (urlsafe base64, no padding); sizes are bytes; ``None`` means not known or
-    not applicable. ``detail`` is one human sentence fragment.
-    """
-
-    category: Category
-    dist: str | None
-    path: str
-    expected_size: int | None = None
-    actual_size: int | None = None
-    expected_sha256: str | None = None
-    actual_sha256: str | None = None
-    detail: str = ""
-
-    def sort_key(self) -> tuple[str, str, str]:
-        return (self.path, self.category, self.dist or "")
-
-
-BASELINE_DETAIL = "its RECORD row is an upstream defect (record_defect)"
-"""The detail of a finding about a file whose RECORD row is a known upstream defect: its
-expected sha256 and size are the baseline's, not RECORD's."""
-
-
-@dataclass(frozen=True)
-class RecordDefect:
-    """A RECORD row that is wrong in the wheel itself, and what reconcile installed for it.
-
-    ``path`` is relative to the env folder (``/``-separated, as ``env_relative`` gives it);
-    ``record_sha256``/``record_size`` are what the row says, ``sha256``/``size`` what the
-    file was when reconcile verified the generation it built (its baseline). The baseline
-    applies only while the RECORD row still says exactly what it said then.
-    """
-
-    dist: str
-    path: str
-    record_sha256: str | None
-    record_size: int | None
-    sha256: str
-    size: int
-
-    def to_plain(self) -> dict[str, object]:
-        """The JSON object kept in a generation's receipt."""
-        return {
-            "dist": self.dist,
-            "path": self.path,
-            "record_sha256": self.record_sha256,
-            "record_size": self.record_size,
-            "sha256": self.sha256,
-            "size": self.size,
-        }
-
-    @classmethod
-    def from_plain(cls, value: object) -> RecordDefect | None:
-        """What ``to_plain`` gave, or ``None`` for anything of another shape."""
-        if not isinstance(value, dict) or set(value) != _DEFECT_FIELDS:
-            return None
-        dist, path, sha256, size = value["dist"], value["path"], value["sha256"], value["size"]
-        record_sha256, record_size = value["record_sha256"], value["record_size"]
-        if (
-            not isinstance(dist, str)
-            or not isinstance(path, str)
-            or not isinstance(sha256, str)
-            or not _SHA256_DIGEST.fullmatch(sha256)
-            or type(size) is not int
-            or size < 0
-            or not (record_sha256 is None or isinstance(record_sha256, str))
-            or not (record_size is None or type(record_size) is int)
-        ):
-            return None
-        return cls(dist, path, record_sha256, record_size, sha256, size)
-
-
-_DEFECT_FIELDS = frozenset({"dist", "path", "record_sha256", "record_size", "sha256", "size"})
-
-
-@dataclass(frozen=True)
-class AllowedModification:
-    """A file that differs from RECORD on purpose: it matches a ``verify_ignore`` glob.
-
-    ``finding`` is what it would have been reported as; ``pattern`` is the glob that allowed it.
-    """
-
-    finding: IntegrityFinding
-    pattern: str
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The integrity of one env: findings, allowed modifications and what was checked.
-
-    ``dists`` counts ``*.dist-info`` folders; ``rows_checked`` the RECORD rows whose file was
-    looked at (bytecode and escaping rows excluded); ``files_hashed``/``bytes_hashed`` what was
-    actually read and hashed; ``files_cached`` the files whose hash came from the hash cache
-    unread (unchanged since last hashed); ``bytecode_rows`` the rows skipped as bytecode.
-    ``linked_files`` counts the checked files with more than one hard link (they share their
-    inode with something else, usually uv's package cache in hardlink mode, so a write there
-    changes them too). ``notes`` carry what was checked less strictly than usual (rows hashed
-    with another algorithm). ``record_defects`` are the rows that are wrong upstream and
-    whose file is still what reconcile installed (category ``record_defect``; expected: what
-    RECORD says, actual: the baseline): information, never findings.
-    """
-
-    env_dir: str
-    site_packages: tuple[str, ...]
-    findings: tuple[IntegrityFinding, ...]
-    allowed: tuple[AllowedModification, ...]
-    dists: int
-    rows_checked: int
-    files_hashed: int
-    bytes_hashed: int
-    bytecode_rows: int = 0
-    notes: tuple[str, ...] = ()
-    files_cached: int = 0
-    linked_files: int = 0
-    record_defects: tuple[IntegrityFinding, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no finding (allowed modifications do not count)."""
-        return not self.findings
-
-    def counts(self) -> dict[Category, int]:
-        """Findings per category, in ``CATEGORIES`` order, zero counts left out."""
-        found = Counter(f.category for f in self.findings)
-        return {c: found[c] for c in CATEGORIES if found[c]}
-
-    def corrupted_dists(self) -> tuple[str, ...]:
-        """Sorted names of the distributions with at least one finding."""
-        return tuple(sorted({f.dist for f in self.findings if f.dist is not None}))

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from reconciler.commands.plan import PlanRun
+from reconciler.core.actions import Action
 from reconciler.errors import ReconcileError, UsageError
 from reconciler.files import NotARegularFile, is_file, read_regular_bytes
 from reconciler.report import document
@@ -65,7 +66,6 @@ class NotAPlan(ReconcileError):
 _Sha256 = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
 _Name = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 _Count = Annotated[StrictInt, Field(ge=0)]
-_Action = Literal["create", "replace", "delete", "rebind", "unbind", "forget"]
 
 
 class _Strict(BaseModel):
@@ -84,7 +84,7 @@ class _StepFields(_Strict):
         str,
         StringConstraints(strict=True, pattern=r"^(env|model)\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
     ]
-    action: _Action
+    action: Action
     target: _Name
     reasons: list[StrictStr] = Field(min_length=1)
     depends_on: list[StrictStr]

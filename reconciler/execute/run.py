@@ -1,0 +1,57 @@
+"""IO: carry out a confirmed plan with the real builder and store, and remember the
+manifest's adopted envs (the caller holds the lock)."""
+
+from __future__ import annotations
+
+from reconciler.cli.progress import Reporter
+from reconciler.commands.plan import PlanRun
+from reconciler.core.outcome import ApplyReport
+from reconciler.execute import uv as build
+from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
+from reconciler.execute.executor import Applier, adopted_to_record
+from reconciler.execute.rootstore import RootStore
+from reconciler.execute.targets import EnvTarget
+from reconciler.platform import Platform
+from reconciler.spec.manifest import LoadedManifest
+from reconciler.store import folders as store
+from reconciler.store import layout
+from reconciler.store.bindings import read_state, write_state
+
+
+def execute(
+    loaded: LoadedManifest,
+    run: PlanRun,
+    targets: dict[str, EnvTarget],
+    reporter: Reporter,
+    *,
+    platform: Platform,
+) -> ApplyReport:
+    """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
+    root = loaded.root
+    link_mode = "copy"
+    if targets:
+        folder = store.folder(root, layout.GENERATIONS)
+        link_mode = build.uv_link_mode(loaded.manifest.settings.link_mode, folder)
+    applier = Applier(
+        loaded,
+        targets,
+        UvBuilder(),
+        file_verifier(root, venv=platform.venv),
+        reporter,
+        uv_version=build.uv_version() if targets else "unknown",
+        link_mode=link_mode,
+        store=RootStore(root, platform.ops),
+        inspect=generation_inspector(platform.venv),
+    )
+    report = applier.run(run.plan)
+    applier.record_adopted()
+    return report
+
+
+def record_adopted(loaded: LoadedManifest) -> None:
+    """An apply with nothing to do still remembers the manifest's adopted envs, as one with
+    steps does (the caller holds the lock): what ``delete = true`` later requires."""
+    state = read_state(loaded.root)
+    adopted = adopted_to_record(loaded, state)
+    if adopted != state.adopted:
+        write_state(loaded.root, state.with_adopted(adopted))

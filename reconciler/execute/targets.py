@@ -1,0 +1,76 @@
+"""IO: what each create/replace step builds from, found before anything is built."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.core.plan import Plan
+from reconciler.execute.uv import BuildRequest
+from reconciler.platform import VenvLayout
+from reconciler.spec.lockfile import Lockfile
+from reconciler.spec.manifest import LoadedManifest
+
+
+@dataclass(frozen=True)
+class EnvTarget:
+    """What a create/replace step needs to build one env."""
+
+    env_key: str
+    python: Path
+    python_declared: str
+    lock: Lockfile
+    lock_path: Path
+    imports: tuple[str, ...]
+    verify_ignore: tuple[str, ...]
+    request_template: BuildRequest
+
+
+def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
+    """Everything the create/replace steps need, found before anything is built: a missing
+    Python fails here, with nothing touched."""
+    from reconciler.commands.plan import fresh_locks
+    from reconciler.observe.pythons import find_python
+
+    manifest = loaded.manifest
+    keys = sorted(s.target for s in plan.steps if s.action in ("create", "replace"))
+    locks = fresh_locks(loaded, keys)
+    targets = {}
+    for key in keys:
+        spec = manifest.envs[key]
+        assert spec.python is not None  # the manifest guarantees python on managed envs
+        interpreter = find_python(spec.python, manifest.settings.python_downloads)
+        template = BuildRequest(
+            env_key=key,
+            gen_dir=Path(),
+            python=interpreter.path,
+            lockfile=loaded.lockfile_path(key),
+            sources=manifest.sources_for(key),
+            base_dir=loaded.base_dir,
+            link_mode="copy",
+            venv=venv,
+        )
+        targets[key] = EnvTarget(
+            env_key=key,
+            python=interpreter.path,
+            python_declared=spec.python,
+            lock=locks[key],
+            lock_path=loaded.lockfile_path(key),
+            imports=spec.imports,
+            verify_ignore=manifest.verify_ignore_for(key),
+            request_template=template,
+        )
+    return targets
+
+
+def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
+    """Digest of an env's declaration, recorded in its receipt."""
+    manifest = loaded.manifest
+    document = {
+        "spec": manifest.envs[env_key].model_dump(mode="json"),
+        "sources": manifest.sources_for(env_key).model_dump(mode="json"),
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,528 @@
+"""Unit tests of the executor's scheduling: ``Applier`` with a fake builder, verifier, health
+check, reporter and store (no uv, no venv, no file written).
+
+Every fake appends to one shared log, so a test reads the order in which the executor built,
+switched, bound and deleted.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core.actions import Action
+from reconciler.core.facts import Finding
+from reconciler.core.integrity import RecordDefect
+from reconciler.core.plan import Plan, Step
+from reconciler.execute.builder import FileProblem
+from reconciler.execute.executor import Applier, ApplyFailed, Interrupted
+from reconciler.execute.targets import EnvTarget
+from reconciler.execute.uv import BuildError, BuildRequest
+from reconciler.platform import POSIX_VENV
+from reconciler.spec.lockfile import Lockfile
+from reconciler.spec.manifest import LoadedManifest, parse_manifest
+from reconciler.store.bindings import AppliedState
+from reconciler.store.generations import Generation, Removal
+
+MANIFEST = """\
+[envs.web]
+python = "3.11"
+
+[envs.api]
+python = "3.12"
+
+[models.m-web]
+env = "web"
+
+[models.m-api]
+env = "api"
+"""
+
+WAIT = 5.0
+"""Seconds a fake waits for another thread before the test fails (never reached when green)."""
+
+Log = list[tuple[str, ...]]
+
+
+class FakeStore:
+    """Generations, links and bindings in memory; every write goes into ``log``."""
+
+    def __init__(self, root: Path, log: Log, state: AppliedState | None = None) -> None:
+        self.root = root
+        self.log = log
+        self.state = state or AppliedState()
+        self.gens: dict[str, list[Generation]] = {}
+        self.last: dict[str, int] = {}
+        self.live: dict[str, str] = {}
+        self.receipts: dict[Path, Mapping[str, Any]] = {}
+
+    def add_live(self, env_key: str) -> Generation:
+        """An env reconcile built earlier: one complete generation, linked."""
+        _, path = self.new_generation(env_key)
+        self.write_receipt(path, {})
+        self.live[env_key] = path.name
+        self.log.clear()
+        return self.gens[env_key][-1]
+
+    def refuse_foreign(self, env_key: str) -> None:
+        pass
+
+    def new_generation(self, env_key: str) -> tuple[str, Path]:
+        number = self.last.get(env_key, 0) + 1
+        self.last[env_key] = number
+        gen_id = f"g{number:04d}"
+        path = self.generations_dir(env_key) / gen_id
+        self.gens.setdefault(env_key, []).append(Generation(env_key, gen_id, path, False))
+        self.log.append(("new", env_key, gen_id))
+        return gen_id, path
+
+    def write_receipt(self, gen_dir: Path, receipt: Mapping[str, Any]) -> None:
+        key = gen_dir.parent.name
+        others = [g for g in self.gens[key] if g.path != gen_dir]  # the builder made the folder
+        self.gens[key] = [*others, Generation(key, gen_dir.name, gen_dir, True)]
+        self.receipts[gen_dir] = receipt
+        self.log.append(("receipt", key, gen_dir.name))
+
+    def live_generation(self, env_key: str) -> Generation | None:
+        found = [g for g in self.gens.get(env_key, []) if g.gen_id == self.live.get(env_key)]
+        return found[0] if found else None
+
+    def owned_generations(self, env_key: str) -> list[Generation]:
+        return list(self.gens.get(env_key, []))
+
+    def generations_dir(self, env_key: str) -> Path:
+        return self.root / ".generations" / env_key
+
+    def last_number(self, env_key: str) -> int:
+        return self.last.get(env_key, 0)
+
+    def switch(self, env_key: str, gen_dir: Path) -> None:
+        assert any(g.path == gen_dir and g.complete for g in self.gens[env_key])
+        self.live[env_key] = gen_dir.name
+        self.log.append(("switch", env_key, gen_dir.name))
+
+    def has_link(self, env_key: str) -> bool:
+        return env_key in self.live
+
+    def occupied(self, env_key: str) -> bool:
+        return self.has_link(env_key)
+
+    def unlink_env(self, env_key: str) -> None:
+        del self.live[env_key]
+        self.log.append(("unlink", env_key))
+
+    def delete_tree(self, path: Path) -> Removal:
+        for key, gens in self.gens.items():
+            kept = [g for g in gens if path not in (g.path, g.path.parent)]
+            self.gens[key] = kept
+        self.log.append(("delete", str(path.relative_to(self.root))))
+        return Removal(removed=(str(path),))
+
+    def delete_adopted(self, folder: Path) -> Removal:
+        raise AssertionError("no adopted env in these tests")
+
+    def read_state(self) -> AppliedState:
+        return self.state
+
+    def write_state(self, state: AppliedState) -> None:
+        self.state = state
+        self.log.append(("bindings", *sorted(f"{m}={e}" for m, e in state.bindings.items())))
+
+
+def until(condition: Callable[[], object]) -> None:
+    """Wait (in a fake's thread) for another thread to get somewhere."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.002)
+
+
+class FakeBuilder:
+    """Records each build; told to fail one env's sync, or to hold it (``hold``) until
+    ``release`` is set (then it fails, as a killed uv does, unless ``killed_fails`` is off:
+    a uv that was just done); ``delay`` seconds of work per sync; ``hooks[(phase, env)]`` runs in
+    that phase ("venv", "sync") of that env's build, to wait for another thread."""
+
+    def __init__(self, log: Log, delay: float = 0.0) -> None:
+        self.log = log
+        self.delay = delay
+        self.fail: set[str] = set()
+        self.hold: set[str] = set()
+        self.killed_fails = True
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.together: threading.Barrier | None = None
+        self.purged: list[tuple[str, tuple[str, ...]]] = []
+        self.hooks: dict[tuple[str, str], Callable[[], object]] = {}
+
+    def create_venv(self, request: BuildRequest) -> None:
+        self.log.append(("venv", request.env_key, request.gen_dir.name))
+        self.hooks.get(("venv", request.env_key), bool)()
+        if self.together is not None:
+            self.together.wait(WAIT)  # both builds are in here at once, or this breaks
+
+    def sync(self, request: BuildRequest, refresh: Sequence[str] = ()) -> None:
+        key = request.env_key
+        self.log.append(("sync", key, request.gen_dir.name, *refresh))
+        time.sleep(self.delay)
+        self.hooks.get(("sync", key), bool)()
+        if key in self.hold:
+            self.started.set()
+            if not self.release.wait(WAIT):
+                raise AssertionError(f"{key}: the build was never stopped")
+            if self.killed_fails:
+                raise BuildError(f"uv sync for {key} was stopped")
+            return
+        if key in self.fail:
+            raise BuildError(f"uv sync for {key} failed: no such package")
+
+    def purge_cache(self, env_key: str, packages: Sequence[str]) -> None:
+        self.purged.append((env_key, tuple(packages)))
+
+
+class FakeVerifier:
+    """No bad file, unless ``bad`` says which files of which env's next checks are bad."""
+
+    def __init__(self) -> None:
+        self.bad: dict[str, list[list[FileProblem]]] = {}
+
+    def __call__(
+        self, env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
+    ) -> Sequence[FileProblem]:
+        queue = self.bad.get(env_dir.parent.name, [])
+        return queue.pop(0) if queue else []
+
+
+class RecordingReporter:
+    """Keeps each step's last line."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, bool, str]] = []
+
+    def phase(self, target: str, text: str) -> None:
+        pass
+
+    def finished(self, target: str, ok: bool, text: str) -> None:
+        self.lines.append((target, ok, text))
+
+
+def healthy(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
+    return (), f"{target.python_declared}.9"
+
+
+class World:
+    """A loaded manifest and every fake, wired into one ``Applier``."""
+
+    def __init__(self, tmp_path: Path, state: AppliedState | None = None) -> None:
+        manifest = parse_manifest(MANIFEST, "envs.toml")
+        self.loaded = LoadedManifest(tmp_path / "envs.toml", MANIFEST, manifest, tmp_path / "root")
+        self.log: Log = []
+        self.store = FakeStore(self.loaded.root, self.log, state)
+        self.builder = FakeBuilder(self.log)
+        self.verifier = FakeVerifier()
+        self.reporter = RecordingReporter()
+        self.stopped: list[float] = []
+        self.inspect = healthy
+
+    def target(self, key: str) -> EnvTarget:
+        spec = self.loaded.manifest.envs[key]
+        assert spec.python is not None
+        lockfile = self.loaded.lockfile_path(key)
+        request = BuildRequest(
+            key,
+            Path(),
+            Path("/nowhere/python"),
+            lockfile,
+            self.loaded.manifest.sources_for(key),
+            self.loaded.base_dir,
+            "copy",
+            POSIX_VENV,
+        )
+        lock = Lockfile(f"{key}.txt", (), None, "0" * 64)
+        return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request)
+
+    def stop_processes(self, grace: float) -> None:
+        """What killing uv does to the held build: its sync returns."""
+        self.stopped.append(grace)
+        self.builder.release.set()
+
+    def applier(self, *builds: str) -> Applier:
+        return Applier(
+            self.loaded,
+            {key: self.target(key) for key in builds},
+            self.builder,
+            self.verifier,
+            self.reporter,
+            stop_processes=self.stop_processes,
+            store=self.store,
+            inspect=self.inspect,
+        )
+
+    def saw(self, *event: str) -> bool:
+        """Whether ``event`` (its first parts) is in the log already."""
+        return any(e[: len(event)] == event for e in self.log)
+
+    def index(self, *event: str) -> int:
+        """Where ``event`` (its first parts) is in the log; fails when absent."""
+        found = [i for i, e in enumerate(self.log) if e[: len(event)] == event]
+        assert found, f"{event} not in {self.log}"
+        return found[0]
+
+
+def build(key: str, action: Action = "create") -> Step:
+    return Step(f"env.{key}", "env", action, key, ("missing",))
+
+
+def bind(model: str, to_env: str, from_env: str | None = None) -> Step:
+    return Step(
+        f"model.{model}",
+        "model",
+        "rebind",
+        model,
+        ("env_changed",),
+        depends_on=(f"env.{to_env}",),
+        from_env=from_env,
+        to_env=to_env,
+    )
+
+
+def delete(key: str, after: Sequence[str]) -> Step:
+    return Step(f"env.{key}", "env", "delete", key, ("not_declared",), tuple(after))
+
+
+def ids(steps: Sequence[Step]) -> list[str]:
+    return [s.id for s in steps]
+
+
+# --- dependency order -------------------------------------------------------------------------
+
+
+def test_a_model_is_bound_after_its_env_is_switched_and_an_env_deleted_after_its_models_left(
+    tmp_path: Path,
+) -> None:
+    """The build takes a while, and the other steps are quick: only the dependencies keep
+    the bind after the switch and the delete after the bind."""
+    world = World(tmp_path, AppliedState(bindings={"m-web": "old"}))
+    world.store.add_live("old")
+    world.builder.delay = 0.2
+    plan = Plan((build("web"), bind("m-web", "web", "old"), delete("old", ["model.m-web"])))
+
+    report = world.applier("web").run(plan)
+
+    assert ids(report.done) == ["env.web", "model.m-web", "env.old"]
+    assert world.log == [
+        ("new", "web", "g0001"),
+        ("venv", "web", "g0001"),
+        ("sync", "web", "g0001"),
+        ("receipt", "web", "g0001"),
+        ("switch", "web", "g0001"),
+        ("bindings", "m-web=web"),
+        ("unlink", "old"),
+        ("delete", ".generations/old"),
+    ]
+    assert world.store.live == {"web": "g0001"}
+    assert world.store.receipts[world.store.generations_dir("web") / "g0001"]["python"] == "3.11.9"
+    assert world.reporter.lines[-1] == ("old", True, "deleted")
+
+
+def test_independent_envs_are_built_at_the_same_time_and_both_switched(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.builder.together = threading.Barrier(2)
+    plan = Plan((build("api"), build("web"), bind("m-api", "api"), bind("m-web", "web")))
+
+    report = world.applier("api", "web").run(plan)
+
+    assert sorted(ids(report.done)) == ["env.api", "env.web", "model.m-api", "model.m-web"]
+    assert world.store.live == {"api": "g0001", "web": "g0001"}
+    for model, env in (("m-api", "api"), ("m-web", "web")):
+        assert world.index("switch", env) < world.index("bindings", *_bound_with(world, model))
+    assert world.store.state.bindings == {"m-api": "api", "m-web": "web"}
+
+
+def _bound_with(world: World, model: str) -> tuple[str, ...]:
+    """The first bindings write that has ``model`` bound (the other may or may not be yet)."""
+    for event in world.log:
+        if event[0] == "bindings" and any(b.startswith(f"{model}=") for b in event[1:]):
+            return event[1:]
+    raise AssertionError(f"{model} never bound: {world.log}")
+
+
+def test_a_replaced_env_keeps_the_one_live_until_now_and_prunes_beyond_keep_generations(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    first = world.store.add_live("web")
+    world.store.new_generation("web")  # a leftover, incomplete: always pruned
+    world.log.clear()
+
+    world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert world.store.live == {"web": "g0003"}
+    assert [g.gen_id for g in world.store.gens["web"]] == [first.gen_id, "g0003"]
+    assert world.log[-1] == ("delete", ".generations/web/g0002")
+    assert world.reporter.lines == [("web", True, "replaced generation g0003")]
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def test_a_failed_build_stops_what_depends_on_it_and_today_cancels_the_independent_env_too(
+    tmp_path: Path,
+) -> None:
+    """Today the first failure cancels the whole apply (issue #16 will carry on with the
+    independent envs): the failed env's models are never bound, the other env's build stops
+    at its next check and nothing is switched; both staging generations are removed."""
+    world = World(tmp_path)
+    world.builder.fail.add("api")
+    applier = world.applier("api", "web")
+    # api fails once web is in its build; web goes on once the failure is recorded
+    world.builder.hooks["sync", "api"] = lambda: until(lambda: world.saw("venv", "web"))
+    world.builder.hooks["sync", "web"] = lambda: until(lambda: applier.report.failed)
+    plan = Plan((build("api"), build("web"), bind("m-api", "api"), bind("m-web", "web")))
+
+    with pytest.raises(ApplyFailed, match=r"^env\.api failed \(1 more step\(s\) failed\): uv sync"):
+        applier.run(plan)
+
+    report = applier.report
+    assert report.done == []
+    assert [(s.id, why) for s, why in report.failed] == [
+        ("env.api", "uv sync for api failed: no such package"),
+        ("env.web", "stopped building web: apply was interrupted or another step failed"),
+    ]
+    assert ids(report.skipped) == ["model.m-api", "model.m-web"]
+    assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
+    assert world.store.live == {}
+    assert world.store.gens == {"api": [], "web": []}
+
+
+def test_after_a_failure_an_env_past_its_checks_is_switched_but_its_models_are_not_bound(
+    tmp_path: Path,
+) -> None:
+    """Today no step starts after a failure: web, already being checked when api failed,
+    goes live, and the model that waited for it stays where it was (to be rebound by the
+    next apply)."""
+    world = World(tmp_path)
+    world.builder.fail.add("api")
+    applier = world.applier("api", "web")
+    # api fails once web is past its last check for a stop (in its health check)
+    world.builder.hooks["sync", "api"] = lambda: until(lambda: world.saw("inspect", "web"))
+
+    def checked_after_the_failure(target: EnvTarget, gen_dir: Path) -> tuple[Any, str]:
+        world.log.append(("inspect", target.env_key))
+        until(lambda: applier.report.failed)
+        return healthy(target, gen_dir)
+
+    applier.inspect = checked_after_the_failure
+    plan = Plan((build("api"), build("web"), bind("m-api", "api"), bind("m-web", "web")))
+
+    with pytest.raises(ApplyFailed, match=r"^env\.api failed: uv sync for api failed"):
+        applier.run(plan)
+
+    assert ids(applier.report.done) == ["env.web"]
+    assert ids(applier.report.skipped) == ["model.m-api", "model.m-web"]
+    assert world.store.live == {"web": "g0001"}
+    assert world.store.state == AppliedState()
+    assert not [e for e in world.log if e[0] == "bindings"]
+
+
+def test_a_step_whose_dependency_failed_is_never_started(tmp_path: Path) -> None:
+    world = World(tmp_path, AppliedState(bindings={"m-api": "old"}))
+    world.store.add_live("old")
+    world.builder.fail.add("api")
+    plan = Plan((build("api"), bind("m-api", "api", "old"), delete("old", ["model.m-api"])))
+    applier = world.applier("api")
+
+    with pytest.raises(ApplyFailed, match=r"^env\.api failed: uv sync for api failed"):
+        applier.run(plan)
+
+    assert ids(applier.report.skipped) == ["env.old", "model.m-api"]
+    assert world.store.live == {"old": "g0001"}
+    assert world.store.state.bindings == {"m-api": "old"}
+    assert world.log == [
+        ("new", "api", "g0001"),
+        ("venv", "api", "g0001"),
+        ("sync", "api", "g0001"),
+        ("delete", ".generations/api/g0001"),
+    ]
+
+
+def test_a_generation_that_fails_its_health_check_is_removed_and_the_live_one_stays(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    world.store.add_live("web")
+    world.inspect = lambda target, gen_dir: ((Finding("probe_failed", "import six"),), "3.11.9")
+
+    with pytest.raises(ApplyFailed, match=r"failed verification \(probe_failed: import six\)"):
+        world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert world.store.live == {"web": "g0001"}
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0001"]
+
+
+def test_bad_files_from_the_cache_are_purged_and_the_env_rebuilt_once_before_the_switch(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    bad = FileProblem("hash_mismatch", "six", "six.py")
+    world.verifier.bad["web"] = [[bad]]
+
+    world.applier("web").run(Plan((build("web"),)))
+
+    assert world.builder.purged == [("web", ("six",))]
+    assert world.log == [
+        ("new", "web", "g0001"),
+        ("venv", "web", "g0001"),
+        ("sync", "web", "g0001"),
+        ("delete", ".generations/web/g0001"),
+        ("venv", "web", "g0001"),
+        ("sync", "web", "g0001", "six"),
+        ("receipt", "web", "g0001"),
+        ("switch", "web", "g0001"),
+    ]
+
+
+# --- cancellation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("killed_fails", [True, False], ids=["uv-killed", "uv-was-done"])
+def test_an_interrupt_during_a_build_stops_it_starts_nothing_more_and_switches_nothing(
+    tmp_path: Path, killed_fails: bool
+) -> None:
+    """Ctrl-C lands in the main thread while a build runs: the executor stops the child
+    processes (here: releases the held build, which fails as a killed uv does, or returns
+    as a uv that was just done), every build stops at its next step, no further step
+    starts, the staging generations are removed, and the live env stays as it was."""
+    world = World(tmp_path, AppliedState(bindings={"m-web": "web"}))
+    world.store.add_live("web")
+    world.builder.hold.add("web")
+    world.builder.killed_fails = killed_fails
+    world.builder.hooks["venv", "api"] = lambda: until(lambda: world.stopped)
+    applier = world.applier("api", "web")
+    plan = Plan((build("api"), build("web", "replace"), bind("m-web", "web")))
+
+    def interrupt_once_the_build_runs() -> None:
+        if world.builder.started.wait(WAIT):  # Ctrl-C: SIGINT, to the main thread
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_the_build_runs, daemon=True).start()
+    with pytest.raises(Interrupted, match=r"^interrupted: in-flight builds were stopped"):
+        applier.run(plan)
+
+    assert world.stopped  # the children were told to stop
+    assert applier.report.done == []
+    assert ids(applier.report.skipped) == ["model.m-web"]
+    assert sorted((s.id, why.split(":")[0]) for s, why in applier.report.failed) == [
+        ("env.api", "stopped building api"),  # it was between two steps of its build
+        ("env.web", "uv sync for web was stopped" if killed_fails else "stopped building web"),
+    ]
+    assert world.store.live == {"web": "g0001"}
+    assert world.store.gens == {"api": [], "web": [world.store.live_generation("web")]}
+    assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
+    assert ("delete", ".generations/web/g0002") in world.log
