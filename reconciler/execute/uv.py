@@ -13,9 +13,9 @@ from pathlib import Path
 
 from reconciler.commands.lock import source_args
 from reconciler.errors import ReconcileError
+from reconciler.platform import VenvLayout
 from reconciler.runner import Command, CommandTimeout, run, uv_bin
 from reconciler.spec.manifest import LinkMode, Sources
-from reconciler.store import layout
 
 BUILD_TIMEOUT = 3600.0
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -36,6 +36,7 @@ class BuildRequest:
     sources: Sources
     base_dir: Path
     link_mode: str
+    venv: VenvLayout
 
 
 def _uv_env() -> dict[str, str]:
@@ -74,7 +75,7 @@ def sync_command(request: BuildRequest, refresh: Sequence[str] = ()) -> Command:
             "--link-mode",
             request.link_mode,
             "--python",
-            str(layout.interpreter(request.gen_dir, sys.platform == "win32")),
+            str(request.venv.interpreter(request.gen_dir)),
             *source_args(request.sources, request.base_dir),
             *refresh_args,
             str(request.lockfile),
