@@ -72,6 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.observe.walk import verify_env
 from reconciler.observe.workers import default_workers
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 
@@ -372,7 +373,7 @@ def main() -> None:
                 "--link-mode",
                 link_mode,
                 "--python",
-                str(layout.interpreter(peer)),
+                str(POSIX_VENV.interpreter(peer)),
                 str(lockfile),
                 "--find-links",
                 str(wheels),
@@ -403,7 +404,7 @@ def main() -> None:
         gen = Path(os.path.realpath(layout.env_link(root, ENV_KEY)))
         os.sync()
         start = time.perf_counter()
-        report = verify_env(gen)
+        report = verify_env(gen, venv=POSIX_VENV)
         verify_s = time.perf_counter() - start
         _remove(root)
         os.sync()

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
-from reconciler.store import layout
 from tests.wheels import make_wheel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def _install_reconcile(folder: Path) -> Path:
             "-q",
             "--compile-bytecode",
             "--python",
-            str(layout.interpreter(venv)),
+            str(POSIX_VENV.interpreter(venv)),
             str(REPO),
         ],
         folder,
@@ -103,7 +103,7 @@ def _by_hand(folder: Path, count: int) -> None:
                 "--find-links",
                 str(folder / "wheels"),
                 "--python",
-                str(layout.interpreter(target)),
+                str(POSIX_VENV.interpreter(target)),
                 str(folder / "lockfiles" / f"env{env:02d}.txt"),
             ],
             folder,

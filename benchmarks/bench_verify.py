@@ -66,8 +66,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_apply import NUMPY, TRANSFORMERS, _check_registry, _pyenv_python, _torch_wheel
 
 from reconciler.observe.workers import default_workers
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
-from reconciler.store import layout
 
 DEEP_TARGET = 1.6
 CACHED_TARGET = 2.0
@@ -82,12 +82,13 @@ began = time.perf_counter()
 from pathlib import Path
 from reconciler.observe.hashcache import HashCache, cache_file
 from reconciler.observe.walk import verify_env
+from reconciler.platform import current
 imported = time.perf_counter()
 env, root, deep = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "deep"
 real = os.path.realpath(env)
 cache = HashCache.load(cache_file(root, real), real)
 loaded = time.perf_counter()
-report = verify_env(Path(env), cache=cache, deep=deep)
+report = verify_env(Path(env), venv=current().venv, cache=cache, deep=deep)
 verified = time.perf_counter()
 cache.save()
 saved = time.perf_counter()
@@ -169,7 +170,7 @@ def _build_env(folder: Path, args: argparse.Namespace) -> Path:
             "install",
             "--quiet",
             "--python",
-            str(layout.interpreter(env)),
+            str(POSIX_VENV.interpreter(env)),
             "--find-links",
             str(wheels),
             f"torch=={torch}",

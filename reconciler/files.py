@@ -11,6 +11,10 @@ from pathlib import Path
 
 from reconciler.errors import InputFileError
 
+TYPE_CHECKING = False  # typing itself is not imported: plan replays start with this module
+if TYPE_CHECKING:
+    from reconciler.platform import VenvLayout
+
 _HEX = "0123456789abcdef"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -105,14 +109,14 @@ def glob(folder: Path, pattern: str) -> list[Path]:
         return []
 
 
-def site_packages(env_dir: Path, windows: bool = False) -> list[Path]:
+def site_packages(env_dir: Path, *, venv: VenvLayout) -> list[Path]:
     """The site-packages folders of a venv (normally exactly one): ``Lib/site-packages`` on
     Windows, else every ``lib/python*/site-packages``, sorted. A folder that cannot be looked
     at is left out."""
-    if windows:
-        candidate = env_dir / "Lib" / "site-packages"
+    if venv.windows:
+        candidate = env_dir / venv.site_packages
         return [candidate] if is_dir(candidate) else []
-    return sorted(p for p in glob(env_dir, "lib/python*/site-packages") if is_dir(p))
+    return sorted(p for p in glob(env_dir, venv.site_packages) if is_dir(p))
 
 
 def display_path(path: Path) -> str:

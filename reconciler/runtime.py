@@ -14,7 +14,6 @@ the model's fallback, if that is usable. When neither is and an apply holds the 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from reconciler.errors import ReconcileError
 from reconciler.observe import gate
 from reconciler.observe.inputs import load_manifest
+from reconciler.platform import Platform, current
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
@@ -55,7 +55,7 @@ class ResolvedEnv:
 
 
 def _env_dir(
-    loaded: LoadedManifest, state: AppliedState, env_key: str
+    loaded: LoadedManifest, state: AppliedState, env_key: str, platform: Platform
 ) -> tuple[Path | None, str | None, str]:
     """(folder, generation id, problem) of an env as applied: whether it is adopted, and from
     which folder, comes from the applied state, not from a manifest edit never applied."""
@@ -70,7 +70,7 @@ def _env_dir(
                 f"adopted env {env_key}'s folder is not recorded; run `reconcile apply`",
             )
         return loaded.adopt_path(env_key), None, ""
-    live = generations.live_generation(loaded.root, env_key)
+    live = generations.live_generation(loaded.root, env_key, ops=platform.ops)
     if live is None:
         return None, None, f"env {env_key} has no live generation"
     if not live.complete:
@@ -105,7 +105,7 @@ class _Unusable(NamedTuple):
     message: str
 
 
-def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
+def _attempt(loaded: LoadedManifest, model: str, platform: Platform) -> ResolvedEnv | _Unusable:
     """One look at the applied state: the model's env, else its fallback, else why not."""
     store.check(loaded.root)
     state = read_state(loaded.root)
@@ -125,15 +125,15 @@ def _attempt(loaded: LoadedManifest, model: str) -> ResolvedEnv | _Unusable:
     first_problem: str | None = None
     fallback_problem = ""
     for key, source in candidates:
-        env_dir, gen_id, problem = _env_dir(loaded, state, key)
+        env_dir, gen_id, problem = _env_dir(loaded, state, key, platform)
         if env_dir is not None:
             expect = expectation(loaded, state, key, env_dir)
-            problem = gate.env_problem(loaded.root, env_dir, expect) or ""
+            problem = gate.env_problem(loaded.root, env_dir, expect, venv=platform.venv) or ""
         if env_dir is not None and not problem:
             return ResolvedEnv(
                 model=model,
                 env_key=key,
-                python=layout.interpreter(env_dir, sys.platform == "win32"),
+                python=platform.venv.interpreter(env_dir),
                 env_dir=env_dir,
                 source=source,
                 healthy=True,
@@ -165,11 +165,13 @@ def resolve_loaded(
     loaded: LoadedManifest,
     model: str,
     *,
+    platform: Platform,
     wait: bool = False,
     timeout: float = layout.LOCK_WAIT,
     on_wait: Callable[[LockHolder], None] | None = None,
 ) -> ResolvedEnv:
-    """Resolve ``model`` with an already loaded manifest (see :func:`resolve`).
+    """Resolve ``model`` with an already loaded manifest (see :func:`resolve`) on
+    ``platform`` (:func:`reconciler.platform.current`).
 
     ``on_wait(holder)`` is called once when waiting for an apply begins."""
     _check_timeout(timeout)
@@ -178,7 +180,7 @@ def resolve_loaded(
         from reconciler.store.applylock import read_holder
 
         before = read_holder(loaded.root)
-    found = _attempt(loaded, model)
+    found = _attempt(loaded, model, platform)
     if isinstance(found, ResolvedEnv):
         return found
     from reconciler.store.applylock import (
@@ -188,7 +190,7 @@ def resolve_loaded(
     deadline = time.monotonic() + timeout
     holder = read_holder(loaded.root)
     if holder is None and before is not None:  # it finished while we looked: look again
-        found = _attempt(loaded, model)
+        found = _attempt(loaded, model, platform)
         if isinstance(found, ResolvedEnv):
             return found
     if holder is not None and not wait:
@@ -211,7 +213,7 @@ def resolve_loaded(
         # The holder is read before the check: when it has gone, the check sees what it left
         # behind, and that answer is final.
         holder = read_holder(loaded.root)
-        found = _attempt(loaded, model)
+        found = _attempt(loaded, model, platform)
         if isinstance(found, ResolvedEnv):
             return found
     raise EnvNotAvailable(found.message)
@@ -240,7 +242,8 @@ def resolve(
     at once; it still fails at once when the apply finishes and no env is usable.
     """
     _check_timeout(timeout)
-    return resolve_loaded(load_manifest(Path(manifest)), model, wait=wait, timeout=timeout)
+    loaded = load_manifest(Path(manifest))
+    return resolve_loaded(loaded, model, platform=current(), wait=wait, timeout=timeout)
 
 
 def _check_timeout(timeout: float) -> None:

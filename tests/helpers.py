@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.files import RACY_NS
+from reconciler.platform import POSIX_VENV
 from reconciler.runner import uv_bin
 from reconciler.store import layout
 from tests.plan_schema import check_plans_of
@@ -105,7 +106,7 @@ def build_env(
         "--find-links",
         str(wheelhouse),
         "--python",
-        str(layout.interpreter(path)),
+        str(POSIX_VENV.interpreter(path)),
         str(lockfile),
     )
     if receipt:
@@ -169,7 +170,7 @@ class Project:
             "--find-links",
             str(self.wheels),
             "--python",
-            str(layout.interpreter(env)),
+            str(POSIX_VENV.interpreter(env)),
             requirement,
         )
 

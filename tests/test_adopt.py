@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from reconciler.store.bindings import read_state
 from tests.apply_helpers import error_lines, legacy_venv, lock, plan_json, snapshot, trash_entries
@@ -75,7 +76,9 @@ def test_adopting_writes_down_what_exists_and_which_runs_in_the_adopted_venv(
     state = read_state(legacy.root)
 
     assert which.returncode == 0, which.stderr
-    assert which.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
+    assert which.stdout.strip() == str(
+        POSIX_VENV.interpreter(legacy.folder / "environments/a/.venv")
+    )
     assert state.bindings == {"m1": "legacy-a", "m2": "legacy-b"}
     assert state.adopted == {
         "legacy-a": str(legacy.folder / "environments/a/.venv"),
@@ -95,8 +98,10 @@ def test_which_resolves_through_the_applied_adopt_path_and_says_adopted_envs_are
 
     broken = legacy.cli("which", "m1")
 
-    assert moved.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
-    assert moved.stdout.strip() != str(layout.interpreter(other))
+    assert moved.stdout.strip() == str(
+        POSIX_VENV.interpreter(legacy.folder / "environments/a/.venv")
+    )
+    assert moved.stdout.strip() != str(POSIX_VENV.interpreter(other))
     assert broken.returncode == 1
     assert broken.stderr.splitlines() == [
         "error: model m1 cannot run: env legacy-a: 1 file is corrupted (missing "
@@ -436,9 +441,13 @@ def test_a_changed_adopt_path_is_a_rebind_the_plan_shows_and_which_follows_once_
             ["adopted folder: environments/a/.venv -> environments/a2/.venv"],
         )
     ]
-    assert before.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a/.venv"))
+    assert before.stdout.strip() == str(
+        POSIX_VENV.interpreter(legacy.folder / "environments/a/.venv")
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert after.stdout.strip() == str(layout.interpreter(legacy.folder / "environments/a2/.venv"))
+    assert after.stdout.strip() == str(
+        POSIX_VENV.interpreter(legacy.folder / "environments/a2/.venv")
+    )
     assert legacy.cli("plan", "--detailed-exitcode").returncode == 0
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from reconciler.cli.app import main
+from reconciler.platform import POSIX_VENV
 from reconciler.spec.lockfile import seal
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
@@ -294,7 +295,7 @@ def test_pruning_never_removes_the_live_generation_even_with_keep_generations_1(
     assert generations_of(project, "serving") == ["g0002"]
     assert link_of(project, "serving") == ".generations/serving/g0002"
     which = project.cli("which", "chat").stdout.strip()
-    assert which == str(layout.interpreter(gen_dir(project, "serving", "g0002")))
+    assert which == str(POSIX_VENV.interpreter(gen_dir(project, "serving", "g0002")))
 
 
 # --- failures leave the live env untouched ----------------------------------------------------
@@ -763,7 +764,7 @@ def test_apply_with_lock_timeout_0_fails_at_once_naming_the_holder_while_reads_g
     assert planned.returncode == 0, planned.stderr
     assert "-/+" in planned.stdout
     assert which.returncode == 0, which.stderr
-    assert which.stdout.strip() == str(layout.interpreter(gen_dir(project, "serving", "g0001")))
+    assert which.stdout.strip() == str(POSIX_VENV.interpreter(gen_dir(project, "serving", "g0001")))
 
 
 def test_apply_waits_for_the_lock_and_proceeds_when_the_holder_finishes(
@@ -816,7 +817,7 @@ def test_rollback_switches_to_the_previous_generation_and_which_follows(
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert generations_of(project, "serving") == ["g0001", "g0002"]
     assert [p.name for p in project.root.iterdir() if ".switch-" in p.name] == []
-    g0001_python = str(layout.interpreter(gen_dir(project, "serving", "g0001")))
+    g0001_python = str(POSIX_VENV.interpreter(gen_dir(project, "serving", "g0001")))
     assert project.cli("which", "chat").stdout.strip() == g0001_python
 
     again = project.cli("rollback", "serving")

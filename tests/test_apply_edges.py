@@ -18,10 +18,14 @@ import pytest
 
 from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
+from reconciler.platform import POSIX_VENV
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
+from reconciler.store.posix import PosixStoreOps
 from tests.apply_helpers import SERVING, TOOLS, apply, generations_of, lock, relock, setup, snapshot
 from tests.helpers import Project, require_python
+
+POSIX_OPS = PosixStoreOps()
 
 
 def test_a_saved_target_plan_applies_only_its_reviewed_steps(project: Project) -> None:
@@ -140,7 +144,7 @@ def test_switch_never_moves_nor_removes_what_it_did_not_create_at_the_link(
     generations.write_receipt(generation, {"generation": generation.name})
 
     with pytest.raises(EnvPathOccupied, match="move it away"):
-        generations.switch(tmp_path, "env", generation)
+        generations.switch(tmp_path, "env", generation, ops=POSIX_OPS)
 
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(".")} == {
         k: v for k, v in before.items() if not k.startswith(".")
@@ -153,12 +157,12 @@ def test_switch_never_moves_nor_removes_what_it_did_not_create_at_the_link(
 def test_switch_replaces_its_own_link_even_a_dangling_one(tmp_path: Path) -> None:
     _, first = generations.next_generation_path(tmp_path, "env")
     first.mkdir(parents=True)
-    generations.switch(tmp_path, "env", first)
+    generations.switch(tmp_path, "env", first, ops=POSIX_OPS)
     shutil.rmtree(first)  # dangling, but still reconcile's own link
     _, second = generations.next_generation_path(tmp_path, "env")
     second.mkdir(parents=True)
 
-    generations.switch(tmp_path, "env", second)
+    generations.switch(tmp_path, "env", second, ops=POSIX_OPS)
 
     assert (tmp_path / "env").resolve() == second.resolve()
 
@@ -341,8 +345,9 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     it never reports "deleted" for what is still there."""
     from reconciler.cli.progress import PlainReporter
     from reconciler.core.plan import Plan, Step
-    from reconciler.execute.builder import UvBuilder, file_verifier
+    from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
     from reconciler.execute.executor import Applier, ApplyFailed
+    from reconciler.execute.rootstore import RootStore
     from reconciler.observe.inputs import load_manifest
 
     setup(project, SERVING)
@@ -350,7 +355,13 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
     before = snapshot(folder)
     loaded = load_manifest(project.manifest)
     applier = Applier(
-        loaded, {}, UvBuilder(), file_verifier(project.root), PlainReporter(quiet=True)
+        loaded,
+        {},
+        UvBuilder(),
+        file_verifier(project.root, venv=POSIX_VENV),
+        PlainReporter(quiet=True),
+        store=RootStore(project.root, POSIX_OPS),
+        inspect=generation_inspector(POSIX_VENV),
     )
     step = Step("env.copied", "env", "delete", "copied", ("not_declared",))
 

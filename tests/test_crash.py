@@ -50,6 +50,7 @@ import pytest
 
 from reconciler import faults
 from reconciler.observe.inputs import load_manifest
+from reconciler.platform import POSIX_VENV, current
 from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.store import layout
@@ -342,7 +343,7 @@ def check_live_envs(scenario: Scenario) -> dict[str, str]:
         assert sha in scenario.pins[key], f"{key} runs a generation built from an unknown lock"
         expected = scenario.pins[key][sha]
         probe = subprocess.run(
-            [str(layout.interpreter(generation)), "-c", VERSIONS_SCRIPT, *sorted(expected)],
+            [str(POSIX_VENV.interpreter(generation)), "-c", VERSIONS_SCRIPT, *sorted(expected)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -364,7 +365,7 @@ def check_bindings(scenario: Scenario, live: Mapping[str, str]) -> dict[str, str
     for model, env_key in bindings.items():
         assert env_key in (OLD_BINDINGS[model], NEW_BINDINGS[model]), f"{model} -> {env_key}"
         assert env_key in live, f"{model} is bound to {env_key}, which is not live"
-        resolved = resolve_loaded(loaded, model)
+        resolved = resolve_loaded(loaded, model, platform=current())
         assert (resolved.env_key, resolved.source) == (env_key, "env")
         assert resolved.env_dir == live_generation(scenario, env_key)
     return bindings

@@ -24,6 +24,7 @@ from reconciler.execute.builder import FileProblem
 from reconciler.execute.executor import Applier, ApplyFailed, Interrupted
 from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildError, BuildRequest
+from reconciler.platform import POSIX_VENV
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, parse_manifest
 from reconciler.store.bindings import AppliedState
@@ -241,6 +242,7 @@ class World:
             self.loaded.manifest.sources_for(key),
             self.loaded.base_dir,
             "copy",
+            POSIX_VENV,
         )
         lock = Lockfile(f"{key}.txt", (), None, "0" * 64)
         return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request)

@@ -19,6 +19,7 @@ from reconciler.core.integrity import Category, IntegrityFinding, VerifyReport
 from reconciler.observe import env as observe
 from reconciler.observe import gate
 from reconciler.observe.gate import Expect
+from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from tests.helpers import Project, require_python, settle
 
@@ -59,7 +60,7 @@ def probes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
 
 
 def checker(root: Path, env_dir: Path, expect: Expect) -> Callable[[], str | None]:
-    return lambda: gate.env_problem(root, env_dir, expect)
+    return lambda: gate.env_problem(root, env_dir, expect, venv=POSIX_VENV)
 
 
 def remembered(root: Path, check: Callable[[], str | None]) -> str | None:
@@ -77,7 +78,7 @@ def remembered(root: Path, check: Callable[[], str | None]) -> str | None:
 
 
 def test_an_intact_env_whose_imports_work_is_usable(project: Project, env: Path) -> None:
-    assert gate.env_problem(project.root, env, ALPHA) is None
+    assert gate.env_problem(project.root, env, ALPHA, venv=POSIX_VENV) is None
 
 
 def test_a_zero_byte_and_a_missing_file_are_named_with_their_category(
@@ -86,7 +87,7 @@ def test_a_zero_byte_and_a_missing_file_are_named_with_their_category(
     (site(env) / "alpha" / "__init__.py").write_bytes(b"")
     (site(env) / "beta" / "__init__.py").unlink()
 
-    problem = gate.env_problem(project.root, env, ALPHA)
+    problem = gate.env_problem(project.root, env, ALPHA, venv=POSIX_VENV)
 
     assert problem == (
         "2 files are corrupted (zero_byte alpha/__init__.py, missing beta/__init__.py)"
@@ -96,7 +97,7 @@ def test_a_zero_byte_and_a_missing_file_are_named_with_their_category(
 def test_an_import_that_fails_is_named_with_its_error(project: Project, env: Path) -> None:
     expect = Expect(imports=("alpha", "nonexistent_mod"))
 
-    problem = gate.env_problem(project.root, env, expect)
+    problem = gate.env_problem(project.root, env, expect, venv=POSIX_VENV)
 
     assert problem == (
         "import of nonexistent_mod fails: ModuleNotFoundError: No module named 'nonexistent_mod'"
@@ -106,10 +107,13 @@ def test_an_import_that_fails_is_named_with_its_error(project: Project, env: Pat
 def test_a_missing_interpreter_is_found_without_running_anything(
     project: Project, env: Path, probes: list[Path]
 ) -> None:
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.unlink()
 
-    assert gate.env_problem(project.root, env, ALPHA) == f"its interpreter {python} is missing"
+    assert (
+        gate.env_problem(project.root, env, ALPHA, venv=POSIX_VENV)
+        == f"its interpreter {python} is missing"
+    )
     assert probes == []
 
 
@@ -155,7 +159,7 @@ def test_an_unchanged_env_is_judged_from_the_memo_without_a_probe(
     paths = {path for path, _ in document["inputs"]}
     assert str(site(env) / "alpha" / "__init__.py") in paths  # a RECORD-listed file
     assert str(env / "pyvenv.cfg") in paths
-    assert str(layout.interpreter(env)) in paths
+    assert str(POSIX_VENV.interpreter(env)) in paths
 
 
 def test_a_failed_import_is_never_remembered(
@@ -191,13 +195,15 @@ def test_a_changed_file_is_judged_afresh_both_ways(
 
     assert broken == "1 file is corrupted (zero_byte alpha/__init__.py)"
     assert healed is None
-    assert probes == [layout.interpreter(env)]  # the healed env was probed afresh
+    assert probes == [POSIX_VENV.interpreter(env)]  # the healed env was probed afresh
 
 
 def test_each_expectation_has_its_own_verdict(project: Project, env: Path) -> None:
     assert remembered(project.root, checker(project.root, env, ALPHA)) is None
 
-    problem = gate.env_problem(project.root, env, Expect(imports=("nonexistent_mod",)))
+    problem = gate.env_problem(
+        project.root, env, Expect(imports=("nonexistent_mod",)), venv=POSIX_VENV
+    )
 
     assert problem is not None and "nonexistent_mod" in problem
 
@@ -212,7 +218,7 @@ def test_a_cache_folder_that_is_a_link_is_never_written_through(
     settle()
 
     for _ in range(2):
-        assert gate.env_problem(project.root, env, ALPHA) is None
+        assert gate.env_problem(project.root, env, ALPHA, venv=POSIX_VENV) is None
         settle()
 
     assert list(elsewhere.iterdir()) == []

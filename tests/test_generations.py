@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reconciler.files import stray_temporaries
 from reconciler.store import generations, layout
+from reconciler.store.posix import PosixStoreOps
 from tests.apply_helpers import (
     SERVING,
     as_plain_user,
@@ -29,6 +30,8 @@ from tests.apply_helpers import (
 )
 from tests.helpers import Project
 
+POSIX_OPS = PosixStoreOps()
+
 KEEP_ONE = "[settings]\nkeep_generations = 1\n\n"
 
 
@@ -43,7 +46,7 @@ def test_generation_ids_are_never_reused_even_after_a_leftover_is_removed(tmp_pa
     first = _complete(tmp_path, "env")
     gen_id, leftover = generations.next_generation_path(tmp_path, "env")
     leftover.mkdir()  # a killed build: no receipt
-    generations.remove_leftovers(tmp_path, ["env"])
+    generations.remove_leftovers(tmp_path, ["env"], ops=POSIX_OPS)
     assert not leftover.exists()
     next_id, _ = generations.next_generation_path(tmp_path, "env")
     assert (first.name, gen_id, next_id) == ("g0001", "g0002", "g0003")
@@ -53,14 +56,14 @@ def test_switch_replaces_the_link_and_rollback_target_is_the_newest_older_one(
     tmp_path: Path,
 ) -> None:
     one, two, three = (_complete(tmp_path, "env") for _ in range(3))
-    generations.switch(tmp_path, "env", three)
+    generations.switch(tmp_path, "env", three, ops=POSIX_OPS)
     link = layout.env_link(tmp_path, "env")
     assert link.is_symlink() and not Path(link.readlink()).is_absolute()
     assert link.resolve() == three.resolve()
-    previous = generations.previous_generation(tmp_path, "env")
+    previous = generations.previous_generation(tmp_path, "env", ops=POSIX_OPS)
     assert previous is not None and previous.path == two
-    generations.switch(tmp_path, "env", one)
-    assert generations.previous_generation(tmp_path, "env") is None
+    generations.switch(tmp_path, "env", one, ops=POSIX_OPS)
+    assert generations.previous_generation(tmp_path, "env", ops=POSIX_OPS) is None
     assert not list(tmp_path.glob(".*.switch-*"))
 
 
@@ -70,9 +73,10 @@ def test_gc_keeps_the_live_one_and_the_newest_others_and_drops_incomplete_ones(
     gens = [_complete(tmp_path, "env") for _ in range(4)]
     _, incomplete = generations.next_generation_path(tmp_path, "env")
     incomplete.mkdir()
-    generations.switch(tmp_path, "env", gens[1])  # rolled back: live is not the newest
+    # rolled back: live is not the newest
+    generations.switch(tmp_path, "env", gens[1], ops=POSIX_OPS)
     listed = generations.list_generations(tmp_path, "env")
-    live = generations.live_generation(tmp_path, "env")
+    live = generations.live_generation(tmp_path, "env", ops=POSIX_OPS)
     doomed = [g.gen_id for g in generations.collectable(listed, live, keep=2)]
     assert doomed == ["g0001", "g0003", "g0005"]  # kept: live g0002 and the newest other, g0004
     assert [g.gen_id for g in generations.collectable(listed, live, keep=1)] == [
@@ -88,11 +92,11 @@ def test_removal_refuses_paths_outside_the_root_and_never_follows_links(tmp_path
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("keep me", encoding="utf-8")
-    result = generations.delete_tree(root, outside)
+    result = generations.delete_tree(root, outside, ops=POSIX_OPS)
     assert result.failed and (outside / "precious.txt").exists()
     gen = _complete(root, "env")
     (gen / "escape").symlink_to(outside, target_is_directory=True)
-    result = generations.delete_tree(root, gen)
+    result = generations.delete_tree(root, gen, ops=POSIX_OPS)
     assert not result.failed and not gen.exists()
     assert (outside / "precious.txt").read_text(encoding="utf-8") == "keep me"
     assert not any((root / layout.TRASH).iterdir())

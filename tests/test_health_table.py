@@ -21,6 +21,7 @@ from reconciler.core.health import (
     structure,
 )
 from reconciler.core.integrity import BASELINE_DETAIL, IntegrityFinding, VerifyReport
+from reconciler.platform import POSIX_VENV, WINDOWS_VENV, VenvLayout
 from reconciler.spec.lockfile import LockedPackage, Lockfile
 
 LOCK_SHA = "a" * 64
@@ -354,17 +355,17 @@ def test_a_declared_python_matches_every_release_it_names(
 
 
 @pytest.mark.parametrize(
-    ("windows", "interpreter"), [(False, "bin/python"), (True, "Scripts/python.exe")]
+    ("venv", "interpreter"), [(POSIX_VENV, "bin/python"), (WINDOWS_VENV, "Scripts/python.exe")]
 )
 def test_structure_names_the_interpreter_of_the_platform_and_judges_the_setup(
-    windows: bool, interpreter: str
+    venv: VenvLayout, interpreter: str
 ) -> None:
     broken = facts(interpreter_problem="is missing", missing_activation=("bin/activate",))
 
-    found = structure(broken, windows=windows)
+    found = structure(broken, venv=venv)
 
     assert [(f.reason, f.detail, f.path) for f in found] == [
         ("interpreter_broken", "the interpreter is missing", interpreter),
         ("activation_missing", "bin/activate is missing", "bin/activate"),
     ]
-    assert structure(HEALTHY, windows=windows) == []
+    assert structure(HEALTHY, venv=venv) == []

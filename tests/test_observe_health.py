@@ -22,8 +22,12 @@ from reconciler.observe.gate import structure_problem
 from reconciler.observe.inputs import load_manifest, read_lockfile
 from reconciler.observe.integrity import check_env, scope_of
 from reconciler.observe.look import look_at
+from reconciler.platform import POSIX_VENV, current
 from reconciler.store import generations, layout
+from reconciler.store.posix import PosixStoreOps
 from tests.helpers import Project, build_env, require_python, uv
+
+POSIX_OPS = PosixStoreOps()
 
 ENV = "work"
 
@@ -50,7 +54,7 @@ def lockfile(project: Project, env_key: str = ENV) -> Path:
 
 
 def run_plan(project: Project) -> PlanRun:
-    return make_plan(load_manifest(project.manifest))
+    return make_plan(load_manifest(project.manifest), platform=current())
 
 
 def plan_of(project: Project) -> Plan:
@@ -87,7 +91,7 @@ def wrap_interpreter(python: Path, before: str) -> None:
 
 def pip(env: Path, *args: str) -> None:
     """Change an env's packages with the real uv, offline."""
-    uv("pip", *args, "--quiet", "--python", str(layout.interpreter(env)))
+    uv("pip", *args, "--quiet", "--python", str(POSIX_VENV.interpreter(env)))
 
 
 def test_observation_of_a_healthy_env_reports_its_python_packages_and_receipt(
@@ -97,7 +101,9 @@ def test_observation_of_a_healthy_env_reports_its_python_packages_and_receipt(
     declare(project, imports=("alpha", "beta"))
     env = project.build(ENV, python)
 
-    facts = observe_env(EnvRequest(ENV, env, ("alpha", "beta"), confine_to=project.root))
+    facts = observe_env(
+        EnvRequest(ENV, env, ("alpha", "beta"), confine_to=project.root), venv=POSIX_VENV
+    )
 
     assert facts.kind == "dir"
     assert facts.probe is not None, facts.probe_error
@@ -127,7 +133,7 @@ def test_plan_replaces_env_whose_interpreter_is_missing(project: Project) -> Non
     python = require_python("3.11")
     declare(project, imports=("alpha",))
     env = project.build(ENV, python)
-    layout.interpreter(env).unlink()
+    POSIX_VENV.interpreter(env).unlink()
 
     step = env_step(plan_of(project))
 
@@ -139,7 +145,7 @@ def test_plan_replaces_env_whose_interpreter_does_not_run(project: Project) -> N
     python = require_python("3.11")
     declare(project)
     env = project.build(ENV, python)
-    interpreter = layout.interpreter(env)
+    interpreter = POSIX_VENV.interpreter(env)
     interpreter.unlink()
     interpreter.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n")
     interpreter.chmod(0o755)
@@ -278,8 +284,8 @@ def test_plan_never_runs_the_interpreter_of_a_link_that_resolves_outside_the_roo
     declare(project, imports=("alpha",))
     outside = build_env(project.folder / "outside", python, lockfile(project), project.wheels)
     started = project.folder / "outside-python-started.log"
-    wrap_interpreter(layout.interpreter(outside), f'echo started >> "{started}"')
-    subprocess.run([str(layout.interpreter(outside)), "-c", "pass"], check=True, timeout=60)
+    wrap_interpreter(POSIX_VENV.interpreter(outside), f'echo started >> "{started}"')
+    subprocess.run([str(POSIX_VENV.interpreter(outside)), "-c", "pass"], check=True, timeout=60)
     assert started.read_text() == "started\n"  # the spy works: each start adds a line
     project.root.mkdir()
     (project.root / ENV).symlink_to(outside)
@@ -317,7 +323,7 @@ def test_plan_deletes_undeclared_env_it_created_and_only_warns_about_one_it_did_
     project.build(ENV, python)
     _, generation = generations.next_generation_path(project.root, "retired")  # as apply does
     build_env(generation, python, lockfile(project), project.wheels)
-    generations.switch(project.root, "retired", generation)
+    generations.switch(project.root, "retired", generation, ops=POSIX_OPS)
     build_env(project.root / "by-hand", python, lockfile(project), project.wheels, receipt=False)
     build_env(project.root / "copied", python, lockfile(project), project.wheels)  # a receipt,
     (project.root / ".staging").mkdir()  # but no link; the tool's own bookkeeping is no env
@@ -386,7 +392,7 @@ def test_plan_probes_every_env_once_and_all_of_them_concurrently(project: Projec
         # Each probe waits (up to 30 s) until all three have started: only concurrent probes
         # can all report "together". Each start appends one line, so the log counts processes.
         wrap_interpreter(
-            layout.interpreter(env),
+            POSIX_VENV.interpreter(env),
             f'touch "{started}/{key}"\n'
             "n=0\n"
             f'while [ "$(ls "{started}" | wc -l)" -lt 3 ] && [ "$n" -lt 300 ]; do\n'
@@ -411,7 +417,7 @@ def _home(env: Path, value: str) -> None:
 
 
 def _replace_interpreter(env: Path, make: Callable[[Path], None]) -> None:
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.unlink()
     make(python)
 
@@ -439,7 +445,7 @@ def _empty_base_interpreter(env: Path) -> None:
 
 STRUCTURE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
     # how the env is broken -> the one finding plan, verify and which agree on
-    "interpreter deleted": (lambda env: layout.interpreter(env).unlink(), "interpreter_broken"),
+    "interpreter deleted": (lambda env: POSIX_VENV.interpreter(env).unlink(), "interpreter_broken"),
     "interpreter a dangling link": (
         lambda env: _replace_interpreter(env, lambda p: p.symlink_to(env / "gone")),
         "interpreter_broken",
@@ -491,10 +497,10 @@ def test_plan_verify_and_which_judge_a_broken_structure_alike(project: Project, 
     loaded = load_manifest(project.manifest)
     scope = scope_of(loaded)
 
-    step = env_step(make_plan(loaded).plan)
+    step = env_step(make_plan(loaded, platform=current()).plan)
     (target,) = scope.targets
-    check = check_env(scope, target)
-    refused = structure_problem(env)
+    check = check_env(scope, target, venv=POSIX_VENV)
+    refused = structure_problem(env, venv=POSIX_VENV)
 
     assert step.action == "replace"
     assert category in step.reasons
@@ -510,16 +516,16 @@ def test_looking_at_an_env_never_waits_on_a_fifo_where_a_small_file_should_be(
     finding at once, never a read that waits for a writer."""
     env = tmp_path / "env"
     (env / "bin").mkdir(parents=True)
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.write_text("#!/bin/sh\n")
     python.chmod(0o755)
     os.mkfifo(env / "pyvenv.cfg")
     os.mkfifo(env / "bin" / "activate")
 
-    facts = look_at(EnvRequest(ENV, env))
+    facts = look_at(EnvRequest(ENV, env), venv=POSIX_VENV)
 
     assert facts.exists
-    assert [(f.reason, f.detail) for f in structure(facts)] == [
+    assert [(f.reason, f.detail) for f in structure(facts, venv=POSIX_VENV)] == [
         ("pyvenv_cfg_missing", "pyvenv.cfg cannot be read (not a small regular file)"),
         ("activation_missing", "bin/activate is missing"),
     ]

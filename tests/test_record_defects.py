@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from reconciler.core.integrity import BASELINE_DETAIL, RecordDefect
 from reconciler.execute.builder import FileProblem, upstream_defects
 from reconciler.observe.walk import verify_env
+from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from tests.apply_helpers import gen_dir, generations_of, link_of, relock, setup
 from tests.helpers import Project, build_env, require_python
@@ -310,10 +311,13 @@ def test_verify_env_checks_a_baseline_row_against_what_was_installed(
 ) -> None:
     env, defect = _env_with_defect(tmp_path)
 
-    without = verify_env(env, workers=1)
-    accepted = verify_env(env, workers=1, baseline=[defect], deep=deep)
+    without = verify_env(env, workers=1, venv=POSIX_VENV)
+    accepted = verify_env(env, workers=1, baseline=[defect], deep=deep, venv=POSIX_VENV)
     other_dist = verify_env(
-        env, workers=1, baseline=[RecordDefect("other", *list(vars(defect).values())[1:])]
+        env,
+        workers=1,
+        baseline=[RecordDefect("other", *list(vars(defect).values())[1:])],
+        venv=POSIX_VENV,
     )
 
     assert [f.category for f in without.findings] == ["hash_mismatch"]
@@ -323,7 +327,7 @@ def test_verify_env_checks_a_baseline_row_against_what_was_installed(
     ]
     assert [f.category for f in other_dist.findings] == ["hash_mismatch"]
     (env / defect.path).write_bytes(bytes(reversed(CONTENT)))
-    changed = verify_env(env, workers=1, baseline=[defect], deep=deep)
+    changed = verify_env(env, workers=1, baseline=[defect], deep=deep, venv=POSIX_VENV)
     (finding,) = changed.findings
     assert (finding.category, finding.expected_sha256) == ("hash_mismatch", defect.sha256)
     assert changed.record_defects == ()

@@ -187,7 +187,7 @@ def test_bytecode_paths_are_recognised(path: str, expected: bool) -> None:
 def test_record_paths_resolve_inside_the_env_or_are_reported_as_escaping(
     path: str, site: str, windows: bool, expected: str | None
 ) -> None:
-    assert env_relative(path, site, windows) == expected
+    assert env_relative(path, site, windows=windows) == expected
 
 
 @pytest.mark.parametrize(
@@ -203,7 +203,7 @@ def test_record_paths_resolve_inside_the_env_or_are_reported_as_escaping(
 def test_paths_are_normalized_inside_site_packages_for_ignore_globs(
     path: str, expected: str | None
 ) -> None:
-    assert site_relative(path) == expected
+    assert site_relative(path, windows=False) == expected
 
 
 @pytest.mark.parametrize(
@@ -325,7 +325,7 @@ def test_resolving_a_record_keeps_each_file_once_with_where_it_lands_in_the_env(
         "alpha/new.txt,sha512=abc,3\n"
         "alpha-1.0.dist-info/RECORD,,\n"
     )
-    checks = resolve_record(text, RECORD_REL, SITE)
+    checks = resolve_record(text, RECORD_REL, SITE, windows=False)
     assert checks.rows == (
         ("alpha/__init__.py", f"{SITE}/alpha/__init__.py", DIGEST, 16),
         ("../../../bin/alpha", "bin/alpha", DIGEST, 9),
@@ -341,7 +341,7 @@ def test_resolving_a_record_keeps_each_file_once_with_where_it_lands_in_the_env(
 def test_resolving_a_record_turns_bad_and_escaping_rows_into_issues() -> None:
     lines = [f"../../../../etc/passwd,sha256={DIGEST},9", "/etc/shadow,,"]
     lines += [f"junk{i},md5,big" for i in range(MAX_INVALID_ROWS + 3)]
-    checks = resolve_record("\n".join(lines), RECORD_REL, SITE)
+    checks = resolve_record("\n".join(lines), RECORD_REL, SITE, windows=False)
     assert checks.rows == ()
     assert checks.issues[:2] == (
         ("outside_env", "../../../../etc/passwd", "RECORD line 1 points outside the env; not read"),
@@ -366,7 +366,7 @@ def test_resolving_agrees_with_parsing_row_by_row() -> None:
         ]
     )
     parsed = parse_record(text)
-    checks = resolve_record(text, RECORD_REL, SITE)
+    checks = resolve_record(text, RECORD_REL, SITE, windows=False)
     assert [(row.path, row.sha256, row.size) for row in parsed.rows] == [
         (path, sha256, size) for path, _, sha256, size in checks.rows
     ]
@@ -376,7 +376,9 @@ def test_resolving_agrees_with_parsing_row_by_row() -> None:
 
 
 def test_resolved_checks_survive_their_plain_form_and_refuse_any_other_shape() -> None:
-    checks = resolve_record(f"a.py,sha256={DIGEST},16\nb.py,md5=x,1\n/abs,,\n", RECORD_REL, SITE)
+    checks = resolve_record(
+        f"a.py,sha256={DIGEST},16\nb.py,md5=x,1\n/abs,,\n", RECORD_REL, SITE, windows=False
+    )
     assert RecordChecks.from_plain(checks.to_plain()) == checks
     row = ("a.py", f"{SITE}/a.py", DIGEST, 16)
     malformed: list[object] = [

@@ -22,6 +22,7 @@ import pytest
 import reconciler
 from reconciler import EnvNotAvailable
 from reconciler.errors import ReconcileError
+from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from tests.apply_helpers import apply, gen_dir, link_of, lock, relock, setup, snapshot
 from tests.helpers import Project, require_python, uv
@@ -58,7 +59,7 @@ NOT_APPLIED = "model chat has no applied env yet: run `reconcile apply` to build
 
 
 def python_of(project: Project, env_key: str, gen_id: str = "g0001") -> Path:
-    return layout.interpreter(gen_dir(project, env_key, gen_id))
+    return POSIX_VENV.interpreter(gen_dir(project, env_key, gen_id))
 
 
 def build_legacy(project: Project) -> Path:
@@ -74,7 +75,7 @@ def build_legacy(project: Project) -> Path:
         "--find-links",
         str(project.wheels),
         "--python",
-        str(layout.interpreter(folder)),
+        str(POSIX_VENV.interpreter(folder)),
         "gamma==1.0",
     )
     return folder
@@ -94,7 +95,7 @@ def test_which_prints_the_interpreter_inside_the_live_generation_not_the_link(
     assert done.stderr == ""
     printed = Path(done.stdout.strip())
     assert printed == python_of(project, "serving")
-    assert printed != layout.interpreter(project.root / "serving")
+    assert printed != POSIX_VENV.interpreter(project.root / "serving")
     folder = printed.parent.parent
     assert Path(os.path.realpath(folder)) == folder  # no link on the way: pinned to g0001
 
@@ -330,7 +331,7 @@ def test_a_broken_env_falls_back_with_one_warning_line(project: Project) -> None
     done = project.cli("which", "chat")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(layout.interpreter(legacy))
+    assert done.stdout.strip() == str(POSIX_VENV.interpreter(legacy))
     warnings = done.stderr.splitlines()
     assert len(warnings) == 1, done.stderr
     assert warnings[0].startswith("warning: env serving: its interpreter")
@@ -341,7 +342,7 @@ def test_a_broken_env_falls_back_with_one_warning_line(project: Project) -> None
 
     assert resolved.source == "fallback"
     assert resolved.env_key == "legacy"
-    assert resolved.python == layout.interpreter(legacy)
+    assert resolved.python == POSIX_VENV.interpreter(legacy)
     assert resolved.healthy is True
 
     ran = project.cli("run", "chat", "--", "python", "-c", "import gamma, sys; print(sys.prefix)")
@@ -355,7 +356,7 @@ def test_a_model_whose_env_and_fallback_are_both_broken_is_an_error(project: Pro
     legacy = build_legacy(project)
     setup(project, WITH_FALLBACK)
     python_of(project, "serving").unlink()
-    layout.interpreter(legacy).unlink()
+    POSIX_VENV.interpreter(legacy).unlink()
 
     done = project.cli("which", "chat")
 
@@ -384,7 +385,7 @@ def test_a_zero_byte_file_in_the_env_falls_back_with_one_warning_naming_it(
     done = project.cli("which", "chat")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(layout.interpreter(legacy))
+    assert done.stdout.strip() == str(POSIX_VENV.interpreter(legacy))
     assert done.stderr.splitlines() == [
         "warning: env serving: 1 file is corrupted (zero_byte alpha/__init__.py); model chat "
         "runs in its fallback legacy. Run `reconcile apply` to fix its env."
@@ -506,7 +507,7 @@ def test_a_process_started_through_which_reads_one_generation_across_a_switch(
     starts = {
         "which": [which],
         "run": [sys.executable, "-m", "reconciler", "run", "chat", "--", "python"],
-        "link": [str(layout.interpreter(project.root / "serving"))],  # for contrast
+        "link": [str(POSIX_VENV.interpreter(project.root / "serving"))],  # for contrast
     }
     procs: dict[str, subprocess.Popen[str]] = {}
     try:

@@ -32,8 +32,8 @@ from reconciler.observe.hashing import CHUNK, FileHash, Hasher, sha256_file
 from reconciler.observe.rows import RowChecker
 from reconciler.observe.tally import Tally
 from reconciler.observe.walk import EnvNotVerifiable, verify_env
+from reconciler.platform import POSIX_VENV, WINDOWS_VENV
 from reconciler.spec.record import EMPTY_SHA256, MAX_INVALID_ROWS, record_digest, resolve_record
-from reconciler.store import layout
 from tests.helpers import build_env, require_python
 from tests.wheels import make_wheel, wheel_sha256
 
@@ -147,7 +147,7 @@ def row_for(path: str, data: bytes) -> str:
 
 
 def test_a_freshly_built_env_verifies_clean_and_counts_what_it_checked(env: Env) -> None:
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert report.ok, report.findings
     assert report.allowed == ()
     assert report.site_packages == (SITE,)
@@ -164,7 +164,7 @@ def test_an_env_reached_through_a_symlink_is_verified_inside_the_folder_it_point
     link = tmp_path / "live"
     link.symlink_to(env.path)
     (env.site / "vfalpha" / "core.py").write_text("VALUE = 43\n", encoding="utf-8")
-    finding = only(verify_env(link))
+    finding = only(verify_env(link, venv=POSIX_VENV))
     assert (finding.category, finding.path) == ("hash_mismatch", f"{SITE}/vfalpha/core.py")
 
 
@@ -172,19 +172,19 @@ def test_hashing_in_parallel_reports_exactly_what_hashing_sequentially_reports(e
     (env.site / "vfalpha" / "core.py").write_text("VALUE = 43\n", encoding="utf-8")
     data = env.site / "vfalpha" / "data.bin"
     data.write_bytes(BIG[:-1] + b"\x00")
-    sequential = verify_env(env.path, workers=1)
-    assert sequential == verify_env(env.path, workers=8)
+    sequential = verify_env(env.path, workers=1, venv=POSIX_VENV)
+    assert sequential == verify_env(env.path, workers=8, venv=POSIX_VENV)
     assert [f.category for f in sequential.findings] == ["hash_mismatch", "hash_mismatch"]
 
 
 def test_a_missing_env_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EnvNotVerifiable, match="is not an env folder"):
-        verify_env(tmp_path / "nowhere")
+        verify_env(tmp_path / "nowhere", venv=POSIX_VENV)
 
 
 def test_a_folder_without_site_packages_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EnvNotVerifiable, match="has no lib/python"):
-        verify_env(tmp_path)
+        verify_env(tmp_path, venv=POSIX_VENV)
 
 
 # -- the incident symptoms ------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_a_folder_without_site_packages_is_a_clear_error(tmp_path: Path) -> None
 def test_a_file_truncated_to_zero_bytes_is_zero_byte(env: Env) -> None:
     core = env.site / "vfalpha" / "core.py"
     core.write_bytes(b"")
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert finding == IntegrityFinding(
         "zero_byte",
         "vfalpha",
@@ -208,7 +208,7 @@ def test_a_file_truncated_to_zero_bytes_is_zero_byte(env: Env) -> None:
 def test_an_empty_file_whose_row_has_a_hash_but_no_size_is_zero_byte(env: Env) -> None:
     (env.site / "vfalpha" / "blank.txt").write_bytes(b"")
     env.add_rows(row_for("vfalpha/blank.txt", b"content").rsplit(",", 1)[0] + ",")
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.expected_size, finding.actual_size) == (
         "zero_byte",
         None,
@@ -218,7 +218,7 @@ def test_an_empty_file_whose_row_has_a_hash_but_no_size_is_zero_byte(env: Env) -
 
 def test_an_empty_file_that_record_says_is_empty_is_fine(env: Env) -> None:
     assert (env.site / "vfcerts" / "__init__.py").stat().st_size == 0
-    assert verify_env(env.path).ok
+    assert verify_env(env.path, venv=POSIX_VENV).ok
 
 
 def test_one_changed_byte_with_the_same_size_is_a_hash_mismatch(env: Env) -> None:
@@ -226,7 +226,7 @@ def test_one_changed_byte_with_the_same_size_is_a_hash_mismatch(env: Env) -> Non
     changed = bytearray(BIG)
     changed[CHUNK + 5] ^= 0xFF  # in the second read chunk
     data.write_bytes(bytes(changed))
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.dist, finding.path) == (
         "hash_mismatch",
         "vfalpha",
@@ -240,7 +240,7 @@ def test_one_changed_byte_with_the_same_size_is_a_hash_mismatch(env: Env) -> Non
 def test_appended_bytes_are_a_size_mismatch_found_without_hashing(env: Env, spy: Spy) -> None:
     core = env.site / "vfalpha" / "core.py"
     core.write_bytes(core.read_bytes() + b"# appended\n")
-    finding = only(verify_env(env.path, hasher=spy))
+    finding = only(verify_env(env.path, hasher=spy, venv=POSIX_VENV))
     assert (finding.category, finding.expected_size, finding.actual_size) == (
         "size_mismatch",
         11,
@@ -252,7 +252,7 @@ def test_appended_bytes_are_a_size_mismatch_found_without_hashing(env: Env, spy:
 
 def test_a_deleted_module_with_its_dist_info_intact_is_missing(env: Env) -> None:
     (env.site / "vfalpha" / "core.py").unlink()
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.dist, finding.path, finding.expected_size) == (
         "missing",
         "vfalpha",
@@ -266,7 +266,7 @@ def test_a_file_listed_twice_in_one_record_is_reported_once(env: Env) -> None:
     [core_row] = [line for line in record.splitlines() if line.startswith("vfalpha/core.py,")]
     env.add_rows(core_row)
     (env.site / "vfalpha" / "core.py").unlink()
-    assert only(verify_env(env.path)).category == "missing"
+    assert only(verify_env(env.path, venv=POSIX_VENV)).category == "missing"
 
 
 def test_a_deleted_record_is_record_missing_and_the_other_dists_are_still_checked(
@@ -274,7 +274,7 @@ def test_a_deleted_record_is_record_missing_and_the_other_dists_are_still_checke
 ) -> None:
     (env.dist_info() / "RECORD").unlink()
     (env.site / "vfcerts" / "__init__.py").write_text("oops\n", encoding="utf-8")
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert [(f.category, f.dist, f.path) for f in report.findings] == [
         ("record_missing", "vfalpha", f"{SITE}/vfalpha-1.0.dist-info/RECORD"),
         ("size_mismatch", "vfcerts", f"{SITE}/vfcerts/__init__.py"),
@@ -284,7 +284,7 @@ def test_a_deleted_record_is_record_missing_and_the_other_dists_are_still_checke
 def test_a_second_dist_info_for_the_same_name_is_duplicate_dist(env: Env) -> None:
     second = env.site / "VFAlpha-0.9.dist-info"
     shutil.copytree(env.dist_info(), second)
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     duplicates = [(f.dist, f.path) for f in report.findings if f.category == "duplicate_dist"]
     assert duplicates == [
         ("vfalpha", f"{SITE}/VFAlpha-0.9.dist-info"),
@@ -300,7 +300,7 @@ def test_a_modified_script_outside_site_packages_is_found_through_its_dotdot_row
     assert "../../../bin/vfalpha-cli," in record
     script = env.path / "bin" / "vfalpha-cli"
     script.write_bytes(script.read_bytes().replace(b"hi", b"ho"))
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.path) == ("hash_mismatch", "bin/vfalpha-cli")
 
 
@@ -314,7 +314,7 @@ def test_bytecode_rows_are_never_findings(env: Env) -> None:
         "vfalpha/legacy.pyc,,12",
     )
     (env.site / "vfalpha" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"recompiled")
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert report.ok, report.findings
     assert report.bytecode_rows == 4
 
@@ -322,13 +322,13 @@ def test_bytecode_rows_are_never_findings(env: Env) -> None:
 def test_a_hashless_row_whose_file_exists_is_not_a_finding(env: Env) -> None:
     (env.site / "vfalpha" / "local.cfg").write_text("anything\n", encoding="utf-8")
     env.add_rows("vfalpha/local.cfg,,")
-    assert verify_env(env.path).ok
+    assert verify_env(env.path, venv=POSIX_VENV).ok
 
 
 def test_a_hashless_row_whose_file_is_gone_or_resized_is_unrecorded(env: Env) -> None:
     (env.site / "vfalpha" / "sized.cfg").write_text("12345\n", encoding="utf-8")
     env.add_rows("vfalpha/gone.cfg,,", "vfalpha/sized.cfg,,99")
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert [(f.category, f.path, f.expected_size, f.actual_size) for f in report.findings] == [
         ("unrecorded", f"{SITE}/vfalpha/gone.cfg", None, None),
         ("unrecorded", f"{SITE}/vfalpha/sized.cfg", 99, 6),
@@ -340,7 +340,7 @@ def test_a_row_hashed_with_another_algorithm_is_checked_for_presence_and_size_on
 ) -> None:
     (env.site / "vfalpha" / "legacy.txt").write_text("changed\n", encoding="utf-8")
     env.add_rows("vfalpha/legacy.txt,md5=AAAAAAAAAAAAAAAAAAAAAA,8", "vfalpha/gone.txt,sha512=x,1")
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert [(f.category, f.path) for f in report.findings] == [
         ("unrecorded", f"{SITE}/vfalpha/gone.txt")
     ]
@@ -355,7 +355,7 @@ def test_a_record_row_that_does_not_parse_is_record_invalid_and_the_rest_is_stil
 ) -> None:
     env.add_rows("vfalpha/odd.py,sha256=tooshort,twelve")
     (env.site / "vfalpha" / "core.py").unlink()
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert [(f.category, f.path) for f in report.findings] == [
         ("record_invalid", f"{SITE}/vfalpha-1.0.dist-info/RECORD"),
         ("missing", f"{SITE}/vfalpha/core.py"),
@@ -366,7 +366,7 @@ def test_a_record_row_that_does_not_parse_is_record_invalid_and_the_rest_is_stil
 
 def test_a_record_full_of_garbage_lists_ten_bad_lines_and_counts_the_rest(env: Env) -> None:
     env.add_rows(*(f"junk{i},md5,big" for i in range(25)))
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     details = [f.detail for f in report.findings if f.category == "record_invalid"]
     assert len(details) == MAX_INVALID_ROWS + 1
     assert details[-1] == "and 15 more lines that do not parse"
@@ -385,7 +385,7 @@ def test_a_record_row_climbing_out_of_the_env_is_outside_env_and_never_read(
         "../../../../../../../../../../etc/passwd,,",
         "/etc/passwd,,",
     )
-    report = verify_env(env.path, hasher=spy)
+    report = verify_env(env.path, hasher=spy, venv=POSIX_VENV)
     assert sorted((f.category, f.path) for f in report.findings) == sorted(
         [
             ("outside_env", climb),
@@ -398,7 +398,7 @@ def test_a_record_row_climbing_out_of_the_env_is_outside_env_and_never_read(
 
 def test_a_row_three_levels_up_from_site_packages_still_lands_inside_the_env(env: Env) -> None:
     env.add_rows("../../../etc/passwd,,")
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.path) == ("unrecorded", "etc/passwd")
 
 
@@ -409,7 +409,7 @@ def test_a_file_symlinked_outside_the_env_is_never_followed(
     outside.write_bytes(core.read_bytes())
     core.unlink()
     core.symlink_to(outside)
-    finding = only(verify_env(env.path, hasher=spy))
+    finding = only(verify_env(env.path, hasher=spy, venv=POSIX_VENV))
     assert (finding.category, finding.path) == ("symlink_outside_env", f"{SITE}/vfalpha/core.py")
     assert str(outside) in finding.detail
     assert all(Path(path).is_relative_to(env.path) for path in spy.read)
@@ -422,7 +422,7 @@ def test_a_folder_symlinked_outside_the_env_is_never_followed(
     elsewhere = tmp_path / "elsewhere"
     shutil.move(package, elsewhere)
     package.symlink_to(elsewhere)
-    report = verify_env(env.path, hasher=spy)
+    report = verify_env(env.path, hasher=spy, venv=POSIX_VENV)
     assert [(f.category, f.path) for f in report.findings] == [
         ("symlink_outside_env", f"{SITE}/vfcerts/__init__.py"),
         ("symlink_outside_env", f"{SITE}/vfcerts/cacert.pem"),
@@ -435,7 +435,7 @@ def test_a_record_symlinked_outside_the_env_is_not_read(env: Env, outside: Path)
     outside.write_text("vfcerts/__init__.py,,\n", encoding="utf-8")
     record.unlink()
     record.symlink_to(outside)
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.dist, finding.path) == (
         "symlink_outside_env",
         "vfcerts",
@@ -449,7 +449,7 @@ def test_a_site_packages_folder_linked_outside_the_env_is_not_walked(
     elsewhere = tmp_path / "elsewhere-site"
     shutil.move(env.site, elsewhere)
     env.site.symlink_to(elsewhere)
-    report = verify_env(env.path, hasher=spy)
+    report = verify_env(env.path, hasher=spy, venv=POSIX_VENV)
     assert [(f.category, f.dist, f.path) for f in report.findings] == [
         ("symlink_outside_env", None, SITE)
     ]
@@ -462,7 +462,7 @@ def test_a_symlink_inside_the_env_is_followed_and_its_target_hashed(env: Env) ->
     shutil.copy(core, copy)
     core.unlink()
     core.symlink_to("core_copy.txt")
-    assert verify_env(env.path).ok
+    assert verify_env(env.path, venv=POSIX_VENV).ok
 
 
 # -- unreadable -----------------------------------------------------------------------------
@@ -472,7 +472,7 @@ def test_a_symlink_loop_is_unreadable(env: Env) -> None:
     core = env.site / "vfalpha" / "core.py"
     core.unlink()
     core.symlink_to("core.py")
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.path, finding.detail) == (
         "unreadable",
         f"{SITE}/vfalpha/core.py",
@@ -484,7 +484,7 @@ def test_a_directory_where_a_file_is_expected_is_unreadable(env: Env) -> None:
     core = env.site / "vfalpha" / "core.py"
     core.unlink()
     core.mkdir()
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.detail) == (
         "unreadable",
         "a directory where a file should be",
@@ -495,7 +495,7 @@ def test_a_fifo_where_a_file_is_expected_is_unreadable_and_does_not_hang(env: En
     core = env.site / "vfalpha" / "core.py"
     core.unlink()
     os.mkfifo(core)
-    finding = only(verify_env(env.path))
+    finding = only(verify_env(env.path, venv=POSIX_VENV))
     assert (finding.category, finding.detail) == ("unreadable", "not a regular file")
 
 
@@ -504,7 +504,7 @@ def test_a_file_without_read_permission_is_unreadable(env: Env) -> None:
     core = env.site / "vfalpha" / "core.py"
     core.chmod(0)
     try:
-        finding = only(verify_env(env.path))
+        finding = only(verify_env(env.path, venv=POSIX_VENV))
     finally:
         core.chmod(0o644)
     assert (finding.category, finding.path) == ("unreadable", f"{SITE}/vfalpha/core.py")
@@ -518,7 +518,7 @@ def test_a_file_that_fails_to_read_is_unreadable_not_a_crash(env: Env) -> None:
             raise PermissionError(13, "Permission denied", path)
         return sha256_file(path, expected)
 
-    finding = only(verify_env(env.path, hasher=failing))
+    finding = only(verify_env(env.path, hasher=failing, venv=POSIX_VENV))
     assert (finding.category, finding.path, finding.detail) == (
         "unreadable",
         f"{SITE}/vfalpha/data.bin",
@@ -533,7 +533,7 @@ def test_verify_ignore_turns_a_modified_file_into_an_allowed_modification(env: E
     (env.site / "vfcerts" / "cacert.pem").write_text(
         "the system CA bundle, longer\n", encoding="utf-8"
     )
-    report = verify_env(env.path, ignore=["vfcerts/cacert.pem"])
+    report = verify_env(env.path, ignore=["vfcerts/cacert.pem"], venv=POSIX_VENV)
     assert report.ok
     [allowed] = report.allowed
     assert allowed.pattern == "vfcerts/cacert.pem"
@@ -549,7 +549,7 @@ def test_verify_ignore_allows_a_ca_bundle_linked_to_the_system_one(
     pem = env.site / "vfcerts" / "cacert.pem"
     pem.unlink()
     pem.symlink_to(outside)
-    report = verify_env(env.path, ignore=["**/cacert.pem"], hasher=spy)
+    report = verify_env(env.path, ignore=["**/cacert.pem"], hasher=spy, venv=POSIX_VENV)
     assert report.ok
     assert [a.finding.category for a in report.allowed] == ["symlink_outside_env"]
     assert str(outside) not in spy.read
@@ -558,14 +558,14 @@ def test_verify_ignore_allows_a_ca_bundle_linked_to_the_system_one(
 def test_verify_ignore_lists_nothing_when_the_ignored_file_still_matches_record(
     env: Env,
 ) -> None:
-    report = verify_env(env.path, ignore=["vfcerts/cacert.pem"])
+    report = verify_env(env.path, ignore=["vfcerts/cacert.pem"], venv=POSIX_VENV)
     assert report.ok
     assert report.allowed == ()
 
 
 def test_verify_ignore_never_hides_a_missing_file(env: Env) -> None:
     (env.site / "vfcerts" / "cacert.pem").unlink()
-    finding = only(verify_env(env.path, ignore=["vfcerts/cacert.pem"]))
+    finding = only(verify_env(env.path, ignore=["vfcerts/cacert.pem"], venv=POSIX_VENV))
     assert finding.category == "missing"
 
 
@@ -593,17 +593,17 @@ def test_a_windows_layout_is_verified_through_the_same_functions(tmp_path: Path)
         ),
         encoding="utf-8",
     )
-    report = verify_env(env, windows=True)
+    report = verify_env(env, venv=WINDOWS_VENV)
     assert report.site_packages == ("Lib/site-packages",)
     assert [(f.category, f.path) for f in report.findings] == [
         ("outside_env", "../../../outside.exe")
     ]
     (env / "Scripts" / "pkg.exe").write_bytes(b"MZ fake launcheR")
-    assert [f.category for f in verify_env(env, windows=True).findings] == [
+    assert [f.category for f in verify_env(env, venv=WINDOWS_VENV).findings] == [
         "outside_env",
         "hash_mismatch",
     ]
-    assert layout.interpreter(env, windows=True).name == "python.exe"
+    assert WINDOWS_VENV.interpreter(env).name == "python.exe"
 
 
 # -- the hashing function -------------------------------------------------------------------
@@ -666,14 +666,14 @@ def env_cache(env: Env, root: Path) -> HashCache:
 def cached_run(env: Env, root: Path) -> VerifyReport:
     """One verify with the env's cache, saved after."""
     cache = env_cache(env, root)
-    report = verify_env(env.path, cache=cache)
+    report = verify_env(env.path, cache=cache, venv=POSIX_VENV)
     cache.save()
     return report
 
 
 def test_a_second_verify_with_the_cache_reads_no_file(aged: Env, root: Path, spy: Spy) -> None:
     first = cached_run(aged, root)
-    second = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy)
+    second = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy, venv=POSIX_VENV)
     assert first.ok and second.ok
     assert first.files_hashed > 0 and first.files_cached == 0
     assert (second.files_hashed, second.bytes_hashed, spy.read) == (0, 0, [])
@@ -694,8 +694,8 @@ def test_the_cache_changes_no_finding_even_for_an_edit_that_kept_size_and_mtime(
     (aged.site / "vfcerts" / "cacert.pem").write_text("appended\n", encoding="utf-8")
 
     cache = env_cache(aged, root)
-    with_cache = verify_env(aged.path, cache=cache)
-    without = verify_env(aged.path)
+    with_cache = verify_env(aged.path, cache=cache, venv=POSIX_VENV)
+    without = verify_env(aged.path, venv=POSIX_VENV)
 
     assert with_cache.findings == without.findings
     assert {(f.category, f.path.rsplit("/", 1)[1]) for f in with_cache.findings} == {
@@ -717,23 +717,23 @@ def test_a_mismatch_remembered_by_the_cache_is_reported_again_without_reading(
     os.utime(data, ns=(old, old))
     time.sleep((RACY_NS + 50_000_000) / 1e9)  # its ctime is now
     cached_run(aged, root)
-    again = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy)
+    again = verify_env(aged.path, cache=env_cache(aged, root), hasher=spy, venv=POSIX_VENV)
     assert [(f.category, f.path) for f in again.findings] == [
         ("hash_mismatch", f"{SITE}/vfalpha/data.bin")
     ]
     assert spy.read == []
-    assert again.findings == verify_env(aged.path).findings
+    assert again.findings == verify_env(aged.path, venv=POSIX_VENV).findings
 
 
 def test_deep_rehashes_every_file_and_refreshes_the_cache(aged: Env, root: Path, spy: Spy) -> None:
     first = cached_run(aged, root)
     cache = env_cache(aged, root)
-    deep = verify_env(aged.path, cache=cache, deep=True, hasher=spy)
+    deep = verify_env(aged.path, cache=cache, deep=True, hasher=spy, venv=POSIX_VENV)
     cache.save()
     assert deep.files_cached == 0
     assert deep.files_hashed == len(spy.read) == first.files_hashed
     assert deep.bytes_hashed > 0
-    after = verify_env(aged.path, cache=env_cache(aged, root))
+    after = verify_env(aged.path, cache=env_cache(aged, root), venv=POSIX_VENV)
     assert (after.files_hashed, after.files_cached) == (0, deep.files_hashed)
 
 
@@ -744,28 +744,32 @@ def test_a_just_built_env_is_hashed_again_until_its_files_are_a_second_old(
     if time.time_ns() - oldest > RACY_NS // 2:
         pytest.skip("building the env took so long that its files are no longer racy")
     first = cached_run(env, root)
-    second = verify_env(env.path, cache=env_cache(env, root), hasher=spy)
+    second = verify_env(env.path, cache=env_cache(env, root), hasher=spy, venv=POSIX_VENV)
     assert second.files_cached == 0
     assert second.files_hashed == first.files_hashed == len(spy.read)
 
 
 def test_a_cache_of_another_env_is_refused(env: Env, root: Path) -> None:
     with pytest.raises(ValueError, match="hash cache is for"):
-        verify_env(env.path, cache=HashCache.load(cache_file(root, "/elsewhere"), "/elsewhere"))
+        verify_env(
+            env.path,
+            cache=HashCache.load(cache_file(root, "/elsewhere"), "/elsewhere"),
+            venv=POSIX_VENV,
+        )
 
 
 def test_files_with_other_hard_links_are_counted(env: Env, tmp_path: Path) -> None:
-    assert verify_env(env.path).linked_files == 0  # uv copied (UV_LINK_MODE=copy)
+    assert verify_env(env.path, venv=POSIX_VENV).linked_files == 0  # uv copied (UV_LINK_MODE=copy)
     os.link(env.site / "vfalpha" / "core.py", tmp_path / "shared-core.py")
     os.link(env.site / "vfcerts" / "cacert.pem", tmp_path / "shared-cacert.pem")
-    report = verify_env(env.path)
+    report = verify_env(env.path, venv=POSIX_VENV)
     assert report.ok
     assert report.linked_files == 2
 
 
 def test_seen_lists_the_records_and_files_the_walk_looked_at(env: Env) -> None:
     seen: list[str] = []
-    report = verify_env(env.path, seen=seen)
+    report = verify_env(env.path, seen=seen, venv=POSIX_VENV)
     real = os.path.realpath(env.site)
     assert str(Path(real) / "vfalpha-1.0.dist-info" / "RECORD") in seen
     assert str(Path(real) / "vfalpha" / "core.py") in seen
@@ -780,9 +784,9 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The RECORDs verify parses (their env-relative paths), rather than take from the cache."""
     parsed: list[str] = []
 
-    def counting(data: bytes | str, record_rel: str, site: str, windows: bool = False) -> object:
+    def counting(data: bytes | str, record_rel: str, site: str, *, windows: bool) -> object:
         parsed.append(record_rel)
-        return resolve_record(data, record_rel, site, windows)
+        return resolve_record(data, record_rel, site, windows=windows)
 
     monkeypatch.setattr(verify, "resolve_record", counting)
     return parsed
@@ -800,7 +804,7 @@ def test_an_unchanged_record_is_not_parsed_again(aged: Env, root: Path, parses: 
     assert len(parses) == 2
     parses.clear()
     second = cached_run(aged, root)
-    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True)
+    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True, venv=POSIX_VENV)
     assert parses == []  # a deep run rereads the RECORDs, finds the same bytes
     assert what_was_found(first) == what_was_found(second) == what_was_found(deep)
     assert first.notes and first.findings
@@ -828,7 +832,7 @@ def test_a_record_changed_since_it_was_cached_is_parsed_again(
         ("missing", f"{SITE}/vfalpha/gone.py"),
         ("outside_env", "../../../../../x"),
     ]
-    assert what_was_found(again) == what_was_found(verify_env(aged.path))
+    assert what_was_found(again) == what_was_found(verify_env(aged.path, venv=POSIX_VENV))
 
 
 def test_a_record_reached_through_a_linked_dist_info_speaks_of_its_own_path(
@@ -840,7 +844,7 @@ def test_a_record_reached_through_a_linked_dist_info_speaks_of_its_own_path(
     time.sleep((RACY_NS + 50_000_000) / 1e9)
     cached_run(aged, root)
     report = cached_run(aged, root)
-    assert what_was_found(report) == what_was_found(verify_env(aged.path))
+    assert what_was_found(report) == what_was_found(verify_env(aged.path, venv=POSIX_VENV))
     assert sorted(f.path for f in report.findings if f.category == "record_invalid") == [
         f"{SITE}/vfcerts-1.0.dist-info/RECORD",
         f"{SITE}/vfcerts_twin-1.0.dist-info/RECORD",
@@ -869,7 +873,9 @@ def broken(env: Env, outside: Path) -> Env:
 def everything(env: Env, workers: int, hasher: Hasher = sha256_file) -> object:
     """The report and the set of paths seen."""
     seen: list[str] = []
-    report = verify_env(env.path, ["**/cacert.pem"], workers, seen=seen, hasher=hasher)
+    report = verify_env(
+        env.path, ["**/cacert.pem"], workers, seen=seen, hasher=hasher, venv=POSIX_VENV
+    )
     return report, set(seen)
 
 
@@ -897,7 +903,7 @@ def test_checking_in_forked_workers_reports_exactly_what_one_process_reports(
     assert forks == []
     assert everything(broken, 3) == alone
     assert len(forks) == 2
-    report = verify_env(broken.path, ["**/cacert.pem"], 3)
+    report = verify_env(broken.path, ["**/cacert.pem"], 3, venv=POSIX_VENV)
     assert {f.category for f in report.findings} == {
         "hash_mismatch",
         "missing",
@@ -911,10 +917,10 @@ def test_hashes_found_by_workers_fill_the_cache(aged: Env, root: Path, forks: li
     first = cached_run(aged, root)
     assert forks and first.files_hashed > 0
     forks.clear()
-    again = verify_env(aged.path, cache=env_cache(aged, root), workers=3)
+    again = verify_env(aged.path, cache=env_cache(aged, root), workers=3, venv=POSIX_VENV)
     assert (again.files_hashed, again.files_cached) == (0, first.files_hashed)
     forks.clear()
-    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True, workers=3)
+    deep = verify_env(aged.path, cache=env_cache(aged, root), deep=True, workers=3, venv=POSIX_VENV)
     assert deep.files_hashed == first.files_hashed
     assert len(forks) == 2
 
@@ -962,7 +968,7 @@ def test_an_error_in_the_caller_kills_and_reaps_every_worker(
     monkeypatch.setattr(RowChecker, "check", check)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        verify_env(env.path, workers=3)
+        verify_env(env.path, workers=3, venv=POSIX_VENV)
     assert time.monotonic() - started < 60
     assert len(forks) == 2
     for pid in forks:
@@ -983,7 +989,8 @@ def test_ctrl_c_stops_the_caller_and_its_workers_at_once(env: Env) -> None:
             os.write(1, f"{{os.getpid()}}\\n".encode())
             time.sleep(120)
         RowChecker.check = check
-        verify.verify_env(Path({str(env.path)!r}), workers=3)
+        from reconciler.platform import POSIX_VENV
+        verify.verify_env(Path({str(env.path)!r}), workers=3, venv=POSIX_VENV)
         """
     )
     with subprocess.Popen(
@@ -1009,7 +1016,7 @@ def test_workers_write_nothing_to_the_callers_output(
     broken: Env, forks: list[int], capfd: pytest.CaptureFixture[str]
 ) -> None:
     sys.stdout.write("written before, not yet flushed\n")
-    verify_env(broken.path, workers=3)
+    verify_env(broken.path, workers=3, venv=POSIX_VENV)
     sys.stdout.flush()
     out, err = capfd.readouterr()
     assert (out, err) == ("written before, not yet flushed\n", "")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from tests.apply_helpers import SERVING, TOOLS, gen_dir, link_of, relock, setup
 from tests.helpers import Project, build_env, require_python, settle
@@ -426,7 +427,7 @@ def with_adopted(project: Project) -> Path:
 
 
 def _not_executable(env: Path) -> None:
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.unlink()
     python.write_text("#!/bin/sh\n")  # a plain file where the interpreter was: mode 0o644
 
@@ -436,14 +437,14 @@ def _empty_activate(env: Path) -> None:
 
 
 def _empty_file(env: Path) -> None:
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.unlink()
     python.write_bytes(b"")  # `: > bin/python; chmod +x`: executable, but no program at all
     python.chmod(0o755)
 
 
 def _a_folder(env: Path) -> None:
-    python = layout.interpreter(env)
+    python = POSIX_VENV.interpreter(env)
     python.unlink()
     python.mkdir()
 
@@ -458,7 +459,7 @@ def _base_gone(env: Path) -> None:
 BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     # how the env is broken -> (break it, the finding's category, its path)
     "interpreter deleted": (
-        lambda env: layout.interpreter(env).unlink(),
+        lambda env: POSIX_VENV.interpreter(env).unlink(),
         "interpreter_broken",
         "bin/python",
     ),
@@ -576,7 +577,7 @@ def as_nobody(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 def _python_in_a_closed_folder(project: Project, legacy: Path) -> str:
     closed = project.folder / "closed"
     closed.mkdir()
-    python = layout.interpreter(legacy)
+    python = POSIX_VENV.interpreter(legacy)
     real = python.resolve()
     python.unlink()
     shutil.copy2(real, closed / "python")

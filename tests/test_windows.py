@@ -22,11 +22,14 @@ from reconciler import runner
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
+from reconciler.platform import WINDOWS_VENV, current
 from reconciler.store import folders as store
 from reconciler.store import generations
 from reconciler.store import removals as journal
 from reconciler.store import windows as winpaths
+from reconciler.store.posix import PosixStoreOps
 from reconciler.store.windows import Kind
+from reconciler.store.winops import WindowsStoreOps
 from tests.helpers import require_python
 
 ROOT = PureWindowsPath("C:/work/.envs")
@@ -201,10 +204,9 @@ def fake() -> FakeWindows:
 
 @pytest.fixture
 def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
-    """generations.* take their Windows code paths, with the fake as the OS: the checks of
-    the root's own folders look at the fake, and the record of removals (a file under
-    ``.state`` on a real disk) is kept in memory."""
-    monkeypatch.setattr(winpaths, "native", lambda: fake)
+    """For generations.* given ``ops=windows_ops(fake)`` (the Windows code paths, with the
+    fake as the OS): the checks of the root's own folders look at the fake, and the record of
+    removals (a file under ``.state`` on a real disk) is kept in memory."""
 
     def kind(path: PurePath) -> str:
         found = fake.kind(path)
@@ -215,6 +217,12 @@ def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindow
     monkeypatch.setattr(journal, "_read", lambda root: list(records.get(str(root), [])))
     monkeypatch.setattr(journal, "_write", lambda root, rows: records.update({str(root): rows}))
     return fake
+
+
+def windows_ops(fake: FakeWindows) -> WindowsStoreOps:
+    """The store's Windows operations, the fake as the OS: what the edge builds on Windows
+    from the native OS calls."""
+    return WindowsStoreOps(fake)
 
 
 def as_path(path: PurePath) -> Path:
@@ -338,15 +346,19 @@ def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction
 def test_generations_switch_and_unlink_env_take_the_junction_path_on_windows(
     on_windows: FakeWindows,
 ) -> None:
-    generations.switch(as_path(ROOT), "serving", as_path(GENS / "g0001"))
-    generations.switch(as_path(ROOT), "serving", as_path(GENS / "g0002"))
+    generations.switch(
+        as_path(ROOT), "serving", as_path(GENS / "g0001"), ops=windows_ops(on_windows)
+    )
+    generations.switch(
+        as_path(ROOT), "serving", as_path(GENS / "g0002"), ops=windows_ops(on_windows)
+    )
     assert on_windows.points_at(ROOT / "serving") == GENS / "g0002"
 
-    assert generations.has_link(as_path(ROOT), "serving")
-    generations.unlink_env(as_path(ROOT), "serving")
+    assert generations.has_link(as_path(ROOT), "serving", ops=windows_ops(on_windows))
+    generations.unlink_env(as_path(ROOT), "serving", ops=windows_ops(on_windows))
 
     assert on_windows.kind(ROOT / "serving") == "missing"
-    assert not generations.has_link(as_path(ROOT), "serving")
+    assert not generations.has_link(as_path(ROOT), "serving", ops=windows_ops(on_windows))
     assert on_windows.kind(GENS / "g0002" / "reconcile-receipt.json") == "file"
 
 
@@ -405,7 +417,7 @@ def test_generations_reports_a_generation_it_could_not_move_in_one_line_and_leav
     on_windows.file(gen / "Lib" / "site-packages" / "fast" / "_speedups.pyd", open_by_process=True)
     before = sorted(on_windows.under(gen))
 
-    result = generations.delete_tree(as_path(ROOT), as_path(gen))
+    result = generations.delete_tree(as_path(ROOT), as_path(gen), ops=windows_ops(on_windows))
 
     assert result.removed == ()
     assert len(result.failed) == 1 and result.failed[0][0] == str(gen)
@@ -432,7 +444,7 @@ def test_generations_reports_a_locked_file_left_in_the_trash_and_gc_retries_it(
 
     on_windows.remove_file = in_use_once  # type: ignore[method-assign]
 
-    result = generations.delete_tree(as_path(ROOT), as_path(gen))
+    result = generations.delete_tree(as_path(ROOT), as_path(gen), ops=windows_ops(on_windows))
 
     ((path, why),) = result.failed
     assert path == str(gen)
@@ -440,7 +452,7 @@ def test_generations_reports_a_locked_file_left_in_the_trash_and_gc_retries_it(
     assert "(WinError 32)" in why and "`reconcile gc` retries" in why
     assert on_windows.kind(gen) == "missing"
 
-    again = generations.empty_trash(as_path(ROOT))
+    again = generations.empty_trash(as_path(ROOT), ops=windows_ops(on_windows))
 
     assert not again.failed and len(again.removed) == 1
     assert on_windows.list_dir(ROOT / ".trash") == []
@@ -456,8 +468,10 @@ def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     assert through.failures and fake.kind(OUTSIDE / "data.txt") == "file"
 
     fake.junction(ROOT / ".trash", OUTSIDE)
-    result = generations.delete_tree(as_path(ROOT), as_path(GENS / "g0001"))
-    emptied = generations.empty_trash(as_path(ROOT))
+    result = generations.delete_tree(
+        as_path(ROOT), as_path(GENS / "g0001"), ops=windows_ops(on_windows)
+    )
+    emptied = generations.empty_trash(as_path(ROOT), ops=windows_ops(on_windows))
 
     assert "refusing to use" in result.failed[0][1]
     assert "refusing to use" in emptied.failed[0][1]
@@ -487,7 +501,7 @@ def test_an_adopted_venv_on_another_drive_is_moved_aside_beside_itself_then_dele
     deep = LEGACY / "Lib" / "site-packages" / ("d" * 60) / ("e" * 60) / ("f" * 60) / "x.py"
     on_windows.file(deep)  # deeper than MAX_PATH: NativeWindowsOps uses \\?\ paths
 
-    result = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+    result = generations.delete_adopted(as_path(ROOT), as_path(LEGACY), ops=windows_ops(on_windows))
 
     assert result.removed == (str(LEGACY),) and not result.failed
     assert on_windows.under(LEGACY) == []
@@ -544,7 +558,7 @@ def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(
     on_windows.nodes[python].open_by_process = True  # a model still runs from it
     before = sorted(on_windows.under(LEGACY))
 
-    held = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+    held = generations.delete_adopted(as_path(ROOT), as_path(LEGACY), ops=windows_ops(on_windows))
 
     assert held.failed[0][0] == str(LEGACY)
     assert "could not be moved aside (a running process may hold a file in it)" in held.failed[0][1]
@@ -552,7 +566,7 @@ def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(
 
     on_windows.nodes[python].open_by_process = False
     on_windows.nodes[python].loaded = True  # mapped, as a .pyd/.dll of a live process is
-    left = generations.delete_adopted(as_path(ROOT), as_path(LEGACY))
+    left = generations.delete_adopted(as_path(ROOT), as_path(LEGACY), ops=windows_ops(on_windows))
 
     ((path, why),) = left.failed
     assert path == str(LEGACY)
@@ -574,17 +588,19 @@ def test_an_adopted_venv_with_the_windows_layout_is_observed_through_the_same_fu
     (venv / "pyvenv.cfg").write_text(f"home = {python.parent}\nversion = 3.11\n", encoding="utf-8")
     adopted = Expectation(python=None, lock=None, managed=False)
 
-    healthy = assess(observe_env(EnvRequest("legacy", venv, ("json",)), windows=True), adopted)
+    healthy = assess(observe_env(EnvRequest("legacy", venv, ("json",)), venv=WINDOWS_VENV), adopted)
     (venv / "Scripts" / "Activate.ps1").unlink()
-    broken = assess(observe_env(EnvRequest("legacy", venv, ("json",)), windows=True), adopted)
+    broken = assess(observe_env(EnvRequest("legacy", venv, ("json",)), venv=WINDOWS_VENV), adopted)
 
     assert healthy.healthy, healthy.findings
     assert [f.reason for f in broken.findings] == ["activation_missing"]
     assert "Scripts/Activate.ps1" in (broken.findings[0].detail or "")
 
 
-def test_native_ops_are_chosen_only_on_windows() -> None:
-    assert (winpaths.native() is None) == (os.name != "nt")
+def test_the_windows_layout_and_ops_are_chosen_only_on_windows() -> None:
+    chosen = current()
+    assert chosen.windows == (os.name == "nt")
+    assert isinstance(chosen.ops, WindowsStoreOps if os.name == "nt" else PosixStoreOps)
 
 
 # --- processes ----------------------------------------------------------------------------

@@ -48,11 +48,12 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
     from reconciler.observe.inputs import load_manifest
+    from reconciler.platform import current
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
 
     loaded = load_manifest(args.manifest, args.root)
-    run = make_plan(loaded, args.target, deep=args.deep)
+    run = make_plan(loaded, args.target, platform=current(), deep=args.deep)
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
@@ -167,6 +168,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.execute.run import execute, record_adopted
     from reconciler.execute.targets import env_targets
     from reconciler.observe.inputs import load_manifest
+    from reconciler.platform import current
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
@@ -179,11 +181,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     loaded = load_manifest(args.manifest, args.root)
     targets = list(saved.targets) if saved else args.target
     check_inputs(loaded, targets)  # bad input is refused before the lock creates the root
+    platform = current()
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
     if saved is None and not args.yes and not sys.stdin.isatty():
         # Nobody can confirm: say so before the lock (which would create the root), after
         # showing what would have been done. With nothing to do there is nothing to refuse.
-        run = make_plan(loaded, targets)
+        run = make_plan(loaded, targets, platform=platform)
         if not run.plan.has_changes:
             if loaded.root.is_dir() and loaded.manifest.adopted_envs():
                 with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
@@ -194,9 +197,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
         _confirm(args)
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        for path, why in cleanup(loaded, keep=loaded.manifest.settings.keep_generations):
+        keep = loaded.manifest.settings.keep_generations
+        for path, why in cleanup(loaded, keep, ops=platform.ops):
             print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
-        run = make_plan(loaded, targets)
+        run = make_plan(loaded, targets, platform=platform)
         if saved is not None:
             check_saved(saved, run, args.planfile)
         if not run.plan.has_changes:
@@ -205,15 +209,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not args.quiet:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
-        targets = env_targets(loaded, run.plan)  # a missing Python fails before asking
+        # a missing Python fails before asking
+        targets = env_targets(loaded, run.plan, venv=platform.venv)
         if saved is None:
             _confirm(args)
         if console.is_terminal and not args.quiet:
             with LiveReporter(console) as live:
-                report = execute(loaded, run, targets, live)
+                report = execute(loaded, run, targets, live, platform=platform)
                 _applied()
         else:
-            report = execute(loaded, run, targets, PlainReporter(quiet=args.quiet))
+            report = execute(
+                loaded, run, targets, PlainReporter(quiet=args.quiet), platform=platform
+            )
             _applied()
     print(apply_summary(report))
     for line in removal_warnings(report):
@@ -232,6 +239,7 @@ def _applied() -> None:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from reconciler.commands.rollback import rollback, rollback_target
     from reconciler.observe.inputs import load_manifest
+    from reconciler.platform import current
     from reconciler.store.applylock import ApplyLock
 
     loaded = load_manifest(args.manifest, args.root)
@@ -239,9 +247,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.env} is not a managed env in {args.manifest}; nothing to roll back."
         )
-    rollback_target(loaded, args.env)  # nothing to roll back: refused before the lock
+    ops = current().ops
+    rollback_target(loaded, args.env, ops=ops)  # nothing to roll back: refused before the lock
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        previous = rollback(loaded, args.env)
+        previous = rollback(loaded, args.env, ops=ops)
         interrupts.settle("the rollback completed")
     print(f"{args.env} now runs generation {previous.gen_id}.")
     return EXIT_OK
@@ -250,10 +259,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.commands.gc import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
     from reconciler.observe.inputs import load_manifest
+    from reconciler.platform import current
     from reconciler.store import generations
     from reconciler.store.applylock import ApplyLock
 
     loaded = load_manifest(args.manifest, args.root)
+    ops = current().ops
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
     if keep < 1:
         raise UsageError(f"--keep must be at least 1 (the live generation), got {keep}.")
@@ -261,26 +272,27 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        for path in preview_gc(loaded, keep):
+        for path in preview_gc(loaded, keep, ops=ops):
             print(f"would remove {path}")
-        _left_alone(generations.unrecorded_trash(loaded.root))
-        _ignored(loaded.root, generations.ignored_records(loaded.root, adopt_folders(loaded)))
+        _left_alone(generations.unrecorded_trash(loaded.root, ops=ops))
+        adopted = adopt_folders(loaded)
+        _ignored(loaded.root, generations.ignored_records(loaded.root, adopted, ops=ops))
         return EXIT_OK
     failures: list[tuple[str, str]] = []
     with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        cleaned = clean(loaded)
+        cleaned = clean(loaded, ops=ops)
         for removed in cleaned.removed:
             print(f"removed {removed}")
         failures += cleaned.failed
-        doomed = plan_gc(loaded, keep)
+        doomed = plan_gc(loaded, keep, ops=ops)
         for doomed_path in doomed:
-            result = generations.delete_tree(loaded.root, doomed_path)
+            result = generations.delete_tree(loaded.root, doomed_path, ops=ops)
             failures += result.failed
             for removed in result.removed:
                 print(f"removed {removed}")
         failures += prune_hash_caches(loaded)  # now that the generations above are gone
-        unrecorded = generations.unrecorded_trash(loaded.root)
-        ignored = generations.ignored_records(loaded.root, adopt_folders(loaded))
+        unrecorded = generations.unrecorded_trash(loaded.root, ops=ops)
+        ignored = generations.ignored_records(loaded.root, adopt_folders(loaded), ops=ops)
         interrupts.settle("gc completed")
     for failed, why in failures:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
@@ -315,6 +327,7 @@ def _left_alone(paths: Sequence[Path]) -> None:
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
+    from reconciler.platform import current
     from reconciler.runtime import resolve_loaded
     from reconciler.store.layout import LOCK_WAIT
 
@@ -333,6 +346,7 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     resolved = resolve_loaded(
         loaded,
         args.model,
+        platform=current(),
         wait=args.wait or args.wait_timeout is not None,
         timeout=timeout,
         on_wait=tell,
@@ -349,6 +363,7 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 def cmd_verify(args: argparse.Namespace) -> int:
     from reconciler.memo import verify as verifymemo
     from reconciler.observe.integrity import check_envs
+    from reconciler.platform import current
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
 
     scope = verifymemo.recall(args.manifest, args.root)
@@ -360,7 +375,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         scope = scope_of(load_manifest(args.manifest, args.root))
         verifymemo.remember(args.manifest, args.root, scope, started)
     _known_envs(args.envs, scope.declared, "verify")
-    checks = check_envs(scope, args.envs, deep=args.deep)
+    checks = check_envs(scope, args.envs, venv=current().venv, deep=args.deep)
     doc = verify_document(checks, args.deep)
     if args.format == "json":
         sys.stdout.write(render_json(doc))
@@ -373,9 +388,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
     from reconciler.commands.status import status_report
     from reconciler.observe.inputs import load_manifest
+    from reconciler.platform import current
     from reconciler.report.status import render_json, render_text
 
-    doc = status_report(load_manifest(args.manifest, args.root))
+    doc = status_report(load_manifest(args.manifest, args.root), platform=current())
     sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))
     return EXIT_OK
 

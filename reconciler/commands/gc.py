@@ -8,6 +8,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
@@ -15,12 +16,17 @@ from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store import removals as journal
 
+if TYPE_CHECKING:
+    from reconciler.store.fsops import StoreOps
+
 _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
 
-def cleanup(loaded: LoadedManifest, keep: int | None = None) -> list[tuple[str, str]]:
+def cleanup(
+    loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps
+) -> list[tuple[str, str]]:
     """What :func:`clean` could not remove."""
-    return list(clean(loaded, keep).failed)
+    return list(clean(loaded, keep, ops=ops).failed)
 
 
 def adopt_folders(loaded: LoadedManifest) -> list[Path]:
@@ -29,7 +35,7 @@ def adopt_folders(loaded: LoadedManifest) -> list[Path]:
     return [loaded.adopt_path(k) for k, spec in loaded.manifest.envs.items() if spec.adopted]
 
 
-def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Removal:
+def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> generations.Removal:
     """Remove what reconcile created and recorded and an interrupted run left (the caller
     holds the lock): incomplete generations it handed out, a switch's temporary link, the
     recorded entries of the trash and the adopted folders set aside beside themselves
@@ -44,15 +50,16 @@ def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Remova
     store.check(root)
     results: list[generations.Removal] = []
     keys = generations.managed_env_keys(root)
-    results.append(generations.remove_leftovers(root, keys))
+    results.append(generations.remove_leftovers(root, keys, ops=ops))
     for key in keys:  # generation folders of undeclared envs whose link is already gone
-        if _abandoned(loaded, key):
-            results.append(generations.delete_tree(root, generations.generations_dir(root, key)))
-        live = generations.live_generation(root, key)
+        if _abandoned(loaded, key, ops):
+            folder = generations.generations_dir(root, key)
+            results.append(generations.delete_tree(root, folder, ops=ops))
+        live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
             for old in generations.collectable(gens, live, keep):
-                results.append(generations.delete_tree(root, old.path))
+                results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
             stray.unlink()
@@ -60,20 +67,20 @@ def clean(loaded: LoadedManifest, keep: int | None = None) -> generations.Remova
             results.append(generations.Removal(failed=((str(stray), exc.strerror or str(exc)),)))
         else:
             results.append(generations.Removal(removed=(str(stray),)))
-    results.append(generations.empty_trash(root, adopt_folders(loaded)))
+    results.append(generations.empty_trash(root, adopt_folders(loaded), ops=ops))
     results.append(generations.Removal(failed=tuple(prune_hash_caches(loaded))))
     return generations.Removal(
         tuple(p for r in results for p in r.removed), tuple(f for r in results for f in r.failed)
     )
 
 
-def _abandoned(loaded: LoadedManifest, key: str) -> bool:
+def _abandoned(loaded: LoadedManifest, key: str, ops: StoreOps) -> bool:
     """Whether ``.generations/<key>`` is an undeclared env's, made by reconcile (its
     ``.last`` records the generations it handed out), whose link is already gone."""
     root = loaded.root
     return (
         key not in loaded.manifest.envs
-        and not generations.has_link(root, key)
+        and not generations.has_link(root, key, ops=ops)
         and generations.last_number(root, key) > 0
     )
 
@@ -133,28 +140,28 @@ def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     return failures
 
 
-def plan_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     """The complete generations gc removes beyond ``keep`` (cleanup takes the rest). Only
     generations reconcile handed out; never an entry of the trash (emptied where it is)."""
     root = loaded.root
     doomed: list[Path] = []
     for key in generations.managed_env_keys(root):
-        live = generations.live_generation(root, key)
+        live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
         doomed += [g.path for g in generations.collectable(gens, live, keep) if g.complete]
     return doomed
 
 
-def preview_gc(loaded: LoadedManifest, keep: int) -> list[Path]:
+def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     """Everything ``gc --keep KEEP`` would remove, for ``--dry-run``: what was recorded and
     is left over, incomplete generations, undeclared envs' generations, and the complete
     generations beyond ``keep``. Reads only."""
     root = loaded.root
     store.check(root)
     keys = generations.managed_env_keys(root)
-    found = generations.recorded_leftovers(root, adopt_folders(loaded))
-    found += [g.path for g in generations.leftover_generations(root, keys)]
-    abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k)]
+    found = generations.recorded_leftovers(root, adopt_folders(loaded), ops=ops)
+    found += [g.path for g in generations.leftover_generations(root, keys, ops=ops)]
+    abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k, ops)]
     found += abandoned
-    found += [p for p in plan_gc(loaded, keep) if p.parent not in abandoned]
+    found += [p for p in plan_gc(loaded, keep, ops=ops) if p.parent not in abandoned]
     return sorted(dict.fromkeys(found))

@@ -10,7 +10,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvFacts
 from reconciler.core.health import Expectation, assess
@@ -25,6 +25,9 @@ from reconciler.spec.manifest import LoadedManifest, Manifest
 from reconciler.store import folders as store
 from reconciler.store import layout
 from reconciler.store.bindings import AppliedState, read_state
+
+if TYPE_CHECKING:
+    from reconciler.platform import Platform, VenvLayout
 
 
 def _sha256(text: str) -> str:
@@ -63,6 +66,8 @@ def integrity_of(
     deep: bool = False,
     seen: list[str] | None = None,
     seen_by_env: dict[str, list[str]] | None = None,
+    *,
+    venv: VenvLayout,
 ) -> dict[str, VerifyReport]:
     """The RECORD check of every observed env whose files can be checked (SPEC 6: part of
     every plan). An env that is absent, leads out of the root or has no site-packages is
@@ -80,7 +85,7 @@ def integrity_of(
         looked: list[str] = []
         try:
             reports[key] = verify_dir(
-                loaded.root, Path(fact.real_path), ignore, deep=deep, seen=looked
+                loaded.root, Path(fact.real_path), ignore, venv=venv, deep=deep, seen=looked
             )
         except EnvNotVerifiable:
             continue
@@ -129,27 +134,29 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
 
 
 def make_plan(
-    loaded: LoadedManifest, targets: Iterable[str] = (), *, deep: bool = False
+    loaded: LoadedManifest, targets: Iterable[str] = (), *, platform: Platform, deep: bool = False
 ) -> PlanRun:
     """Observe every declared env (health and RECORD integrity) and every entry of the root,
     and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
+    venv, ops = platform.venv, platform.ops
     manifest = loaded.manifest
     root = loaded.root
     wanted = sorted(set(targets))
     checked = check_inputs(loaded, wanted)
     state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
-    facts = observe_all(env_requests(loaded, planned))
+    facts = observe_all(env_requests(loaded, planned), venv=venv)
     seen: list[str] = []
     seen_by_env: dict[str, list[str]] = {}
-    integrity = integrity_of(loaded, facts, deep, seen, seen_by_env)
+    integrity = integrity_of(loaded, facts, deep, seen, seen_by_env, venv=venv)
     health = {}
     for key, fact in facts.items():
         spec = manifest.envs[key]
         expect = Expectation(python=spec.python, lock=locks.get(key), managed=not spec.adopted)
         health[key] = assess(fact, expect, integrity.get(key))
     orphans = {
-        name: created_by_reconcile(root, name) for name in undeclared_entries(root, manifest.envs)
+        name: created_by_reconcile(root, name, ops=ops)
+        for name in undeclared_entries(root, manifest.envs)
     }
     from reconciler.store.generations import foreign_at_link
 
@@ -158,7 +165,7 @@ def make_plan(
     occupied = {
         key: f"{root / key} is {what}"
         for key in sorted(managed)
-        if key in planned and (what := foreign_at_link(root, key)) is not None
+        if key in planned and (what := foreign_at_link(root, key, ops=ops)) is not None
     }
     observed = Observed(
         health=health,
@@ -178,7 +185,7 @@ def make_plan(
         "lockfiles": {key: lock.sha256 for key, lock in sorted(locks.items())},
         "observed": {key: _facts_digest(f) for key, f in sorted(facts.items())},
         "integrity": {key: _findings_digest(r) for key, r in sorted(integrity.items())},
-        "files": _files_digests(root, facts, seen_by_env, orphans),
+        "files": _files_digests(root, facts, seen_by_env, orphans, venv),
         "orphans": sorted(orphans),
         "doomed": sorted(doomed),
         "targets": wanted,
@@ -192,7 +199,8 @@ def make_plan(
             )
         ),
     }
-    inputs = _input_paths(loaded, [loaded.lockfile_path(k) for k in locks], facts, orphans)
+    lockfiles = [loaded.lockfile_path(k) for k in locks]
+    inputs = _input_paths(loaded, lockfiles, facts, orphans, venv)
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
 
 
@@ -201,6 +209,7 @@ def _files_digests(
     facts: Mapping[str, EnvFacts],
     seen_by_env: Mapping[str, Sequence[str]],
     orphans: Iterable[str],
+    venv: VenvLayout,
 ) -> dict[str, str]:
     """For each observed env and each entry of the root the plan may delete: a digest of what
     its files are now (each file the plan read, down to every RECORD-listed one). What a file
@@ -208,7 +217,7 @@ def _files_digests(
     modification, a ``*.pth`` in no RECORD), so a saved plan is stale once any of them does."""
     digests = {}
     for key, fact in sorted(facts.items()):
-        paths = _env_files(fact, parent=False)
+        paths = _env_files(fact, venv, parent=False)
         digests[key] = _paths_digest([*paths, *seen_by_env.get(key, ())])
     for name in orphans:
         real = os.path.realpath(root / name)
@@ -275,6 +284,7 @@ def _input_paths(
     lockfiles: Iterable[Path],
     facts: Mapping[str, EnvFacts],
     orphans: Iterable[str],
+    venv: VenvLayout,
 ) -> list[str]:
     """The paths a plan reads besides the files RECORDs list (those come from verify)."""
     root = loaded.root
@@ -292,23 +302,24 @@ def _input_paths(
         real = os.path.realpath(root / name)
         paths += [str(root / name), real, str(Path(real) / layout.RECEIPT_NAME)]
     for fact in facts.values():
-        paths += _env_files(fact)
+        paths += _env_files(fact, venv)
     return paths
 
 
-def _env_files(fact: EnvFacts, parent: bool = True) -> list[str]:
+def _env_files(fact: EnvFacts, venv: VenvLayout, parent: bool = True) -> list[str]:
     """The paths of an env a plan reads besides its RECORD-listed files: the interpreter,
-    pyvenv.cfg and activation scripts (memo.identity.env_paths), lib/python*, and the files
-    directly in site-packages."""
+    pyvenv.cfg and activation scripts (memo.identity.env_paths), lib/python* (``Lib`` on
+    Windows), and the files directly in site-packages."""
     from reconciler.files import glob
     from reconciler.memo.identity import env_paths
 
     cfg = dict(fact.pyvenv_cfg) if fact.pyvenv_cfg is not None else None
-    paths = env_paths(fact.path, fact.real_path, cfg, parent=parent)
+    paths = env_paths(fact.path, fact.real_path, cfg, venv=venv, parent=parent)
     if fact.real_path is not None:
-        lib = Path(fact.real_path) / "lib"
-        paths += [str(lib)] + [str(p) for p in glob(lib, "python*")]
-        paths += _site_files(glob(lib, "python*/site-packages"))
+        lib_name, _, site = venv.site_packages.partition("/")  # "lib", "python*/site-packages"
+        lib = Path(fact.real_path) / lib_name
+        paths += [str(lib)] + [str(p) for p in glob(lib, site.partition("/")[0])]
+        paths += _site_files(glob(lib, site))
     return paths
 
 

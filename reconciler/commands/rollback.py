@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reconciler.errors import UsageError
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import generations
 
+if TYPE_CHECKING:
+    from reconciler.store.fsops import StoreOps
 
-def rollback(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+
+def rollback(loaded: LoadedManifest, env_key: str, *, ops: StoreOps) -> generations.Generation:
     """Switch ``env_key`` to its previous complete generation (the caller holds the lock)."""
-    previous = rollback_target(loaded, env_key)
-    generations.switch(loaded.root, env_key, previous.path)
+    previous = rollback_target(loaded, env_key, ops=ops)
+    generations.switch(loaded.root, env_key, previous.path, ops=ops)
     return previous
 
 
-def rollback_target(loaded: LoadedManifest, env_key: str) -> generations.Generation:
+def rollback_target(
+    loaded: LoadedManifest, env_key: str, *, ops: StoreOps
+) -> generations.Generation:
     """The generation rollback switches ``env_key`` to, or a UsageError saying why there is
     none. Reads only: `rollback` asks before its lock creates the root, and again under it."""
     root = loaded.root
     store.check(root)
-    live = generations.live_generation(root, env_key)
+    live = generations.live_generation(root, env_key, ops=ops)
     if live is None:
         raise UsageError(f"{env_key} has no live generation under {root}; nothing to roll back.")
-    previous = generations.previous_generation(root, env_key)
+    previous = generations.previous_generation(root, env_key, ops=ops)
     if previous is None:
         raise UsageError(
             f"{env_key} has no complete generation older than {live.gen_id} to roll back to."

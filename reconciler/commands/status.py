@@ -18,7 +18,7 @@ import stat
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.plan import integrity_of
 from reconciler.core.facts import EnvFacts
@@ -38,19 +38,26 @@ from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store.bindings import read_state
 
+if TYPE_CHECKING:
+    from reconciler.platform import Platform
+    from reconciler.store.fsops import StoreOps
+
 _RECEIPT_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def status_report(loaded: LoadedManifest, now: datetime | None = None) -> dict[str, Any]:
+def status_report(
+    loaded: LoadedManifest, now: datetime | None = None, *, platform: Platform
+) -> dict[str, Any]:
     """The status document (``status_render.status_document``) of every declared env and
     every orphan under the root, as of ``now`` (default: this moment)."""
-    rows = status_rows(loaded)
+    rows = status_rows(loaded, platform=platform)
     moment = now if now is not None else datetime.now(timezone.utc)
     return status_document(rows, moment, loaded.path.name, shown_path(loaded, loaded.root))
 
 
-def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
+def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow]:
     """One row per declared env (managed, adopted) and per orphan under the root."""
+    ops = platform.ops
     manifest, root = loaded.manifest, loaded.root
     store.check(root)
     applied = read_state(root).bindings
@@ -71,14 +78,14 @@ def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
         if problem is not None:
             why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
             rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))
-    facts = observe_all(env_requests(loaded, skip={row.env for row in rows}))
-    integrity = integrity_of(loaded, facts)
+    facts = observe_all(env_requests(loaded, skip={row.env for row in rows}), venv=platform.venv)
+    integrity = integrity_of(loaded, facts, venv=platform.venv)
     for key, fact in facts.items():
         spec = manifest.envs[key]
         lock, lock_reasons = (None, ()) if spec.adopted else _lockfile(loaded, key)
         health = assess(fact, Expectation(spec.python, lock, not spec.adopted), integrity.get(key))
         real = fact.real_path if fact.exists and not fact.escapes_root else None
-        gen, created, previous = _generations(root, key) if not spec.adopted else (None, None, ())
+        gen, created, previous = (None, None, ()) if spec.adopted else _generations(root, key, ops)
         rows.append(
             StatusRow(
                 env=key,
@@ -96,7 +103,7 @@ def status_rows(loaded: LoadedManifest) -> list[StatusRow]:
             )
         )
     rows += [_doomed(loaded, key) for key in manifest.doomed_envs()]
-    rows += [_orphan(loaded, name) for name in undeclared_entries(root, manifest.envs)]
+    rows += [_orphan(loaded, name, ops) for name in undeclared_entries(root, manifest.envs)]
     return [bound(row) for row in rows]
 
 
@@ -130,10 +137,12 @@ def _cfg_version(cfg: tuple[tuple[str, str], ...] | None) -> str | None:
     return values.get("version_info") or values.get("version") or None
 
 
-def _generations(root: Path, env_key: str) -> tuple[str | None, datetime | None, tuple[str, ...]]:
+def _generations(
+    root: Path, env_key: str, ops: StoreOps
+) -> tuple[str | None, datetime | None, tuple[str, ...]]:
     """The live generation's name and build time, and the other complete generations (kept
     for rollback), oldest first."""
-    live = generations.live_generation(root, env_key)
+    live = generations.live_generation(root, env_key, ops=ops)
     previous = tuple(
         g.gen_id
         for g in generations.list_generations(root, env_key)
@@ -177,18 +186,18 @@ def _doomed(loaded: LoadedManifest, env_key: str) -> StatusRow:
     )
 
 
-def _orphan(loaded: LoadedManifest, name: str) -> StatusRow:
+def _orphan(loaded: LoadedManifest, name: str, ops: StoreOps) -> StatusRow:
     """An entry of the root that no env of the manifest names: not probed. One reconcile
     built is deleted by the next apply; any other is left alone."""
     root = loaded.root
     path = root / name
-    made = created_by_reconcile(root, name)
+    made = created_by_reconcile(root, name, ops=ops)
     reasons = ["not_declared"] if made else ["not_declared", "not_created_by_reconcile"]
     real = Path(os.path.realpath(path))
     inside = real.is_relative_to(Path(os.path.realpath(root)))
     if not inside:
         reasons.append("outside_root")
-    gen, created, previous = _generations(root, name)
+    gen, created, previous = _generations(root, name, ops)
     return StatusRow(
         env=name,
         kind="orphan",

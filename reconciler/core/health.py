@@ -9,6 +9,7 @@ from reconciler.core.facts import EnvFacts, EnvHealth, Finding
 
 if TYPE_CHECKING:  # `which` judges structure only: it need not import lockfile parsing
     from reconciler.core.integrity import IntegrityFinding, VerifyReport
+    from reconciler.platform import VenvLayout
     from reconciler.spec.lockfile import Lockfile
 
 MAX_FILES_LISTED = 10
@@ -82,16 +83,17 @@ CANNOT_START = frozenset(
 ``activation_missing`` only breaks ``source bin/activate``."""
 
 
-def structure(facts: EnvFacts, windows: bool = False) -> list[Finding]:
+def structure(facts: EnvFacts, *, venv: VenvLayout) -> list[Finding]:
     """What keeps an env that exists from starting or from being activated, judged from its
     structure alone (``look.look_at``, no process): its interpreter, pyvenv.cfg, base
     interpreter and activation scripts. The one judgement behind `verify`'s env-level
     findings and `which`; `plan` has the interpreter's own word from its probe instead."""
     found: list[Finding] = []
     if facts.interpreter_problem is not None:
-        python = "Scripts/python.exe" if windows else "bin/python"
         found.append(
-            Finding("interpreter_broken", f"the interpreter {facts.interpreter_problem}", python)
+            Finding(
+                "interpreter_broken", f"the interpreter {facts.interpreter_problem}", venv.python
+            )
         )
     return found + _setup(facts)
 

@@ -262,7 +262,7 @@ def judge(
     match = ignore_matcher(ignore)
     for finding, record_path in found:
         if ignore and record_path is not None and finding.category in CONTENT_CATEGORIES:
-            inside_site = site_relative(record_path, windows)
+            inside_site = site_relative(record_path, windows=windows)
             pattern = None if inside_site is None else match(inside_site)
             if pattern is not None:
                 allowed.append(AllowedModification(finding, pattern))

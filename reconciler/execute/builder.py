@@ -19,6 +19,7 @@ from reconciler.execute import uv as build
 from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildRequest
 from reconciler.observe.env import EnvRequest, observe_env
+from reconciler.platform import VenvLayout
 
 
 class Builder(Protocol):
@@ -62,7 +63,7 @@ class UvBuilder:
 
 
 def file_verifier(
-    root: Path,
+    root: Path, *, venv: VenvLayout
 ) -> Callable[[Path, Sequence[str], Sequence[RecordDefect]], list[FileProblem]]:
     """Full hash verification of every RECORD row of a new generation: every file is read
     (``deep``), and the hashes go into the root's cache so the next plan need not reread them.
@@ -73,7 +74,7 @@ def file_verifier(
     def verify_files(
         env_dir: Path, ignore: Sequence[str], baseline: Sequence[RecordDefect]
     ) -> list[FileProblem]:
-        report = verify_dir(root, env_dir, ignore, deep=True, baseline=baseline)
+        report = verify_dir(root, env_dir, ignore, venv=venv, deep=True, baseline=baseline)
         return [
             FileProblem(f.category, f.dist or "", f.path, _as_installed(env_dir, f))
             for f in report.findings
@@ -105,14 +106,19 @@ def _as_installed(env_dir: Path, finding: IntegrityFinding) -> RecordDefect | No
     )
 
 
-def inspect_generation(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
-    """The real health check: one probe of the new generation's own interpreter, judged as a
-    plan would judge it (not yet reconcile's: it has no receipt until it passes)."""
-    facts = observe_env(EnvRequest(target.env_key, gen_dir, target.imports))
-    health = assess(
-        facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
-    )
-    return health.findings, facts.probe.version if facts.probe else "unknown"
+def generation_inspector(venv: VenvLayout) -> Inspector:
+    """The real health check of a venv laid out as ``venv``: one probe of the new
+    generation's own interpreter, judged as a plan would judge it (not yet reconcile's: it
+    has no receipt until it passes)."""
+
+    def inspect_generation(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
+        facts = observe_env(EnvRequest(target.env_key, gen_dir, target.imports), venv=venv)
+        health = assess(
+            facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
+        )
+        return health.findings, facts.probe.version if facts.probe else "unknown"
+
+    return inspect_generation
 
 
 def upstream_defects(

@@ -34,10 +34,9 @@ from reconciler.execute.builder import (
     Inspector,
     Verifier,
     defects_note,
-    inspect_generation,
     upstream_defects,
 )
-from reconciler.execute.rootstore import ApplyStore, RootStore
+from reconciler.execute.rootstore import ApplyStore
 from reconciler.execute.targets import EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
@@ -75,8 +74,9 @@ class Applier:
         uv_version: str = "unknown",
         link_mode: str = "copy",
         stop_processes: StopProcesses = runner.terminate_all,
-        store: ApplyStore | None = None,
-        inspect: Inspector = inspect_generation,
+        *,
+        store: ApplyStore,
+        inspect: Inspector,
     ) -> None:
         self.loaded = loaded
         self.root = loaded.root
@@ -87,7 +87,7 @@ class Applier:
         self.uv_version = uv_version
         self.link_mode = link_mode
         self.stop_processes = stop_processes
-        self.store: ApplyStore = store if store is not None else RootStore(self.root)
+        self.store = store
         self.inspect = inspect
         self._state = self.store.read_state()
         self._state_lock = threading.Lock()
@@ -189,6 +189,7 @@ class Applier:
             sources=target.request_template.sources,
             base_dir=target.request_template.base_dir,
             link_mode=self.link_mode,
+            venv=target.request_template.venv,
         )
         try:
             python_version, defects = self._build_verified(step, target, request)

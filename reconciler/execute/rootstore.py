@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
+from reconciler.store.fsops import StoreOps
 from reconciler.store.generations import Generation, Removal
 
 
@@ -58,13 +59,15 @@ class ApplyStore(Protocol):
 
 
 class RootStore:
-    """The real store of ``root``: :mod:`reconciler.store.generations` and ``bindings``."""
+    """The real store of ``root``: :mod:`reconciler.store.generations` and ``bindings``,
+    through the platform's filesystem operations ``ops``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ops: StoreOps) -> None:
         self.root = root
+        self.ops = ops
 
     def refuse_foreign(self, env_key: str) -> None:
-        generations.refuse_foreign(self.root, env_key)
+        generations.refuse_foreign(self.root, env_key, ops=self.ops)
 
     def new_generation(self, env_key: str) -> tuple[str, Path]:
         gen_id, gen_dir = generations.next_generation_path(self.root, env_key)
@@ -75,7 +78,7 @@ class RootStore:
         generations.write_receipt(gen_dir, receipt)
 
     def live_generation(self, env_key: str) -> Generation | None:
-        return generations.live_generation(self.root, env_key)
+        return generations.live_generation(self.root, env_key, ops=self.ops)
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return generations.owned(self.root, generations.list_generations(self.root, env_key))
@@ -87,22 +90,22 @@ class RootStore:
         return generations.last_number(self.root, env_key)
 
     def switch(self, env_key: str, gen_dir: Path) -> None:
-        generations.switch(self.root, env_key, gen_dir)
+        generations.switch(self.root, env_key, gen_dir, ops=self.ops)
 
     def has_link(self, env_key: str) -> bool:
-        return generations.has_link(self.root, env_key)
+        return generations.has_link(self.root, env_key, ops=self.ops)
 
     def occupied(self, env_key: str) -> bool:
         return os.path.lexists(layout.env_link(self.root, env_key))
 
     def unlink_env(self, env_key: str) -> None:
-        generations.unlink_env(self.root, env_key)
+        generations.unlink_env(self.root, env_key, ops=self.ops)
 
     def delete_tree(self, path: Path) -> Removal:
-        return generations.delete_tree(self.root, path)
+        return generations.delete_tree(self.root, path, ops=self.ops)
 
     def delete_adopted(self, folder: Path) -> Removal:
-        return generations.delete_adopted(self.root, folder)
+        return generations.delete_adopted(self.root, folder, ops=self.ops)
 
     def read_state(self) -> AppliedState:
         return read_state(self.root)

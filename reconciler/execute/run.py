@@ -7,10 +7,11 @@ from reconciler.cli.progress import Reporter
 from reconciler.commands.plan import PlanRun
 from reconciler.core.outcome import ApplyReport
 from reconciler.execute import uv as build
-from reconciler.execute.builder import UvBuilder, file_verifier
+from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
 from reconciler.execute.executor import Applier, adopted_to_record
 from reconciler.execute.rootstore import RootStore
 from reconciler.execute.targets import EnvTarget
+from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import layout
@@ -22,6 +23,8 @@ def execute(
     run: PlanRun,
     targets: dict[str, EnvTarget],
     reporter: Reporter,
+    *,
+    platform: Platform,
 ) -> ApplyReport:
     """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
     root = loaded.root
@@ -33,11 +36,12 @@ def execute(
         loaded,
         targets,
         UvBuilder(),
-        file_verifier(root),
+        file_verifier(root, venv=platform.venv),
         reporter,
         uv_version=build.uv_version() if targets else "unknown",
         link_mode=link_mode,
-        store=RootStore(root),
+        store=RootStore(root, platform.ops),
+        inspect=generation_inspector(platform.venv),
     )
     report = applier.run(run.plan)
     applier.record_adopted()

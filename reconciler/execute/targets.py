@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.core.plan import Plan
 from reconciler.execute.uv import BuildRequest
+from reconciler.platform import VenvLayout
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
 
@@ -27,7 +28,7 @@ class EnvTarget:
     request_template: BuildRequest
 
 
-def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
+def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
     """Everything the create/replace steps need, found before anything is built: a missing
     Python fails here, with nothing touched."""
     from reconciler.observe.inputs import fresh_locks
@@ -49,6 +50,7 @@ def env_targets(loaded: LoadedManifest, plan: Plan) -> dict[str, EnvTarget]:
             sources=manifest.sources_for(key),
             base_dir=loaded.base_dir,
             link_mode="copy",
+            venv=venv,
         )
         targets[key] = EnvTarget(
             env_key=key,

@@ -13,9 +13,9 @@ from functools import cache
 from pathlib import Path
 
 from reconciler.errors import ReconcileError
+from reconciler.platform import VenvLayout
 from reconciler.runner import Command, Unfinished, attempt, uv_bin
 from reconciler.spec.manifest import LinkMode, Sources, local_path
-from reconciler.store import layout
 
 BUILD_TIMEOUT = 3600.0
 """Seconds ``uv venv`` and ``uv pip sync`` get to build a generation."""
@@ -43,6 +43,7 @@ class BuildRequest:
     sources: Sources
     base_dir: Path
     link_mode: str
+    venv: VenvLayout
 
 
 def _uv_env() -> dict[str, str]:
@@ -124,7 +125,7 @@ def sync_command(request: BuildRequest, refresh: Sequence[str] = ()) -> Command:
             "--link-mode",
             request.link_mode,
             "--python",
-            str(layout.interpreter(request.gen_dir, sys.platform == "win32")),
+            str(request.venv.interpreter(request.gen_dir)),
             *source_args(request.sources, request.base_dir),
             *refresh_args,
             str(request.lockfile),

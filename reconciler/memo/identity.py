@@ -28,6 +28,8 @@ TYPE_CHECKING = False  # typing itself is not imported: start-up is what the mem
 if TYPE_CHECKING:
     from typing import Any
 
+    from reconciler.platform import VenvLayout
+
 
 Identity = tuple[int, ...]
 
@@ -112,8 +114,8 @@ def env_paths(
     path: str,
     real: str | None,
     pyvenv_cfg: Mapping[str, str] | None,
-    windows: bool = False,
     *,
+    venv: VenvLayout,
     parent: bool = True,
 ) -> list[str]:
     """The paths of one env that observation reads, besides its RECORD-listed files.
@@ -122,7 +124,7 @@ def env_paths(
     if real is None:
         return paths
     base = Path(real)
-    python = layout.interpreter(base, windows)
+    python = venv.interpreter(base)
     paths += [
         real,
         str(base / "pyvenv.cfg"),
@@ -131,7 +133,7 @@ def env_paths(
         str(python),
         os.path.realpath(python),
     ]
-    paths += [str(base / script) for script in layout.activation_scripts(windows)]
+    paths += [str(base / script) for script in venv.activation]
     home = (pyvenv_cfg or {}).get("home")
     if home:
         paths.append(home)

@@ -8,12 +8,14 @@ anything. Envs are observed in parallel.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
@@ -25,9 +27,13 @@ from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_pack
 from reconciler.observe.look import EnvRequest as EnvRequest
 from reconciler.observe.look import look_at
 from reconciler.observe.look import read_pyvenv_cfg as read_pyvenv_cfg
+from reconciler.platform import VenvLayout
 from reconciler.runner import Command, Unfinished, attempt
 from reconciler.store import layout
 from reconciler.store.generations import read_receipt
+
+if TYPE_CHECKING:
+    from reconciler.store.fsops import StoreOps
 
 PROBE_TIMEOUT = 300.0
 
@@ -70,11 +76,11 @@ def _read_receipt(env_dir: Path) -> tuple[tuple[str, str], ...] | None:
     return tuple(sorted((str(k), str(v)) for k, v in data.items()))
 
 
-def installed_dists(env_dir: Path, windows: bool = False) -> tuple[InstalledDist, ...]:
+def installed_dists(env_dir: Path, *, venv: VenvLayout) -> tuple[InstalledDist, ...]:
     """Every ``*.dist-info`` with a readable Name and Version, sorted."""
     parser = HeaderParser()
     found: list[InstalledDist] = []
-    for site in site_packages(env_dir, windows):
+    for site in site_packages(env_dir, venv=venv):
         for dist_info in glob(site, "*.dist-info"):
             try:
                 data = read_regular_bytes(dist_info / "METADATA", METADATA_LIMIT)
@@ -114,28 +120,30 @@ def probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str
     )
 
 
-def observe_env(request: EnvRequest, windows: bool = False) -> EnvFacts:
+def observe_env(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
     """Gather every fact about one env folder: ``look_at``'s, its receipt, one probe of its
     interpreter (when there is one to run) and its installed distributions. Never raises for
     a broken env."""
-    facts = look_at(request, windows)
+    facts = look_at(request, venv=venv)
     if not facts.exists or facts.escapes_root or facts.real_path is None:
         return facts
     real = Path(facts.real_path)
     probed: ProbeResult | None = None
     probe_error: str | None = f"the interpreter {facts.interpreter_problem}"
     if facts.interpreter_problem is None:
-        probed, probe_error = probe(layout.interpreter(real, windows), request.imports)
+        probed, probe_error = probe(venv.interpreter(real), request.imports)
     return dataclasses.replace(
         facts,
         receipt=_read_receipt(real),
         probe=probed,
         probe_error=probe_error,
-        installed=installed_dists(real, windows),
+        installed=installed_dists(real, venv=venv),
     )
 
 
-def observe_all(requests: Iterable[EnvRequest], workers: int | None = None) -> dict[str, EnvFacts]:
+def observe_all(
+    requests: Iterable[EnvRequest], *, venv: VenvLayout, workers: int | None = None
+) -> dict[str, EnvFacts]:
     """Observe envs in parallel; the result is keyed and sorted by env_key."""
     todo = sorted(requests, key=lambda r: r.env_key)
     if not todo:
@@ -143,7 +151,7 @@ def observe_all(requests: Iterable[EnvRequest], workers: int | None = None) -> d
     limit = workers or min(len(todo), max(4, (os.cpu_count() or 1) * 2))
     pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="observe")
     try:
-        facts = list(pool.map(observe_env, todo))
+        facts = list(pool.map(functools.partial(observe_env, venv=venv), todo))
     except BaseException:
         # Ctrl-C or SIGTERM: envs not started yet are dropped, not observed one by one
         # while the interruption waits (those in flight end within a probe's timeout).
@@ -163,10 +171,10 @@ def undeclared_entries(root: Path, declared: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if not layout.is_internal(n) and n not in known))
 
 
-def created_by_reconcile(root: Path, name: str) -> bool:
+def created_by_reconcile(root: Path, name: str, *, ops: StoreOps) -> bool:
     """Whether ``<root>/<name>`` is an env that reconcile made: its link, pointing at one of
     the generations under ``<root>/.generations/<name>/``. A real folder is not, whatever it
     holds (a receipt copied from a generation, say): it is an orphan to leave alone."""
     from reconciler.store.generations import has_link, live_generation
 
-    return has_link(root, name) and live_generation(root, name) is not None
+    return has_link(root, name, ops=ops) and live_generation(root, name, ops=ops) is not None

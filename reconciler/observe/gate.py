@@ -15,10 +15,10 @@ from, and given again while none of them changes: no hashing, no probe.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.core.health import CANNOT_START, corruption_phrase, structure
 from reconciler.errors import PathUnreadable
@@ -26,7 +26,9 @@ from reconciler.memo import health as verdicts
 from reconciler.memo.identity import env_paths
 from reconciler.observe.env import probe
 from reconciler.observe.look import EnvRequest, look_at, read_pyvenv_cfg
-from reconciler.store import layout
+
+if TYPE_CHECKING:
+    from reconciler.platform import VenvLayout
 
 
 @dataclass(frozen=True)
@@ -41,33 +43,32 @@ class Expect:
     verify_ignore: tuple[str, ...] = ()
 
 
-def structure_problem(env_dir: Path) -> str | None:
+def structure_problem(env_dir: Path, *, venv: VenvLayout) -> str | None:
     """A fast check with no subprocess: interpreter, pyvenv.cfg, base interpreter; the same
     judgement as `verify`'s env-level findings (``health.structure``), as one phrase. A
     folder that cannot be looked at (permissions) is a problem, never an exception."""
-    windows = sys.platform == "win32"
     try:
-        facts = look_at(EnvRequest("", env_dir), windows)
+        facts = look_at(EnvRequest("", env_dir), venv=venv)
     except PathUnreadable as exc:
         return f"it cannot be looked at ({exc.message})"
     if not facts.exists:
         return f"{env_dir} is not an env folder"
-    for finding in structure(facts, windows):
+    for finding in structure(facts, venv=venv):
         if finding.reason == "interpreter_broken":  # the path, for whoever reads the phrase
-            python = layout.interpreter(env_dir, windows)
+            python = venv.interpreter(env_dir)
             return f"its interpreter {python} {facts.interpreter_problem}"
         if finding.reason in CANNOT_START:
             return "its " + finding.detail.removeprefix("the ")
     return None
 
 
-def env_problem(root: Path, env_dir: Path, expect: Expect) -> str | None:
+def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) -> str | None:
     """Why the env at ``env_dir`` cannot be used, as a phrase (``"2 files are corrupted
     (zero_byte click/core.py, missing click/utils.py)"``), or ``None`` when it can.
 
     ``root`` holds the hash cache and the remembered verdicts. Never raises for a broken env
     or a filesystem problem."""
-    problem = structure_problem(env_dir)
+    problem = structure_problem(env_dir, venv=venv)
     if problem is not None:
         return problem
     real = os.path.realpath(env_dir)
@@ -78,15 +79,17 @@ def env_problem(root: Path, env_dir: Path, expect: Expect) -> str | None:
             return remembered[0]
     started_ns = time.time_ns()  # before anything is read: the racy rule's reference
     seen: list[str] = []
-    problem, lasting = _check(root, env_dir, expect, seen)
+    problem, lasting = _check(root, env_dir, expect, seen, venv)
     if memo is not None and lasting and root.is_dir():
         cfg = read_pyvenv_cfg(Path(real))
-        own = env_paths(str(env_dir), real, dict(cfg or ()), sys.platform == "win32", parent=False)
+        own = env_paths(str(env_dir), real, dict(cfg or ()), venv=venv, parent=False)
         verdicts.remember(memo, [*seen, *own], problem, started_ns)
     return problem
 
 
-def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[str | None, bool]:
+def _check(
+    root: Path, env_dir: Path, expect: Expect, seen: list[str], venv: VenvLayout
+) -> tuple[str | None, bool]:
     """The verdict, and whether it lasts as long as the files it was drawn from (an
     interpreter that timed out or a folder that could not be read may do better next time)."""
     # Here, not at the top: a remembered verdict needs none of them (`which` starts faster).
@@ -94,7 +97,7 @@ def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[
     from reconciler.observe.walk import EnvNotVerifiable
 
     try:
-        report = verify_dir(root, env_dir, expect.verify_ignore, seen=seen)
+        report = verify_dir(root, env_dir, expect.verify_ignore, venv=venv, seen=seen)
     except EnvNotVerifiable as exc:
         return f"its files cannot be checked: {exc.message}", False
     except OSError as exc:
@@ -102,7 +105,7 @@ def _check(root: Path, env_dir: Path, expect: Expect, seen: list[str]) -> tuple[
     if report.findings:
         return corruption_phrase(report), True
     try:
-        result, error = probe(layout.interpreter(env_dir, sys.platform == "win32"), expect.imports)
+        result, error = probe(venv.interpreter(env_dir), expect.imports)
     except (ValueError, KeyError, TypeError):  # something in the env garbled the answer
         return "its interpreter gave an unreadable answer to the health probe", False
     if result is None:

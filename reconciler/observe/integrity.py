@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from reconciler.store import layout
 from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
+    from reconciler.platform import VenvLayout
     from reconciler.spec.manifest import LoadedManifest
 
 
@@ -136,6 +136,7 @@ def verify_dir(
     env_dir: Path,
     ignore: Sequence[str],
     *,
+    venv: VenvLayout,
     deep: bool = False,
     seen: list[str] | None = None,
     baseline: Sequence[RecordDefect] | None = None,
@@ -151,14 +152,18 @@ def verify_dir(
     if baseline is None:
         baseline = receipt_baseline(root, real, seen)
     if cache_folder(root, "hashes") is None:  # a link where the cache should be: no cache
-        return verify_env(env_dir, ignore, deep=True, seen=seen, baseline=baseline)
+        return verify_env(env_dir, ignore, venv=venv, deep=True, seen=seen, baseline=baseline)
     cache = HashCache.load(cache_file(root, real), real)
-    report = verify_env(env_dir, ignore, cache=cache, deep=deep, seen=seen, baseline=baseline)
+    report = verify_env(
+        env_dir, ignore, venv=venv, cache=cache, deep=deep, seen=seen, baseline=baseline
+    )
     cache.save()
     return report
 
 
-def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -> EnvCheck:
+def check_env(
+    scope: VerifyScope, target: VerifyTarget, *, venv: VenvLayout, deep: bool = False
+) -> EnvCheck:
     """Check one declared env (managed: its live generation; adopted: its own folder): first
     what `which` would refuse it for (``health.structure``, judged from a few ``stat`` calls,
     never from a cache, so nothing remembered can hide an env that lost its interpreter),
@@ -170,7 +175,6 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
     path, kind = Path(target.path), target.kind
     shown = display_path(path)
     root = Path(scope.root)
-    windows = sys.platform == "win32"
 
     def checked(
         report: VerifyReport | None, problem: str | None, found: Sequence[Finding] = ()
@@ -185,7 +189,7 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
     try:
         facts = look_at(
             EnvRequest(target.env_key, path, confine_to=root if kind == "managed" else None),
-            windows,
+            venv=venv,
         )
     except PathUnreadable as exc:
         return checked(None, exc.message)
@@ -201,24 +205,24 @@ def check_env(scope: VerifyScope, target: VerifyTarget, *, deep: bool = False) -
         return checked(
             None, f"the link leads outside the root, to {facts.real_path}; it is not followed"
         )
-    found = structure(facts, windows)
+    found = structure(facts, venv=venv)
     real = Path(facts.real_path or path)
     try:
-        report = verify_dir(root, real, target.ignore, deep=deep)
+        report = verify_dir(root, real, target.ignore, venv=venv, deep=deep)
     except EnvNotVerifiable as exc:
         return checked(None, exc.message, found)
     return checked(report, None, found)
 
 
 def check_envs(
-    scope: VerifyScope, env_keys: Iterable[str] = (), *, deep: bool = False
+    scope: VerifyScope, env_keys: Iterable[str] = (), *, venv: VenvLayout, deep: bool = False
 ) -> list[EnvCheck]:
     """Verify the named envs (default: every declared env but those marked for deletion,
     which have nothing to keep intact), in key order."""
     named = set(env_keys)
     store.check(Path(scope.root))
     return [
-        check_env(scope, target, deep=deep)
+        check_env(scope, target, venv=venv, deep=deep)
         for target in scope.targets
         if target.env_key in named or (not named and target.env_key not in scope.doomed)
     ]

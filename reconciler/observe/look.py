@@ -20,7 +20,7 @@ from pathlib import Path
 from reconciler.core.facts import EnvFacts, PathKind
 from reconciler.errors import PathUnreadable
 from reconciler.files import NotARegularFile, read_regular_bytes
-from reconciler.store import layout
+from reconciler.platform import VenvLayout
 
 
 @dataclass(frozen=True)
@@ -169,15 +169,15 @@ def recorded_venv_path(script: str) -> str | None:
 
 
 def _activation(
-    env_dir: Path, windows: bool
+    env_dir: Path, venv: VenvLayout
 ) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
     """The activation scripts that are missing, those that are empty, and the folder
     ``bin/activate`` was made for."""
-    sizes = {name: _file_size(env_dir / name) for name in layout.activation_scripts(windows)}
+    sizes = {name: _file_size(env_dir / name) for name in venv.activation}
     missing = tuple(name for name, size in sizes.items() if size is None)
     empty = tuple(name for name, size in sizes.items() if size == 0)
     recorded = None
-    if not windows:
+    if not venv.windows:
         try:
             text = _read_small(env_dir / "bin" / "activate")
         except (OSError, ValueError):
@@ -186,7 +186,7 @@ def _activation(
     return missing, empty, recorded
 
 
-def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
+def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
     """The facts about one env folder that need no process and no walk: what is at its
     path, its interpreter, pyvenv.cfg, base interpreter and activation scripts.
     `verify` and `which` judge an env's structure from these alone; ``observe_env`` adds the
@@ -210,9 +210,9 @@ def look_at(request: EnvRequest, windows: bool = False) -> EnvFacts:
         )
     cfg, cfg_problem = _pyvenv_cfg(real)
     home = dict(cfg or ()).get("home")
-    python_problem = interpreter_problem(layout.interpreter(real, windows))
+    python_problem = interpreter_problem(venv.interpreter(real))
     home_problem = _home_problem(Path(home)) if home else None
-    missing_activation, empty_activation, recorded = _activation(real, windows)
+    missing_activation, empty_activation, recorded = _activation(real, venv)
     return EnvFacts(
         env_key=request.env_key,
         path=str(path),

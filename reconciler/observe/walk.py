@@ -39,6 +39,7 @@ from reconciler.observe.hashing import Hasher, read_record, sha256_file
 from reconciler.observe.rows import RowChecker
 from reconciler.observe.tally import Item, Tally
 from reconciler.observe.workers import check_all, default_workers
+from reconciler.platform import VenvLayout
 from reconciler.spec.record import RecordChecks, dist_name, resolve_record
 
 
@@ -152,11 +153,11 @@ class _Records:
         except OSError as exc:
             return exc
         if cache is None:
-            return resolve_record(data, record_rel, site_rel, self.windows)
+            return resolve_record(data, record_rel, site_rel, windows=self.windows)
         digest = hashlib.sha256(data).digest()
         checks = RecordChecks.from_plain(cache.record_by_content(real, context, digest))
         if checks is None:
-            checks = resolve_record(data, record_rel, site_rel, self.windows)
+            checks = resolve_record(data, record_rel, site_rel, windows=self.windows)
         cache.store_record(real, info, context, digest, checks.to_plain(), self.started_ns)
         return checks
 
@@ -166,7 +167,7 @@ def verify_env(
     ignore: Sequence[str] = (),
     workers: int | None = None,
     *,
-    windows: bool = False,
+    venv: VenvLayout,
     hasher: Hasher = sha256_file,
     cache: HashCache | None = None,
     deep: bool = False,
@@ -178,7 +179,8 @@ def verify_env(
     ``ignore`` holds ``verify_ignore`` globs relative to site-packages: a matching file whose
     content differs from RECORD is an allowed modification, not a finding. ``workers`` bounds
     the processes (or threads) that check files, the calling one included (default: one per
-    core). ``windows`` selects the ``Lib/site-packages`` layout. ``hasher`` digests one file
+    core). ``venv`` says where site-packages is (``Lib/site-packages`` on Windows). ``hasher``
+    digests one file
     (``sha256_file``; another one runs in this process only). ``env_dir`` may be a symlink (a
     live env pointing at its generation); everything is checked inside the folder it
     resolves to.
@@ -217,14 +219,14 @@ def verify_env(
         ) from None
     if cache is not None and cache.env_real != env_real:
         raise ValueError(f"the hash cache is for {cache.env_real}, not {env_real}")
-    sites = site_packages(Path(env_real), windows)
+    sites = site_packages(Path(env_real), venv=venv)
     if not sites:
-        layout = "Lib/site-packages" if windows else "lib/python*/site-packages"
         raise EnvNotVerifiable(
-            f"{env_dir} has no {layout} folder; is it a venv? Rebuild it or fix the path."
+            f"{env_dir} has no {venv.site_packages} folder; is it a venv? Rebuild it or fix "
+            "the path."
         )
     env = EnvFolder(env_real, seen)
-    records = _Records(env, windows, cache, deep, started_ns)
+    records = _Records(env, venv.windows, cache, deep, started_ns)
     owners: dict[str, list[str]] = {}
     for site in sites:
         for name, dist_info_rel in records.site(site):
@@ -237,7 +239,7 @@ def verify_env(
     check_all(checker, tally, rest, workers if workers is not None else default_workers())
     if cache is not None and tally.entries:
         cache.store_entries(tally.entries)
-    findings, allowed = judge(records.issues, tally.found, ignore, windows)
+    findings, allowed = judge(records.issues, tally.found, ignore, venv.windows)
     findings, informed = against_baseline(findings, allowed, defects)
     return VerifyReport(
         env_dir=str(env_dir),

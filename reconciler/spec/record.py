@@ -215,7 +215,7 @@ def _is_absolute(path: str, windows: bool) -> bool:
     return windows and len(path) >= 2 and path[1] == ":"
 
 
-def env_relative(path: str, site: str, windows: bool = False) -> str | None:
+def env_relative(path: str, site: str, *, windows: bool) -> str | None:
     """Where a RECORD path lands, relative to the env folder, or ``None`` if it escapes.
 
     ``path`` is relative to site-packages, which is ``site`` relative to the env folder
@@ -246,10 +246,10 @@ def env_relative(path: str, site: str, windows: bool = False) -> str | None:
     return "/".join(parts)
 
 
-def site_relative(path: str, windows: bool = False) -> str | None:
+def site_relative(path: str, *, windows: bool) -> str | None:
     """A RECORD path normalized inside site-packages (for ``verify_ignore``), or ``None`` when
     it is absolute or leaves site-packages (scripts, headers, data files)."""
-    return env_relative(path, "", windows)
+    return env_relative(path, "", windows=windows)
 
 
 MAX_INVALID_ROWS = 10
@@ -338,9 +338,7 @@ class RecordChecks:
         )
 
 
-def resolve_record(
-    data: bytes | str, record_rel: str, site: str, windows: bool = False
-) -> RecordChecks:
+def resolve_record(data: bytes | str, record_rel: str, site: str, *, windows: bool) -> RecordChecks:
     """Parse a RECORD and resolve its rows for checking. Never raises.
 
     ``record_rel`` is the RECORD's own path relative to the env folder (where its
@@ -378,7 +376,7 @@ def resolve_record(
                 parsed.sha256,
                 parsed.size,
             )
-        env_rel = env_relative(path, site, windows)
+        env_rel = env_relative(path, site, windows=windows)
         if env_rel is None:
             issues.append(
                 ("outside_env", path, f"RECORD line {number} points outside the env; not read")

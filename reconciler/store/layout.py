@@ -42,18 +42,6 @@ def is_internal(name: str) -> bool:
     return name.startswith(".")
 
 
-def interpreter(env_dir: Path, windows: bool = False) -> Path:
-    if windows:
-        return env_dir / "Scripts" / "python.exe"
-    return env_dir / "bin" / "python"
-
-
-def activation_scripts(windows: bool = False) -> tuple[str, ...]:
-    if windows:
-        return ("Scripts/activate.bat", "Scripts/Activate.ps1")
-    return ("bin/activate",)
-
-
 def set_aside_name(name: str, tag: str) -> str:
     """The hidden sibling an adopted folder is renamed to before its deletion when the trash
     is on another filesystem: ``.venv`` -> ``.venv.reconcile-trash-<tag>``."""

@@ -33,7 +33,7 @@ from reconciler.store.windows import ASIDE_SUFFIX
 
 NAME = "removals.json"
 FORMAT_VERSION = "1"
-SWITCH_MARK = ".switch-"  # in the names generations.switch and winpaths.switch give
+SWITCH_MARK = ".switch-"  # in the names both switches give (store.posix, store.windows)
 ASIDE_MARK = ".reconcile-trash-"  # in the names layout.set_aside_name gives
 
 Kind = Literal["trash", "aside", "switch"]

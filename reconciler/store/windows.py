@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import ntpath
-import os
 import stat
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -535,8 +534,3 @@ class NativeWindowsOps:
 
     def real_path(self, path: PurePath) -> PurePath:
         return PureWindowsPath(strip_extended(str(Path(path).resolve())))
-
-
-def native() -> WindowsOps | None:
-    """The OS calls of the Windows code paths on Windows; None elsewhere (POSIX code paths)."""
-    return NativeWindowsOps() if os.name == "nt" else None

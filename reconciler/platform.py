@@ -1,0 +1,80 @@
+"""The running system, decided once: POSIX or Windows, the venv layout that goes with it, and
+the filesystem operations under the root (the env link, the switch, removal).
+
+Only the edges call :func:`current` (the CLI's commands and ``runtime.resolve``); everything
+below takes the :class:`Platform` (or its :class:`VenvLayout`) as a parameter, so a test can
+judge a Windows-layout venv, or drive the Windows store code, on Linux.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.store.fsops import StoreOps
+
+
+@dataclass(frozen=True)
+class VenvLayout:
+    """Where a venv keeps its interpreter, scripts and packages: ``bin/python`` and
+    ``lib/pythonX.Y/site-packages`` on POSIX, ``Scripts/python.exe`` and ``Lib/site-packages``
+    on Windows."""
+
+    windows: bool
+    scripts: str
+    python_name: str
+    site_packages: str
+    """The site-packages folder relative to the env folder (a glob on POSIX)."""
+    activation: tuple[str, ...]
+    """The activation scripts relative to the env folder."""
+
+    @property
+    def python(self) -> str:
+        """The interpreter relative to the env folder, with ``/``."""
+        return f"{self.scripts}/{self.python_name}"
+
+    def interpreter(self, env_dir: Path) -> Path:
+        return env_dir / self.scripts / self.python_name
+
+
+POSIX_VENV = VenvLayout(
+    windows=False,
+    scripts="bin",
+    python_name="python",
+    site_packages="lib/python*/site-packages",
+    activation=("bin/activate",),
+)
+WINDOWS_VENV = VenvLayout(
+    windows=True,
+    scripts="Scripts",
+    python_name="python.exe",
+    site_packages="Lib/site-packages",
+    activation=("Scripts/activate.bat", "Scripts/Activate.ps1"),
+)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The system reconcile runs on: its venv layout and its filesystem operations."""
+
+    venv: VenvLayout
+    ops: StoreOps
+
+    @property
+    def windows(self) -> bool:
+        return self.venv.windows
+
+
+def current() -> Platform:
+    """The platform this process runs on. Called at the edges only; pass the value down."""
+    if os.name == "nt":
+        from reconciler.store.windows import NativeWindowsOps
+        from reconciler.store.winops import WindowsStoreOps
+
+        return Platform(WINDOWS_VENV, WindowsStoreOps(NativeWindowsOps()))
+    from reconciler.store.posix import PosixStoreOps
+
+    return Platform(POSIX_VENV, PosixStoreOps())

@@ -1,0 +1,109 @@
+"""IO: the filesystem operations under the root that differ between POSIX and Windows, as one
+protocol (:class:`StoreOps`), and what both implementations share.
+
+POSIX (:mod:`reconciler.store.posix`): ``<root>/<env_key>`` is a relative symlink replaced
+with one ``rename``; a removal is one rename into the trash, then ``rmtree``. Windows
+(:mod:`reconciler.store.winops`, over :mod:`reconciler.store.windows`): a directory junction
+switched in two renames; removal bottom-up through extended-length paths. Which one runs is
+decided once, by :func:`reconciler.platform.current`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Protocol
+
+from reconciler.errors import EnvPathOccupied, ReconcileError
+from reconciler.store import layout
+from reconciler.store import removals as journal
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a removal did: the paths removed and those that could not be (with why)."""
+
+    removed: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+class StoreOps(Protocol):
+    """What the store does to the env link and to folders it removes. Every method records
+    what it is about to create or rename in the record of removals
+    (:mod:`reconciler.store.removals`) first, as the implementations' docstrings say."""
+
+    def link_target(self, root: Path, env_key: str) -> PurePath | None:
+        """Where ``<root>/<env_key>`` points (inside a Windows switch's window, where the
+        junction set aside points); None, or OSError, when it is not a link."""
+
+    def foreign_at_link(self, root: Path, env_key: str) -> str | None:
+        """What sits at ``<root>/<env_key>`` that reconcile did not create (``"a folder"``,
+        ``"a file"``, ``"a link to …"``), or None. Reads only."""
+
+    def switch(self, root: Path, env_key: str, generation: Path) -> None:
+        """Point ``<root>/<env_key>`` at ``generation``; the caller refused a foreign entry."""
+
+    def is_link(self, path: Path) -> bool:
+        """Whether ``path`` is a symlink (or a junction on Windows)."""
+
+    def unlink(self, path: Path) -> None:
+        """Remove ``path`` when it is a link, never what it points at."""
+
+    def delete_tree(self, root: Path, path: Path) -> Removal:
+        """Remove a link, or a folder under the root through the trash; never raises for a
+        removal problem."""
+
+    def delete_adopted(self, root: Path, folder: Path) -> Removal:
+        """Delete an adopted venv's own folder outside the root (moved aside first)."""
+
+    def empty_trash_entry(self, root: Path, entry: Path, reported_as: str | None) -> Removal:
+        """Delete one recorded entry of the trash (or a folder set aside), its record dropped
+        once it is gone."""
+
+    def trash_dir(self, root: Path) -> Path:
+        """``<root>/.trash``, refused when it is a link or leads outside the root."""
+
+    def list_dir(self, path: Path) -> list[str]:
+        """The names in a folder; empty when it is not one."""
+
+    def recover_switch(
+        self, root: Path, env_keys: Sequence[str], recorded: Collection[PurePath]
+    ) -> None:
+        """Undo what a switch killed half-way left (Windows: put the old junction back)."""
+
+
+def refuse_foreign(ops: StoreOps, root: Path, env_key: str) -> None:
+    """Raise :class:`EnvPathOccupied` when ``<root>/<env_key>`` is anything but reconcile's
+    own link: reconcile never moves nor removes it."""
+    what = ops.foreign_at_link(root, env_key)
+    if what is not None:
+        raise EnvPathOccupied(layout.env_link(root, env_key), what)
+
+
+def forget(root: Path, *paths: PurePath) -> None:
+    """Drop the records of paths that are gone. A record that cannot be dropped now (a full
+    disk) names a path that does not exist, which the next cleanup drops."""
+    with contextlib.suppress(OSError, ReconcileError):
+        journal.drop(root, *paths)
+
+
+def summarize(
+    reported_as: str, entry: PurePath | None, failures: Sequence[tuple[str, str]]
+) -> Removal:
+    """Pure: one removal's result, with at most one line per thing that could not be removed
+    (the first entry left inside it, with why, and how many more), so a report names the
+    generation, not a thousand files. ``entry`` is where it was moved in the trash."""
+    if not failures:
+        return Removal(removed=(reported_as,))
+    first, why = failures[0]
+    if entry is not None and first != str(entry):
+        with contextlib.suppress(ValueError):
+            first = str(type(entry)(first).relative_to(entry))
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    if entry is None or str(entry) == reported_as:
+        detail = f"{first}: {why}{more}" if first != reported_as else f"{why}{more}"
+        return Removal(failed=((reported_as, detail),))
+    where = f"left in {entry}; the next apply or `reconcile gc` retries"
+    return Removal(failed=((reported_as, f"{first}: {why}{more}; {where}"),))
