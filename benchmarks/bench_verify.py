@@ -82,7 +82,7 @@ began = time.perf_counter()
 from pathlib import Path
 from reconciler.observe.hashcache import HashCache, cache_file
 from reconciler.observe.walk import verify_env
-from reconciler.platform import current
+from reconciler.store.system import current
 imported = time.perf_counter()
 env, root, deep = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "deep"
 real = os.path.realpath(env)

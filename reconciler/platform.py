@@ -1,14 +1,14 @@
 """The running system, decided once: POSIX or Windows, the venv layout that goes with it, and
 the filesystem operations under the root (the env link, the switch, removal).
 
-Only the edges call :func:`current` (the CLI's commands and ``runtime.resolve``); everything
-below takes the :class:`Platform` (or its :class:`VenvLayout`) as a parameter, so a test can
-judge a Windows-layout venv, or drive the Windows store code, on Linux.
+Plain data: :func:`reconciler.store.system.current` decides which, and only the edges call it
+(the CLI's commands and ``resolve()``); everything below takes the :class:`Platform` (or its
+:class:`VenvLayout`) as a parameter, so a test can judge a Windows-layout venv, or drive the
+Windows store code, on Linux.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,15 +66,3 @@ class Platform:
     @property
     def windows(self) -> bool:
         return self.venv.windows
-
-
-def current() -> Platform:
-    """The platform this process runs on. Called at the edges only; pass the value down."""
-    if os.name == "nt":
-        from reconciler.store.windows import NativeWindowsOps
-        from reconciler.store.winops import WindowsStoreOps
-
-        return Platform(WINDOWS_VENV, WindowsStoreOps(NativeWindowsOps()))
-    from reconciler.store.posix import PosixStoreOps
-
-    return Platform(POSIX_VENV, PosixStoreOps())

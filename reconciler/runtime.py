@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from reconciler.errors import ReconcileError
 from reconciler.observe import gate
 from reconciler.observe.inputs import load_manifest
-from reconciler.platform import Platform, current
+from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state
+from reconciler.store.system import current
 
 if TYPE_CHECKING:
     from reconciler.store.applylock import LockHolder
@@ -171,7 +172,7 @@ def resolve_loaded(
     on_wait: Callable[[LockHolder], None] | None = None,
 ) -> ResolvedEnv:
     """Resolve ``model`` with an already loaded manifest (see :func:`resolve`) on
-    ``platform`` (:func:`reconciler.platform.current`).
+    ``platform`` (:func:`reconciler.store.system.current`).
 
     ``on_wait(holder)`` is called once when waiting for an apply begins."""
     _check_timeout(timeout)

@@ -50,10 +50,11 @@ import pytest
 
 from reconciler import faults
 from reconciler.observe.inputs import load_manifest
-from reconciler.platform import POSIX_VENV, current
+from reconciler.platform import POSIX_VENV
 from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.store import layout
+from reconciler.store.system import current
 from tests.helpers import require_python
 from tests.processes import (
     default_signals,

@@ -22,9 +22,10 @@ from reconciler.observe.gate import structure_problem
 from reconciler.observe.inputs import load_manifest, read_lockfile
 from reconciler.observe.integrity import check_env, scope_of
 from reconciler.observe.look import look_at
-from reconciler.platform import POSIX_VENV, current
+from reconciler.platform import POSIX_VENV
 from reconciler.store import generations, layout
 from reconciler.store.posix import PosixStoreOps
+from reconciler.store.system import current
 from tests.helpers import Project, build_env, require_python, uv
 
 POSIX_OPS = PosixStoreOps()

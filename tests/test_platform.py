@@ -18,12 +18,13 @@ from reconciler.observe.gate import structure_problem
 from reconciler.observe.integrity import VerifyScope, VerifyTarget, check_env
 from reconciler.observe.look import EnvRequest, look_at
 from reconciler.observe.walk import EnvNotVerifiable, verify_env
-from reconciler.platform import POSIX_VENV, WINDOWS_VENV, current
+from reconciler.platform import POSIX_VENV, WINDOWS_VENV
 from reconciler.store.posix import PosixStoreOps
+from reconciler.store.system import current
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
-DECIDES = {"platform.py"}
+DECIDES = {"store/system.py"}
 """The one module that looks at the running system (``current()``)."""
 
 EDGES = {"cli/verbs.py", "runtime.py"}

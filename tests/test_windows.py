@@ -22,12 +22,13 @@ from reconciler import runner
 from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
-from reconciler.platform import WINDOWS_VENV, current
+from reconciler.platform import WINDOWS_VENV
 from reconciler.store import folders as store
 from reconciler.store import generations
 from reconciler.store import removals as journal
 from reconciler.store import windows as winpaths
 from reconciler.store.posix import PosixStoreOps
+from reconciler.store.system import current
 from reconciler.store.windows import Kind
 from reconciler.store.winops import WindowsStoreOps
 from tests.helpers import require_python

@@ -48,9 +48,9 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
     from reconciler.observe.inputs import load_manifest
-    from reconciler.platform import current
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
+    from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
     run = make_plan(loaded, args.target, platform=current(), deep=args.deep)
@@ -168,12 +168,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.execute.run import execute, record_adopted
     from reconciler.execute.targets import env_targets
     from reconciler.observe.inputs import load_manifest
-    from reconciler.platform import current
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
     from reconciler.spec.savedplan import check_saved, load_saved_plan
     from reconciler.store.applylock import ApplyLock
+    from reconciler.store.system import current
 
     saved = load_saved_plan(args.planfile) if args.planfile is not None else None
     if saved is not None and args.target:
@@ -239,8 +239,8 @@ def _applied() -> None:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from reconciler.commands.rollback import rollback, rollback_target
     from reconciler.observe.inputs import load_manifest
-    from reconciler.platform import current
     from reconciler.store.applylock import ApplyLock
+    from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
     if args.env not in loaded.manifest.managed_envs():
@@ -259,9 +259,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.commands.gc import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
     from reconciler.observe.inputs import load_manifest
-    from reconciler.platform import current
     from reconciler.store import generations
     from reconciler.store.applylock import ApplyLock
+    from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
     ops = current().ops
@@ -327,9 +327,9 @@ def _left_alone(paths: Sequence[Path]) -> None:
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
     from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
-    from reconciler.platform import current
     from reconciler.runtime import resolve_loaded
     from reconciler.store.layout import LOCK_WAIT
+    from reconciler.store.system import current
 
     timeout = LOCK_WAIT if args.wait_timeout is None else args.wait_timeout
 
@@ -363,8 +363,8 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 def cmd_verify(args: argparse.Namespace) -> int:
     from reconciler.memo import verify as verifymemo
     from reconciler.observe.integrity import check_envs
-    from reconciler.platform import current
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
+    from reconciler.store.system import current
 
     scope = verifymemo.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
@@ -388,8 +388,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """One table of every env; reads only, never takes the lock, exits 0 whatever it shows."""
     from reconciler.commands.status import status_report
     from reconciler.observe.inputs import load_manifest
-    from reconciler.platform import current
     from reconciler.report.status import render_json, render_text
+    from reconciler.store.system import current
 
     doc = status_report(load_manifest(args.manifest, args.root), platform=current())
     sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))

@@ -5,7 +5,7 @@ POSIX (:mod:`reconciler.store.posix`): ``<root>/<env_key>`` is a relative symlin
 with one ``rename``; a removal is one rename into the trash, then ``rmtree``. Windows
 (:mod:`reconciler.store.winops`, over :mod:`reconciler.store.windows`): a directory junction
 switched in two renames; removal bottom-up through extended-length paths. Which one runs is
-decided once, by :func:`reconciler.platform.current`.
+decided once, by :func:`reconciler.store.system.current`.
 """
 
 from __future__ import annotations
