@@ -97,14 +97,13 @@ from reconciler.execute import executor as apply
 from reconciler.commands import gc
 from reconciler.execute import builder, run, targets
 from reconciler.execute import uv as build
-from reconciler.observe import pythons
+from reconciler.observe import integrity
+from reconciler.execute import pythons
 imported = time.perf_counter() - start
 spent = {{}}
 calls = {{}}
 def wrap(module, name, label):
-    original = getattr(module, name, None)
-    if original is None:
-        return
+    original = getattr(module, name)  # a phase renamed away must fail the run, not vanish
     @functools.wraps(original)
     def timed(*args, **kwargs):
         began = time.perf_counter()
@@ -122,7 +121,7 @@ wrap(build, "supports_reflink", "reflink test")
 wrap(build, "uv_version", "uv --version")
 wrap(build, "create_venv", "uv venv")
 wrap(build, "sync", "uv pip sync")
-wrap(builder, "verify_files", "hash verification")
+wrap(integrity, "verify_dir", "hash verification")
 wrap(builder, "observe_env", "health probe (observe_env)")
 wrap(run, "execute", "execute (build, verify, switch)")
 began = time.perf_counter()

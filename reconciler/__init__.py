@@ -12,8 +12,8 @@ __all__ = ["EnvNotAvailable", "ReconcileError", "ResolvedEnv", "__version__", "r
 if TYPE_CHECKING:
     from typing import Any
 
+    from reconciler.commands.which import EnvNotAvailable, ResolvedEnv, resolve
     from reconciler.errors import ReconcileError
-    from reconciler.runtime import EnvNotAvailable, ResolvedEnv, resolve
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
     if name in ("resolve", "ResolvedEnv", "EnvNotAvailable"):
         import importlib
 
-        return getattr(importlib.import_module("reconciler.runtime"), name)
+        return getattr(importlib.import_module("reconciler.commands.which"), name)
     if name == "ReconcileError":
         from reconciler.errors import ReconcileError
 

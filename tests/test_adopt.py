@@ -464,13 +464,13 @@ def test_an_adopt_path_that_cannot_be_looked_at_is_one_sentence(project: Project
 def test_a_folder_set_aside_beside_itself_by_a_killed_apply_is_removed_by_the_next(
     legacy: Project,
 ) -> None:
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     legacy.write(_doomed(_migrated(fallbacks=False), "legacy-a"))
     lock(legacy)
     venv = legacy.folder / "environments/a/.venv"
     aside = venv.with_name(".venv.reconcile-trash-0badc0de")
-    journal.record(legacy.root, "aside", aside)  # what apply does: record, rename, SIGKILL
+    removals.record(legacy.root, "aside", aside)  # what apply does: record, rename, SIGKILL
     venv.rename(aside)
 
     dry = legacy.cli("gc", "--dry-run")
@@ -481,7 +481,7 @@ def test_a_folder_set_aside_beside_itself_by_a_killed_apply_is_removed_by_the_ne
     assert not aside.exists()
     assert sorted(p.name for p in (legacy.folder / "environments/a").iterdir()) == []
     assert "legacy-a" not in read_state(legacy.root).adopted
-    assert journal.entries(legacy.root) == []
+    assert removals.entries(legacy.root) == []
 
 
 LOOK_ALIKES = (

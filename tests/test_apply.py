@@ -28,8 +28,7 @@ import pytest
 from reconciler.cli.app import main
 from reconciler.platform import POSIX_VENV
 from reconciler.spec.lockfile import seal
-from reconciler.store import generations, layout
-from reconciler.store import removals as journal
+from reconciler.store import generations, layout, removals
 from tests.apply_helpers import (
     SERVING,
     TOOLS,
@@ -852,7 +851,7 @@ def test_gc_dry_run_lists_and_keeps_gc_removes_leftovers_and_keep_1_keeps_only_t
     _, incomplete = generations.next_generation_path(project.root, "serving")  # then killed
     assert incomplete == gen_dir(project, "serving", "g0004")
     (incomplete / "bin").mkdir(parents=True)
-    journal.record(project.root, "trash", project.root / layout.TRASH / "serving-1234abcd")
+    removals.record(project.root, "trash", project.root / layout.TRASH / "serving-1234abcd")
     trash = project.root / layout.TRASH / "serving-1234abcd" / "lib"  # renamed, then killed
     trash.mkdir(parents=True)
     (trash / "left.py").write_text("")

@@ -19,8 +19,7 @@ import pytest
 from reconciler.errors import EnvPathOccupied
 from reconciler.files import write_atomic
 from reconciler.platform import POSIX_VENV
-from reconciler.store import generations, layout
-from reconciler.store import removals as journal
+from reconciler.store import generations, layout, removals
 from reconciler.store.posix import PosixStoreOps
 from tests.apply_helpers import SERVING, TOOLS, apply, generations_of, lock, relock, setup, snapshot
 from tests.helpers import Project, require_python
@@ -151,7 +150,7 @@ def test_switch_never_moves_nor_removes_what_it_did_not_create_at_the_link(
     }
     assert not (tmp_path / layout.TRASH).exists()
     assert not list(tmp_path.glob(".env.switch-*"))
-    assert not (tmp_path / layout.STATE / journal.NAME).exists()
+    assert not (tmp_path / layout.STATE / removals.NAME).exists()
 
 
 def test_switch_replaces_its_own_link_even_a_dangling_one(tmp_path: Path) -> None:

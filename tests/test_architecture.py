@@ -13,8 +13,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
 # The foundation every layer may use: one exception root, the only process spawner, the file
-# helpers, signal handling and fault injection for the crash tests.
-BASE = frozenset({"errors", "runner", "files", "interrupts", "faults", "__version__"})
+# helpers, signal handling, fault injection for the crash tests, and the venv layouts (plain
+# data; which one applies is decided by store/system.py).
+BASE = frozenset({"errors", "runner", "files", "interrupts", "faults", "platform", "__version__"})
 
 # What each part may import besides BASE and itself. Lower layers never import higher ones.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -26,12 +27,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "memo": frozenset({"spec", "core", "store", "observe"}),
     "execute": frozenset({"spec", "core", "store", "observe", "memo"}),
     "commands": frozenset({"spec", "core", "report", "store", "observe", "memo", "execute"}),
-    "runtime": frozenset({"spec", "core", "store", "observe", "memo", "commands"}),
-    "cli": frozenset(
-        {"spec", "core", "report", "store", "observe", "memo", "execute", "commands", "runtime"}
-    ),
+    "cli": frozenset({"spec", "core", "report", "store", "observe", "memo", "execute", "commands"}),
     "__main__": frozenset({"cli"}),
-    "__init__": frozenset({"runtime"}),
+    "__init__": frozenset({"commands"}),
 }
 
 PURE = ("spec", "core", "report")
@@ -60,9 +58,26 @@ def _part(path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (imports for annotations
+    only: they never run, so they create no dependency between layers at run time)."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            yield from (node for stmt in child.orelse for node in _runtime_nodes_of(stmt))
+            continue
+        yield child
+        yield from _runtime_nodes(child)
+
+
+def _runtime_nodes_of(stmt: ast.AST) -> Iterator[ast.AST]:
+    yield stmt
+    yield from _runtime_nodes(stmt)
+
+
 def _imports(path: Path) -> Iterator[tuple[int, str]]:
-    """Every module ``path`` imports, at any depth (lazy imports in functions count)."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    """Every module ``path`` imports at run time, at any depth (lazy imports in functions
+    count; imports for the type checker only do not)."""
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
@@ -138,7 +153,7 @@ def test_only_the_runner_spawns_processes() -> None:
 
 def test_every_part_is_a_known_layer() -> None:
     parts = {_part(p) for p in _sources()}
-    assert parts <= set(ALLOWED) | BASE | {"runtime"}, parts - set(ALLOWED) - BASE
+    assert parts <= set(ALLOWED) | BASE, parts - set(ALLOWED) - BASE
 
 
 def test_the_architecture_page_names_every_part_and_only_modules_that_exist() -> None:

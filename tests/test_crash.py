@@ -49,9 +49,9 @@ from typing import Any
 import pytest
 
 from reconciler import faults
+from reconciler.commands.which import resolve_loaded
 from reconciler.observe.inputs import load_manifest
 from reconciler.platform import POSIX_VENV
-from reconciler.runtime import resolve_loaded
 from reconciler.spec.lockfile import parse_lockfile
 from reconciler.store import layout
 from reconciler.store.system import current

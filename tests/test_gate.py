@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.commands import gate
+from reconciler.commands.gate import Expect
 from reconciler.core.facts import ProbeResult
 from reconciler.core.health import corruption_phrase
 from reconciler.core.integrity import Category, IntegrityFinding, VerifyReport
 from reconciler.observe import env as observe
-from reconciler.observe import gate
-from reconciler.observe.gate import Expect
 from reconciler.platform import POSIX_VENV
 from reconciler.store import layout
 from tests.helpers import Project, require_python, settle

@@ -291,17 +291,17 @@ def test_a_recorded_entry_is_only_ever_one_of_the_shapes_reconcile_writes(
     """Whatever the record of removals holds (edited by hand, or by an attacker who can
     write it), an entry is only ever an entry of the trash, a switch's temporary in the
     root, or an absolute folder named as reconcile sets one aside."""
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     root = tmp_path / "root"
-    path = root / layout.STATE / journal.NAME
+    path = root / layout.STATE / removals.NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
     )
 
     adopted = [tmp_path / "project" / ".venv", tmp_path / "legacy"]
-    for entry in journal.entries(root, adopted):
+    for entry in removals.entries(root, adopted):
         if entry.kind == "trash":
             assert entry.path.parent == root / layout.TRASH
             assert re.fullmatch(r"[^/\\]+-[0-9a-f]{8}", entry.path.name), entry.path.name
@@ -342,18 +342,18 @@ def test_a_hand_edited_record_of_a_shape_reconcile_never_writes_is_ignored(
 ) -> None:
     """An ``aside`` entry beside no adopted folder of the manifest, a trash entry not named
     ``<name>-<8 hex>``, a switch entry not named ``.<env>.switch-<8 hex>``: never removed."""
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     root = tmp_path / "root"
-    path = root / layout.STATE / journal.NAME
+    path = root / layout.STATE / removals.NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [(k, p.replace("/LEGACY", str(tmp_path / "legacy"))) for k, p in rows]
     path.write_text(
         json.dumps({"entries": [{"kind": k, "path": p} for k, p in rows]}), encoding="utf-8"
     )
 
-    assert journal.entries(root, [tmp_path / "legacy"]) == []
-    assert journal.ignored(root, [tmp_path / "legacy"]) == [p for _, p in rows]
+    assert removals.entries(root, [tmp_path / "legacy"]) == []
+    assert removals.ignored(root, [tmp_path / "legacy"]) == [p for _, p in rows]
 
 
 @given(names=st.lists(_NAMES.map(lambda n: n.replace("/", "").replace("\\", "")), max_size=8))
@@ -390,10 +390,10 @@ def test_stray_temporaries_are_only_files_named_exactly_as_write_atomic_names_th
 def test_an_unreadable_record_of_removals_stops_gc_and_apply_in_one_sentence(
     project: Project,
 ) -> None:
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     setup(project, SERVING)
-    record = project.root / layout.STATE / journal.NAME
+    record = project.root / layout.STATE / removals.NAME
     record.write_text("{not json", encoding="utf-8")
     before = snapshot(project.root)
 
@@ -414,7 +414,7 @@ def test_gc_never_removes_what_a_hand_edited_record_names_and_says_so(
     """The record of removals is only ever a list of names reconcile gave: an ``aside`` entry
     outside any adopted folder's parent, a trash entry or a switch name of another shape, or
     a switch name on a folder, is left alone, and gc names each one in a note."""
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     setup(project, SERVING)
     victim = tmp_path / "victim"
@@ -431,7 +431,7 @@ def test_gc_never_removes_what_a_hand_edited_record_names_and_says_so(
         ("switch", ".serving.switch-y"),
         ("switch", ".serving.switch-0badc0de"),
     ]
-    record = project.root / layout.STATE / journal.NAME
+    record = project.root / layout.STATE / removals.NAME
     record.write_text(
         json.dumps({"format_version": "1", "entries": [{"kind": k, "path": p} for k, p in rows]}),
         encoding="utf-8",

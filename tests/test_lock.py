@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import app as cli
-from reconciler.execute import uv as uvbuild
+from reconciler.cli import app
+from reconciler.execute import uv
 from reconciler.spec.lockfile import parse_lockfile
 from tests.helpers import Project
 from tests.wheels import make_wheel, wheel_sha256
@@ -696,7 +696,7 @@ def test_an_index_that_never_answers_is_stopped_with_one_sentence(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("UV_HTTP_TIMEOUT", "300")  # uv would wait far longer than the lock does
-    monkeypatch.setattr(uvbuild, "COMPILE_TIMEOUT", 2.0)
+    monkeypatch.setattr(uv, "COMPILE_TIMEOUT", 2.0)
     project.write(
         f"""
         [envs.small]
@@ -708,7 +708,7 @@ def test_an_index_that_never_answers_is_stopped_with_one_sentence(
         no_index = false
         """
     )
-    code = cli.main(["--manifest", str(project.manifest), "lock"])
+    code = app.main(["--manifest", str(project.manifest), "lock"])
     captured = capsys.readouterr()
     assert code == 1, captured.err
     lines = [line for line in captured.err.splitlines() if line.strip()]
@@ -800,7 +800,7 @@ def test_find_links_paths_reach_uv_as_file_urls_that_keep_every_character(
     from reconciler.spec.manifest import Sources
 
     base = tmp_path / name
-    args = uvbuild.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)
+    args = uv.source_args(Sources(find_links=("wheels", "https://x.test/w")), base)
     assert args[:2] == ("--find-links", (base / "wheels").as_uri())
     assert Path(unquote(urlparse(args[1]).path)) == base / "wheels"
     assert args[2:] == ("--find-links", "https://x.test/w")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from reconciler.cli.app import main
 from reconciler.errors import ManifestError
-from reconciler.observe import env as observe
+from reconciler.observe import env
 from reconciler.runner import Command, Result
 from reconciler.spec.manifest import Manifest, parse_manifest
 
@@ -236,7 +236,7 @@ def no_process(command: Command) -> Result:
 
 @pytest.fixture
 def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(observe, "attempt", no_process)
+    monkeypatch.setattr(env, "attempt", no_process)
     yield
 
 

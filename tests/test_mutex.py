@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import LockTimeout, ReconcileError
-from reconciler.store import applylock as mutex
+from reconciler.store import applylock
 from reconciler.store.applylock import ApplyLock, LockHolder, read_holder
 from tests.processes import LockHolders
 
@@ -236,7 +236,7 @@ def test_a_timeout_must_be_a_finite_number_of_seconds(tmp_path: Path, timeout: f
 
 
 def test_the_default_timeout_is_ten_minutes(tmp_path: Path) -> None:
-    assert ApplyLock(tmp_path).timeout == mutex.DEFAULT_TIMEOUT == 600
+    assert ApplyLock(tmp_path).timeout == applylock.DEFAULT_TIMEOUT == 600
 
 
 def test_the_default_command_is_this_command_line(

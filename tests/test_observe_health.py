@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli.app import main
+from reconciler.commands.gate import structure_problem
 from reconciler.commands.plan import PlanRun, make_plan
 from reconciler.core.health import Expectation, assess, structure
 from reconciler.core.plan import Plan, Step
 from reconciler.observe.env import EnvRequest, observe_env
-from reconciler.observe.gate import structure_problem
 from reconciler.observe.inputs import load_manifest, read_lockfile
 from reconciler.observe.integrity import check_env, scope_of
 from reconciler.observe.look import look_at

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.commands.gate import structure_problem
 from reconciler.core.health import structure
 from reconciler.files import site_packages
-from reconciler.observe.gate import structure_problem
 from reconciler.observe.integrity import VerifyScope, VerifyTarget, check_env
 from reconciler.observe.look import EnvRequest, look_at
 from reconciler.observe.walk import EnvNotVerifiable, verify_env
@@ -27,14 +27,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 DECIDES = {"store/system.py"}
 """The one module that looks at the running system (``current()``)."""
 
-EDGES = {"cli/verbs.py", "runtime.py"}
+EDGES = {"cli/verbs.py", "commands/which.py"}
 """The commands and ``resolve()``: the only callers of ``current()``; they pass it down."""
 
 LOW_LEVEL = {
     "runner.py": "process groups (killpg or taskkill) and whether fork may be used",
     "execute/uv.py": "reflink copies are probed on Linux only",
     "store/applylock.py": "whether a lock holder's pid still runs (no os.kill(pid, 0) there)",
-    "observe/pythons.py": "where interpreters are installed (pyenv, Homebrew, the py launcher)",
+    "execute/pythons.py": "where interpreters are installed (pyenv, Homebrew, the py launcher)",
 }
 """Platform-specific low-level code that reads ``sys.platform`` or ``os.name`` for a reason
 of its own, never to pick the venv layout or the store's operations."""

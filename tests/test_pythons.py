@@ -19,8 +19,9 @@ from packaging.version import Version
 
 from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound
-from reconciler.observe import pythons
-from reconciler.observe.pythons import find_python, override_variable
+from reconciler.execute import pythons
+from reconciler.execute import uv as uv_argvs
+from reconciler.execute.pythons import find_python, override_variable
 from reconciler.spec.manifest import PythonDownloads
 from tests.helpers import require_python
 
@@ -321,7 +322,7 @@ def test_install_that_succeeds_without_a_usable_interpreter_still_raises(
 def test_a_hanging_download_is_cut_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
 ) -> None:
-    monkeypatch.setattr(pythons, "INSTALL_TIMEOUT", 1.0)
+    monkeypatch.setattr(uv_argvs, "INSTALL_TIMEOUT", 1.0)
     sleep = shutil.which("sleep") or "/bin/sleep"
     uv = FakeUv(tmp_path, f'[ "$2" = install ] && exec {sleep} 30\nexit 2\n')
 

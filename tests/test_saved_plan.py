@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler.cli.app import main
-from reconciler.spec.savedplan import SIZE_LIMIT, document_changes, stale_parts
+from reconciler.commands.savedplan import SIZE_LIMIT, document_changes, stale_parts
 from reconciler.store import layout
 from tests.apply_helpers import (
     SERVING,

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.store import layout
-from reconciler.store import removals as journal
+from reconciler.store import layout, removals
 from tests.helpers import Project, require_python, uv
 from tests.wheels import make_wheel
 
@@ -92,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     # an adopted venv holding a receipt (copied, or planted): read as any receipt is
     layout.receipt_path(folder / "legacy/.venv").write_text("{}", encoding="utf-8")
     # a journal of removals, as an interrupted removal leaves it
-    journal.journal_path(project.root).write_text('{"entries": []}', encoding="utf-8")
+    removals.journal_path(project.root).write_text('{"entries": []}', encoding="utf-8")
     yield project
 
 
@@ -135,7 +134,7 @@ FILES: dict[str, tuple[Callable[[Project], list[Path]], tuple[tuple[str, ...], .
         lambda p: [layout.bindings_path(p.root)],
         (("which", "m1"), ("plan",), ("status",)),
     ),
-    "removals": (lambda p: [journal.journal_path(p.root)], (("gc", "--dry-run"), ("apply",))),
+    "removals": (lambda p: [removals.journal_path(p.root)], (("gc", "--dry-run"), ("apply",))),
 }
 
 SENTENCES = {  # the one sentence a command stops with (elsewhere: findings or nothing)

@@ -26,7 +26,7 @@ import pytest
 
 from reconciler.core.integrity import IntegrityFinding, VerifyReport
 from reconciler.files import RACY_NS
-from reconciler.observe import walk as verify
+from reconciler.observe import walk
 from reconciler.observe.hashcache import HashCache, cache_file
 from reconciler.observe.hashing import CHUNK, FileHash, Hasher, sha256_file
 from reconciler.observe.rows import RowChecker
@@ -788,7 +788,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         parsed.append(record_rel)
         return resolve_record(data, record_rel, site, windows=windows)
 
-    monkeypatch.setattr(verify, "resolve_record", counting)
+    monkeypatch.setattr(walk, "resolve_record", counting)
     return parsed
 
 

@@ -23,10 +23,7 @@ from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.platform import WINDOWS_VENV
-from reconciler.store import folders as store
-from reconciler.store import generations
-from reconciler.store import removals as journal
-from reconciler.store import windows as winpaths
+from reconciler.store import folders, generations, removals, windows
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.system import current
 from reconciler.store.windows import Kind
@@ -100,7 +97,7 @@ class FakeWindows:
         return [p for p in self.nodes if p == top or p.is_relative_to(top)]
 
     def points_at(self, link: PurePath) -> PureWindowsPath:
-        return PureWindowsPath(winpaths.strip_extended(self.nodes[PureWindowsPath(link)].target))
+        return PureWindowsPath(windows.strip_extended(self.nodes[PureWindowsPath(link)].target))
 
     # --- WindowsOps
     def _node(self, path: PurePath) -> Node:
@@ -122,7 +119,7 @@ class FakeWindows:
 
     def read_link(self, path: PurePath) -> str:
         node = self._node(path)
-        assert node.kind in winpaths.LINKS
+        assert node.kind in windows.LINKS
         return node.target
 
     def rename(self, source: PurePath, destination: PurePath) -> None:
@@ -145,7 +142,7 @@ class FakeWindows:
 
     def remove_link(self, path: PurePath) -> None:
         self.calls.append(("remove_link", str(path)))
-        assert self._node(path).kind in winpaths.LINKS, f"{path} is not a link"
+        assert self._node(path).kind in windows.LINKS, f"{path} is not a link"
         del self.nodes[PureWindowsPath(path)]
 
     def remove_file(self, path: PurePath) -> None:
@@ -179,7 +176,7 @@ class FakeWindows:
     def clear_readonly(self, path: PurePath) -> None:
         self.calls.append(("clear_readonly", str(path)))
         node = self._node(path)
-        assert node.kind not in winpaths.LINKS, "attributes of a link are its target's"
+        assert node.kind not in windows.LINKS, "attributes of a link are its target's"
         node.readonly = False
 
     def real_path(self, path: PurePath) -> PurePath:
@@ -187,7 +184,7 @@ class FakeWindows:
         for part in PureWindowsPath(path).parts[1:]:
             resolved = resolved / part
             node = self.nodes.get(resolved)
-            if node is not None and node.kind in winpaths.LINKS:
+            if node is not None and node.kind in windows.LINKS:
                 resolved = self.points_at(resolved)
         return resolved
 
@@ -211,12 +208,12 @@ def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindow
 
     def kind(path: PurePath) -> str:
         found = fake.kind(path)
-        return "link" if found in winpaths.LINKS else {"file": "other"}.get(found, found)
+        return "link" if found in windows.LINKS else {"file": "other"}.get(found, found)
 
     records: dict[str, list[tuple[str, str]]] = {}
-    monkeypatch.setattr(store, "kind", kind)
-    monkeypatch.setattr(journal, "_read", lambda root: list(records.get(str(root), [])))
-    monkeypatch.setattr(journal, "_write", lambda root, rows: records.update({str(root): rows}))
+    monkeypatch.setattr(folders, "kind", kind)
+    monkeypatch.setattr(removals, "_read", lambda root: list(records.get(str(root), [])))
+    monkeypatch.setattr(removals, "_write", lambda root, rows: records.update({str(root): rows}))
     return fake
 
 
@@ -246,31 +243,31 @@ def as_path(path: PurePath) -> Path:
 def test_extended_length_paths_are_absolute_normalised_and_prefixed(
     given: str, long: str, plain: str
 ) -> None:
-    assert winpaths.extended(PureWindowsPath(given)) == long
-    assert winpaths.strip_extended(long) == plain
+    assert windows.extended(PureWindowsPath(given)) == long
+    assert windows.strip_extended(long) == plain
     raw = long.replace("\\\\?\\", "\\??\\", 1)  # how a junction stores its target
-    assert winpaths.strip_extended(raw) == plain
+    assert windows.strip_extended(raw) == plain
 
 
 def test_a_tree_deeper_than_max_path_keeps_every_part_and_a_relative_path_is_refused() -> None:
     deep = PureWindowsPath("C:/envs", *(["site-packages-with-a-long-name"] * 12), "mod.pyd")
     assert len(str(deep)) > 260
-    long = winpaths.extended(deep)
+    long = windows.extended(deep)
     assert long.startswith("\\\\?\\C:\\") and long.endswith("\\mod.pyd") and len(long) > 260
     with pytest.raises(ValueError, match="absolute"):
-        winpaths.extended(PureWindowsPath("envs/x"))
+        windows.extended(PureWindowsPath("envs/x"))
 
 
 # --- the switch ---------------------------------------------------------------------------
 
 
 def test_the_first_switch_renames_a_new_junction_into_place(fake: FakeWindows) -> None:
-    winpaths.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+    windows.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving") == "junction"
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert [c[0] for c in fake.calls] == ["create_junction", "rename"]
-    assert winpaths.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert windows.link_target(fake, ROOT, "serving") == GENS / "g0001"
 
 
 def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes_the_old(
@@ -282,10 +279,10 @@ def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes
     def look(source: PurePath, destination: PurePath) -> None:
         if source == ROOT / ".serving.switch-t":  # the old one is aside, the new one not in
             assert fake.kind(ROOT / "serving") == "missing"
-            seen_in_the_window.append(winpaths.link_target(fake, ROOT, "serving"))
+            seen_in_the_window.append(windows.link_target(fake, ROOT, "serving"))
 
     fake.before_rename = look
-    winpaths.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+    windows.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.calls == [
         ("create_junction", str(ROOT / ".serving.switch-t")),
@@ -307,7 +304,7 @@ def test_a_switch_that_cannot_rename_the_new_junction_in_puts_the_old_one_back(
     fake.fail_rename = (ROOT / ".serving.switch-t", ROOT / "serving")
 
     with pytest.raises(PermissionError):
-        winpaths.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+        windows.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert fake.kind(ROOT / ".serving.switch-t") == "missing"
@@ -322,7 +319,7 @@ def test_a_switch_over_a_hand_made_folder_or_file_refuses_and_touches_nothing(
 
     for key in ("serving", "tools"):
         with pytest.raises(EnvPathOccupied, match="move it away"):
-            winpaths.switch(fake, ROOT, key, GENS / "g0001", tag="t")
+            windows.switch(fake, ROOT, key, GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving" / "mine.txt") == "file"
     assert fake.kind(ROOT / "tools") == "file"
@@ -336,10 +333,10 @@ def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction
     fake.junction(ROOT / ".serving.switch-t-old", GENS / "g0001")  # the old one, aside
     fake.junction(ROOT / ".serving.switch-t", GENS / "g0002")  # the new one, not yet in
 
-    assert winpaths.link_target(fake, ROOT, "serving") == GENS / "g0001"
-    assert winpaths.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
+    assert windows.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert windows.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
-    stray = winpaths.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
+    stray = windows.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
     assert stray.removed and not stray.failures
     assert fake.kind(GENS / "g0002" / "Scripts" / "python.exe") == "file"  # not followed
 
@@ -374,7 +371,7 @@ def test_removal_clears_read_only_attributes_and_never_follows_a_junction(
     fake.dir(gen / "Lib" / "site-packages" / "pkg" / "locked-dir", readonly=True)
     fake.junction(gen / "Lib" / "escape", OUTSIDE)
 
-    outcome = winpaths.delete_tree(fake, ROOT, gen)
+    outcome = windows.delete_tree(fake, ROOT, gen)
 
     assert outcome.removed and not outcome.failures
     assert fake.under(gen) == [] and outcome.moved_to is not None
@@ -396,7 +393,7 @@ def test_a_locked_file_in_the_trash_is_reported_with_why_and_the_rest_is_removed
     fake.file(gen / "Lib" / "site-packages" / "fast" / "__init__.py")
     fake.rename(gen, entry)  # moved into the trash by an earlier delete
 
-    failures = winpaths.remove_tree(fake, entry)
+    failures = windows.remove_tree(fake, entry)
 
     pyd = entry / "Lib" / "site-packages" / "fast" / "_speedups.pyd"
     assert len(failures) == 1  # its folders are left too, but only because of it
@@ -462,10 +459,10 @@ def test_generations_reports_a_locked_file_left_in_the_trash_and_gc_retries_it(
 def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     fake: FakeWindows, on_windows: FakeWindows
 ) -> None:
-    outside = winpaths.delete_tree(fake, ROOT, OUTSIDE)
+    outside = windows.delete_tree(fake, ROOT, OUTSIDE)
     assert outside.failures == ((str(OUTSIDE), "outside the root; not touched"),)
     fake.junction(ROOT / "escape", OUTSIDE)
-    through = winpaths.delete_tree(fake, ROOT, ROOT / "escape" / "data.txt")
+    through = windows.delete_tree(fake, ROOT, ROOT / "escape" / "data.txt")
     assert through.failures and fake.kind(OUTSIDE / "data.txt") == "file"
 
     fake.junction(ROOT / ".trash", OUTSIDE)
@@ -479,7 +476,7 @@ def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     assert fake.kind(GENS / "g0001" / "Scripts" / "python.exe") == "file"
     assert fake.kind(OUTSIDE / "data.txt") == "file"
     with pytest.raises(ReconcileError):
-        winpaths.trash_dir(fake, ROOT)
+        windows.trash_dir(fake, ROOT)
 
 
 # --- adopted envs ---------------------------------------------------------------------------
@@ -518,7 +515,7 @@ def test_an_adopted_venv_on_the_roots_drive_goes_through_the_trash(fake: FakeWin
     legacy = PureWindowsPath("C:/legacy/.venv")
     _legacy_venv(fake, legacy)
 
-    outcome = winpaths.delete_adopted(fake, ROOT, legacy)
+    outcome = windows.delete_adopted(fake, ROOT, legacy)
 
     assert outcome.removed and outcome.moved_to is not None
     assert outcome.moved_to.parent == ROOT / ".trash"
@@ -542,13 +539,11 @@ def test_deleting_an_adopted_venv_refuses_links_non_venvs_and_the_root_whatever_
         "C:/work": "it overlaps the root; not touched",
     }
     for given, why in cases.items():
-        outcome = winpaths.delete_adopted(fake, ROOT, PureWindowsPath(given))
+        outcome = windows.delete_adopted(fake, ROOT, PureWindowsPath(given))
         assert outcome.failures == ((str(PureWindowsPath(given)), why),), given
     assert not [c for c in fake.calls if c[0] != "clear_readonly" and c[0] != "create_junction"]
     assert fake.kind(LEGACY / "Scripts" / "python.exe") == "file"
-    assert winpaths.delete_adopted(fake, ROOT, PureWindowsPath("D:/gone")) == winpaths.Outcome(
-        False
-    )
+    assert windows.delete_adopted(fake, ROOT, PureWindowsPath("D:/gone")) == windows.Outcome(False)
 
 
 def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(

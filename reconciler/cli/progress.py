@@ -1,5 +1,6 @@
 """IO: what apply shows while it works. A rich live display per env on a terminal, plain
-lines otherwise (CI logs). apply.py only calls the Reporter protocol."""
+lines otherwise (CI logs). The executor only calls its Reporter protocol
+(:class:`reconciler.execute.executor.Reporter`), which both classes here implement."""
 
 from __future__ import annotations
 
@@ -7,20 +8,12 @@ import sys
 import threading
 from contextlib import suppress
 from types import TracebackType
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from reconciler import interrupts
-
-
-class Reporter(Protocol):
-    def phase(self, target: str, text: str) -> None:
-        """``target`` (an env or model) entered a phase: "creating venv", "verifying"..."""
-
-    def finished(self, target: str, ok: bool, text: str) -> None:
-        """``target``'s step ended."""
 
 
 class PlainReporter:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from reconciler.commands.plan import PlanRun
-    from reconciler.runtime import ResolvedEnv
+    from reconciler.commands.which import ResolvedEnv
     from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -165,13 +165,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.cli.progress import LiveReporter, PlainReporter
     from reconciler.commands.gc import cleanup
     from reconciler.commands.plan import check_inputs, make_plan
+    from reconciler.commands.savedplan import check_saved, load_saved_plan
     from reconciler.execute.run import execute, record_adopted
     from reconciler.execute.targets import env_targets
     from reconciler.observe.inputs import load_manifest
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
     from reconciler.report.plan import render_text
-    from reconciler.spec.savedplan import check_saved, load_saved_plan
     from reconciler.store.applylock import ApplyLock
     from reconciler.store.system import current
 
@@ -215,11 +215,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             _confirm(args)
         if console.is_terminal and not args.quiet:
             with LiveReporter(console) as live:
-                report = execute(loaded, run, targets, live, platform=platform)
+                report = execute(loaded, run.plan, targets, live, platform=platform)
                 _applied()
         else:
             report = execute(
-                loaded, run, targets, PlainReporter(quiet=args.quiet), platform=platform
+                loaded, run.plan, targets, PlainReporter(quiet=args.quiet), platform=platform
             )
             _applied()
     print(apply_summary(report))
@@ -303,11 +303,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def _ignored(root: Path, paths: Sequence[str]) -> None:
     """Name what the record of removals lists that reconcile never made: never removed."""
-    from reconciler.store import removals as journal
+    from reconciler.store import removals
 
     for path in paths:
         print(
-            f"note: left {path} alone: {journal.journal_path(root)} lists it, but it is not "
+            f"note: left {path} alone: {removals.journal_path(root)} lists it, but it is not "
             "something reconcile set aside to remove; delete that entry, and the path "
             "yourself if you do not need it.",
             file=sys.stderr,
@@ -325,9 +325,9 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
+    from reconciler.commands.which import resolve_loaded
     from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
-    from reconciler.runtime import resolve_loaded
     from reconciler.store.layout import LOCK_WAIT
     from reconciler.store.system import current
 
@@ -361,19 +361,19 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from reconciler.memo import verify as verifymemo
+    from reconciler.memo import verify
     from reconciler.observe.integrity import check_envs
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
     from reconciler.store.system import current
 
-    scope = verifymemo.recall(args.manifest, args.root)
+    scope = verify.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
         from reconciler.observe.inputs import load_manifest
         from reconciler.observe.integrity import scope_of
 
         started = time.time_ns()
         scope = scope_of(load_manifest(args.manifest, args.root))
-        verifymemo.remember(args.manifest, args.root, scope, started)
+        verify.remember(args.manifest, args.root, scope, started)
     _known_envs(args.envs, scope.declared, "verify")
     checks = check_envs(scope, args.envs, venv=current().venv, deep=args.deep)
     doc = verify_document(checks, args.deep)

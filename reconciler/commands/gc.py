@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders as store
-from reconciler.store import generations, layout
-from reconciler.store import removals as journal
+from reconciler.store import generations, layout, removals
 
 if TYPE_CHECKING:
     from reconciler.store.fsops import StoreOps
@@ -90,7 +89,7 @@ def _strays(root: Path, lock_info: Path) -> list[Path]:
     replacing, named exactly as :func:`reconciler.files.write_atomic` names them."""
     state = store.folder(root, layout.STATE)
     strays = stray_temporaries(layout.bindings_path(root)) + stray_temporaries(lock_info)
-    strays += stray_temporaries(state / journal.NAME)
+    strays += stray_temporaries(state / removals.NAME)
     folder = store.folder(root, layout.GENERATIONS)
     strays += _reflink_probes(folder)
     for key in generations.managed_env_keys(root):  # the generation counter's temporaries

@@ -22,8 +22,7 @@ from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, Manifest
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 from reconciler.store.bindings import AppliedState, read_state
 
 if TYPE_CHECKING:
@@ -116,7 +115,7 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
     stale or hand-edited lockfile of an env it plans. Reads only, so `apply` calls it before
     its lock creates the root: bad input changes nothing on disk."""
     root = loaded.root
-    store.check(root)
+    folders.check(root)
     check_root_usable(loaded)
     check_adopted(loaded)
     wanted = sorted(set(targets))
@@ -292,7 +291,7 @@ def _input_paths(
     paths = [str(loaded.path), str(root), str(state.parent), str(state)]
     # The root's own folders, and each env's under .generations: a link put in place of one
     # (refused by store.check) must not let a stored plan be replayed.
-    paths += [str(root / name) for name in store.INTERNAL]
+    paths += [str(root / name) for name in folders.INTERNAL]
     paths += [str(root / layout.GENERATIONS / key) for key in facts]
     paths += [str(p) for p in lockfiles]
     for key in loaded.manifest.doomed_envs():

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import folders as store
-from reconciler.store import generations
+from reconciler.store import folders, generations
 
 if TYPE_CHECKING:
     from reconciler.store.fsops import StoreOps
@@ -26,7 +25,7 @@ def rollback_target(
     """The generation rollback switches ``env_key`` to, or a UsageError saying why there is
     none. Reads only: `rollback` asks before its lock creates the root, and again under it."""
     root = loaded.root
-    store.check(root)
+    folders.check(root)
     live = generations.live_generation(root, env_key, ops=ops)
     if live is None:
         raise UsageError(f"{env_key} has no live generation under {root}; nothing to roll back.")

@@ -34,8 +34,7 @@ from reconciler.observe.inputs import env_requests, read_lock
 from reconciler.report.status import StatusRow, status_document
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import folders as store
-from reconciler.store import generations, layout
+from reconciler.store import folders, generations, layout
 from reconciler.store.bindings import read_state
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
     """One row per declared env (managed, adopted) and per orphan under the root."""
     ops = platform.ops
     manifest, root = loaded.manifest, loaded.root
-    store.check(root)
+    folders.check(root)
     applied = read_state(root).bindings
     declared = {model: spec.env for model, spec in manifest.models.items()}
 

@@ -15,7 +15,7 @@ from typing import Protocol
 from reconciler.core.facts import Finding
 from reconciler.core.health import Expectation, assess
 from reconciler.core.integrity import IntegrityFinding, RecordDefect
-from reconciler.execute import uv as build
+from reconciler.execute import uv
 from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildRequest
 from reconciler.observe.env import EnvRequest, observe_env
@@ -53,13 +53,13 @@ class UvBuilder:
     """The real builder: uv, through reconciler.execute.uv."""
 
     def create_venv(self, request: BuildRequest) -> None:
-        build.create_venv(request)
+        uv.create_venv(request)
 
     def sync(self, request: BuildRequest, refresh: Sequence[str] = ()) -> None:
-        build.sync(request, refresh)
+        uv.sync(request, refresh)
 
     def purge_cache(self, env_key: str, packages: Sequence[str]) -> None:
-        build.purge_cache(env_key, packages)
+        uv.purge_cache(env_key, packages)
 
 
 def file_verifier(

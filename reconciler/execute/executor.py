@@ -19,10 +19,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
-from reconciler.cli.progress import Reporter
 from reconciler.core.actions import ACTION_LOOKS
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
@@ -59,6 +58,16 @@ class Interrupted(ReconcileError):
 
 StopProcesses = Callable[[float], object]
 """Stops every running child process, whole process groups, within a grace in seconds."""
+
+
+class Reporter(Protocol):
+    """What the executor tells about its progress (the CLI shows it live or as lines)."""
+
+    def phase(self, target: str, text: str) -> None:
+        """``target`` (an env or model) entered a phase: "creating venv", "verifying"..."""
+
+    def finished(self, target: str, ok: bool, text: str) -> None:
+        """``target``'s step ended."""
 
 
 class Applier:

@@ -3,24 +3,22 @@ manifest's adopted envs (the caller holds the lock)."""
 
 from __future__ import annotations
 
-from reconciler.cli.progress import Reporter
-from reconciler.commands.plan import PlanRun
 from reconciler.core.outcome import ApplyReport
-from reconciler.execute import uv as build
+from reconciler.core.plan import Plan
+from reconciler.execute import uv
 from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
-from reconciler.execute.executor import Applier, adopted_to_record
+from reconciler.execute.executor import Applier, Reporter, adopted_to_record
 from reconciler.execute.rootstore import RootStore
 from reconciler.execute.targets import EnvTarget
 from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 from reconciler.store.bindings import read_state, write_state
 
 
 def execute(
     loaded: LoadedManifest,
-    run: PlanRun,
+    plan: Plan,
     targets: dict[str, EnvTarget],
     reporter: Reporter,
     *,
@@ -30,20 +28,20 @@ def execute(
     root = loaded.root
     link_mode = "copy"
     if targets:
-        folder = store.folder(root, layout.GENERATIONS)
-        link_mode = build.uv_link_mode(loaded.manifest.settings.link_mode, folder)
+        folder = folders.folder(root, layout.GENERATIONS)
+        link_mode = uv.uv_link_mode(loaded.manifest.settings.link_mode, folder)
     applier = Applier(
         loaded,
         targets,
         UvBuilder(),
         file_verifier(root, venv=platform.venv),
         reporter,
-        uv_version=build.uv_version() if targets else "unknown",
+        uv_version=uv.uv_version() if targets else "unknown",
         link_mode=link_mode,
         store=RootStore(root, platform.ops),
         inspect=generation_inspector(platform.venv),
     )
-    report = applier.run(run.plan)
+    report = applier.run(plan)
     applier.record_adopted()
     return report
 

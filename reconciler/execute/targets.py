@@ -31,8 +31,8 @@ class EnvTarget:
 def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
     """Everything the create/replace steps need, found before anything is built: a missing
     Python fails here, with nothing touched."""
+    from reconciler.execute.pythons import find_python
     from reconciler.observe.inputs import fresh_locks
-    from reconciler.observe.pythons import find_python
 
     manifest = loaded.manifest
     keys = sorted(s.target for s in plan.steps if s.action in ("create", "replace"))

@@ -25,6 +25,10 @@ PURGE_TIMEOUT = 600.0
 """Seconds ``uv cache clean`` gets to drop packages from uv's cache."""
 VERSION_TIMEOUT = 60.0
 """Seconds ``uv --version`` gets to answer (for receipts)."""
+FIND_TIMEOUT = 15.0
+"""Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
+INSTALL_TIMEOUT = 60.0
+"""Seconds ``uv python install`` gets: a download not finished by then is not coming."""
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
@@ -142,6 +146,24 @@ def purge_command(packages: Sequence[str]) -> Command:
         argv=(uv_bin(), "cache", "clean", "--no-config", *sorted(set(packages))),
         env=_uv_env(),
         timeout=PURGE_TIMEOUT,
+    )
+
+
+def python_find_command(uv: str, version: str) -> Command:
+    """Find an installed CPython of ``version``, never downloading one."""
+    return Command(
+        (uv, "python", "find", "--system", "--no-project", version),
+        env={"UV_PYTHON_DOWNLOADS": "never"},
+        timeout=FIND_TIMEOUT,
+    )
+
+
+def python_install_command(uv: str, version: str) -> Command:
+    """Download and install CPython ``version`` (only where the manifest allows downloads)."""
+    return Command(
+        (uv, "python", "install", version),
+        env={"UV_PYTHON_DOWNLOADS": "automatic"},
+        timeout=INSTALL_TIMEOUT,
     )
 
 

@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
-from reconciler.memo import identity
-from reconciler.memo import plan as planmemo
+from reconciler.memo import identity, plan
 from reconciler.observe.integrity import VerifyScope
 from reconciler.store.cachedir import cache_folder
 
@@ -48,9 +47,9 @@ def _memo_file(manifest: Path, root_override: Path | None) -> tuple[Path, Path] 
     """The root and where the scope for this manifest and ``--root`` is kept under it;
     ``None`` when the manifest's root cannot be told cheaply (or the manifest is not a regular
     file, see ``planmemo.root_of``) or the cache folder is a link."""
-    if os.environ.get(planmemo.DISABLE_ENV) == "1":
+    if os.environ.get(plan.DISABLE_ENV) == "1":
         return None
-    root = planmemo.root_of(manifest, root_override)
+    root = plan.root_of(manifest, root_override)
     if root is None:
         return None
     folder = cache_folder(root, "verify")

@@ -22,8 +22,7 @@ from reconciler.core.facts import EnvCheck, EnvKind, Finding
 from reconciler.core.integrity import RecordDefect, VerifyReport
 from reconciler.errors import PathUnreadable
 from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 from reconciler.store.cachedir import cache_folder
 
 if TYPE_CHECKING:
@@ -220,7 +219,7 @@ def check_envs(
     """Verify the named envs (default: every declared env but those marked for deletion,
     which have nothing to keep intact), in key order."""
     named = set(env_keys)
-    store.check(Path(scope.root))
+    folders.check(Path(scope.root))
     return [
         check_env(scope, target, venv=venv, deep=deep)
         for target in scope.targets

@@ -33,8 +33,7 @@ from filelock import Timeout as FileLockTimeout
 from reconciler import faults, interrupts
 from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 
 LOCK_INFO = ".lock.info"
 DEFAULT_TIMEOUT = layout.LOCK_WAIT
@@ -195,7 +194,7 @@ class ApplyLock:
             raise RootNotAFolder(self.root) from None
         except OSError as error:
             raise self._io_error("cannot create", self.root, error) from error
-        if store.kind(lock_path(self.root)) == "link":  # never lock (or create) through one
+        if folders.kind(lock_path(self.root)) == "link":  # never lock (or create) through one
             raise InternalFolderRefused(lock_path(self.root), "its apply lock", is_link=True)
         start = time.monotonic()
         acquired = self._try(min(self.timeout, WAIT_NOTICE_AFTER))

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from reconciler.errors import ReconcileError, RootNotAFolder
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 
 FORMAT_VERSION = "1"
 
@@ -54,7 +53,7 @@ class AppliedState:
 def read_state(root: Path) -> AppliedState:
     """The applied state; empty when nothing was applied yet. ``.state`` that is a link or
     a file is refused (:func:`reconciler.store.folders.folder`)."""
-    store.folder(root, layout.STATE)
+    folders.folder(root, layout.STATE)
     path = layout.bindings_path(root)
     try:
         data = json.loads(read_regular_bytes(path, STATE_LIMIT))
@@ -100,5 +99,5 @@ def write_state(root: Path, state: AppliedState) -> None:
         "fallbacks": dict(sorted(state.fallbacks.items())),
         "adopted": dict(sorted(state.adopted.items())),
     }
-    store.folder(root, layout.STATE)
+    folders.folder(root, layout.STATE)
     write_atomic(layout.bindings_path(root), json.dumps(document, indent=2) + "\n")

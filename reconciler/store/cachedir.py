@@ -10,8 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 
 
 def cache_folder(root: Path, *parts: str) -> Path | None:
@@ -20,7 +19,7 @@ def cache_folder(root: Path, *parts: str) -> Path | None:
     itself that is a link is refused (:func:`reconciler.store.folders.folder`), as are the root's
     other folders."""
     try:
-        folder = store.folder(root, layout.CACHE)
+        folder = folders.folder(root, layout.CACHE)
     except OSError:  # a root that cannot be looked at (too long a name...): no cache
         return None
     for part in (None, *parts):

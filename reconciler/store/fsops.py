@@ -17,8 +17,7 @@ from pathlib import Path, PurePath
 from typing import Protocol
 
 from reconciler.errors import EnvPathOccupied, ReconcileError
-from reconciler.store import layout
-from reconciler.store import removals as journal
+from reconciler.store import layout, removals
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def forget(root: Path, *paths: PurePath) -> None:
     """Drop the records of paths that are gone. A record that cannot be dropped now (a full
     disk) names a path that does not exist, which the next cleanup drops."""
     with contextlib.suppress(OSError, ReconcileError):
-        journal.drop(root, *paths)
+        removals.drop(root, *paths)
 
 
 def summarize(

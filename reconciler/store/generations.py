@@ -25,9 +25,7 @@ from typing import Any
 
 from reconciler.errors import InternalFolderRefused, ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.store import folders as store
-from reconciler.store import fsops, layout
-from reconciler.store import removals as journal
+from reconciler.store import folders, fsops, layout, removals
 from reconciler.store.fsops import Removal as Removal
 from reconciler.store.fsops import StoreOps, forget
 from reconciler.store.fsops import summarize as summarize
@@ -52,7 +50,7 @@ class Generation:
 
 def generations_dir(root: Path, env_key: str) -> Path:
     """``<root>/.generations/<env_key>``; refused when it (or ``.generations``) is a link."""
-    return store.env_folder(root, env_key)
+    return folders.env_folder(root, env_key)
 
 
 def list_generations(root: Path, env_key: str) -> list[Generation]:
@@ -66,7 +64,7 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
     for entry in entries:
         if not _GEN_NAME.fullmatch(entry.name):
             continue
-        kind = store.kind(entry)
+        kind = folders.kind(entry)
         if kind == "link":
             raise InternalFolderRefused(entry, f"generation {entry.name} of {env_key}", True)
         if kind != "dir":
@@ -90,14 +88,14 @@ def _has_receipt(gen_dir: Path) -> bool:
 def managed_env_keys(root: Path) -> list[str]:
     """Env keys that have generation folders under the root; a link there is refused."""
     try:
-        entries = list(store.folder(root, layout.GENERATIONS).iterdir())
+        entries = list(folders.folder(root, layout.GENERATIONS).iterdir())
     except OSError:
         return []
     keys = []
     for entry in entries:
-        kind = store.kind(entry)
+        kind = folders.kind(entry)
         if kind == "link":
-            store.env_folder(root, entry.name)  # refused, naming the link
+            folders.env_folder(root, entry.name)  # refused, naming the link
         elif kind == "dir":
             keys.append(entry.name)
     return sorted(keys)
@@ -249,7 +247,7 @@ def delete_tree(root: Path, path: Path, *, ops: StoreOps) -> Removal:
     reported, one line for ``path``; this never raises for a removal problem. On Windows:
     :func:`reconciler.store.windows.delete_tree`."""
     if path.parent == root / layout.TRASH:
-        if not journal.is_recorded(root, path):
+        if not removals.is_recorded(root, path):
             return Removal(failed=((str(path), "reconcile did not record it; left alone"),))
         return ops.empty_trash_entry(root, path, None)
     return ops.delete_tree(root, path)
@@ -275,13 +273,13 @@ def empty_trash(root: Path, adopted: Collection[PurePath] = (), *, ops: StoreOps
     (:func:`unrecorded_trash` and :func:`ignored_records` name it)."""
     try:
         ops.trash_dir(root)
-        recorded = [e for e in journal.entries(root, adopted) if e.kind in ("trash", "aside")]
+        recorded = [e for e in removals.entries(root, adopted) if e.kind in ("trash", "aside")]
     except ReconcileError as error:
         return Removal(failed=((str(root / layout.TRASH), error.message),))
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
     for entry in recorded:
-        if entry.kind == "aside" and store.kind(entry.path) not in ("dir", "missing"):
+        if entry.kind == "aside" and folders.kind(entry.path) not in ("dir", "missing"):
             failed.append((str(entry.path), "not the folder reconcile set aside; left alone"))
             continue
         result = ops.empty_trash_entry(root, entry.path, None)
@@ -293,7 +291,7 @@ def empty_trash(root: Path, adopted: Collection[PurePath] = (), *, ops: StoreOps
 def unrecorded_trash(root: Path, *, ops: StoreOps) -> list[Path]:
     """Entries of ``<root>/.trash`` that reconcile did not record: never removed by it."""
     trash = ops.trash_dir(root)
-    recorded = {e.path for e in journal.entries(root) if e.kind == "trash"}
+    recorded = {e.path for e in removals.entries(root) if e.kind == "trash"}
     try:
         names = ops.list_dir(trash)
     except OSError:
@@ -309,7 +307,7 @@ def recorded_leftovers(
     temporary link."""
     return [
         e.path
-        for e in journal.entries(root, adopted)
+        for e in removals.entries(root, adopted)
         if os.path.lexists(e.path) and (e.kind != "switch" or ops.is_link(e.path))
     ]
 
@@ -318,8 +316,8 @@ def ignored_records(root: Path, adopted: Collection[PurePath] = (), *, ops: Stor
     """Recorded paths reconcile leaves alone: not a shape it writes (an ``aside`` entry
     beside no adopted folder of the manifest among them), or a switch's name on something
     other than a link (reconcile only ever makes a link there)."""
-    found = journal.ignored(root, adopted)
-    for entry in journal.entries(root, adopted):
+    found = removals.ignored(root, adopted)
+    for entry in removals.entries(root, adopted):
         if entry.kind == "switch" and os.path.lexists(entry.path) and not ops.is_link(entry.path):
             found.append(str(entry.path))
     return found
@@ -340,14 +338,14 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
     """Remove incomplete generations and what an interrupted switch left, as recorded."""
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
-    switches = [e.path for e in journal.entries(root) if e.kind == "switch"]
+    switches = [e.path for e in removals.entries(root) if e.kind == "switch"]
     ops.recover_switch(root, env_keys, switches)
     for generation in leftover_generations(root, env_keys, ops=ops):
         result = delete_tree(root, generation.path, ops=ops)
         removed += result.removed
         failed += result.failed
     for entry in switches:
-        kind = store.kind(entry)
+        kind = folders.kind(entry)
         if kind == "link":
             try:
                 ops.unlink(entry)

@@ -17,9 +17,7 @@ from typing import Any
 
 from reconciler import faults
 from reconciler.errors import ReconcileError
-from reconciler.store import folders as store
-from reconciler.store import layout
-from reconciler.store import removals as journal
+from reconciler.store import folders, layout, removals
 from reconciler.store.fsops import Removal, forget, refuse_foreign, summarize
 
 
@@ -33,7 +31,7 @@ class PosixStoreOps:
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
         link = layout.env_link(root, env_key)
         own = os.path.normpath(root / layout.GENERATIONS / env_key)
-        found_kind = store.kind(link)
+        found_kind = folders.kind(link)
         if found_kind == "missing":
             return None
         if found_kind != "link":
@@ -50,10 +48,10 @@ class PosixStoreOps:
         """A new relative link under a temporary name (recorded before it exists: a crash
         leaves it recorded), renamed over the old one: at every instant the path names the
         complete old env or the complete new one."""
-        temp = root / f".{env_key}{journal.SWITCH_MARK}{uuid.uuid4().hex[:8]}"
+        temp = root / f".{env_key}{removals.SWITCH_MARK}{uuid.uuid4().hex[:8]}"
         link = layout.env_link(root, env_key)
         target = os.path.relpath(generation, link.parent)
-        journal.record(root, "switch", temp)
+        removals.record(root, "switch", temp)
         try:
             temp.symlink_to(target, target_is_directory=True)
         except BaseException:
@@ -175,7 +173,7 @@ def _inside(root: Path, path: Path) -> bool:
 def _trash(root: Path) -> Path:
     """``<root>/.trash``, refused when it is a link (or a file), or leads out of the root:
     emptying it must never delete anything elsewhere."""
-    trash = store.folder(root, layout.TRASH)
+    trash = folders.folder(root, layout.TRASH)
     if trash.exists() and not _inside(root, trash.resolve()):
         raise ReconcileError(
             f"refusing to use {trash}: it leads outside the root; remove it by hand."
@@ -195,10 +193,10 @@ def move_to_trash(root: Path, path: Path) -> Path:
     return _recorded_rename(root, "trash", path, destination)
 
 
-def _recorded_rename(root: Path, kind: journal.Kind, path: Path, destination: Path) -> Path:
+def _recorded_rename(root: Path, kind: removals.Kind, path: Path, destination: Path) -> Path:
     """Rename ``path`` to ``destination``, recorded first as reconcile's (so only what it
     named is ever removed), and forgotten again when the rename fails."""
-    journal.record(root, kind, destination)
+    removals.record(root, kind, destination)
     try:
         path.rename(destination)
     except BaseException:
@@ -234,7 +232,7 @@ def _move_aside(root: Path, folder: Path) -> Path:
     trash.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     destination = trash / f"{folder.name}-{tag}"
-    journal.record(root, "trash", destination)
+    removals.record(root, "trash", destination)
     try:
         folder.rename(destination)
         return destination

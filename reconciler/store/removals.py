@@ -27,8 +27,7 @@ from typing import Literal
 
 from reconciler.errors import ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
-from reconciler.store import folders as store
-from reconciler.store import layout
+from reconciler.store import folders, layout
 from reconciler.store.windows import ASIDE_SUFFIX
 
 NAME = "removals.json"
@@ -53,7 +52,7 @@ class Entry:
 
 def journal_path(root: Path) -> Path:
     """``<root>/.state/removals.json`` (``.state`` checked: never through a link)."""
-    return store.folder(root, layout.STATE) / NAME
+    return folders.folder(root, layout.STATE) / NAME
 
 
 def _relative(root: Path, kind: Kind, path: PurePath) -> str:

@@ -11,10 +11,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path, PurePath
 from typing import cast
 
-from reconciler.store import folders as store
-from reconciler.store import layout
-from reconciler.store import removals as journal
-from reconciler.store import windows as winpaths
+from reconciler.store import folders, layout, removals, windows
 from reconciler.store.fsops import Removal, forget, summarize
 from reconciler.store.windows import WindowsOps
 
@@ -28,15 +25,15 @@ class WindowsStoreOps:
 
     def link_target(self, root: Path, env_key: str) -> PurePath | None:
         # a junction; inside a switch's window, the one set aside
-        return winpaths.link_target(self.os_calls, root, env_key)
+        return windows.link_target(self.os_calls, root, env_key)
 
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
         found = self.os_calls.kind(layout.env_link(root, env_key))
         if found == "missing":
             return None
-        if found not in winpaths.LINKS:
+        if found not in windows.LINKS:
             return "a folder" if found == "dir" else "a file"
-        target = winpaths.link_target(self.os_calls, root, env_key)
+        target = windows.link_target(self.os_calls, root, env_key)
         if target is None:
             return "a link"
         own = os.path.normpath(root / layout.GENERATIONS / env_key)
@@ -46,38 +43,38 @@ class WindowsStoreOps:
     def switch(self, root: Path, env_key: str, generation: Path) -> None:
         """Both temporary names are recorded first; see :func:`reconciler.store.windows.switch`."""
         tag = uuid.uuid4().hex[:8]
-        temp = root / f".{env_key}{journal.SWITCH_MARK}{tag}"
-        aside = temp.with_name(temp.name + winpaths.ASIDE_SUFFIX)
-        journal.record(root, "switch", temp, aside)
-        winpaths.switch(self.os_calls, root, env_key, generation, tag)
+        temp = root / f".{env_key}{removals.SWITCH_MARK}{tag}"
+        aside = temp.with_name(temp.name + windows.ASIDE_SUFFIX)
+        removals.record(root, "switch", temp, aside)
+        windows.switch(self.os_calls, root, env_key, generation, tag)
         forget(root, temp, aside)
 
     def is_link(self, path: Path) -> bool:
-        return self.os_calls.kind(path) in winpaths.LINKS
+        return self.os_calls.kind(path) in windows.LINKS
 
     def unlink(self, path: Path) -> None:
-        winpaths.unlink(self.os_calls, path)
+        windows.unlink(self.os_calls, path)
 
     def delete_tree(self, root: Path, path: Path) -> Removal:
-        outcome = winpaths.delete_tree(self.os_calls, root, path, _recorder(root, "trash"))
+        outcome = windows.delete_tree(self.os_calls, root, path, _recorder(root, "trash"))
         return _removal(root, str(path), outcome)
 
     def delete_adopted(self, root: Path, folder: Path) -> Removal:
-        outcome = winpaths.delete_adopted(
+        outcome = windows.delete_adopted(
             self.os_calls, root, folder, _recorder(root, "trash"), _recorder(root, "aside")
         )
         return _removal(root, str(folder), outcome)
 
     def empty_trash_entry(self, root: Path, entry: Path, reported_as: str | None) -> Removal:
-        failures = winpaths.remove_tree(self.os_calls, entry)
+        failures = windows.remove_tree(self.os_calls, entry)
         result = summarize(reported_as or str(entry), entry, failures)
         if not result.failed:
             forget(root, entry)
         return result
 
     def trash_dir(self, root: Path) -> Path:
-        store.folder(root, layout.TRASH)
-        return cast(Path, winpaths.trash_dir(self.os_calls, root))
+        folders.folder(root, layout.TRASH)
+        return cast(Path, windows.trash_dir(self.os_calls, root))
 
     def list_dir(self, path: Path) -> list[str]:
         return self.os_calls.list_dir(path) if self.os_calls.kind(path) == "dir" else []
@@ -86,10 +83,10 @@ class WindowsStoreOps:
         self, root: Path, env_keys: Sequence[str], recorded: Collection[PurePath]
     ) -> None:
         """A switch killed between its two renames: put the old junction back."""
-        winpaths.recover_switch(self.os_calls, root, env_keys, recorded)
+        windows.recover_switch(self.os_calls, root, env_keys, recorded)
 
 
-def _removal(root: Path, reported_as: str, outcome: winpaths.Outcome) -> Removal:
+def _removal(root: Path, reported_as: str, outcome: windows.Outcome) -> Removal:
     if outcome.moved_to is not None and not outcome.failures:
         forget(root, outcome.moved_to)
     if outcome.failures:
@@ -97,11 +94,11 @@ def _removal(root: Path, reported_as: str, outcome: winpaths.Outcome) -> Removal
     return Removal(removed=(reported_as,)) if outcome.removed else Removal()
 
 
-def _recorder(root: Path, kind: journal.Kind) -> winpaths.Record:
+def _recorder(root: Path, kind: removals.Kind) -> windows.Record:
     """Records a path (in the trash, or an adopted folder's new name beside itself) before
     :mod:`reconciler.store.windows` renames something to it."""
 
     def record(path: PurePath) -> None:
-        journal.record(root, kind, path)
+        removals.record(root, kind, path)
 
     return record

@@ -26,7 +26,7 @@ a tie goes to the earlier source. ``"3.11"`` matches any 3.11.x, ``"3.11.7"`` on
 version, the uv binary and the environment variables.
 
 When nothing is found and ``python_downloads = "automatic"``, ``uv python install <version>``
-runs once (at most ``INSTALL_TIMEOUT`` seconds) and the search is repeated; with ``"manual"``
+runs once (at most ``uv.INSTALL_TIMEOUT`` seconds) and the search is repeated; with ``"manual"``
 or ``"never"`` :class:`~reconciler.errors.PythonNotFound` is raised at once.
 
 TODO(windows): the ``py`` launcher (``py -X.Y``) and python.org's
@@ -51,6 +51,7 @@ from packaging.version import InvalidVersion, Version
 
 from reconciler.core.health import python_matches
 from reconciler.errors import PythonNotFound, assert_never
+from reconciler.execute.uv import python_find_command, python_install_command
 from reconciler.runner import Command, Unfinished, attempt, uv_bin
 from reconciler.spec.manifest import PythonDownloads
 
@@ -58,8 +59,6 @@ log = logging.getLogger("reconciler")
 
 OVERRIDE_PREFIX = "RECONCILE_PYTHON_"
 PROBE_TIMEOUT = 10.0  # one interpreter answering two attributes; a hung shim must not stall us
-FIND_TIMEOUT = 15.0  # ``uv python find`` inspects every interpreter it meets
-INSTALL_TIMEOUT = 60.0  # a download that has not finished by then is not coming
 SYSTEM_DIRS: tuple[str, ...] = ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin")
 
 Source = Literal["override", "uv", "path", "pyenv", "system"]
@@ -299,12 +298,7 @@ def _probe(python: Path) -> _Answer:
 
 
 def _uv_find(version: str, uv: str) -> Path | None:
-    command = Command(
-        (uv, "python", "find", "--system", "--no-project", version),
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-        timeout=FIND_TIMEOUT,
-    )
-    result = attempt(command)
+    result = attempt(python_find_command(uv, version))
     if isinstance(result, Unfinished):
         log.debug("python %s: uv python find %s", version, result.why())
         return None
@@ -317,12 +311,7 @@ def _uv_find(version: str, uv: str) -> Path | None:
 
 def _install(version: str, uv: str) -> str | None:
     """Run ``uv python install``; None on success, else one line saying why it failed."""
-    command = Command(
-        (uv, "python", "install", version),
-        env={"UV_PYTHON_DOWNLOADS": "automatic"},
-        timeout=INSTALL_TIMEOUT,
-    )
-    result = attempt(command)
+    result = attempt(python_install_command(uv, version))
     if isinstance(result, Unfinished):
         if result.timeout is not None:
             return f"`uv python install {version}` did not finish within {result.timeout:g} s"

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from reconciler.commands import gate
 from reconciler.errors import ReconcileError
-from reconciler.observe import gate
 from reconciler.observe.inputs import load_manifest
 from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import folders as store
-from reconciler.store import generations, layout
+from reconciler.store import folders, generations, layout
 from reconciler.store.bindings import AppliedState, read_state
 from reconciler.store.system import current
 
@@ -108,7 +107,7 @@ class _Unusable(NamedTuple):
 
 def _attempt(loaded: LoadedManifest, model: str, platform: Platform) -> ResolvedEnv | _Unusable:
     """One look at the applied state: the model's env, else its fallback, else why not."""
-    store.check(loaded.root)
+    folders.check(loaded.root)
     state = read_state(loaded.root)
     env_key = state.bindings.get(model)
     if env_key is None:
@@ -229,7 +228,7 @@ def resolve(
 ) -> ResolvedEnv:
     """The interpreter ``model`` should run with, from the applied bindings.
 
-    Uses the model's env when it is usable (:func:`reconciler.observe.gate.env_problem`: a sound
+    Uses the model's env when it is usable (:func:`reconciler.commands.gate.env_problem`: a sound
     structure, every RECORD-listed file intact, the interpreter runs and the declared
     ``imports`` import), else its fallback (``source == "fallback"``,
     ``problem`` says what is wrong with the env). Raises :class:`EnvNotAvailable` (a
