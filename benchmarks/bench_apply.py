@@ -91,12 +91,13 @@ _MARKER = "@@bench-apply@@"
 _INSTRUMENTED = f"""
 import functools, json, sys, time
 start = time.perf_counter()
-from reconciler.commands import plan as planning
-from reconciler.cli import app as cli
-from reconciler.execute import executor as apply
+from reconciler.commands import plan
+from reconciler.cli import app
+from reconciler.execute import executor
 from reconciler.commands import gc
-from reconciler.execute import builder, run, targets
-from reconciler.execute import uv as build
+from reconciler.execute import builder, targets
+from reconciler.execute import apply
+from reconciler.execute import uv
 from reconciler.observe import integrity
 from reconciler.execute import pythons
 imported = time.perf_counter() - start

@@ -4,7 +4,7 @@ The peer, measured in the same run, is what a person would do without reconcile:
 `uv pip sync --dry-run` per env against its lockfile. Both are timed as whole processes,
 warm cache, offline (a local wheelhouse). reconcile runs as a user has it: installed into a
 venv of its own with compiled bytecode. Two plans are timed: the usual one, which replays the
-stored plan because no input changed (reconciler/memo/plan.py), and one that observes afresh
+stored plan because no input changed (reconciler/memo/replay.py), and one that observes afresh
 (RECONCILE_NO_PLAN_CACHE=1: probes, and the RECORD check from the hash cache). Prints medians
 and the ratios.
 

@@ -24,6 +24,12 @@ from it to be remembered (the hash cache, stored plans, health verdicts): a writ
 same timestamp tick as the run could keep the file's identity unchanged."""
 
 
+def racy(started_ns: int, *times_ns: int) -> bool:
+    """Whether a file whose mtime and ctime are ``times_ns`` changed too close to a run's
+    start (``started_ns``) for an answer computed from it to be remembered (:data:`RACY_NS`)."""
+    return max(times_ns) >= started_ns - RACY_NS
+
+
 def write_atomic(path: Path, data: str | bytes, *, sync: bool = True) -> None:
     """Write ``data`` (text goes as UTF-8, line ends as given) to ``path`` so that readers
     see the old file or the new one, never half.

@@ -30,7 +30,7 @@ from tests.plan_schema import check_plans_of
 def settle() -> None:
     """Wait until files written so far are old enough to be trusted: a file changed within
     ``RACY_NS`` of a run is hashed but never cached, and a plan reading one is never stored
-    (the racy rule, reconciler/observe/hashcache.py and reconciler/memo/plan.py)."""
+    (the racy rule, reconciler/observe/hashcache.py and reconciler/memo/identity.py)."""
     time.sleep((RACY_NS + 100_000_000) / 1e9)
 
 

@@ -1,5 +1,6 @@
-"""The Windows code paths (reconciler/store/windows.py), run on any OS: Windows-flavoured paths
-(PureWindowsPath) and a fake of the OS calls that behaves as Windows does where it matters:
+"""The Windows code paths (reconciler/store/junctions.py and winops.py), run on any OS:
+Windows-flavoured paths (PureWindowsPath) and a fake of the OS calls that behaves as Windows
+does where it matters:
 a rename never replaces an existing name, a junction is removed without touching its target,
 read-only files refuse deletion until the attribute is cleared, open files refuse deletion and
 keep their folder from being renamed.
@@ -23,10 +24,10 @@ from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.platform import WINDOWS_VENV
-from reconciler.store import folders, generations, removals, windows
+from reconciler.store import folders, generations, junctions, removals
+from reconciler.store.junctions import Kind
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.system import current
-from reconciler.store.windows import Kind
 from reconciler.store.winops import WindowsStoreOps
 from tests.helpers import require_python
 
@@ -97,7 +98,7 @@ class FakeWindows:
         return [p for p in self.nodes if p == top or p.is_relative_to(top)]
 
     def points_at(self, link: PurePath) -> PureWindowsPath:
-        return PureWindowsPath(windows.strip_extended(self.nodes[PureWindowsPath(link)].target))
+        return PureWindowsPath(junctions.strip_extended(self.nodes[PureWindowsPath(link)].target))
 
     # --- WindowsOps
     def _node(self, path: PurePath) -> Node:
@@ -119,7 +120,7 @@ class FakeWindows:
 
     def read_link(self, path: PurePath) -> str:
         node = self._node(path)
-        assert node.kind in windows.LINKS
+        assert node.kind in junctions.LINKS
         return node.target
 
     def rename(self, source: PurePath, destination: PurePath) -> None:
@@ -142,7 +143,7 @@ class FakeWindows:
 
     def remove_link(self, path: PurePath) -> None:
         self.calls.append(("remove_link", str(path)))
-        assert self._node(path).kind in windows.LINKS, f"{path} is not a link"
+        assert self._node(path).kind in junctions.LINKS, f"{path} is not a link"
         del self.nodes[PureWindowsPath(path)]
 
     def remove_file(self, path: PurePath) -> None:
@@ -176,7 +177,7 @@ class FakeWindows:
     def clear_readonly(self, path: PurePath) -> None:
         self.calls.append(("clear_readonly", str(path)))
         node = self._node(path)
-        assert node.kind not in windows.LINKS, "attributes of a link are its target's"
+        assert node.kind not in junctions.LINKS, "attributes of a link are its target's"
         node.readonly = False
 
     def real_path(self, path: PurePath) -> PurePath:
@@ -184,7 +185,7 @@ class FakeWindows:
         for part in PureWindowsPath(path).parts[1:]:
             resolved = resolved / part
             node = self.nodes.get(resolved)
-            if node is not None and node.kind in windows.LINKS:
+            if node is not None and node.kind in junctions.LINKS:
                 resolved = self.points_at(resolved)
         return resolved
 
@@ -208,7 +209,7 @@ def on_windows(fake: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> FakeWindow
 
     def kind(path: PurePath) -> str:
         found = fake.kind(path)
-        return "link" if found in windows.LINKS else {"file": "other"}.get(found, found)
+        return "link" if found in junctions.LINKS else {"file": "other"}.get(found, found)
 
     records: dict[str, list[tuple[str, str]]] = {}
     monkeypatch.setattr(folders, "kind", kind)
@@ -243,31 +244,31 @@ def as_path(path: PurePath) -> Path:
 def test_extended_length_paths_are_absolute_normalised_and_prefixed(
     given: str, long: str, plain: str
 ) -> None:
-    assert windows.extended(PureWindowsPath(given)) == long
-    assert windows.strip_extended(long) == plain
+    assert junctions.extended(PureWindowsPath(given)) == long
+    assert junctions.strip_extended(long) == plain
     raw = long.replace("\\\\?\\", "\\??\\", 1)  # how a junction stores its target
-    assert windows.strip_extended(raw) == plain
+    assert junctions.strip_extended(raw) == plain
 
 
 def test_a_tree_deeper_than_max_path_keeps_every_part_and_a_relative_path_is_refused() -> None:
     deep = PureWindowsPath("C:/envs", *(["site-packages-with-a-long-name"] * 12), "mod.pyd")
     assert len(str(deep)) > 260
-    long = windows.extended(deep)
+    long = junctions.extended(deep)
     assert long.startswith("\\\\?\\C:\\") and long.endswith("\\mod.pyd") and len(long) > 260
     with pytest.raises(ValueError, match="absolute"):
-        windows.extended(PureWindowsPath("envs/x"))
+        junctions.extended(PureWindowsPath("envs/x"))
 
 
 # --- the switch ---------------------------------------------------------------------------
 
 
 def test_the_first_switch_renames_a_new_junction_into_place(fake: FakeWindows) -> None:
-    windows.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+    junctions.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving") == "junction"
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert [c[0] for c in fake.calls] == ["create_junction", "rename"]
-    assert windows.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert junctions.link_target(fake, ROOT, "serving") == GENS / "g0001"
 
 
 def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes_the_old(
@@ -279,10 +280,10 @@ def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes
     def look(source: PurePath, destination: PurePath) -> None:
         if source == ROOT / ".serving.switch-t":  # the old one is aside, the new one not in
             assert fake.kind(ROOT / "serving") == "missing"
-            seen_in_the_window.append(windows.link_target(fake, ROOT, "serving"))
+            seen_in_the_window.append(junctions.link_target(fake, ROOT, "serving"))
 
     fake.before_rename = look
-    windows.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+    junctions.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.calls == [
         ("create_junction", str(ROOT / ".serving.switch-t")),
@@ -304,7 +305,7 @@ def test_a_switch_that_cannot_rename_the_new_junction_in_puts_the_old_one_back(
     fake.fail_rename = (ROOT / ".serving.switch-t", ROOT / "serving")
 
     with pytest.raises(PermissionError):
-        windows.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+        junctions.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert fake.kind(ROOT / ".serving.switch-t") == "missing"
@@ -319,7 +320,7 @@ def test_a_switch_over_a_hand_made_folder_or_file_refuses_and_touches_nothing(
 
     for key in ("serving", "tools"):
         with pytest.raises(EnvPathOccupied, match="move it away"):
-            windows.switch(fake, ROOT, key, GENS / "g0001", tag="t")
+            junctions.switch(fake, ROOT, key, GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving" / "mine.txt") == "file"
     assert fake.kind(ROOT / "tools") == "file"
@@ -333,10 +334,10 @@ def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction
     fake.junction(ROOT / ".serving.switch-t-old", GENS / "g0001")  # the old one, aside
     fake.junction(ROOT / ".serving.switch-t", GENS / "g0002")  # the new one, not yet in
 
-    assert windows.link_target(fake, ROOT, "serving") == GENS / "g0001"
-    assert windows.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
+    assert junctions.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert junctions.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
-    stray = windows.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
+    stray = junctions.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
     assert stray.removed and not stray.failures
     assert fake.kind(GENS / "g0002" / "Scripts" / "python.exe") == "file"  # not followed
 
@@ -371,7 +372,7 @@ def test_removal_clears_read_only_attributes_and_never_follows_a_junction(
     fake.dir(gen / "Lib" / "site-packages" / "pkg" / "locked-dir", readonly=True)
     fake.junction(gen / "Lib" / "escape", OUTSIDE)
 
-    outcome = windows.delete_tree(fake, ROOT, gen)
+    outcome = junctions.delete_tree(fake, ROOT, gen)
 
     assert outcome.removed and not outcome.failures
     assert fake.under(gen) == [] and outcome.moved_to is not None
@@ -393,7 +394,7 @@ def test_a_locked_file_in_the_trash_is_reported_with_why_and_the_rest_is_removed
     fake.file(gen / "Lib" / "site-packages" / "fast" / "__init__.py")
     fake.rename(gen, entry)  # moved into the trash by an earlier delete
 
-    failures = windows.remove_tree(fake, entry)
+    failures = junctions.remove_tree(fake, entry)
 
     pyd = entry / "Lib" / "site-packages" / "fast" / "_speedups.pyd"
     assert len(failures) == 1  # its folders are left too, but only because of it
@@ -459,10 +460,10 @@ def test_generations_reports_a_locked_file_left_in_the_trash_and_gc_retries_it(
 def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     fake: FakeWindows, on_windows: FakeWindows
 ) -> None:
-    outside = windows.delete_tree(fake, ROOT, OUTSIDE)
+    outside = junctions.delete_tree(fake, ROOT, OUTSIDE)
     assert outside.failures == ((str(OUTSIDE), "outside the root; not touched"),)
     fake.junction(ROOT / "escape", OUTSIDE)
-    through = windows.delete_tree(fake, ROOT, ROOT / "escape" / "data.txt")
+    through = junctions.delete_tree(fake, ROOT, ROOT / "escape" / "data.txt")
     assert through.failures and fake.kind(OUTSIDE / "data.txt") == "file"
 
     fake.junction(ROOT / ".trash", OUTSIDE)
@@ -476,7 +477,7 @@ def test_removal_refuses_a_path_outside_the_root_and_a_trash_that_is_a_junction(
     assert fake.kind(GENS / "g0001" / "Scripts" / "python.exe") == "file"
     assert fake.kind(OUTSIDE / "data.txt") == "file"
     with pytest.raises(ReconcileError):
-        windows.trash_dir(fake, ROOT)
+        junctions.trash_dir(fake, ROOT)
 
 
 # --- adopted envs ---------------------------------------------------------------------------
@@ -515,7 +516,7 @@ def test_an_adopted_venv_on_the_roots_drive_goes_through_the_trash(fake: FakeWin
     legacy = PureWindowsPath("C:/legacy/.venv")
     _legacy_venv(fake, legacy)
 
-    outcome = windows.delete_adopted(fake, ROOT, legacy)
+    outcome = junctions.delete_adopted(fake, ROOT, legacy)
 
     assert outcome.removed and outcome.moved_to is not None
     assert outcome.moved_to.parent == ROOT / ".trash"
@@ -539,11 +540,13 @@ def test_deleting_an_adopted_venv_refuses_links_non_venvs_and_the_root_whatever_
         "C:/work": "it overlaps the root; not touched",
     }
     for given, why in cases.items():
-        outcome = windows.delete_adopted(fake, ROOT, PureWindowsPath(given))
+        outcome = junctions.delete_adopted(fake, ROOT, PureWindowsPath(given))
         assert outcome.failures == ((str(PureWindowsPath(given)), why),), given
     assert not [c for c in fake.calls if c[0] != "clear_readonly" and c[0] != "create_junction"]
     assert fake.kind(LEGACY / "Scripts" / "python.exe") == "file"
-    assert windows.delete_adopted(fake, ROOT, PureWindowsPath("D:/gone")) == windows.Outcome(False)
+    assert junctions.delete_adopted(fake, ROOT, PureWindowsPath("D:/gone")) == junctions.Outcome(
+        False
+    )
 
 
 def test_an_adopted_venv_in_use_is_left_whole_and_a_loaded_dll_is_reported(

@@ -194,20 +194,20 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from reconciler.cli import verbs as commands
+    from reconciler.cli import verbs
 
-    handler: Callable[[argparse.Namespace], int] = getattr(commands, f"cmd_{args.command}")
+    handler: Callable[[argparse.Namespace], int] = getattr(verbs, f"cmd_{args.command}")
     return handler(args)
 
 
 def _replay_plan(args: argparse.Namespace) -> int | None:
     """Print the stored plan and return its exit code when none of its inputs changed
-    (memo/plan.py); otherwise note in ``args.memo`` where ``cmd_plan`` should store the plan
+    (memo/replay.py); otherwise note in ``args.memo`` where ``cmd_plan`` should store the plan
     it computes."""
-    from reconciler.memo import plan as planmemo
+    from reconciler.memo import replay
 
-    args.memo = planmemo.plan_slot(vars(args), sys.stdout)
-    stored = planmemo.replay(*args.memo) if args.memo is not None else None
+    args.memo = replay.plan_slot(vars(args), sys.stdout)
+    stored = replay.replay(*args.memo) if args.memo is not None else None
     if stored is None:
         return None
     output, code = stored

@@ -31,13 +31,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     memo: tuple[Path, str] | None = getattr(args, "memo", None)
     if memo is None:
         return _plan(args, sys.stdout)[0]
-    from reconciler.memo import plan as planmemo
+    from reconciler.memo import replay
 
     started = time.time_ns()
-    tee = planmemo.Tee(sys.stdout)
+    tee = replay.Tee(sys.stdout)
     code, run, root = _plan(args, cast("TextIO", tee))  # a stdout that keeps a copy
     if root == memo[0]:
-        planmemo.store(root, memo[1], run.inputs, tee.getvalue(), code, started)
+        replay.store(root, memo[1], run.inputs, tee.getvalue(), code, started)
     return code
 
 
@@ -166,12 +166,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler.commands.gc import cleanup
     from reconciler.commands.plan import check_inputs, make_plan
     from reconciler.commands.savedplan import check_saved, load_saved_plan
-    from reconciler.execute.run import execute, record_adopted
+    from reconciler.execute.apply import execute, record_adopted
     from reconciler.execute.targets import env_targets
     from reconciler.observe.inputs import load_manifest
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.document import plan_document
-    from reconciler.report.plan import render_text
+    from reconciler.report.plan import NO_CHANGES, render_text
     from reconciler.store.applylock import ApplyLock
     from reconciler.store.system import current
 
@@ -191,7 +191,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if loaded.root.is_dir() and loaded.manifest.adopted_envs():
                 with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
                     record_adopted(loaded)
-            print("No changes. Environments match envs.toml.")
+            print(NO_CHANGES)
             return EXIT_OK
         if not args.quiet:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
@@ -205,7 +205,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             check_saved(saved, run, args.planfile)
         if not run.plan.has_changes:
             record_adopted(loaded)
-            print("No changes. Environments match envs.toml.")
+            print(NO_CHANGES)
             return EXIT_OK
         if not args.quiet:
             console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
@@ -361,19 +361,19 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from reconciler.memo import verify
+    from reconciler.memo import scope as scope_memo
     from reconciler.observe.integrity import check_envs
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
     from reconciler.store.system import current
 
-    scope = verify.recall(args.manifest, args.root)
+    scope = scope_memo.recall(args.manifest, args.root)
     if scope is None:  # the manifest (or reconcile) changed: validate it in full
         from reconciler.observe.inputs import load_manifest
         from reconciler.observe.integrity import scope_of
 
         started = time.time_ns()
         scope = scope_of(load_manifest(args.manifest, args.root))
-        verify.remember(args.manifest, args.root, scope, started)
+        scope_memo.remember(args.manifest, args.root, scope, started)
     _known_envs(args.envs, scope.declared, "verify")
     checks = check_envs(scope, args.envs, venv=current().venv, deep=args.deep)
     doc = verify_document(checks, args.deep)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.core.health import CANNOT_START, corruption_phrase, structure
 from reconciler.errors import PathUnreadable
-from reconciler.memo import health
+from reconciler.memo import verdicts
 from reconciler.memo.identity import env_paths
 from reconciler.observe.env import probe
 from reconciler.observe.look import EnvRequest, look_at, read_pyvenv_cfg
@@ -72,9 +72,9 @@ def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) 
     if problem is not None:
         return problem
     real = os.path.realpath(env_dir)
-    memo = health.memo_file(root, real, expect.imports, expect.verify_ignore)
+    memo = verdicts.memo_file(root, real, expect.imports, expect.verify_ignore)
     if memo is not None:
-        remembered = health.recall(memo)
+        remembered = verdicts.recall(memo)
         if remembered is not None:
             return remembered[0]
     started_ns = time.time_ns()  # before anything is read: the racy rule's reference
@@ -83,7 +83,7 @@ def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) 
     if memo is not None and lasting and root.is_dir():
         cfg = read_pyvenv_cfg(Path(real))
         own = env_paths(str(env_dir), real, dict(cfg or ()), venv=venv, parent=False)
-        health.remember(memo, [*seen, *own], problem, started_ns)
+        verdicts.remember(memo, [*seen, *own], problem, started_ns)
     return problem
 
 

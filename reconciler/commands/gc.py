@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import folders as store
-from reconciler.store import generations, layout, removals
+from reconciler.store import folders, generations, layout, removals
 
 if TYPE_CHECKING:
     from reconciler.store.fsops import StoreOps
@@ -46,7 +45,7 @@ def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> 
     from reconciler.store.applylock import info_path
 
     root = loaded.root
-    store.check(root)
+    folders.check(root)
     results: list[generations.Removal] = []
     keys = generations.managed_env_keys(root)
     results.append(generations.remove_leftovers(root, keys, ops=ops))
@@ -87,10 +86,10 @@ def _abandoned(loaded: LoadedManifest, key: str, ops: StoreOps) -> bool:
 def _strays(root: Path, lock_info: Path) -> list[Path]:
     """Temporary files reconcile's own writes left when killed: each beside the file it was
     replacing, named exactly as :func:`reconciler.files.write_atomic` names them."""
-    state = store.folder(root, layout.STATE)
+    state = folders.folder(root, layout.STATE)
     strays = stray_temporaries(layout.bindings_path(root)) + stray_temporaries(lock_info)
     strays += stray_temporaries(state / removals.NAME)
-    folder = store.folder(root, layout.GENERATIONS)
+    folder = folders.folder(root, layout.GENERATIONS)
     strays += _reflink_probes(folder)
     for key in generations.managed_env_keys(root):  # the generation counter's temporaries
         strays += stray_temporaries(generations.generations_dir(root, key) / ".last")
@@ -114,20 +113,20 @@ def _reflink_probes(folder: Path) -> list[Path]:
 def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     """Remove the hash caches of env folders that are gone (removed generations, envs no
     longer adopted); they would otherwise pile up, one per generation ever built."""
-    from reconciler.observe.hashcache import cache_file
+    from reconciler.observe.hashcache import HASHES, cache_file
     from reconciler.store.cachedir import cache_folder
 
     root = loaded.root
-    folder = cache_folder(root, "hashes")
+    folder = cache_folder(root, HASHES)
     if folder is None or not folder.is_dir():  # absent, or a link never followed
         return []
-    folders = [
+    envs = [
         g.path
         for k in generations.managed_env_keys(root)
         for g in generations.list_generations(root, k)
     ]
-    folders += [loaded.adopt_path(k) for k in loaded.manifest.adopted_envs()]
-    keep = {cache_file(root, os.path.realpath(f)).name for f in folders}
+    envs += [loaded.adopt_path(k) for k in loaded.manifest.adopted_envs()]
+    keep = {cache_file(root, os.path.realpath(f)).name for f in envs}
     failures = []
     for entry in folder.iterdir():
         if entry.name in keep or entry.is_dir():
@@ -156,7 +155,7 @@ def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path
     is left over, incomplete generations, undeclared envs' generations, and the complete
     generations beyond ``keep``. Reads only."""
     root = loaded.root
-    store.check(root)
+    folders.check(root)
     keys = generations.managed_env_keys(root)
     found = generations.recorded_leftovers(root, adopt_folders(loaded), ops=ops)
     found += [g.path for g in generations.leftover_generations(root, keys, ops=ops)]

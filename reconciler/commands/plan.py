@@ -56,7 +56,7 @@ class PlanRun:
     plan: Plan
     fingerprint: dict[str, Any]
     inputs: tuple[str, ...] = ()
-    """Every path the plan was computed from, for planmemo."""
+    """Every path the plan was computed from, for the plan replay (memo.replay)."""
 
 
 def integrity_of(

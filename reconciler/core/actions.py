@@ -26,20 +26,35 @@ class ActionLook:
     """What the plan says will happen to the step's target: ``will be created``."""
     done: str
     """Past tense, for the apply report: ``created``."""
+    builds: bool = False
+    """The step builds a new generation of its env (with a lockfile and a Python)."""
+    removes: bool = False
+    """The step takes an env out of the manifest's world (models must move off it first)."""
+    summarized: bool = True
+    """Always counted in the plan's summary line, even at 0 (else only when it occurs)."""
 
 
 ACTION_LOOKS: MappingProxyType[Action, ActionLook] = MappingProxyType(
     {
-        "create": ActionLook("+", "green", "will be created", "created"),
-        "replace": ActionLook("-/+", "yellow", "must be replaced", "replaced"),
-        "delete": ActionLook("-", "red", "will be deleted", "deleted"),
+        "create": ActionLook("+", "green", "will be created", "created", builds=True),
+        "replace": ActionLook("-/+", "yellow", "must be replaced", "replaced", builds=True),
+        "delete": ActionLook("-", "red", "will be deleted", "deleted", removes=True),
         "rebind": ActionLook("~", "cyan", "will be rebound", "rebound"),
-        "unbind": ActionLook("-", "red", "will be unbound", "unbound"),
+        "unbind": ActionLook("-", "red", "will be unbound", "unbound", summarized=False),
         "forget": ActionLook(
-            "-", "magenta", "will be forgotten (its files are left alone)", "forgotten"
+            "-",
+            "magenta",
+            "will be forgotten (its files are left alone)",
+            "forgotten",
+            removes=True,
+            summarized=False,
         ),
     }
 )
 """Every action, in the order summaries and reports list them."""
 
 ACTIONS: tuple[Action, ...] = tuple(ACTION_LOOKS)
+BUILDS: frozenset[str] = frozenset(a for a, look in ACTION_LOOKS.items() if look.builds)
+"""The actions that build a generation: ``create`` and ``replace``."""
+REMOVES: frozenset[str] = frozenset(a for a, look in ACTION_LOOKS.items() if look.removes)
+"""The actions after which no model may still use the env: ``delete`` and ``forget``."""

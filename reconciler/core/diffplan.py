@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.core.actions import BUILDS
 from reconciler.core.facts import EnvHealth, Finding
 from reconciler.core.health import python_matches
 from reconciler.core.plan import Observed, Plan, Step, build_plan
@@ -108,7 +109,7 @@ def diff_plan(base: Side, head: Side) -> Plan:
 
 
 def _with_changes(step: Step, base: Side, head: Side) -> Step:
-    if step.kind != "env" or step.action not in ("create", "replace"):
+    if step.kind != "env" or step.action not in BUILDS:
         return step
     new = head.locks.get(step.target)
     if new is None:

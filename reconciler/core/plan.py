@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reconciler.core.actions import Action
+from reconciler.core.actions import REMOVES, Action
 from reconciler.core.facts import EnvHealth
 from reconciler.errors import PlanCycleError, UnknownEnv
 from reconciler.spec.lockdiff import PackageChange
@@ -256,7 +256,7 @@ def _with_dependencies(steps: list[Step], fallbacks: Mapping[str, str]) -> list[
         deps: set[str] = set()
         if step.kind == "model" and step.to_env is not None:
             deps.add(env_step_id(step.to_env))
-        if step.action in ("delete", "forget"):
+        if step.action in REMOVES:
             deps |= {s.id for s in steps if s.kind == "model" and s.from_env == step.target}
             deps |= {model_step_id(m) for m, env in fallbacks.items() if env == step.target}
         kept = tuple(sorted(d for d in deps if d in ids))

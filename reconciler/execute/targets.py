@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.core.actions import BUILDS
 from reconciler.core.plan import Plan
 from reconciler.execute.uv import BuildRequest
 from reconciler.platform import VenvLayout
@@ -35,7 +36,7 @@ def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict
     from reconciler.observe.inputs import fresh_locks
 
     manifest = loaded.manifest
-    keys = sorted(s.target for s in plan.steps if s.action in ("create", "replace"))
+    keys = sorted(s.target for s in plan.steps if s.action in BUILDS)
     locks = fresh_locks(loaded, keys)
     targets = {}
     for key in keys:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from reconciler.files import RACY_NS, write_atomic
+from reconciler.files import racy, write_atomic
 from reconciler.store import layout
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what the memos save
@@ -83,11 +83,10 @@ def identities(paths: Iterable[str], started_ns: int) -> list[list[Any]] | None:
     ``started_ns`` (the racy rule: such an answer could be replayed after a later change that
     kept the identity)."""
     inputs: list[list[Any]] = []
-    limit = started_ns - RACY_NS
     for path in sorted(set(paths)):
         found = identity(path)
         # a symlink's identity ends with its target's: both must be old enough
-        if found is not None and max(found[4:6] + found[10:12]) >= limit:
+        if found is not None and racy(started_ns, *found[4:6], *found[10:12]):
             return None
         inputs.append([path, None if found is None else list(found)])
     return inputs

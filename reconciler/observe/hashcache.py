@@ -58,7 +58,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, TypeGuard
 
-from reconciler.files import CACHE_LIMIT, RACY_NS, read_regular_bytes, write_atomic
+from reconciler.files import CACHE_LIMIT, racy, read_regular_bytes, write_atomic
+from reconciler.store import layout
 
 MAGIC = b"reconcile-hashcache\n"
 FORMAT_VERSION = 3
@@ -95,10 +96,16 @@ class StatLike(Protocol):
     def st_ctime_ns(self) -> int: ...
 
 
+HASHES = "hashes"
+"""The hash caches' folder in the root's cache folder."""
+
+
 def cache_file(root: Path, env_real: str) -> Path:
-    """Where the hash cache of the env whose real path is ``env_real`` lives under ``root``."""
+    """Where the hash cache of the env whose real path is ``env_real`` lives under ``root``.
+    Only a name: read or write it after ``cache_folder(root, HASHES)`` found the folder usable
+    (never a link)."""
     key = hashlib.sha256(os.fsencode(env_real)).hexdigest()[:_KEY_HEX]
-    return root / ".cache" / "hashes" / key
+    return root / layout.CACHE / HASHES / key
 
 
 def _identity(st: StatLike) -> bytes | None:
@@ -113,9 +120,8 @@ def entry_for(real_path: str, st: StatLike, sha256: str, started_ns: int) -> Ent
     """The entry that remembers a file's hash, or ``None`` when the file is racy: its mtime or
     ctime is not older than ``started_ns - RACY_NS`` (see ``HashCache.store``). Pure, so
     whoever hashed the file can make it."""
-    limit = started_ns - RACY_NS
     identity = _identity(st)
-    if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
+    if racy(started_ns, st.st_mtime_ns, st.st_ctime_ns) or identity is None:
         return None
     return (identity, real_path, sha256)
 
@@ -232,9 +238,8 @@ class HashCache:
         ``resolved`` must be made of what ``marshal`` writes. ``st`` must have been taken
         before the RECORD was read; a racy one (see ``store``) is kept by content only.
         """
-        limit = started_ns - RACY_NS
         identity = _identity(st)
-        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit or identity is None:
+        if racy(started_ns, st.st_mtime_ns, st.st_ctime_ns) or identity is None:
             identity = b""
         entry = (identity, context, sha256, resolved)
         old = self._old_records.get(real_path)

@@ -5,7 +5,7 @@ switch while verify runs cannot mix two generations, and a link that leaves the 
 reported, never followed. Hashes are trusted from the root's stat-keyed cache unless ``deep``.
 
 `verify` needs little of the manifest: where each env is, its ``verify_ignore`` globs and the
-link mode. That is a ``VerifyScope``, plain data a memo can hold (``verifymemo``), so a
+link mode. That is a ``VerifyScope``, plain data a memo can hold (``memo.scope``), so a
 `verify` whose manifest is unchanged never imports the manifest's validation at all.
 """
 
@@ -144,13 +144,13 @@ def verify_dir(
     ``seen``, when given, gets every path the check looked at. ``baseline``: the upstream
     RECORD defects to check against what was installed (default: those the generation's
     receipt names, see ``receipt_baseline``)."""
-    from reconciler.observe.hashcache import HashCache, cache_file
+    from reconciler.observe.hashcache import HASHES, HashCache, cache_file
     from reconciler.observe.walk import verify_env
 
     real = os.path.realpath(env_dir)
     if baseline is None:
         baseline = receipt_baseline(root, real, seen)
-    if cache_folder(root, "hashes") is None:  # a link where the cache should be: no cache
+    if cache_folder(root, HASHES) is None:  # a link where the cache should be: no cache
         return verify_env(env_dir, ignore, venv=venv, deep=True, seen=seen, baseline=baseline)
     cache = HashCache.load(cache_file(root, real), real)
     report = verify_env(

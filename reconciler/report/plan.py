@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.text import Text
 
-from reconciler.core.actions import ACTION_LOOKS, ACTIONS
+from reconciler.core.actions import ACTION_LOOKS, ACTIONS, BUILDS
 
 NO_CHANGES = "No changes. Environments match envs.toml."
 
@@ -21,11 +21,9 @@ def _no_changes(doc: Mapping[str, Any]) -> str:
 
 
 def summary_line(summary: Mapping[str, int]) -> str:
-    line = (
-        f"Plan: {summary['create']} to create, {summary['replace']} to replace, "
-        f"{summary['delete']} to delete, {summary['rebind']} to rebind."
-    )
-    extra = [f"{summary[a]} to {a}" for a in ("unbind", "forget") if summary.get(a)]
+    counted = [a for a in ACTIONS if ACTION_LOOKS[a].summarized]
+    line = "Plan: " + ", ".join(f"{summary[a]} to {a}" for a in counted) + "."
+    extra = [f"{summary[a]} to {a}" for a in ACTIONS if a not in counted and summary.get(a)]
     if extra:
         line += f" Also {', '.join(extra)}."
     return line
@@ -126,7 +124,7 @@ _COLUMNS = {
 def _columns(step: Mapping[str, Any]) -> str:
     if step["kind"] == "model":
         return "model"
-    return "build" if step["action"] in ("create", "replace") else "env"
+    return "build" if step["action"] in BUILDS else "env"
 
 
 def _header(columns: str) -> list[str]:

@@ -3,7 +3,7 @@ protocol (:class:`StoreOps`), and what both implementations share.
 
 POSIX (:mod:`reconciler.store.posix`): ``<root>/<env_key>`` is a relative symlink replaced
 with one ``rename``; a removal is one rename into the trash, then ``rmtree``. Windows
-(:mod:`reconciler.store.winops`, over :mod:`reconciler.store.windows`): a directory junction
+(:mod:`reconciler.store.winops`, over :mod:`reconciler.store.junctions`): a directory junction
 switched in two renames; removal bottom-up through extended-length paths. Which one runs is
 decided once, by :func:`reconciler.store.system.current`.
 """

@@ -176,7 +176,7 @@ def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
 def switch(root: Path, env_key: str, generation: Path, *, ops: StoreOps) -> None:
     """Point ``<root>/<env_key>`` at ``generation``: on POSIX with one atomic rename of a
     relative link (which keeps the root movable as a whole), on Windows a junction switched
-    by :func:`reconciler.store.windows.switch`.
+    by :func:`reconciler.store.junctions.switch`.
 
     Only reconcile's own link (into ``.generations/<env_key>/``) is ever replaced: anything
     else at that path (a folder, a file, a link elsewhere) is someone's, and is refused with
@@ -245,7 +245,7 @@ def delete_tree(root: Path, path: Path, *, ops: StoreOps) -> Removal:
     moved into the trash first and then deleted; an entry of the trash is deleted where it
     is (never moved again), and only when reconcile recorded it. What cannot be removed is
     reported, one line for ``path``; this never raises for a removal problem. On Windows:
-    :func:`reconciler.store.windows.delete_tree`."""
+    :func:`reconciler.store.junctions.delete_tree`."""
     if path.parent == root / layout.TRASH:
         if not removals.is_recorded(root, path):
             return Removal(failed=((str(path), "reconcile did not record it; left alone"),))
@@ -262,7 +262,7 @@ def delete_adopted(root: Path, folder: Path, *, ops: StoreOps) -> Removal:
     without following a link, read-only bits cleared, what is left reported (the next
     apply's or gc's cleanup retries what was recorded, in the trash or beside the folder).
     A link or a folder that is not a venv is refused, and so is anything that holds the
-    root. On Windows: :func:`reconciler.store.windows.delete_adopted`."""
+    root. On Windows: :func:`reconciler.store.junctions.delete_adopted`."""
     return ops.delete_adopted(root, folder)
 
 

@@ -28,7 +28,7 @@ from typing import Literal
 from reconciler.errors import ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 from reconciler.store import folders, layout
-from reconciler.store.windows import ASIDE_SUFFIX
+from reconciler.store.junctions import ASIDE_SUFFIX
 
 NAME = "removals.json"
 FORMAT_VERSION = "1"

@@ -11,7 +11,7 @@ from reconciler.platform import POSIX_VENV, WINDOWS_VENV, Platform
 def current() -> Platform:
     """The platform this process runs on. Called at the edges only; pass the value down."""
     if os.name == "nt":
-        from reconciler.store.windows import NativeWindowsOps
+        from reconciler.store.junctions import NativeWindowsOps
         from reconciler.store.winops import WindowsStoreOps
 
         return Platform(WINDOWS_VENV, WindowsStoreOps(NativeWindowsOps()))

@@ -1,7 +1,7 @@
 """IO, Windows: :class:`reconciler.store.fsops.StoreOps` over the junction switch and removal of
-:mod:`reconciler.store.windows`, whose OS calls go through a :class:`WindowsOps` (the native
+:mod:`reconciler.store.junctions`, whose OS calls go through a :class:`WindowsOps` (the native
 one on Windows, a fake in tests/test_windows.py). It cannot offer POSIX's instant-for-instant
-switch; see :mod:`reconciler.store.windows`."""
+switch; see :mod:`reconciler.store.junctions`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Collection, Sequence
 from pathlib import Path, PurePath
 from typing import cast
 
-from reconciler.store import folders, layout, removals, windows
+from reconciler.store import folders, junctions, layout, removals
 from reconciler.store.fsops import Removal, forget, summarize
-from reconciler.store.windows import WindowsOps
+from reconciler.store.junctions import WindowsOps
 
 
 class WindowsStoreOps:
@@ -25,15 +25,15 @@ class WindowsStoreOps:
 
     def link_target(self, root: Path, env_key: str) -> PurePath | None:
         # a junction; inside a switch's window, the one set aside
-        return windows.link_target(self.os_calls, root, env_key)
+        return junctions.link_target(self.os_calls, root, env_key)
 
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
         found = self.os_calls.kind(layout.env_link(root, env_key))
         if found == "missing":
             return None
-        if found not in windows.LINKS:
+        if found not in junctions.LINKS:
             return "a folder" if found == "dir" else "a file"
-        target = windows.link_target(self.os_calls, root, env_key)
+        target = junctions.link_target(self.os_calls, root, env_key)
         if target is None:
             return "a link"
         own = os.path.normpath(root / layout.GENERATIONS / env_key)
@@ -41,32 +41,33 @@ class WindowsStoreOps:
         return None if parent.lower() == own.lower() else f"a link to {target}"
 
     def switch(self, root: Path, env_key: str, generation: Path) -> None:
-        """Both temporary names are recorded first; see :func:`reconciler.store.windows.switch`."""
+        """Both temporary names are recorded first; see
+        :func:`reconciler.store.junctions.switch`."""
         tag = uuid.uuid4().hex[:8]
         temp = root / f".{env_key}{removals.SWITCH_MARK}{tag}"
-        aside = temp.with_name(temp.name + windows.ASIDE_SUFFIX)
+        aside = temp.with_name(temp.name + junctions.ASIDE_SUFFIX)
         removals.record(root, "switch", temp, aside)
-        windows.switch(self.os_calls, root, env_key, generation, tag)
+        junctions.switch(self.os_calls, root, env_key, generation, tag)
         forget(root, temp, aside)
 
     def is_link(self, path: Path) -> bool:
-        return self.os_calls.kind(path) in windows.LINKS
+        return self.os_calls.kind(path) in junctions.LINKS
 
     def unlink(self, path: Path) -> None:
-        windows.unlink(self.os_calls, path)
+        junctions.unlink(self.os_calls, path)
 
     def delete_tree(self, root: Path, path: Path) -> Removal:
-        outcome = windows.delete_tree(self.os_calls, root, path, _recorder(root, "trash"))
+        outcome = junctions.delete_tree(self.os_calls, root, path, _recorder(root, "trash"))
         return _removal(root, str(path), outcome)
 
     def delete_adopted(self, root: Path, folder: Path) -> Removal:
-        outcome = windows.delete_adopted(
+        outcome = junctions.delete_adopted(
             self.os_calls, root, folder, _recorder(root, "trash"), _recorder(root, "aside")
         )
         return _removal(root, str(folder), outcome)
 
     def empty_trash_entry(self, root: Path, entry: Path, reported_as: str | None) -> Removal:
-        failures = windows.remove_tree(self.os_calls, entry)
+        failures = junctions.remove_tree(self.os_calls, entry)
         result = summarize(reported_as or str(entry), entry, failures)
         if not result.failed:
             forget(root, entry)
@@ -74,7 +75,7 @@ class WindowsStoreOps:
 
     def trash_dir(self, root: Path) -> Path:
         folders.folder(root, layout.TRASH)
-        return cast(Path, windows.trash_dir(self.os_calls, root))
+        return cast(Path, junctions.trash_dir(self.os_calls, root))
 
     def list_dir(self, path: Path) -> list[str]:
         return self.os_calls.list_dir(path) if self.os_calls.kind(path) == "dir" else []
@@ -83,10 +84,10 @@ class WindowsStoreOps:
         self, root: Path, env_keys: Sequence[str], recorded: Collection[PurePath]
     ) -> None:
         """A switch killed between its two renames: put the old junction back."""
-        windows.recover_switch(self.os_calls, root, env_keys, recorded)
+        junctions.recover_switch(self.os_calls, root, env_keys, recorded)
 
 
-def _removal(root: Path, reported_as: str, outcome: windows.Outcome) -> Removal:
+def _removal(root: Path, reported_as: str, outcome: junctions.Outcome) -> Removal:
     if outcome.moved_to is not None and not outcome.failures:
         forget(root, outcome.moved_to)
     if outcome.failures:
@@ -94,9 +95,9 @@ def _removal(root: Path, reported_as: str, outcome: windows.Outcome) -> Removal:
     return Removal(removed=(reported_as,)) if outcome.removed else Removal()
 
 
-def _recorder(root: Path, kind: removals.Kind) -> windows.Record:
+def _recorder(root: Path, kind: removals.Kind) -> junctions.Record:
     """Records a path (in the trash, or an adopted folder's new name beside itself) before
-    :mod:`reconciler.store.windows` renames something to it."""
+    :mod:`reconciler.store.junctions` renames something to it."""
 
     def record(path: PurePath) -> None:
         removals.record(root, kind, path)

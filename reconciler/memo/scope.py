@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
-from reconciler.memo import identity, plan
+from reconciler.memo import identity, replay
 from reconciler.observe.integrity import VerifyScope
 from reconciler.store.cachedir import cache_folder
 
@@ -46,10 +46,10 @@ def _key(manifest: Path, root_override: Path | None) -> str:
 def _memo_file(manifest: Path, root_override: Path | None) -> tuple[Path, Path] | None:
     """The root and where the scope for this manifest and ``--root`` is kept under it;
     ``None`` when the manifest's root cannot be told cheaply (or the manifest is not a regular
-    file, see ``planmemo.root_of``) or the cache folder is a link."""
-    if os.environ.get(plan.DISABLE_ENV) == "1":
+    file, see ``replay.root_of``) or the cache folder is a link."""
+    if os.environ.get(replay.DISABLE_ENV) == "1":
         return None
-    root = plan.root_of(manifest, root_override)
+    root = replay.root_of(manifest, root_override)
     if root is None:
         return None
     folder = cache_folder(root, "verify")

@@ -1,7 +1,7 @@
 """Golden files for the three plan renderings, and the rules they must keep (SPEC 5).
 
 The goldens live in tests/golden/. After an intended change of the output, rewrite them with
-``RECONCILE_UPDATE_GOLDEN=1 python -m pytest tests/test_render.py`` and review the diff.
+``RECONCILE_UPDATE_GOLDEN=1 python -m pytest tests/test_report_plan.py`` and review the diff.
 """
 
 from __future__ import annotations
