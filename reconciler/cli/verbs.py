@@ -10,18 +10,23 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, cast
 
-from reconciler import faults, interrupts
+from reconciler import faults
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import TextIO
 
+    from rich.console import Console
+
     from reconciler.commands.plan import PlanRun
     from reconciler.commands.which import ResolvedEnv
+    from reconciler.core.plan import Plan
+    from reconciler.execute.executor import Reporter
     from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -162,66 +167,23 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.cli.progress import LiveReporter, PlainReporter
-    from reconciler.commands.gc import cleanup
-    from reconciler.commands.plan import check_inputs, make_plan
-    from reconciler.commands.savedplan import check_saved, load_saved_plan
-    from reconciler.execute.apply import execute, record_adopted
-    from reconciler.execute.targets import env_targets
-    from reconciler.observe.inputs import load_manifest
+    from reconciler.commands.apply import ApplyRequest, apply
     from reconciler.report.apply import apply_summary, removal_warnings
-    from reconciler.report.document import plan_document
-    from reconciler.report.plan import NO_CHANGES, render_text
-    from reconciler.store.applylock import ApplyLock
+    from reconciler.report.plan import NO_CHANGES
     from reconciler.store.system import current
 
-    saved = load_saved_plan(args.planfile) if args.planfile is not None else None
-    if saved is not None and args.target:
-        raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
-    loaded = load_manifest(args.manifest, args.root)
-    targets = list(saved.targets) if saved else args.target
-    check_inputs(loaded, targets)  # bad input is refused before the lock creates the root
-    platform = current()
+    request = ApplyRequest(
+        manifest=args.manifest,
+        root=args.root,
+        planfile=args.planfile,
+        targets=tuple(args.target),
+        lock_timeout=args.lock_timeout,
+    )
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
-    if saved is None and not args.yes and not sys.stdin.isatty():
-        # Nobody can confirm: say so before the lock (which would create the root), after
-        # showing what would have been done. With nothing to do there is nothing to refuse.
-        run = make_plan(loaded, targets, platform=platform)
-        if not run.plan.has_changes:
-            if loaded.root.is_dir() and loaded.manifest.adopted_envs():
-                with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-                    record_adopted(loaded)
-            print(NO_CHANGES)
-            return EXIT_OK
-        if not args.quiet:
-            console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
-        _confirm(args)
-    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        keep = loaded.manifest.settings.keep_generations
-        for path, why in cleanup(loaded, keep, ops=platform.ops):
-            print(f"warning: could not remove leftover {path}: {why}", file=sys.stderr)
-        run = make_plan(loaded, targets, platform=platform)
-        if saved is not None:
-            check_saved(saved, run, args.planfile)
-        if not run.plan.has_changes:
-            record_adopted(loaded)
-            print(NO_CHANGES)
-            return EXIT_OK
-        if not args.quiet:
-            console.print(render_text(plan_document(run.plan, args.manifest.name)), end="")
-        # a missing Python fails before asking
-        targets = env_targets(loaded, run.plan, venv=platform.venv)
-        if saved is None:
-            _confirm(args)
-        if console.is_terminal and not args.quiet:
-            with LiveReporter(console) as live:
-                report = execute(loaded, run.plan, targets, live, platform=platform)
-                _applied()
-        else:
-            report = execute(
-                loaded, run.plan, targets, PlainReporter(quiet=args.quiet), platform=platform
-            )
-            _applied()
+    report = apply(request, _ApplyUI(args, console), platform=current())
+    if report is None:
+        print(NO_CHANGES)
+        return EXIT_OK
     print(apply_summary(report))
     for line in removal_warnings(report):
         print(line, file=sys.stderr)
@@ -229,17 +191,41 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _applied() -> None:
-    """Every change is made: a signal from here on (the display's teardown, the lock's
-    release, the report) is reported after the report, not acted on."""
-    interrupts.settle("the apply completed")
-    faults.point("after_apply")
+class _ApplyUI:
+    """apply's questions and display on this terminal (or in a CI log)."""
+
+    def __init__(self, args: argparse.Namespace, console: Console) -> None:
+        self.args = args
+        self.console = console
+        self.can_confirm = args.yes or sys.stdin.isatty()
+
+    def show(self, plan: Plan) -> None:
+        from reconciler.report.document import plan_document
+        from reconciler.report.plan import render_text
+
+        if not self.args.quiet:
+            self.console.print(render_text(plan_document(plan, self.args.manifest.name)), end="")
+
+    def confirm(self) -> None:
+        _confirm(self.args)
+
+    def warn(self, line: str) -> None:
+        print(line, file=sys.stderr)
+
+    def waiting(self, holder: LockHolder | None) -> None:
+        _on_wait(self.args)(holder)
+
+    def progress(self) -> AbstractContextManager[Reporter]:
+        from reconciler.cli.progress import LiveReporter, PlainReporter
+
+        if self.console.is_terminal and not self.args.quiet:
+            return LiveReporter(self.console)
+        return nullcontext(PlainReporter(quiet=self.args.quiet))
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from reconciler.commands.rollback import rollback, rollback_target
+    from reconciler.commands.rollback import rollback
     from reconciler.observe.inputs import load_manifest
-    from reconciler.store.applylock import ApplyLock
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
@@ -247,20 +233,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.env} is not a managed env in {args.manifest}; nothing to roll back."
         )
-    ops = current().ops
-    rollback_target(loaded, args.env, ops=ops)  # nothing to roll back: refused before the lock
-    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        previous = rollback(loaded, args.env, ops=ops)
-        interrupts.settle("the rollback completed")
+    previous = rollback(
+        loaded,
+        args.env,
+        ops=current().ops,
+        lock_timeout=args.lock_timeout,
+        on_wait=_on_wait(args),
+    )
     print(f"{args.env} now runs generation {previous.gen_id}.")
     return EXIT_OK
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from reconciler.commands.gc import adopt_folders, clean, plan_gc, preview_gc, prune_hash_caches
+    from reconciler.commands.gc import collect, preview_gc
     from reconciler.observe.inputs import load_manifest
-    from reconciler.store import generations
-    from reconciler.store.applylock import ApplyLock
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
@@ -272,33 +258,25 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        for path in preview_gc(loaded, keep, ops=ops):
+        preview = preview_gc(loaded, keep, ops=ops)
+        for path in preview.removed:
             print(f"would remove {path}")
-        _left_alone(generations.unrecorded_trash(loaded.root, ops=ops))
-        adopted = adopt_folders(loaded)
-        _ignored(loaded.root, generations.ignored_records(loaded.root, adopted, ops=ops))
+        _left_alone(preview.unrecorded)
+        _ignored(loaded.root, preview.ignored)
         return EXIT_OK
-    failures: list[tuple[str, str]] = []
-    with ApplyLock(loaded.root, timeout=args.lock_timeout, on_wait=_on_wait(args)):
-        cleaned = clean(loaded, ops=ops)
-        for removed in cleaned.removed:
-            print(f"removed {removed}")
-        failures += cleaned.failed
-        doomed = plan_gc(loaded, keep, ops=ops)
-        for doomed_path in doomed:
-            result = generations.delete_tree(loaded.root, doomed_path, ops=ops)
-            failures += result.failed
-            for removed in result.removed:
-                print(f"removed {removed}")
-        failures += prune_hash_caches(loaded)  # now that the generations above are gone
-        unrecorded = generations.unrecorded_trash(loaded.root, ops=ops)
-        ignored = generations.ignored_records(loaded.root, adopt_folders(loaded), ops=ops)
-        interrupts.settle("gc completed")
-    for failed, why in failures:
+    done = collect(
+        loaded,
+        keep,
+        ops=ops,
+        lock_timeout=args.lock_timeout,
+        on_wait=_on_wait(args),
+        removed=lambda path: print(f"removed {path}"),
+    )
+    for failed, why in done.failed:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
-    _left_alone(unrecorded)
-    _ignored(loaded.root, ignored)
-    return EXIT_ERROR if failures else EXIT_OK
+    _left_alone(done.unrecorded)
+    _ignored(loaded.root, done.ignored)
+    return EXIT_ERROR if done.failed else EXIT_OK
 
 
 def _ignored(root: Path, paths: Sequence[str]) -> None:
@@ -361,21 +339,11 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from reconciler.memo import scope as scope_memo
-    from reconciler.observe.integrity import check_envs
+    from reconciler.commands.verify import verify
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
     from reconciler.store.system import current
 
-    scope = scope_memo.recall(args.manifest, args.root)
-    if scope is None:  # the manifest (or reconcile) changed: validate it in full
-        from reconciler.observe.inputs import load_manifest
-        from reconciler.observe.integrity import scope_of
-
-        started = time.time_ns()
-        scope = scope_of(load_manifest(args.manifest, args.root))
-        scope_memo.remember(args.manifest, args.root, scope, started)
-    _known_envs(args.envs, scope.declared, "verify")
-    checks = check_envs(scope, args.envs, venv=current().venv, deep=args.deep)
+    checks = verify(args.manifest, args.root, args.envs, venv=current().venv, deep=args.deep)
     doc = verify_document(checks, args.deep)
     if args.format == "json":
         sys.stdout.write(render_json(doc))
@@ -396,15 +364,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _known_envs(names: Sequence[str], declared: Collection[str], command: str) -> None:
-    """Each name must be a declared env; otherwise one sentence with the closest key."""
-    from reconciler.errors import UnknownEnv
-
-    for name in names:
-        if name not in declared:
-            raise UnknownEnv(f"{command}: no env named {name} in the manifest", name, declared)
-
-
 def cmd_which(args: argparse.Namespace) -> int:
     resolved = _resolve(args)
     print(resolved.python)
@@ -412,27 +371,11 @@ def cmd_which(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reconciler.runner import Unfinished, run_passthrough
+    from reconciler.commands.which import run_in
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         raise UsageError("nothing to run: use `reconcile run MODEL -- CMD [ARGS]...`.")
-    resolved = _resolve(args)
-    bin_dir = str(resolved.python.parent)
-    if os.pathsep in bin_dir:  # an adopted venv applied before such folders were refused
-        raise UsageError(
-            f'{bin_dir} holds "{os.pathsep}", which separates the folders of PATH, so it cannot '
-            f"be put on PATH; move {resolved.env_key}'s venv to a folder without it."
-        )
-    env = dict(os.environ)
-    env.pop("PYTHONHOME", None)
-    env["VIRTUAL_ENV"] = str(resolved.env_dir)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    code = run_passthrough(tuple(argv), env)
-    if isinstance(code, Unfinished):
-        if code.missing:
-            raise UsageError(f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH.")
-        raise UsageError(f"cannot run {argv[0]}: {code.error}.")
-    return code
+    return run_in(_resolve(args), argv, os.environ)

@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler import interrupts
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, generations, layout, removals
+from reconciler.store.applylock import ApplyLock, LockHolder
 
 if TYPE_CHECKING:
     from reconciler.store.fsops import StoreOps
@@ -150,10 +154,56 @@ def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     return doomed
 
 
-def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
+@dataclass(frozen=True)
+class Collected:
+    """What `gc` removed (or, for ``--dry-run``, would remove), what it could not, and what
+    it left alone: trash reconcile did not put there, and records of things it never made."""
+
+    removed: tuple[Path, ...]
+    failed: tuple[tuple[str, str], ...]
+    unrecorded: tuple[Path, ...]
+    ignored: tuple[str, ...]
+
+
+def collect(
+    loaded: LoadedManifest,
+    keep: int,
+    *,
+    ops: StoreOps,
+    lock_timeout: float,
+    on_wait: Callable[[LockHolder | None], None],
+    removed: Callable[[str], None],
+) -> Collected:
+    """Remove the leftovers and the generations beyond ``keep``, under the apply lock;
+    ``removed`` hears of each path as it goes."""
+    with ApplyLock(loaded.root, timeout=lock_timeout, on_wait=on_wait):
+        return _collect(loaded, keep, ops=ops, removed=removed)
+
+
+def _collect(
+    loaded: LoadedManifest, keep: int, *, ops: StoreOps, removed: Callable[[str], None]
+) -> Collected:
+    root = loaded.root
+    cleaned = clean(loaded, ops=ops)
+    for path in cleaned.removed:
+        removed(path)
+    failures = list(cleaned.failed)
+    for doomed in plan_gc(loaded, keep, ops=ops):
+        result = generations.delete_tree(root, doomed, ops=ops)
+        failures += result.failed
+        for path in result.removed:
+            removed(path)
+    failures += prune_hash_caches(loaded)  # now that the generations above are gone
+    unrecorded = generations.unrecorded_trash(root, ops=ops)
+    ignored = generations.ignored_records(root, adopt_folders(loaded), ops=ops)
+    interrupts.settle("gc completed")
+    return Collected((), tuple(failures), tuple(unrecorded), tuple(ignored))
+
+
+def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> Collected:
     """Everything ``gc --keep KEEP`` would remove, for ``--dry-run``: what was recorded and
     is left over, incomplete generations, undeclared envs' generations, and the complete
-    generations beyond ``keep``. Reads only."""
+    generations beyond ``keep``; and what it would leave alone. Reads only."""
     root = loaded.root
     folders.check(root)
     keys = generations.managed_env_keys(root)
@@ -162,4 +212,9 @@ def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path
     abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k, ops)]
     found += abandoned
     found += [p for p in plan_gc(loaded, keep, ops=ops) if p.parent not in abandoned]
-    return sorted(dict.fromkeys(found))
+    return Collected(
+        tuple(sorted(dict.fromkeys(found))),
+        (),
+        tuple(generations.unrecorded_trash(root, ops=ops)),
+        tuple(generations.ignored_records(root, adopt_folders(loaded), ops=ops)),
+    )

@@ -14,14 +14,15 @@ the model's fallback, if that is usable. When neither is and an apply holds the 
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from reconciler.commands import gate
-from reconciler.errors import ReconcileError
+from reconciler.errors import ReconcileError, UsageError
 from reconciler.observe.inputs import load_manifest
 from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
@@ -249,3 +250,26 @@ def resolve(
 def _check_timeout(timeout: float) -> None:
     if not math.isfinite(timeout) or timeout < 0:
         raise ValueError(f"the wait timeout must be a finite number >= 0 seconds, got {timeout!r}")
+
+
+def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Run ``argv`` in ``resolved``'s env (its scripts folder first on PATH, ``VIRTUAL_ENV``
+    set, ``PYTHONHOME`` unset) with this process's terminal; its exit code."""
+    from reconciler.runner import Unfinished, run_passthrough
+
+    bin_dir = str(resolved.python.parent)
+    if os.pathsep in bin_dir:  # an adopted venv applied before such folders were refused
+        raise UsageError(
+            f'{bin_dir} holds "{os.pathsep}", which separates the folders of PATH, so it cannot '
+            f"be put on PATH; move {resolved.env_key}'s venv to a folder without it."
+        )
+    env = dict(environ)
+    env.pop("PYTHONHOME", None)
+    env["VIRTUAL_ENV"] = str(resolved.env_dir)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    code = run_passthrough(tuple(argv), env)
+    if isinstance(code, Unfinished):
+        if code.missing:
+            raise UsageError(f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH.")
+        raise UsageError(f"cannot run {argv[0]}: {code.error}.")
+    return code
