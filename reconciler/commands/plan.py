@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvFacts
-from reconciler.core.health import Expectation, assess
 from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
-from reconciler.observe.env import created_by_reconcile, observe_all, undeclared_entries
+from reconciler.observe.env import created_by_reconcile, undeclared_entries
+from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
 from reconciler.spec.lockfile import Lockfile
@@ -57,43 +57,6 @@ class PlanRun:
     fingerprint: dict[str, Any]
     inputs: tuple[str, ...] = ()
     """Every path the plan was computed from, for the plan replay (memo.replay)."""
-
-
-def integrity_of(
-    loaded: LoadedManifest,
-    facts: Mapping[str, EnvFacts],
-    deep: bool = False,
-    seen: list[str] | None = None,
-    seen_by_env: dict[str, list[str]] | None = None,
-    *,
-    venv: VenvLayout,
-) -> dict[str, VerifyReport]:
-    """The RECORD check of every observed env whose files can be checked (SPEC 6: part of
-    every plan). An env that is absent, leads out of the root or has no site-packages is
-    judged by its other findings instead. ``seen`` gets every path looked at, and
-    ``seen_by_env`` the same, env by env."""
-    from reconciler.observe.integrity import verify_dir
-    from reconciler.observe.walk import EnvNotVerifiable
-
-    manifest = loaded.manifest
-    reports = {}
-    for key, fact in sorted(facts.items()):
-        if not fact.exists or fact.escapes_root or fact.real_path is None:
-            continue
-        ignore = manifest.verify_ignore_for(key)
-        looked: list[str] = []
-        try:
-            reports[key] = verify_dir(
-                loaded.root, Path(fact.real_path), ignore, venv=venv, deep=deep, seen=looked
-            )
-        except EnvNotVerifiable:
-            continue
-        finally:
-            if seen is not None:
-                seen += looked
-            if seen_by_env is not None:
-                seen_by_env[key] = looked
-    return reports
 
 
 def _findings_digest(report: VerifyReport) -> str:
@@ -144,15 +107,17 @@ def make_plan(
     checked = check_inputs(loaded, wanted)
     state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
-    facts = observe_all(env_requests(loaded, planned), venv=venv)
     seen: list[str] = []
     seen_by_env: dict[str, list[str]] = {}
-    integrity = integrity_of(loaded, facts, deep, seen, seen_by_env, venv=venv)
-    health = {}
-    for key, fact in facts.items():
-        spec = manifest.envs[key]
-        expect = Expectation(python=spec.python, lock=locks.get(key), managed=not spec.adopted)
-        health[key] = assess(fact, expect, integrity.get(key))
+    facts, integrity, health = observe_health(
+        loaded,
+        env_requests(loaded, planned),
+        locks.get,
+        venv=venv,
+        deep=deep,
+        seen=seen,
+        seen_by_env=seen_by_env,
+    )
     orphans = {
         name: created_by_reconcile(root, name, ops=ops)
         for name in undeclared_entries(root, manifest.envs)

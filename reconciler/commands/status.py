@@ -20,16 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.commands.plan import integrity_of
 from reconciler.core.facts import EnvFacts
-from reconciler.core.health import Expectation, assess
 from reconciler.observe.adoption import folder_problem
 from reconciler.observe.env import (
     created_by_reconcile,
-    observe_all,
     read_pyvenv_cfg,
     undeclared_entries,
 )
+from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, read_lock
 from reconciler.report.status import StatusRow, status_document
 from reconciler.spec.lockfile import Lockfile
@@ -77,12 +75,21 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
         if problem is not None:
             why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
             rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))
-    facts = observe_all(env_requests(loaded, skip={row.env for row in rows}), venv=platform.venv)
-    integrity = integrity_of(loaded, facts, venv=platform.venv)
+    locks = {
+        key: _lockfile(loaded, key)
+        for key in manifest.managed_envs()
+        if key not in {row.env for row in rows}
+    }
+    facts, _, judged = observe_health(
+        loaded,
+        env_requests(loaded, skip={row.env for row in rows}),
+        lambda key: locks[key][0] if key in locks else None,
+        venv=platform.venv,
+    )
     for key, fact in facts.items():
         spec = manifest.envs[key]
-        lock, lock_reasons = (None, ()) if spec.adopted else _lockfile(loaded, key)
-        health = assess(fact, Expectation(spec.python, lock, not spec.adopted), integrity.get(key))
+        lock_reasons = () if spec.adopted else locks[key][1]
+        health = judged[key]
         real = fact.real_path if fact.exists and not fact.escapes_root else None
         gen, created, previous = (None, None, ()) if spec.adopted else _generations(root, key, ops)
         rows.append(
