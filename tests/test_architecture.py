@@ -22,7 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "spec": frozenset(),
     "core": frozenset({"spec"}),
     "report": frozenset({"spec", "core"}),
-    "store": frozenset({"spec"}),
+    "store": frozenset({"spec", "core"}),
     "observe": frozenset({"spec", "core", "store"}),
     "memo": frozenset({"spec", "core", "store", "observe"}),
     "execute": frozenset({"spec", "core", "store", "observe", "memo"}),

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.generations import collectable
 from reconciler.files import stray_temporaries
 from reconciler.store import generations, layout
 from reconciler.store.posix import PosixStoreOps
@@ -77,9 +78,9 @@ def test_gc_keeps_the_live_one_and_the_newest_others_and_drops_incomplete_ones(
     generations.switch(tmp_path, "env", gens[1], ops=POSIX_OPS)
     listed = generations.list_generations(tmp_path, "env")
     live = generations.live_generation(tmp_path, "env", ops=POSIX_OPS)
-    doomed = [g.gen_id for g in generations.collectable(listed, live, keep=2)]
+    doomed = [g.gen_id for g in collectable(listed, live, keep=2)]
     assert doomed == ["g0001", "g0003", "g0005"]  # kept: live g0002 and the newest other, g0004
-    assert [g.gen_id for g in generations.collectable(listed, live, keep=1)] == [
+    assert [g.gen_id for g in collectable(listed, live, keep=1)] == [
         "g0001",
         "g0003",
         "g0004",

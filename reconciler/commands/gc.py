@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler import interrupts
+from reconciler.core.generations import collectable
 from reconciler.files import stray_temporaries
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, generations, layout, removals
@@ -60,7 +61,7 @@ def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> 
         live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
-            for old in generations.collectable(gens, live, keep):
+            for old in collectable(gens, live, keep):
                 results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
@@ -150,7 +151,7 @@ def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
     for key in generations.managed_env_keys(root):
         live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
-        doomed += [g.path for g in generations.collectable(gens, live, keep) if g.complete]
+        doomed += [g.path for g in collectable(gens, live, keep) if g.complete]
     return doomed
 
 

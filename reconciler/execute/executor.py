@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
+from reconciler.core.generations import collectable
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
@@ -338,7 +339,7 @@ class Applier:
             live = self.store.live_generation(key)
             protect = [previous] if previous is not None else []
             gens = self.store.owned_generations(key)
-            for old in generations.collectable(gens, live, keep, protect):
+            for old in collectable(gens, live, keep, protect):
                 failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
             folder = self.store.generations_dir(key)

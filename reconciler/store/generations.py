@@ -16,36 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from reconciler.core.generations import GEN_NAME
+from reconciler.core.generations import Generation as Generation
 from reconciler.errors import InternalFolderRefused, ReconcileError
 from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
 from reconciler.store import folders, fsops, layout, removals
 from reconciler.store.fsops import Removal as Removal
 from reconciler.store.fsops import StoreOps, forget
 from reconciler.store.fsops import summarize as summarize
-
-_GEN_NAME = re.compile(r"g(\d{4,})")
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One generation folder of an env."""
-
-    env_key: str
-    gen_id: str
-    path: Path
-    complete: bool
-
-    @property
-    def number(self) -> int:
-        match = _GEN_NAME.fullmatch(self.gen_id)
-        return int(match.group(1)) if match else -1
 
 
 def generations_dir(root: Path, env_key: str) -> Path:
@@ -62,7 +45,7 @@ def list_generations(root: Path, env_key: str) -> list[Generation]:
         return []
     found = []
     for entry in entries:
-        if not _GEN_NAME.fullmatch(entry.name):
+        if not GEN_NAME.fullmatch(entry.name):
             continue
         kind = folders.kind(entry)
         if kind == "link":
@@ -218,26 +201,6 @@ def previous_generation(root: Path, env_key: str, *, ops: StoreOps) -> Generatio
         return None
     older = [g for g in list_generations(root, env_key) if g.complete and g.number < live.number]
     return older[-1] if older else None
-
-
-def collectable(
-    generations: Sequence[Generation],
-    live: Generation | None,
-    keep: int,
-    protect: Sequence[Generation] = (),
-) -> list[Generation]:
-    """Pure: the generations gc removes. Kept: the live one, then ``protect`` (the one that
-    was live until a switch just now: what rollback returns to, and what running processes
-    use), then the newest other complete ones, ``keep`` in all. Incomplete ones (staging
-    leftovers) always go; the live one never does."""
-    kept = {live.gen_id} if live is not None else set()
-    candidates = [g for g in protect if g.complete]
-    candidates += reversed([g for g in generations if g.complete])
-    for generation in candidates:
-        if len(kept) >= keep:
-            break
-        kept.add(generation.gen_id)
-    return [g for g in generations if g.gen_id not in kept]
 
 
 def delete_tree(root: Path, path: Path, *, ops: StoreOps) -> Removal:
