@@ -12,6 +12,7 @@ import stat
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import (
     InputFileError,
@@ -23,8 +24,10 @@ from reconciler.errors import (
 from reconciler.files import display_path
 from reconciler.observe.look import EnvRequest
 from reconciler.observe.manifestpaths import check_paths, lockfile_text
-from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_causes, stale_sentence
 from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, Manifest, parse_manifest
+
+if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
+    from reconciler.spec.lockfile import Lockfile
 
 
 def _read_capped(path: Path) -> bytes:
@@ -101,6 +104,8 @@ class LockVerdict:
         if self.unreadable is not None:
             return self.unreadable
         if self.stale and self.lock is not None:
+            from reconciler.spec.lockfile import stale_sentence
+
             sentence = stale_sentence(self.lock.label, self.env_key, self.stale)
             return LockfileError(f"{sentence}: run `reconcile lock {self.env_key}`.")
         return None
@@ -116,6 +121,8 @@ class LockVerdict:
 
 def judged(manifest: Manifest, env_key: str, lock: Lockfile) -> LockVerdict:
     """The verdict on a lockfile read from anywhere (the work tree, a git revision)."""
+    from reconciler.spec.lockfile import stale_causes
+
     causes = stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key))
     return LockVerdict(env_key, lock, causes)
 
@@ -131,6 +138,8 @@ def read_lockfile(loaded: LoadedManifest, env_key: str) -> Lockfile:
         raise LockfileError(
             f"lockfile for {env_key} not found at {shown}: run `reconcile lock {env_key}`."
         ) from None
+    from reconciler.spec.lockfile import parse_lockfile
+
     return parse_lockfile(text, shown)
 
 
