@@ -341,9 +341,9 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
 def cmd_verify(args: argparse.Namespace) -> int:
     from reconciler.commands.verify import verify
     from reconciler.report.verify import has_problems, render_json, render_text, verify_document
-    from reconciler.store.system import current
+    from reconciler.store.system import current_venv
 
-    checks = verify(args.manifest, args.root, args.envs, venv=current().venv, deep=args.deep)
+    checks = verify(args.manifest, args.root, args.envs, venv=current_venv(), deep=args.deep)
     doc = verify_document(checks, args.deep)
     if args.format == "json":
         sys.stdout.write(render_json(doc))
