@@ -91,15 +91,10 @@ _MARKER = "@@bench-apply@@"
 _INSTRUMENTED = f"""
 import functools, json, sys, time
 start = time.perf_counter()
-from reconciler.commands import plan
 from reconciler.cli import app
-from reconciler.execute import executor
-from reconciler.commands import gc
-from reconciler.execute import builder, targets
-from reconciler.execute import apply
-from reconciler.execute import uv
+from reconciler.commands import gc, plan
+from reconciler.execute import apply, builder, pythons, targets, uv
 from reconciler.observe import integrity
-from reconciler.execute import pythons
 imported = time.perf_counter() - start
 spent = {{}}
 calls = {{}}
@@ -115,18 +110,18 @@ def wrap(module, name, label):
             calls[label] = calls.get(label, 0) + 1
     setattr(module, name, timed)
 wrap(gc, "cleanup", "cleanup (staging, trash)")
-wrap(planning, "make_plan", "plan (observe root, diff)")
+wrap(plan, "make_plan", "plan (observe root, diff)")
 wrap(pythons, "find_python", "python discovery")
 wrap(targets, "env_targets", "targets (lock freshness, python)")
-wrap(build, "supports_reflink", "reflink test")
-wrap(build, "uv_version", "uv --version")
-wrap(build, "create_venv", "uv venv")
-wrap(build, "sync", "uv pip sync")
+wrap(uv, "supports_reflink", "reflink test")
+wrap(uv, "uv_version", "uv --version")
+wrap(uv, "create_venv", "uv venv")
+wrap(uv, "sync", "uv pip sync")
 wrap(integrity, "verify_dir", "hash verification")
 wrap(builder, "observe_env", "health probe (observe_env)")
-wrap(run, "execute", "execute (build, verify, switch)")
+wrap(apply, "execute", "execute (build, verify, switch)")
 began = time.perf_counter()
-code = cli.main(["apply", "--yes"])
+code = app.main(["apply", "--yes"])
 main = time.perf_counter() - began
 print("{_MARKER}" + json.dumps({{"code": code, "import": imported, "main": main,
                                   "phases": spent, "calls": calls}}))
