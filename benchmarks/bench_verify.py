@@ -82,13 +82,13 @@ began = time.perf_counter()
 from pathlib import Path
 from reconciler.observe.hashcache import HashCache, cache_file
 from reconciler.observe.walk import verify_env
-from reconciler.store.system import current
+from reconciler.store.system import current_venv
 imported = time.perf_counter()
 env, root, deep = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "deep"
 real = os.path.realpath(env)
 cache = HashCache.load(cache_file(root, real), real)
 loaded = time.perf_counter()
-report = verify_env(Path(env), venv=current().venv, cache=cache, deep=deep)
+report = verify_env(Path(env), venv=current_venv(), cache=cache, deep=deep)
 verified = time.perf_counter()
 cache.save()
 saved = time.perf_counter()
