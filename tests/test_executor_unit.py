@@ -42,6 +42,10 @@ env = "web"
 
 [models.m-api]
 env = "api"
+
+[envs.legacy]
+adopt = "legacy/.venv"
+delete = true
 """
 
 WAIT = 5.0
@@ -61,6 +65,8 @@ class FakeStore:
         self.last: dict[str, int] = {}
         self.live: dict[str, str] = {}
         self.receipts: dict[Path, Mapping[str, Any]] = {}
+        self.adopted_problem: str | None = None
+        """What ``adopted_delete_problem`` answers: the disk's verdict, set by a test."""
 
     def add_live(self, env_key: str) -> Generation:
         """An env reconcile built earlier: one complete generation, linked."""
@@ -125,7 +131,14 @@ class FakeStore:
         return Removal(removed=(str(path),))
 
     def delete_adopted(self, folder: Path) -> Removal:
-        raise AssertionError("no adopted env in these tests")
+        self.log.append(("delete_adopted", folder.relative_to(self.root.parent).as_posix()))
+        return Removal(removed=(str(folder),))
+
+    def adopted_delete_problem(
+        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+    ) -> str | None:
+        self.log.append(("asked", env_key, *sorted(adopted)))
+        return self.adopted_problem
 
     def read_state(self) -> AppliedState:
         return self.state
@@ -294,6 +307,10 @@ def bind(model: str, to_env: str, from_env: str | None = None) -> Step:
 
 def delete(key: str, after: Sequence[str]) -> Step:
     return Step(f"env.{key}", "env", "delete", key, ("not_declared",), tuple(after))
+
+
+def delete_adopted(key: str) -> Step:
+    return Step(f"env.{key}", "env", "delete", key, ("delete_requested",))
 
 
 def ids(steps: Sequence[Step]) -> list[str]:
@@ -526,3 +543,38 @@ def test_an_interrupt_during_a_build_stops_it_starts_nothing_more_and_switches_n
     assert world.store.gens == {"api": [], "web": [world.store.live_generation("web")]}
     assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
     assert ("delete", ".generations/web/g0002") in world.log
+
+
+def test_an_adopted_env_marked_delete_is_asked_about_then_deleted_and_forgotten(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path, AppliedState())
+    world.store.state = AppliedState(adopted={"legacy": str(world.loaded.adopt_path("legacy"))})
+
+    report = world.applier().run(Plan((delete_adopted("legacy"),)))
+
+    assert not report.failed
+    assert world.log == [
+        ("asked", "legacy", "legacy"),
+        ("delete_adopted", "legacy/.venv"),
+        ("bindings",),
+    ]
+    assert "legacy" not in world.store.state.adopted
+
+
+def test_an_adopted_env_the_disk_says_not_to_delete_fails_its_step_and_stays_adopted(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path, AppliedState())
+    world.store.state = AppliedState(adopted={"legacy": str(world.loaded.adopt_path("legacy"))})
+    world.store.adopted_problem = "it is in use by a model"
+
+    applier = world.applier()
+    with pytest.raises(ApplyFailed, match="not deleted: it is in use by a model"):
+        applier.run(Plan((delete_adopted("legacy"),)))
+
+    assert [(step.target, why) for step, why in applier.report.failed] == [
+        ("legacy", "not deleted: it is in use by a model")
+    ]
+    assert not world.saw("delete_adopted")
+    assert "legacy" in world.store.state.adopted

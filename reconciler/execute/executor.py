@@ -40,7 +40,7 @@ from reconciler.execute.rootstore import ApplyStore
 from reconciler.execute.targets import EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
-from reconciler.observe.adoption import applied_folder, delete_problem, folder_problem, protected
+from reconciler.observe.adoption import applied_folder
 from reconciler.observe.integrity import RECORD_DEFECTS
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
@@ -384,8 +384,7 @@ class Applier:
         fails the step, naming it, and the env stays adopted so the next apply retries."""
         key = step.target
         folder = self.loaded.adopt_path(key)
-        why = folder_problem(folder, self.root, doomed=True, keep=protected(self.loaded))
-        why = why or delete_problem(self.loaded, key, self._state.adopted)
+        why = self.store.adopted_delete_problem(self.loaded, key, self._state.adopted)
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")

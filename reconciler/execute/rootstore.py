@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from reconciler.observe.adoption import delete_problem, folder_problem, protected
+from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
 from reconciler.store.fsops import StoreOps
@@ -52,6 +54,12 @@ class ApplyStore(Protocol):
     def delete_tree(self, path: Path) -> Removal: ...
 
     def delete_adopted(self, folder: Path) -> Removal: ...
+
+    def adopted_delete_problem(
+        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+    ) -> str | None:
+        """Why the adopted env's folder may not be deleted now (looked at again, never
+        trusted from the plan), or None. ``adopted``: the applied adopted envs."""
 
     def read_state(self) -> AppliedState: ...
 
@@ -106,6 +114,13 @@ class RootStore:
 
     def delete_adopted(self, folder: Path) -> Removal:
         return generations.delete_adopted(self.root, folder, ops=self.ops)
+
+    def adopted_delete_problem(
+        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+    ) -> str | None:
+        folder = loaded.adopt_path(env_key)
+        why = folder_problem(folder, self.root, doomed=True, keep=protected(loaded))
+        return why or delete_problem(loaded, env_key, adopted)
 
     def read_state(self) -> AppliedState:
         return read_state(self.root)
