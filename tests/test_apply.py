@@ -955,3 +955,19 @@ def test_what_cannot_be_removed_is_reported_and_gc_finishes_it_later(
 
     assert done.returncode == 0, done.stderr
     assert trash_entries(project) == []
+
+
+def test_apply_with_nothing_to_change_still_shows_what_plan_warns_of(project: Project) -> None:
+    setup(project, SERVING)
+    (project.root / "stray").mkdir()  # an entry in the root reconcile did not make
+
+    planned = project.cli("plan")
+    applied = project.cli("apply", "--yes")
+    quiet = project.cli("apply", "--yes", "--quiet")
+
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout == planned.stdout
+    assert "Warning: stray in the root is not declared" in applied.stdout
+    assert applied.stdout.splitlines()[-1] == "No changes. Environments match envs.toml."
+    assert quiet.stdout.splitlines() == ["No changes. Environments match envs.toml."]
+    assert (project.root / "stray").is_dir()

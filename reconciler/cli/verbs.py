@@ -167,7 +167,7 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reconciler.commands.apply import ApplyRequest, apply
+    from reconciler.commands.apply import ApplyRequest, Unchanged, apply
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.plan import NO_CHANGES
     from reconciler.store.system import current
@@ -180,9 +180,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         lock_timeout=args.lock_timeout,
     )
     console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
-    report = apply(request, _ApplyUI(args, console), platform=current())
-    if report is None:
-        print(NO_CHANGES)
+    ui = _ApplyUI(args, console)
+    report = apply(request, ui, platform=current())
+    if isinstance(report, Unchanged):
+        if report.plan.warnings and not args.quiet:  # what `plan` warns of, then "No changes"
+            ui.show(report.plan)
+        else:
+            print(NO_CHANGES)
         return EXIT_OK
     print(apply_summary(report))
     for line in removal_warnings(report):

@@ -47,6 +47,14 @@ class ApplyUI(Protocol):
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """Nothing to do: the plan holds only its warnings (an unhealthy adopted env, an entry in
+    the root reconcile did not make), which `apply` shows as `plan` does."""
+
+    plan: Plan
+
+
+@dataclass(frozen=True)
 class ApplyRequest:
     manifest: Path
     root: Path | None
@@ -57,8 +65,8 @@ class ApplyRequest:
     lock_timeout: float
 
 
-def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyReport | None:
-    """Apply the plan; the report of what was done, or None when there was nothing to do."""
+def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyReport | Unchanged:
+    """Apply the plan; the report of what was done, or :class:`Unchanged`."""
     saved = load_saved_plan(request.planfile) if request.planfile is not None else None
     if saved is not None and request.targets:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
@@ -73,7 +81,7 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
             if loaded.root.is_dir() and loaded.manifest.adopted_envs():
                 with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
                     record_adopted(loaded)
-            return None
+            return Unchanged(run.plan)
         ui.show(run.plan)
         ui.confirm()
     with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
@@ -85,7 +93,7 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
             check_saved(saved, run, request.planfile)
         if not run.plan.has_changes:
             record_adopted(loaded)
-            return None
+            return Unchanged(run.plan)
         ui.show(run.plan)
         found = env_targets(loaded, run.plan, venv=platform.venv)  # a missing Python fails first
         if saved is None:
