@@ -170,6 +170,19 @@ class PathUnreadable(ReconcileError):
         self.path = path
 
 
+class LockRefused(LockfileError):
+    """Several lockfiles refused at once (every env `lock` could not lock, every lockfile a
+    plan cannot use): the last one's sentence is the message, the others come before it
+    (``details``), each as an error line of its own."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__(messages[-1])
+        self._earlier = tuple(f"error: {message}" for message in messages[:-1])
+
+    def details(self) -> tuple[str, ...]:
+        return self._earlier
+
+
 class InputFileError(ReconcileError):
     """A file reconcile was told to read (a lockfile the manifest names, a saved plan) is not
     a regular file, is too big, or cannot be opened. The message names the path and never

@@ -360,3 +360,21 @@ def test_a_state_folder_that_is_a_file_is_named_as_such(project: Project) -> Non
     assert "bindings.json" in done.stderr
     assert "a file is where a folder should be" in done.stderr
     assert "the root" not in done.stderr
+
+
+def test_plan_and_apply_name_every_missing_lockfile_not_only_the_first(project: Project) -> None:
+    project.write(ENVS)
+
+    for command in (("plan",), ("apply", "--yes")):
+        done = project.cli(*command)
+
+        assert done.returncode == 1, command
+        lines = done.stderr.splitlines()
+        assert len(lines) == 2, lines
+        assert (
+            "lockfile for serving not found" in lines[0] and "`reconcile lock serving`" in lines[0]
+        )
+        assert "lockfile for tools not found" in lines[1] and "`reconcile lock tools`" in lines[1]
+        assert all(line.startswith("error: ") for line in lines)
+        assert done.stdout == ""
+    assert not project.root.exists()

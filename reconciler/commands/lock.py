@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import LockfileError, ReconcileError, UnknownEnv, UsageError
+from reconciler.errors import LockfileError, LockRefused, ReconcileError, UnknownEnv, UsageError
 from reconciler.execute.uv import compile_command
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.inputs import read_lock
@@ -167,18 +167,6 @@ def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
                 f"move it away or point `lockfile` of env {request.env_key} elsewhere."
             )
     return refusals
-
-
-class LockRefused(LockfileError):
-    """Every env that could not be locked, at once: the last one's sentence is the message,
-    the others come before it (``details``), each as an error line of its own."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__(messages[-1])
-        self._earlier = tuple(f"error: {message}" for message in messages[:-1])
-
-    def details(self) -> tuple[str, ...]:
-        return self._earlier
 
 
 @dataclass(frozen=True)

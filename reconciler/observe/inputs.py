@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from reconciler.errors import (
     InputFileError,
     LockfileError,
+    LockRefused,
     ManifestError,
     ManifestNotFound,
     Problem,
@@ -153,8 +154,15 @@ def read_lock(loaded: LoadedManifest, env_key: str) -> LockVerdict:
 
 
 def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
-    """Lockfiles of the given managed envs; a stale one stops the plan, like `uv sync --locked`."""
-    return {key: read_lock(loaded, key).fresh() for key in sorted(env_keys)}
+    """Lockfiles of the given managed envs; a missing, unreadable or stale one stops the plan,
+    like `uv sync --locked`, and every such lockfile is named, not only the first."""
+    verdicts = [read_lock(loaded, key) for key in sorted(env_keys)]
+    refusals = [why for verdict in verdicts if (why := verdict.refusal()) is not None]
+    if len(refusals) == 1:
+        raise refusals[0]
+    if refusals:
+        raise LockRefused([refusal.message for refusal in refusals])
+    return {verdict.env_key: verdict.fresh() for verdict in verdicts}
 
 
 def env_requests(
