@@ -650,3 +650,24 @@ def test_without_wait_a_running_apply_is_named_and_with_wait_the_timeout_is_kept
     # no apply running: the usual error at once, however long the caller would wait
     assert str(released.value).endswith("; run `reconcile apply` to rebuild it.")
     assert after_release < 10
+
+
+def test_resolve_takes_the_root_the_envs_were_applied_to_as_which_takes_root(
+    project: Project,
+) -> None:
+    require_python("3.11")
+    project.write(SERVING)
+    lock(project)
+    elsewhere = project.folder.parent / f"{project.folder.name}-fast-disk"
+    done = project.cli("apply", "--yes", "--root", str(elsewhere))
+    assert done.returncode == 0, done.stderr
+    which = project.cli("which", "chat", "--root", str(elsewhere))
+
+    resolved = reconciler.resolve("chat", manifest=project.manifest, root=elsewhere)
+
+    assert resolved.python == Path(which.stdout.strip())
+    assert resolved.python.is_relative_to(elsewhere / ".generations" / "serving")
+    with pytest.raises(EnvNotAvailable):  # the manifest's own root holds nothing applied
+        reconciler.resolve("chat", manifest=project.manifest)
+    with pytest.raises(ReconcileError, match="root"):  # checked as --root is
+        reconciler.resolve("chat", manifest=project.manifest, root=project.folder)

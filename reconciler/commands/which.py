@@ -223,6 +223,7 @@ def resolve_loaded(
 def resolve(
     model: str,
     manifest: str | Path = "envs.toml",
+    root: str | Path | None = None,
     *,
     wait: bool = False,
     timeout: float = layout.LOCK_WAIT,
@@ -238,12 +239,18 @@ def resolve(
     manifest is bad, and :class:`~reconciler.errors.InternalFolderRefused` when one of the
     root's own folders (``.generations``, ``.state``, ``.cache``, ``.trash``) is a link.
 
+    ``root`` is the root the envs were applied to when it is not the manifest's own
+    (``reconcile --root DIR``); it is checked as the command line checks it.
+
     While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
     it to make an env usable, checking again every quarter of a second, instead of failing
     at once; it still fails at once when the apply finishes and no env is usable.
     """
+    from reconciler.observe.manifestpaths import check_root_usable
+
     _check_timeout(timeout)
-    loaded = load_manifest(Path(manifest))
+    loaded = load_manifest(Path(manifest), Path(root) if root is not None else None)
+    check_root_usable(loaded)
     return resolve_loaded(loaded, model, platform=current(), wait=wait, timeout=timeout)
 
 
