@@ -75,14 +75,10 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
         if problem is not None:
             why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
             rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))
-    locks = {
-        key: _lockfile(loaded, key)
-        for key in manifest.managed_envs()
-        if key not in {row.env for row in rows}
-    }
+    locks = {key: _lockfile(loaded, key) for key in manifest.managed_envs()}
     facts, _, judged = observe_health(
         loaded,
-        env_requests(loaded, skip={row.env for row in rows}),
+        env_requests(loaded, skip={row.env for row in rows}),  # adopted envs found broken
         lambda key: locks[key][0] if key in locks else None,
         venv=platform.venv,
     )

@@ -17,11 +17,12 @@ def current_venv() -> VenvLayout:
 
 def current() -> Platform:
     """The platform this process runs on. Called at the edges only; pass the value down."""
-    if current_venv().windows:
+    venv = current_venv()
+    if venv.windows:
         from reconciler.store.junctions import NativeWindowsOps
         from reconciler.store.winops import WindowsStoreOps
 
-        return Platform(current_venv(), WindowsStoreOps(NativeWindowsOps()))
+        return Platform(venv, WindowsStoreOps(NativeWindowsOps()))
     from reconciler.store.posix import PosixStoreOps
 
-    return Platform(current_venv(), PosixStoreOps())
+    return Platform(venv, PosixStoreOps())
