@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,23 +66,25 @@ def _warning(stdout: str) -> str:
     return text[start : text.index("finding.", start) + len("finding.")]
 
 
-BREAKS = {
-    "pyvenv_cfg_removed": (
-        lambda venv: (venv / "pyvenv.cfg").unlink(),
-        "pyvenv.cfg is missing",
-        "pyvenv_cfg_missing",
-    ),
-    "folder_moved_away": (
-        lambda venv: venv.rename(venv.parent / "moved"),
-        "its folder does not exist",
-        "env_missing",
-    ),
-    "folder_became_a_file": (
-        lambda venv: (shutil.rmtree(venv), venv.write_text("", encoding="utf-8")),
-        "is a file, not an env folder",
-        "",
-    ),
+def _remove_pyvenv_cfg(venv: Path) -> None:
+    (venv / "pyvenv.cfg").unlink()
+
+
+def _move_away(venv: Path) -> None:
+    venv.rename(venv.parent / "moved")
+
+
+def _make_a_file(venv: Path) -> None:
+    shutil.rmtree(venv)
+    venv.write_text("", encoding="utf-8")
+
+
+BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    "pyvenv_cfg_removed": (_remove_pyvenv_cfg, "pyvenv.cfg is missing", "pyvenv_cfg_missing"),
+    "folder_moved_away": (_move_away, "its folder does not exist", "env_missing"),
+    "folder_became_a_file": (_make_a_file, "is a file, not an env folder", ""),
 }
+"""How a venv breaks -> (the damage, what the warning says, the finding `verify` reports)."""
 
 
 @pytest.mark.parametrize("name", sorted(BREAKS))
@@ -118,10 +120,9 @@ def test_a_broken_adopted_venv_is_a_warning_and_the_other_envs_plan_and_apply(
     assert again.returncode == 0 and "No changes" in again.stdout
     assert after.returncode == 0 and "Warning: adopted env legacy" in after.stdout
     assert "serving" in whole.stdout
-    if finding:
-        verify = broken.cli("verify", "legacy", "--format", "json")
-        assert verify.returncode == 2, verify.stderr
-        assert finding in verify.stdout
+    verify = broken.cli("verify", "legacy", "--format", "json")
+    assert verify.returncode == 2, verify.stderr
+    assert finding in verify.stdout
 
 
 def test_verify_status_and_which_tell_a_broken_adopted_venv_and_use_the_fallback(
