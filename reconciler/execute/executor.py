@@ -16,6 +16,7 @@ the next plan shows as rebinds.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -133,7 +134,10 @@ class Applier:
 
     def _failed(self, step: Step, interrupted: bool) -> None:
         target = f"model {step.target}" if step.kind == "model" else step.target
-        self.reporter.finished(target, False, "stopped" if interrupted else "failed")
+        # OSError: the terminal went away (SIGHUP); the report still says it, and the
+        # scheduling must go on to stop the other builds
+        with contextlib.suppress(OSError):
+            self.reporter.finished(target, False, "stopped" if interrupted else "failed")
 
     def _interrupted(self) -> None:
         self._cancel.set()
