@@ -48,8 +48,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     """Compute the plan and write it to ``out``; the exit code, the plan and its root."""
-    from rich.console import Console
-
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
     from reconciler.observe.inputs import load_manifest
@@ -75,7 +73,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     elif args.quiet:
         print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.", file=out)
     else:
-        console = Console(file=out, no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args, out)
         console.print(render_text(doc), end="")
     if args.out is not None and not args.quiet:
         note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
@@ -85,10 +83,20 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     return code, run, loaded.root
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
-    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
+def _console(args: argparse.Namespace, out: TextIO | None = None) -> Console:
+    """Rich's console for this command's output. ``--no-color`` or ``NO_COLOR`` means no
+    styling at all (bold and dim too; rich alone keeps them); a live display may still
+    move the cursor."""
     from rich.console import Console
 
+    plain = args.no_color or os.environ.get("NO_COLOR", "") != ""
+    return Console(
+        file=out, color_system=None if plain else "auto", highlight=False, soft_wrap=True
+    )
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
     from reconciler.commands.diff import make_diff, portable_label
     from reconciler.report.document import diff_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
@@ -102,7 +110,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(summary_line(doc["summary"]) if plan.has_changes else "No changes.")
     else:
-        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args)
         console.print(render_text(doc), end="")
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
@@ -165,8 +173,6 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from reconciler.commands.apply import ApplyRequest, Unchanged, apply
     from reconciler.report.apply import apply_summary, removal_warnings
     from reconciler.report.plan import NO_CHANGES
@@ -179,7 +185,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         targets=tuple(args.target),
         lock_timeout=args.lock_timeout,
     )
-    console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+    console = _console(args)
     ui = _ApplyUI(args, console)
     report = apply(request, ui, platform=current())
     if isinstance(report, Unchanged):
