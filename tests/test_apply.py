@@ -886,6 +886,19 @@ def test_gc_dry_run_lists_and_keeps_gc_removes_leftovers_and_keep_1_keeps_only_t
     assert project.cli("plan", "--detailed-exitcode").returncode == 2  # g0002 is not g0003
 
 
+def test_gc_and_its_dry_run_say_so_when_there_is_nothing_to_remove(project: Project) -> None:
+    setup(project, SERVING)
+
+    runs = [project.cli("gc", "--dry-run"), project.cli("gc")]
+    quiet = [project.cli("--quiet", "gc", "--dry-run"), project.cli("--quiet", "gc")]
+
+    for done in runs:
+        assert (done.returncode, done.stdout, done.stderr) == (0, "Nothing to remove.\n", "")
+    for done in quiet:
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert generations_of(project, "serving") == ["g0001"]
+
+
 # --- removal (SPEC 7.7) -----------------------------------------------------------------------
 
 

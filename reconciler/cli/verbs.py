@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+NOTHING_TO_REMOVE = "Nothing to remove."
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -271,17 +272,22 @@ def cmd_gc(args: argparse.Namespace) -> int:
         preview = preview_gc(loaded, keep, ops=ops)
         for path in preview.removed:
             print(f"would remove {path}")
+        if not preview.removed and not args.quiet:
+            print(NOTHING_TO_REMOVE)
         _left_alone(preview.unrecorded)
         _ignored(loaded.root, preview.ignored)
         return EXIT_OK
+    removed: list[str] = []
+
+    def tell(path: str) -> None:
+        removed.append(path)
+        print(f"removed {path}")
+
     done = collect(
-        loaded,
-        keep,
-        ops=ops,
-        lock_timeout=args.lock_timeout,
-        on_wait=_on_wait(args),
-        removed=lambda path: print(f"removed {path}"),
+        loaded, keep, ops=ops, lock_timeout=args.lock_timeout, on_wait=_on_wait(args), removed=tell
     )
+    if not removed and not done.failed and not args.quiet:
+        print(NOTHING_TO_REMOVE)
     for failed, why in done.failed:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     _left_alone(done.unrecorded)
