@@ -130,6 +130,30 @@ def test_apply_creates_each_env_as_a_generation_behind_a_relative_link_with_a_re
     assert generations_of(project, "serving") == ["g0001"]
 
 
+def test_apply_counts_the_packages_it_installs_on_this_platform_and_python(
+    project: Project,
+) -> None:
+    """The lockfile pins 3 packages; winonly is for Windows, newer for Python 3.12 and up:
+    the env (3.12; reconcile itself may run on another) gets 2."""
+    require_python("3.12")
+    requires = ['winonly; sys_platform == "win32"', 'newer; python_version >= "3.12"']
+    make_wheel(project.wheels, "delta", "1.0", requires=requires)
+    make_wheel(project.wheels, "winonly", "1.0")
+    make_wheel(project.wheels, "newer", "1.0")
+    project.write('[envs.small]\npython = "3.12"\nrequirements = ["delta==1.0"]\n')
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "small: installing 2 packages" in done.stdout.splitlines(), done.stdout
+    site = project.root / "small" / "lib" / "python3.12" / "site-packages"
+    assert sorted(p.name for p in site.glob("*.dist-info")) == [
+        "delta-1.0.dist-info",
+        "newer-1.0.dist-info",
+    ]
+
+
 def test_apply_progress_is_plain_lines_per_env_when_not_on_a_terminal(project: Project) -> None:
     require_python("3.11")
     project.write(SERVING)

@@ -274,8 +274,7 @@ def test_a_regular_package_inside_a_namespace_package_passes_the_probe(
 
     assert (step.action, step.reasons) == ("replace", ("probe_failed",))
     assert step.details == (
-        "probe_failed: import nsp: nsp imports as a namespace package: its __init__.py is "
-        "missing",
+        "probe_failed: import nsp: nsp imports as a namespace package: its __init__.py is missing",
         occupied(project),
     )
 
