@@ -47,3 +47,20 @@ def test_readme_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one() -
     test_command = commands[1].split("&&")[-1].strip()
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci
+
+
+def _user_pages() -> list[Path]:
+    """What users read: every page under docs/ and the README."""
+    pages = [p for p in sorted((REPO / "docs").rglob("*")) if p.suffix in (".md", ".json", ".yml")]
+    return [REPO / "README.md", *pages]
+
+
+def test_no_docs_page_cites_the_spec() -> None:
+    """Users have only the docs: a page that says "SPEC 7.6" points at nothing they can read."""
+    citing = [
+        f"{page.relative_to(REPO)}:{number}: {line.strip()}"
+        for page in _user_pages()
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bSPEC\b", line)
+    ]
+    assert citing == []
