@@ -64,3 +64,16 @@ def test_no_docs_page_cites_the_spec() -> None:
         if re.search(r"\bSPEC\b", line)
     ]
     assert citing == []
+
+
+def test_exit_code_2_means_the_same_in_cli_md_and_in_the_cli_module() -> None:
+    """Every command that exits 2 (changes pending or problems found) is named by cli.md's
+    exit-code table and by the docstring of the module that maps exit codes."""
+    from reconciler.cli import app
+
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 2 |"))
+    assert app.__doc__ is not None
+    for command in ("plan --detailed-exitcode", "diff", "verify", "lock --check"):
+        assert f"`{command}`" in row
+        assert f"``{command}``" in app.__doc__

@@ -1,6 +1,7 @@
 """The commands behind the CLI: each reads its arguments, calls one use case, prints.
 
-Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for.
+Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 changes pending or problems found
+(``plan --detailed-exitcode``, ``diff``, ``verify``, ``lock --check``: see cli/app.py).
 Imports are local to each command, so a command loads only what it needs.
 """
 
