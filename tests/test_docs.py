@@ -77,3 +77,22 @@ def test_exit_code_2_means_the_same_in_cli_md_and_in_the_cli_module() -> None:
     for command in ("plan --detailed-exitcode", "diff", "verify", "lock --check"):
         assert f"`{command}`" in row
         assert f"``{command}``" in app.__doc__
+
+
+def test_cli_md_shows_the_digest_verify_reports_for_a_zero_byte_file() -> None:
+    """docs/cli.md's verify JSON example: a ``zero_byte`` finding's ``actual_sha256`` is the
+    RECORD-form digest of empty content, which is what verify reports (tests/test_verify.py)."""
+    import base64
+    import hashlib
+    import json
+
+    from reconciler.spec.record import EMPTY_SHA256
+
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("## `reconcile verify`", 1)[1].split("\n## ", 1)[0]
+    document = json.loads(re.findall(r"```json\n(.*?)```", section, flags=re.S)[0])
+    finding = document["envs"][0]["findings"][0]
+    empty = base64.urlsafe_b64encode(hashlib.sha256(b"").digest()).rstrip(b"=").decode()
+    assert finding["category"] == "zero_byte"
+    assert finding["actual_sha256"] == EMPTY_SHA256 == empty
+    assert f"`{EMPTY_SHA256}`" in section
