@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import resource
 import signal
 import subprocess
@@ -73,6 +74,13 @@ RECEIPT_FIELDS = {
 # --- helpers -------------------------------------------------------------------------------
 
 
+def _documented_receipt_fields() -> set[str]:
+    """The fields docs/apply.md's table of the receipt lists."""
+    text = (Path(__file__).parent.parent / "docs" / "apply.md").read_text(encoding="utf-8")
+    section = text.split("### The receipt", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))
+
+
 def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
     """``to`` "pid": reconcile alone, as `kill` and `timeout` do; "group": its process group,
     as a terminal and a CI runner do."""
@@ -104,6 +112,7 @@ def test_apply_creates_each_env_as_a_generation_behind_a_relative_link_with_a_re
         assert generations_of(project, key) == ["g0001"]
         receipt = json.loads(layout.receipt_path(gen_dir(project, key, "g0001")).read_text())
         assert receipt.keys() >= RECEIPT_FIELDS
+        assert set(receipt) == _documented_receipt_fields()
         assert receipt["env_key"] == key
         assert receipt["generation"] == "g0001"
         assert receipt["python"].startswith("3.11.")
