@@ -96,3 +96,22 @@ def test_cli_md_shows_the_digest_verify_reports_for_a_zero_byte_file() -> None:
     assert finding["category"] == "zero_byte"
     assert finding["actual_sha256"] == EMPTY_SHA256 == empty
     assert f"`{EMPTY_SHA256}`" in section
+
+
+def test_apply_md_shows_the_root_as_the_code_lays_it_out() -> None:
+    """docs/apply.md's on-disk layout names every file and folder the store modules name,
+    and exactly the cache folders the code asks ``cache_folder`` for."""
+    from reconciler.observe.hashcache import HASHES
+    from reconciler.store import applylock, layout, removals
+
+    text = (REPO / "docs" / "apply.md").read_text(encoding="utf-8")
+    block = text.split("## On-disk layout", 1)[1].split("```", 2)[1]
+    names = (layout.GENERATIONS, layout.STATE, layout.TRASH, layout.CACHE, layout.LOCK)
+    names += (layout.RECEIPT_NAME, applylock.LOCK_INFO, removals.NAME)
+    names += (layout.bindings_path(Path("root")).name,)
+    for name in names:
+        assert name in block, name
+    asked = {HASHES}
+    for source in (REPO / "reconciler").rglob("*.py"):
+        asked |= set(re.findall(r"cache_folder\(\s*root,\s*\"(\w+)\"", source.read_text()))
+    assert set(re.findall(r"\.cache/(\w+)/", block)) == asked
