@@ -106,9 +106,9 @@ def test_apply_md_shows_the_root_as_the_code_lays_it_out() -> None:
 
     text = (REPO / "docs" / "apply.md").read_text(encoding="utf-8")
     block = text.split("## On-disk layout", 1)[1].split("```", 2)[1]
-    names = (layout.GENERATIONS, layout.STATE, layout.TRASH, layout.CACHE, layout.LOCK)
-    names += (layout.RECEIPT_NAME, applylock.LOCK_INFO, removals.NAME)
-    names += (layout.bindings_path(Path("root")).name,)
+    names = [layout.GENERATIONS, layout.STATE, layout.TRASH, layout.CACHE, layout.LOCK]
+    names += [layout.RECEIPT_NAME, applylock.LOCK_INFO, removals.NAME]
+    names += [layout.bindings_path(Path("root")).name]
     for name in names:
         assert name in block, name
     asked = {HASHES}
