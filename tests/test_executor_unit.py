@@ -258,7 +258,7 @@ class World:
             POSIX_VENV,
         )
         lock = Lockfile(f"{key}.txt", (), None, "0" * 64)
-        return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request)
+        return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request, 0)
 
     def stop_processes(self, grace: float) -> None:
         """What killing uv does to the held build: its sync returns."""

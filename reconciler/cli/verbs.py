@@ -1,6 +1,7 @@
 """The commands behind the CLI: each reads its arguments, calls one use case, prints.
 
-Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for.
+Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 changes pending or problems found
+(``plan --detailed-exitcode``, ``diff``, ``verify``, ``lock --check``: see cli/app.py).
 Imports are local to each command, so a command loads only what it needs.
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+NOTHING_TO_REMOVE = "Nothing to remove."
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -48,8 +50,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     """Compute the plan and write it to ``out``; the exit code, the plan and its root."""
-    from rich.console import Console
-
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
     from reconciler.observe.inputs import load_manifest
@@ -75,7 +75,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     elif args.quiet:
         print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.", file=out)
     else:
-        console = Console(file=out, no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args, out)
         console.print(render_text(doc), end="")
     if args.out is not None and not args.quiet:
         note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
@@ -85,10 +85,20 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     return code, run, loaded.root
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
-    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
+def _console(args: argparse.Namespace, out: TextIO | None = None) -> Console:
+    """Rich's console for this command's output. ``--no-color`` or ``NO_COLOR`` means no
+    styling at all (bold and dim too; rich alone keeps them); a live display may still
+    move the cursor."""
     from rich.console import Console
 
+    plain = args.no_color or os.environ.get("NO_COLOR", "") != ""
+    return Console(
+        file=out, color_system=None if plain else "auto", highlight=False, soft_wrap=True
+    )
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
     from reconciler.commands.diff import make_diff, portable_label
     from reconciler.report.document import diff_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
@@ -102,7 +112,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(summary_line(doc["summary"]) if plan.has_changes else "No changes.")
     else:
-        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args)
         console.print(render_text(doc), end="")
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
@@ -165,8 +175,6 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from reconciler.commands.apply import ApplyRequest, Unchanged, apply
     from reconciler.report.apply import apply_summary, failure_lines, removal_warnings
     from reconciler.report.plan import NO_CHANGES
@@ -179,7 +187,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         targets=tuple(args.target),
         lock_timeout=args.lock_timeout,
     )
-    console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+    console = _console(args)
     ui = _ApplyUI(args, console)
     report = apply(request, ui, platform=current())
     if isinstance(report, Unchanged):
@@ -267,17 +275,22 @@ def cmd_gc(args: argparse.Namespace) -> int:
         preview = preview_gc(loaded, keep, ops=ops)
         for path in preview.removed:
             print(f"would remove {path}")
+        if not preview.removed and not args.quiet:
+            print(NOTHING_TO_REMOVE)
         _left_alone(preview.unrecorded)
         _ignored(loaded.root, preview.ignored)
         return EXIT_OK
+    removed: list[str] = []
+
+    def tell(path: str) -> None:
+        removed.append(path)
+        print(f"removed {path}")
+
     done = collect(
-        loaded,
-        keep,
-        ops=ops,
-        lock_timeout=args.lock_timeout,
-        on_wait=_on_wait(args),
-        removed=lambda path: print(f"removed {path}"),
+        loaded, keep, ops=ops, lock_timeout=args.lock_timeout, on_wait=_on_wait(args), removed=tell
     )
+    if not removed and not done.failed and not args.quiet:
+        print(NOTHING_TO_REMOVE)
     for failed, why in done.failed:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     _left_alone(done.unrecorded)

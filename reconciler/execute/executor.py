@@ -246,7 +246,7 @@ class Applier:
         self.builder.create_venv(request)
         faults.point("after_venv")
         self._check_cancel(key)
-        count = len(target.lock.packages)
+        count = target.installs
         self.reporter.phase(key, f"installing {count} package{'s' if count != 1 else ''}")
         self.builder.sync(request, refresh)
         faults.point("after_sync")

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import default_environment
+
 from reconciler.core.actions import BUILDS
 from reconciler.core.plan import Plan
 from reconciler.execute.uv import BuildRequest
@@ -27,6 +29,8 @@ class EnvTarget:
     imports: tuple[str, ...]
     verify_ignore: tuple[str, ...]
     request_template: BuildRequest
+    installs: int
+    """How many of the lockfile's pins install on this machine (see :func:`installed_here`)."""
 
 
 def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
@@ -62,8 +66,26 @@ def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict
             imports=spec.imports,
             verify_ignore=manifest.verify_ignore_for(key),
             request_template=template,
+            installs=installed_here(locks[key], interpreter.version),
         )
     return targets
+
+
+def installed_here(lock: Lockfile, python_version: str) -> int:
+    """How many of ``lock``'s pins install on this machine into an env of Python
+    ``python_version`` (X.Y.Z): a pin whose marker does not hold here is skipped (uv skips
+    ``colorama ; sys_platform == "win32"`` on Linux). The platform is this process's; the
+    Python version is the env's, not reconcile's own."""
+    major, minor, *_ = python_version.split(".")
+    env = {str(k): str(v) for k, v in default_environment().items()}
+    env.update(
+        python_version=f"{major}.{minor}",
+        python_full_version=python_version,
+        implementation_name="cpython",  # find_python accepts only CPython
+        platform_python_implementation="CPython",
+        implementation_version=python_version,
+    )
+    return sum(package.applies_to(env) for package in lock.packages)
 
 
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
