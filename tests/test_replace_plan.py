@@ -122,6 +122,7 @@ def test_link_mode_change(receipt: dict[str, str], wanted: str, changed: bool) -
 
 
 def test_assess_finds_a_generation_built_with_another_link_mode() -> None:
+    assert HEALTHY.receipt is not None
     built = facts(receipt=(*HEALTHY.receipt, ("link_mode", "hardlink")))
     managed = Expectation(python="3.11", lock=LOCK, managed=True, link_mode="auto")
     health = assess(built, managed)
