@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.report.verify import LINKED_FILES_HINT
 from reconciler.store import layout
 from tests.apply_helpers import (
     SERVING,
@@ -147,6 +148,11 @@ def test_a_link_mode_change_replaces_the_env_and_the_hard_link_warning_goes_away
     assert len(hardlink_warnings(project)) == 1
 
     project.write('[settings]\nlink_mode = "auto"\n\n' + SERVING)
+    assert hardlink_warnings(project) == [
+        'warning: serving: 6 of its files have other hard links although link_mode is "auto": '
+        f"{LINKED_FILES_HINT}; `reconcile apply --replace serving` rebuilds it with files of "
+        "its own."
+    ]
     planned = project.cli("plan")
     assert '-/+ env "serving"' in planned.stdout
     assert "reasons: link_mode_changed" in planned.stdout
