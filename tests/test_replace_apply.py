@@ -175,3 +175,17 @@ def test_a_receipt_from_before_link_mode_declared_is_no_change(project: Project)
     path.write_text(json.dumps(old))
 
     assert project.cli("plan").stdout.startswith("No changes.")
+
+
+def test_a_stale_plan_with_a_replace_set_says_how_to_make_it_again(project: Project) -> None:
+    setup(project, SERVING)
+    assert project.cli("plan", "--replace", "serving", "--out", "p.json").returncode == 0
+    project.write(SERVING + "# edited\n")
+
+    done = project.cli("apply", "p.json", "--yes")
+
+    assert done.returncode == 1
+    assert error_line(done.stderr) == (
+        "error: plan is stale: the manifest changed. Make a new one with "
+        "`reconcile plan --replace serving --out p.json`."
+    )

@@ -77,7 +77,7 @@ def test_replace_refuses_an_adopted_env() -> None:
         replaced(["legacy"])
     assert str(caught.value) == (
         "--replace legacy names an adopted env: reconcile never builds it, so it cannot be "
-        "replaced; rebuild it by hand, or declare a managed env for its models."
+        "replaced; recreate the venv by hand, or move its models to a managed env."
     )
 
 

@@ -364,6 +364,7 @@ def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
         # names from the saved file are quoted in it: shown, never sent to the terminal raw
         listed = "; ".join(_printable(c, 200) for c in changed[:5])
         listed += "; ..." if len(changed) > 5 else ""
+        again = "".join(f" --replace {key}" for key in saved.replace)
         raise StalePlan(
-            f"plan is stale: {listed}. Make a new one with `reconcile plan --out {path}`."
+            f"plan is stale: {listed}. Make a new one with `reconcile plan{again} --out {path}`."
         )

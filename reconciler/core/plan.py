@@ -245,7 +245,8 @@ def check_replace(manifest: Manifest, replace: Iterable[str]) -> None:
         if spec is not None and spec.adopted:
             raise UsageError(
                 f"--replace {key} names an adopted env: reconcile never builds it, so it "
-                "cannot be replaced; rebuild it by hand, or declare a managed env for its models."
+                "cannot be replaced; recreate the venv by hand, or move its models to a "
+                "managed env."
             )
         if key not in managed:
             raise UnknownEnv(f"--replace {key} names no managed env in the manifest", key, managed)
