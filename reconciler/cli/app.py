@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="plan only this env"
     )
+    _replace(plan)
     plan.add_argument("--deep", action="store_true", help=_DEEP_HELP)
 
     verify = commands.add_parser(
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="apply only this env"
     )
+    _replace(apply)
     _lock_timeout(apply)
 
     rollback = commands.add_parser(
@@ -194,6 +196,16 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
         default=LOCK_WAIT,
         metavar="SECONDS",
         help="wait this long for another reconcile to finish (0: fail at once)",
+    )
+
+
+def _replace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="ENV",
+        help="rebuild this env as a new generation even when it is healthy",
     )
 
 

@@ -58,7 +58,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
-    run = make_plan(loaded, args.target, platform=current(), deep=args.deep)
+    run = make_plan(loaded, args.target, platform=current(), deep=args.deep, replace=args.replace)
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
@@ -186,6 +186,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         planfile=args.planfile,
         targets=tuple(args.target),
         lock_timeout=args.lock_timeout,
+        replace=tuple(args.replace),
     )
     console = _console(args)
     ui = _ApplyUI(args, console)

@@ -63,6 +63,8 @@ class ApplyRequest:
     """A saved plan to apply (`apply PLANFILE`) instead of a fresh one."""
     targets: tuple[str, ...]
     lock_timeout: float
+    replace: tuple[str, ...] = ()
+    """``--replace``: envs rebuilt as a new generation even when healthy."""
 
 
 def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyReport | Unchanged:
@@ -71,13 +73,19 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
     saved = load_saved_plan(request.planfile) if request.planfile is not None else None
     if saved is not None and request.targets:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
+    if saved is not None and request.replace:
+        raise UsageError(
+            "--replace cannot be used with a saved plan: the plan already says what it replaces; "
+            "make a new one with `reconcile plan --replace ENV --out FILE`."
+        )
     loaded = load_manifest(request.manifest, request.root)
     targets = list(saved.targets) if saved is not None else list(request.targets)
-    check_inputs(loaded, targets)  # bad input is refused before the lock creates the root
+    replace = list(saved.replace) if saved is not None else list(request.replace)
+    check_inputs(loaded, targets, replace)  # bad input is refused before the lock creates the root
     if saved is None and not ui.can_confirm:
         # Nobody can confirm: say so before the lock (which would create the root), after
         # showing what would have been done. With nothing to do there is nothing to refuse.
-        run = make_plan(loaded, targets, platform=platform)
+        run = make_plan(loaded, targets, platform=platform, replace=replace)
         if not run.plan.has_changes:
             if loaded.root.is_dir() and loaded.manifest.adopted_envs():
                 with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
@@ -89,7 +97,7 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
         keep = loaded.manifest.settings.keep_generations
         for path, why in cleanup(loaded, keep, ops=platform.ops):
             ui.warn(f"warning: could not remove leftover {path}: {why}")
-        run = make_plan(loaded, targets, platform=platform)
+        run = make_plan(loaded, targets, platform=platform, replace=replace)
         if saved is not None and request.planfile is not None:
             check_saved(saved, run, request.planfile)
         if not run.plan.has_changes:

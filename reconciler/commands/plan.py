@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvFacts
 from reconciler.core.integrity import VerifyReport
-from reconciler.core.plan import Observed, Plan, build_plan, check_targets
+from reconciler.core.plan import Observed, Plan, build_plan, check_replace, check_targets
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
@@ -72,19 +72,23 @@ class CheckedInputs:
     locks: dict[str, Lockfile]
 
 
-def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> CheckedInputs:
+def check_inputs(
+    loaded: LoadedManifest, targets: Iterable[str] = (), replace: Iterable[str] = ()
+) -> CheckedInputs:
     """Refuse what a plan refuses before it observes anything: a link or a file in place of
     one of the root's own folders, a root that PATH cannot hold, a bad adopt path (not one
-    adopted and applied there that broke since: plan warns of that one), a missing,
-    stale or hand-edited lockfile of an env it plans. Reads only, so `apply` calls it before
-    its lock creates the root: bad input changes nothing on disk."""
+    adopted and applied there that broke since: plan warns of that one), a ``--replace``
+    naming no managed env, a missing, stale or hand-edited lockfile of an env it plans. Reads
+    only, so `apply` calls it before its lock creates the root: bad input changes nothing on
+    disk."""
     root = loaded.root
     folders.check(root)
     check_root_usable(loaded)
     state = read_state(root)
     check_adopted(loaded, state.adopted)
     check_doomed(loaded, state.adopted)
-    wanted = sorted(set(targets))
+    check_replace(loaded.manifest, sorted(set(replace)))
+    wanted = sorted(set(targets) | set(replace)) if targets else []
     managed = loaded.manifest.managed_envs()
     if wanted:  # a --target naming nothing is refused before apply's lock creates the root
         undeclared = dict.fromkeys(undeclared_entries(root, loaded.manifest.envs), False)
@@ -97,15 +101,22 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
 
 
 def make_plan(
-    loaded: LoadedManifest, targets: Iterable[str] = (), *, platform: Platform, deep: bool = False
+    loaded: LoadedManifest,
+    targets: Iterable[str] = (),
+    *,
+    platform: Platform,
+    deep: bool = False,
+    replace: Iterable[str] = (),
 ) -> PlanRun:
     """Observe every declared env (health and RECORD integrity) and every entry of the root,
-    and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
+    and build the plan. ``deep`` rehashes every file instead of trusting the hash cache;
+    ``replace`` names envs rebuilt even when healthy (targets too when there are targets)."""
     venv, ops = platform.venv, platform.ops
     manifest = loaded.manifest
     root = loaded.root
-    wanted = sorted(set(targets))
-    checked = check_inputs(loaded, wanted)
+    forced = sorted(set(replace))
+    wanted = sorted(set(targets) | set(forced)) if targets else []
+    checked = check_inputs(loaded, wanted, forced)
     state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
     seen: list[str] = []
@@ -143,7 +154,7 @@ def make_plan(
         occupied=occupied,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
-    plan = build_plan(manifest, observed, packages, wanted)
+    plan = build_plan(manifest, observed, packages, wanted, forced)
     fingerprint = {
         "manifest_sha256": _sha256(loaded.text),
         "root": str(root.resolve()),
@@ -154,6 +165,7 @@ def make_plan(
         "orphans": sorted(orphans),
         "doomed": sorted(doomed),
         "targets": wanted,
+        "replace": forced,
         "applied_state": _sha256(
             json.dumps(
                 [

@@ -12,7 +12,7 @@ from typing import Literal
 from reconciler.core.actions import REMOVES, Action
 from reconciler.core.adopted import adopted_warning, rebind_detail, unusable
 from reconciler.core.facts import EnvHealth
-from reconciler.errors import PlanCycleError, UnknownEnv
+from reconciler.errors import PlanCycleError, UnknownEnv, UsageError
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
 
@@ -84,20 +84,32 @@ def model_step_id(model: str) -> str:
     return f"model.{model}"
 
 
-def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, int]) -> list[Step]:
+REPLACE_REQUESTED = "replace_requested"
+"""The reason of an env named by ``--replace``: its step always builds a new generation,
+even when the env, or a kept generation of it, is healthy."""
+
+
+def _env_steps(
+    manifest: Manifest,
+    observed: Observed,
+    packages: Mapping[str, int],
+    replace: frozenset[str] = frozenset(),
+) -> list[Step]:
     steps: list[Step] = []
     for key, spec in manifest.managed_envs().items():
         health = observed.health.get(key)
-        if health is None or health.healthy:
+        forced = key in replace and health is not None and health.exists
+        if health is None or (health.healthy and not forced):
             continue
         action: Action = "create" if not health.exists else "replace"
+        reasons = health.reasons + ((REPLACE_REQUESTED,) if forced else ())
         steps.append(
             Step(
                 id=env_step_id(key),
                 kind="env",
                 action=action,
                 target=key,
-                reasons=health.reasons,
+                reasons=tuple(sorted(reasons)),
                 details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail)
                 + _occupied_detail(observed, key),
                 python=spec.python,
@@ -229,6 +241,22 @@ def check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]
             )
 
 
+def check_replace(manifest: Manifest, replace: Iterable[str]) -> None:
+    """Every ``--replace`` names a managed env of the manifest: reconcile never builds an
+    adopted env, and a name that is not a managed env gets the closest one."""
+    managed = sorted(manifest.managed_envs())
+    for key in replace:
+        spec = manifest.envs.get(key)
+        if spec is not None and spec.adopted:
+            raise UsageError(
+                f"--replace {key} names an adopted env: reconcile never builds it, so it "
+                "cannot be replaced; recreate the venv by hand, or move its models to a "
+                "managed env."
+            )
+        if key not in managed:
+            raise UnknownEnv(f"--replace {key} names no managed env in the manifest", key, managed)
+
+
 def _order(steps: list[Step]) -> tuple[Step, ...]:
     if not steps:
         return ()
@@ -276,11 +304,16 @@ def build_plan(
     observed: Observed,
     packages: Mapping[str, int],
     targets: Iterable[str] = (),
+    replace: Iterable[str] = (),
 ) -> Plan:
-    """Compute the ordered plan. ``packages`` is env_key -> number of locked packages."""
-    wanted = frozenset(targets)
+    """Compute the ordered plan. ``packages`` is env_key -> number of locked packages;
+    ``replace`` names envs rebuilt even when healthy (with ``targets``, they are targets too)."""
+    forced = frozenset(replace)
+    check_replace(manifest, sorted(forced))
+    chosen = frozenset(targets)
+    wanted = chosen | forced if chosen else chosen
     check_targets(manifest, observed, sorted(wanted))
-    steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
+    steps = _env_steps(manifest, observed, packages, forced) + _model_steps(manifest, observed)
     steps = _with_dependencies(steps, observed.fallbacks)
     if wanted:
         steps = _select(steps, wanted)

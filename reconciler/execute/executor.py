@@ -301,6 +301,7 @@ class Applier:
             "imports": list(self.loaded.manifest.envs[target.env_key].imports),
             "uv_version": self.uv_version,
             "link_mode": self.link_mode,
+            "link_mode_declared": self.loaded.manifest.settings.link_mode,
             "reconcile_version": __version__,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             # What was installed for RECORD rows that are wrong upstream: later checks of
