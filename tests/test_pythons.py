@@ -18,10 +18,11 @@ import pytest
 from packaging.version import Version
 
 from reconciler.core.health import python_matches
+from reconciler.core.pythons import override_variable
 from reconciler.errors import PythonNotFound
-from reconciler.execute import pythons
 from reconciler.execute import uv as uv_argvs
-from reconciler.execute.pythons import find_python, override_variable
+from reconciler.execute.pythons import find_python
+from reconciler.observe import pythons
 from reconciler.spec.manifest import PythonDownloads
 from tests.helpers import require_python
 
