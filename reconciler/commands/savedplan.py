@@ -95,6 +95,8 @@ class _EnvStep(_StepFields):
     kind: Literal["env"]
     python: StrictStr | None
     packages: _Count | None
+    python_download: StrictStr | None = None
+    blocked: StrictStr | None = None
 
 
 class _ModelStep(_StepFields):
@@ -128,6 +130,7 @@ class _Fingerprint(BaseModel):
     doomed: list[_Name] | None = None
     targets: list[_Name] | None = None
     applied_state: _Sha256 | None = None
+    pythons: dict[StrictStr, list[StrictStr | None]] | None = None
 
 
 class _PlanFile(_Strict):
@@ -276,6 +279,7 @@ _ENTRY_WORDS = {
     "observed": "env {} changed",
     "integrity": "the installed files of env {} changed",
     "files": "the files of env {} changed",
+    "pythons": "the Python {} found for a build changed",
 }
 
 

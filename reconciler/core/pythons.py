@@ -7,8 +7,12 @@ half-way through `apply`; apply fails such an env with the very same sentence.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.core.actions import BUILDS
+from reconciler.core.plan import Plan
 from reconciler.errors import assert_never
 from reconciler.spec.manifest import PythonDownloads
 
@@ -22,6 +26,8 @@ class PythonLookup:
     version: str
     found: str | None = None
     """The ``X.Y.Z`` of the interpreter a build would use; None when none is installed."""
+    path: str | None = None
+    """That interpreter's path."""
     download: str | None = None
     """The ``X.Y.Z`` uv would download (looked up only when none is installed)."""
     error: str | None = None
@@ -67,7 +73,8 @@ def missing_python(
     )
     if env is None:
         return f"Python {version} {why}: {how}."
-    return f"env {env} needs Python {version}, which {why}: {how}, or change its python."
+    how += ", or change its python in envs.toml"
+    return f"env {env} needs Python {version}, which {why}: {how}."
 
 
 def outlook(env: str, lookup: PythonLookup, downloads: PythonDownloads) -> PythonOutlook:
@@ -83,3 +90,26 @@ def outlook(env: str, lookup: PythonLookup, downloads: PythonDownloads) -> Pytho
         why = "is not installed, and uv has no download of it for this machine"
         return PythonOutlook(problem=missing_python(lookup.version, downloads, env=env, why=why))
     return PythonOutlook(download=lookup.download)
+
+
+def wanted_pythons(plan: Plan) -> list[str]:
+    """The declared Python versions the plan's create/replace steps build with."""
+    return sorted({s.python for s in plan.steps if s.action in BUILDS and s.python})
+
+
+def foresee(plan: Plan, lookups: Mapping[str, PythonLookup], downloads: PythonDownloads) -> Plan:
+    """The plan with what each create/replace step will meet: the download it starts with,
+    or why it cannot be built (``blocked``, also a warning naming the env). The step stays:
+    apply fails that env alone, at once, and carries on with the others."""
+    steps = []
+    warnings = list(plan.warnings)
+    for step in plan.steps:
+        lookup = lookups.get(step.python or "") if step.action in BUILDS else None
+        if lookup is None:
+            steps.append(step)
+            continue
+        seen = outlook(step.target, lookup, downloads)
+        steps.append(dataclasses.replace(step, python_download=seen.download, blocked=seen.problem))
+        if seen.problem is not None:
+            warnings.append(seen.problem)
+    return dataclasses.replace(plan, steps=tuple(steps), warnings=tuple(warnings))

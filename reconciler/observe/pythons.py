@@ -146,21 +146,21 @@ def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -
     except PythonNotFound as error:
         return PythonLookup(version, error=str(error).removesuffix("."))
     if found is not None:
-        return PythonLookup(version, found=found.version)
+        return PythonLookup(version, found=found.version, path=str(found.path))
     if downloads != "automatic":
         return PythonLookup(version)
     return PythonLookup(version, download=_download(version, uv))
 
 
-def lookup_paths(version: str, found: Interpreter | None = None) -> list[str]:
-    """The paths whose state decides what :func:`installed` finds for ``version``: the
-    folders it searches (an interpreter added or removed changes their entries), uv's own
-    folder of installed Pythons, and the interpreter found (and what it links to)."""
-    paths = [str(c.path.parent) for c in _static_candidates(version)]
+def lookup_paths(found: PythonLookup) -> list[str]:
+    """The paths whose state decides what :func:`lookup` found: the folders it searches (an
+    interpreter added or removed changes their entries), uv's own folder of installed
+    Pythons, and the interpreter found (and what it links to)."""
+    paths = [str(c.path.parent) for c in _static_candidates(found.version)]
     versions = _pyenv_versions()
     paths += [str(versions), str(versions.parent), *_uv_python_dirs()]
-    if found is not None:
-        paths += [str(found.path), os.path.realpath(found.path)]
+    if found.path is not None:
+        paths += [found.path, os.path.realpath(found.path)]
     return list(dict.fromkeys(paths))
 
 
