@@ -213,9 +213,11 @@ def python_find_command(uv: str, version: str) -> Command:
 
 
 def python_downloads_command(uv: str, version: str) -> Command:
-    """List the CPython downloads uv knows for ``version``, from its built-in list."""
+    """List the CPython downloads uv knows for ``version``, from its built-in list (as
+    ``uv python install`` would see it: downloads allowed, whatever the caller's uv says)."""
     return Command(
         (uv, "python", "list", "--only-downloads", "--offline", "--output-format", "json", version),
+        env={"UV_PYTHON_DOWNLOADS": "automatic"},
         timeout=LIST_TIMEOUT,
     )
 
