@@ -18,7 +18,7 @@ import pytest
 from packaging.version import Version
 
 from reconciler.core.health import python_matches
-from reconciler.core.pythons import override_variable
+from reconciler.core.pythons import PythonLookup, override_variable
 from reconciler.errors import PythonNotFound
 from reconciler.execute import uv as uv_argvs
 from reconciler.execute.pythons import find_python
@@ -417,7 +417,7 @@ def test_lookup_paths_cover_the_folders_searched_and_the_interpreter_found(
     monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-pythons"))
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
 
-    paths = pythons.lookup_paths(pythons.PythonLookup("3.99", found="3.99.0", path=str(python)))
+    paths = pythons.lookup_paths(PythonLookup("3.99", found="3.99.0", path=str(python)))
 
     assert str(isolated) in paths  # PATH's folders: a new pythonX.Y there changes them
     assert str(tmp_path / "pyenv" / "versions") in paths
