@@ -423,3 +423,19 @@ def test_lookup_paths_cover_the_folders_searched_and_the_interpreter_found(
     assert str(tmp_path / "pyenv" / "versions") in paths
     assert str(tmp_path / "uv-pythons") in paths
     assert str(python) in paths
+
+
+def test_lookup_is_answered_without_uvs_slow_discovery_when_a_candidate_matches(
+    tmp_path: Path, isolated: Path
+) -> None:
+    fake_interpreter(isolated / "python3.99", "3.99.1")
+    newer = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.3")
+    uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{newer}"\nexit 0\n')
+
+    planned = pythons.lookup("3.99", "never", uv=str(uv.path))
+    calls = list(uv.calls)
+    built = find_python("3.99", "never", uv=str(uv.path))
+
+    assert planned.found == "3.99.1"  # some 3.99 exists: all a plan needs to know
+    assert calls == []
+    assert (built.version, built.source) == ("3.99.3", "uv")  # a build searches fully

@@ -21,7 +21,7 @@ from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
-from reconciler.observe.pythons import lookup, lookup_paths
+from reconciler.observe.pythons import lookup_paths, lookups
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, Manifest, PythonDownloads
 from reconciler.store import folders, layout
@@ -178,7 +178,7 @@ def _foresee_pythons(
 ) -> tuple[Plan, dict[str, PythonLookup]]:
     """The plan with the Python each build will use looked up (one search per version, and
     only for envs it builds: a plan that builds nothing runs nothing), and those lookups."""
-    pythons = {version: lookup(version, downloads) for version in wanted_pythons(plan)}
+    pythons = lookups(wanted_pythons(plan), downloads)
     return foresee(plan, pythons, downloads), pythons
 
 

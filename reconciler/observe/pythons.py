@@ -44,7 +44,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,30 +111,54 @@ class _Answer:
     reason: str = ""
 
 
+_Key = tuple[str, str, tuple[tuple[str, str], ...]]
 _lock = threading.Lock()
-_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], Interpreter | None] = {}
+_cache: dict[_Key, Interpreter | None] = {}
+_searches: dict[_Key, threading.Lock] = {}
 
 
 def clear_cache() -> None:
     """Forget every interpreter found so far in this process."""
     with _lock:
         _cache.clear()
+        _searches.clear()
 
 
-def installed(version: str, *, uv: str | None = None, fresh: bool = False) -> Interpreter | None:
+def installed(
+    version: str, *, uv: str | None = None, fresh: bool = False, quick: bool = False
+) -> Interpreter | None:
     """The newest working CPython installed for ``version`` (``"3.11"`` or ``"3.11.7"``), or
     None. ``uv`` is the uv binary to run (default: the one of the ``uv`` package). The answer
-    is kept for the process (plan and apply search once); ``fresh`` searches again (after an
-    install). Raises :class:`PythonNotFound` when a ``RECONCILE_PYTHON_*`` variable points at
-    something that is not that Python."""
+    is kept for the process; ``fresh`` searches again (after an install). ``quick`` (for a
+    plan, which needs to know only whether there is one) first tries without uv's discovery,
+    which is slow where pyenv's shims are on PATH: any interpreter found so is one the full
+    search finds too, so the answer (not kept) may be another patch than a build's. Raises
+    :class:`PythonNotFound` when a ``RECONCILE_PYTHON_*`` variable points at something that
+    is not that Python."""
     if not _VERSION.match(version):
         raise ValueError(f"expected a Python version like 3.11 or 3.11.7, got {version!r}")
     uv = uv or uv_bin()
     key = (version, uv, tuple(sorted(os.environ.items())))
-    with _lock:  # one search at a time, even from parallel builds
-        if fresh or key not in _cache:
-            _cache[key] = _discover(version, uv)
+    with _lock:
+        search = _searches.setdefault(key, threading.Lock())
+    with search:  # one search per version at a time, even from parallel builds
+        if not fresh and key in _cache:
+            return _cache[key]
+        if quick and (found := _discover(version, None)) is not None:
+            return found
+        _cache[key] = _discover(version, uv)
         return _cache[key]
+
+
+def lookups(
+    versions: Sequence[str], downloads: PythonDownloads, *, uv: str | None = None
+) -> dict[str, PythonLookup]:
+    """:func:`lookup` of each version, the versions searched in parallel."""
+    if len(versions) < 2:
+        return {version: lookup(version, downloads, uv=uv) for version in versions}
+    with ThreadPoolExecutor(max_workers=min(len(versions), 4)) as pool:
+        found = pool.map(lambda version: lookup(version, downloads, uv=uv), versions)
+        return dict(zip(versions, found, strict=True))
 
 
 def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -> PythonLookup:
@@ -142,7 +166,7 @@ def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -
     ``downloads`` lets uv fetch one) the version uv would download."""
     uv = uv or uv_bin()
     try:
-        found = installed(version, uv=uv)
+        found = installed(version, uv=uv, quick=True)
     except PythonNotFound as error:
         return PythonLookup(version, error=str(error).removesuffix("."))
     if found is not None:
@@ -222,15 +246,16 @@ def python_downloads_command(uv: str, version: str) -> Command:
     )
 
 
-def _discover(version: str, uv: str) -> Interpreter | None:
+def _discover(version: str, uv: str | None) -> Interpreter | None:
+    """The newest verified candidate; without ``uv``, only of sources 2-4 (no uv discovery)."""
     chosen = _from_override(version)
     if chosen is not None:
         return chosen
     with ThreadPoolExecutor(max_workers=8) as pool:
-        from_uv = pool.submit(_uv_find, version, uv)
+        from_uv = pool.submit(_uv_find, version, uv) if uv is not None else None
         others = _unique(_static_candidates(version))
         answers = [pool.submit(_probe, c.path) for c in others]
-        uv_path = from_uv.result()
+        uv_path = from_uv.result() if from_uv is not None else None
         candidates = others
         if uv_path:  # usually one of the others: reuse its probe rather than run it twice
             probing = {os.path.realpath(c.path): a for c, a in zip(others, answers, strict=True)}
