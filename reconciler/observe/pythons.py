@@ -115,6 +115,7 @@ _Key = tuple[str, str, tuple[tuple[str, str], ...]]
 _lock = threading.Lock()
 _cache: dict[_Key, Interpreter | None] = {}
 _searches: dict[_Key, threading.Lock] = {}
+_quick: dict[_Key, Interpreter] = {}
 
 
 def clear_cache() -> None:
@@ -122,6 +123,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _searches.clear()
+        _quick.clear()
 
 
 def installed(
@@ -132,7 +134,7 @@ def installed(
     is kept for the process; ``fresh`` searches again (after an install). ``quick`` (for a
     plan, which needs to know only whether there is one) first tries without uv's discovery,
     which is slow where pyenv's shims are on PATH: any interpreter found so is one the full
-    search finds too, so the answer (not kept) may be another patch than a build's. Raises
+    search finds too, so that answer (kept apart) may be another patch than a build's. Raises
     :class:`PythonNotFound` when a ``RECONCILE_PYTHON_*`` variable points at something that
     is not that Python."""
     if not _VERSION.match(version):
@@ -144,7 +146,10 @@ def installed(
     with search:  # one search per version at a time, even from parallel builds
         if not fresh and key in _cache:
             return _cache[key]
+        if quick and key in _quick:
+            return _quick[key]
         if quick and (found := _discover(version, None)) is not None:
+            _quick[key] = found
             return found
         _cache[key] = _discover(version, uv)
         return _cache[key]
@@ -221,6 +226,7 @@ def _download(version: str, uv: str) -> str | None:
         for row in rows
         if isinstance(row, dict)
         and row.get("implementation") == "cpython"
+        and row.get("variant", "default") == "default"  # not freethreaded nor debug builds
         and isinstance(row.get("version"), str)
         and python_matches(version, row["version"])
     ]
