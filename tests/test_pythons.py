@@ -22,7 +22,7 @@ from reconciler.core.pythons import PythonLookup, override_variable
 from reconciler.errors import PythonNotFound
 from reconciler.execute import uv as uv_argvs
 from reconciler.execute.pythons import find_python
-from reconciler.observe import pythons
+from reconciler.observe import pythonlookup, pythons
 from reconciler.spec.manifest import PythonDownloads
 from tests.helpers import require_python
 
@@ -354,7 +354,7 @@ def test_lookup_of_an_installed_python_names_it_and_lists_no_downloads(
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
     uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{python}"\nexit 0\n')
 
-    found = pythons.lookup("3.99", "automatic", uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
 
     assert (found.found, found.path, found.download, found.error) == (
         "3.99.0",
@@ -370,7 +370,7 @@ def test_lookup_of_a_missing_python_asks_uvs_own_list_offline_for_the_newest_dow
 ) -> None:
     uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
 
-    found = pythons.lookup("3.99", "automatic", uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
 
     assert (found.found, found.download) == (None, "3.99.2")
     listed = [c for c in uv.calls if " list " in c]
@@ -383,7 +383,7 @@ def test_lookup_lists_no_downloads_when_none_is_allowed(
 ) -> None:
     uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
 
-    found = pythons.lookup("3.99", downloads, uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", downloads, uv=str(uv.path))
 
     assert (found.found, found.download, found.error) == (None, None, None)
     assert [c for c in uv.calls if " list " in c] == []
@@ -395,8 +395,8 @@ def test_lookup_when_uv_lists_nothing_or_fails_has_no_download(
     empty = FakeUv(tmp_path / "empty", '[ "$2" = list ] && echo "[]" && exit 0\nexit 2\n')
     failing = FakeUv(tmp_path / "failing", "echo 'error: boom' >&2\nexit 2\n")
 
-    assert pythons.lookup("3.99", "automatic", uv=str(empty.path)).download is None
-    assert pythons.lookup("3.99", "automatic", uv=str(failing.path)).download is None
+    assert pythonlookup.lookup("3.99", "automatic", uv=str(empty.path)).download is None
+    assert pythonlookup.lookup("3.99", "automatic", uv=str(failing.path)).download is None
 
 
 def test_lookup_turns_a_wrong_override_into_its_reason(
@@ -405,7 +405,7 @@ def test_lookup_turns_a_wrong_override_into_its_reason(
     wrong = fake_interpreter(tmp_path / "python3.12", "3.12.1")
     monkeypatch.setenv("RECONCILE_PYTHON_3_11", str(wrong))
 
-    found = pythons.lookup("3.11", "automatic", uv=str(FakeUv(tmp_path, FINDS_NOTHING).path))
+    found = pythonlookup.lookup("3.11", "automatic", uv=str(FakeUv(tmp_path, FINDS_NOTHING).path))
 
     assert found.error is not None
     assert found.error.startswith(f"RECONCILE_PYTHON_3_11={wrong} is not a working Python 3.11")
@@ -417,7 +417,7 @@ def test_lookup_paths_cover_the_folders_searched_and_the_interpreter_found(
     monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-pythons"))
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
 
-    paths = pythons.lookup_paths(PythonLookup("3.99", found="3.99.0", path=str(python)))
+    paths = pythonlookup.lookup_paths(PythonLookup("3.99", found="3.99.0", path=str(python)))
 
     assert str(isolated) in paths  # PATH's folders: a new pythonX.Y there changes them
     assert str(tmp_path / "pyenv" / "versions") in paths
@@ -432,7 +432,7 @@ def test_lookup_is_answered_without_uvs_slow_discovery_when_a_candidate_matches(
     newer = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.3")
     uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{newer}"\nexit 0\n')
 
-    planned = pythons.lookup("3.99", "never", uv=str(uv.path))
+    planned = pythonlookup.lookup("3.99", "never", uv=str(uv.path))
     calls = list(uv.calls)
     built = find_python("3.99", "never", uv=str(uv.path))
 

@@ -21,7 +21,7 @@ from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
-from reconciler.observe.pythons import lookup_paths, lookups
+from reconciler.observe.pythonlookup import lookup_paths, lookups
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import LoadedManifest, Manifest, PythonDownloads
 from reconciler.store import folders, layout

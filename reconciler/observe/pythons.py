@@ -1,5 +1,5 @@
-"""Find a working base interpreter for a declared Python version, without trusting names,
-and whether uv has a download of it: read-only (installing one is execute.pythons's).
+"""Find a working base interpreter for a declared Python version, without trusting names:
+read-only (installing one is execute.pythons's; what a plan makes of it, observe.pythonlookup).
 
 A name proves nothing: pyenv's shims answer to every ``pythonX.Y`` on PATH and exit 127 for
 each version but the global one, and ``uv python find`` gives up at the first such shim. So
@@ -26,11 +26,6 @@ a tie goes to the earlier source. ``"3.11"`` matches any 3.11.x, ``"3.11.7"`` on
 (:func:`reconciler.core.health.python_matches`). Results are cached per process, keyed on the
 version, the uv binary and the environment variables.
 
-`plan` calls :func:`lookup` for the Python of every env it will build: the search above,
-and when nothing is found, ``uv python list --only-downloads --offline`` (uv's own list of
-downloads, no network) tells whether a download exists. :func:`lookup_paths` names the
-folders whose entries decide the search, for the plan replay.
-
 TODO(windows): the ``py`` launcher (``py -X.Y``) and python.org's
 ``%LOCALAPPDATA%\\Programs\\Python\\PythonXY`` layout are not searched; on Windows only the
 override, uv's discovery and pyenv-win's ``versions\\<name>\\python.exe`` are. Untested there.
@@ -38,13 +33,12 @@ override, uv's discovery and pyenv-win's ``versions\\<name>\\python.exe`` are. U
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,18 +47,15 @@ from typing import Literal
 from packaging.version import InvalidVersion, Version
 
 from reconciler.core.health import python_matches
-from reconciler.core.pythons import PythonLookup, override_variable
+from reconciler.core.pythons import override_variable
 from reconciler.errors import PythonNotFound
 from reconciler.runner import Command, Unfinished, attempt, uv_bin
-from reconciler.spec.manifest import PythonDownloads
 
 log = logging.getLogger("reconciler")
 
 PROBE_TIMEOUT = 10.0  # one interpreter answering two attributes; a hung shim must not stall us
 FIND_TIMEOUT = 15.0
 """Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
-LIST_TIMEOUT = 15.0
-"""Seconds ``uv python list --only-downloads --offline`` gets (it reads a list built into uv)."""
 SYSTEM_DIRS: tuple[str, ...] = ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin")
 
 Source = Literal["override", "uv", "path", "pyenv", "system"]
@@ -155,100 +146,12 @@ def installed(
         return _cache[key]
 
 
-def lookups(
-    versions: Sequence[str], downloads: PythonDownloads, *, uv: str | None = None
-) -> dict[str, PythonLookup]:
-    """:func:`lookup` of each version, the versions searched in parallel."""
-    if len(versions) < 2:
-        return {version: lookup(version, downloads, uv=uv) for version in versions}
-    with ThreadPoolExecutor(max_workers=min(len(versions), 4)) as pool:
-        found = pool.map(lambda version: lookup(version, downloads, uv=uv), versions)
-        return dict(zip(versions, found, strict=True))
-
-
-def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -> PythonLookup:
-    """What a build of ``version`` will find: the installed interpreter, or else (when
-    ``downloads`` lets uv fetch one) the version uv would download."""
-    uv = uv or uv_bin()
-    try:
-        found = installed(version, uv=uv, quick=True)
-    except PythonNotFound as error:
-        return PythonLookup(version, error=str(error).removesuffix("."))
-    if found is not None:
-        return PythonLookup(version, found=found.version, path=str(found.path))
-    if downloads != "automatic":
-        return PythonLookup(version)
-    return PythonLookup(version, download=_download(version, uv))
-
-
-def lookup_paths(found: PythonLookup) -> list[str]:
-    """The paths whose state decides what :func:`lookup` found: the folders it searches (an
-    interpreter added or removed changes their entries), uv's own folder of installed
-    Pythons, and the interpreter found (and what it links to)."""
-    paths = [str(c.path.parent) for c in _static_candidates(found.version)]
-    versions = _pyenv_versions()
-    paths += [str(versions), str(versions.parent), *_uv_python_dirs()]
-    if found.path is not None:
-        paths += [found.path, os.path.realpath(found.path)]
-    return list(dict.fromkeys(paths))
-
-
-def _uv_python_dirs() -> list[str]:
-    """Where uv installs Pythons (``uv python dir``), and its parent, without running uv."""
-    chosen = os.environ.get("UV_PYTHON_INSTALL_DIR")
-    if chosen:
-        return [chosen, str(Path(chosen).parent)]
-    if os.name == "nt":
-        appdata = os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming"
-        base = Path(appdata) / "uv" / "data"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "uv"
-    return [str(base / "python"), str(base)]
-
-
-def _download(version: str, uv: str) -> str | None:
-    """The ``X.Y.Z`` of the newest CPython download uv knows for ``version`` on this
-    machine, from the list built into uv (``--offline``: no network); None when it has none
-    or cannot tell."""
-    result = attempt(python_downloads_command(uv, version))
-    if isinstance(result, Unfinished):
-        log.debug("python %s: uv python list %s", version, result.why())
-        return None
-    if not result.ok:
-        log.debug("python %s: uv python list: %s", version, uv_reason(result.stderr))
-        return None
-    try:
-        rows = json.loads(result.stdout or "[]")
-    except ValueError:
-        return None
-    found = [
-        str(row["version"])
-        for row in rows
-        if isinstance(row, dict)
-        and row.get("implementation") == "cpython"
-        and row.get("variant", "default") == "default"  # not freethreaded nor debug builds
-        and isinstance(row.get("version"), str)
-        and python_matches(version, row["version"])
-    ]
-    return max(found, key=_sort_key, default=None)
-
-
 def python_find_command(uv: str, version: str) -> Command:
     """Find an installed CPython of ``version``, never downloading one."""
     return Command(
         (uv, "python", "find", "--system", "--no-project", version),
         env={"UV_PYTHON_DOWNLOADS": "never"},
         timeout=FIND_TIMEOUT,
-    )
-
-
-def python_downloads_command(uv: str, version: str) -> Command:
-    """List the CPython downloads uv knows for ``version``, from its built-in list (as
-    ``uv python install`` would see it: downloads allowed, whatever the caller's uv says)."""
-    return Command(
-        (uv, "python", "list", "--only-downloads", "--offline", "--output-format", "json", version),
-        env={"UV_PYTHON_DOWNLOADS": "automatic"},
-        timeout=LIST_TIMEOUT,
     )
 
 
@@ -282,7 +185,7 @@ def _discover(version: str, uv: str | None) -> Interpreter | None:
         if not python_matches(version, answer.version):
             log.debug("python %s: %s is %s", version, candidate.path, answer.version)
             continue
-        if best is None or _sort_key(answer.version) > _sort_key(best.version):
+        if best is None or version_key(answer.version) > version_key(best.version):
             best = Interpreter(Path(answer.executable), answer.version, candidate.source)
     if best is not None:
         log.debug("python %s: using %s (%s, %s)", version, best.path, best.version, best.source)
@@ -311,6 +214,11 @@ def _from_override(version: str) -> Interpreter | None:
     return None
 
 
+def search_folders(version: str) -> list[str]:
+    """The folders searched for ``version`` besides uv's discovery (sources 2-4)."""
+    return [str(c.path.parent) for c in _static_candidates(version)]
+
+
 def _static_candidates(version: str) -> Iterator[_Candidate]:
     xy = ".".join(version.split(".")[:2])
     windows = os.name == "nt"
@@ -318,9 +226,9 @@ def _static_candidates(version: str) -> Iterator[_Candidate]:
         for entry in map(Path, os.get_exec_path()):
             if entry.is_absolute():  # a relative PATH entry would run whatever is in cwd
                 yield _Candidate(entry / f"python{xy}", "path")
-    versions = _pyenv_versions()
+    versions = pyenv_versions()
     try:
-        folders = sorted(versions.iterdir(), key=lambda p: _sort_key(p.name), reverse=True)
+        folders = sorted(versions.iterdir(), key=lambda p: version_key(p.name), reverse=True)
     except OSError:
         folders = []
     for folder in folders:
@@ -334,7 +242,21 @@ def _static_candidates(version: str) -> Iterator[_Candidate]:
             yield _Candidate(framework / f"python{xy}", "system")
 
 
-def _pyenv_versions() -> Path:
+def uv_python_dirs() -> list[str]:
+    """Where uv installs Pythons (``uv python dir``), and its parent, without running uv."""
+    chosen = os.environ.get("UV_PYTHON_INSTALL_DIR")
+    if chosen:
+        return [chosen, str(Path(chosen).parent)]
+    if os.name == "nt":
+        appdata = os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming"
+        base = Path(appdata) / "uv" / "data"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "uv"
+    return [str(base / "python"), str(base)]
+
+
+def pyenv_versions() -> Path:
+    """pyenv's (or pyenv-win's) folder of installed versions."""
     default_root = Path.home() / ".pyenv"
     if os.name == "nt":
         default_root /= "pyenv-win"
@@ -355,7 +277,7 @@ def _unique(candidates: Iterator[_Candidate]) -> list[_Candidate]:
     return kept
 
 
-def _sort_key(version: str) -> Version:
+def version_key(version: str) -> Version:
     """Newest first when sorted in reverse; names that are not versions sort last."""
     try:
         return Version(version)
