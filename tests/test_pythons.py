@@ -439,3 +439,19 @@ def test_lookup_is_answered_without_uvs_slow_discovery_when_a_candidate_matches(
     assert planned.found == "3.99.1"  # some 3.99 exists: all a plan needs to know
     assert calls == []
     assert (built.version, built.source) == ("3.99.3", "uv")  # a build searches fully
+
+
+def test_a_failed_download_is_tried_once_per_process_and_the_env_is_named(
+    tmp_path: Path, isolated: Path
+) -> None:
+    uv = FakeUv(tmp_path, '[ "$2" = install ] && echo "error: network" >&2\nexit 2\n')
+
+    with pytest.raises(PythonNotFound) as first:
+        find_python("3.99", "automatic", uv=str(uv.path), env="tools")
+    with pytest.raises(PythonNotFound) as second:
+        find_python("3.99", "automatic", uv=str(uv.path), env="web")
+
+    assert [c for c in uv.calls if " install " in c] == ["automatic python install 3.99"]
+    assert str(first.value).startswith("env tools needs Python 3.99, which is not installed")
+    assert str(second.value).startswith("env web needs Python 3.99")
+    assert second.value.details() == first.value.details()

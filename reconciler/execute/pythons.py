@@ -16,14 +16,19 @@ from reconciler.runner import Unfinished, attempt, uv_bin
 from reconciler.spec.manifest import PythonDownloads
 
 _lock = threading.Lock()
+_failed: dict[tuple[str, str], str] = {}
 
 
-def find_python(version: str, downloads: PythonDownloads, *, uv: str | None = None) -> Interpreter:
+def find_python(
+    version: str, downloads: PythonDownloads, *, uv: str | None = None, env: str | None = None
+) -> Interpreter:
     """The newest working CPython matching ``version`` (``"3.11"`` or ``"3.11.7"``).
 
     ``uv`` is the uv binary to run (default: the one of the ``uv`` package). Raises
-    :class:`PythonNotFound` (one sentence naming the version and how to provide it) when no
-    interpreter is found and ``downloads`` is not ``"automatic"``, or the download fails.
+    :class:`PythonNotFound` (one sentence naming the version, ``env`` when given, and how to
+    provide it) when no interpreter is found and ``downloads`` is not ``"automatic"``, or the
+    download fails. A failed download is not tried again in this process: a second env on
+    the same Python fails at once.
     """
     uv = uv or uv_bin()
     with _lock:  # at most one download at a time, even from parallel builds
@@ -31,16 +36,19 @@ def find_python(version: str, downloads: PythonDownloads, *, uv: str | None = No
         if found is not None:
             return found
         if downloads != "automatic":
-            raise PythonNotFound(version, missing_python(version, downloads))
-        failure = _install(version, uv)
+            raise PythonNotFound(version, missing_python(version, downloads, env=env))
+        failure = _failed.get((version, uv))
         if failure is None:
-            found = installed(version, uv=uv, fresh=True)
-            if found is not None:
-                return found
-            failure = (
-                f"`uv python install {version}` succeeded, but no working interpreter was found"
-            )
-        raise PythonNotFound(version, missing_python(version, downloads), (failure,))
+            failure = _install(version, uv)
+            if failure is None:
+                found = installed(version, uv=uv, fresh=True)
+                if found is not None:
+                    return found
+                failure = (
+                    f"`uv python install {version}` succeeded, but no working interpreter was found"
+                )
+            _failed[(version, uv)] = failure
+        raise PythonNotFound(version, missing_python(version, downloads, env=env), (failure,))
 
 
 def _install(version: str, uv: str) -> str | None:

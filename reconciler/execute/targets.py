@@ -79,7 +79,7 @@ def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Inte
 
     if step.blocked is not None:
         raise PythonNotFound(python, step.blocked)
-    return find_python(python, downloads)
+    return find_python(python, downloads, env=step.target)
 
 
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
