@@ -135,10 +135,10 @@ def installed(
     with _lock:
         search = _searches.setdefault(key, threading.Lock())
     with search:  # one search per version at a time, even from parallel builds
+        if quick and not fresh and key in _quick:  # the same answer for every plan
+            return _quick[key]
         if not fresh and key in _cache:
             return _cache[key]
-        if quick and key in _quick:
-            return _quick[key]
         if quick and (found := _discover(version, None)) is not None:
             _quick[key] = found
             return found
