@@ -470,7 +470,7 @@ def test_a_missing_python_fails_before_anything_is_built_naming_the_version(
     assert done.returncode == 1
     lines = error_lines(done.stderr)
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: Python 3.99 is not installed")
+    assert lines[0].startswith("error: env future needs Python 3.99, which is not installed")
     assert "Traceback" not in done.stderr
     assert not (project.root / layout.GENERATIONS).exists()  # not even serving was built
     assert not (project.root / "serving").exists()

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core.facts import EnvFacts
 from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_replace, check_targets
+from reconciler.core.pythons import PythonLookup, foresee, wanted_pythons
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
+from reconciler.observe.pythonlookup import lookup_paths, lookups
 from reconciler.spec.lockfile import Lockfile
-from reconciler.spec.manifest import LoadedManifest, Manifest
+from reconciler.spec.manifest import LoadedManifest, Manifest, PythonDownloads
 from reconciler.store import folders, layout
 from reconciler.store.bindings import AppliedState, read_state
 
@@ -155,6 +157,7 @@ def make_plan(
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted, forced)
+    plan, pythons = _foresee_pythons(plan, manifest.settings.python_downloads)
     fingerprint = {
         "manifest_sha256": _sha256(loaded.text),
         "root": str(root.resolve()),
@@ -166,6 +169,7 @@ def make_plan(
         "doomed": sorted(doomed),
         "targets": wanted,
         "replace": forced,
+        "pythons": {v: [p.found, p.path, p.download, p.error] for v, p in pythons.items()},
         "applied_state": _sha256(
             json.dumps(
                 [
@@ -178,7 +182,17 @@ def make_plan(
     }
     lockfiles = [loaded.lockfile_path(k) for k in locks]
     inputs = _input_paths(loaded, lockfiles, facts, orphans, venv)
+    inputs += [path for found in pythons.values() for path in lookup_paths(found)]
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _foresee_pythons(
+    plan: Plan, downloads: PythonDownloads
+) -> tuple[Plan, dict[str, PythonLookup]]:
+    """The plan with the Python each build will use looked up (one search per version, and
+    only for envs it builds: a plan that builds nothing runs nothing), and those lookups."""
+    pythons = lookups(wanted_pythons(plan), downloads)
+    return foresee(plan, pythons, downloads), pythons
 
 
 def _files_digests(

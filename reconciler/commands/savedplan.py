@@ -95,6 +95,8 @@ class _EnvStep(_StepFields):
     kind: Literal["env"]
     python: StrictStr | None
     packages: _Count | None
+    python_download: StrictStr | None = None
+    blocked: StrictStr | None = None
 
 
 class _ModelStep(_StepFields):
@@ -129,6 +131,7 @@ class _Fingerprint(BaseModel):
     targets: list[_Name] | None = None
     replace: list[_Name] | None = None
     applied_state: _Sha256 | None = None
+    pythons: dict[StrictStr, list[StrictStr | None]] | None = None
 
 
 class _PlanFile(_Strict):
@@ -285,6 +288,7 @@ _ENTRY_WORDS = {
     "observed": "env {} changed",
     "integrity": "the installed files of env {} changed",
     "files": "the files of env {} changed",
+    "pythons": "the Python {} found for a build changed",
 }
 
 

@@ -36,6 +36,10 @@ class Step:
     to_env: str | None = None
     changes: tuple[PackageChange, ...] = ()
     """Package by package, what the env's lockfile changes (``reconcile diff`` only)."""
+    python_download: str | None = None
+    """The ``X.Y.Z`` a create/replace step will download first (core.pythons.foresee)."""
+    blocked: str | None = None
+    """Why apply will fail this step at once, building nothing (its Python cannot be had)."""
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,20 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.markers import default_environment
 
 from reconciler.core.actions import BUILDS
-from reconciler.core.plan import Plan
+from reconciler.core.plan import Plan, Step
+from reconciler.errors import PythonNotFound
 from reconciler.execute.uv import BuildRequest
 from reconciler.platform import VenvLayout
 from reconciler.spec.lockfile import Lockfile
-from reconciler.spec.manifest import LoadedManifest
+from reconciler.spec.manifest import LoadedManifest, PythonDownloads
+
+if TYPE_CHECKING:
+    from reconciler.observe.pythons import Interpreter
 
 
 @dataclass(frozen=True)
@@ -36,17 +41,17 @@ class EnvTarget:
 def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
     """Everything the create/replace steps need, found before anything is built: a missing
     Python fails here, with nothing touched."""
-    from reconciler.execute.pythons import find_python
     from reconciler.observe.inputs import fresh_locks
 
     manifest = loaded.manifest
-    keys = sorted(s.target for s in plan.steps if s.action in BUILDS)
+    builds = {s.target: s for s in plan.steps if s.action in BUILDS}
+    keys = sorted(builds)
     locks = fresh_locks(loaded, keys)
     targets = {}
     for key in keys:
         spec = manifest.envs[key]
         assert spec.python is not None  # the manifest guarantees python on managed envs
-        interpreter = find_python(spec.python, manifest.settings.python_downloads)
+        interpreter = interpreter_for(builds[key], spec.python, manifest.settings.python_downloads)
         template = BuildRequest(
             env_key=key,
             gen_dir=Path(),
@@ -86,6 +91,17 @@ def installed_here(lock: Lockfile, python_version: str) -> int:
         implementation_version=python_version,
     )
     return sum(package.applies_to(env) for package in lock.packages)
+
+
+def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Interpreter:
+    """The interpreter to build ``step``'s env with (``python`` is the declared version). A
+    step the plan marked ``blocked`` fails at once with the plan's sentence: no second
+    search, and no download that the plan already knows cannot succeed."""
+    from reconciler.execute.pythons import find_python
+
+    if step.blocked is not None:
+        raise PythonNotFound(python, step.blocked)
+    return find_python(python, downloads, env=step.target)
 
 
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:

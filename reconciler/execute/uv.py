@@ -26,8 +26,6 @@ PURGE_TIMEOUT = 600.0
 """Seconds ``uv cache clean`` gets to drop packages from uv's cache."""
 VERSION_TIMEOUT = 60.0
 """Seconds ``uv --version`` gets to answer (for receipts)."""
-FIND_TIMEOUT = 15.0
-"""Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
 INSTALL_TIMEOUT = 60.0
 """Seconds ``uv python install`` gets: a download not finished by then is not coming."""
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -147,15 +145,6 @@ def purge_command(packages: Sequence[str]) -> Command:
         argv=(uv_bin(), "cache", "clean", "--no-config", *sorted(set(packages))),
         env=_uv_env(),
         timeout=PURGE_TIMEOUT,
-    )
-
-
-def python_find_command(uv: str, version: str) -> Command:
-    """Find an installed CPython of ``version``, never downloading one."""
-    return Command(
-        (uv, "python", "find", "--system", "--no-project", version),
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-        timeout=FIND_TIMEOUT,
     )
 
 

@@ -35,7 +35,8 @@ def _headline(step: Mapping[str, Any]) -> str:
     if step["kind"] == "env":
         facts = []
         if step.get("python"):
-            facts.append(f"python {step['python']}")
+            missing = " (missing: see the warning)" if step.get("blocked") else ""
+            facts.append(f"python {step['python']}{missing}")
         if step.get("packages") is not None:
             count = step["packages"]
             facts.append(f"{count} package" if count == 1 else f"{count} packages")

@@ -216,7 +216,12 @@ class Settings(BaseModel):
         "auto", description="How files reach an env: auto (reflink or copy), copy, clone, hardlink."
     )
     python_downloads: PythonDownloads = Field(
-        "automatic", description="Whether uv may download a missing Python (passed to uv)."
+        "automatic",
+        description=(
+            "Whether uv may download a Python that is not installed: automatic (apply "
+            "downloads it, if uv has a download for this machine), manual or never (`plan` "
+            "warns naming the env, and apply fails that env without building it)."
+        ),
     )
     verify_ignore: tuple[Glob, ...] = Field(
         (), description="Globs (relative to site-packages) whose content may differ from RECORD."
