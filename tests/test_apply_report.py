@@ -54,3 +54,9 @@ def test_each_failure_is_one_error_line_in_step_order_and_skips_are_grouped_by_c
         "Apply failed: 2 failed (env api, env web), 3 skipped (model m-api, model m-api2: they "
         "depend on env api; model m-web: it depends on env web), nothing done."
     )
+
+
+def test_a_cause_that_already_names_its_env_is_said_once() -> None:
+    report = ApplyReport(failed=[(API, "env api needs Python 3.14, which is not installed")])
+
+    assert failure_lines(report) == ["error: env api needs Python 3.14, which is not installed"]

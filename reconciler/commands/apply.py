@@ -104,7 +104,9 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
             record_adopted(loaded)
             return Unchanged(run.plan)
         ui.show(run.plan)
-        found = env_targets(loaded, run.plan, venv=platform.venv)  # a missing Python fails first
+        found = env_targets(
+            loaded, run.plan, venv=platform.venv
+        )  # a missing Python: that env fails
         if saved is None:
             ui.confirm()
         with ui.progress() as reporter:

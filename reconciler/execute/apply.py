@@ -9,7 +9,7 @@ from reconciler.execute import uv
 from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
 from reconciler.execute.executor import Applier, Reporter, adopted_to_record
 from reconciler.execute.rootstore import RootStore
-from reconciler.execute.targets import EnvTarget
+from reconciler.execute.targets import Buildable
 from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, layout
@@ -19,7 +19,7 @@ from reconciler.store.bindings import read_state, write_state
 def execute(
     loaded: LoadedManifest,
     plan: Plan,
-    targets: dict[str, EnvTarget],
+    targets: dict[str, Buildable],
     reporter: Reporter,
     *,
     platform: Platform,

@@ -28,7 +28,7 @@ from reconciler.core.generations import collectable
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
-from reconciler.errors import ReconcileError, assert_never
+from reconciler.errors import PythonNotFound, ReconcileError, assert_never
 from reconciler.execute.builder import (
     Builder,
     FileProblem,
@@ -39,7 +39,7 @@ from reconciler.execute.builder import (
 )
 from reconciler.execute.rootstore import ApplyStore
 from reconciler.execute.schedule import describe_error, run_steps
-from reconciler.execute.targets import EnvTarget, spec_digest
+from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder
@@ -79,7 +79,7 @@ class Applier:
     def __init__(
         self,
         loaded: LoadedManifest,
-        targets: Mapping[str, EnvTarget],
+        targets: Mapping[str, Buildable],
         builder: Builder,
         verifier: Verifier,
         reporter: Reporter,
@@ -171,6 +171,8 @@ class Applier:
 
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
+        if isinstance(target, PythonNotFound):
+            raise target  # found missing before anything was built: this env fails alone
         key = step.target
         self.store.refuse_foreign(key)  # before anything is built or created
         faults.point("before_build")

@@ -38,20 +38,31 @@ class EnvTarget:
     """How many of the lockfile's pins install on this machine (see :func:`installed_here`)."""
 
 
-def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
-    """Everything the create/replace steps need, found before anything is built: a missing
-    Python fails here, with nothing touched."""
+Buildable = EnvTarget | PythonNotFound
+"""What a create/replace step builds from, or why it cannot be built (its Python is missing):
+that step fails when it runs, and the steps that do not depend on it still run."""
+
+
+def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, Buildable]:
+    """Everything the create/replace steps need, found before anything is built. A missing
+    Python is that env's failure, not the apply's: the other envs are still built."""
     from reconciler.observe.inputs import fresh_locks
 
     manifest = loaded.manifest
     builds = {s.target: s for s in plan.steps if s.action in BUILDS}
     keys = sorted(builds)
     locks = fresh_locks(loaded, keys)
-    targets = {}
+    targets: dict[str, Buildable] = {}
     for key in keys:
         spec = manifest.envs[key]
         assert spec.python is not None  # the manifest guarantees python on managed envs
-        interpreter = interpreter_for(builds[key], spec.python, manifest.settings.python_downloads)
+        try:
+            interpreter = interpreter_for(
+                builds[key], spec.python, manifest.settings.python_downloads
+            )
+        except PythonNotFound as missing:
+            targets[key] = missing
+            continue
         template = BuildRequest(
             env_key=key,
             gen_dir=Path(),

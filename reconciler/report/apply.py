@@ -43,11 +43,15 @@ def _skipped(report: ApplyReport) -> str:
 
 
 def failure_lines(report: ApplyReport) -> list[str]:
-    """One ``error:`` line per failed step (for stderr): its target and why, in step order."""
-    return [
-        f"error: {target_label(step)} failed: {why}"
-        for step, why in sorted(report.failed, key=lambda failure: failure[0].id)
-    ]
+    """One ``error:`` line per failed step (for stderr): its target and why, in step order. A
+    cause that already names the target (``env x needs Python 3.14, ...``) is said as it is."""
+    lines = []
+    for step, why in sorted(report.failed, key=lambda failure: failure[0].id):
+        label = target_label(step)
+        lines.append(
+            f"error: {why}" if why.startswith(f"{label} ") else f"error: {label} failed: {why}"
+        )
+    return lines
 
 
 def removal_warnings(report: ApplyReport) -> list[str]:
