@@ -65,6 +65,8 @@ class FakeStore:
         self.last: dict[str, int] = {}
         self.live: dict[str, str] = {}
         self.receipts: dict[Path, Mapping[str, Any]] = {}
+        self.broken_ids: set[str] = set()
+        """The generations ``broken`` reports as unable to start, set by a test."""
         self.adopted_problem: str | None = None
         """What ``adopted_delete_problem`` answers: the disk's verdict, set by a test."""
 
@@ -101,6 +103,9 @@ class FakeStore:
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return list(self.gens.get(env_key, []))
+
+    def broken(self, generations: Sequence[Generation]) -> frozenset[str]:
+        return frozenset(g.gen_id for g in generations if g.gen_id in self.broken_ids)
 
     def generations_dir(self, env_key: str) -> Path:
         return self.root / ".generations" / env_key

@@ -240,7 +240,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     previous = rollback(
         loaded,
         args.env,
-        ops=current().ops,
+        platform=current(),
         lock_timeout=args.lock_timeout,
         on_wait=_on_wait(args),
     )
@@ -254,7 +254,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
-    ops = current().ops
+    platform = current()
+    ops = platform.ops
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
     if keep < 1:
         raise UsageError(f"--keep must be at least 1 (the live generation), got {keep}.")
@@ -262,7 +263,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        preview = preview_gc(loaded, keep, ops=ops)
+        preview = preview_gc(loaded, keep, ops=ops, venv=platform.venv)
         for path in preview.removed:
             print(f"would remove {path}")
         _left_alone(preview.unrecorded)
@@ -272,6 +273,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         loaded,
         keep,
         ops=ops,
+        venv=platform.venv,
         lock_timeout=args.lock_timeout,
         on_wait=_on_wait(args),
         removed=lambda path: print(f"removed {path}"),

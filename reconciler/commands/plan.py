@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.core.facts import EnvFacts
+from reconciler.core.facts import EnvFacts, EnvHealth
 from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_targets
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
@@ -131,6 +131,7 @@ def make_plan(
         for key in sorted(managed)
         if key in planned and (what := foreign_at_link(root, key, ops=ops)) is not None
     }
+    kept = _switch_backs(loaded, health, locks, platform=platform, seen=seen)
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -140,6 +141,7 @@ def make_plan(
         doomed=doomed,
         adopt_moves=moves,
         occupied=occupied,
+        switch_back=kept,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted)
@@ -166,6 +168,34 @@ def make_plan(
     lockfiles = [loaded.lockfile_path(k) for k in locks]
     inputs = _input_paths(loaded, lockfiles, facts, orphans, venv)
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _switch_backs(
+    loaded: LoadedManifest,
+    health: Mapping[str, EnvHealth],
+    locks: Mapping[str, Lockfile],
+    *,
+    platform: Platform,
+    seen: list[str],
+) -> dict[str, str]:
+    """Each managed env the plan builds -> its newest kept generation that already matches
+    what the manifest asks for (``observe.kept``); envs with none are left out."""
+    from reconciler.core.generations import Wanted
+    from reconciler.execute.targets import spec_digest
+    from reconciler.observe.kept import switch_back_target
+
+    found = {}
+    for key, lock in sorted(locks.items()):
+        verdict = health.get(key)
+        if verdict is None or verdict.healthy:
+            continue
+        wanted = Wanted(lock.sha256, spec_digest(loaded, key), loaded.manifest.settings.link_mode)
+        gen_id = switch_back_target(
+            loaded, key, lock, wanted, venv=platform.venv, ops=platform.ops, seen=seen
+        )
+        if gen_id is not None:
+            found[key] = gen_id
+    return found
 
 
 def _files_digests(

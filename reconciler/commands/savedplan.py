@@ -95,6 +95,7 @@ class _EnvStep(_StepFields):
     kind: Literal["env"]
     python: StrictStr | None
     packages: _Count | None
+    switch_back: Annotated[str, StringConstraints(strict=True, pattern=r"^g[0-9]{4,}$")] = ""
 
 
 class _ModelStep(_StepFields):

@@ -11,6 +11,7 @@ from typing import Literal
 
 from reconciler.core.actions import REMOVES, Action
 from reconciler.core.facts import EnvHealth
+from reconciler.core.generations import may_switch_back
 from reconciler.errors import PlanCycleError, UnknownEnv
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
@@ -35,6 +36,9 @@ class Step:
     to_env: str | None = None
     changes: tuple[PackageChange, ...] = ()
     """Package by package, what the env's lockfile changes (``reconcile diff`` only)."""
+    switch_back: str | None = None
+    """A create/replace step's kept generation that already matches: apply switches to it
+    (after checking it as a new build is checked) instead of building."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ class Observed:
     occupied: Mapping[str, str] = field(default_factory=dict)
     """Managed envs whose place under the root holds something reconcile did not create (a
     folder, a file, a link elsewhere) -> that path and what it is; apply never touches it."""
+    switch_back: Mapping[str, str] = field(default_factory=dict)
+    """Managed envs to build -> their newest kept generation that already matches what the
+    manifest asks for (receipt and health)."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -90,6 +97,7 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
         if health is None or health.healthy:
             continue
         action: Action = "create" if not health.exists else "replace"
+        kept = observed.switch_back.get(key) if may_switch_back(health.reasons) else None
         steps.append(
             Step(
                 id=env_step_id(key),
@@ -98,9 +106,11 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
                 target=key,
                 reasons=health.reasons,
                 details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail)
-                + _occupied_detail(observed, key),
+                + _occupied_detail(observed, key)
+                + _switch_back_detail(kept),
                 python=spec.python,
                 packages=packages.get(key),
+                switch_back=kept,
             )
         )
     for name, created in sorted(observed.orphans.items()):
@@ -116,6 +126,15 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
     for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
     return steps
+
+
+def _switch_back_detail(kept: str | None) -> tuple[str, ...]:
+    if kept is None:
+        return ()
+    return (
+        f"switches back to kept generation {kept}: it was built as the manifest now asks, "
+        "so nothing is built",
+    )
 
 
 def _occupied_detail(observed: Observed, key: str) -> tuple[str, ...]:
