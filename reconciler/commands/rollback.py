@@ -83,13 +83,13 @@ def check_previous(
     every file against RECORD, one probe of its interpreter with the imports its receipt
     names, its Python against the one it was declared with, and its distributions against
     its lockfile when the manifest's is still the one it was built from."""
-    from reconciler.core.health import Expectation, structure
+    from reconciler.core.health import Expectation
     from reconciler.execute.builder import file_verifier, gate, judge_generation, problems_phrase
     from reconciler.observe.integrity import receipt_baseline
-    from reconciler.observe.look import EnvRequest, look_at
+    from reconciler.observe.kept import cannot_start
 
     venv, key, path = platform.venv, generation.env_key, generation.path
-    found = structure(look_at(EnvRequest(key, path), venv=venv), venv=venv)
+    found = cannot_start(generation, venv=venv)
     if found:
         return "; ".join(f.detail for f in found)
     receipt = generations.read_receipt(path) or {}

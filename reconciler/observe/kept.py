@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from reconciler.core.facts import Finding
 from reconciler.core.generations import Generation, Wanted, built_as_wanted
 from reconciler.core.health import Expectation, assess, structure
 from reconciler.observe.look import EnvRequest, look_at
@@ -22,14 +23,16 @@ def broken(generations: Sequence[Generation], *, venv: VenvLayout) -> frozenset[
     told from their structure alone (a few ``stat`` calls each, no process, no walk): their
     interpreter, pyvenv.cfg, the base interpreter it names, the activation scripts. Cheap
     enough for every prune; a bad file or a failing import is left to the full check."""
-    found = set()
-    for generation in generations:
-        if not generation.complete:
-            continue
-        facts = look_at(EnvRequest(generation.env_key, generation.path), venv=venv)
-        if not facts.exists or structure(facts, venv=venv):
-            found.add(generation.gen_id)
-    return frozenset(found)
+    return frozenset(g.gen_id for g in generations if g.complete and cannot_start(g, venv=venv))
+
+
+def cannot_start(generation: Generation, *, venv: VenvLayout) -> tuple[Finding, ...]:
+    """What keeps a generation from starting or being activated, told from its structure
+    alone (``health.structure``); none when it looks sound."""
+    facts = look_at(EnvRequest(generation.env_key, generation.path), venv=venv)
+    if not facts.exists:
+        return (Finding("env_missing", f"{generation.path} is gone", "."),)
+    return tuple(structure(facts, venv=venv))
 
 
 def switch_back_target(
