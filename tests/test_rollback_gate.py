@@ -67,8 +67,9 @@ def test_rollback_refuses_a_generation_whose_base_interpreter_is_gone(
     assert error_line(done.stderr) == (
         "error: rollback refused: generation g0001 of serving fails the check a new build "
         f"passes (the interpreter is missing; the base interpreter folder {gone / 'bin'} is "
-        "gone); serving still runs generation g0002. Run `reconcile apply` to build a new "
-        "generation if the live one is not what you want."
+        "gone); serving still runs generation g0002, unchanged. To run what g0001 had, put "
+        "back the requirements it was built from, then lock and apply: a new generation is "
+        "built."
     )
     assert "Traceback" not in done.stderr
     assert link_of(project, "serving") == ".generations/serving/g0002"

@@ -43,8 +43,9 @@ def rollback(
             raise RollbackRefused(
                 f"rollback refused: generation {previous.gen_id} of {env_key} fails the check "
                 f"a new build passes ({problems}); {env_key} still runs "
-                f"{_live_id(loaded, env_key, ops)}. Run `reconcile apply` to build a new "
-                "generation if the live one is not what you want."
+                f"{_live_id(loaded, env_key, ops)}, unchanged. To run what {previous.gen_id} "
+                "had, put back the requirements it was built from, then lock and apply: a new "
+                "generation is built."
             )
         generations.switch(loaded.root, env_key, previous.path, ops=ops)
         interrupts.settle("the rollback completed")
