@@ -322,7 +322,7 @@ def test_failed_build_leaves_the_live_env_untouched_and_no_generation_behind(
     done = project.cli("apply", "--yes")
 
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "beta" in done.stderr
     if how == "wheel_corrupted":
         assert "Hash mismatch for `beta==2.0`" in done.stderr
@@ -460,7 +460,7 @@ def test_permission_denied_during_a_build_leaves_the_live_env_untouched(
 
     generations.chmod(0o755)
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "Permission denied" in done.stderr
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
@@ -493,7 +493,7 @@ def test_a_full_disk_mid_install_removes_the_staging_generation(project: Project
     )
 
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "installing the lockfile failed for serving" in done.stderr
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before

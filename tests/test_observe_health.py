@@ -374,8 +374,10 @@ def test_plan_warns_about_unhealthy_adopted_env_and_never_rebuilds_it(project: P
 
     assert [(s.id, s.action) for s in plan.steps] == [("env.work", "create")]
     [warning] = plan.warnings
-    assert warning.startswith("adopted env legacy is unhealthy (import nosuchmodule: ")
-    assert "reconcile never rebuilds adopted envs" in warning
+    assert warning.startswith(
+        "adopted env legacy (legacy/.venv) is unhealthy: import nosuchmodule: "
+    )
+    assert "reconcile never rebuilds an adopted env" in warning
     assert "receipt" not in warning  # adopted envs were never expected to carry one
 
 

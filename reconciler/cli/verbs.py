@@ -168,7 +168,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reconciler.commands.apply import ApplyRequest, Unchanged, apply
-    from reconciler.report.apply import apply_summary, removal_warnings
+    from reconciler.report.apply import apply_summary, failure_lines, removal_warnings
     from reconciler.report.plan import NO_CHANGES
     from reconciler.store.system import current
 
@@ -188,11 +188,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             print(NO_CHANGES)
         return EXIT_OK
-    print(apply_summary(report))
+    for line in failure_lines(report):  # what failed and why, then the summary, last
+        print(line, file=sys.stderr, flush=True)
+    print(apply_summary(report), flush=True)
     for line in removal_warnings(report):
         print(line, file=sys.stderr)
     faults.point("after_report")
-    return EXIT_OK
+    return EXIT_ERROR if report.failed or report.skipped else EXIT_OK
 
 
 class _ApplyUI:

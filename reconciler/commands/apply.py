@@ -66,7 +66,8 @@ class ApplyRequest:
 
 
 def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyReport | Unchanged:
-    """Apply the plan; the report of what was done, or :class:`Unchanged`."""
+    """Apply the plan; the report of what was done, failed and skipped (a failed step skips
+    only what depends on it), or :class:`Unchanged`."""
     saved = load_saved_plan(request.planfile) if request.planfile is not None else None
     if saved is not None and request.targets:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")

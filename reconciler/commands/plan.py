@@ -74,17 +74,18 @@ class CheckedInputs:
 
 def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> CheckedInputs:
     """Refuse what a plan refuses before it observes anything: a link or a file in place of
-    one of the root's own folders, a root that PATH cannot hold, a bad adopt path, a missing,
+    one of the root's own folders, a root that PATH cannot hold, a bad adopt path (not one
+    adopted and applied there that broke since: plan warns of that one), a missing,
     stale or hand-edited lockfile of an env it plans. Reads only, so `apply` calls it before
     its lock creates the root: bad input changes nothing on disk."""
     root = loaded.root
     folders.check(root)
     check_root_usable(loaded)
-    check_adopted(loaded)
+    state = read_state(root)
+    check_adopted(loaded, state.adopted)
+    check_doomed(loaded, state.adopted)
     wanted = sorted(set(targets))
     managed = loaded.manifest.managed_envs()
-    state = read_state(root)
-    check_doomed(loaded, state.adopted)
     if wanted:  # a --target naming nothing is refused before apply's lock creates the root
         undeclared = dict.fromkeys(undeclared_entries(root, loaded.manifest.envs), False)
         known = Observed(

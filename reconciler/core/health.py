@@ -225,4 +225,5 @@ def assess(
                 found.append(Finding("lock_changed", "built from an older lockfile"))
         if integrity is not None:
             found.extend(corruption(integrity))
-    return EnvHealth(facts.env_key, exists=True, findings=tuple(found))
+    corrupted = len(integrity.findings) if integrity is not None else 0
+    return EnvHealth(facts.env_key, exists=True, findings=tuple(found), corrupted=corrupted)

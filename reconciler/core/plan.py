@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.core.actions import REMOVES, Action
+from reconciler.core.adopted import adopted_warning, rebind_detail, unusable
 from reconciler.core.facts import EnvHealth
 from reconciler.core.generations import may_switch_back
 from reconciler.errors import PlanCycleError, UnknownEnv
@@ -173,6 +174,8 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
         if current == spec.env and old_fallback == spec.fallback and not moved:
             continue
         reasons, details = _rebind_why(current, old_fallback, spec, moved)
+        if spec.env != current and _cannot_be_used(manifest, observed, spec.env):
+            details += (rebind_detail(spec.env),)
         steps.append(
             Step(
                 model_step_id(model),
@@ -195,16 +198,18 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
     return steps
 
 
+def _cannot_be_used(manifest: Manifest, observed: Observed, env_key: str) -> bool:
+    """Whether ``env_key`` is an adopted env that is gone or cannot start."""
+    health = observed.health.get(env_key)
+    return env_key in manifest.adopted_envs() and health is not None and unusable(health)
+
+
 def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
     found: list[str] = []
-    for key in manifest.adopted_envs():
+    for key, spec in manifest.adopted_envs().items():
         health = observed.health.get(key)
         if health is not None and not health.healthy:
-            problems = "; ".join(f.detail or f.reason for f in health.findings)
-            found.append(
-                f"adopted env {key} is unhealthy ({problems}); reconcile never rebuilds adopted "
-                "envs: move its models to a managed env"
-            )
+            found.append(adopted_warning(key, str(spec.adopt), health))
     for name, created in sorted(observed.orphans.items()):
         if not created:
             found.append(

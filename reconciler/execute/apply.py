@@ -24,7 +24,8 @@ def execute(
     *,
     platform: Platform,
 ) -> ApplyReport:
-    """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
+    """Carry out a plan (the caller holds the lock, found the targets and has confirmed);
+    the report says what was done, what failed and what was skipped because of it."""
     root = loaded.root
     link_mode = "copy"
     if targets:

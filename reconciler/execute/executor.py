@@ -1,10 +1,11 @@
 """IO: execute a plan. Builds, verifies and switches generations; records bindings.
 
 ``Applier`` never decides what to do (plan.py did); it carries out each step's action in
-dependency order, independent envs in parallel, and stops scheduling new steps at the first
-failure. Its collaborators (the builder, the verifier, the health check, the reporter and
-the store under the root) are parameters, so the scheduling can be tested with fakes and
-the real thing runs uv.
+dependency order, independent envs in parallel. A step that fails skips every step that
+depends on it, however indirectly, and every other step still runs (as Terraform does); an
+interruption stops everything at once. Its collaborators (the builder, the verifier, the
+health check, the reporter and the store under the root) are parameters, so the scheduling
+can be tested with fakes and the real thing runs uv.
 
 Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
 build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
@@ -15,11 +16,11 @@ the next plan shows as rebinds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +44,7 @@ from reconciler.execute.builder import (
     upstream_defects,
 )
 from reconciler.execute.rootstore import ApplyStore
+from reconciler.execute.schedule import describe_error, run_steps
 from reconciler.execute.targets import EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
@@ -113,57 +115,39 @@ class Applier:
     # --- scheduling ------------------------------------------------------------------------
 
     def run(self, plan: Plan) -> ApplyReport:
-        """Execute every step after its dependencies; raise ApplyFailed naming what failed."""
-        pending = {s.id: s for s in plan.steps}
-        finished: set[str] = set()
-        running: dict[Future[None], Step] = {}
-        failed = False
-        interrupted: KeyboardInterrupt | None = None
+        """Execute every step after its dependencies; the report says what was done, what
+        failed and what was skipped because something it depends on failed. Raise
+        :class:`Interrupted` on Ctrl-C, SIGTERM or SIGHUP, after stopping every build."""
         # Ctrl-C, SIGTERM and SIGHUP reach only this process (runner gives children sessions
         # of their own): stop scheduling, tell the builds to stop, and stop the processes they
         # wait for.
-        with (
-            runner.interrupts_stop_children(),
-            ThreadPoolExecutor(max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply") as pool,
-        ):
-            while pending or running:
-                try:
-                    if not failed and interrupted is None:
-                        for step in sorted(pending.values(), key=lambda s: s.id):
-                            if all(dep in finished for dep in step.depends_on):
-                                del pending[step.id]
-                                running[pool.submit(self._execute, step)] = step
-                    if not running:
-                        break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
-                    for future in done:
-                        step = running.pop(future)
-                        error = future.exception()
-                        if error is None:
-                            finished.add(step.id)
-                            self.report.done.append(step)
-                        else:
-                            failed = True
-                            self._cancel.set()
-                            self.report.failed.append((step, _describe_error(error)))
-                except KeyboardInterrupt as interrupt:
-                    interrupted = interrupted or interrupt
-                    self._cancel.set()
-                if interrupted is not None:  # every round: a build may have started one since
-                    self._stop_children()
-        self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
+        with runner.interrupts_stop_children():
+            interrupted = run_steps(
+                plan.steps,
+                self._execute,
+                self.report,
+                workers=MAX_PARALLEL_BUILDS,
+                failed_step=self._failed,
+                interrupted_round=self._interrupted,
+            )
         if interrupted is not None:
             raise Interrupted(
                 f"interrupted{interrupts.by(interrupted)}: in-flight builds were stopped and "
                 "removed; every live env and binding is as it was or as planned. Run "
                 "`reconcile plan` to see what is left."
             )
-        if self.report.failed:
-            step, message = self.report.failed[0]
-            others = len(self.report.failed) - 1
-            more = f" ({others} more step(s) failed)" if others else ""
-            raise ApplyFailed(f"{step.id} failed{more}: {message}")
         return self.report
+
+    def _failed(self, step: Step, interrupted: bool) -> None:
+        target = f"model {step.target}" if step.kind == "model" else step.target
+        # OSError: the terminal went away (SIGHUP); the report still says it, and the
+        # scheduling must go on to stop the other builds
+        with contextlib.suppress(OSError):
+            self.reporter.finished(target, False, "stopped" if interrupted else "failed")
+
+    def _interrupted(self) -> None:
+        self._cancel.set()
+        self._stop_children()
 
     def _stop_children(self) -> None:
         try:
@@ -173,7 +157,7 @@ class Applier:
 
     def _execute(self, step: Step) -> None:
         if self._cancel.is_set():
-            raise ApplyFailed("not started: an earlier step failed or apply was interrupted")
+            raise ApplyFailed("not started: apply was interrupted")
         faults.acting_on(step.target)
         match step.action:
             case "create" | "replace":
@@ -320,9 +304,7 @@ class Applier:
 
     def _check_cancel(self, key: str) -> None:
         if self._cancel.is_set():
-            raise ApplyFailed(
-                f"stopped building {key}: apply was interrupted or another step failed"
-            )
+            raise ApplyFailed(f"stopped building {key}: apply was interrupted")
 
     @staticmethod
     def _describe(key: str, problems: Sequence[FileProblem]) -> str:
@@ -375,7 +357,7 @@ class Applier:
                 failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
             folder = self.store.generations_dir(key)
-            failures.append((str(folder), _describe_error(error)))
+            failures.append((str(folder), describe_error(error)))
         self.report.removal_failures.extend(failures)
         return [path for path, _ in failures]
 
@@ -484,13 +466,3 @@ def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> dict[str, 
         if key not in adopted or key not in used:
             adopted[key] = applied_folder(loaded, key)
     return adopted
-
-
-def _describe_error(error: BaseException) -> str:
-    """One sentence for a failed step, whatever raised."""
-    if isinstance(error, ReconcileError):
-        return error.message
-    if isinstance(error, OSError):
-        where = f" ({error.filename})" if error.filename else ""
-        return f"{error.strerror or error}{where}"
-    return f"{type(error).__name__}: {error}"
