@@ -361,7 +361,7 @@ def test_a_delete_step_for_a_folder_reconcile_did_not_make_fails_naming_it(
         UvBuilder(),
         file_verifier(project.root, venv=POSIX_VENV),
         PlainReporter(quiet=True),
-        store=RootStore(project.root, POSIX_OPS),
+        store=RootStore(project.root, POSIX_OPS, venv=POSIX_VENV),
         inspect=generation_inspector(POSIX_VENV),
     )
     step = Step("env.copied", "env", "delete", "copied", ("not_declared",))

@@ -65,6 +65,8 @@ class FakeStore:
         self.last: dict[str, int] = {}
         self.live: dict[str, str] = {}
         self.receipts: dict[Path, Mapping[str, Any]] = {}
+        self.broken_ids: set[str] = set()
+        """The generations ``broken`` reports as unable to start, set by a test."""
         self.adopted_problem: str | None = None
         """What ``adopted_delete_problem`` answers: the disk's verdict, set by a test."""
 
@@ -101,6 +103,9 @@ class FakeStore:
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return list(self.gens.get(env_key, []))
+
+    def broken(self, generations: Sequence[Generation]) -> frozenset[str]:
+        return frozenset(g.gen_id for g in generations if g.gen_id in self.broken_ids)
 
     def generations_dir(self, env_key: str) -> Path:
         return self.root / ".generations" / env_key
@@ -384,6 +389,80 @@ def test_a_replaced_env_keeps_the_one_live_until_now_and_prunes_beyond_keep_gene
     assert [g.gen_id for g in world.store.gens["web"]] == [first.gen_id, "g0003"]
     assert world.log[-1] == ("delete", ".generations/web/g0002")
     assert world.reporter.lines == [("web", True, "replaced generation g0003")]
+
+
+def _kept_and_live(world: World) -> None:
+    """web: g0001 kept (built as the manifest asks), g0002 live (what a rollback left)."""
+    world.store.add_live("web")
+    world.store.add_live("web")
+    world.store.live["web"] = "g0001"  # rolled back: g0002 is kept
+
+
+def switch_back(action: Action = "replace", *reasons: str) -> Step:
+    return Step("env.web", "env", action, "web", reasons or ("lock_changed",), switch_back="g0002")
+
+
+def test_a_step_with_a_kept_generation_switches_back_after_its_check_without_building(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+    checked: list[str] = []
+
+    def inspect(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
+        checked.append(gen_dir.name)
+        return healthy(target, gen_dir)
+
+    world.inspect = inspect
+
+    world.applier("web").run(Plan((switch_back(),)))
+
+    assert checked == ["g0002"]
+    assert world.log == [("switch", "web", "g0002")]  # no new generation, no venv, no sync
+    assert world.store.live == {"web": "g0002"}
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0001", "g0002"]
+    assert world.reporter.lines == [("web", True, "switched back to kept generation g0002")]
+
+
+def test_a_kept_generation_that_fails_its_check_at_apply_time_is_not_used_a_new_one_is_built(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+    world.verifier.bad["web"] = [[FileProblem("hash_mismatch", "alpha", "alpha/__init__.py")]]
+
+    world.applier("web").run(Plan((switch_back(),)))
+
+    assert world.saw("new", "web", "g0003") and world.saw("sync", "web", "g0003")
+    assert world.store.live == {"web": "g0003"}
+    assert world.reporter.lines == [("web", True, "replaced generation g0003")]
+
+
+def test_a_requested_replace_builds_a_new_generation_even_with_a_kept_one_that_matches(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+
+    world.applier("web").run(Plan((switch_back("replace", "replace_requested"),)))
+
+    assert world.saw("sync", "web", "g0003")
+    assert world.store.live == {"web": "g0003"}
+
+
+def test_pruning_keeps_a_healthy_generation_over_a_broken_one_that_was_live(
+    tmp_path: Path,
+) -> None:
+    """The issue's case: a rollback made g0001 live, its base Python went away; the next
+    apply builds g0003 and must keep the healthy g0002, not the broken g0001."""
+    world = World(tmp_path)
+    _kept_and_live(world)
+    world.store.broken_ids.add("g0001")
+
+    world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0002", "g0003"]
+    assert ("delete", ".generations/web/g0001") in world.log
 
 
 # --- failures ---------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ import pytest
 from reconciler.commands.savedplan import parse_plan, stale_parts
 from reconciler.core.diffplan import Side, diff_plan
 from reconciler.core.facts import EnvHealth, Finding
+from reconciler.core.generations import REPLACE_REQUESTED
 from reconciler.core.health import LINK_MODE_CHANGED, Expectation, assess, link_mode_change
-from reconciler.core.plan import REPLACE_REQUESTED, build_plan
+from reconciler.core.plan import build_plan
 from reconciler.errors import UsageError
 from reconciler.report.document import plan_document
 from reconciler.spec.lockfile import Lockfile

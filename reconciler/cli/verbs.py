@@ -251,7 +251,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     previous = rollback(
         loaded,
         args.env,
-        ops=current().ops,
+        platform=current(),
         lock_timeout=args.lock_timeout,
         on_wait=_on_wait(args),
     )
@@ -265,7 +265,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
-    ops = current().ops
+    platform = current()
+    ops = platform.ops
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
     if keep < 1:
         raise UsageError(f"--keep must be at least 1 (the live generation), got {keep}.")
@@ -273,7 +274,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        preview = preview_gc(loaded, keep, ops=ops)
+        preview = preview_gc(loaded, keep, ops=ops, venv=platform.venv)
         for path in preview.removed:
             print(f"would remove {path}")
         if not preview.removed and not args.quiet:
@@ -288,7 +289,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print(f"removed {path}")
 
     done = collect(
-        loaded, keep, ops=ops, lock_timeout=args.lock_timeout, on_wait=_on_wait(args), removed=tell
+        loaded,
+        keep,
+        ops=ops,
+        venv=platform.venv,
+        lock_timeout=args.lock_timeout,
+        on_wait=_on_wait(args),
+        removed=tell,
     )
     if not removed and not done.failed and not args.quiet:
         print(NOTHING_TO_REMOVE)

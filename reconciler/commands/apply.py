@@ -95,7 +95,7 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
         ui.confirm()
     with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
         keep = loaded.manifest.settings.keep_generations
-        for path, why in cleanup(loaded, keep, ops=platform.ops):
+        for path, why in cleanup(loaded, keep, ops=platform.ops, venv=platform.venv):
             ui.warn(f"warning: could not remove leftover {path}: {why}")
         run = make_plan(loaded, targets, platform=platform, replace=replace)
         if saved is not None and request.planfile is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.core.facts import EnvFacts
+from reconciler.core.facts import EnvFacts, EnvHealth
 from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_replace, check_targets
 from reconciler.core.pythons import PythonLookup, foresee, wanted_pythons
@@ -145,6 +145,7 @@ def make_plan(
         for key in sorted(managed)
         if key in planned and (what := foreign_at_link(root, key, ops=ops)) is not None
     }
+    kept = _switch_backs(loaded, health, locks, platform=platform, seen=seen)
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -154,6 +155,7 @@ def make_plan(
         doomed=doomed,
         adopt_moves=moves,
         occupied=occupied,
+        switch_back=kept,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted, forced)
@@ -193,6 +195,34 @@ def _foresee_pythons(
     only for envs it builds: a plan that builds nothing runs nothing), and those lookups."""
     pythons = lookups(wanted_pythons(plan), downloads)
     return foresee(plan, pythons, downloads), pythons
+
+
+def _switch_backs(
+    loaded: LoadedManifest,
+    health: Mapping[str, EnvHealth],
+    locks: Mapping[str, Lockfile],
+    *,
+    platform: Platform,
+    seen: list[str],
+) -> dict[str, str]:
+    """Each managed env the plan builds -> its newest kept generation that already matches
+    what the manifest asks for (``observe.kept``); envs with none are left out."""
+    from reconciler.core.generations import Wanted
+    from reconciler.execute.targets import spec_digest
+    from reconciler.observe.kept import switch_back_target
+
+    found = {}
+    for key, lock in sorted(locks.items()):
+        verdict = health.get(key)
+        if verdict is None or verdict.healthy:
+            continue
+        wanted = Wanted(lock.sha256, spec_digest(loaded, key), loaded.manifest.settings.link_mode)
+        gen_id = switch_back_target(
+            loaded, key, lock, wanted, venv=platform.venv, ops=platform.ops, seen=seen
+        )
+        if gen_id is not None:
+            found[key] = gen_id
+    return found
 
 
 def _files_digests(

@@ -97,6 +97,7 @@ class _EnvStep(_StepFields):
     packages: _Count | None
     python_download: StrictStr | None = None
     blocked: StrictStr | None = None
+    switch_back: Annotated[str, StringConstraints(strict=True, pattern=r"^g[0-9]{4,}$")] = ""
 
 
 class _ModelStep(_StepFields):

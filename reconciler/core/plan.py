@@ -12,6 +12,7 @@ from typing import Literal
 from reconciler.core.actions import REMOVES, Action
 from reconciler.core.adopted import adopted_warning, rebind_detail, unusable
 from reconciler.core.facts import EnvHealth
+from reconciler.core.generations import REPLACE_REQUESTED, may_switch_back
 from reconciler.errors import PlanCycleError, UnknownEnv, UsageError
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
@@ -40,6 +41,9 @@ class Step:
     """The ``X.Y.Z`` a create/replace step will download first (core.pythons.foresee)."""
     blocked: str | None = None
     """Why apply will fail this step at once, building nothing (its Python cannot be had)."""
+    switch_back: str | None = None
+    """A create/replace step's kept generation that already matches: apply switches to it
+    (after checking it as a new build is checked) instead of building."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class Observed:
     occupied: Mapping[str, str] = field(default_factory=dict)
     """Managed envs whose place under the root holds something reconcile did not create (a
     folder, a file, a link elsewhere) -> that path and what it is; apply never touches it."""
+    switch_back: Mapping[str, str] = field(default_factory=dict)
+    """Managed envs to build -> their newest kept generation that already matches what the
+    manifest asks for (receipt and health)."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -86,11 +93,6 @@ def env_step_id(env_key: str) -> str:
 
 def model_step_id(model: str) -> str:
     return f"model.{model}"
-
-
-REPLACE_REQUESTED = "replace_requested"
-"""The reason of an env named by ``--replace``: its step always builds a new generation,
-even when the env, or a kept generation of it, is healthy."""
 
 
 def _env_steps(
@@ -107,6 +109,7 @@ def _env_steps(
             continue
         action: Action = "create" if not health.exists else "replace"
         reasons = health.reasons + ((REPLACE_REQUESTED,) if forced else ())
+        kept = observed.switch_back.get(key) if may_switch_back(reasons) else None
         steps.append(
             Step(
                 id=env_step_id(key),
@@ -115,9 +118,11 @@ def _env_steps(
                 target=key,
                 reasons=tuple(sorted(reasons)),
                 details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail)
-                + _occupied_detail(observed, key),
+                + _occupied_detail(observed, key)
+                + _switch_back_detail(kept),
                 python=spec.python,
                 packages=packages.get(key),
+                switch_back=kept,
             )
         )
     for name, created in sorted(observed.orphans.items()):
@@ -133,6 +138,15 @@ def _env_steps(
     for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
     return steps
+
+
+def _switch_back_detail(kept: str | None) -> tuple[str, ...]:
+    if kept is None:
+        return ()
+    return (
+        f"switches back to kept generation {kept}: it was built as the manifest now asks, "
+        "so nothing is built",
+    )
 
 
 def _occupied_detail(observed: Observed, key: str) -> tuple[str, ...]:

@@ -17,14 +17,18 @@ the next plan shows as rebinds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
-from reconciler.core.generations import collectable
+from reconciler.core.facts import Finding
+from reconciler.core.generations import collectable, may_switch_back
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
@@ -35,6 +39,8 @@ from reconciler.execute.builder import (
     Inspector,
     Verifier,
     defects_note,
+    gate,
+    problems_phrase,
     upstream_defects,
 )
 from reconciler.execute.rootstore import ApplyStore
@@ -43,7 +49,7 @@ from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder
-from reconciler.observe.integrity import RECORD_DEFECTS
+from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState
@@ -175,6 +181,8 @@ class Applier:
             raise target  # found missing before anything was built: this env fails alone
         key = step.target
         self.store.refuse_foreign(key)  # before anything is built or created
+        if self._switched_back(step, target):
+            return
         faults.point("before_build")
         gen_id, gen_dir = self.store.new_generation(key)
         request = BuildRequest(
@@ -196,15 +204,43 @@ class Applier:
         except BaseException:
             self.store.delete_tree(gen_dir)
             raise
+        note = self._switch(key, gen_dir) + defects_note(defects)
+        done = ACTION_LOOKS[step.action].done
+        self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
+
+    def _switch(self, key: str, gen_dir: Path) -> str:
+        """Make ``gen_dir`` live, then prune; the end of the step's line ("" or what could
+        not be removed)."""
         previous = self.store.live_generation(key)
         self.store.switch(key, gen_dir)
         faults.point("after_switch")
         left = self._prune(key, previous)
         faults.point("after_prune")
-        note = f"; {len(left)} old generation(s) could not be removed" if left else ""
-        note += defects_note(defects)
-        done = ACTION_LOOKS[step.action].done
-        self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
+        return f"; {len(left)} old generation(s) could not be removed" if left else ""
+
+    def _switched_back(self, step: Step, target: EnvTarget) -> bool:
+        """Switch to the step's kept generation, which the plan found already built as the
+        manifest asks, once it passes the check a new build passes; False when the step has
+        none (or asks for a new build), or, having said why, when it fails that check."""
+        key, gen_id = step.target, step.switch_back
+        if gen_id is None or not may_switch_back(step.reasons):
+            return False
+        gen_dir = self.store.generations_dir(key) / gen_id
+        self.reporter.phase(key, f"checking kept generation {gen_id}")
+        request = dataclasses.replace(target.request_template, gen_dir=gen_dir)
+        baseline = receipt_baseline(self.root, os.path.realpath(gen_dir))
+        problems, _ = self._check(target, request, baseline)
+        if problems:
+            self.reporter.phase(
+                key,
+                f"kept generation {gen_id} failed its check ({problems_phrase(problems)}); "
+                "building a new one",
+            )
+            return False
+        self.reporter.phase(key, "switching")
+        note = self._switch(key, gen_dir)
+        self.reporter.finished(key, True, f"switched back to kept generation {gen_id}{note}")
+        return True
 
     def _build_verified(
         self, step: Step, target: EnvTarget, request: BuildRequest
@@ -260,15 +296,13 @@ class Applier:
         key = target.env_key
         self._check_cancel(key)
         self.reporter.phase(key, "verifying")
-        files = [
-            FileProblem("integrity", p.distribution, f"{p.category}: {p.path}", p.installed)
-            for p in self.verifier(request.gen_dir, target.verify_ignore, baseline)
-        ]
-        if files:
-            return files, ""
-        findings, version = self.inspect(target, request.gen_dir)
-        faults.point("after_verify")
-        return [FileProblem("health", f.reason, f.detail) for f in findings], version
+
+        def judge() -> tuple[tuple[Finding, ...], str]:
+            judged = self.inspect(target, request.gen_dir)
+            faults.point("after_verify")
+            return judged
+
+        return gate(self.verifier, judge, request.gen_dir, target.verify_ignore, baseline)
 
     def _check_cancel(self, key: str) -> None:
         if self._cancel.is_set():
@@ -276,11 +310,8 @@ class Applier:
 
     @staticmethod
     def _describe(key: str, problems: Sequence[FileProblem]) -> str:
-        first = problems[:5]
-        lines = "; ".join(f"{p.distribution}: {p.path}" for p in first)
-        more = f" and {len(problems) - len(first)} more" if len(problems) > len(first) else ""
         return (
-            f"the new generation of {key} failed verification ({lines}{more}); "
+            f"the new generation of {key} failed verification ({problems_phrase(problems)}); "
             "the live env is untouched"
         )
 
@@ -324,7 +355,8 @@ class Applier:
             live = self.store.live_generation(key)
             protect = [previous] if previous is not None else []
             gens = self.store.owned_generations(key)
-            for old in collectable(gens, live, keep, protect):
+            broken = self.store.broken(gens)
+            for old in collectable(gens, live, keep, protect, broken):
                 failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
             folder = self.store.generations_dir(key)

@@ -25,6 +25,8 @@ def _step(step: Step) -> dict[str, Any]:
     if step.kind == "env":
         doc["python"] = step.python
         doc["packages"] = step.packages
+        if step.switch_back is not None:
+            doc["switch_back"] = step.switch_back
     else:
         doc["from_env"] = step.from_env
         doc["to_env"] = step.to_env
