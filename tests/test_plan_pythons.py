@@ -71,7 +71,8 @@ def test_plan_names_the_env_whose_python_is_missing_and_apply_fails_it_at_once(
     applied = project.cli("apply", "--yes")
 
     assert planned.returncode == 0, planned.stderr
-    assert f'Warning: {NAMED}, and python_downloads = "{downloads}"' in planned.stdout
+    flat = " ".join(planned.stdout.split())  # the text wraps warnings
+    assert f'Warning: {NAMED}, and python_downloads = "{downloads}"' in flat
     assert 'env "tools" {python 3.13 (missing: see the warning), 1 package}' in planned.stdout
     (step,) = [s for s in document["steps"] if s["target"] == "tools"]
     assert step["action"] == "create" and step["blocked"].startswith(NAMED)
