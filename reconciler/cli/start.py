@@ -67,11 +67,9 @@ def _remembered_which(words: list[str]) -> str | None:
             positional.append(word)
     if len(positional) != 2 or positional[0] != "which" or not _seconds(options):
         return None
-    from reconciler.memo import resolution
+    from reconciler.memo.resolution import recall
 
-    found = resolution.recall(
-        options.get("--manifest", "envs.toml"), options.get("--root"), positional[1]
-    )
+    found = recall(options.get("--manifest", "envs.toml"), options.get("--root"), positional[1])
     return None if found is None else found[1]
 
 

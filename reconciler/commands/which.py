@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler.errors import ReconcileError, UsageError
+from reconciler.errors import CommandNotStarted, ReconcileError, UsageError
 from reconciler.memo import resolution
 from reconciler.platform import Platform
 from reconciler.store import folders, generations, layout
@@ -351,7 +351,17 @@ def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     code = run_passthrough(tuple(argv), env)
     if isinstance(code, Unfinished):
+        program = argv[0]
+        a_path = os.sep in program or (os.altsep is not None and os.altsep in program)
+        if code.missing and a_path:
+            raise CommandNotStarted(f"{program} was not found: check the path.", found=False)
         if code.missing:
-            raise UsageError(f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH.")
-        raise UsageError(f"cannot run {argv[0]}: {code.error}.")
+            raise CommandNotStarted(
+                f"{program} was not found in {resolved.env_key}'s env nor on PATH.", found=False
+            )
+        raise CommandNotStarted(
+            f"cannot run {program}: {code.error}; make it executable, or run it with its "
+            "interpreter.",
+            found=True,
+        )
     return code
