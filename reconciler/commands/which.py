@@ -7,8 +7,11 @@ the link would import from the new generation after a switch. A process started 
 generation's own path reads that generation for its whole life.
 
 An env is handed out only when ``gate.env_problem`` finds nothing wrong with it; otherwise
-the model's fallback, if that is usable. When neither is and an apply holds the root's lock
-(it may be building the env right now), a caller can wait for it (``wait=True``).
+the model's fallback, if that is usable. A model's own env, once handed out, is remembered
+(``memo.resolution``) and handed out again without the manifest's validation or the gate
+while nothing it was drawn from changes: that is the path every model's start takes. When
+neither is usable and an apply holds the root's lock (it may be building the env right now),
+a caller can wait for it (``wait=True``).
 """
 
 from __future__ import annotations
