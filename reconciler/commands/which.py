@@ -251,6 +251,10 @@ def resolve(
     ``root`` is the root the envs were applied to when it is not the manifest's own
     (``reconcile --root DIR``); it is checked as the command line checks it.
 
+    A model's own env, once handed out, is remembered under the root and handed out again
+    in a few milliseconds, without loading the manifest, while nothing it was drawn from
+    changes (``memo.resolution``).
+
     While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
     it to make an env usable, checking again every quarter of a second, instead of failing
     at once; it still fails at once when the apply finishes and no env is usable.
