@@ -330,9 +330,7 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
-    from reconciler.commands.which import resolve_loaded
-    from reconciler.observe.inputs import load_manifest
-    from reconciler.observe.manifestpaths import check_root_usable
+    from reconciler.commands.which import resolve_applied
     from reconciler.store.layout import LOCK_WAIT
     from reconciler.store.system import current
 
@@ -346,10 +344,9 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
             flush=True,
         )
 
-    loaded = load_manifest(args.manifest, args.root)
-    check_root_usable(loaded)
-    resolved = resolve_loaded(
-        loaded,
+    resolved = resolve_applied(
+        args.manifest,
+        args.root,
         args.model,
         platform=current(),
         wait=args.wait or args.wait_timeout is not None,
