@@ -60,3 +60,20 @@ def test_a_cause_that_already_names_its_env_is_said_once() -> None:
     report = ApplyReport(failed=[(API, "env api needs Python 3.14, which is not installed")])
 
     assert failure_lines(report) == ["error: env api needs Python 3.14, which is not installed"]
+
+
+def test_a_failed_steps_line_carries_the_errors_details() -> None:
+    """A failed Python download says why (uv's reason), not only that it failed."""
+    from reconciler.errors import PythonNotFound
+    from reconciler.execute.schedule import describe_error
+
+    error = PythonNotFound(
+        "3.14", "env x needs Python 3.14", ("`uv python install 3.14` failed: offline",)
+    )
+
+    assert describe_error(error) == (
+        "env x needs Python 3.14 (`uv python install 3.14` failed: offline)"
+    )
+    assert describe_error(PythonNotFound("3.14", "env x needs Python 3.14")) == (
+        "env x needs Python 3.14"
+    )

@@ -80,9 +80,11 @@ def _skip_dependents(pending: dict[str, Step], failed: dict[str, str], report: A
 
 
 def describe_error(error: BaseException) -> str:
-    """One sentence for a failed step, whatever raised."""
+    """One sentence for a failed step, whatever raised; an error's details (uv's reason for a
+    failed Python download) follow its sentence, since the step's line is all that is shown."""
     if isinstance(error, ReconcileError):
-        return error.message
+        details = error.details()
+        return f"{error.message} ({'; '.join(details)})" if details else error.message
     if isinstance(error, OSError):
         where = f" ({error.filename})" if error.filename else ""
         return f"{error.strerror or error}{where}"
