@@ -166,7 +166,7 @@ def verify_dir(
     if baseline is None:
         baseline = () if root is None else receipt_baseline(root, real, seen)
     where = hash_cache_path(root, real)
-    if where is None:  # a link where the cache should be: no cache
+    if where is None:  # no cache folder that may be used (a link, another user's): no cache
         return verify_env(env_dir, ignore, venv=venv, deep=True, seen=seen, baseline=baseline)
     cache = HashCache.load(where, real)
     report = verify_env(
