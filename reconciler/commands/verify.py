@@ -8,6 +8,7 @@ path needs no manifest at all (``names_a_path``, ``observe.venvpath``).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,8 @@ def _declared(
     try:
         scope = _scope(manifest, root)
     except ManifestNotFound as exc:
+        if os.path.lexists(manifest):
+            raise  # there, but not a manifest: its sentence says what to do
         raise ManifestNotFound(f"{exc.message.rstrip('.')}; {_folder_hint(keys)}.") from None
     for key in keys:
         if key in scope.declared:

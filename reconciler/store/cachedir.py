@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.files import is_dir
 from reconciler.store import folders, layout
 
 CACHE_DIR_ENV = "RECONCILE_CACHE_DIR"
@@ -89,9 +90,12 @@ def user_cache_folder(*parts: str) -> Path | None:
         return None
     folder = base
     try:
-        base.parent.mkdir(parents=True, exist_ok=True)  # ~/.cache may be missing too
+        if not is_dir(base.parent):  # ~/.cache may be missing too
+            base.parent.mkdir(parents=True, exist_ok=True)
         for part in (None, *parts):
             folder = folder if part is None else folder / part
+            if _private(folder):  # the usual case: made by an earlier run
+                continue
             with contextlib.suppress(FileExistsError):
                 folder.mkdir(mode=0o700)
             if not _private(folder):
