@@ -31,6 +31,7 @@ bench:
     python benchmarks/bench_plan.py
     python benchmarks/bench_apply.py
     python benchmarks/bench_verify.py
+    python benchmarks/bench_which.py
 
 # regenerate the manifest reference from the pydantic models
 docs:

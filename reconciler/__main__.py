@@ -1,5 +1,5 @@
 """``python -m reconciler`` runs the CLI."""
 
-from reconciler.cli.app import main
+from reconciler.cli.start import main
 
 raise SystemExit(main())

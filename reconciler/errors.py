@@ -105,6 +105,15 @@ class UsageError(ReconcileError):
     """A command-line argument is wrong (unknown env, bad format...)."""
 
 
+class CommandNotStarted(UsageError):
+    """`run` could not start the user's command: exit 127 when its program was not found,
+    126 when it was found but cannot be run, as shells (and `uv run`) say."""
+
+    def __init__(self, message: str, *, found: bool) -> None:
+        super().__init__(message)
+        self.exit_code = 126 if found else 127
+
+
 class UnknownEnv(UsageError):
     """A command names an env that is not there: the command's own sentence about ``name``
     (``said``), then the closest of the ``known`` names, or where the names are."""

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import resource
 import signal
 import subprocess
@@ -73,6 +74,13 @@ RECEIPT_FIELDS = {
 # --- helpers -------------------------------------------------------------------------------
 
 
+def _documented_receipt_fields() -> set[str]:
+    """The fields docs/apply.md's table of the receipt lists."""
+    text = (Path(__file__).parent.parent / "docs" / "apply.md").read_text(encoding="utf-8")
+    section = text.split("### The receipt", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))
+
+
 def send(process: subprocess.Popen[str], signum: int, to: str) -> None:
     """``to`` "pid": reconcile alone, as `kill` and `timeout` do; "group": its process group,
     as a terminal and a CI runner do."""
@@ -104,6 +112,7 @@ def test_apply_creates_each_env_as_a_generation_behind_a_relative_link_with_a_re
         assert generations_of(project, key) == ["g0001"]
         receipt = json.loads(layout.receipt_path(gen_dir(project, key, "g0001")).read_text())
         assert receipt.keys() >= RECEIPT_FIELDS
+        assert set(receipt) == _documented_receipt_fields()
         assert receipt["env_key"] == key
         assert receipt["generation"] == "g0001"
         assert receipt["python"].startswith("3.11.")
@@ -128,6 +137,30 @@ def test_apply_creates_each_env_as_a_generation_behind_a_relative_link_with_a_re
     assert noop.returncode == 0, noop.stderr
     assert noop.stdout.splitlines() == ["No changes. Environments match envs.toml."]
     assert generations_of(project, "serving") == ["g0001"]
+
+
+def test_apply_counts_the_packages_it_installs_on_this_platform_and_python(
+    project: Project,
+) -> None:
+    """The lockfile pins 3 packages; winonly is for Windows, newer for Python 3.12 and up:
+    the env (3.12; reconcile itself may run on another) gets 2."""
+    require_python("3.12")
+    requires = ['winonly; sys_platform == "win32"', 'newer; python_version >= "3.12"']
+    make_wheel(project.wheels, "delta", "1.0", requires=requires)
+    make_wheel(project.wheels, "winonly", "1.0")
+    make_wheel(project.wheels, "newer", "1.0")
+    project.write('[envs.small]\npython = "3.12"\nrequirements = ["delta==1.0"]\n')
+    lock(project)
+
+    done = project.cli("apply", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "small: installing 2 packages" in done.stdout.splitlines(), done.stdout
+    site = project.root / "small" / "lib" / "python3.12" / "site-packages"
+    assert sorted(p.name for p in site.glob("*.dist-info")) == [
+        "delta-1.0.dist-info",
+        "newer-1.0.dist-info",
+    ]
 
 
 def test_apply_progress_is_plain_lines_per_env_when_not_on_a_terminal(project: Project) -> None:
@@ -322,7 +355,7 @@ def test_failed_build_leaves_the_live_env_untouched_and_no_generation_behind(
     done = project.cli("apply", "--yes")
 
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "beta" in done.stderr
     if how == "wheel_corrupted":
         assert "Hash mismatch for `beta==2.0`" in done.stderr
@@ -424,9 +457,9 @@ def test_files_still_bad_after_the_cache_purge_fail_the_apply_naming_them(
     assert trash_entries(project) == []
 
 
-def test_a_missing_python_fails_before_anything_is_built_naming_the_version(
-    project: Project,
-) -> None:
+def test_a_missing_python_fails_only_its_env_naming_the_version(project: Project) -> None:
+    """A missing 3.99 fails env future at once; serving, which does not depend on it, is
+    still built and switched in, and the apply exits 1 naming what failed and what was done."""
     require_python("3.11")
     future = '\n[envs.future]\npython = "3.99"\nrequirements = ["gamma==1.0"]\n'
     project.write('[settings]\npython_downloads = "never"\n\n' + SERVING + future)
@@ -437,11 +470,14 @@ def test_a_missing_python_fails_before_anything_is_built_naming_the_version(
     assert done.returncode == 1
     lines = error_lines(done.stderr)
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: Python 3.99 is not installed")
+    assert lines[0].startswith("error: env future needs Python 3.99")
+    assert "which is not installed" in lines[0]
     assert "Traceback" not in done.stderr
-    assert not (project.root / layout.GENERATIONS).exists()  # not even serving was built
-    assert not (project.root / "serving").exists()
-    assert not layout.bindings_path(project.root).exists()
+    assert "Apply failed: 1 failed (env future)" in done.stdout
+    assert link_of(project, "serving") == ".generations/serving/g0001"
+    assert generations_of(project, "serving") == ["g0001"]
+    assert not (project.root / "future").exists()
+    assert not (project.root / layout.GENERATIONS / "future").exists()
 
 
 def test_permission_denied_during_a_build_leaves_the_live_env_untouched(
@@ -460,7 +496,7 @@ def test_permission_denied_during_a_build_leaves_the_live_env_untouched(
 
     generations.chmod(0o755)
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "Permission denied" in done.stderr
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
@@ -493,7 +529,7 @@ def test_a_full_disk_mid_install_removes_the_staging_generation(project: Project
     )
 
     assert done.returncode == 1
-    assert error_line(done.stderr).startswith("error: env.serving failed")
+    assert error_line(done.stderr).startswith("error: env serving failed")
     assert "installing the lockfile failed for serving" in done.stderr
     assert link_of(project, "serving") == ".generations/serving/g0001"
     assert snapshot(live) == before
@@ -884,6 +920,19 @@ def test_gc_dry_run_lists_and_keeps_gc_removes_leftovers_and_keep_1_keeps_only_t
     assert link_of(project, "serving") == ".generations/serving/g0002"
     assert trash_entries(project) == []
     assert project.cli("plan", "--detailed-exitcode").returncode == 2  # g0002 is not g0003
+
+
+def test_gc_and_its_dry_run_say_so_when_there_is_nothing_to_remove(project: Project) -> None:
+    setup(project, SERVING)
+
+    runs = [project.cli("gc", "--dry-run"), project.cli("gc")]
+    quiet = [project.cli("--quiet", "gc", "--dry-run"), project.cli("--quiet", "gc")]
+
+    for done in runs:
+        assert (done.returncode, done.stdout, done.stderr) == (0, "Nothing to remove.\n", "")
+    for done in quiet:
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert generations_of(project, "serving") == ["g0001"]
 
 
 # --- removal (SPEC 7.7) -----------------------------------------------------------------------

@@ -86,6 +86,18 @@ def test_second_taker_with_timeout_zero_fails_at_once_naming_the_holder(
     assert waits == [], "no waiting notice when the taker does not wait"
 
 
+def test_the_lock_a_second_taker_names_is_relative_to_the_working_folder_inside_it(
+    tmp_path: Path, lock_holder: LockHolders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the user would type it (and as docs/apply.md shows it): ``.envs/.lock``."""
+    root = tmp_path / ".envs"
+    lock_holder(root, COMMAND)
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(LockTimeout, match=r"^another reconcile holds \.envs/\.lock \(pid "):
+        ApplyLock(root, timeout=0).acquire()
+
+
 def test_second_taker_with_a_short_timeout_fails_after_waiting(
     tmp_path: Path, lock_holder: LockHolders
 ) -> None:

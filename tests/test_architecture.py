@@ -166,3 +166,39 @@ def test_the_architecture_page_names_every_part_and_only_modules_that_exist() ->
         found = list(PACKAGE.glob(name)) or list(PACKAGE.glob(f"*/{name}"))
         found += list((PACKAGE.parent / "tests").glob(name.removeprefix("tests/")))
         assert found, f"docs/architecture.md names {name}, which does not exist"
+
+
+# What a model's start runs when `which` answers from its memo (reconciler/cli/start.py): the
+# standard library's cheapest modules and these, so that it costs a few milliseconds, not the
+# hundred that pydantic, tomlkit, rich, networkx, argparse and pathlib take to import.
+START_UP = ("cli/start.py", "memo/resolution.py", "memo/stamps.py", "spec/rootline.py")
+START_UP_STDLIB = frozenset({"__future__", "os", "sys", "stat", "json"})
+LATE = {
+    "cli/start.py": {"reconciler.cli.app"},  # the CLI, for every answer not remembered
+    "memo/resolution.py": {"pathlib", "reconciler.memo.identity"},  # remember(): not on a start
+}
+
+
+def _start_up_module(module: str) -> bool:
+    return module in START_UP_STDLIB or module.replace(".", "/").removeprefix("reconciler/") + (
+        ".py"
+    ) in set(START_UP)
+
+
+@pytest.mark.parametrize("name", START_UP)
+def test_a_remembered_which_imports_only_the_standard_librarys_cheapest_modules(
+    name: str,
+) -> None:
+    wrong = [
+        f"line {line}: {module}"
+        for line, module in _imports(PACKAGE / name)
+        if not _start_up_module(module) and module not in LATE.get(name, set())
+    ]
+    assert not wrong, f"{name} is on a model's start but imports {wrong}"
+
+
+def test_the_command_starts_from_the_module_that_answers_which_first() -> None:
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'reconcile = "reconciler.cli.start:main"' in pyproject
+    main = (PACKAGE / "__main__.py").read_text(encoding="utf-8")
+    assert "from reconciler.cli.start import main" in main

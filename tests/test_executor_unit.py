@@ -21,7 +21,7 @@ from reconciler.core.facts import Finding
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.plan import Plan, Step
 from reconciler.execute.builder import FileProblem
-from reconciler.execute.executor import Applier, ApplyFailed, Interrupted
+from reconciler.execute.executor import Applier, Interrupted
 from reconciler.execute.targets import EnvTarget
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.platform import POSIX_VENV
@@ -65,6 +65,8 @@ class FakeStore:
         self.last: dict[str, int] = {}
         self.live: dict[str, str] = {}
         self.receipts: dict[Path, Mapping[str, Any]] = {}
+        self.broken_ids: set[str] = set()
+        """The generations ``broken`` reports as unable to start, set by a test."""
         self.adopted_problem: str | None = None
         """What ``adopted_delete_problem`` answers: the disk's verdict, set by a test."""
 
@@ -101,6 +103,9 @@ class FakeStore:
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return list(self.gens.get(env_key, []))
+
+    def broken(self, generations: Sequence[Generation]) -> frozenset[str]:
+        return frozenset(g.gen_id for g in generations if g.gen_id in self.broken_ids)
 
     def generations_dir(self, env_key: str) -> Path:
         return self.root / ".generations" / env_key
@@ -258,7 +263,7 @@ class World:
             POSIX_VENV,
         )
         lock = Lockfile(f"{key}.txt", (), None, "0" * 64)
-        return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request)
+        return EnvTarget(key, request.python, spec.python, lock, lockfile, (), (), request, 0)
 
     def stop_processes(self, grace: float) -> None:
         """What killing uv does to the held build: its sync returns."""
@@ -386,15 +391,89 @@ def test_a_replaced_env_keeps_the_one_live_until_now_and_prunes_beyond_keep_gene
     assert world.reporter.lines == [("web", True, "replaced generation g0003")]
 
 
+def _kept_and_live(world: World) -> None:
+    """web: g0001 kept (built as the manifest asks), g0002 live (what a rollback left)."""
+    world.store.add_live("web")
+    world.store.add_live("web")
+    world.store.live["web"] = "g0001"  # rolled back: g0002 is kept
+
+
+def switch_back(action: Action = "replace", *reasons: str) -> Step:
+    return Step("env.web", "env", action, "web", reasons or ("lock_changed",), switch_back="g0002")
+
+
+def test_a_step_with_a_kept_generation_switches_back_after_its_check_without_building(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+    checked: list[str] = []
+
+    def inspect(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
+        checked.append(gen_dir.name)
+        return healthy(target, gen_dir)
+
+    world.inspect = inspect
+
+    world.applier("web").run(Plan((switch_back(),)))
+
+    assert checked == ["g0002"]
+    assert world.log == [("switch", "web", "g0002")]  # no new generation, no venv, no sync
+    assert world.store.live == {"web": "g0002"}
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0001", "g0002"]
+    assert world.reporter.lines == [("web", True, "switched back to kept generation g0002")]
+
+
+def test_a_kept_generation_that_fails_its_check_at_apply_time_is_not_used_a_new_one_is_built(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+    world.verifier.bad["web"] = [[FileProblem("hash_mismatch", "alpha", "alpha/__init__.py")]]
+
+    world.applier("web").run(Plan((switch_back(),)))
+
+    assert world.saw("new", "web", "g0003") and world.saw("sync", "web", "g0003")
+    assert world.store.live == {"web": "g0003"}
+    assert world.reporter.lines == [("web", True, "replaced generation g0003")]
+
+
+def test_a_requested_replace_builds_a_new_generation_even_with_a_kept_one_that_matches(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    _kept_and_live(world)
+
+    world.applier("web").run(Plan((switch_back("replace", "replace_requested"),)))
+
+    assert world.saw("sync", "web", "g0003")
+    assert world.store.live == {"web": "g0003"}
+
+
+def test_pruning_keeps_a_healthy_generation_over_a_broken_one_that_was_live(
+    tmp_path: Path,
+) -> None:
+    """The issue's case: a rollback made g0001 live, its base Python went away; the next
+    apply builds g0003 and must keep the healthy g0002, not the broken g0001."""
+    world = World(tmp_path)
+    _kept_and_live(world)
+    world.store.broken_ids.add("g0001")
+
+    world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0002", "g0003"]
+    assert ("delete", ".generations/web/g0001") in world.log
+
+
 # --- failures ---------------------------------------------------------------------------------
 
 
-def test_a_failed_build_stops_what_depends_on_it_and_today_cancels_the_independent_env_too(
+def test_a_failed_build_skips_its_models_and_the_independent_env_is_still_built_and_bound(
     tmp_path: Path,
 ) -> None:
-    """Today the first failure cancels the whole apply (issue #16 will carry on with the
-    independent envs): the failed env's models are never bound, the other env's build stops
-    at its next check and nothing is switched; both staging generations are removed."""
+    """Apply carries on (as Terraform does): api fails while web is being built; web is
+    switched and its model bound, api's model is skipped naming api, and api's staging
+    generation is removed."""
     world = World(tmp_path)
     world.builder.fail.add("api")
     applier = world.applier("api", "web")
@@ -403,62 +482,53 @@ def test_a_failed_build_stops_what_depends_on_it_and_today_cancels_the_independe
     world.builder.hooks["sync", "web"] = lambda: until(lambda: applier.report.failed)
     plan = Plan((build("api"), build("web"), bind("m-api", "api"), bind("m-web", "web")))
 
-    with pytest.raises(ApplyFailed, match=r"^env\.api failed \(1 more step\(s\) failed\): uv sync"):
-        applier.run(plan)
+    report = applier.run(plan)
 
-    report = applier.report
-    assert report.done == []
+    assert ids(report.done) == ["env.web", "model.m-web"]
     assert [(s.id, why) for s, why in report.failed] == [
-        ("env.api", "uv sync for api failed: no such package"),
-        ("env.web", "stopped building web: apply was interrupted or another step failed"),
+        ("env.api", "uv sync for api failed: no such package")
     ]
-    assert ids(report.skipped) == ["model.m-api", "model.m-web"]
-    assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
-    assert world.store.live == {}
-    assert world.store.gens == {"api": [], "web": []}
+    assert [(s.id, cause) for s, cause in report.skipped] == [("model.m-api", "env api")]
+    assert world.store.live == {"web": "g0001"}
+    assert world.store.state.bindings == {"m-web": "web"}
+    assert world.store.gens["api"] == []
+    assert ("api", False, "failed") in world.reporter.lines
 
 
-def test_after_a_failure_an_env_past_its_checks_is_switched_but_its_models_are_not_bound(
-    tmp_path: Path,
-) -> None:
-    """Today no step starts after a failure: web, already being checked when api failed,
-    goes live, and the model that waited for it stays where it was (to be rebound by the
-    next apply)."""
+def test_a_step_started_after_a_failure_runs_to_the_end(tmp_path: Path) -> None:
+    """A failure cancels nothing: web, whose build is still to check its cancel points when
+    api fails, and its model, which starts only after the failure, are both done."""
     world = World(tmp_path)
     world.builder.fail.add("api")
     applier = world.applier("api", "web")
-    # api fails once web is past its last check for a stop (in its health check)
-    world.builder.hooks["sync", "api"] = lambda: until(lambda: world.saw("inspect", "web"))
+    world.builder.hooks["venv", "web"] = lambda: until(lambda: applier.report.failed)
+    plan = Plan((build("api"), build("web"), bind("m-web", "web")))
 
-    def checked_after_the_failure(target: EnvTarget, gen_dir: Path) -> tuple[Any, str]:
-        world.log.append(("inspect", target.env_key))
-        until(lambda: applier.report.failed)
-        return healthy(target, gen_dir)
+    report = applier.run(plan)
 
-    applier.inspect = checked_after_the_failure
-    plan = Plan((build("api"), build("web"), bind("m-api", "api"), bind("m-web", "web")))
-
-    with pytest.raises(ApplyFailed, match=r"^env\.api failed: uv sync for api failed"):
-        applier.run(plan)
-
-    assert ids(applier.report.done) == ["env.web"]
-    assert ids(applier.report.skipped) == ["model.m-api", "model.m-web"]
+    assert ids(report.done) == ["env.web", "model.m-web"]
+    assert world.index("sync", "api") < world.index("sync", "web")
     assert world.store.live == {"web": "g0001"}
-    assert world.store.state == AppliedState()
-    assert not [e for e in world.log if e[0] == "bindings"]
 
 
-def test_a_step_whose_dependency_failed_is_never_started(tmp_path: Path) -> None:
+def test_every_step_that_depends_on_a_failed_one_is_skipped_however_indirectly(
+    tmp_path: Path,
+) -> None:
+    """api fails: the model moving onto it is never started, nor the delete of the env the
+    model leaves (it waits for the model); both name api, the failure they wait for."""
     world = World(tmp_path, AppliedState(bindings={"m-api": "old"}))
     world.store.add_live("old")
     world.builder.fail.add("api")
     plan = Plan((build("api"), bind("m-api", "api", "old"), delete("old", ["model.m-api"])))
     applier = world.applier("api")
 
-    with pytest.raises(ApplyFailed, match=r"^env\.api failed: uv sync for api failed"):
-        applier.run(plan)
+    report = applier.run(plan)
 
-    assert ids(applier.report.skipped) == ["env.old", "model.m-api"]
+    assert report.done == []
+    assert [(s.id, cause) for s, cause in report.skipped] == [
+        ("model.m-api", "env api"),
+        ("env.old", "env api"),
+    ]
     assert world.store.live == {"old": "g0001"}
     assert world.store.state.bindings == {"m-api": "old"}
     assert world.log == [
@@ -476,9 +546,11 @@ def test_a_generation_that_fails_its_health_check_is_removed_and_the_live_one_st
     world.store.add_live("web")
     world.inspect = lambda target, gen_dir: ((Finding("probe_failed", "import six"),), "3.11.9")
 
-    with pytest.raises(ApplyFailed, match=r"failed verification \(probe_failed: import six\)"):
-        world.applier("web").run(Plan((build("web", "replace"),)))
+    report = world.applier("web").run(Plan((build("web", "replace"),)))
 
+    ((step, why),) = report.failed
+    assert step.id == "env.web"
+    assert "failed verification (probe_failed: import six)" in why
     assert world.store.live == {"web": "g0001"}
     assert [g.gen_id for g in world.store.gens["web"]] == ["g0001"]
 
@@ -534,7 +606,7 @@ def test_an_interrupt_during_a_build_stops_it_starts_nothing_more_and_switches_n
 
     assert world.stopped  # the children were told to stop
     assert applier.report.done == []
-    assert ids(applier.report.skipped) == ["model.m-web"]
+    assert [(s.id, cause) for s, cause in applier.report.skipped] == [("model.m-web", "")]
     assert sorted((s.id, why.split(":")[0]) for s, why in applier.report.failed) == [
         ("env.api", "stopped building api"),  # it was between two steps of its build
         ("env.web", "uv sync for web was stopped" if killed_fails else "stopped building web"),
@@ -543,6 +615,38 @@ def test_an_interrupt_during_a_build_stops_it_starts_nothing_more_and_switches_n
     assert world.store.gens == {"api": [], "web": [world.store.live_generation("web")]}
     assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
     assert ("delete", ".generations/web/g0002") in world.log
+
+
+def test_an_interrupt_after_a_failed_step_still_stops_everything_at_once(
+    tmp_path: Path,
+) -> None:
+    """Carrying on is for failed steps only: api failed and web goes on, then Ctrl-C stops
+    web's build, nothing more starts and apply raises Interrupted (not a report)."""
+    world = World(tmp_path)
+    world.builder.fail.add("api")
+    world.builder.hold.add("web")
+    world.builder.hooks["sync", "web"] = lambda: until(lambda: applier.report.failed)
+    applier = world.applier("api", "web")
+    plan = Plan((build("api"), build("web"), bind("m-web", "web")))
+
+    def interrupt_once_web_is_held() -> None:
+        if world.builder.started.wait(WAIT):
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_web_is_held, daemon=True).start()
+    with pytest.raises(Interrupted, match=r"^interrupted: in-flight builds were stopped"):
+        applier.run(plan)
+
+    assert world.stopped
+    assert applier.report.done == []
+    assert [(s.id, why.split(":")[0]) for s, why in applier.report.failed] == [
+        ("env.api", "uv sync for api failed"),
+        ("env.web", "uv sync for web was stopped"),
+    ]
+    assert [(s.id, cause) for s, cause in applier.report.skipped] == [("model.m-web", "")]
+    assert ("web", False, "stopped") in world.reporter.lines
+    assert world.store.live == {}
+    assert not [e for e in world.log if e[0] in ("receipt", "switch", "bindings")]
 
 
 def test_an_adopted_env_marked_delete_is_asked_about_then_deleted_and_forgotten(
@@ -569,11 +673,9 @@ def test_an_adopted_env_the_disk_says_not_to_delete_fails_its_step_and_stays_ado
     world.store.state = AppliedState(adopted={"legacy": str(world.loaded.adopt_path("legacy"))})
     world.store.adopted_problem = "it is in use by a model"
 
-    applier = world.applier()
-    with pytest.raises(ApplyFailed, match="not deleted: it is in use by a model"):
-        applier.run(Plan((delete_adopted("legacy"),)))
+    report = world.applier().run(Plan((delete_adopted("legacy"),)))
 
-    assert [(step.target, why) for step, why in applier.report.failed] == [
+    assert [(step.target, why) for step, why in report.failed] == [
         ("legacy", "not deleted: it is in use by a model")
     ]
     assert not world.saw("delete_adopted")

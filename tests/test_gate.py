@@ -117,6 +117,29 @@ def test_a_missing_interpreter_is_found_without_running_anything(
     assert probes == []
 
 
+def test_a_removed_base_interpreter_is_named_as_the_base_interpreter(
+    project: Project, env: Path, probes: list[Path], tmp_path: Path
+) -> None:
+    python = POSIX_VENV.interpreter(env)
+    gone = tmp_path / "removed-python" / "bin"
+    python.unlink()
+    python.symlink_to(gone / "python3.11")  # as a venv's link to a base Python now removed
+    cfg = env / "pyvenv.cfg"
+    cfg.write_text(
+        "".join(
+            f"home = {gone}\n" if line.startswith("home") else line
+            for line in cfg.read_text(encoding="utf-8").splitlines(keepends=True)
+        ),
+        encoding="utf-8",
+    )
+
+    assert (
+        gate.env_problem(project.root, env, ALPHA, venv=POSIX_VENV)
+        == f"its base interpreter {gone / 'python3.11'} is missing"
+    )
+    assert probes == []
+
+
 def test_the_count_names_three_files_then_counts_the_rest() -> None:
     site_rel = "lib/python3.11/site-packages"
     bad: list[tuple[Category, str]] = [

@@ -238,7 +238,7 @@ def test_apply_and_gc_never_remove_what_merely_looks_like_reconcile_s_own(
     runs = [project.cli("apply", "--yes"), project.cli("gc"), project.cli("gc", "--keep", "1")]
 
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout == "", dry.stdout  # nothing of reconcile's is left over to collect
+    assert dry.stdout == "Nothing to remove.\n", dry.stdout  # nothing of reconcile's
     for done in runs:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "warning" not in done.stderr, done.stderr

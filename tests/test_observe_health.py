@@ -27,6 +27,7 @@ from reconciler.store import generations, layout
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.system import current
 from tests.helpers import Project, build_env, require_python, uv
+from tests.wheels import make_wheel
 
 POSIX_OPS = PosixStoreOps()
 
@@ -234,6 +235,50 @@ def test_plan_replaces_env_whose_import_probe_fails(project: Project) -> None:
     )
 
 
+def test_an_import_that_resolves_to_a_namespace_package_fails_the_probe(
+    project: Project,
+) -> None:
+    """alpha/__init__.py deleted: ``import alpha`` still works (as a namespace package),
+    but a declared import must be a regular module or package."""
+    python = require_python("3.11")
+    declare(project, imports=("alpha",))
+    env = project.build(ENV, python)
+    init = next(env.glob("lib/python3.11/site-packages/alpha/__init__.py"))
+    init.unlink()
+
+    step = env_step(plan_of(project))
+
+    assert step.action == "replace"
+    assert "probe_failed" in step.reasons  # beside the finding of the missing file
+    assert (
+        "probe_failed: import alpha: alpha imports as a namespace package: its __init__.py "
+        "is missing"
+    ) in step.details
+
+
+def test_a_regular_package_inside_a_namespace_package_passes_the_probe(
+    project: Project,
+) -> None:
+    """Only the declared name itself must be regular: ``nsp.sub`` passes, ``nsp`` (a
+    namespace package on purpose, as ``google`` is) does not."""
+    python = require_python("3.11")
+    make_wheel(project.wheels, "nsp-sub", "1.0", files={"nsp/sub/__init__.py": "X = 1\n"})
+    project.write(
+        f'[envs.{ENV}]\npython = "3.11"\nrequirements = ["nsp-sub==1.0"]\n'
+        'imports = ["nsp.sub", "nsp"]\n'
+    )
+    lock(project)
+    project.build(ENV, python)
+
+    step = env_step(plan_of(project))
+
+    assert (step.action, step.reasons) == ("replace", ("probe_failed",))
+    assert step.details == (
+        "probe_failed: import nsp: nsp imports as a namespace package: its __init__.py is missing",
+        occupied(project),
+    )
+
+
 def test_plan_replaces_env_whose_packages_drifted_from_the_lockfile(project: Project) -> None:
     python = require_python("3.11")
     declare(project)
@@ -374,8 +419,10 @@ def test_plan_warns_about_unhealthy_adopted_env_and_never_rebuilds_it(project: P
 
     assert [(s.id, s.action) for s in plan.steps] == [("env.work", "create")]
     [warning] = plan.warnings
-    assert warning.startswith("adopted env legacy is unhealthy (import nosuchmodule: ")
-    assert "reconcile never rebuilds adopted envs" in warning
+    assert warning.startswith(
+        "adopted env legacy (legacy/.venv) is unhealthy: import nosuchmodule: "
+    )
+    assert "reconcile never rebuilds an adopted env" in warning
     assert "receipt" not in warning  # adopted envs were never expected to carry one
 
 

@@ -163,8 +163,10 @@ def test_an_adopted_env_that_is_unhealthy_is_a_warning_not_a_step() -> None:
     plan = build_plan(manifest(), observed(health, {}, current, frozenset({"legacy"})), {})
     assert plan.steps == ()
     assert plan.warnings == (
-        "adopted env legacy is unhealthy (missing); reconcile never rebuilds adopted envs: "
-        "move its models to a managed env",
+        "adopted env legacy (environments/legacy/.venv) cannot be used: its folder does not "
+        "exist. reconcile never rebuilds an adopted env: fix or recreate the venv, or change "
+        "the manifest (another adopt path, or its models on a managed env); until then its "
+        "models run on their fallback, if any. `reconcile verify legacy` lists every finding.",
     )
 
 

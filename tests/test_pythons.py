@@ -18,10 +18,11 @@ import pytest
 from packaging.version import Version
 
 from reconciler.core.health import python_matches
+from reconciler.core.pythons import PythonLookup, override_variable
 from reconciler.errors import PythonNotFound
-from reconciler.execute import pythons
 from reconciler.execute import uv as uv_argvs
-from reconciler.execute.pythons import find_python, override_variable
+from reconciler.execute.pythons import find_python
+from reconciler.observe import pythonlookup, pythons
 from reconciler.spec.manifest import PythonDownloads
 from tests.helpers import require_python
 
@@ -335,3 +336,122 @@ def test_a_hanging_download_is_cut_off(
 def test_a_version_that_is_not_x_y_or_x_y_z_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match=r"3\.11\.x"):
         find_python("3.11.x", "never")
+
+
+LISTS_DOWNLOADS = """\
+case "$2" in
+  list) echo '[{"version": "3.99.1", "implementation": "cpython"},
+               {"version": "3.99.2", "implementation": "cpython"},
+               {"version": "3.99.9", "implementation": "pypy"}]' ;;
+  *) echo "error: No interpreter found" >&2; exit 2 ;;
+esac
+"""
+
+
+def test_lookup_of_an_installed_python_names_it_and_lists_no_downloads(
+    tmp_path: Path, isolated: Path
+) -> None:
+    python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
+    uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{python}"\nexit 0\n')
+
+    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
+
+    assert (found.found, found.path, found.download, found.error) == (
+        "3.99.0",
+        str(python),
+        None,
+        None,
+    )
+    assert [c for c in uv.calls if " list " in c] == []
+
+
+def test_lookup_of_a_missing_python_asks_uvs_own_list_offline_for_the_newest_download(
+    tmp_path: Path, isolated: Path
+) -> None:
+    uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
+
+    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
+
+    assert (found.found, found.download) == (None, "3.99.2")
+    listed = [c for c in uv.calls if " list " in c]
+    assert listed == ["automatic python list --only-downloads --offline --output-format json 3.99"]
+
+
+@pytest.mark.parametrize("downloads", ["never", "manual"])
+def test_lookup_lists_no_downloads_when_none_is_allowed(
+    downloads: PythonDownloads, tmp_path: Path, isolated: Path
+) -> None:
+    uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
+
+    found = pythonlookup.lookup("3.99", downloads, uv=str(uv.path))
+
+    assert (found.found, found.download, found.error) == (None, None, None)
+    assert [c for c in uv.calls if " list " in c] == []
+
+
+def test_lookup_when_uv_lists_nothing_or_fails_has_no_download(
+    tmp_path: Path, isolated: Path
+) -> None:
+    empty = FakeUv(tmp_path / "empty", '[ "$2" = list ] && echo "[]" && exit 0\nexit 2\n')
+    failing = FakeUv(tmp_path / "failing", "echo 'error: boom' >&2\nexit 2\n")
+
+    assert pythonlookup.lookup("3.99", "automatic", uv=str(empty.path)).download is None
+    assert pythonlookup.lookup("3.99", "automatic", uv=str(failing.path)).download is None
+
+
+def test_lookup_turns_a_wrong_override_into_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = fake_interpreter(tmp_path / "python3.12", "3.12.1")
+    monkeypatch.setenv("RECONCILE_PYTHON_3_11", str(wrong))
+
+    found = pythonlookup.lookup("3.11", "automatic", uv=str(FakeUv(tmp_path, FINDS_NOTHING).path))
+
+    assert found.error is not None
+    assert found.error.startswith(f"RECONCILE_PYTHON_3_11={wrong} is not a working Python 3.11")
+
+
+def test_lookup_paths_cover_the_folders_searched_and_the_interpreter_found(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-pythons"))
+    python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
+
+    paths = pythonlookup.lookup_paths(PythonLookup("3.99", found="3.99.0", path=str(python)))
+
+    assert str(isolated) in paths  # PATH's folders: a new pythonX.Y there changes them
+    assert str(tmp_path / "pyenv" / "versions") in paths
+    assert str(tmp_path / "uv-pythons") in paths
+    assert str(python) in paths
+
+
+def test_lookup_is_answered_without_uvs_slow_discovery_when_a_candidate_matches(
+    tmp_path: Path, isolated: Path
+) -> None:
+    fake_interpreter(isolated / "python3.99", "3.99.1")
+    newer = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.3")
+    uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{newer}"\nexit 0\n')
+
+    planned = pythonlookup.lookup("3.99", "never", uv=str(uv.path))
+    calls = list(uv.calls)
+    built = find_python("3.99", "never", uv=str(uv.path))
+
+    assert planned.found == "3.99.1"  # some 3.99 exists: all a plan needs to know
+    assert calls == []
+    assert (built.version, built.source) == ("3.99.3", "uv")  # a build searches fully
+
+
+def test_a_failed_download_is_tried_once_per_process_and_the_env_is_named(
+    tmp_path: Path, isolated: Path
+) -> None:
+    uv = FakeUv(tmp_path, '[ "$2" = install ] && echo "error: network" >&2\nexit 2\n')
+
+    with pytest.raises(PythonNotFound) as first:
+        find_python("3.99", "automatic", uv=str(uv.path), env="tools")
+    with pytest.raises(PythonNotFound) as second:
+        find_python("3.99", "automatic", uv=str(uv.path), env="web")
+
+    assert [c for c in uv.calls if " install " in c] == ["automatic python install 3.99"]
+    assert str(first.value).startswith("env tools needs Python 3.99, which is not installed")
+    assert str(second.value).startswith("env web needs Python 3.99")
+    assert second.value.details() == first.value.details()

@@ -1,7 +1,8 @@
 """Thin edge: parse arguments, call one function, map errors to exit codes.
 
-Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for
-(``plan --detailed-exitcode`` with changes pending, ``lock --check`` with a stale lockfile).
+Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 changes pending or problems found,
+never an error: ``plan --detailed-exitcode`` and ``diff`` with changes pending, ``verify`` with
+a finding or an env it could not check, ``lock --check`` with a stale or missing lockfile.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="plan only this env"
     )
+    _replace(plan)
     plan.add_argument("--deep", action="store_true", help=_DEEP_HELP)
 
     verify = commands.add_parser(
@@ -96,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lock.add_argument("envs", nargs="*", metavar="ENV", help="envs to lock (default: all)")
     lock.add_argument(
-        "--check", action="store_true", help="exit 2 if any lockfile is stale; write nothing"
+        "--check",
+        action="store_true",
+        help="exit 2 if any lockfile is stale or missing; write nothing",
     )
 
     apply = commands.add_parser(
@@ -107,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="apply only this env"
     )
+    _replace(apply)
     _lock_timeout(apply)
 
     rollback = commands.add_parser(
@@ -125,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff = commands.add_parser(
         "diff",
         parents=[shared],
-        help="the plan from BASE to HEAD, from manifests and lockfiles alone (for PR review)",
+        help="the plan from BASE to HEAD, from manifests and lockfiles alone (for PR review); "
+        "exit 2 when there are changes",
     )
     diff.add_argument(
         "base", metavar="BASE", help="a manifest path, or git:REF for --manifest at that revision"
@@ -197,6 +203,16 @@ def _lock_timeout(parser: argparse.ArgumentParser) -> None:
         default=LOCK_WAIT,
         metavar="SECONDS",
         help="wait this long for another reconcile to finish (0: fail at once)",
+    )
+
+
+def _replace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="ENV",
+        help="rebuild this env as a new generation even when it is healthy",
     )
 
 

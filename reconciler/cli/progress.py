@@ -33,9 +33,8 @@ class PlainReporter:
             self._line(f"{target}: {text}")
 
     def finished(self, target: str, ok: bool, text: str) -> None:
-        if ok and self._quiet:
-            return
-        self._line(f"{target}: {text}")
+        if not self._quiet:  # quiet: a failure is told once, by apply's error lines
+            self._line(f"{target}: {text}")
 
 
 class LiveReporter:

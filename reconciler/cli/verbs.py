@@ -1,6 +1,7 @@
 """The commands behind the CLI: each reads its arguments, calls one use case, prints.
 
-Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 only where asked for.
+Exit codes (SPEC 4): 0 success or nothing to do; 1 error; 2 changes pending or problems found
+(``plan --detailed-exitcode``, ``diff``, ``verify``, ``lock --check``: see cli/app.py).
 Imports are local to each command, so a command loads only what it needs.
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.store.applylock import LockHolder
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+NOTHING_TO_REMOVE = "Nothing to remove."
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -48,8 +50,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     """Compute the plan and write it to ``out``; the exit code, the plan and its root."""
-    from rich.console import Console
-
     from reconciler.commands.plan import make_plan
     from reconciler.files import write_atomic
     from reconciler.observe.inputs import load_manifest
@@ -58,7 +58,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
-    run = make_plan(loaded, args.target, platform=current(), deep=args.deep)
+    run = make_plan(loaded, args.target, platform=current(), deep=args.deep, replace=args.replace)
     name = args.manifest.name
     doc = plan_document(run.plan, name)
     if args.out is not None:
@@ -75,7 +75,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     elif args.quiet:
         print(summary_line(doc["summary"]) if run.plan.has_changes else "No changes.", file=out)
     else:
-        console = Console(file=out, no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args, out)
         console.print(render_text(doc), end="")
     if args.out is not None and not args.quiet:
         note = f"Saved the plan to {args.out}; apply it with `reconcile apply {args.out}`."
@@ -85,10 +85,20 @@ def _plan(args: argparse.Namespace, out: TextIO) -> tuple[int, PlanRun, Path]:
     return code, run, loaded.root
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
-    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
+def _console(args: argparse.Namespace, out: TextIO | None = None) -> Console:
+    """Rich's console for this command's output. ``--no-color`` or ``NO_COLOR`` means no
+    styling at all (bold and dim too; rich alone keeps them); a live display may still
+    move the cursor."""
     from rich.console import Console
 
+    plain = args.no_color or os.environ.get("NO_COLOR", "") != ""
+    return Console(
+        file=out, color_system=None if plain else "auto", highlight=False, soft_wrap=True
+    )
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The plan from BASE to HEAD out of manifests and lockfiles alone; exit 2 on changes."""
     from reconciler.commands.diff import make_diff, portable_label
     from reconciler.report.document import diff_document
     from reconciler.report.plan import render_json, render_markdown, render_text, summary_line
@@ -102,7 +112,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(summary_line(doc["summary"]) if plan.has_changes else "No changes.")
     else:
-        console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+        console = _console(args)
         console.print(render_text(doc), end="")
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
@@ -165,10 +175,8 @@ def _on_wait(args: argparse.Namespace) -> Callable[[LockHolder | None], None]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from reconciler.commands.apply import ApplyRequest, Unchanged, apply
-    from reconciler.report.apply import apply_summary, removal_warnings
+    from reconciler.report.apply import apply_summary, failure_lines, removal_warnings
     from reconciler.report.plan import NO_CHANGES
     from reconciler.store.system import current
 
@@ -178,8 +186,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         planfile=args.planfile,
         targets=tuple(args.target),
         lock_timeout=args.lock_timeout,
+        replace=tuple(args.replace),
     )
-    console = Console(no_color=args.no_color, highlight=False, soft_wrap=True)
+    console = _console(args)
     ui = _ApplyUI(args, console)
     report = apply(request, ui, platform=current())
     if isinstance(report, Unchanged):
@@ -188,11 +197,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             print(NO_CHANGES)
         return EXIT_OK
-    print(apply_summary(report))
+    for line in failure_lines(report):  # what failed and why, then the summary, last
+        print(line, file=sys.stderr, flush=True)
+    print(apply_summary(report), flush=True)
     for line in removal_warnings(report):
         print(line, file=sys.stderr)
     faults.point("after_report")
-    return EXIT_OK
+    return EXIT_ERROR if report.failed or report.skipped else EXIT_OK
 
 
 class _ApplyUI:
@@ -240,7 +251,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     previous = rollback(
         loaded,
         args.env,
-        ops=current().ops,
+        platform=current(),
         lock_timeout=args.lock_timeout,
         on_wait=_on_wait(args),
     )
@@ -254,7 +265,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
-    ops = current().ops
+    platform = current()
+    ops = platform.ops
     keep = args.keep if args.keep is not None else loaded.manifest.settings.keep_generations
     if keep < 1:
         raise UsageError(f"--keep must be at least 1 (the live generation), got {keep}.")
@@ -262,20 +274,31 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print("Nothing to collect: the root does not exist.")
         return EXIT_OK
     if args.dry_run:
-        preview = preview_gc(loaded, keep, ops=ops)
+        preview = preview_gc(loaded, keep, ops=ops, venv=platform.venv)
         for path in preview.removed:
             print(f"would remove {path}")
+        if not preview.removed and not args.quiet:
+            print(NOTHING_TO_REMOVE)
         _left_alone(preview.unrecorded)
         _ignored(loaded.root, preview.ignored)
         return EXIT_OK
+    removed: list[str] = []
+
+    def tell(path: str) -> None:
+        removed.append(path)
+        print(f"removed {path}")
+
     done = collect(
         loaded,
         keep,
         ops=ops,
+        venv=platform.venv,
         lock_timeout=args.lock_timeout,
         on_wait=_on_wait(args),
-        removed=lambda path: print(f"removed {path}"),
+        removed=tell,
     )
+    if not removed and not done.failed and not args.quiet:
+        print(NOTHING_TO_REMOVE)
     for failed, why in done.failed:
         print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
     _left_alone(done.unrecorded)
@@ -307,9 +330,7 @@ def _left_alone(paths: Sequence[Path]) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> ResolvedEnv:
-    from reconciler.commands.which import resolve_loaded
-    from reconciler.observe.inputs import load_manifest
-    from reconciler.observe.manifestpaths import check_root_usable
+    from reconciler.commands.which import resolve_applied
     from reconciler.store.layout import LOCK_WAIT
     from reconciler.store.system import current
 
@@ -323,10 +344,9 @@ def _resolve(args: argparse.Namespace) -> ResolvedEnv:
             flush=True,
         )
 
-    loaded = load_manifest(args.manifest, args.root)
-    check_root_usable(loaded)
-    resolved = resolve_loaded(
-        loaded,
+    resolved = resolve_applied(
+        args.manifest,
+        args.root,
         args.model,
         platform=current(),
         wait=args.wait or args.wait_timeout is not None,

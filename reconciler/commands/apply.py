@@ -63,20 +63,29 @@ class ApplyRequest:
     """A saved plan to apply (`apply PLANFILE`) instead of a fresh one."""
     targets: tuple[str, ...]
     lock_timeout: float
+    replace: tuple[str, ...] = ()
+    """``--replace``: envs rebuilt as a new generation even when healthy."""
 
 
 def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyReport | Unchanged:
-    """Apply the plan; the report of what was done, or :class:`Unchanged`."""
+    """Apply the plan; the report of what was done, failed and skipped (a failed step skips
+    only what depends on it), or :class:`Unchanged`."""
     saved = load_saved_plan(request.planfile) if request.planfile is not None else None
     if saved is not None and request.targets:
         raise UsageError("--target cannot be used with a saved plan: the plan has its targets.")
+    if saved is not None and request.replace:
+        raise UsageError(
+            "--replace cannot be used with a saved plan: the plan already says what it replaces; "
+            "make a new one with `reconcile plan --replace ENV --out FILE`."
+        )
     loaded = load_manifest(request.manifest, request.root)
     targets = list(saved.targets) if saved is not None else list(request.targets)
-    check_inputs(loaded, targets)  # bad input is refused before the lock creates the root
+    replace = list(saved.replace) if saved is not None else list(request.replace)
+    check_inputs(loaded, targets, replace)  # bad input is refused before the lock creates the root
     if saved is None and not ui.can_confirm:
         # Nobody can confirm: say so before the lock (which would create the root), after
         # showing what would have been done. With nothing to do there is nothing to refuse.
-        run = make_plan(loaded, targets, platform=platform)
+        run = make_plan(loaded, targets, platform=platform, replace=replace)
         if not run.plan.has_changes:
             if loaded.root.is_dir() and loaded.manifest.adopted_envs():
                 with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
@@ -86,16 +95,18 @@ def apply(request: ApplyRequest, ui: ApplyUI, *, platform: Platform) -> ApplyRep
         ui.confirm()
     with ApplyLock(loaded.root, timeout=request.lock_timeout, on_wait=ui.waiting):
         keep = loaded.manifest.settings.keep_generations
-        for path, why in cleanup(loaded, keep, ops=platform.ops):
+        for path, why in cleanup(loaded, keep, ops=platform.ops, venv=platform.venv):
             ui.warn(f"warning: could not remove leftover {path}: {why}")
-        run = make_plan(loaded, targets, platform=platform)
+        run = make_plan(loaded, targets, platform=platform, replace=replace)
         if saved is not None and request.planfile is not None:
             check_saved(saved, run, request.planfile)
         if not run.plan.has_changes:
             record_adopted(loaded)
             return Unchanged(run.plan)
         ui.show(run.plan)
-        found = env_targets(loaded, run.plan, venv=platform.venv)  # a missing Python fails first
+        found = env_targets(
+            loaded, run.plan, venv=platform.venv
+        )  # a missing Python: that env fails
         if saved is None:
             ui.confirm()
         with ui.progress() as reporter:

@@ -56,10 +56,25 @@ def structure_problem(env_dir: Path, *, venv: VenvLayout) -> str | None:
     for finding in structure(facts, venv=venv):
         if finding.reason == "interpreter_broken":  # the path, for whoever reads the phrase
             python = venv.interpreter(env_dir)
+            base = (
+                _lost_base(python, env_dir) if facts.interpreter_problem == "is missing" else None
+            )
+            if base is not None:
+                return f"its base interpreter {base} is missing"
             return f"its interpreter {python} {facts.interpreter_problem}"
         if finding.reason in CANNOT_START:
             return "its " + finding.detail.removeprefix("the ")
     return None
+
+
+def _lost_base(python: Path, env_dir: Path) -> str | None:
+    """The interpreter outside the env that ``python``, a link, leads to and that is gone (a
+    removed base Python); ``None`` when ``python`` is no such link."""
+    if not python.is_symlink():
+        return None
+    target = os.path.realpath(python)
+    inside = Path(target).is_relative_to(os.path.realpath(env_dir))
+    return None if inside or os.path.lexists(target) else target
 
 
 def env_problem(root: Path, env_dir: Path, expect: Expect, *, venv: VenvLayout) -> str | None:

@@ -15,21 +15,23 @@ from typing import TYPE_CHECKING
 from reconciler import interrupts
 from reconciler.core.generations import collectable
 from reconciler.files import stray_temporaries
+from reconciler.observe.kept import broken
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, generations, layout, removals
 from reconciler.store.applylock import ApplyLock, LockHolder
 
 if TYPE_CHECKING:
+    from reconciler.platform import VenvLayout
     from reconciler.store.fsops import StoreOps
 
 _REFLINK_PROBE = re.compile(r"\.reflink-[0-9a-f]{8}-[ab]")
 
 
 def cleanup(
-    loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps
+    loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps, venv: VenvLayout
 ) -> list[tuple[str, str]]:
     """What :func:`clean` could not remove."""
-    return list(clean(loaded, keep, ops=ops).failed)
+    return list(clean(loaded, keep, ops=ops, venv=venv).failed)
 
 
 def adopt_folders(loaded: LoadedManifest) -> list[Path]:
@@ -38,14 +40,17 @@ def adopt_folders(loaded: LoadedManifest) -> list[Path]:
     return [loaded.adopt_path(k) for k, spec in loaded.manifest.envs.items() if spec.adopted]
 
 
-def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> generations.Removal:
+def clean(
+    loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps, venv: VenvLayout
+) -> generations.Removal:
     """Remove what reconcile created and recorded and an interrupted run left (the caller
     holds the lock): incomplete generations it handed out, a switch's temporary link, the
     recorded entries of the trash and the adopted folders set aside beside themselves
     (:mod:`reconciler.store.removals`), stray temporary files of its own files, and the generations
     of undeclared envs whose link is gone. With ``keep``, also the generations of declared
-    envs beyond it, which an apply killed between a switch and its prune leaves behind.
-    Nothing is chosen by a name pattern alone: a folder that merely looks like one of
+    envs beyond it, which an apply killed between a switch and its prune leaves behind (those
+    that can no longer start go first, ``venv`` is how they are laid out). Nothing is chosen
+    by a name pattern alone: a folder that merely looks like one of
     these is left alone."""
     from reconciler.store.applylock import info_path
 
@@ -61,7 +66,7 @@ def clean(loaded: LoadedManifest, keep: int | None = None, *, ops: StoreOps) -> 
         live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
-            for old in collectable(gens, live, keep):
+            for old in collectable(gens, live, keep, broken=broken(gens, venv=venv)):
                 results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
@@ -143,15 +148,17 @@ def prune_hash_caches(loaded: LoadedManifest) -> list[tuple[str, str]]:
     return failures
 
 
-def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> list[Path]:
-    """The complete generations gc removes beyond ``keep`` (cleanup takes the rest). Only
-    generations reconcile handed out; never an entry of the trash (emptied where it is)."""
+def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLayout) -> list[Path]:
+    """The complete generations gc removes beyond ``keep`` (cleanup takes the rest), those
+    that can no longer start first. Only generations reconcile handed out; never an entry of
+    the trash (emptied where it is)."""
     root = loaded.root
     doomed: list[Path] = []
     for key in generations.managed_env_keys(root):
         live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
-        doomed += [g.path for g in collectable(gens, live, keep) if g.complete]
+        dead = broken(gens, venv=venv)
+        doomed += [g.path for g in collectable(gens, live, keep, broken=dead) if g.complete]
     return doomed
 
 
@@ -171,6 +178,7 @@ def collect(
     keep: int,
     *,
     ops: StoreOps,
+    venv: VenvLayout,
     lock_timeout: float,
     on_wait: Callable[[LockHolder | None], None],
     removed: Callable[[str], None],
@@ -178,18 +186,23 @@ def collect(
     """Remove the leftovers and the generations beyond ``keep``, under the apply lock;
     ``removed`` hears of each path as it goes."""
     with ApplyLock(loaded.root, timeout=lock_timeout, on_wait=on_wait):
-        return _collect(loaded, keep, ops=ops, removed=removed)
+        return _collect(loaded, keep, ops=ops, venv=venv, removed=removed)
 
 
 def _collect(
-    loaded: LoadedManifest, keep: int, *, ops: StoreOps, removed: Callable[[str], None]
+    loaded: LoadedManifest,
+    keep: int,
+    *,
+    ops: StoreOps,
+    venv: VenvLayout,
+    removed: Callable[[str], None],
 ) -> Collected:
     root = loaded.root
-    cleaned = clean(loaded, ops=ops)
+    cleaned = clean(loaded, ops=ops, venv=venv)
     for path in cleaned.removed:
         removed(path)
     failures = list(cleaned.failed)
-    for doomed in plan_gc(loaded, keep, ops=ops):
+    for doomed in plan_gc(loaded, keep, ops=ops, venv=venv):
         result = generations.delete_tree(root, doomed, ops=ops)
         failures += result.failed
         for path in result.removed:
@@ -201,7 +214,7 @@ def _collect(
     return Collected((), tuple(failures), tuple(unrecorded), tuple(ignored))
 
 
-def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> Collected:
+def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLayout) -> Collected:
     """Everything ``gc --keep KEEP`` would remove, for ``--dry-run``: what was recorded and
     is left over, incomplete generations, undeclared envs' generations, and the complete
     generations beyond ``keep``; and what it would leave alone. Reads only."""
@@ -212,7 +225,7 @@ def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps) -> Collected
     found += [g.path for g in generations.leftover_generations(root, keys, ops=ops)]
     abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k, ops)]
     found += abandoned
-    found += [p for p in plan_gc(loaded, keep, ops=ops) if p.parent not in abandoned]
+    found += [p for p in plan_gc(loaded, keep, ops=ops, venv=venv) if p.parent not in abandoned]
     return Collected(
         tuple(sorted(dict.fromkeys(found))),
         (),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import LockfileError, LockRefused, ReconcileError, UnknownEnv, UsageError
-from reconciler.execute.uv import compile_command
+from reconciler.execute.uv import compile_command, unreachable_index
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.inputs import read_lock
 from reconciler.observe.manifestpaths import lockfile_text
@@ -31,16 +31,6 @@ from reconciler.spec.lockfile import (
 )
 from reconciler.spec.manifest import LoadedManifest, Sources
 
-_UNREACHABLE = (
-    "failed to fetch",
-    "error sending request",
-    "dns error",
-    "connection refused",
-    "could not connect",
-    "network is unreachable",
-    "operation timed out",
-)
-
 
 @dataclass(frozen=True)
 class LockRequest:
@@ -54,14 +44,10 @@ class LockRequest:
 
 
 def _explain(env_key: str, stderr: str) -> str:
+    unreachable = unreachable_index(stderr, f"locking {env_key}")
+    if unreachable is not None:
+        return unreachable
     text = stderr.strip()
-    lowered = text.lower()
-    if any(marker in lowered for marker in _UNREACHABLE):
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        return (
-            f"cannot reach the package index while locking {env_key} ({first.strip()}): check "
-            "the network and the sources in envs.toml."
-        )
     lines = [line.rstrip().removeprefix("error: ") for line in text.splitlines() if line.strip()][
         :8
     ]

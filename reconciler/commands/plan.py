@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.core.facts import EnvFacts
+from reconciler.core.facts import EnvFacts, EnvHealth
 from reconciler.core.integrity import VerifyReport
-from reconciler.core.plan import Observed, Plan, build_plan, check_targets
+from reconciler.core.plan import Observed, Plan, build_plan, check_replace, check_targets
+from reconciler.core.pythons import PythonLookup, foresee, wanted_pythons
 from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
 from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
 from reconciler.observe.manifestpaths import check_root_usable
+from reconciler.observe.pythonlookup import lookup_paths, lookups
 from reconciler.spec.lockfile import Lockfile
-from reconciler.spec.manifest import LoadedManifest, Manifest
+from reconciler.spec.manifest import LoadedManifest, Manifest, PythonDownloads
 from reconciler.store import folders, layout
 from reconciler.store.bindings import AppliedState, read_state
 
@@ -72,19 +74,24 @@ class CheckedInputs:
     locks: dict[str, Lockfile]
 
 
-def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> CheckedInputs:
+def check_inputs(
+    loaded: LoadedManifest, targets: Iterable[str] = (), replace: Iterable[str] = ()
+) -> CheckedInputs:
     """Refuse what a plan refuses before it observes anything: a link or a file in place of
-    one of the root's own folders, a root that PATH cannot hold, a bad adopt path, a missing,
-    stale or hand-edited lockfile of an env it plans. Reads only, so `apply` calls it before
-    its lock creates the root: bad input changes nothing on disk."""
+    one of the root's own folders, a root that PATH cannot hold, a bad adopt path (not one
+    adopted and applied there that broke since: plan warns of that one), a ``--replace``
+    naming no managed env, a missing, stale or hand-edited lockfile of an env it plans. Reads
+    only, so `apply` calls it before its lock creates the root: bad input changes nothing on
+    disk."""
     root = loaded.root
     folders.check(root)
     check_root_usable(loaded)
-    check_adopted(loaded)
-    wanted = sorted(set(targets))
-    managed = loaded.manifest.managed_envs()
     state = read_state(root)
+    check_adopted(loaded, state.adopted)
     check_doomed(loaded, state.adopted)
+    check_replace(loaded.manifest, sorted(set(replace)))
+    wanted = sorted(set(targets) | set(replace)) if targets else []
+    managed = loaded.manifest.managed_envs()
     if wanted:  # a --target naming nothing is refused before apply's lock creates the root
         undeclared = dict.fromkeys(undeclared_entries(root, loaded.manifest.envs), False)
         known = Observed(
@@ -96,15 +103,22 @@ def check_inputs(loaded: LoadedManifest, targets: Iterable[str] = ()) -> Checked
 
 
 def make_plan(
-    loaded: LoadedManifest, targets: Iterable[str] = (), *, platform: Platform, deep: bool = False
+    loaded: LoadedManifest,
+    targets: Iterable[str] = (),
+    *,
+    platform: Platform,
+    deep: bool = False,
+    replace: Iterable[str] = (),
 ) -> PlanRun:
     """Observe every declared env (health and RECORD integrity) and every entry of the root,
-    and build the plan. ``deep`` rehashes every file instead of trusting the hash cache."""
+    and build the plan. ``deep`` rehashes every file instead of trusting the hash cache;
+    ``replace`` names envs rebuilt even when healthy (targets too when there are targets)."""
     venv, ops = platform.venv, platform.ops
     manifest = loaded.manifest
     root = loaded.root
-    wanted = sorted(set(targets))
-    checked = check_inputs(loaded, wanted)
+    forced = sorted(set(replace))
+    wanted = sorted(set(targets) | set(forced)) if targets else []
+    checked = check_inputs(loaded, wanted, forced)
     state, planned, locks = checked.state, checked.planned, checked.locks
     managed = manifest.managed_envs()
     seen: list[str] = []
@@ -131,6 +145,7 @@ def make_plan(
         for key in sorted(managed)
         if key in planned and (what := foreign_at_link(root, key, ops=ops)) is not None
     }
+    kept = _switch_backs(loaded, health, locks, platform=platform, seen=seen)
     observed = Observed(
         health=health,
         orphans=orphans,
@@ -140,9 +155,11 @@ def make_plan(
         doomed=doomed,
         adopt_moves=moves,
         occupied=occupied,
+        switch_back=kept,
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
-    plan = build_plan(manifest, observed, packages, wanted)
+    plan = build_plan(manifest, observed, packages, wanted, forced)
+    plan, pythons = _foresee_pythons(plan, manifest.settings.python_downloads)
     fingerprint = {
         "manifest_sha256": _sha256(loaded.text),
         "root": str(root.resolve()),
@@ -153,6 +170,8 @@ def make_plan(
         "orphans": sorted(orphans),
         "doomed": sorted(doomed),
         "targets": wanted,
+        "replace": forced,
+        "pythons": {v: [p.found, p.path, p.download, p.error] for v, p in pythons.items()},
         "applied_state": _sha256(
             json.dumps(
                 [
@@ -165,7 +184,45 @@ def make_plan(
     }
     lockfiles = [loaded.lockfile_path(k) for k in locks]
     inputs = _input_paths(loaded, lockfiles, facts, orphans, venv)
+    inputs += [path for found in pythons.values() for path in lookup_paths(found)]
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
+
+
+def _foresee_pythons(
+    plan: Plan, downloads: PythonDownloads
+) -> tuple[Plan, dict[str, PythonLookup]]:
+    """The plan with the Python each build will use looked up (one search per version, and
+    only for envs it builds: a plan that builds nothing runs nothing), and those lookups."""
+    pythons = lookups(wanted_pythons(plan), downloads)
+    return foresee(plan, pythons, downloads), pythons
+
+
+def _switch_backs(
+    loaded: LoadedManifest,
+    health: Mapping[str, EnvHealth],
+    locks: Mapping[str, Lockfile],
+    *,
+    platform: Platform,
+    seen: list[str],
+) -> dict[str, str]:
+    """Each managed env the plan builds -> its newest kept generation that already matches
+    what the manifest asks for (``observe.kept``); envs with none are left out."""
+    from reconciler.core.generations import Wanted
+    from reconciler.execute.targets import spec_digest
+    from reconciler.observe.kept import switch_back_target
+
+    found = {}
+    for key, lock in sorted(locks.items()):
+        verdict = health.get(key)
+        if verdict is None or verdict.healthy:
+            continue
+        wanted = Wanted(lock.sha256, spec_digest(loaded, key), loaded.manifest.settings.link_mode)
+        gen_id = switch_back_target(
+            loaded, key, lock, wanted, venv=platform.venv, ops=platform.ops, seen=seen
+        )
+        if gen_id is not None:
+            found[key] = gen_id
+    return found
 
 
 def _files_digests(

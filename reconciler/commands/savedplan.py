@@ -95,6 +95,9 @@ class _EnvStep(_StepFields):
     kind: Literal["env"]
     python: StrictStr | None
     packages: _Count | None
+    python_download: StrictStr | None = None
+    blocked: StrictStr | None = None
+    switch_back: Annotated[str, StringConstraints(strict=True, pattern=r"^g[0-9]{4,}$")] = ""
 
 
 class _ModelStep(_StepFields):
@@ -127,7 +130,9 @@ class _Fingerprint(BaseModel):
     orphans: list[StrictStr] | None = None
     doomed: list[_Name] | None = None
     targets: list[_Name] | None = None
+    replace: list[_Name] | None = None
     applied_state: _Sha256 | None = None
+    pythons: dict[StrictStr, list[StrictStr | None]] | None = None
 
 
 class _PlanFile(_Strict):
@@ -145,6 +150,8 @@ class _PlanFile(_Strict):
 class SavedPlan:
     document: dict[str, Any]
     targets: tuple[str, ...]
+    replace: tuple[str, ...] = ()
+    """The envs the plan rebuilds because `plan --replace` named them."""
 
 
 def load_saved_plan(path: Path) -> SavedPlan:
@@ -164,8 +171,13 @@ def load_saved_plan(path: Path) -> SavedPlan:
             "check its permissions, or make a new one with `reconcile plan --out`."
         ) from None
     document = parse_plan(data, str(path))
-    targets = document["fingerprint"].get("targets")
-    return SavedPlan(document, tuple(targets) if isinstance(targets, list) else ())
+    fingerprint = document["fingerprint"]
+    targets, replace = fingerprint.get("targets"), fingerprint.get("replace")
+    return SavedPlan(
+        document,
+        tuple(targets) if isinstance(targets, list) else (),
+        tuple(replace) if isinstance(replace, list) else (),
+    )
 
 
 def parse_plan(data: bytes, label: str) -> dict[str, Any]:
@@ -269,6 +281,7 @@ _PART_WORDS = {
     "manifest_sha256": "the manifest changed",
     "root": "the root is another folder",
     "targets": "the targets differ",
+    "replace": "the envs to replace differ",
     "applied_state": "the applied bindings changed",
 }
 _ENTRY_WORDS = {
@@ -276,6 +289,7 @@ _ENTRY_WORDS = {
     "observed": "env {} changed",
     "integrity": "the installed files of env {} changed",
     "files": "the files of env {} changed",
+    "pythons": "the Python {} found for a build changed",
 }
 
 
@@ -355,6 +369,7 @@ def check_saved(saved: SavedPlan, run: PlanRun, path: Path) -> None:
         # names from the saved file are quoted in it: shown, never sent to the terminal raw
         listed = "; ".join(_printable(c, 200) for c in changed[:5])
         listed += "; ..." if len(changed) > 5 else ""
+        again = "".join(f" --replace {key}" for key in saved.replace)
         raise StalePlan(
-            f"plan is stale: {listed}. Make a new one with `reconcile plan --out {path}`."
+            f"plan is stale: {listed}. Make a new one with `reconcile plan{again} --out {path}`."
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvFacts
-from reconciler.observe.adoption import folder_problem
+from reconciler.observe.adoption import folder_problem, was_applied
 from reconciler.observe.env import (
     created_by_reconcile,
     read_pyvenv_cfg,
@@ -57,7 +57,8 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
     ops = platform.ops
     manifest, root = loaded.manifest, loaded.root
     folders.check(root)
-    applied = read_state(root).bindings
+    state = read_state(root)
+    applied = state.bindings
     declared = {model: spec.env for model, spec in manifest.models.items()}
 
     def bound(row: StatusRow) -> StatusRow:
@@ -71,7 +72,8 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
     rows: list[StatusRow] = []
     for key in manifest.adopted_envs():
         path = loaded.adopt_path(key)
-        problem = folder_problem(path, root, doomed=False)
+        before = was_applied(loaded, key, state.adopted)  # broke since: observed, as in plan
+        problem = folder_problem(path, root, doomed=False, applied=before)
         if problem is not None:
             why = "missing" if not os.path.lexists(path) else "adopt_path_invalid"
             rows.append(StatusRow(key, "adopted", shown_path(loaded, path), (why,), (problem,)))

@@ -7,8 +7,11 @@ the link would import from the new generation after a switch. A process started 
 generation's own path reads that generation for its whole life.
 
 An env is handed out only when ``gate.env_problem`` finds nothing wrong with it; otherwise
-the model's fallback, if that is usable. When neither is and an apply holds the root's lock
-(it may be building the env right now), a caller can wait for it (``wait=True``).
+the model's fallback, if that is usable. A model's own env, once handed out, is remembered
+(``memo.resolution``) and handed out again without the manifest's validation or the gate
+while nothing it was drawn from changes: that is the path every model's start takes. When
+neither is usable and an apply holds the root's lock (it may be building the env right now),
+a caller can wait for it (``wait=True``).
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler.commands import gate
-from reconciler.errors import ReconcileError, UsageError
-from reconciler.observe.inputs import load_manifest
+from reconciler.errors import CommandNotStarted, ReconcileError, UsageError
+from reconciler.memo import resolution
 from reconciler.platform import Platform
-from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, generations, layout
 from reconciler.store.bindings import AppliedState, read_state
 from reconciler.store.system import current
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported when an answer is not remembered: pydantic and the
+    # health gate are what a remembered answer saves
+    from reconciler.commands import gate
+    from reconciler.spec.manifest import LoadedManifest
     from reconciler.store.applylock import LockHolder
 
 POLL_INTERVAL = 0.25
@@ -86,6 +91,8 @@ def expectation(
     it was verified with, as applied (SPEC 7.6): a managed generation's from its receipt, so
     an unapplied edit of ``imports`` never turns a working generation away. An adopted env
     has no build to apply: its probe is the manifest's ``imports``, as in plan."""
+    from reconciler.commands import gate
+
     spec = loaded.manifest.envs.get(env_key)
     ignore = tuple(loaded.manifest.verify_ignore_for(env_key)) if spec is not None else ()
     if env_key in state.adopted:
@@ -108,6 +115,8 @@ class _Unusable(NamedTuple):
 
 def _attempt(loaded: LoadedManifest, model: str, platform: Platform) -> ResolvedEnv | _Unusable:
     """One look at the applied state: the model's env, else its fallback, else why not."""
+    from reconciler.commands import gate
+
     folders.check(loaded.root)
     state = read_state(loaded.root)
     env_key = state.bindings.get(model)
@@ -242,16 +251,89 @@ def resolve(
     ``root`` is the root the envs were applied to when it is not the manifest's own
     (``reconcile --root DIR``); it is checked as the command line checks it.
 
+    A model's own env, once handed out, is remembered under the root and handed out again
+    in a few milliseconds, without loading the manifest, while nothing it was drawn from
+    changes (``memo.resolution``).
+
     While an apply holds the root's lock, ``wait=True`` waits up to ``timeout`` seconds for
     it to make an env usable, checking again every quarter of a second, instead of failing
     at once; it still fails at once when the apply finishes and no env is usable.
     """
+    _check_timeout(timeout)
+    return resolve_applied(
+        Path(manifest),
+        Path(root) if root is not None else None,
+        model,
+        platform=current(),
+        wait=wait,
+        timeout=timeout,
+    )
+
+
+def resolve_applied(
+    manifest: Path,
+    root: Path | None,
+    model: str,
+    *,
+    platform: Platform,
+    wait: bool = False,
+    timeout: float = layout.LOCK_WAIT,
+    on_wait: Callable[[LockHolder], None] | None = None,
+) -> ResolvedEnv:
+    """:func:`resolve` on ``platform``: the answer remembered for ``model``
+    (``memo.resolution``) while nothing it was drawn from has changed, else
+    :func:`resolve_loaded` with the manifest loaded and checked, remembered when it is the
+    model's own env."""
+    remembered = resolution.recall(str(manifest), None if root is None else str(root), model)
+    if remembered is not None:
+        env_key, python, env_dir, generation = remembered
+        return ResolvedEnv(
+            model, env_key, Path(python), Path(env_dir), "env", healthy=True, generation=generation
+        )
+    from reconciler.observe.inputs import load_manifest
     from reconciler.observe.manifestpaths import check_root_usable
 
-    _check_timeout(timeout)
-    loaded = load_manifest(Path(manifest), Path(root) if root is not None else None)
+    started_ns = time.time_ns()  # before anything is read: the racy rule's reference
+    loaded = load_manifest(manifest, root)
     check_root_usable(loaded)
-    return resolve_loaded(loaded, model, platform=current(), wait=wait, timeout=timeout)
+    found = resolve_loaded(
+        loaded, model, platform=platform, wait=wait, timeout=timeout, on_wait=on_wait
+    )
+    if found.source == "env":
+        _remember(loaded, manifest, root, found, started_ns)
+    return found
+
+
+def _remember(
+    loaded: LoadedManifest,
+    manifest: Path,
+    root_override: Path | None,
+    found: ResolvedEnv,
+    started_ns: int,
+) -> None:
+    """Store ``found`` (``memo.resolution``) with every path :func:`_attempt` read to find it
+    and the inputs of the health verdict it was handed out on, when that verdict still holds
+    (one drawn from a probe that may fail another time is never remembered)."""
+    from reconciler.memo import verdicts
+
+    root = loaded.root
+    state = read_state(root)
+    if state.bindings.get(found.model) != found.env_key:
+        return  # rebound while we looked
+    expect = expectation(loaded, state, found.env_key, found.env_dir)
+    real = os.path.realpath(found.env_dir)
+    memo = verdicts.memo_file(root, real, expect.imports, expect.verify_ignore)
+    held = None if memo is None else verdicts.standing_inputs(memo)
+    if held is None:
+        return
+    paths = [str(root / name) for name in folders.INTERNAL]
+    paths.append(str(layout.bindings_path(root)))
+    with suppress(OSError):  # each env's folder: _attempt refuses a link among its generations
+        paths += [entry.path for entry in os.scandir(root / layout.GENERATIONS)]
+    if found.env_key not in state.adopted:
+        paths.append(str(root / found.env_key))  # the link to the live generation
+    answer = (found.env_key, str(found.python), str(found.env_dir), found.generation)
+    resolution.remember(manifest, root_override, found.model, answer, paths, held, started_ns)
 
 
 def _check_timeout(timeout: float) -> None:
@@ -276,7 +358,17 @@ def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     code = run_passthrough(tuple(argv), env)
     if isinstance(code, Unfinished):
+        program = argv[0]
+        a_path = os.sep in program or (os.altsep is not None and os.altsep in program)
+        if code.missing and a_path:
+            raise CommandNotStarted(f"{program} was not found: check the path.", found=False)
         if code.missing:
-            raise UsageError(f"{argv[0]} was not found in {resolved.env_key}'s env nor on PATH.")
-        raise UsageError(f"cannot run {argv[0]}: {code.error}.")
+            raise CommandNotStarted(
+                f"{program} was not found in {resolved.env_key}'s env nor on PATH.", found=False
+            )
+        raise CommandNotStarted(
+            f"cannot run {program}: {code.error}; make it executable, or run it with its "
+            "interpreter.",
+            found=True,
+        )
     return code

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from reconciler.core.actions import BUILDS
 from reconciler.core.facts import EnvHealth, Finding
-from reconciler.core.health import python_matches
+from reconciler.core.health import LINK_MODE_CHANGED, python_matches
 from reconciler.core.plan import Observed, Plan, Step, build_plan
 from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
 from reconciler.spec.lockfile import Lockfile
@@ -50,6 +50,9 @@ def _health(key: str, base: Side, head: Side, same_root: bool) -> EnvHealth:
     if old_lock.sha256 != new_lock.sha256:
         what = summarise(package_changes(old_lock, new_lock))
         found.append(Finding("lock_changed", what or "same pins; what it was locked from changed"))
+    old_mode, new_mode = base.manifest.settings.link_mode, head.manifest.settings.link_mode
+    if old_mode != new_mode:
+        found.append(Finding(LINK_MODE_CHANGED, f'"{old_mode}" -> "{new_mode}"'))
     moved = _source_fields(base.manifest, head.manifest, key)
     if moved:
         found.append(Finding("sources_changed", ", ".join(moved)))

@@ -87,6 +87,9 @@ class EnvHealth:
     env_key: str
     exists: bool
     findings: tuple[Finding, ...] = field(default=())
+    corrupted: int = 0
+    """How many of its files are unlike their RECORD rows (the ``files_corrupted`` findings
+    name only the first few)."""
 
     @property
     def healthy(self) -> bool:

@@ -1,10 +1,11 @@
-"""Pure: a generation as the store lists it, and the prune policy: which generations `gc` and
-`apply` remove and which they keep."""
+"""Pure: a generation as the store lists it, the prune policy (which generations `gc` and
+`apply` remove and which they keep), and whether a kept generation is built the way the
+manifest now asks (what `apply` switches back to instead of building again)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,16 +33,65 @@ def collectable(
     live: Generation | None,
     keep: int,
     protect: Sequence[Generation] = (),
+    broken: Collection[str] = (),
 ) -> list[Generation]:
     """Pure: the generations gc removes. Kept: the live one, then ``protect`` (the one that
     was live until a switch just now: what rollback returns to, and what running processes
-    use), then the newest other complete ones, ``keep`` in all. Incomplete ones (staging
+    use), then the newest other complete ones, ``keep`` in all; a generation in ``broken``
+    (ids of those that can no longer start) is kept only when no other one wants its place,
+    so a healthy one is never removed while a broken one stays. Incomplete ones (staging
     leftovers) always go; the live one never does."""
     kept = {live.gen_id} if live is not None else set()
     candidates = [g for g in protect if g.complete]
     candidates += reversed([g for g in generations if g.complete])
+    candidates.sort(key=lambda g: g.gen_id in broken)  # stable: healthy first, order kept
     for generation in candidates:
         if len(kept) >= keep:
             break
         kept.add(generation.gen_id)
     return [g for g in generations if g.gen_id not in kept]
+
+
+def link_mode_fits(setting: str, built: str) -> bool:
+    """Whether files installed with uv's ``built`` link mode are what the manifest's
+    ``link_mode`` setting gives: ``auto`` gives reflink clones or copies (never files shared
+    with the cache); any other setting gives itself."""
+    if setting == "auto":
+        return built in ("clone", "copy")
+    return built == setting
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the manifest asks of an env's build, as its receipt records it."""
+
+    lockfile_sha256: str
+    spec_sha256: str
+    link_mode: str
+    """The manifest's ``link_mode`` setting."""
+
+
+def built_as_wanted(receipt: Mapping[str, object], wanted: Wanted) -> bool:
+    """Whether a generation's receipt says it was built from the lockfile and the env's
+    declaration the manifest has now, with files of the link mode it asks for. Its health
+    (interpreter, imports, installed files) is judged apart."""
+    return (
+        receipt.get("lockfile_sha256") == wanted.lockfile_sha256
+        and receipt.get("spec_sha256") == wanted.spec_sha256
+        and link_mode_fits(wanted.link_mode, str(receipt.get("link_mode")))
+    )
+
+
+REPLACE_REQUESTED = "replace_requested"
+"""The reason of an env named by ``--replace``: its step always builds a new generation,
+even when the env, or a kept generation of it, is healthy."""
+
+REBUILD_REASONS = frozenset({REPLACE_REQUESTED})
+"""Reasons that ask for a new build whatever is kept (``--replace ENV``): a step with one of
+them never switches back to a kept generation."""
+
+
+def may_switch_back(reasons: Collection[str]) -> bool:
+    """Whether a create or replace step with these reasons may switch back to a kept
+    generation that already matches instead of building."""
+    return not REBUILD_REASONS & set(reasons)

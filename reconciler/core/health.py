@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from reconciler.core.facts import EnvFacts, EnvHealth, Finding
@@ -27,6 +29,40 @@ class Expectation:
     python: str | None
     lock: Lockfile | None
     managed: bool
+    link_mode: str | None = None
+    """The manifest's ``link_mode`` for a managed env (``None``: not judged, as for a new
+    generation being verified or an adopted env)."""
+
+
+LINK_MODE_CHANGED = "link_mode_changed"
+"""The reason of a generation built with another ``link_mode`` than the manifest says."""
+
+LINK_MODE_GIVES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "auto": frozenset({"clone", "copy"}),
+        "clone": frozenset({"clone"}),
+        "copy": frozenset({"copy"}),
+        "hardlink": frozenset({"hardlink"}),
+    }
+)
+"""A manifest ``link_mode`` -> the uv link modes a build with it uses (receipt ``link_mode``)."""
+
+
+def link_mode_change(receipt: Mapping[str, str], wanted: str) -> Finding | None:
+    """``link_mode_changed`` when the generation was built with another ``link_mode`` than
+    ``wanted``. A receipt records the manifest's mode (``link_mode_declared``) and uv's
+    (``link_mode``); one written before the first was recorded is judged by uv's mode, so
+    an upgrade rebuilds only what the manifest's mode could not have built (hardlinks where
+    ``auto`` now asks for files of their own)."""
+    declared = receipt.get("link_mode_declared")
+    if declared is not None:
+        if declared == wanted:
+            return None
+        return Finding(LINK_MODE_CHANGED, f'built with link_mode "{declared}", now "{wanted}"')
+    used = receipt.get("link_mode")
+    if used is None or used in LINK_MODE_GIVES.get(wanted, frozenset({used})):
+        return None
+    return Finding(LINK_MODE_CHANGED, f'files linked by uv as "{used}", link_mode now "{wanted}"')
 
 
 def python_matches(declared: str, actual: str) -> bool:
@@ -223,6 +259,11 @@ def assess(
             built_from = dict(facts.receipt or ()).get("lockfile_sha256")
             if built_from is not None and built_from != expect.lock.sha256:
                 found.append(Finding("lock_changed", "built from an older lockfile"))
+        if expect.link_mode is not None and facts.receipt is not None:
+            changed = link_mode_change(dict(facts.receipt), expect.link_mode)
+            if changed is not None:
+                found.append(changed)
         if integrity is not None:
             found.extend(corruption(integrity))
-    return EnvHealth(facts.env_key, exists=True, findings=tuple(found))
+    corrupted = len(integrity.findings) if integrity is not None else 0
+    return EnvHealth(facts.env_key, exists=True, findings=tuple(found), corrupted=corrupted)

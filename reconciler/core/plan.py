@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.core.actions import REMOVES, Action
+from reconciler.core.adopted import adopted_warning, rebind_detail, unusable
 from reconciler.core.facts import EnvHealth
-from reconciler.errors import PlanCycleError, UnknownEnv
+from reconciler.core.generations import REPLACE_REQUESTED, may_switch_back
+from reconciler.errors import PlanCycleError, UnknownEnv, UsageError
 from reconciler.spec.lockdiff import PackageChange
 from reconciler.spec.manifest import Manifest, ModelSpec
 
@@ -35,6 +37,13 @@ class Step:
     to_env: str | None = None
     changes: tuple[PackageChange, ...] = ()
     """Package by package, what the env's lockfile changes (``reconcile diff`` only)."""
+    python_download: str | None = None
+    """The ``X.Y.Z`` a create/replace step will download first (core.pythons.foresee)."""
+    blocked: str | None = None
+    """Why apply will fail this step at once, building nothing (its Python cannot be had)."""
+    switch_back: str | None = None
+    """A create/replace step's kept generation that already matches: apply switches to it
+    (after checking it as a new build is checked) instead of building."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ class Observed:
     occupied: Mapping[str, str] = field(default_factory=dict)
     """Managed envs whose place under the root holds something reconcile did not create (a
     folder, a file, a link elsewhere) -> that path and what it is; apply never touches it."""
+    switch_back: Mapping[str, str] = field(default_factory=dict)
+    """Managed envs to build -> their newest kept generation that already matches what the
+    manifest asks for (receipt and health)."""
 
 
 def env_step_id(env_key: str) -> str:
@@ -83,24 +95,34 @@ def model_step_id(model: str) -> str:
     return f"model.{model}"
 
 
-def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, int]) -> list[Step]:
+def _env_steps(
+    manifest: Manifest,
+    observed: Observed,
+    packages: Mapping[str, int],
+    replace: frozenset[str] = frozenset(),
+) -> list[Step]:
     steps: list[Step] = []
     for key, spec in manifest.managed_envs().items():
         health = observed.health.get(key)
-        if health is None or health.healthy:
+        forced = key in replace and health is not None and health.exists
+        if health is None or (health.healthy and not forced):
             continue
         action: Action = "create" if not health.exists else "replace"
+        reasons = health.reasons + ((REPLACE_REQUESTED,) if forced else ())
+        kept = observed.switch_back.get(key) if may_switch_back(reasons) else None
         steps.append(
             Step(
                 id=env_step_id(key),
                 kind="env",
                 action=action,
                 target=key,
-                reasons=health.reasons,
+                reasons=tuple(sorted(reasons)),
                 details=tuple(f"{f.reason}: {f.detail}" for f in health.findings if f.detail)
-                + _occupied_detail(observed, key),
+                + _occupied_detail(observed, key)
+                + _switch_back_detail(kept),
                 python=spec.python,
                 packages=packages.get(key),
+                switch_back=kept,
             )
         )
     for name, created in sorted(observed.orphans.items()):
@@ -116,6 +138,15 @@ def _env_steps(manifest: Manifest, observed: Observed, packages: Mapping[str, in
     for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
     return steps
+
+
+def _switch_back_detail(kept: str | None) -> tuple[str, ...]:
+    if kept is None:
+        return ()
+    return (
+        f"switches back to kept generation {kept}: it was built as the manifest now asks, "
+        "so nothing is built",
+    )
 
 
 def _occupied_detail(observed: Observed, key: str) -> tuple[str, ...]:
@@ -154,6 +185,8 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
         if current == spec.env and old_fallback == spec.fallback and not moved:
             continue
         reasons, details = _rebind_why(current, old_fallback, spec, moved)
+        if spec.env != current and _cannot_be_used(manifest, observed, spec.env):
+            details += (rebind_detail(spec.env),)
         steps.append(
             Step(
                 model_step_id(model),
@@ -176,16 +209,18 @@ def _model_steps(manifest: Manifest, observed: Observed) -> list[Step]:
     return steps
 
 
+def _cannot_be_used(manifest: Manifest, observed: Observed, env_key: str) -> bool:
+    """Whether ``env_key`` is an adopted env that is gone or cannot start."""
+    health = observed.health.get(env_key)
+    return env_key in manifest.adopted_envs() and health is not None and unusable(health)
+
+
 def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
     found: list[str] = []
-    for key in manifest.adopted_envs():
+    for key, spec in manifest.adopted_envs().items():
         health = observed.health.get(key)
         if health is not None and not health.healthy:
-            problems = "; ".join(f.detail or f.reason for f in health.findings)
-            found.append(
-                f"adopted env {key} is unhealthy ({problems}); reconcile never rebuilds adopted "
-                "envs: move its models to a managed env"
-            )
+            found.append(adopted_warning(key, str(spec.adopt), health))
     for name, created in sorted(observed.orphans.items()):
         if not created:
             found.append(
@@ -222,6 +257,22 @@ def check_targets(manifest: Manifest, observed: Observed, targets: Iterable[str]
             raise UnknownEnv(
                 f"--target {target} names no env in the manifest or root", target, known
             )
+
+
+def check_replace(manifest: Manifest, replace: Iterable[str]) -> None:
+    """Every ``--replace`` names a managed env of the manifest: reconcile never builds an
+    adopted env, and a name that is not a managed env gets the closest one."""
+    managed = sorted(manifest.managed_envs())
+    for key in replace:
+        spec = manifest.envs.get(key)
+        if spec is not None and spec.adopted:
+            raise UsageError(
+                f"--replace {key} names an adopted env: reconcile never builds it, so it "
+                "cannot be replaced; recreate the venv by hand, or move its models to a "
+                "managed env."
+            )
+        if key not in managed:
+            raise UnknownEnv(f"--replace {key} names no managed env in the manifest", key, managed)
 
 
 def _order(steps: list[Step]) -> tuple[Step, ...]:
@@ -271,11 +322,16 @@ def build_plan(
     observed: Observed,
     packages: Mapping[str, int],
     targets: Iterable[str] = (),
+    replace: Iterable[str] = (),
 ) -> Plan:
-    """Compute the ordered plan. ``packages`` is env_key -> number of locked packages."""
-    wanted = frozenset(targets)
+    """Compute the ordered plan. ``packages`` is env_key -> number of locked packages;
+    ``replace`` names envs rebuilt even when healthy (with ``targets``, they are targets too)."""
+    forced = frozenset(replace)
+    check_replace(manifest, sorted(forced))
+    chosen = frozenset(targets)
+    wanted = chosen | forced if chosen else chosen
     check_targets(manifest, observed, sorted(wanted))
-    steps = _env_steps(manifest, observed, packages) + _model_steps(manifest, observed)
+    steps = _env_steps(manifest, observed, packages, forced) + _model_steps(manifest, observed)
     steps = _with_dependencies(steps, observed.fallbacks)
     if wanted:
         steps = _select(steps, wanted)

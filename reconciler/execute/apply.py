@@ -9,7 +9,7 @@ from reconciler.execute import uv
 from reconciler.execute.builder import UvBuilder, file_verifier, generation_inspector
 from reconciler.execute.executor import Applier, Reporter, adopted_to_record
 from reconciler.execute.rootstore import RootStore
-from reconciler.execute.targets import EnvTarget
+from reconciler.execute.targets import Buildable
 from reconciler.platform import Platform
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, layout
@@ -19,12 +19,13 @@ from reconciler.store.bindings import read_state, write_state
 def execute(
     loaded: LoadedManifest,
     plan: Plan,
-    targets: dict[str, EnvTarget],
+    targets: dict[str, Buildable],
     reporter: Reporter,
     *,
     platform: Platform,
 ) -> ApplyReport:
-    """Carry out a plan (the caller holds the lock, found the targets and has confirmed)."""
+    """Carry out a plan (the caller holds the lock, found the targets and has confirmed);
+    the report says what was done, what failed and what was skipped because of it."""
     root = loaded.root
     link_mode = "copy"
     if targets:
@@ -38,7 +39,7 @@ def execute(
         reporter,
         uv_version=uv.uv_version() if targets else "unknown",
         link_mode=link_mode,
-        store=RootStore(root, platform.ops),
+        store=RootStore(root, platform.ops, venv=platform.venv),
         inspect=generation_inspector(platform.venv),
     )
     report = applier.run(plan)

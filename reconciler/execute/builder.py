@@ -112,13 +112,58 @@ def generation_inspector(venv: VenvLayout) -> Inspector:
     has no receipt until it passes)."""
 
     def inspect_generation(target: EnvTarget, gen_dir: Path) -> tuple[tuple[Finding, ...], str]:
-        facts = observe_env(EnvRequest(target.env_key, gen_dir, target.imports), venv=venv)
-        health = assess(
-            facts, Expectation(python=target.python_declared, lock=target.lock, managed=False)
+        return judge_generation(
+            target.env_key,
+            gen_dir,
+            Expectation(python=target.python_declared, lock=target.lock, managed=False),
+            target.imports,
+            venv=venv,
         )
-        return health.findings, facts.probe.version if facts.probe else "unknown"
 
     return inspect_generation
+
+
+def judge_generation(
+    env_key: str,
+    gen_dir: Path,
+    expect: Expectation,
+    imports: Sequence[str],
+    *,
+    venv: VenvLayout,
+) -> tuple[tuple[Finding, ...], str]:
+    """One probe of a generation's own interpreter (trying ``imports``), judged as a plan
+    judges an env against ``expect``: (findings, the interpreter's full version)."""
+    facts = observe_env(EnvRequest(env_key, gen_dir, tuple(imports)), venv=venv)
+    health = assess(facts, expect)
+    return health.findings, facts.probe.version if facts.probe else "unknown"
+
+
+def gate(
+    verify: Verifier,
+    judge: Callable[[], tuple[tuple[Finding, ...], str]],
+    gen_dir: Path,
+    ignore: Sequence[str],
+    baseline: Sequence[RecordDefect],
+) -> tuple[list[FileProblem], str]:
+    """The check a generation passes before it may go live, new or kept: every file against
+    RECORD (``verify``), then, when they are sound, its health (``judge``). Returns (its
+    problems, the interpreter's full version)."""
+    files = [
+        FileProblem("integrity", p.distribution, f"{p.category}: {p.path}", p.installed)
+        for p in verify(gen_dir, ignore, baseline)
+    ]
+    if files:
+        return files, ""
+    findings, version = judge()
+    return [FileProblem("health", f.reason, f.detail) for f in findings], version
+
+
+def problems_phrase(problems: Sequence[FileProblem]) -> str:
+    """The first few problems of a gate, ``; ``-separated, then how many more."""
+    first = problems[:5]
+    lines = "; ".join(f"{p.distribution}: {p.path}" for p in first)
+    more = f" and {len(problems) - len(first)} more" if len(problems) > len(first) else ""
+    return lines + more
 
 
 def upstream_defects(

@@ -1,10 +1,11 @@
 """IO: execute a plan. Builds, verifies and switches generations; records bindings.
 
 ``Applier`` never decides what to do (plan.py did); it carries out each step's action in
-dependency order, independent envs in parallel, and stops scheduling new steps at the first
-failure. Its collaborators (the builder, the verifier, the health check, the reporter and
-the store under the root) are parameters, so the scheduling can be tested with fakes and
-the real thing runs uv.
+dependency order, independent envs in parallel. A step that fails skips every step that
+depends on it, however indirectly, and every other step still runs (as Terraform does); an
+interruption stops everything at once. Its collaborators (the builder, the verifier, the
+health check, the reporter and the store under the root) are parameters, so the scheduling
+can be tested with fakes and the real thing runs uv.
 
 Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
 build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
@@ -15,33 +16,40 @@ the next plan shows as rebinds.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
-from reconciler.core.generations import collectable
+from reconciler.core.facts import Finding
+from reconciler.core.generations import collectable, may_switch_back
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
-from reconciler.errors import ReconcileError, assert_never
+from reconciler.errors import PythonNotFound, ReconcileError, assert_never
 from reconciler.execute.builder import (
     Builder,
     FileProblem,
     Inspector,
     Verifier,
     defects_note,
+    gate,
+    problems_phrase,
     upstream_defects,
 )
 from reconciler.execute.rootstore import ApplyStore
-from reconciler.execute.targets import EnvTarget, spec_digest
+from reconciler.execute.schedule import describe_error, run_steps
+from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder
-from reconciler.observe.integrity import RECORD_DEFECTS
+from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState
@@ -77,7 +85,7 @@ class Applier:
     def __init__(
         self,
         loaded: LoadedManifest,
-        targets: Mapping[str, EnvTarget],
+        targets: Mapping[str, Buildable],
         builder: Builder,
         verifier: Verifier,
         reporter: Reporter,
@@ -107,57 +115,39 @@ class Applier:
     # --- scheduling ------------------------------------------------------------------------
 
     def run(self, plan: Plan) -> ApplyReport:
-        """Execute every step after its dependencies; raise ApplyFailed naming what failed."""
-        pending = {s.id: s for s in plan.steps}
-        finished: set[str] = set()
-        running: dict[Future[None], Step] = {}
-        failed = False
-        interrupted: KeyboardInterrupt | None = None
+        """Execute every step after its dependencies; the report says what was done, what
+        failed and what was skipped because something it depends on failed. Raise
+        :class:`Interrupted` on Ctrl-C, SIGTERM or SIGHUP, after stopping every build."""
         # Ctrl-C, SIGTERM and SIGHUP reach only this process (runner gives children sessions
         # of their own): stop scheduling, tell the builds to stop, and stop the processes they
         # wait for.
-        with (
-            runner.interrupts_stop_children(),
-            ThreadPoolExecutor(max_workers=MAX_PARALLEL_BUILDS, thread_name_prefix="apply") as pool,
-        ):
-            while pending or running:
-                try:
-                    if not failed and interrupted is None:
-                        for step in sorted(pending.values(), key=lambda s: s.id):
-                            if all(dep in finished for dep in step.depends_on):
-                                del pending[step.id]
-                                running[pool.submit(self._execute, step)] = step
-                    if not running:
-                        break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED, timeout=0.5)
-                    for future in done:
-                        step = running.pop(future)
-                        error = future.exception()
-                        if error is None:
-                            finished.add(step.id)
-                            self.report.done.append(step)
-                        else:
-                            failed = True
-                            self._cancel.set()
-                            self.report.failed.append((step, _describe_error(error)))
-                except KeyboardInterrupt as interrupt:
-                    interrupted = interrupted or interrupt
-                    self._cancel.set()
-                if interrupted is not None:  # every round: a build may have started one since
-                    self._stop_children()
-        self.report.skipped.extend(sorted(pending.values(), key=lambda s: s.id))
+        with runner.interrupts_stop_children():
+            interrupted = run_steps(
+                plan.steps,
+                self._execute,
+                self.report,
+                workers=MAX_PARALLEL_BUILDS,
+                failed_step=self._failed,
+                interrupted_round=self._interrupted,
+            )
         if interrupted is not None:
             raise Interrupted(
                 f"interrupted{interrupts.by(interrupted)}: in-flight builds were stopped and "
                 "removed; every live env and binding is as it was or as planned. Run "
                 "`reconcile plan` to see what is left."
             )
-        if self.report.failed:
-            step, message = self.report.failed[0]
-            others = len(self.report.failed) - 1
-            more = f" ({others} more step(s) failed)" if others else ""
-            raise ApplyFailed(f"{step.id} failed{more}: {message}")
         return self.report
+
+    def _failed(self, step: Step, interrupted: bool) -> None:
+        target = f"model {step.target}" if step.kind == "model" else step.target
+        # OSError: the terminal went away (SIGHUP); the report still says it, and the
+        # scheduling must go on to stop the other builds
+        with contextlib.suppress(OSError):
+            self.reporter.finished(target, False, "stopped" if interrupted else "failed")
+
+    def _interrupted(self) -> None:
+        self._cancel.set()
+        self._stop_children()
 
     def _stop_children(self) -> None:
         try:
@@ -167,7 +157,7 @@ class Applier:
 
     def _execute(self, step: Step) -> None:
         if self._cancel.is_set():
-            raise ApplyFailed("not started: an earlier step failed or apply was interrupted")
+            raise ApplyFailed("not started: apply was interrupted")
         faults.acting_on(step.target)
         match step.action:
             case "create" | "replace":
@@ -187,8 +177,12 @@ class Applier:
 
     def _build_and_switch(self, step: Step) -> None:
         target = self.targets[step.target]
+        if isinstance(target, PythonNotFound):
+            raise target  # found missing before anything was built: this env fails alone
         key = step.target
         self.store.refuse_foreign(key)  # before anything is built or created
+        if self._switched_back(step, target):
+            return
         faults.point("before_build")
         gen_id, gen_dir = self.store.new_generation(key)
         request = BuildRequest(
@@ -210,15 +204,43 @@ class Applier:
         except BaseException:
             self.store.delete_tree(gen_dir)
             raise
+        note = self._switch(key, gen_dir) + defects_note(defects)
+        done = ACTION_LOOKS[step.action].done
+        self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
+
+    def _switch(self, key: str, gen_dir: Path) -> str:
+        """Make ``gen_dir`` live, then prune; the end of the step's line ("" or what could
+        not be removed)."""
         previous = self.store.live_generation(key)
         self.store.switch(key, gen_dir)
         faults.point("after_switch")
         left = self._prune(key, previous)
         faults.point("after_prune")
-        note = f"; {len(left)} old generation(s) could not be removed" if left else ""
-        note += defects_note(defects)
-        done = ACTION_LOOKS[step.action].done
-        self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
+        return f"; {len(left)} old generation(s) could not be removed" if left else ""
+
+    def _switched_back(self, step: Step, target: EnvTarget) -> bool:
+        """Switch to the step's kept generation, which the plan found already built as the
+        manifest asks, once it passes the check a new build passes; False when the step has
+        none (or asks for a new build), or, having said why, when it fails that check."""
+        key, gen_id = step.target, step.switch_back
+        if gen_id is None or not may_switch_back(step.reasons):
+            return False
+        gen_dir = self.store.generations_dir(key) / gen_id
+        self.reporter.phase(key, f"checking kept generation {gen_id}")
+        request = dataclasses.replace(target.request_template, gen_dir=gen_dir)
+        baseline = receipt_baseline(self.root, os.path.realpath(gen_dir))
+        problems, _ = self._check(target, request, baseline)
+        if problems:
+            self.reporter.phase(
+                key,
+                f"kept generation {gen_id} failed its check ({problems_phrase(problems)}); "
+                "building a new one",
+            )
+            return False
+        self.reporter.phase(key, "switching")
+        note = self._switch(key, gen_dir)
+        self.reporter.finished(key, True, f"switched back to kept generation {gen_id}{note}")
+        return True
 
     def _build_verified(
         self, step: Step, target: EnvTarget, request: BuildRequest
@@ -262,7 +284,7 @@ class Applier:
         self.builder.create_venv(request)
         faults.point("after_venv")
         self._check_cancel(key)
-        count = len(target.lock.packages)
+        count = target.installs
         self.reporter.phase(key, f"installing {count} package{'s' if count != 1 else ''}")
         self.builder.sync(request, refresh)
         faults.point("after_sync")
@@ -274,29 +296,22 @@ class Applier:
         key = target.env_key
         self._check_cancel(key)
         self.reporter.phase(key, "verifying")
-        files = [
-            FileProblem("integrity", p.distribution, f"{p.category}: {p.path}", p.installed)
-            for p in self.verifier(request.gen_dir, target.verify_ignore, baseline)
-        ]
-        if files:
-            return files, ""
-        findings, version = self.inspect(target, request.gen_dir)
-        faults.point("after_verify")
-        return [FileProblem("health", f.reason, f.detail) for f in findings], version
+
+        def judge() -> tuple[tuple[Finding, ...], str]:
+            judged = self.inspect(target, request.gen_dir)
+            faults.point("after_verify")
+            return judged
+
+        return gate(self.verifier, judge, request.gen_dir, target.verify_ignore, baseline)
 
     def _check_cancel(self, key: str) -> None:
         if self._cancel.is_set():
-            raise ApplyFailed(
-                f"stopped building {key}: apply was interrupted or another step failed"
-            )
+            raise ApplyFailed(f"stopped building {key}: apply was interrupted")
 
     @staticmethod
     def _describe(key: str, problems: Sequence[FileProblem]) -> str:
-        first = problems[:5]
-        lines = "; ".join(f"{p.distribution}: {p.path}" for p in first)
-        more = f" and {len(problems) - len(first)} more" if len(problems) > len(first) else ""
         return (
-            f"the new generation of {key} failed verification ({lines}{more}); "
+            f"the new generation of {key} failed verification ({problems_phrase(problems)}); "
             "the live env is untouched"
         )
 
@@ -319,6 +334,7 @@ class Applier:
             "imports": list(self.loaded.manifest.envs[target.env_key].imports),
             "uv_version": self.uv_version,
             "link_mode": self.link_mode,
+            "link_mode_declared": self.loaded.manifest.settings.link_mode,
             "reconcile_version": __version__,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             # What was installed for RECORD rows that are wrong upstream: later checks of
@@ -339,11 +355,12 @@ class Applier:
             live = self.store.live_generation(key)
             protect = [previous] if previous is not None else []
             gens = self.store.owned_generations(key)
-            for old in collectable(gens, live, keep, protect):
+            broken = self.store.broken(gens)
+            for old in collectable(gens, live, keep, protect, broken):
                 failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
             folder = self.store.generations_dir(key)
-            failures.append((str(folder), _describe_error(error)))
+            failures.append((str(folder), describe_error(error)))
         self.report.removal_failures.extend(failures)
         return [path for path, _ in failures]
 
@@ -452,13 +469,3 @@ def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> dict[str, 
         if key not in adopted or key not in used:
             adopted[key] = applied_folder(loaded, key)
     return adopted
-
-
-def _describe_error(error: BaseException) -> str:
-    """One sentence for a failed step, whatever raised."""
-    if isinstance(error, ReconcileError):
-        return error.message
-    if isinstance(error, OSError):
-        where = f" ({error.filename})" if error.filename else ""
-        return f"{error.strerror or error}{where}"
-    return f"{type(error).__name__}: {error}"

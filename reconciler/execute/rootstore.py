@@ -7,11 +7,12 @@ fake in memory; ``RootStore`` delegates each operation to :mod:`reconciler.store
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.observe.adoption import delete_problem, folder_problem, protected
+from reconciler.platform import VenvLayout
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState, read_state, write_state
@@ -35,6 +36,10 @@ class ApplyStore(Protocol):
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         """The env's generations that reconcile handed out, oldest first."""
+
+    def broken(self, generations: Sequence[Generation]) -> frozenset[str]:
+        """The ids of those complete ``generations`` that can no longer start, told from
+        their structure alone (what the prune policy keeps last)."""
 
     def generations_dir(self, env_key: str) -> Path: ...
 
@@ -68,11 +73,13 @@ class ApplyStore(Protocol):
 
 class RootStore:
     """The real store of ``root``: :mod:`reconciler.store.generations` and ``bindings``,
-    through the platform's filesystem operations ``ops``."""
+    through the platform's filesystem operations ``ops``; its venvs are laid out as
+    ``venv``."""
 
-    def __init__(self, root: Path, ops: StoreOps) -> None:
+    def __init__(self, root: Path, ops: StoreOps, *, venv: VenvLayout) -> None:
         self.root = root
         self.ops = ops
+        self.venv = venv
 
     def refuse_foreign(self, env_key: str) -> None:
         generations.refuse_foreign(self.root, env_key, ops=self.ops)
@@ -90,6 +97,11 @@ class RootStore:
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return generations.owned(self.root, generations.list_generations(self.root, env_key))
+
+    def broken(self, generations: Sequence[Generation]) -> frozenset[str]:
+        from reconciler.observe.kept import broken
+
+        return broken(generations, venv=self.venv)
 
     def generations_dir(self, env_key: str) -> Path:
         return generations.generations_dir(self.root, env_key)

@@ -6,13 +6,20 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.markers import default_environment
 
 from reconciler.core.actions import BUILDS
-from reconciler.core.plan import Plan
+from reconciler.core.plan import Plan, Step
+from reconciler.errors import PythonNotFound
 from reconciler.execute.uv import BuildRequest
 from reconciler.platform import VenvLayout
 from reconciler.spec.lockfile import Lockfile
-from reconciler.spec.manifest import LoadedManifest
+from reconciler.spec.manifest import LoadedManifest, PythonDownloads
+
+if TYPE_CHECKING:
+    from reconciler.observe.pythons import Interpreter
 
 
 @dataclass(frozen=True)
@@ -27,22 +34,35 @@ class EnvTarget:
     imports: tuple[str, ...]
     verify_ignore: tuple[str, ...]
     request_template: BuildRequest
+    installs: int
+    """How many of the lockfile's pins install on this machine (see :func:`installed_here`)."""
 
 
-def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, EnvTarget]:
-    """Everything the create/replace steps need, found before anything is built: a missing
-    Python fails here, with nothing touched."""
-    from reconciler.execute.pythons import find_python
+Buildable = EnvTarget | PythonNotFound
+"""What a create/replace step builds from, or why it cannot be built (its Python is missing):
+that step fails when it runs, and the steps that do not depend on it still run."""
+
+
+def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict[str, Buildable]:
+    """Everything the create/replace steps need, found before anything is built. A missing
+    Python is that env's failure, not the apply's: the other envs are still built."""
     from reconciler.observe.inputs import fresh_locks
 
     manifest = loaded.manifest
-    keys = sorted(s.target for s in plan.steps if s.action in BUILDS)
+    builds = {s.target: s for s in plan.steps if s.action in BUILDS}
+    keys = sorted(builds)
     locks = fresh_locks(loaded, keys)
-    targets = {}
+    targets: dict[str, Buildable] = {}
     for key in keys:
         spec = manifest.envs[key]
         assert spec.python is not None  # the manifest guarantees python on managed envs
-        interpreter = find_python(spec.python, manifest.settings.python_downloads)
+        try:
+            interpreter = interpreter_for(
+                builds[key], spec.python, manifest.settings.python_downloads
+            )
+        except PythonNotFound as missing:
+            targets[key] = missing
+            continue
         template = BuildRequest(
             env_key=key,
             gen_dir=Path(),
@@ -62,8 +82,37 @@ def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict
             imports=spec.imports,
             verify_ignore=manifest.verify_ignore_for(key),
             request_template=template,
+            installs=installed_here(locks[key], interpreter.version),
         )
     return targets
+
+
+def installed_here(lock: Lockfile, python_version: str) -> int:
+    """How many of ``lock``'s pins install on this machine into an env of Python
+    ``python_version`` (X.Y.Z): a pin whose marker does not hold here is skipped (uv skips
+    ``colorama ; sys_platform == "win32"`` on Linux). The platform is this process's; the
+    Python version is the env's, not reconcile's own."""
+    major, minor, *_ = python_version.split(".")
+    env = {str(k): str(v) for k, v in default_environment().items()}
+    env.update(
+        python_version=f"{major}.{minor}",
+        python_full_version=python_version,
+        implementation_name="cpython",  # find_python accepts only CPython
+        platform_python_implementation="CPython",
+        implementation_version=python_version,
+    )
+    return sum(package.applies_to(env) for package in lock.packages)
+
+
+def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Interpreter:
+    """The interpreter to build ``step``'s env with (``python`` is the declared version). A
+    step the plan marked ``blocked`` fails at once with the plan's sentence: no second
+    search, and no download that the plan already knows cannot succeed."""
+    from reconciler.execute.pythons import find_python
+
+    if step.blocked is not None:
+        raise PythonNotFound(python, step.blocked)
+    return find_python(python, downloads, env=step.target)
 
 
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:

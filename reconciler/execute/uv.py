@@ -5,6 +5,7 @@ here, beside its timeout; commands are data first (shown under --verbose)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import uuid
 from collections.abc import Sequence
@@ -25,8 +26,6 @@ PURGE_TIMEOUT = 600.0
 """Seconds ``uv cache clean`` gets to drop packages from uv's cache."""
 VERSION_TIMEOUT = 60.0
 """Seconds ``uv --version`` gets to answer (for receipts)."""
-FIND_TIMEOUT = 15.0
-"""Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
 INSTALL_TIMEOUT = 60.0
 """Seconds ``uv python install`` gets: a download not finished by then is not coming."""
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -149,15 +148,6 @@ def purge_command(packages: Sequence[str]) -> Command:
     )
 
 
-def python_find_command(uv: str, version: str) -> Command:
-    """Find an installed CPython of ``version``, never downloading one."""
-    return Command(
-        (uv, "python", "find", "--system", "--no-project", version),
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-        timeout=FIND_TIMEOUT,
-    )
-
-
 def python_install_command(uv: str, version: str) -> Command:
     """Download and install CPython ``version`` (only where the manifest allows downloads)."""
     return Command(
@@ -167,11 +157,48 @@ def python_install_command(uv: str, version: str) -> Command:
     )
 
 
+_UNREACHABLE = (
+    "failed to fetch",
+    "error sending request",
+    "dns error",
+    "connection refused",
+    "could not connect",
+    "network is unreachable",
+    "operation timed out",
+)
+_URL = re.compile(r"https?://[^\s`'\")]+")
+
+
+def unreachable_index(stderr: str, doing: str) -> str | None:
+    """One sentence when uv's ``stderr`` says a package source could not be reached (uv
+    prints the request that failed, then one ``cause:`` line per layer down to the socket's
+    error): the URL and the last cause. ``doing`` is what uv was at ("locking tools");
+    None when uv failed for another reason."""
+    text = stderr.strip()
+    if not any(marker in text.lower() for marker in _UNREACHABLE):
+        return None
+    causes = [
+        line.strip().removeprefix("error:").removeprefix("cause:").strip()
+        for line in text.splitlines()
+        if line.strip()
+    ]
+    root = re.sub(r" \(os error \d+\)$", "", causes[-1])
+    url = _URL.search(text)
+    why = f"{url.group(0)}: {root}" if url is not None and url.group(0) not in root else root
+    return (
+        f"cannot reach the package index while {doing} ({why}): check the network and the "
+        "sources in envs.toml."
+    )
+
+
 def _run_checked(command: Command, env_key: str, what: str) -> None:
     result = attempt(command)
     if isinstance(result, Unfinished):
         program = "" if result.timeout is not None else f" ({result.program})"
         raise BuildError(f"{what} for {env_key} {result.why()}{program}.")
+    unreachable = None if result.ok else unreachable_index(result.stderr, f"{what} for {env_key}")
+    if unreachable is not None:
+        raise BuildError(unreachable)
     if not result.ok:
         lines = [ln.removeprefix("error: ") for ln in result.stderr.strip().splitlines() if ln]
         detail = "\n  ".join(lines[:10]) or f"exit code {result.returncode}"

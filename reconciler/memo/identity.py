@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reconciler.files import racy, write_atomic
+from reconciler.memo.stamps import Identity as Identity
+from reconciler.memo.stamps import identity as identity
+from reconciler.memo.stamps import unchanged as unchanged
 from reconciler.store import layout
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what the memos save
@@ -29,29 +31,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from reconciler.platform import VenvLayout
-
-
-Identity = tuple[int, ...]
-
-
-def _fields(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def identity(path: str) -> Identity | None:
-    """The ``lstat`` identity of ``path`` (device, inode, mode, size, mtime_ns, ctime_ns);
-    for a symlink, followed by the identity of what it leads to (a manifest or lockfile may be
-    a link to a file edited in place), or -1 when that is gone."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISLNK(st.st_mode):
-        return _fields(st)
-    try:
-        return _fields(st) + _fields(Path(path).stat())
-    except OSError:
-        return (*_fields(st), -1)
 
 
 def source_paths() -> list[str]:
@@ -66,15 +45,6 @@ def tool_paths() -> list[str]:
     come from (installing or upgrading a dependency such as rich changes their entries)."""
     paths = [*source_paths(), os.path.realpath(sys.executable)]
     return paths + [entry for entry in sys.path if entry and Path(entry).is_dir()]
-
-
-def unchanged(inputs: Iterable[Sequence[Any]]) -> bool:
-    """Whether every ``[path, identity]`` pair that :func:`identities` gave still holds."""
-    for path, known in inputs:
-        now = identity(path)
-        if (None if now is None else list(now)) != known:
-            return False
-    return True
 
 
 def identities(paths: Iterable[str], started_ns: int) -> list[list[Any]] | None:

@@ -1,8 +1,10 @@
 """IO: replay a plan whose every input is unchanged, before any heavy import.
 
 A plan is a function of files: the manifest, the lockfiles, the applied state, the root's
-entries, and every file of every env it observed (pyvenv.cfg, interpreters, activation
-scripts, receipts, dist-info folders, and each file RECORD lists). After a plan is computed,
+entries, every file of every env it observed (pyvenv.cfg, interpreters, activation
+scripts, receipts, dist-info folders, and each file RECORD lists), and, for an env it builds,
+the folders searched for its Python (observe.pythons.lookup_paths: installing or removing one
+changes their entries) and the interpreter found. After a plan is computed,
 the ``lstat`` identity of each of those paths (device, inode, mode, size, mtime and ctime in
 nanoseconds, or "absent") is stored with the plan's output under
 ``<root>/.cache/plans/``. The next `plan` with the same arguments stats the same paths; when
@@ -51,6 +53,9 @@ KEEP = 16
 
 DISABLE_ENV = "RECONCILE_NO_PLAN_CACHE"
 _KEY_ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "TTY_COMPATIBLE")
+# Where observe.pythons looks for the Python of an env a plan builds: another PATH may find
+# another interpreter (the folders themselves are inputs of such a plan).
+_PYTHON_ENV = ("PATH", "PYENV_ROOT", "UV_PYTHON_INSTALL_DIR", "XDG_DATA_HOME", "HOME", "APPDATA")
 
 
 def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
@@ -65,7 +70,7 @@ def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
         "python": sys.version,
         "tty": tty,
         "size": list(size) if size else None,
-        "env": {k: os.environ.get(k) for k in _KEY_ENV},
+        "env": {k: os.environ.get(k) for k in _KEY_ENV + _PYTHON_ENV},
         "tool": str(Path(__file__).resolve().parent),  # another copy never replays this one's
         "reconcile": {k: v for k, v in sorted(os.environ.items()) if k.startswith("RECONCILE_")},
     }

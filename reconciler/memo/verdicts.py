@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
 from reconciler.memo.identity import identities, source_paths, unchanged, write_memo
@@ -49,6 +50,22 @@ def memo_file(
 
 def recall(memo: Path) -> tuple[str | None] | None:
     """``(verdict,)`` when the memo exists and none of its inputs changed, else ``None``."""
+    document = _standing(memo)
+    return None if document is None else (document["problem"],)
+
+
+def standing_inputs(memo: Path) -> list[Any] | None:
+    """The ``[path, identity]`` inputs of a verdict of no problem that still holds, for an
+    answer drawn from it (``memo.resolution``); ``None`` when there is none."""
+    document = _standing(memo)
+    if document is None or document["problem"] is not None:
+        return None
+    inputs: list[Any] = document["inputs"]
+    return inputs
+
+
+def _standing(memo: Path) -> dict[str, Any] | None:
+    """The memo's document when it exists and none of its inputs changed."""
     try:
         document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
@@ -60,7 +77,7 @@ def recall(memo: Path) -> tuple[str | None] | None:
             return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return (problem,)
+    return document if isinstance(document, dict) else None
 
 
 def remember(memo: Path, paths: Iterable[str], problem: str | None, started_ns: int) -> bool:

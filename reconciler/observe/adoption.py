@@ -7,7 +7,9 @@ verifies it but never builds, replaces or deletes it, unless the manifest marks 
 Bad adopt paths are manifest errors at plan time, each naming the line: a path that does
 not exist, is not a venv (no ``pyvenv.cfg``), lies inside the root (the root is reconcile's
 own), or is the same folder as another env's. A folder marked for deletion must also be a
-real folder, not a link: removal never goes through a link.
+real folder, not a link: removal never goes through a link. A venv that was adopted and
+applied at that very folder, and has since broken or vanished, is reality, not a manifest
+error: plan warns of it (``core.plan``) and verify reports it; the other rules still hold.
 """
 
 from __future__ import annotations
@@ -30,21 +32,27 @@ def _real(path: Path) -> Path:
 
 
 def folder_problem(
-    path: Path, root: Path, *, doomed: bool, keep: Sequence[tuple[str, Path]] = ()
+    path: Path,
+    root: Path,
+    *,
+    doomed: bool,
+    keep: Sequence[tuple[str, Path]] = (),
+    applied: bool = False,
 ) -> str | None:
     """Why ``path`` cannot be adopted (or deleted, when ``doomed``); ``None`` when it can.
     A folder to delete must not hold any of ``keep`` ((what, path): the manifest's folder,
-    the lockfiles). A path that cannot even be looked at is a problem too, never an
-    exception."""
+    the lockfiles). ``applied``: the env was adopted and applied at this folder, so a folder
+    that is gone or no longer a venv is no problem of the path (see :func:`broken_ok`). A
+    path that cannot even be looked at is a problem too, never an exception."""
     try:
-        return _folder_problem(path, root, doomed, keep)
+        return _folder_problem(path, root, doomed, keep, applied)
     except (OSError, ValueError) as exc:  # too long, a NUL byte, permission denied, ...
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"{display_path(path)} cannot be looked at ({why}); fix the path or its permissions"
 
 
 def _folder_problem(
-    path: Path, root: Path, doomed: bool, keep: Sequence[tuple[str, Path]]
+    path: Path, root: Path, doomed: bool, keep: Sequence[tuple[str, Path]], applied: bool
 ) -> str | None:
     shown = display_path(path)
     if doomed and path.is_symlink():
@@ -52,15 +60,11 @@ def _folder_problem(
             f"{shown} is a link; reconcile never deletes through a link: remove the link "
             "yourself, or drop delete = true"
         )
-    if not path.exists():
-        if doomed:
-            return None  # already gone: nothing to delete
-        return (
-            f"{shown} does not exist; fix the path, or remove the env from the manifest to "
-            "forget it"
-        )
-    if not path.is_dir() or not (path / "pyvenv.cfg").is_file():
-        return f"{shown} is not a venv (no pyvenv.cfg in it); adopt the venv's own folder"
+    if doomed and not path.exists():
+        return None  # already gone: nothing to delete
+    why = None if broken_ok(doomed=doomed, applied=applied) else _not_a_venv(path)
+    if why is not None:
+        return why
     if not doomed:
         why = pathsep_problem(path, "the folder")
         if why is not None:
@@ -81,8 +85,38 @@ def _folder_problem(
     return None
 
 
-def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
-    """Every bad adopt path of the manifest, each with its line and key path."""
+def _not_a_venv(path: Path) -> str | None:
+    """Why the folder at ``path`` is no venv (gone, a file, no ``pyvenv.cfg``); ``None`` when
+    it is one."""
+    shown = display_path(path)
+    if not path.exists():
+        return (
+            f"{shown} does not exist; fix the path, or remove the env from the manifest to "
+            "forget it"
+        )
+    if not path.is_dir() or not (path / "pyvenv.cfg").is_file():
+        return f"{shown} is not a venv (no pyvenv.cfg in it); adopt the venv's own folder"
+    return None
+
+
+def broken_ok(*, doomed: bool, applied: bool) -> bool:
+    """Whether an adopted env's folder may be gone or no longer a venv without that being a
+    manifest error: when apply adopted it at this very folder (``applied``) and it is not
+    marked for deletion. A typo in a new adopt path stays an error; a venv that broke after
+    it was applied is reality, for plan to warn of and verify to report."""
+    return applied and not doomed
+
+
+def was_applied(loaded: LoadedManifest, env_key: str, applied: Mapping[str, str]) -> bool:
+    """Whether the applied state (``applied``: adopted env -> folder) records ``env_key``
+    adopted at the folder the manifest now names."""
+    return applied.get(env_key) == applied_folder(loaded, env_key)
+
+
+def adopt_problems(loaded: LoadedManifest, applied: Mapping[str, str]) -> list[Problem]:
+    """Every bad adopt path of the manifest, each with its line and key path. ``applied``
+    (the applied state's adopted env -> folder) tells the venvs adopted before, which may
+    have broken since (:func:`broken_ok`)."""
     lines = key_lines(loaded.text)
     problems: list[Problem] = []
     seen: dict[Path, str] = {}
@@ -91,7 +125,8 @@ def adopt_problems(loaded: LoadedManifest) -> list[Problem]:
         if not spec.adopted:
             continue
         path = loaded.adopt_path(key)
-        why = folder_problem(path, loaded.root, doomed=spec.delete, keep=keep)
+        before = was_applied(loaded, key, applied)
+        why = folder_problem(path, loaded.root, doomed=spec.delete, keep=keep, applied=before)
         real = _real(path) if why is None else None
         if real is not None:
             why = _clash(display_path(path), real, seen)
@@ -119,7 +154,7 @@ def delete_problem(loaded: LoadedManifest, env_key: str, applied: Mapping[str, s
     try:
         if not os.path.lexists(folder):
             return None
-        if applied.get(env_key) != applied_folder(loaded, env_key):
+        if not was_applied(loaded, env_key, applied):
             return (
                 f"{shown} was never applied as adopted env {env_key} at this folder, so "
                 "reconcile will not delete it: apply the env adopted first (without delete = "
@@ -176,8 +211,9 @@ def _clash(shown: str, real: Path, seen: dict[Path, str]) -> str | None:
     return None
 
 
-def check_adopted(loaded: LoadedManifest) -> None:
-    """Raise one :class:`ManifestError` listing every bad adopt path, if any."""
-    problems = adopt_problems(loaded)
+def check_adopted(loaded: LoadedManifest, applied: Mapping[str, str]) -> None:
+    """Raise one :class:`ManifestError` listing every bad adopt path, if any (``applied``: the
+    applied state's adopted env -> folder)."""
+    problems = adopt_problems(loaded, applied)
     if problems:
         raise ManifestError(display_path(loaded.path), problems)

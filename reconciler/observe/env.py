@@ -61,9 +61,15 @@ env = {
 failures = {}
 for name in json.loads(sys.argv[1]):
     try:
-        importlib.import_module(name)
+        spec = importlib.import_module(name).__spec__
     except BaseException as exc:
         failures[name] = (type(exc).__name__ + ": " + str(exc)).splitlines()[0][:300]
+        continue
+    # a package whose __init__.py is gone still imports, as a namespace package
+    if spec is not None and spec.submodule_search_locations is not None and (
+        spec.origin in (None, "namespace")
+    ):
+        failures[name] = name + " imports as a namespace package: its __init__.py is missing"
 sys.stdout.write("\n@@reconcile-probe@@" + json.dumps(
     {"version": fmt(sys.version_info), "marker_env": env, "failures": failures}))
 """

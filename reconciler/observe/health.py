@@ -43,7 +43,8 @@ def observe_health(
     health = {}
     for key, fact in facts.items():
         spec = loaded.manifest.envs[key]
-        expect = Expectation(python=spec.python, lock=lock_of(key), managed=not spec.adopted)
+        link_mode = None if spec.adopted else loaded.manifest.settings.link_mode
+        expect = Expectation(spec.python, lock_of(key), not spec.adopted, link_mode)
         health[key] = assess(fact, expect, integrity.get(key))
     return Observation(facts, integrity, health)
 

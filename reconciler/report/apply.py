@@ -1,16 +1,57 @@
-"""Pure: the lines that close an apply: what was done, and what could not be removed."""
+"""Pure: the lines that close an apply: what was done, what failed and what was skipped
+because of it, and what could not be removed."""
 
 from __future__ import annotations
 
 from reconciler.core.actions import ACTION_LOOKS, ACTIONS
-from reconciler.core.outcome import ApplyReport
+from reconciler.core.outcome import ApplyReport, target_label
 
 
 def apply_summary(report: ApplyReport) -> str:
-    """``Apply complete: 2 created, 2 rebound.``: the steps done, per action."""
+    """``Apply complete: 2 created, 2 rebound.``, or when a step failed, what failed, what was
+    skipped because of it and what was done: ``Apply failed: 1 failed (env x), 1 skipped
+    (model m: it depends on env x), 1 done (1 created). ...``."""
     counts = {a: sum(1 for s in report.done if s.action == a) for a in ACTIONS}
-    summary = ", ".join(f"{n} {ACTION_LOOKS[a].done}" for a, n in counts.items() if n)
-    return f"Apply complete: {summary or 'nothing to do'}."
+    done = ", ".join(f"{n} {ACTION_LOOKS[a].done}" for a, n in counts.items() if n)
+    if not report.failed and not report.skipped:
+        return f"Apply complete: {done or 'nothing to do'}."
+    failed = sorted(target_label(step) for step, _ in report.failed)
+    parts = [f"{len(failed)} failed ({', '.join(failed)})"]
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped ({_skipped(report)})")
+    parts.append(f"{len(report.done)} done ({done})" if done else "nothing done")
+    return (
+        f"Apply failed: {', '.join(parts)}. Fix what failed and apply again: "
+        "`reconcile plan` shows what is left."
+    )
+
+
+def _skipped(report: ApplyReport) -> str:
+    """The skipped steps, grouped by the failure they depend on."""
+    by_cause: dict[str, list[str]] = {}
+    for step, cause in report.skipped:
+        by_cause.setdefault(cause, []).append(target_label(step))
+    groups = []
+    for cause, labels in sorted(by_cause.items()):
+        names = ", ".join(sorted(labels))
+        if not cause:
+            groups.append(f"{names}: not started")
+        else:
+            depends = "it depends" if len(labels) == 1 else "they depend"
+            groups.append(f"{names}: {depends} on {cause}")
+    return "; ".join(groups)
+
+
+def failure_lines(report: ApplyReport) -> list[str]:
+    """One ``error:`` line per failed step (for stderr): its target and why, in step order. A
+    cause that already names the target (``env x needs Python 3.14, ...``) is said as it is."""
+    lines = []
+    for step, why in sorted(report.failed, key=lambda failure: failure[0].id):
+        label = target_label(step)
+        lines.append(
+            f"error: {why}" if why.startswith(f"{label} ") else f"error: {label} failed: {why}"
+        )
+    return lines
 
 
 def removal_warnings(report: ApplyReport) -> list[str]:

@@ -25,9 +25,15 @@ def _step(step: Step) -> dict[str, Any]:
     if step.kind == "env":
         doc["python"] = step.python
         doc["packages"] = step.packages
+        if step.switch_back is not None:
+            doc["switch_back"] = step.switch_back
     else:
         doc["from_env"] = step.from_env
         doc["to_env"] = step.to_env
+    if step.python_download is not None:
+        doc["python_download"] = step.python_download
+    if step.blocked is not None:
+        doc["blocked"] = step.blocked
     if step.changes:
         doc["changes"] = [
             {"package": c.name, "old": c.old, "new": c.new, "change": c.change}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,8 @@ def _headline(step: Mapping[str, Any]) -> str:
     if step["kind"] == "env":
         facts = []
         if step.get("python"):
-            facts.append(f"python {step['python']}")
+            missing = " (missing: see the warning)" if step.get("blocked") else ""
+            facts.append(f"python {step['python']}{missing}")
         if step.get("packages") is not None:
             count = step["packages"]
             facts.append(f"{count} package" if count == 1 else f"{count} packages")
@@ -55,6 +57,22 @@ def _change_line(change: Mapping[str, Any]) -> str:
     if change["old"] == change["new"]:
         return f"{symbol} {change['package']} {change['new']} (new hashes or markers)"
     return f"{symbol} {change['package']} {change['old']} -> {change['new']}"
+
+
+WARNING_WIDTH = 100
+"""Columns a warning is wrapped at in text (JSON and markdown keep each one a single line)."""
+
+
+def _wrapped(warning: str) -> str:
+    """``Warning: ...`` wrapped at :data:`WARNING_WIDTH`, paths never broken."""
+    return textwrap.fill(
+        warning,
+        WARNING_WIDTH,
+        initial_indent="Warning: ",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def render_text(doc: Mapping[str, Any]) -> Text:
@@ -83,7 +101,7 @@ def render_text(doc: Mapping[str, Any]) -> Text:
                 out.append(f"      after: {', '.join(step['depends_on'])}\n", style="dim")
     for index, warning in enumerate(doc["warnings"]):
         gap = "\n" if steps or index else ""
-        out.append(f"{gap}Warning: {warning}\n", style="yellow")
+        out.append(f"{gap}{_wrapped(warning)}\n", style="yellow")
     gap = "\n" if steps or doc["warnings"] else ""
     if steps:
         out.append(gap + summary_line(doc["summary"]) + "\n", style="bold")

@@ -63,8 +63,8 @@ def _linked_warning(check: EnvCheck, report: VerifyReport) -> str | None:
         )
     return (
         f'{check.env_key}: {files} although link_mode is "{check.link_mode}": '
-        f"{LINKED_FILES_HINT}; rebuild it with `reconcile apply` after a manifest change, "
-        "or check how it was made."
+        f"{LINKED_FILES_HINT}; `reconcile apply --replace {check.env_key}` rebuilds it with "
+        "files of its own."
     )
 
 

@@ -146,14 +146,18 @@ never a finding. A matching file that is missing or unreadable is still a findin
 `adopt` is a path to an existing venv, relative to envs.toml or absolute. `plan` and `apply`
 refuse to start (exit 1, each problem with its line) when an adopted path
 
-- does not exist,
-- is not a venv (no `pyvenv.cfg` in it),
+- does not exist, or is not a venv (no `pyvenv.cfg` in it), unless `apply` already adopted
+  the env at that very folder (see below),
 - is inside the root, or holds it (the root is where reconcile keeps what it builds), or
 - is the same folder as another env's (declare a venv once and bind several models to it), or
 - holds `:` (`;` on Windows), the separator of PATH.
 
 An adopted env is never rebuilt: a problem in it is a warning in the plan and a finding in
-`verify`, with the advice to move its models to a managed env. Adopted folders may not nest
+`verify`, with the advice to move its models to a managed env. A venv that `apply` adopted
+and that has since broken or vanished (its folder moved away, its `pyvenv.cfg` deleted) is
+such a problem too, not a manifest error: `plan` warns of it and plans every other env,
+`apply` heals every other env, and its models run on their fallback until the venv is fixed
+or recreated, or the manifest changes. Adopted folders may not nest
 (one inside another's). Changing an `adopt` path is a `rebind` (reason `adopt_path_changed`)
 of each model that uses the env: `which` keeps handing out the old folder until it is
 applied.

@@ -216,7 +216,12 @@ class Settings(BaseModel):
         "auto", description="How files reach an env: auto (reflink or copy), copy, clone, hardlink."
     )
     python_downloads: PythonDownloads = Field(
-        "automatic", description="Whether uv may download a missing Python (passed to uv)."
+        "automatic",
+        description=(
+            "Whether uv may download a Python that is not installed: automatic (apply "
+            "downloads it, if uv has a download for this machine), manual or never (`plan` "
+            "warns naming the env, and apply fails that env without building it)."
+        ),
     )
     verify_ignore: tuple[Glob, ...] = Field(
         (), description="Globs (relative to site-packages) whose content may differ from RECORD."
@@ -234,11 +239,17 @@ class EnvSpec(BaseModel):
     )
     requirements: tuple[RequirementStr, ...] = Field(
         (),
-        description="PEP 508 requirements, pinned; a direct reference to a local file "
-        "(`name @ file:...`) must stay inside the manifest's folder.",
+        description="PEP 508 requirements, ranges (`numpy>=1.26,<2`) or exact pins "
+        "(`numpy==1.26.4`); `reconcile lock` pins every package in the lockfile, and apply "
+        "installs exactly that. A direct reference to a local file (`name @ file:...`) must "
+        "stay inside the manifest's folder.",
     )
     imports: tuple[ModuleName, ...] = Field(
-        (), description="Health probe: these modules must import."
+        (),
+        description="Health probe: these modules must import, each as a regular module or "
+        "package. A package whose `__init__.py` is missing imports as a namespace package and "
+        "fails the probe; for a namespace package on purpose, name a module in it "
+        "(`google.protobuf`, not `google`).",
     )
     adopt: PathStr | None = Field(
         None, description="Path of an existing venv: probed and verified, never rebuilt."

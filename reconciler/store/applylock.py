@@ -32,7 +32,7 @@ from filelock import Timeout as FileLockTimeout
 
 from reconciler import faults, interrupts
 from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
-from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes, write_atomic
 from reconciler.store import folders, layout
 
 LOCK_INFO = ".lock.info"
@@ -250,7 +250,7 @@ class ApplyLock:
         holder = read_holder(self.root)
         who = holder.describe() if holder is not None else "holder unknown"
         return (
-            f"another reconcile holds {lock_path(self.root)} ({who}); "
+            f"another reconcile holds {display_path(lock_path(self.root))} ({who}); "
             f"waited {_seconds(self.timeout)} s: try again later or pass --lock-timeout SECONDS."
         )
 

@@ -4,7 +4,8 @@
 <root>/.generations/<env_key>/<gen_id>/   one generation, a complete venv
 <root>/.generations/<env_key>/<gen_id>/reconcile-receipt.json
 <root>/.state/bindings.json               applied model -> env bindings
-<root>/.cache/                            hash cache and stored plans (safe to delete)
+<root>/.cache/                            hashes, plans, health verdicts, verify's memo
+                                          (safe to delete; see docs/apply.md)
 <root>/.trash/                            removals in progress
 <root>/.lock                              the apply lock
 """
