@@ -25,6 +25,10 @@ Measured in the same run, median of ``--repeat`` rounds, the order rotating each
   is trusted from its unchanged stat identity. Its peer is a bare stat walk: a process that
   parses every RECORD with ``csv`` and ``os.stat``s every row's file. Target: <= 2x the stat
   walk.
+- the daily check without a root: the same cached ``reconcile verify`` of a manifest that only
+  adopts the env and was never applied (no root folder: the hash cache and the manifest memo
+  live in the user's cache folder, here ``$RECONCILE_CACHE_DIR`` in the temp folder), and
+  ``reconcile verify PATH`` of the env with no manifest at all. Same peer, same target.
 - the engine alone, for the breakdown: a bare ``python -c`` process that loads the hash
   cache, calls ``verify_env`` and saves the cache (no CLI, no manifest, no output), with its
   phases timed inside.
@@ -327,6 +331,27 @@ def main() -> None:
         _wait_past_racy_window(project)
         _run([*engine, "deep"], "cache-warming verify", children)
         _run([*command, "--deep", "-q"], "cache-warming verify", children)
+        # the daily check with no root: an adopt-only manifest never applied, and a bare path
+        adopt_only = folder / "adopt-only"
+        shutil.rmtree(adopt_only, ignore_errors=True)
+        adopt_only.mkdir()
+        (adopt_only / "envs.toml").write_text(
+            f"[envs.ml]\nadopt = {json.dumps(str(env))}\n", encoding="utf-8"
+        )
+        shutil.rmtree(folder / "user-cache", ignore_errors=True)
+        rootless = {**children, "RECONCILE_CACHE_DIR": str(folder / "user-cache")}
+        no_root = [*python, "-c", _COMMAND, "verify", "--manifest", str(adopt_only / "envs.toml")]
+        by_path = [*python, "-c", _COMMAND, "verify", str(env)]
+        _wait_past_racy_window(adopt_only)
+        _run([*no_root, "--deep", "-q"], "cache-warming verify without a root", rootless)
+        for argv in (no_root, by_path):
+            counts = json.loads(_run([*argv, "--format", "json"], "cached verify", rootless))
+            if counts["envs"][0]["files_hashed"] or not counts["envs"][0]["files_cached"]:
+                raise _fail(f"the user's cache is not warm after warming it: {argv[-1]}")
+        if (adopt_only / ".envs").exists() or not list(
+            (folder / "user-cache" / "verify").glob("*.json")
+        ):
+            raise _fail("verify without a root made a root, or kept no manifest memo")
         warm = _child_result(_run([*engine, "cached"], "cached verify", children))
         report = json.loads(_run([*command, "--format", "json"], "cached verify", children))
         counts = report["envs"][0]
@@ -354,6 +379,10 @@ def main() -> None:
 
         sides["verify --deep"] = lambda: _timed_process([*command, "--deep", "-q"], children)[0]
         sides["verify (cache warm)"] = lambda: _timed_process([*command, "-q"], children)[0]
+        sides["verify, no root (cache warm)"] = lambda: _timed_process([*no_root, "-q"], rootless)[
+            0
+        ]
+        sides["verify PATH (cache warm)"] = lambda: _timed_process([*by_path, "-q"], rootless)[0]
         sides["engine --deep"] = engine_deep
         sides["engine (cache warm)"] = engine_cached
         sides["bare stat walk"] = lambda: _timed_process(
@@ -391,6 +420,8 @@ def main() -> None:
     floor = (total / rate + median["read only (in-process)"]) / cores
     deep_ratio = median["verify --deep"] / limit
     cached_ratio = median["verify (cache warm)"] / median["bare stat walk"]
+    rootless_ratio = median["verify, no root (cache warm)"] / median["bare stat walk"]
+    path_ratio = median["verify PATH (cache warm)"] / median["bare stat walk"]
     last_deep = deep_runs[-1]
     inner = {
         key: statistics.median(r[key] for r in deep_runs) for key in ("import", "load", "verify")
@@ -438,6 +469,14 @@ def main() -> None:
         f"{cached_ratio:5.2f}x the stat walk (target <= {CACHED_TARGET}x); "
         f"cpu {cpu['verify (cache warm)']:.2f} s"
     )
+    for name, ratio in (
+        ("verify, no root (cache warm)", rootless_ratio),
+        ("verify PATH (cache warm)", path_ratio),
+    ):
+        print(
+            f"  reconcile {name + ':':28}{median[name]:6.2f} s  {ratio:5.2f}x the stat walk "
+            f"(target <= {CACHED_TARGET}x); cpu {cpu[name]:.2f} s"
+        )
     print(
         f"    the engine alone:             {median['engine (cache warm)']:8.2f} s  "
         f"{median['engine (cache warm)'] / median['bare stat walk']:5.2f}x the stat walk; "
@@ -469,6 +508,12 @@ def main() -> None:
     for label, ratio, target in (
         ("reconcile verify --deep vs physical limit", deep_ratio, DEEP_TARGET),
         ("reconcile verify (cache warm) vs bare stat walk", cached_ratio, CACHED_TARGET),
+        (
+            "reconcile verify, adopt-only manifest, no root (cache warm) vs bare stat walk",
+            rootless_ratio,
+            CACHED_TARGET,
+        ),
+        ("reconcile verify PATH (cache warm) vs bare stat walk", path_ratio, CACHED_TARGET),
     ):
         verdict = "PASS" if ratio <= target else "FAIL"
         print(f"{verdict}: {label}: {ratio:.2f}x (target <= {target}x)")

@@ -58,12 +58,15 @@ def _checked(made: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any
 
 @pytest.fixture(autouse=True)
 def _isolated_uv(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A private uv cache (a corrupted hardlinked file must not poison the machine's cache)."""
+    """A private uv cache (a corrupted hardlinked file must not poison the machine's cache),
+    and a private reconcile cache."""
     cache_dir = tmp_path_factory.getbasetemp() / "uv-cache"
     monkeypatch.setenv("UV_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("UV_NO_CONFIG", "1")
     monkeypatch.setenv("NO_COLOR", "1")
+    # the user's cache folder (envs without a root): one per test, never the machine's
+    monkeypatch.setenv("RECONCILE_CACHE_DIR", str(tmp_path_factory.mktemp("reconcile-cache")))
     for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "VIRTUAL_ENV"):
         monkeypatch.delenv(name, raising=False)
 

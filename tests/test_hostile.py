@@ -166,8 +166,10 @@ class World:
         return self.project / "envs.toml"
 
     def writable(self, root: Path | None, adopted: Path | None) -> tuple[Path, ...]:
-        """Where a command may write: the project, the root, the uv cache, the adopted venv."""
-        folders = [self.project.resolve(), self.cache.resolve()]
+        """Where a command may write: the project, the root, the uv cache, the adopted venv,
+        and the user's cache folder (where envs with no root keep their hash cache)."""
+        user_cache = Path(os.environ["RECONCILE_CACHE_DIR"])  # tests/conftest.py sets it
+        folders = [self.project.resolve(), self.cache.resolve(), user_cache.resolve()]
         folders += [p for p in (root, adopted) if p is not None]
         return tuple(folders)
 

@@ -155,12 +155,17 @@ def test_a_damaged_memo_is_ignored_and_replaced(verify: Verify) -> None:
     assert verify("--format", "json")[3] == "memo"
 
 
-def test_without_a_root_verify_remembers_nothing_and_creates_nothing(verify: Verify) -> None:
+def test_without_a_root_the_memo_is_kept_in_the_users_cache_and_no_root_is_created(
+    verify: Verify,
+) -> None:
     (verify.folder / ".envs").rmdir()
     runs = [verify()[3] for _ in range(2)]
 
-    assert runs == ["validated", "validated"]
+    assert runs == ["validated", "memo"]
     assert not (verify.folder / ".envs").exists()
+    user_cache = Path(os.environ["RECONCILE_CACHE_DIR"])
+    assert len(list((user_cache / "verify").glob("*.json"))) == 1
+    assert (user_cache / "verify").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_scope_survives_its_plain_form_and_anything_else_is_refused() -> None:

@@ -35,6 +35,7 @@ LOW_LEVEL = {
     "execute/uv.py": "reflink copies are probed on Linux only",
     "store/applylock.py": "whether a lock holder's pid still runs (no os.kill(pid, 0) there)",
     "observe/pythons.py": "where interpreters are installed (pyenv, Homebrew, the py launcher)",
+    "store/cachedir.py": "where a user's caches live (XDG, ~/Library/Caches, %LOCALAPPDATA%)",
 }
 """Platform-specific low-level code that reads ``sys.platform`` or ``os.name`` for a reason
 of its own, never to pick the venv layout or the store's operations."""

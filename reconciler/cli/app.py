@@ -73,9 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         parents=[shared],
-        help="check every installed file of managed and adopted envs against its RECORD",
+        help="check every installed file of managed and adopted envs, or of any venv, against "
+        "its RECORD",
     )
-    verify.add_argument("envs", nargs="*", metavar="ENV", help="envs to check (default: all)")
+    verify.add_argument(
+        "envs",
+        nargs="*",
+        metavar="ENV|PATH",
+        help="envs to check (default: all), or venv folders by path (with / or a leading .), "
+        "which need no manifest",
+    )
     verify.add_argument("--deep", action="store_true", help=_DEEP_HELP)
     verify.add_argument("--format", choices=("text", "json"), default="text")
 

@@ -100,7 +100,9 @@ class EnvHealth:
         return tuple(sorted({f.reason for f in self.findings}))
 
 
-EnvKind = Literal["managed", "adopted"]
+EnvKind = Literal["managed", "adopted", "folder"]
+"""A declared env built by reconcile or adopted by the manifest, or a venv folder named by its
+path on the command line (`verify PATH`), checked without a manifest."""
 
 
 @dataclass(frozen=True)

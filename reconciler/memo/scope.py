@@ -4,7 +4,8 @@ Validating envs.toml means importing pydantic and building its models: ~150 ms, 
 cached `verify` of a 20,000-file env spends on the env itself. What `verify` takes from the
 manifest (``observe.integrity.VerifyScope``: the root, each env's path, ``verify_ignore`` and link
 mode) is a function of the manifest's bytes, its path, ``--root`` and reconcile's own code.
-So after a full load the scope is stored under ``<root>/.cache/verify/`` with the ``lstat``
+So after a full load the scope is stored under ``<root>/.cache/verify/`` (while there is no
+root folder, under ``verify/`` in the user's cache folder) with the ``lstat``
 identity of the manifest and of reconcile's sources and imports (``identity.tool_paths``),
 and the next `verify` with the same manifest path and ``--root`` takes it from there while
 none of them changed. The racy rule is memo.identity's: nothing is stored while the manifest is
@@ -22,10 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.files import CACHE_LIMIT, is_dir, read_regular_bytes
 from reconciler.memo import identity, replay
 from reconciler.observe.integrity import VerifyScope
-from reconciler.store.cachedir import cache_folder
+from reconciler.store.cachedir import cache_folder, user_cache_folder
 
 FORMAT = 1
 KEEP = 8
@@ -44,15 +45,16 @@ def _key(manifest: Path, root_override: Path | None) -> str:
 
 
 def _memo_file(manifest: Path, root_override: Path | None) -> tuple[Path, Path] | None:
-    """The root and where the scope for this manifest and ``--root`` is kept under it;
-    ``None`` when the manifest's root cannot be told cheaply (or the manifest is not a regular
-    file, see ``replay.root_of``) or the cache folder is a link."""
+    """The root and where the scope for this manifest and ``--root`` is kept: under the root,
+    or in the user's cache folder while there is no root folder (a manifest that only adopts
+    envs, never applied); ``None`` when the manifest's root cannot be told cheaply (or the
+    manifest is not a regular file, see ``replay.root_of``) or the cache folder is a link."""
     if os.environ.get(replay.DISABLE_ENV) == "1":
         return None
     root = replay.root_of(manifest, root_override)
     if root is None:
         return None
-    folder = cache_folder(root, "verify")
+    folder = cache_folder(root, "verify") if is_dir(root) else user_cache_folder("verify")
     return None if folder is None else (root, folder / f"{_key(manifest, root_override)}.json")
 
 
@@ -78,10 +80,10 @@ def remember(
     manifest: Path, root_override: Path | None, scope: VerifyScope, started_ns: int
 ) -> bool:
     """Store the scope a full load gave (``started_ns``: before the manifest was read); False
-    when it was not stored: the manifest is racy, or the root is absent or not writable."""
+    when it was not stored: the manifest is racy, or the cache folder is not writable."""
     where = _memo_file(manifest, root_override)
-    if where is None or where[0] != Path(scope.root) or not where[0].is_dir():
-        return False  # no root (never created here), or not the root the scope was made for
+    if where is None or where[0] != Path(scope.root):
+        return False  # not the root the scope was made for
     memo = where[1]
     paths = [str(manifest.absolute()), *identity.tool_paths()]
     inputs = identity.identities(paths, started_ns)

@@ -2,7 +2,11 @@
 that has not changed since it was last hashed.
 
 A cache belongs to one env folder (its real path) and lives under the reconcile root at
-``<root>/.cache/hashes/<first 24 hex digits of sha256(env real path)>``. An entry maps a
+``<root>/.cache/hashes/<first 24 hex digits of sha256(env real path)>``, or, for an env with
+no root folder to keep it in (an adopted env of a manifest never applied, a venv named by its
+path), in the user's cache folder, ``<user cache>/hashes/<the same name>``
+(``store.cachedir.user_cache_folder``: created 0700, never used through a link or when
+another user could write it). An entry maps a
 file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``, to its path (relative
 to the env) and the RECORD-style sha256 its content had. It is trusted only for that path and
 while the identity matches exactly. ``ctime`` is the strong part of the key: ``os.utime`` can
@@ -100,12 +104,16 @@ HASHES = "hashes"
 """The hash caches' folder in the root's cache folder."""
 
 
+def cache_name(env_real: str) -> str:
+    """The name of the hash cache file of the env whose real path is ``env_real``."""
+    return hashlib.sha256(os.fsencode(env_real)).hexdigest()[:_KEY_HEX]
+
+
 def cache_file(root: Path, env_real: str) -> Path:
     """Where the hash cache of the env whose real path is ``env_real`` lives under ``root``.
     Only a name: read or write it after ``cache_folder(root, HASHES)`` found the folder usable
     (never a link)."""
-    key = hashlib.sha256(os.fsencode(env_real)).hexdigest()[:_KEY_HEX]
-    return root / layout.CACHE / HASHES / key
+    return root / layout.CACHE / HASHES / cache_name(env_real)
 
 
 def _identity(st: StatLike) -> bytes | None:
@@ -252,8 +260,9 @@ class HashCache:
         loaded, atomically (a temp file in the same folder, then ``os.replace``).
 
         Creates ``<root>/.cache/hashes`` as needed but never the root itself: when the root
-        is gone nothing is written. Any ``OSError`` (a read-only root, a full disk) is
-        ignored: the cache is an optimisation and must never fail a verify.
+        is gone nothing is written (a folder in the user's cache was made before the load).
+        Any ``OSError`` (a read-only root, a full disk) is ignored: the cache is an
+        optimisation and must never fail a verify.
         """
         if (
             not self._changed

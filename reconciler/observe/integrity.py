@@ -2,7 +2,8 @@
 
 Each env is checked where it really is: a managed env's live link is resolved once, so a
 switch while verify runs cannot mix two generations, and a link that leaves the root is
-reported, never followed. Hashes are trusted from the root's stat-keyed cache unless ``deep``.
+reported, never followed. Hashes are trusted from the stat-keyed hash cache unless ``deep``:
+the root's, or the user's when there is no root folder.
 
 `verify` needs little of the manifest: where each env is, its ``verify_ignore`` globs and the
 link mode. That is a ``VerifyScope``, plain data a memo can hold (``memo.scope``), so a
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core.facts import EnvCheck, EnvKind, Finding
 from reconciler.core.integrity import RecordDefect, VerifyReport
-from reconciler.errors import PathUnreadable
-from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes
+from reconciler.errors import PathUnreadable, assert_never
+from reconciler.files import STATE_LIMIT, display_path, is_dir, read_regular_bytes
 from reconciler.store import folders, layout
-from reconciler.store.cachedir import cache_folder
+from reconciler.store.cachedir import cache_folder, user_cache_folder
 
 if TYPE_CHECKING:
     from reconciler.platform import VenvLayout
@@ -130,8 +131,21 @@ def receipt_baseline(
     return tuple(d for d in map(RecordDefect.from_plain, entries) if d is not None)
 
 
+def hash_cache_path(root: Path | None, env_real: str) -> Path | None:
+    """Where the hash cache of the env at ``env_real`` is kept: under the root when the root
+    folder exists; else (a manifest that only adopts envs and was never applied, or no
+    manifest: ``root`` is ``None``) in the user's cache folder. ``None`` when the folder there
+    may not be used (a link, another user's): then nothing is cached."""
+    from reconciler.observe.hashcache import HASHES, cache_file, cache_name
+
+    if root is not None and is_dir(root):
+        return None if cache_folder(root, HASHES) is None else cache_file(root, env_real)
+    folder = user_cache_folder(HASHES)
+    return None if folder is None else folder / cache_name(env_real)
+
+
 def verify_dir(
-    root: Path,
+    root: Path | None,
     env_dir: Path,
     ignore: Sequence[str],
     *,
@@ -140,19 +154,21 @@ def verify_dir(
     seen: list[str] | None = None,
     baseline: Sequence[RecordDefect] | None = None,
 ) -> VerifyReport:
-    """Verify one env folder with the root's hash cache (refreshed, and saved after).
-    ``seen``, when given, gets every path the check looked at. ``baseline``: the upstream
-    RECORD defects to check against what was installed (default: those the generation's
-    receipt names, see ``receipt_baseline``)."""
-    from reconciler.observe.hashcache import HASHES, HashCache, cache_file
+    """Verify one env folder with its hash cache (``hash_cache_path``; refreshed, and saved
+    after). ``root``: the root the env belongs to, ``None`` for a venv named by its path that
+    is no generation of a root. ``seen``, when given, gets every path the check looked at.
+    ``baseline``: the upstream RECORD defects to check against what was installed (default:
+    those the generation's receipt names, see ``receipt_baseline``)."""
+    from reconciler.observe.hashcache import HashCache
     from reconciler.observe.walk import verify_env
 
     real = os.path.realpath(env_dir)
     if baseline is None:
-        baseline = receipt_baseline(root, real, seen)
-    if cache_folder(root, HASHES) is None:  # a link where the cache should be: no cache
+        baseline = () if root is None else receipt_baseline(root, real, seen)
+    where = hash_cache_path(root, real)
+    if where is None:  # no cache folder that may be used (a link, another user's): no cache
         return verify_env(env_dir, ignore, venv=venv, deep=True, seen=seen, baseline=baseline)
-    cache = HashCache.load(cache_file(root, real), real)
+    cache = HashCache.load(where, real)
     report = verify_env(
         env_dir, ignore, venv=venv, cache=cache, deep=deep, seen=seen, baseline=baseline
     )
@@ -160,20 +176,52 @@ def verify_dir(
     return report
 
 
+def _missing_detail(kind: EnvKind, shown: str) -> str:
+    match kind:
+        case "managed":
+            detail = "not created yet; run `reconcile apply`"
+        case "adopted":
+            detail = f"{shown} does not exist; restore it, or fix the adopt path"
+        case "folder":
+            detail = f"{shown} does not exist; restore the venv, or stop checking this path"
+        case _:
+            assert_never(kind)
+    return detail
+
+
 def check_env(
     scope: VerifyScope, target: VerifyTarget, *, venv: VenvLayout, deep: bool = False
 ) -> EnvCheck:
-    """Check one declared env (managed: its live generation; adopted: its own folder): first
-    what `which` would refuse it for (``health.structure``, judged from a few ``stat`` calls,
-    never from a cache, so nothing remembered can hide an env that lost its interpreter),
-    then its files against RECORD."""
+    """Check one declared env (managed: its live generation, never leaving the root;
+    adopted: its own folder): see ``check_at``."""
+    root = Path(scope.root)
+    return check_at(
+        target,
+        root,
+        confine_to=root if target.kind == "managed" else None,
+        venv=venv,
+        deep=deep,
+    )
+
+
+def check_at(
+    target: VerifyTarget,
+    root: Path | None,
+    *,
+    confine_to: Path | None,
+    venv: VenvLayout,
+    deep: bool = False,
+) -> EnvCheck:
+    """Check the env at ``target.path`` (``root``: the root it belongs to, if any; a link that
+    leaves ``confine_to`` is reported, never followed): first what `which` would refuse it for
+    (``health.structure``, judged from a few ``stat`` calls, never from a cache, so nothing
+    remembered can hide an env that lost its interpreter), then its files against RECORD."""
     from reconciler.core.health import structure
     from reconciler.observe.look import EnvRequest, look_at
     from reconciler.observe.walk import EnvNotVerifiable
 
     path, kind = Path(target.path), target.kind
     shown = display_path(path)
-    root = Path(scope.root)
 
     def checked(
         report: VerifyReport | None, problem: str | None, found: Sequence[Finding] = ()
@@ -186,16 +234,11 @@ def check_env(
         return checked(None, None, [Finding("env_missing", detail, ".")])
 
     try:
-        facts = look_at(
-            EnvRequest(target.env_key, path, confine_to=root if kind == "managed" else None),
-            venv=venv,
-        )
+        facts = look_at(EnvRequest(target.env_key, path, confine_to=confine_to), venv=venv)
     except PathUnreadable as exc:
         return checked(None, exc.message)
     if facts.kind == "absent":
-        if kind == "adopted":
-            return missing(f"{shown} does not exist; restore it, or fix the adopt path")
-        return missing("not created yet; run `reconcile apply`")
+        return missing(_missing_detail(kind, shown))
     if facts.kind == "broken_symlink":
         return missing(f"the link points at {facts.link_target}, which is gone")
     if facts.kind == "other":

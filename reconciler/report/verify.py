@@ -49,6 +49,8 @@ def _linked_warning(check: EnvCheck, report: VerifyReport) -> str | None:
     if not report.linked_files:
         return None
     files = f"{report.linked_files:,} of its files have other hard links"
+    if check.kind == "folder":  # no manifest: nothing to advise but what it means
+        return f"{check.env_key}: {files}: {LINKED_FILES_HINT}, and a write to one changes both."
     if check.kind == "adopted":
         return (
             f"{check.env_key}: {files}: {LINKED_FILES_HINT}, and a write to one changes both; "
