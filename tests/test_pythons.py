@@ -455,3 +455,24 @@ def test_a_failed_download_is_tried_once_per_process_and_the_env_is_named(
     assert str(first.value).startswith("env tools needs Python 3.99, which is not installed")
     assert str(second.value).startswith("env web needs Python 3.99")
     assert second.value.details() == first.value.details()
+
+
+def test_a_candidate_this_user_may_not_look_at_is_skipped_not_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A PATH folder the user may not enter (``/root/.cargo/bin`` for a service account) holds
+    no Python for them: the search goes on (a plan run as that user used to stop there)."""
+    closed = tmp_path / "closed" / "python3.11"
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:
+        if path == closed:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    here = tmp_path / "python3.11"
+    here.write_text("")
+    candidates = iter([pythons._Candidate(closed, "path"), pythons._Candidate(here, "path")])
+
+    assert [c.path for c in pythons._unique(candidates)] == [here]

@@ -268,7 +268,10 @@ def _unique(candidates: Iterator[_Candidate]) -> list[_Candidate]:
     kept: list[_Candidate] = []
     seen: set[str] = set()
     for candidate in candidates:
-        if not candidate.path.is_file():
+        try:
+            if not candidate.path.is_file():
+                continue
+        except OSError:  # a PATH folder this user may not enter holds no Python for it
             continue
         real = os.path.realpath(candidate.path)
         if real not in seen:
