@@ -72,7 +72,7 @@ def test_a_failed_steps_line_carries_the_errors_details() -> None:
     )
 
     assert describe_error(error) == (
-        "env x needs Python 3.14 (`uv python install 3.14` failed: offline)"
+        "env x needs Python 3.14; `uv python install 3.14` failed: offline."
     )
     assert describe_error(PythonNotFound("3.14", "env x needs Python 3.14")) == (
         "env x needs Python 3.14"

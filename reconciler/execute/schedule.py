@@ -84,7 +84,7 @@ def describe_error(error: BaseException) -> str:
     failed Python download) follow its sentence, since the step's line is all that is shown."""
     if isinstance(error, ReconcileError):
         details = error.details()
-        return f"{error.message} ({'; '.join(details)})" if details else error.message
+        return f"{error.message.rstrip('.')}; {'; '.join(details)}." if details else error.message
     if isinstance(error, OSError):
         where = f" ({error.filename})" if error.filename else ""
         return f"{error.strerror or error}{where}"
