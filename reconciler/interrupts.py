@@ -189,3 +189,57 @@ class deferred:  # lower case: used like a function, `with interrupts.deferred()
 def received() -> int | None:
     """The first signal received during the current command, if any."""
     return _state.first
+
+
+class ChildrenStopped:
+    """While active in the main thread, an interrupting signal first asks every running
+    child's process group to end (without waiting: a thread does it, since a handler must not
+    block), then goes to the handler that was there before (the CLI's raises
+    ``KeyboardInterrupt``). A second signal kills the groups at once. Children run out of the
+    terminal's reach (see ``runner``); without this, a signal that lands while the main
+    thread waits for worker threads would wait for their children too.
+
+    The children are ``reconciler.runner``'s, looked up when a signal lands: a command that
+    never started one never imports the runner (subprocess, logging), which is most of the
+    start-up of a cached ``verify``. A no-op outside the main thread, and for a signal whose
+    handler is not a Python function (ignored, or the default): someone chose; leave it."""
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+        self._signals = 0
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                self._previous[signum] = handler
+                signal.signal(signum, self._on_interrupt)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def _on_interrupt(self, signum: int, frame: FrameType | None) -> Any:
+        import sys
+        import threading
+
+        self._signals += 1
+        runner = sys.modules.get("reconciler.runner")
+        if runner is not None:  # never imported: no child was ever started
+            grace = runner.TERMINATE_GRACE if self._signals == 1 else 0.0
+            # Not a daemon: the interpreter waits for it at exit, so no group is ever left
+            # with only the polite signal.
+            threading.Thread(
+                target=runner.terminate_all, args=(grace,), name="stop-children"
+            ).start()
+        return self._previous[signum](signum, frame)

@@ -158,7 +158,7 @@ class WindowsGroups:
 
 GROUPS: ProcessGroups = WindowsGroups() if os.name == "nt" else PosixGroups()
 
-# Re-entrant: the SIGINT handler of interrupts_stop_children runs in the main thread and may
+# Re-entrant: the SIGINT handler of interrupts.ChildrenStopped runs in the main thread and may
 # interrupt that same thread while it holds the lock.
 _lock = threading.RLock()
 _running: set[subprocess.Popen[str]] = set()
@@ -254,43 +254,6 @@ def terminate_all(grace: float = TERMINATE_GRACE) -> int:
         log.debug("stopping %d running command(s)", len(processes))
         _stop(processes, grace)
     return len(processes)
-
-
-@contextmanager
-def interrupts_stop_children() -> Iterator[None]:
-    """While active in the main thread, an interrupting signal (Ctrl-C, SIGTERM, SIGHUP: see
-    reconciler/interrupts.py) first asks every running child's group to end (without
-    waiting), then goes to the handler that was there before (the CLI's raises
-    KeyboardInterrupt). A second signal kills the groups at once. Children are out of the
-    terminal's reach (see the module docstring); without this, a signal that lands while the
-    main thread waits for worker threads would wait for their children too. A no-op outside
-    the main thread, and for a signal whose handler is not a Python function (ignored, or the
-    default): someone chose; leave it alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
-    signals = [0]
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> Any:
-        signals[0] += 1
-        grace = TERMINATE_GRACE if signals[0] == 1 else 0.0
-        # SIGTERM now, SIGKILL after the grace (a probe may ignore SIGTERM): in a thread, as a
-        # signal handler must not block. Not a daemon: the interpreter waits for it at exit,
-        # so no group is ever left with only the polite signal.
-        threading.Thread(target=terminate_all, args=(grace,), name="stop-children").start()
-        return previous[signum](signum, frame)
-
-    for signum in interrupts.SIGNALS:
-        handler = signal.getsignal(signum)
-        if callable(handler):
-            previous[signum] = handler
-            signal.signal(signum, on_interrupt)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @cache

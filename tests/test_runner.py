@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import runner
+from reconciler import interrupts, runner
 from reconciler.runner import Command, CommandTimeout, Result
 from tests.apply_helpers import (
     SERVING,
@@ -192,14 +192,14 @@ def test_terminate_all_with_nothing_running_returns_at_once() -> None:
     assert time.monotonic() - started < 0.5
 
 
-def test_ctrl_c_under_interrupts_stop_children_signals_the_groups_then_raises(
+def test_ctrl_c_under_children_stopped_signals_the_groups_then_raises(
     tmp_path: Path,
 ) -> None:
     pids = tmp_path / "pids"
     worker = InThread(family(pids))
     child, grandchild = read_pids(pids)
 
-    with pytest.raises(KeyboardInterrupt), runner.interrupts_stop_children():
+    with pytest.raises(KeyboardInterrupt), interrupts.ChildrenStopped():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # interrupted long before
 
@@ -216,7 +216,7 @@ def test_ctrl_c_kills_a_group_that_ignores_sigterm_after_the_grace(tmp_path: Pat
     child, grandchild = read_pids(pids)
 
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), runner.interrupts_stop_children():
+    with pytest.raises(KeyboardInterrupt), interrupts.ChildrenStopped():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # interrupted long before
     result = worker.join(timeout=runner.TERMINATE_GRACE + 10)
@@ -337,3 +337,25 @@ def test_ctrl_c_or_sigterm_during_a_uv_build_stops_uv_and_its_build_backend_with
     assert snapshot(live) == before
     assert generations_of(project, "serving") == ["g0001"]
     assert trash_entries(project) == []
+
+
+def test_a_command_that_starts_no_child_never_imports_the_runner() -> None:
+    """Ctrl-C under ChildrenStopped still raises when no child was ever started, and the
+    runner (subprocess, logging: most of a cached verify's start-up) is not imported for it."""
+    script = (
+        "import os, signal, sys\n"
+        "from reconciler import interrupts\n"
+        "try:\n"
+        "    with interrupts.ChildrenStopped():\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        signal.pause()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', 'reconciler.runner' in sys.modules)\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+
+    assert done.stdout.strip() == "interrupted False", done.stderr

@@ -282,9 +282,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 replayed = _replay_plan(args)
                 if replayed is not None:
                     return replayed
-            from reconciler import runner
-
-            with runner.interrupts_stop_children():  # uv and probes run out of Ctrl-C's reach
+            with interrupts.ChildrenStopped():  # uv and probes run out of Ctrl-C's reach
                 code = _dispatch(args)
             interrupts.settle(f"`reconcile {args.command}` finished")
             return code

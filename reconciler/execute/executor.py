@@ -121,7 +121,7 @@ class Applier:
         # Ctrl-C, SIGTERM and SIGHUP reach only this process (runner gives children sessions
         # of their own): stop scheduling, tell the builds to stop, and stop the processes they
         # wait for.
-        with runner.interrupts_stop_children():
+        with interrupts.ChildrenStopped():
             interrupted = run_steps(
                 plan.steps,
                 self._execute,

@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-from reconciler import runner
 from reconciler.observe.hashing import Hasher, sha256_file
 from reconciler.observe.rows import RowChecker
 from reconciler.observe.tally import Item, Tally
@@ -83,6 +82,8 @@ def _split(items: Sequence[Item], count: int) -> list[list[Item]]:
 def _fork_allowed(hasher: Hasher) -> bool:
     """Whether shares may go to forked workers: where ``runner.fork_allowed`` says forking is
     safe, and with the stock hasher (a test's must run in the caller)."""
+    from reconciler import runner  # only when there is enough to hash: start-up matters
+
     return hasher is sha256_file and runner.fork_allowed()
 
 
@@ -137,6 +138,8 @@ def check_all(checker: RowChecker, tally: Tally, items: Sequence[Item], workers:
                 return tallies[index].to_plain()
 
             return work
+
+        from reconciler import runner
 
         results = runner.fork_map(
             [lambda: checker.check(tallies[0], shares[0])]
