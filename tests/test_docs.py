@@ -101,6 +101,7 @@ def test_cli_md_shows_the_digest_verify_reports_for_a_zero_byte_file() -> None:
 def test_apply_md_shows_the_root_as_the_code_lays_it_out() -> None:
     """docs/apply.md's on-disk layout names every file and folder the store modules name,
     and exactly the cache folders the code asks ``cache_folder`` for."""
+    from reconciler.memo import resolution
     from reconciler.observe.hashcache import HASHES
     from reconciler.store import applylock, layout, removals
 
@@ -111,7 +112,7 @@ def test_apply_md_shows_the_root_as_the_code_lays_it_out() -> None:
     names += [layout.bindings_path(Path("root")).name]
     for name in names:
         assert name in block, name
-    asked = {HASHES}
+    asked = {HASHES, resolution.FOLDER}
     for source in (REPO / "reconciler").rglob("*.py"):
         asked |= set(re.findall(r"cache_folder\(\s*root,\s*\"(\w+)\"", source.read_text()))
     assert set(re.findall(r"\.cache/(\w+)/", block)) == asked

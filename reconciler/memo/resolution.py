@@ -57,6 +57,10 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+FOLDER = "which"
+"""The folder under ``<root>/.cache`` the answers are kept in."""
+
+
 def _root(manifest: str, root_override: str | None) -> str | None:
     """The root the answers for this manifest are kept under; ``None`` when it cannot be told
     cheaply (the manifest is not a plain file of plain TOML)."""
@@ -74,7 +78,7 @@ def _memo_file(root: str, model: str) -> str | None:
     """Where the answer for ``model`` is kept; ``None`` when a cache folder on the way is a
     link (never used through one) or cannot be looked at."""
     folder = root
-    for part in (".cache", "which"):
+    for part in (".cache", FOLDER):
         folder = os.path.join(folder, part)
         try:
             if stat.S_ISLNK(os.lstat(folder).st_mode):
