@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import glob as globbing
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -39,7 +38,7 @@ def write_atomic(path: Path, data: str | bytes, *, sync: bool = True) -> None:
     file is removed and ``path`` is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}"
+    tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}"  # secrets costs start-up
     # Not mkstemp: its 0600 would hide bindings, receipts and lockfiles from the users who
     # run models; os.open's 0666 is narrowed by the umask, as for any file the user creates.
     # O_EXCL (and O_NOFOLLOW) so that a planted file or link is never written through.

@@ -70,6 +70,7 @@ FORMAT_VERSION = 3
 
 _HEADER = struct.Struct("<HHI")
 _IDENTITY = struct.Struct("<QQQqq")
+_PACK = _IDENTITY.pack
 _CHECKSUM_BYTES = 32
 _KEY_HEX = 24
 
@@ -182,11 +183,17 @@ class HashCache:
         """The cached sha256 of the file at ``real_path``, or ``None`` unless that file was
         hashed with exactly the identity (device, inode, size, mtime_ns, ctime_ns) ``st``
         gives."""
-        identity = _identity(st)
-        if identity is None:
+        # _identity and _within inlined: this runs once per RECORD row of a cached verify
+        try:
+            identity = _PACK(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except struct.error:  # out of 64-bit range: never cached
             return None
         known = self._old.get(identity)
-        if known is None or known[0] != self._within(real_path):
+        if known is None:
+            return None
+        prefix = self._prefix
+        within = real_path[len(prefix) :] if real_path.startswith(prefix) else real_path
+        if known[0] != within:
             return None
         self._new[identity] = known
         return known[1]
