@@ -125,11 +125,27 @@ def site_packages(env_dir: Path, *, venv: VenvLayout) -> list[Path]:
 
 
 def display_path(path: Path) -> str:
-    """``path`` as a user would type it: relative to the working folder when inside it."""
+    """``path`` as a user would type it: relative to the working folder when inside it, with
+    control characters shown escaped (:func:`printable`)."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return printable(str(path.relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return printable(str(path))
+
+
+_CONTROLS = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if code not in (0x09, 0x0A)
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but tab and newline written as an escape
+    (``\\x1b``, ``\\r``...): a manifest, a path or a file is data a pull request controls,
+    and an escape sequence in it must not erase or fake a line on a terminal or in a CI log.
+    Bidirectional overrides are escaped too, so what is shown reads in the order it is."""
+    return text.translate(_CONTROLS) if not text.isprintable() else text
 
 
 STATE_LIMIT = 16 << 20

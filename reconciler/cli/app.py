@@ -331,7 +331,9 @@ def _main(argv: Sequence[str] | None) -> int:
 def _say(line: str) -> None:
     """One line to stderr, if there is still somewhere to write it: after SIGHUP the terminal
     may be gone (EIO), and the exit code must still be the one decided."""
+    from reconciler.files import printable
+
     try:  # noqa: SIM105  not contextlib.suppress: importing contextlib costs every command
-        print(line, file=sys.stderr, flush=True)
+        print(printable(line), file=sys.stderr, flush=True)
     except OSError:
         pass

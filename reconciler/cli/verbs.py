@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from reconciler import faults
 from reconciler.errors import UsageError
+from reconciler.files import printable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -372,7 +373,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(render_json(doc))
     else:
-        sys.stdout.write(render_text(doc, verbose=args.verbose, quiet=args.quiet))
+        # a PATH argument is shown as typed: escape what a terminal would act on
+        sys.stdout.write(printable(render_text(doc, verbose=args.verbose, quiet=args.quiet)))
     return EXIT_CHANGES if has_problems(doc) else EXIT_OK
 
 
@@ -384,7 +386,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from reconciler.store.system import current
 
     doc = status_report(load_manifest(args.manifest, args.root), platform=current())
-    sys.stdout.write(render_json(doc) if args.format == "json" else render_text(doc))
+    sys.stdout.write(render_json(doc) if args.format == "json" else printable(render_text(doc)))
     return EXIT_OK
 
 
