@@ -41,6 +41,7 @@ from pathlib import Path
 from reconciler.errors import ReconcileError
 from reconciler.files import CACHE_LIMIT, read_regular_bytes
 from reconciler.memo.identity import identities, tool_paths, unchanged, write_memo
+from reconciler.spec.rootline import settings_root
 from reconciler.store.cachedir import cache_folder
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
@@ -78,9 +79,9 @@ def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
 
 
 def root_of(manifest: Path, root_override: Path | None) -> Path | None:
-    """The root the manifest names, read with the stdlib TOML parser; ``None`` when that
-    cannot be told cheaply (no tomllib, unreadable or invalid TOML) or the manifest is not a
-    regular file (a pipe, ``--manifest <(git show ...)``, must be left whole for the real
+    """The root the manifest names, told from its text (``spec.rootline``) or read with the
+    stdlib TOML parser; ``None`` when that cannot be told cheaply (no tomllib, unreadable or
+    invalid TOML) or the manifest is not a regular file (a pipe, ``--manifest <(git show ...)``, must be left whole for the real
     load, and has no identity worth remembering): then no replay."""
     try:
         if not stat.S_ISREG(manifest.stat().st_mode):
@@ -89,17 +90,23 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
         return None
     if root_override is not None:
         return root_override.absolute()
-    try:  # by name: the type checker targets 3.10, which has no tomllib (then: no replay)
-        tomllib = importlib.import_module("tomllib")
-    except ModuleNotFoundError:
-        return None
     try:
         # manifest.MANIFEST_LIMIT (not imported: too heavy here); the real load refuses more
-        data = tomllib.loads(read_regular_bytes(manifest, 16 << 20).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # arrays nested deep
+        text = read_regular_bytes(manifest, 16 << 20).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
-    settings = data.get("settings", {})
-    root = settings.get("root", ".envs") if isinstance(settings, dict) else None
+    root = settings_root(text)  # without a TOML parser: importing one costs a cached verify
+    if root is None:  # not plain enough to tell so: ask the parser
+        try:  # by name: the type checker targets 3.10, which has no tomllib (then: no replay)
+            tomllib = importlib.import_module("tomllib")
+        except ModuleNotFoundError:
+            return None
+        try:
+            data = tomllib.loads(text)
+        except (ValueError, RecursionError):  # arrays nested deep
+            return None
+        settings = data.get("settings", {})
+        root = settings.get("root", ".envs") if isinstance(settings, dict) else None
     if not isinstance(root, str) or "\x00" in root:  # the real load names what is wrong
         return None
     return manifest.absolute().parent / root
