@@ -2,7 +2,8 @@
 
 An adopted env is a venv someone else built (``adopt = "path"``). reconcile observes and
 verifies it but never builds, replaces or deletes it, unless the manifest marks it
-``delete = true``: then apply deletes exactly that folder (SPEC 7.7) and forgets the env.
+``delete = true``: then apply deletes exactly that folder (SPEC 7.7), the very one it
+adopted (its identity is recorded in the applied state), and forgets the env.
 
 Bad adopt paths are manifest errors at plan time, each naming the line: a path that does
 not exist, is not a venv (no ``pyvenv.cfg``), lies inside the root (the root is reconcile's
@@ -10,6 +11,7 @@ own), or is the same folder as another env's. A folder marked for deletion must 
 real folder, not a link: removal never goes through a link. A venv that was adopted and
 applied at that very folder, and has since broken or vanished, is reality, not a manifest
 error: plan warns of it (``core.plan``) and verify reports it; the other rules still hold.
+Marked ``delete = true``, such a folder (or one swapped since) is refused on its own step.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def folder_problem(
     """Why ``path`` cannot be adopted (or deleted, when ``doomed``); ``None`` when it can.
     A folder to delete must not hold any of ``keep`` ((what, path): the manifest's folder,
     the lockfiles). ``applied``: the env was adopted and applied at this folder, so a folder
-    that is gone or no longer a venv is no problem of the path (see :func:`broken_ok`). A
+    that is gone or no longer a venv is no problem of the path. A
     path that cannot even be looked at is a problem too, never an exception."""
     try:
         return _folder_problem(path, root, doomed, keep, applied)
@@ -57,16 +59,17 @@ def _folder_problem(
     path: Path, root: Path, doomed: bool, keep: Sequence[tuple[str, Path]], applied: bool
 ) -> str | None:
     shown = display_path(path)
-    if doomed and applied:
-        pass  # whether it may still be deleted is that env's own refusal (delete_problem)
-    elif doomed and path.is_symlink():
+    if doomed and not applied and path.is_symlink():  # applied: delete_problem tells
         return (
             f"{shown} is a link; reconcile never deletes through a link: remove the link "
             "yourself, or drop delete = true"
         )
     if doomed and not path.exists():
         return None  # already gone: nothing to delete
-    why = None if broken_ok(doomed=doomed, applied=applied) else _not_a_venv(path)
+    # A venv that broke after apply adopted it here is reality, not a manifest error: plan
+    # warns of it and verify reports it (a typo in a new adopt path stays an error); marked
+    # ``delete = true``, delete_problem refuses its deletion on that env alone.
+    why = None if applied else _not_a_venv(path)
     if why is not None:
         return why
     if not doomed:
@@ -103,16 +106,6 @@ def _not_a_venv(path: Path) -> str | None:
     return None
 
 
-def broken_ok(*, doomed: bool, applied: bool) -> bool:
-    """Whether an adopted env's folder may be gone or no longer a venv without that being a
-    manifest error: when apply adopted it at this very folder (``applied``). A typo in a new
-    adopt path stays an error; a venv that broke after it was applied is reality, for plan
-    to warn of and verify to report (and, marked ``delete = true``, for
-    :func:`delete_problem` to refuse on that env alone)."""
-    del doomed  # a broken applied venv marked for deletion is refused on its own step
-    return applied
-
-
 def was_applied(loaded: LoadedManifest, env_key: str, applied: Mapping[str, str]) -> bool:
     """Whether the applied state (``applied``: adopted env -> folder) records ``env_key``
     adopted at the folder the manifest now names."""
@@ -122,7 +115,7 @@ def was_applied(loaded: LoadedManifest, env_key: str, applied: Mapping[str, str]
 def adopt_problems(loaded: LoadedManifest, applied: Mapping[str, str]) -> list[Problem]:
     """Every bad adopt path of the manifest, each with its line and key path. ``applied``
     (the applied state's adopted env -> folder) tells the venvs adopted before, which may
-    have broken since (:func:`broken_ok`)."""
+    have broken since, which is no manifest error."""
     lines = key_lines(loaded.text)
     problems: list[Problem] = []
     seen: dict[Path, str] = {}
