@@ -134,3 +134,20 @@ def test_a_refused_delete_is_a_blocked_step_with_one_warning(tmp_path: Path) -> 
     assert plan.warnings == (
         "adopted env old (delete = true): legacy/.venv is no longer the folder apply adopted.",
     )
+
+
+def test_a_folder_adopted_through_a_link_is_still_never_deleted_through_it(
+    tmp_path: Path,
+) -> None:
+    _venv(tmp_path / "real/.venv")
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy/.venv").symlink_to(tmp_path / "real/.venv", target_is_directory=True)
+    state = adopted_to_record(_loaded(tmp_path, BODY), AppliedState())
+
+    why = delete_problem(_loaded(tmp_path, DOOMED), "old", state)
+
+    assert state.adopted_ids  # the identity matches: the link is what is refused
+    assert why == (
+        f"{tmp_path}/legacy/.venv is a link; reconcile never deletes through a link: remove "
+        "the link yourself, or drop delete = true"
+    )

@@ -132,7 +132,9 @@ class RootStore:
         self, loaded: LoadedManifest, env_key: str, state: AppliedState
     ) -> str | None:
         folder = loaded.adopt_path(env_key)
-        why = folder_problem(folder, self.root, doomed=True, keep=protected(loaded))
+        # applied=True: whether it is still the venv apply adopted is delete_problem's to tell,
+        # in the same words as the plan's warning
+        why = folder_problem(folder, self.root, doomed=True, keep=protected(loaded), applied=True)
         return why or delete_problem(loaded, env_key, state)
 
     def read_state(self) -> AppliedState:

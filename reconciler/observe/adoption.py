@@ -60,10 +60,7 @@ def _folder_problem(
 ) -> str | None:
     shown = display_path(path)
     if doomed and not applied and path.is_symlink():  # applied: delete_problem tells
-        return (
-            f"{shown} is a link; reconcile never deletes through a link: remove the link "
-            "yourself, or drop delete = true"
-        )
+        return _link_problem(path)
     if doomed and not path.exists():
         return None  # already gone: nothing to delete
     # A venv that broke after apply adopted it here is reality, not a manifest error: plan
@@ -190,6 +187,7 @@ def delete_problem(loaded: LoadedManifest, env_key: str, state: AppliedState) ->
             return None
         return (
             _never_applied(loaded, env_key, state.adopted)
+            or (_link_problem(folder) if folder.is_symlink() else None)
             or _not_the_adopted(folder, env_key, state.adopted_ids.get(env_key))
             or _not_venv_like(folder)
         )
@@ -210,6 +208,13 @@ def _never_applied(loaded: LoadedManifest, env_key: str, applied: Mapping[str, s
     )
 
 
+def _link_problem(path: Path) -> str:
+    return (
+        f"{display_path(path)} is a link; reconcile never deletes through a link: remove the "
+        "link yourself, or drop delete = true"
+    )
+
+
 def _not_the_adopted(folder: Path, env_key: str, recorded: str | None) -> str | None:
     """Why the folder now at ``folder`` is not the one apply recorded as ``env_key``'s."""
     shown = display_path(folder)
@@ -222,7 +227,7 @@ def _not_the_adopted(folder: Path, env_key: str, recorded: str | None) -> str | 
     if folder_identity(folder) == recorded:
         return None
     real = os.path.realpath(folder)
-    if folder.is_symlink() or real != recorded.split(":", 2)[2]:
+    if real != recorded.split(":", 2)[2]:
         why = f"a link on the way now leads it to {real}"
     else:
         why = "another folder was put at that path since"
