@@ -10,7 +10,7 @@ from pathlib import Path
 from reconciler.core.adopted import adopted_warning, unusable
 from reconciler.core.facts import EnvHealth, Finding
 from reconciler.core.plan import Observed, build_plan
-from reconciler.observe.adoption import adopt_problems, broken_ok
+from reconciler.observe.adoption import adopt_problems
 from reconciler.report.plan import WARNING_WIDTH, render_text
 from reconciler.spec.manifest import LoadedManifest, parse_manifest
 
@@ -31,13 +31,6 @@ def _loaded(tmp_path: Path, body: str = BODY) -> LoadedManifest:
 
 def _applied(tmp_path: Path, folder: str = "venvs/legacy") -> dict[str, str]:
     return {"legacy": os.path.normpath(tmp_path / folder)}
-
-
-def test_only_an_applied_env_not_marked_for_deletion_may_be_broken() -> None:
-    assert broken_ok(doomed=False, applied=True)
-    assert not broken_ok(doomed=False, applied=False)
-    assert not broken_ok(doomed=True, applied=True)
-    assert not broken_ok(doomed=True, applied=False)
 
 
 def test_a_vanished_or_broken_folder_applied_there_is_no_manifest_error(tmp_path: Path) -> None:

@@ -140,9 +140,9 @@ class FakeStore:
         return Removal(removed=(str(folder),))
 
     def adopted_delete_problem(
-        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+        self, loaded: LoadedManifest, env_key: str, state: AppliedState
     ) -> str | None:
-        self.log.append(("asked", env_key, *sorted(adopted)))
+        self.log.append(("asked", env_key, *sorted(state.adopted)))
         return self.adopted_problem
 
     def read_state(self) -> AppliedState:

@@ -16,7 +16,7 @@ from reconciler.core.facts import EnvFacts, EnvHealth
 from reconciler.core.integrity import VerifyReport
 from reconciler.core.plan import Observed, Plan, build_plan, check_replace, check_targets
 from reconciler.core.pythons import PythonLookup, foresee, wanted_pythons
-from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed
+from reconciler.observe.adoption import applied_folder, check_adopted, check_doomed, undeletable
 from reconciler.observe.env import created_by_reconcile, undeclared_entries
 from reconciler.observe.health import observe_health
 from reconciler.observe.inputs import env_requests, fresh_locks
@@ -153,6 +153,7 @@ def make_plan(
         adopted=frozenset(state.adopted),
         fallbacks=state.fallbacks,
         doomed=doomed,
+        undeletable=undeletable(loaded, state),
         adopt_moves=moves,
         occupied=occupied,
         switch_back=kept,
@@ -178,6 +179,7 @@ def make_plan(
                     sorted(state.bindings.items()),
                     sorted(state.fallbacks.items()),
                     sorted(state.adopted.items()),
+                    sorted(state.adopted_ids.items()),
                 ]
             )
         ),

@@ -77,6 +77,9 @@ class Observed:
     """Applied model -> fallback env."""
     doomed: Mapping[str, str] = field(default_factory=dict)
     """Adopted envs marked ``delete = true`` whose folder still exists -> that folder."""
+    undeletable: Mapping[str, str] = field(default_factory=dict)
+    """Those of ``doomed`` whose folder must not be deleted now -> why (one sentence): the
+    step stays, blocked, and apply refuses that env alone."""
     adopt_moves: Mapping[str, str] = field(default_factory=dict)
     """Adopted envs whose manifest folder differs from the applied one -> what changes."""
     occupied: Mapping[str, str] = field(default_factory=dict)
@@ -131,9 +134,20 @@ def _env_steps(
     for name in sorted(observed.adopted - set(manifest.envs)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("not_declared",)))
     for name, folder in sorted(observed.doomed.items()):
+        refused = observed.undeletable.get(name)
         detail = f"deletes the adopted folder {folder} (delete = true)"
+        if refused is not None:
+            detail = f"will not delete the adopted folder {folder}: see the warning"
         steps.append(
-            Step(env_step_id(name), "env", "delete", name, ("delete_requested",), (), (detail,))
+            Step(
+                env_step_id(name),
+                "env",
+                "delete",
+                name,
+                ("delete_requested",),
+                details=(detail,),
+                blocked=refused,
+            )
         )
     for name in sorted(observed.adopted & set(manifest.doomed_envs()) - set(observed.doomed)):
         steps.append(Step(env_step_id(name), "env", "forget", name, ("already_deleted",)))
@@ -221,6 +235,9 @@ def _warnings(manifest: Manifest, observed: Observed) -> list[str]:
         health = observed.health.get(key)
         if health is not None and not health.healthy:
             found.append(adopted_warning(key, str(spec.adopt), health))
+    for key, why in sorted(observed.undeletable.items()):
+        if key in observed.doomed:
+            found.append(f"adopted env {key} (delete = true): {why}.")
     for name, created in sorted(observed.orphans.items()):
         if not created:
             found.append(

@@ -51,6 +51,6 @@ def record_adopted(loaded: LoadedManifest) -> None:
     """An apply with nothing to do still remembers the manifest's adopted envs, as one with
     steps does (the caller holds the lock): what ``delete = true`` later requires."""
     state = read_state(loaded.root)
-    adopted = adopted_to_record(loaded, state)
-    if adopted != state.adopted:
-        write_state(loaded.root, state.with_adopted(adopted))
+    recorded = adopted_to_record(loaded, state)
+    if recorded != state:
+        write_state(loaded.root, recorded)

@@ -48,7 +48,7 @@ from reconciler.execute.schedule import describe_error, run_steps
 from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
-from reconciler.observe.adoption import applied_folder
+from reconciler.observe.adoption import applied_folder, folder_identity
 from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
@@ -401,7 +401,7 @@ class Applier:
         fails the step, naming it, and the env stays adopted so the next apply retries."""
         key = step.target
         folder = self.loaded.adopt_path(key)
-        why = self.store.adopted_delete_problem(self.loaded, key, self._state.adopted)
+        why = self.store.adopted_delete_problem(self.loaded, key, self._state)
         if why is not None:
             raise ApplyFailed(f"not deleted: {why}")
         self.reporter.phase(key, "deleting")
@@ -428,9 +428,10 @@ class Applier:
         fallback = self.loaded.manifest.models[step.target].fallback
         adopted = self._manifest_adopted()
         used = {k: adopted[k] for k in (step.to_env, fallback) if k in adopted}
+        ids = {k: folder_identity(Path(used[k])) for k in used}
         self._update_state(
             lambda s: s.with_binding(step.target, step.to_env, fallback).with_adopted(
-                {**s.adopted, **used}
+                {**s.adopted, **used}, ids
             )
         )
         self.reporter.finished(f"model {step.target}", True, f"bound to {step.to_env}")
@@ -454,18 +455,24 @@ class Applier:
         """After a successful apply, remember the manifest's adopted envs (so removing one
         later plans a forget). Never drops one (forget and delete steps do), and never moves
         one a model uses to another folder (a rebind step does, which the plan shows)."""
-        adopted = adopted_to_record(self.loaded, self._state)
-        if adopted != self._state.adopted:
-            self._update_state(lambda s: s.with_adopted(adopted))
+        recorded = adopted_to_record(self.loaded, self._state)
+        if recorded != self._state:
+            self._update_state(lambda s: adopted_to_record(self.loaded, s))
 
 
-def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> dict[str, str]:
-    """The applied state's adopted envs once an apply succeeded (see
-    :meth:`Applier.record_adopted`): the manifest's adopted envs added, each at its folder,
-    but for one a model uses, which only a rebind step moves."""
+def adopted_to_record(loaded: LoadedManifest, state: AppliedState) -> AppliedState:
+    """The applied state once an apply succeeded (see :meth:`Applier.record_adopted`): the
+    manifest's adopted envs added, each at its folder, but for one a model uses, which only a
+    rebind step moves; each with its folder's identity when it has none yet (a folder's
+    identity is never replaced while its path stays: :meth:`AppliedState.with_adopted`)."""
     used = set(state.bindings.values()) | set(state.fallbacks.values())
     adopted = dict(state.adopted)
     for key in loaded.manifest.adopted_envs():
         if key not in adopted or key not in used:
             adopted[key] = applied_folder(loaded, key)
-    return adopted
+    ids = {
+        key: folder_identity(Path(adopted[key]))
+        for key in loaded.manifest.adopted_envs()
+        if adopted[key]
+    }
+    return state.with_adopted(adopted, ids)

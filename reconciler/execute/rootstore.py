@@ -61,10 +61,11 @@ class ApplyStore(Protocol):
     def delete_adopted(self, folder: Path) -> Removal: ...
 
     def adopted_delete_problem(
-        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+        self, loaded: LoadedManifest, env_key: str, state: AppliedState
     ) -> str | None:
         """Why the adopted env's folder may not be deleted now (looked at again, never
-        trusted from the plan), or None. ``adopted``: the applied adopted envs."""
+        trusted from the plan), or None. ``state``: the applied state, with the adopted
+        envs' folders and the identity of each."""
 
     def read_state(self) -> AppliedState: ...
 
@@ -128,11 +129,13 @@ class RootStore:
         return generations.delete_adopted(self.root, folder, ops=self.ops)
 
     def adopted_delete_problem(
-        self, loaded: LoadedManifest, env_key: str, adopted: Mapping[str, str]
+        self, loaded: LoadedManifest, env_key: str, state: AppliedState
     ) -> str | None:
         folder = loaded.adopt_path(env_key)
-        why = folder_problem(folder, self.root, doomed=True, keep=protected(loaded))
-        return why or delete_problem(loaded, env_key, adopted)
+        # applied=True: whether it is still the venv apply adopted is delete_problem's to tell,
+        # in the same words as the plan's warning
+        why = folder_problem(folder, self.root, doomed=True, keep=protected(loaded), applied=True)
+        return why or delete_problem(loaded, env_key, state)
 
     def read_state(self) -> AppliedState:
         return read_state(self.root)

@@ -173,16 +173,21 @@ delete = true   # the next apply deletes this folder, then forgets the env
 ```
 
 The plan shows a `delete` step with reason `delete_requested` naming the folder. Apply deletes
-exactly that folder, and only one it applied as that adopted env before, at that same
-path (apply the env adopted first, then add `delete = true`), which still looks like a venv
-(`pyvenv.cfg` and an interpreter). It refuses a link, a folder without `pyvenv.cfg`, and a
-folder that holds envs.toml's folder or the lockfiles. It moves the folder aside with one rename
-(into `<root>/.trash`, or beside itself when the root is on another filesystem), so a locked
-file cannot leave a half-deleted venv in place; then it deletes it, clearing read-only bits,
-and names what it could not remove, which the next apply or `reconcile gc` retries while the
-table keeps `delete = true`. No model may name an env marked `delete = true` (as `env` or
-`fallback`). Once the folder is gone the table can be removed. See
-[migration.md](migration.md).
+exactly that folder, and only the very folder it applied as that adopted env before, at that
+same path (apply the env adopted first, then add `delete = true`), which still looks like a
+venv (`pyvenv.cfg` and an interpreter). When apply first records an adopted env, it records
+which folder that is (its real path, device and inode), and never changes that while the path
+stays: a folder reached through a link put on the way since (a parent folder replaced by a
+link), or another folder moved into that path, is not deleted. Such a refusal, and one of a
+venv that broke since, is a warning on that env in the plan (its `delete` step is blocked and
+fails alone in apply; every other env plans and applies). It refuses a link, a folder without
+`pyvenv.cfg`, and a folder that holds envs.toml's folder or the lockfiles. It moves the folder
+aside with one rename (into `<root>/.trash`, or beside itself when the root is on another
+filesystem), so a locked file cannot leave a half-deleted venv in place; then it deletes it,
+clearing read-only bits, and names what it could not remove, which the next apply or
+`reconcile gc` retries while the table keeps `delete = true`. No model may name an env marked
+`delete = true` (as `env` or `fallback`). Once the folder is gone the table can be removed.
+See [migration.md](migration.md).
 
 ## Lockfiles
 

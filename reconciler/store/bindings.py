@@ -28,6 +28,10 @@ class AppliedState:
     bindings: Mapping[str, str] = field(default_factory=dict)
     fallbacks: Mapping[str, str] = field(default_factory=dict)
     adopted: Mapping[str, str] = field(default_factory=dict)
+    adopted_ids: Mapping[str, str] = field(default_factory=dict)
+    """Adopted env -> the identity of the folder apply first recorded at its path
+    (``observe.adoption.folder_identity``): ``delete = true`` deletes only that very folder.
+    Absent in states written before it was kept."""
 
     def with_binding(
         self, model: str, env_key: str | None, fallback: str | None = None
@@ -40,10 +44,24 @@ class AppliedState:
             bindings[model] = env_key
             if fallback is not None:
                 fallbacks[model] = fallback
-        return AppliedState(bindings, fallbacks, self.adopted)
+        return AppliedState(bindings, fallbacks, self.adopted, self.adopted_ids)
 
-    def with_adopted(self, adopted: Mapping[str, str]) -> AppliedState:
-        return AppliedState(dict(self.bindings), dict(self.fallbacks), dict(adopted))
+    def with_adopted(
+        self, adopted: Mapping[str, str], ids: Mapping[str, str | None] | None = None
+    ) -> AppliedState:
+        """This state with the adopted envs ``adopted`` (env -> folder). An env keeps the
+        folder identity it has while its folder is unchanged, even if ``ids`` (env -> the
+        identity seen now) says otherwise: a folder swapped in at the same path later is not
+        the one apply adopted. A new or moved env takes its identity from ``ids``."""
+        kept = {
+            key: ident
+            for key, ident in self.adopted_ids.items()
+            if key in adopted and adopted[key] == self.adopted.get(key)
+        }
+        for key, ident in (ids or {}).items():
+            if key in adopted and key not in kept and ident is not None:
+                kept[key] = ident
+        return AppliedState(dict(self.bindings), dict(self.fallbacks), dict(adopted), kept)
 
     def without_adopted(self, env_key: str) -> AppliedState:
         """This state with the adopted env ``env_key`` forgotten."""
@@ -74,16 +92,17 @@ def read_state(root: Path) -> AppliedState:
     bindings = data.get("bindings") if isinstance(data, dict) else None
     fallbacks = data.get("fallbacks", {}) if isinstance(data, dict) else None
     adopted = data.get("adopted", {}) if isinstance(data, dict) else None
+    ids = data.get("adopted_ids", {}) if isinstance(data, dict) else None
     if isinstance(adopted, list) and all(isinstance(a, str) for a in adopted):
         adopted = dict.fromkeys(adopted, "")  # written before adopted paths were kept
-    if not _str_map(bindings) or not _str_map(fallbacks) or not _str_map(adopted):
+    if not all(_str_map(m) for m in (bindings, fallbacks, adopted, ids)):
         raise ReconcileError(
             f"the applied bindings at {path} are not in the expected shape; delete the file and "
             "run `reconcile apply` to bind every model again."
         )
     assert isinstance(bindings, dict) and isinstance(fallbacks, dict)  # _str_map checked
-    assert isinstance(adopted, dict)
-    return AppliedState(dict(bindings), dict(fallbacks), dict(adopted))
+    assert isinstance(adopted, dict) and isinstance(ids, dict)
+    return AppliedState(dict(bindings), dict(fallbacks), dict(adopted), dict(ids))
 
 
 def _str_map(value: object) -> bool:
@@ -98,6 +117,7 @@ def write_state(root: Path, state: AppliedState) -> None:
         "bindings": dict(sorted(state.bindings.items())),
         "fallbacks": dict(sorted(state.fallbacks.items())),
         "adopted": dict(sorted(state.adopted.items())),
+        "adopted_ids": dict(sorted(state.adopted_ids.items())),
     }
     folders.folder(root, layout.STATE)
     write_atomic(layout.bindings_path(root), json.dumps(document, indent=2) + "\n")
