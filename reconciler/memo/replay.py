@@ -81,8 +81,9 @@ def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
 def root_of(manifest: Path, root_override: Path | None) -> Path | None:
     """The root the manifest names, told from its text (``spec.rootline``) or read with the
     stdlib TOML parser; ``None`` when that cannot be told cheaply (no tomllib, unreadable or
-    invalid TOML) or the manifest is not a regular file (a pipe, ``--manifest <(git show ...)``, must be left whole for the real
-    load, and has no identity worth remembering): then no replay."""
+    invalid TOML) or the manifest is not a regular file (a pipe, ``--manifest <(git show
+    ...)``, must be left whole for the real load, and has no identity worth remembering):
+    then no replay."""
     try:
         if not stat.S_ISREG(manifest.stat().st_mode):
             return None
