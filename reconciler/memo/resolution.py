@@ -140,7 +140,7 @@ def recall(manifest: str, root_override: str | None, model: str) -> Answer | Non
             return None
         if not unchanged(document["inputs"]):
             return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError):
         return None
     return env_key, python, env_dir, generation
 
