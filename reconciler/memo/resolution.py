@@ -59,15 +59,15 @@ def _read(path: str) -> bytes:
 
 def as_read(path: str) -> str:
     """``path`` made absolute and free of ``.`` and ``..`` components, naming what the system
-    reads there: the part up to its last ``..`` is replaced by its real path. The system takes
-    ``link/..`` through the link, so removing ``..`` as text (``os.path.abspath``) may name
-    another file; the rest is kept as spelled. Windows removes ``..`` as text itself."""
-    absolute = os.path.abspath(path) if os.name == "nt" else os.path.join(os.getcwd(), path)
-    parts = absolute.split(os.sep)
-    if ".." not in parts:
-        return os.path.normpath(absolute)
-    last = len(parts) - parts[::-1].index("..")
-    head = os.path.realpath(os.sep.join(parts[:last]) or os.sep)
+    reads there: the part up to its last ``..`` is replaced by its real path, the rest kept as
+    spelled. POSIX takes ``link/..`` through the link, so removing ``..`` as text
+    (``os.path.abspath``) may name another file; Windows removes it as text, and so does its
+    ``realpath`` before resolving."""
+    parts = path.replace(os.altsep, os.sep).split(os.sep) if os.altsep else path.split(os.sep)
+    if os.pardir not in parts:
+        return os.path.abspath(path)
+    last = len(parts) - parts[::-1].index(os.pardir)
+    head = os.path.realpath(os.sep.join(parts[:last]))
     return os.path.normpath(os.path.join(head, *parts[last:]))
 
 
