@@ -8,25 +8,15 @@ from __future__ import annotations
 import pytest
 
 from reconciler.store import layout
-from tests.apply_helpers import gen_dir, setup
+from tests.apply_helpers import SERVING, gen_dir, setup
 from tests.helpers import Project
+from tests.test_deep_json import DEEP
 
 pytestmark = pytest.mark.slow  # applies an env and runs reconcile in subprocesses
 
-DEEP = b"[" * 100_000 + b"]" * 100_000
-MANIFEST = """\
-[envs.serving]
-python = "3.11"
-requirements = ["alpha==1.0"]
-imports = ["alpha"]
-
-[models.chat]
-env = "serving"
-"""
-
 
 def test_a_deep_receipt_is_an_env_to_replace_and_apply_heals_it(project: Project) -> None:
-    setup(project, MANIFEST)
+    setup(project, SERVING)
     layout.receipt_path(gen_dir(project, "serving", "g0001")).write_bytes(DEEP)
 
     for command in (("status",), ("verify",), ("which", "chat")):
@@ -43,7 +33,7 @@ def test_a_deep_receipt_is_an_env_to_replace_and_apply_heals_it(project: Project
 
 
 def test_deep_bindings_are_one_sentence(project: Project) -> None:
-    setup(project, MANIFEST)
+    setup(project, SERVING)
     layout.bindings_path(project.root).write_bytes(DEEP)
 
     for command in (("plan",), ("status",), ("which", "chat"), ("apply", "--yes")):
