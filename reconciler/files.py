@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob as globbing
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,8 @@ from reconciler.errors import InputFileError
 
 TYPE_CHECKING = False  # typing itself is not imported: plan replays start with this module
 if TYPE_CHECKING:
+    from typing import Any
+
     from reconciler.platform import VenvLayout
 
 _HEX = "0123456789abcdef"
@@ -21,6 +24,17 @@ RACY_NS = 1_000_000_000
 """How much older than a run's start a file's mtime and ctime must be for an answer computed
 from it to be remembered (the hash cache, stored plans, health verdicts): a write within the
 same timestamp tick as the run could keep the file's identity unchanged."""
+
+
+def load_json(data: str | bytes) -> Any:
+    """The JSON document in ``data``, read from a file; ``ValueError`` for anything that is
+    not one, including a document nested too deep for the decoder (which recurses per level)
+    or too large to build: every reader of a file treats those as any other malformed
+    content."""
+    try:
+        return json.loads(data)
+    except (RecursionError, MemoryError):
+        raise ValueError("nested too deep or too large to read") from None
 
 
 def racy(started_ns: int, *times_ns: int) -> bool:

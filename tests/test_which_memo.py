@@ -207,3 +207,27 @@ def test_run_exits_126_when_the_program_is_found_but_not_executable(project: Pro
         "error: cannot run ./script.sh: Permission denied; make it executable, or run it with "
         "its interpreter."
     ]
+
+
+def test_which_through_link_dotdot_hands_out_an_interpreter_that_starts_the_venv(
+    project: Project,
+) -> None:
+    setup(project, SERVING)
+    (project.folder / "sub").mkdir()
+    other = project.folder.parent / f"{project.folder.name}-other"
+    other.mkdir()
+    (other / "link").symlink_to(project.folder / "sub")  # other/link/.. is the project
+    manifest = str(other / "link" / ".." / "envs.toml")
+
+    for args in (("--manifest", manifest), ("--root", str(other / "link" / ".." / ".envs"))):
+        settle()
+        outputs = [which(project, *args, "chat")[1] for _ in range(2)]  # full, then remembered
+        assert outputs == [python_of(project, "serving")] * 2
+        prefix = subprocess.run(
+            [outputs[0], "-c", "import sys; print(sys.prefix)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        assert prefix == str(gen_dir(project, "serving", "g0001"))

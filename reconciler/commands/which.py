@@ -63,6 +63,16 @@ class ResolvedEnv:
 def _env_dir(
     loaded: LoadedManifest, state: AppliedState, env_key: str, platform: Platform
 ) -> tuple[Path | None, str | None, str]:
+    """(folder, generation id, problem) of an env as applied, the folder spelled with no
+    ``..`` (``memo.resolution.as_read``): Python removes ``..`` from its own path as text when
+    it looks for ``pyvenv.cfg``, so after a link it would not start as the venv."""
+    folder, gen_id, problem = _applied_dir(loaded, state, env_key, platform)
+    return None if folder is None else Path(resolution.as_read(str(folder))), gen_id, problem
+
+
+def _applied_dir(
+    loaded: LoadedManifest, state: AppliedState, env_key: str, platform: Platform
+) -> tuple[Path | None, str | None, str]:
     """(folder, generation id, problem) of an env as applied: whether it is adopted, and from
     which folder, comes from the applied state, not from a manifest edit never applied."""
     if env_key in state.adopted:
@@ -332,6 +342,7 @@ def _remember(
         paths += [entry.path for entry in os.scandir(root / layout.GENERATIONS)]
     if found.env_key not in state.adopted:
         paths.append(str(root / found.env_key))  # the link to the live generation
+    paths += [str(found.env_dir), str(found.python)]  # recall trusts no answer without them
     answer = (found.env_key, str(found.python), str(found.env_dir), found.generation)
     resolution.remember(manifest, root_override, found.model, answer, paths, held, started_ns)
 

@@ -85,7 +85,10 @@ def _structure(facts: EnvFacts, managed: bool) -> list[Finding]:
         return found
     if managed and not facts.created_by_reconcile:
         found.append(
-            Finding("not_created_by_reconcile", "no reconcile receipt: it was built by hand")
+            Finding(
+                "not_created_by_reconcile",
+                "no readable reconcile receipt: it was built by hand, or its receipt is damaged",
+            )
         )
     found.extend(_setup(facts))
     if (

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reconciler.errors import ReconcileError
-from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.files import CACHE_LIMIT, load_json, read_regular_bytes
 from reconciler.memo.identity import identities, tool_paths, unchanged, write_memo
 from reconciler.spec.rootline import settings_root
 from reconciler.store.cachedir import cache_folder
@@ -146,7 +146,7 @@ def replay(root: Path, key: str) -> tuple[str, int] | None:
     if path is None:
         return None
     try:
-        memo = json.loads(read_regular_bytes(path, CACHE_LIMIT))
+        memo = load_json(read_regular_bytes(path, CACHE_LIMIT))
         if memo.get("format") != FORMAT or memo.get("key") != key:
             return None
         if not unchanged(memo["inputs"]):

@@ -57,6 +57,20 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+def as_read(path: str) -> str:
+    """``path`` made absolute and free of ``.`` and ``..`` components, naming what the system
+    reads there: the part up to its last ``..`` is replaced by its real path, the rest kept as
+    spelled. POSIX takes ``link/..`` through the link, so removing ``..`` as text
+    (``os.path.abspath``) may name another file; Windows removes it as text, and so does its
+    ``realpath`` before resolving."""
+    parts = path.replace(os.altsep, os.sep).split(os.sep) if os.altsep else path.split(os.sep)
+    if os.pardir not in parts:
+        return os.path.abspath(path)
+    last = len(parts) - parts[::-1].index(os.pardir)
+    head = os.path.realpath(os.sep.join(parts[:last]))
+    return os.path.normpath(os.path.join(head, *parts[last:]))
+
+
 FOLDER = "which"
 """The folder under ``<root>/.cache`` the answers are kept in."""
 
@@ -65,13 +79,13 @@ def _root(manifest: str, root_override: str | None) -> str | None:
     """The root the answers for this manifest are kept under; ``None`` when it cannot be told
     cheaply (the manifest is not a plain file of plain TOML)."""
     if root_override is not None:
-        return os.path.abspath(root_override)
+        return as_read(root_override)
     try:
         text = _read(os.path.realpath(manifest)).decode("utf-8")
     except (OSError, ValueError):  # ValueError: a NUL byte in the path, or not UTF-8
         return None
     root = settings_root(text)
-    return None if root is None else os.path.join(os.path.dirname(os.path.abspath(manifest)), root)
+    return None if root is None else as_read(os.path.join(os.path.dirname(as_read(manifest)), root))
 
 
 def _memo_file(root: str, model: str) -> str | None:
@@ -95,8 +109,8 @@ def _whose(manifest: str, root_override: str | None, model: str) -> dict[str, An
     """What an answer is for: another manifest, ``--root``, model or copy of reconcile never
     takes it."""
     return {
-        "manifest": os.path.abspath(manifest),
-        "root": None if root_override is None else os.path.abspath(root_override),
+        "manifest": as_read(manifest),
+        "root": None if root_override is None else as_read(root_override),
         "model": model,
         "tool": os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
     }
@@ -110,7 +124,7 @@ def recall(manifest: str, root_override: str | None, model: str) -> Answer | Non
     try:
         root = _root(manifest, root_override)
         memo = None if root is None else _memo_file(root, model)
-        if memo is None:
+        if root is None or memo is None:
             return None
         document = json.loads(_read(memo))
         if document.get("format") != FORMAT or document.get("for") != _whose(
@@ -122,11 +136,24 @@ def recall(manifest: str, root_override: str | None, model: str) -> Answer | Non
             return None
         if not (generation is None or isinstance(generation, str)):
             return None
+        if not _drawn_from(document["inputs"], manifest, root, python, env_dir):
+            return None
         if not unchanged(document["inputs"]):
             return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError):
         return None
     return env_key, python, env_dir, generation
+
+
+def _drawn_from(inputs: list[Any], manifest: str, root: str, python: str, env_dir: str) -> bool:
+    """Whether an answer's inputs name what every answer is drawn from: the manifest, the
+    applied bindings, the env handed out and its interpreter (in that env). An answer that
+    does not list them (a hand-made or damaged entry) is never trusted."""
+    paths = {pair[0] for pair in inputs}
+    bindings = os.path.join(root, ".state", "bindings.json")  # store.layout's: not imported
+    return python.startswith(env_dir + os.sep) and paths.issuperset(
+        (as_read(manifest), bindings, env_dir, python)
+    )
 
 
 def remember(
@@ -157,7 +184,7 @@ def remember(
         os.makedirs(os.path.dirname(memo), exist_ok=True)
     except OSError:
         return False
-    found = identities([os.path.abspath(manifest), *inputs], started_ns)
+    found = identities([as_read(path) for path in (str(manifest), *inputs)], started_ns)
     if found is None:
         return False
     document = {

@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler.files import CACHE_LIMIT, is_dir, read_regular_bytes
+from reconciler.files import CACHE_LIMIT, is_dir, load_json, read_regular_bytes
 from reconciler.memo import identity, replay
 from reconciler.observe.integrity import VerifyScope
 from reconciler.store.cachedir import cache_folder, user_cache_folder
@@ -66,13 +66,13 @@ def recall(manifest: Path, root_override: Path | None) -> VerifyScope | None:
         return None
     memo = where[1]
     try:
-        document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
+        document = load_json(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
             return None
         if not identity.unchanged(document["inputs"]):
             return None
         return VerifyScope.from_plain(document["scope"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

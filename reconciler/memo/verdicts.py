@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler.files import CACHE_LIMIT, read_regular_bytes
+from reconciler.files import CACHE_LIMIT, load_json, read_regular_bytes
 from reconciler.memo.identity import identities, source_paths, unchanged, write_memo
 from reconciler.store.cachedir import cache_folder
 
@@ -67,7 +67,7 @@ def standing_inputs(memo: Path) -> list[Any] | None:
 def _standing(memo: Path) -> dict[str, Any] | None:
     """The memo's document when it exists and none of its inputs changed."""
     try:
-        document = json.loads(read_regular_bytes(memo, CACHE_LIMIT))
+        document = load_json(read_regular_bytes(memo, CACHE_LIMIT))
         if document.get("format") != FORMAT or document.get("key") != memo.stem:
             return None
         problem = document["problem"]

@@ -12,7 +12,6 @@ link mode. That is a ``VerifyScope``, plain data a memo can hold (``memo.scope``
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core.facts import EnvCheck, EnvKind, Finding
 from reconciler.core.integrity import RecordDefect, VerifyReport
 from reconciler.errors import PathUnreadable, assert_never
-from reconciler.files import STATE_LIMIT, display_path, is_dir, read_regular_bytes
+from reconciler.files import STATE_LIMIT, display_path, is_dir, load_json, read_regular_bytes
 from reconciler.store import folders, layout
 from reconciler.store.cachedir import cache_folder, user_cache_folder
 
@@ -122,7 +121,7 @@ def receipt_baseline(
     if seen is not None:
         seen.append(str(receipt))
     try:
-        document = json.loads(read_regular_bytes(receipt, STATE_LIMIT))
+        document = load_json(read_regular_bytes(receipt, STATE_LIMIT))
     except (OSError, ValueError):
         return ()
     entries = document.get(RECORD_DEFECTS) if isinstance(document, dict) else None

@@ -32,7 +32,13 @@ from filelock import Timeout as FileLockTimeout
 
 from reconciler import faults, interrupts
 from reconciler.errors import InternalFolderRefused, LockTimeout, ReconcileError, RootNotAFolder
-from reconciler.files import STATE_LIMIT, display_path, read_regular_bytes, write_atomic
+from reconciler.files import (
+    STATE_LIMIT,
+    display_path,
+    load_json,
+    read_regular_bytes,
+    write_atomic,
+)
 from reconciler.store import folders, layout
 
 LOCK_INFO = ".lock.info"
@@ -87,7 +93,7 @@ class LockHolder:
     @classmethod
     def from_json(cls, text: str) -> LockHolder:
         """Parse a sidecar; raises ``ValueError`` when it is not one."""
-        document = json.loads(text)
+        document = load_json(text)
         if not isinstance(document, dict):
             raise ValueError("lock info is not a JSON object")
         pid, command = document.get("pid"), document.get("command")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import ReconcileError, RootNotAFolder
-from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.files import STATE_LIMIT, load_json, read_regular_bytes, write_atomic
 from reconciler.store import folders, layout
 
 FORMAT_VERSION = "1"
@@ -74,7 +74,7 @@ def read_state(root: Path) -> AppliedState:
     folders.folder(root, layout.STATE)
     path = layout.bindings_path(root)
     try:
-        data = json.loads(read_regular_bytes(path, STATE_LIMIT))
+        data = load_json(read_regular_bytes(path, STATE_LIMIT))
     except FileNotFoundError:
         return AppliedState()
     except NotADirectoryError as exc:  # the root, a folder above it or .state is a file

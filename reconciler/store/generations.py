@@ -24,7 +24,7 @@ from typing import Any
 from reconciler.core.generations import GEN_NAME
 from reconciler.core.generations import Generation as Generation
 from reconciler.errors import InternalFolderRefused, ReconcileError
-from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.files import STATE_LIMIT, load_json, read_regular_bytes, write_atomic
 from reconciler.store import folders, fsops, layout, removals
 from reconciler.store.fsops import Removal as Removal
 from reconciler.store.fsops import StoreOps, forget
@@ -150,7 +150,7 @@ def write_receipt(gen_dir: Path, receipt: Mapping[str, Any]) -> None:
 
 def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(read_regular_bytes(layout.receipt_path(gen_dir), STATE_LIMIT))
+        data = load_json(read_regular_bytes(layout.receipt_path(gen_dir), STATE_LIMIT))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

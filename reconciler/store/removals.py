@@ -26,7 +26,7 @@ from pathlib import Path, PurePath
 from typing import Literal
 
 from reconciler.errors import ReconcileError
-from reconciler.files import STATE_LIMIT, read_regular_bytes, write_atomic
+from reconciler.files import STATE_LIMIT, load_json, read_regular_bytes, write_atomic
 from reconciler.store import folders, layout
 from reconciler.store.junctions import ASIDE_SUFFIX
 
@@ -108,7 +108,7 @@ def _read(root: Path) -> list[tuple[str, str]]:
     """The raw (kind, path) pairs of the journal; empty when there is none."""
     path = journal_path(root)
     try:
-        data = json.loads(read_regular_bytes(path, STATE_LIMIT))
+        data = load_json(read_regular_bytes(path, STATE_LIMIT))
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
