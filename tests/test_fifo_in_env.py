@@ -152,14 +152,20 @@ def test_which_refuses_env_with_a_fifo_pth_at_once(project: Project, watchdog: W
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.slow
-def test_plan_replaces_env_whose_pyvenv_cfg_is_a_fifo_without_running_it(
-    project: Project, watchdog: Watchdog
-) -> None:
+def _cfg_fifo(project: Project, watchdog: Watchdog) -> Path:
+    """A built env whose pyvenv.cfg is a FIFO."""
     declare(project, imports=("alpha",))
     env = project.build(ENV, require_python("3.11"))
     (env / "pyvenv.cfg").unlink()
     watchdog.watch(env / "pyvenv.cfg")
+    return env
+
+
+@pytest.mark.slow
+def test_plan_replaces_env_whose_pyvenv_cfg_is_a_fifo_without_running_it(
+    project: Project, watchdog: Watchdog
+) -> None:
+    _cfg_fifo(project, watchdog)
 
     step = env_step(plan_of(project))
 
@@ -171,10 +177,7 @@ def test_plan_replaces_env_whose_pyvenv_cfg_is_a_fifo_without_running_it(
 def test_an_adopted_venv_whose_pyvenv_cfg_is_a_fifo_is_judged_without_running_it(
     project: Project, watchdog: Watchdog
 ) -> None:
-    declare(project, imports=("alpha",))
-    venv = project.build(ENV, require_python("3.11"))
-    (venv / "pyvenv.cfg").unlink()
-    watchdog.watch(venv / "pyvenv.cfg")
+    venv = _cfg_fifo(project, watchdog)
 
     facts = observe_env(EnvRequest("legacy", venv, ("alpha",)), venv=POSIX_VENV)
     health = assess(facts, Expectation(python=None, lock=None, managed=False))

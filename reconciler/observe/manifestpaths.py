@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -205,17 +205,26 @@ def _index_problems(
 def _tree_leading_out(folder: Path, base: Path) -> str | None:
     """Why the local index ``folder`` may not be used: an entry under it, at any depth,
     resolves out of ``base``; ``None`` when none does (links are not followed down)."""
+    entries = (
+        Path(parent) / name
+        for parent, folders, files in os.walk(folder)
+        for name in sorted(folders + files)
+    )
+    return _leading_out(entries, base, "local index")
+
+
+def _leading_out(entries: Iterable[Path], base: Path, what: str) -> str | None:
+    """Why the first of ``entries`` (in a folder uv reads, ``what``) that resolves out of
+    ``base`` may not be used; ``None`` when none does."""
     inside = os.path.realpath(base)
-    for parent, folders, files in os.walk(folder):
-        for name in sorted(folders + files):
-            entry = Path(parent) / name
-            real = _real(entry)
-            if real is None or not Path(real).is_relative_to(inside):
-                return (
-                    f"{display_path(entry)} is, or goes through, a link that leads out of the "
-                    "manifest's folder, and uv would read it from this local index: replace "
-                    "the link with the real file, or remove it"
-                )
+    for entry in entries:
+        real = _real(entry)
+        if real is None or not Path(real).is_relative_to(inside):
+            return (
+                f"{display_path(entry)} is, or goes through, a link that leads out of the "
+                f"manifest's folder, and uv would read it from this {what}: replace the link "
+                "with the real file, or remove it"
+            )
     return None
 
 
@@ -263,16 +272,7 @@ def _entry_leading_out(folder: Path, base: Path) -> str | None:
         return None  # none yet (uv will say), or a file of links: checked as a file above
     except OSError as exc:
         return f"{display_path(folder)} cannot be listed ({exc.strerror}); fix its permissions"
-    inside = os.path.realpath(base)
-    for entry in entries:
-        real = _real(Path(entry.path))
-        if real is None or not Path(real).is_relative_to(inside):
-            return (
-                f"{display_path(Path(entry.path))} is, or goes through, a link that leads out "
-                "of the manifest's folder, and uv would read it from this find_links folder: "
-                "replace the link with the real file, or remove it"
-            )
-    return None
+    return _leading_out((Path(entry.path) for entry in entries), base, "find_links folder")
 
 
 def root_place_problem(root: Path, base: Path) -> str | None:
