@@ -6,7 +6,6 @@ command runs."""
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from reconciler.cli.app import main
 from reconciler.observe.inputs import load_manifest
 from tests.helpers import require_python
+from tests.test_lock import simple_index
 from tests.test_manifest import (  # noqa: F401  fixtures, used by name
     folder,
     outside,
@@ -115,18 +115,6 @@ def test_a_local_index_inside_the_folder_and_https_indexes_stay_allowed(
     assert load_manifest(manifest).manifest.settings.sources.index_url == "file:idx"
 
 
-def _simple_index(index: Path, wheels: Path) -> None:
-    """A PEP 503 index of the folder's wheels, one page per project, links with sha256."""
-    for wheel in sorted(wheels.glob("*.whl")):
-        project = index / wheel.name.split("-")[0]
-        project.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        (project / wheel.name).write_bytes(wheel.read_bytes())
-        (project / "index.html").write_text(
-            f'<html><body><a href="{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>'
-        )
-
-
 @pytest.mark.slow
 def test_lock_and_apply_read_a_local_index_relative_to_the_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -134,8 +122,7 @@ def test_lock_and_apply_read_a_local_index_relative_to_the_manifest(
     require_python("3.11")
     place = tmp_path / "project"
     wheels = tmp_path / "wheels"
-    make_wheel(wheels, "fastpkg", "1.0")
-    _simple_index(place / "idx", wheels)
+    simple_index(place / "idx", [make_wheel(wheels, "fastpkg", "1.0")])
     manifest = place / "envs.toml"
     manifest.write_text(
         'version = 1\n[settings]\nroot = ".envs"\n[settings.sources]\nindex_url = "file:idx"\n'
