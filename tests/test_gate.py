@@ -51,9 +51,12 @@ def probes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
     calls: list[Path] = []
     real = observe.probe
 
-    def counting(python: Path, imports: tuple[str, ...]) -> tuple[ProbeResult | None, str | None]:
+    def counting(
+        python: Path, imports: tuple[str, ...], timeout: float
+    ) -> tuple[ProbeResult | None, str | None]:
+        assert timeout == gate.GATE_PROBE_TIMEOUT  # a model's start never waits plan's minutes
         calls.append(python)
-        return real(python, imports)
+        return real(python, imports, timeout)
 
     monkeypatch.setattr(gate, "probe", counting)
     yield calls

@@ -238,21 +238,22 @@ def test_lock_resolves_from_the_envs_index_url_and_extra_index_urls(
     project: Project, tmp_path: Path
 ) -> None:
     # beta 2.0 exists only in the wheelhouse: pinning beta 1.0 proves the indexes were used.
+    # Local indexes stay inside the manifest's folder (relative, a file: URL or a path).
     wheels = project.wheels
-    main = simple_index(
-        tmp_path / "main",
+    simple_index(
+        project.folder / "main",
         [wheels / "alpha-1.0-py3-none-any.whl", wheels / "beta-1.0-py3-none-any.whl"],
     )
-    extra = simple_index(tmp_path / "extra", [wheels / "gamma-1.0-py3-none-any.whl"])
+    simple_index(project.folder / "extra", [wheels / "gamma-1.0-py3-none-any.whl"])
     project.write(
-        f"""
+        """
         [envs.small]
         python = "3.11"
         requirements = ["alpha==1.0", "gamma==1.0"]
 
         [envs.small.sources]
-        index_url = "{main}"
-        extra_index_urls = ["{extra}"]
+        index_url = "file:main"
+        extra_index_urls = ["extra"]
         """
     )
     done = project.cli("lock")

@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from reconciler.platform import VenvLayout
 
 
+GATE_PROBE_TIMEOUT = 60.0
+"""How long `which`, `run` and ``resolve()`` wait for the probe: a model's start must not wait
+for `plan`'s five minutes; a minute still lets a cold import of a large package (torch from a
+slow disk) answer. An env whose probe times out is refused (or its fallback used), and asked
+again next time: the verdict is not remembered."""
+
+
 @dataclass(frozen=True)
 class Expect:
     """What a usable env must offer besides a sound structure and intact files.
@@ -54,7 +61,9 @@ def structure_problem(env_dir: Path, *, venv: VenvLayout) -> str | None:
     if not facts.exists:
         return f"{env_dir} is not an env folder"
     for finding in structure(facts, venv=venv):
-        if finding.reason == "interpreter_broken":  # the path, for whoever reads the phrase
+        if (
+            finding.reason == "interpreter_broken" and facts.interpreter_problem is not None
+        ):  # the path, for whoever reads the phrase
             python = venv.interpreter(env_dir)
             base = (
                 _lost_base(python, env_dir) if facts.interpreter_problem == "is missing" else None
@@ -120,7 +129,7 @@ def _check(
     if report.findings:
         return corruption_phrase(report), True
     try:
-        result, error = probe(venv.interpreter(env_dir), expect.imports)
+        result, error = probe(venv.interpreter(env_dir), expect.imports, GATE_PROBE_TIMEOUT)
     except (ValueError, KeyError, TypeError):  # something in the env garbled the answer
         return "its interpreter gave an unreadable answer to the health probe", False
     if result is None:

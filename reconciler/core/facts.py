@@ -54,6 +54,9 @@ class EnvFacts:
     empty_activation: tuple[str, ...] = ()
     """Activation scripts that are empty files: there, but they activate nothing."""
     activation_venv_path: str | None = None
+    pth_not_files: tuple[str, ...] = ()
+    """``*.pth`` files in site-packages that are no regular file (``lib/python3.12/site-packages/
+    x.pth is a FIFO``): Python opens each at start, and would wait on a FIFO forever."""
     real_path: str | None = None
     escapes_root: bool = False
     probe: ProbeResult | None = None

@@ -143,6 +143,14 @@ def _setup(facts: EnvFacts) -> list[Finding]:
     if facts.pyvenv_cfg is None:
         problem = facts.pyvenv_cfg_problem or "is missing"
         found.append(Finding("pyvenv_cfg_missing", f"pyvenv.cfg {problem}", "pyvenv.cfg"))
+    found.extend(
+        Finding(
+            "interpreter_broken",
+            f"{what}, not a file (Python opens every .pth at start)",
+            what.partition(" is ")[0],
+        )
+        for what in facts.pth_not_files
+    )
     if facts.base_interpreter_present is False:
         home = dict(facts.pyvenv_cfg or ()).get("home", "?")
         problem = facts.base_interpreter_problem or "is gone"
@@ -244,7 +252,11 @@ def assess(
         return EnvHealth(facts.env_key, exists=False, findings=tuple(found))
     if facts.kind in ("dir", "symlink") and not facts.escapes_root:
         if facts.probe is None:
-            found.append(Finding("interpreter_broken", facts.probe_error or "does not run"))
+            # not run when its structure already said it cannot start: nothing more to say
+            if facts.interpreter_problem is not None or not any(
+                finding.reason in CANNOT_START for finding in found
+            ):
+                found.append(Finding("interpreter_broken", facts.probe_error or "does not run"))
         else:
             if expect.python and not python_matches(expect.python, facts.probe.version):
                 found.append(

@@ -55,16 +55,21 @@ def _uv_env() -> dict[str, str]:
 
 
 def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
-    """uv arguments for package sources; find_links paths resolve against the manifest."""
-    args: list[str] = []
-    if sources.index_url:
-        args += ["--index-url", sources.index_url]
-    for url in sources.extra_index_urls:
-        args += ["--extra-index-url", url]
-    for link in sources.find_links:
+    """uv arguments for package sources; local index and find_links paths resolve against
+    the manifest."""
+
+    def located(link: str) -> str:
         # A path goes as a file: URL: uv reads a plain path only up to a "#" (a fragment).
         path = local_path(link)  # a file: URL too: its path is relative to the manifest
-        args += ["--find-links", link if path is None else (base_dir / path).absolute().as_uri()]
+        return link if path is None else (base_dir / path).absolute().as_uri()
+
+    args: list[str] = []
+    if sources.index_url:
+        args += ["--index-url", located(sources.index_url)]
+    for url in sources.extra_index_urls:
+        args += ["--extra-index-url", located(url)]
+    for link in sources.find_links:
+        args += ["--find-links", located(link)]
     if sources.no_index:
         args.append("--no-index")
     return tuple(args)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from reconciler.core.facts import EnvFacts, InstalledDist, ProbeResult
+from reconciler.core.health import CANNOT_START, structure
 from reconciler.files import METADATA_LIMIT, glob, read_regular_bytes, site_packages
 
 # EnvRequest and read_pyvenv_cfg live in look.py (stdlib only, for verify and which); the
@@ -99,12 +100,15 @@ def installed_dists(env_dir: Path, *, venv: VenvLayout) -> tuple[InstalledDist, 
     return tuple(sorted(found, key=lambda d: (d.name, d.version, d.dist_info)))
 
 
-def probe(python: Path, imports: Sequence[str]) -> tuple[ProbeResult | None, str | None]:
+def probe(
+    python: Path, imports: Sequence[str], timeout: float = PROBE_TIMEOUT
+) -> tuple[ProbeResult | None, str | None]:
     """Run ``python`` once to learn its version and marker environment and try ``imports``;
-    ``(None, why)`` when it cannot start, times out or does not answer."""
+    ``(None, why)`` when it cannot start, times out (after ``timeout`` seconds) or does not
+    answer."""
     command = Command(
         argv=(str(python), "-I", "-c", PROBE_SCRIPT, json.dumps(list(imports))),
-        timeout=PROBE_TIMEOUT,
+        timeout=timeout,
     )
     result = attempt(command)
     if isinstance(result, Unfinished):
@@ -135,8 +139,12 @@ def observe_env(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
         return facts
     real = Path(facts.real_path)
     probed: ProbeResult | None = None
-    probe_error: str | None = f"the interpreter {facts.interpreter_problem}"
-    if facts.interpreter_problem is None:
+    # An env whose structure keeps it from starting is not run: its interpreter could only
+    # say so, or wait until the timeout on a FIFO where pyvenv.cfg or a .pth should be.
+    doomed = [f.detail for f in structure(facts, venv=venv) if f.reason in CANNOT_START]
+    if doomed:
+        probe_error: str | None = doomed[0]  # why it was not run
+    else:
         probed, probe_error = probe(venv.interpreter(real), request.imports)
     return dataclasses.replace(
         facts,

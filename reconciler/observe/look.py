@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reconciler.core.facts import EnvFacts, PathKind
 from reconciler.errors import PathUnreadable
-from reconciler.files import NotARegularFile, read_regular_bytes
+from reconciler.files import NotARegularFile, file_kind, read_regular_bytes, site_packages
 from reconciler.platform import VenvLayout
 
 
@@ -186,6 +186,30 @@ def _activation(
     return missing, empty, recorded
 
 
+def pth_not_files(env_dir: Path, *, venv: VenvLayout) -> tuple[str, ...]:
+    """Each ``*.pth`` in the env's site-packages that is a FIFO, a device or a socket (or a
+    link to one), as ``lib/python3.12/site-packages/x.pth is a FIFO``: Python's ``site``
+    opens every ``*.pth`` there at start, and waits forever on a FIFO. Seen with ``stat``
+    only, never opened; a folder or a dangling link is left out (``site`` passes over it)."""
+    found = []
+    for site in site_packages(env_dir, venv=venv):
+        try:
+            entries = sorted(os.scandir(site), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith(".pth") or entry.name.startswith("."):
+                continue  # the names site.addsitedir opens
+            try:
+                mode = entry.stat().st_mode
+            except (OSError, ValueError):
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                shown = Path(entry.path).relative_to(env_dir).as_posix()
+                found.append(f"{shown} is {file_kind(mode)}")
+    return tuple(found)
+
+
 def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
     """The facts about one env folder that need no process and no walk: what is at its
     path, its interpreter, pyvenv.cfg, base interpreter and activation scripts.
@@ -228,5 +252,6 @@ def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
         empty_activation=empty_activation,
         # resolved like real_path: a root reached through a link is not a moved env
         activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
+        pth_not_files=pth_not_files(real, venv=venv),
         real_path=str(real),
     )

@@ -14,6 +14,8 @@ rest on disk, after the manifest is parsed and before any command uses it:
 - every entry of a ``find_links`` folder (a wheel, a link) must resolve inside the folder
   too, since uv reads them all; a ``file:`` URL is a path like any other, and so is a direct
   reference (``name @ file:...``) of a requirement;
+- a local index (``index_url`` or ``extra_index_urls`` naming a path or a ``file:`` URL) is
+  a folder inside the manifest's folder, and so is every entry under it, at any depth;
 - the root (``settings.root``; ``--root`` alike) may be anywhere, but is a folder of its own:
   not the file system's root, not the manifest's folder nor a folder above it, where apply's
   own files would mix with the project's.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -41,6 +44,8 @@ LOCKFILE_LIMIT = 16 << 20
 """The largest lockfile reconcile reads: 16 MiB, hundreds of times a large real lockfile."""
 
 _FOLDER, _FILE = "folder", "file"
+
+Loc = tuple[str | int, ...]
 
 
 def _located(text: str, loc: tuple[str | int, ...], why: str) -> Problem:
@@ -143,6 +148,7 @@ def path_problems(loaded: LoadedManifest) -> list[Problem]:
                 why = _entry_leading_out(base / path, base)
                 if why is not None:
                     problems.append(_located(loaded.text, (*where, index), why))
+    problems += _index_problems(loaded, check)
     for key, spec in manifest.managed_envs().items():
         for index, text in enumerate(spec.requirements):
             url = Requirement(text).url
@@ -159,6 +165,67 @@ def path_problems(loaded: LoadedManifest) -> list[Problem]:
         if why is not None:
             problems.append(_located(loaded.text, ("settings", "root"), why))
     return sorted(set(problems), key=lambda p: (p.line or 0, p.key_path, p.message))
+
+
+def _index_problems(
+    loaded: LoadedManifest, check: Callable[[Path, Loc, frozenset[str], str], bool]
+) -> list[Problem]:
+    """A local index (a path or a ``file:`` URL as ``index_url`` or in ``extra_index_urls``)
+    that is not a folder inside the manifest's folder, or holds an entry leading out of it:
+    uv reads the whole tree (a folder per project, its pages and wheels)."""
+    base = loaded.base_dir
+    tables = [("settings", loaded.manifest.settings.sources)]
+    tables += [
+        (f"envs.{key}", spec.sources)
+        for key, spec in sorted(loaded.manifest.envs.items())
+        if spec.sources is not None
+    ]
+    problems = []
+    for where, sources in tables:
+        named: list[tuple[Loc, str]] = []
+        prefix: Loc = (*where.split(".", 1), "sources")
+        if sources.index_url is not None:
+            named.append(((*prefix, "index_url"), sources.index_url))
+        named += [
+            ((*prefix, "extra_index_urls", index), url)
+            for index, url in enumerate(sources.extra_index_urls)
+        ]
+        for loc, url in named:
+            path = local_path(url)
+            if path is None or not check(
+                base / path, loc, frozenset({_FOLDER}), "a local index is a folder"
+            ):
+                continue
+            why = _tree_leading_out(base / path, base)
+            if why is not None:
+                problems.append(_located(loaded.text, loc, why))
+    return problems
+
+
+def _tree_leading_out(folder: Path, base: Path) -> str | None:
+    """Why the local index ``folder`` may not be used: an entry under it, at any depth,
+    resolves out of ``base``; ``None`` when none does (links are not followed down)."""
+    entries = (
+        Path(parent) / name
+        for parent, folders, files in os.walk(folder)
+        for name in sorted(folders + files)
+    )
+    return _leading_out(entries, base, "local index")
+
+
+def _leading_out(entries: Iterable[Path], base: Path, what: str) -> str | None:
+    """Why the first of ``entries`` (in a folder uv reads, ``what``) that resolves out of
+    ``base`` may not be used; ``None`` when none does."""
+    inside = os.path.realpath(base)
+    for entry in entries:
+        real = _real(entry)
+        if real is None or not Path(real).is_relative_to(inside):
+            return (
+                f"{display_path(entry)} is, or goes through, a link that leads out of the "
+                f"manifest's folder, and uv would read it from this {what}: replace the link "
+                "with the real file, or remove it"
+            )
+    return None
 
 
 def _real(path: Path) -> str | None:
@@ -205,16 +272,7 @@ def _entry_leading_out(folder: Path, base: Path) -> str | None:
         return None  # none yet (uv will say), or a file of links: checked as a file above
     except OSError as exc:
         return f"{display_path(folder)} cannot be listed ({exc.strerror}); fix its permissions"
-    inside = os.path.realpath(base)
-    for entry in entries:
-        real = _real(Path(entry.path))
-        if real is None or not Path(real).is_relative_to(inside):
-            return (
-                f"{display_path(Path(entry.path))} is, or goes through, a link that leads out "
-                "of the manifest's folder, and uv would read it from this find_links folder: "
-                "replace the link with the real file, or remove it"
-            )
-    return None
+    return _leading_out((Path(entry.path) for entry in entries), base, "find_links folder")
 
 
 def root_place_problem(root: Path, base: Path) -> str | None:

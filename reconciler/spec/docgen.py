@@ -104,10 +104,13 @@ or write a file outside the manifest's folder, the root, and the adopted venvs i
 Every command that loads the manifest (`plan`, `apply`, `lock`, `diff`, `verify`, `status`,
 `gc`, `which`, `run`) checks every path in it first:
 
-- `settings.lockfiles`, each env's `lockfile` and each `find_links` entry that is a path
-  (not a URL) must stay inside the folder of envs.toml: relative, without a leading `/`, a
-  drive (`C:`) or `..` out of the folder; and, with links followed, still inside it (a link
-  in the folder that points out is refused).
+- `settings.lockfiles`, each env's `lockfile`, each `find_links` entry and each
+  `index_url` or `extra_index_urls` entry that is a path or a `file:` URL (in any spelling:
+  `file:`, `file://localhost/`, upper case, percent-encoded) must stay inside the folder of
+  envs.toml: relative, without a leading `/`, a drive (`C:`) or `..` out of the folder; and,
+  with links followed, still inside it (a link in the folder that points out is refused, and
+  so is one in a `find_links` folder or anywhere in a local index). A local index is a folder
+  (a PEP 503 "simple" layout: a folder per project), read relative to envs.toml.
 - A lockfile that exists must be a regular file (not a FIFO, device, socket or folder) of at
   most 16 MiB; it is read without ever blocking, and an error about it names the path and
   never shows what is in it. `diff git:REF` holds a revision's lockfiles to the same rules

@@ -143,7 +143,8 @@ def _check_inside(value: str, path: str | None = None) -> str:
 
 
 def local_path(link: str) -> str | None:
-    """The local path a ``find_links`` entry or a direct reference (``name @ link``) names:
+    """The local path a ``find_links`` entry, an index URL or a direct reference (``name @
+    link``) names:
     the link as written, or the decoded path of a ``file:`` URL (``git+file:`` too), which
     names a local file as surely as a path does; ``None`` for a URL of any other scheme
     (``https://``...), which uv fetches. A ``file:`` URL naming another host is returned as
@@ -157,8 +158,8 @@ def local_path(link: str) -> str | None:
 
 
 def is_url(link: str) -> bool:
-    """Whether a ``find_links`` entry is a URL passed to uv as written, rather than a path
-    (a ``file:`` URL is a path: see :func:`local_path`)."""
+    """Whether a ``find_links`` entry or an index URL is a URL passed to uv as written, rather
+    than a path (a ``file:`` URL is a path: see :func:`local_path`)."""
     return local_path(link) is None
 
 
@@ -175,6 +176,9 @@ Glob = Annotated[StrictStr, AfterValidator(_check_glob)]
 PathStr = Annotated[StrictStr, AfterValidator(_check_path)]
 InsidePath = Annotated[StrictStr, AfterValidator(_check_inside)]
 FindLink = Annotated[StrictStr, AfterValidator(_check_find_link)]
+IndexUrl = Annotated[StrictStr, AfterValidator(_check_find_link)]
+"""An index URL: ``https://...`` as written, or a folder (a path or a ``file:`` URL, which uv
+reads as a local index) inside the manifest's folder, as a ``find_links`` path."""
 LinkMode = Literal["auto", "copy", "clone", "hardlink"]
 PythonDownloads = Literal["automatic", "manual", "never"]
 
@@ -186,8 +190,14 @@ class Sources(BaseModel):
 
     model_config = _FROZEN
 
-    index_url: StrictStr | None = Field(None, description="Main package index URL.")
-    extra_index_urls: tuple[StrictStr, ...] = Field((), description="Extra index URLs.")
+    index_url: IndexUrl | None = Field(
+        None,
+        description="Main package index URL; a local index (a path or a `file:` URL) is "
+        "relative to the manifest and must stay inside its folder, as `find_links` paths.",
+    )
+    extra_index_urls: tuple[IndexUrl, ...] = Field(
+        (), description="Extra index URLs; a local one as `index_url`."
+    )
     find_links: tuple[FindLink, ...] = Field(
         (),
         description="Folders or URLs of wheels; a path (or a `file:` URL) is relative to the "
