@@ -209,6 +209,22 @@ def test_run_exits_126_when_the_program_is_found_but_not_executable(project: Pro
     ]
 
 
+def test_run_exits_126_when_the_scripts_interpreter_is_missing(project: Project) -> None:
+    """As bash says "bad interpreter": the script is there, what its #! names is not."""
+    setup(project, SERVING)
+    script = project.folder / "script.sh"
+    script.write_text("#!/no/such/interpreter\necho hi\n", encoding="utf-8")
+    script.chmod(0o755)
+
+    done = run(project, "./script.sh")
+
+    assert done.returncode == 126
+    assert done.stderr.splitlines() == [
+        "error: cannot run ./script.sh: the interpreter its first line (#!) names was not "
+        "found; fix that line, or run it with its interpreter."
+    ]
+
+
 def test_which_through_link_dotdot_hands_out_an_interpreter_that_starts_the_venv(
     project: Project,
 ) -> None:

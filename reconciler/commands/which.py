@@ -352,6 +352,16 @@ def _check_timeout(timeout: float) -> None:
         raise ValueError(f"the wait timeout must be a finite number >= 0 seconds, got {timeout!r}")
 
 
+def _exists(program: str, a_path: bool, path: str) -> bool:
+    """Whether ``program`` is there (as a path, or found on ``path``) although starting it
+    said "not found": then what is missing is the interpreter its ``#!`` line names."""
+    if a_path:
+        return Path(program).is_file()
+    import shutil
+
+    return shutil.which(program, path=path) is not None
+
+
 def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """Run ``argv`` in ``resolved``'s env (its scripts folder first on PATH, ``VIRTUAL_ENV``
     set, ``PYTHONHOME`` unset) with this process's terminal; its exit code."""
@@ -371,6 +381,12 @@ def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str
     if isinstance(code, Unfinished):
         program = argv[0]
         a_path = os.sep in program or (os.altsep is not None and os.altsep in program)
+        if code.missing and _exists(program, a_path, env["PATH"]):  # its #! names no program
+            raise CommandNotStarted(
+                f"cannot run {program}: the interpreter its first line (#!) names was not "
+                "found; fix that line, or run it with its interpreter.",
+                found=True,
+            )
         if code.missing and a_path:
             raise CommandNotStarted(f"{program} was not found: check the path.", found=False)
         if code.missing:
