@@ -94,13 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("text", "json"), default="text")
 
     lock = commands.add_parser(
-        "lock", parents=[shared], help="write lockfiles from the requirements in envs.toml"
+        "lock",
+        parents=[shared],
+        help="write lockfiles from the requirements in envs.toml, keeping existing pins",
     )
     lock.add_argument("envs", nargs="*", metavar="ENV", help="envs to lock (default: all)")
-    lock.add_argument(
+    how = lock.add_mutually_exclusive_group()
+    how.add_argument(
         "--check",
         action="store_true",
-        help="exit 2 if any lockfile is stale or missing; write nothing",
+        help="exit 2 if any lockfile is stale (inputs changed, edited by hand, a requirement "
+        "not pinned) or missing; write nothing",
+    )
+    how.add_argument(
+        "--upgrade",
+        "-U",
+        action="store_true",
+        help="resolve every package afresh, ignoring the pins of the existing lockfiles",
+    )
+    lock.add_argument(
+        "--upgrade-package",
+        "-P",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let NAME move to its newest allowed version, keeping every other pin (repeatable)",
     )
 
     apply = commands.add_parser(

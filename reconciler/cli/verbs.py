@@ -120,10 +120,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     """Write lockfiles; with --check, write nothing and exit 2 when one is stale."""
-    from reconciler.commands.lock import check, lock_envs, selected_envs
+    from reconciler.commands.lock import check, lock_envs, selected_envs, upgrade_of
     from reconciler.files import display_path
     from reconciler.observe.inputs import load_manifest
+    from reconciler.report.lock import LockOutcome, closing_line, outcome_lines, unpinned
 
+    if args.check and args.upgrade_package:
+        raise UsageError("--check writes nothing, so it takes no --upgrade-package.")
+    upgrade = upgrade_of(args.upgrade, args.upgrade_package)
     loaded = load_manifest(args.manifest, args.root)
     keys = selected_envs(loaded, args.envs)
     if args.check:
@@ -139,10 +143,27 @@ def cmd_lock(args: argparse.Namespace) -> int:
             count = len(keys)
             print("The lockfile is fresh." if count == 1 else f"All {count} lockfiles are fresh.")
         return EXIT_OK
-    for locked in lock_envs(loaded, keys):
+    outcomes = []
+    for locked in lock_envs(loaded, keys, upgrade):
+        outcome = LockOutcome(
+            locked.env_key,
+            display_path(locked.path),
+            locked.old,
+            locked.new,
+            locked.written,
+            locked.dropped,
+        )
+        outcomes.append(outcome)
         if not args.quiet:
-            state = "written" if locked.written else "unchanged"
-            print(f"{locked.env_key}: {display_path(locked.path)} {state}")
+            print("\n".join(outcome_lines(outcome)))
+    for name in unpinned(upgrade.packages, outcomes):
+        print(
+            f"warning: --upgrade-package {name}: no lockfile of the envs locked pins it.",
+            file=sys.stderr,
+        )
+    closing = closing_line(outcomes)
+    if closing and not args.quiet:
+        print(closing)
     return EXIT_OK
 
 

@@ -1,7 +1,9 @@
 """IO: the `lock` use case. Resolve each managed env's requirements with uv into a lockfile.
 
 Locks are universal (``uv pip compile --universal``): one file serves every platform, with
-PEP 508 markers on platform-specific pins. Everything is resolved first and written only
+PEP 508 markers on platform-specific pins, for the env's Python version alone. Re-locking
+keeps the old lockfile's pins that still satisfy the requirements (uv prefers them), unless
+an upgrade lets them move. Everything is resolved first and written only
 when every env resolved, so a failure leaves every old lockfile as it was. A lockfile is
 written only where no file is, or over one reconcile wrote (it begins with the header
 ``lock`` writes): a manifest may name any file of its folder, and a ``.env`` or a git config
@@ -10,26 +12,41 @@ there is the user's, refused before uv runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from reconciler.errors import LockfileError, LockRefused, ReconcileError, UnknownEnv, UsageError
-from reconciler.execute.uv import compile_command, unreachable_index
+from reconciler.execute.uv import (
+    KEEP_PINS,
+    PREFERENCES_FILE,
+    Upgrade,
+    compile_command,
+    resolution_config,
+    unreachable_index,
+)
 from reconciler.files import display_path, write_atomic
 from reconciler.observe.inputs import read_lock
 from reconciler.observe.manifestpaths import lockfile_text
 from reconciler.runner import Unfinished, attempt
 from reconciler.spec.lockfile import (
     GENERATED_PREFIX,
+    Lockfile,
     inputs_line,
     lock_inputs,
     parse_lockfile,
     seal,
     written_by_reconcile,
 )
+from reconciler.spec.lockseed import Seed, seed
 from reconciler.spec.manifest import LoadedManifest, Sources
+from reconciler.spec.pythonscope import scoped
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,40 @@ class LockRequest:
     sources: Sources
     base_dir: Path
     path: Path
-    header: str
+    inputs: Mapping[str, str]
+    """The header fields of the new lockfile (``lock_inputs``)."""
+
+    @property
+    def header(self) -> str:
+        return (
+            f'{GENERATED_PREFIX}"{self.env_key}"; do not edit by hand.\n'
+            f"{inputs_line(self.inputs)}\n"
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One env resolved: the lockfile text, the old lockfile (None: none could be read) and
+    why its pins were not kept, when they were not."""
+
+    text: str
+    old: Lockfile | None
+    dropped: str | None
+
+
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def upgrade_of(everything: bool, packages: Sequence[str]) -> Upgrade:
+    """What ``--upgrade`` and ``--upgrade-package`` ask for; a name that is not a package
+    name is refused (it goes to uv's argv)."""
+    for name in packages:
+        if not _PACKAGE_NAME.fullmatch(name):
+            raise UsageError(
+                f"--upgrade-package {name!r} is not a package name (letters, digits, "
+                "'.', '_' and '-', starting and ending with a letter or digit)."
+            )
+    return Upgrade(everything, tuple(sorted({canonicalize_name(n) for n in packages})))
 
 
 def _explain(env_key: str, stderr: str) -> str:
@@ -55,12 +105,36 @@ def _explain(env_key: str, stderr: str) -> str:
     return f"could not lock {env_key}; uv says:\n  {body}\nNo lockfile was changed."
 
 
-def resolve_one(request: LockRequest) -> str:
-    """Resolve one env; return the full lockfile text or raise with uv's explanation."""
-    command = compile_command(
-        request.python, request.requirements, request.sources, request.base_dir
-    )
-    result = attempt(command)
+def _old_lock(request: LockRequest) -> Lockfile | None:
+    """The lockfile at the env's path as `lock` may read it, or None (none there, or one
+    that does not parse: nothing of it is kept)."""
+    try:
+        text = lockfile_text(request.path, request.env_key)
+        return parse_lockfile(text, display_path(request.path))
+    except (OSError, ReconcileError):
+        return None
+
+
+def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
+    """Resolve one env, keeping the old lockfile's pins that ``upgrade`` does not let move;
+    return the new lockfile text, or raise with uv's explanation."""
+    old = _old_lock(request)
+    kept = Seed("") if upgrade.everything else seed(old, request.inputs)
+    with tempfile.TemporaryDirectory(prefix="reconcile-lock-") as folder:
+        work = Path(folder)
+        write_atomic(work / "pyproject.toml", resolution_config(request.python))
+        write_atomic(work / PREFERENCES_FILE, kept.text)
+        command = compile_command(
+            request.python,
+            request.requirements,
+            request.sources,
+            request.base_dir,
+            workdir=work,
+            upgrade=upgrade,
+        )
+        result = attempt(command)
+        finished = not isinstance(result, Unfinished) and result.ok
+        output = _output(request, work / PREFERENCES_FILE) if finished else ""
     if isinstance(result, Unfinished):
         if result.timeout is not None:
             raise LockfileError(
@@ -74,15 +148,25 @@ def resolve_one(request: LockRequest) -> str:
         )
     if not result.ok:
         raise LockfileError(_explain(request.env_key, result.stderr))
-    text = seal(request.header + result.stdout)
+    text = seal(request.header + scoped(output, request.python))
     parse_lockfile(text, display_path(request.path))  # never write one we could not read back
-    return text
+    return Resolved(text, old, kept.dropped)
 
 
-def _attempt(request: LockRequest) -> str | LockfileError:
+def _output(request: LockRequest, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LockfileError(
+            f"uv locked {request.env_key} but its result could not be read ({error}); "
+            f"run `reconcile lock {request.env_key}` again."
+        ) from None
+
+
+def _attempt(request: LockRequest, upgrade: Upgrade) -> Resolved | LockfileError:
     """Resolve one env; a failure is returned, so every env's failure can be reported."""
     try:
-        return resolve_one(request)
+        return resolve_one(request, upgrade)
     except LockfileError as error:
         return error
 
@@ -94,10 +178,6 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
     for key in env_keys:
         spec = managed[key]
         sources = manifest.sources_for(key)
-        header = (
-            f'{GENERATED_PREFIX}"{key}"; do not edit by hand.\n'
-            f"{inputs_line(lock_inputs(spec, sources))}\n"
-        )
         assert spec.python is not None  # the manifest guarantees python on managed envs
         requests.append(
             LockRequest(
@@ -107,7 +187,7 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
                 sources,
                 loaded.base_dir,
                 loaded.lockfile_path(key),
-                header,
+                lock_inputs(spec, sources),
             )
         )
     return requests
@@ -157,15 +237,21 @@ def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
 
 @dataclass(frozen=True)
 class Locked:
-    """One env's lockfile after `lock`: where it is, and whether it was written or already
-    said exactly this."""
+    """One env's lockfile after `lock`: where it is, whether it was written or already said
+    exactly this, the lockfile before and after (for what changed), and why the old pins
+    were not kept when they were not."""
 
     env_key: str
     path: Path
     written: bool
+    old: Lockfile | None
+    new: Lockfile
+    dropped: str | None = None
 
 
-def lock_envs(loaded: LoadedManifest, env_keys: Sequence[str]) -> Iterator[Locked]:
+def lock_envs(
+    loaded: LoadedManifest, env_keys: Sequence[str], upgrade: Upgrade = KEEP_PINS
+) -> Iterator[Locked]:
     """Resolve every env, then write each lockfile that changed, one :class:`Locked` per env
     as it is written. Nothing is written unless every env resolved and no lockfile path holds
     a file reconcile did not write (:class:`LockRefused` names them all)."""
@@ -174,16 +260,19 @@ def lock_envs(loaded: LoadedManifest, env_keys: Sequence[str]) -> Iterator[Locke
     if refusals:
         raise LockRefused(refusals)
     with ThreadPoolExecutor(max_workers=max(1, min(len(requests), 4))) as pool:
-        outcomes = list(pool.map(_attempt, requests))
+        outcomes = list(pool.map(partial(_attempt, upgrade=upgrade), requests))
     failures = [o for o in outcomes if isinstance(o, LockfileError)]
     if failures:
         raise LockRefused([failure.message for failure in failures])
-    texts = [o for o in outcomes if isinstance(o, str)]
-    for request, text in zip(requests, texts, strict=True):
+    resolved = [o for o in outcomes if isinstance(o, Resolved)]
+    for request, done in zip(requests, resolved, strict=True):
         try:
-            old: str | None = lockfile_text(request.path, request.env_key)
+            before: str | None = lockfile_text(request.path, request.env_key)
         except (OSError, ReconcileError):
-            old = None
-        if old != text:
-            write_atomic(request.path, text)
-        yield Locked(request.env_key, request.path, written=old != text)
+            before = None
+        if before != done.text:
+            write_atomic(request.path, done.text)
+        new = parse_lockfile(done.text, display_path(request.path))
+        yield Locked(
+            request.env_key, request.path, before != done.text, done.old, new, done.dropped
+        )

@@ -75,11 +75,54 @@ def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
     return tuple(args)
 
 
+@dataclass(frozen=True)
+class Upgrade:
+    """Which pins of the old lockfile `lock` may move: none (``Upgrade()``), every one
+    (``everything``), or those of the named packages (canonical names)."""
+
+    everything: bool = False
+    packages: tuple[str, ...] = ()
+
+    def args(self) -> tuple[str, ...]:
+        if self.everything:
+            return ("--upgrade",)
+        return tuple(arg for name in self.packages for arg in ("--upgrade-package", name))
+
+
+KEEP_PINS = Upgrade()
+"""No pin of the old lockfile may move but where the requirements force it."""
+
+PREFERENCES_FILE = "lock.txt"
+"""The file in the lock's work folder that holds the old pins (uv prefers them) and then
+receives uv's result."""
+
+
+def resolution_config(python: str) -> str:
+    """A ``pyproject.toml`` that limits a universal resolution to the env's Python: ``3.11``
+    is every 3.11.x, ``3.11.7`` that release alone. uv's ``--python-version`` is only a lower
+    bound there, and ``environments`` is read from a project file alone, never from
+    ``--config-file``."""
+    parts = python.split(".")
+    if len(parts) >= 3:
+        marker = f"python_full_version == '{python}'"
+    else:
+        marker = f"python_version == '{'.'.join(parts[:2])}'"
+    return f'[tool.uv]\nenvironments = ["{marker}"]\n'
+
+
 def compile_command(
-    python: str, requirements: Sequence[str], sources: Sources, base_dir: Path
+    python: str,
+    requirements: Sequence[str],
+    sources: Sources,
+    base_dir: Path,
+    *,
+    workdir: Path,
+    upgrade: Upgrade = KEEP_PINS,
 ) -> Command:
-    """``uv pip compile``: one universal lockfile with hashes, for ``python``, from
-    ``requirements`` on stdin (`reconcile lock`)."""
+    """``uv pip compile``: one universal lockfile with hashes for ``python`` (that version
+    only: :func:`resolution_config`, written in ``workdir``, says so), from ``requirements``
+    on stdin, into ``workdir``/:data:`PREFERENCES_FILE`, whose old pins uv keeps unless
+    ``upgrade`` lets them move (`reconcile lock`)."""
     argv = (
         uv_bin(),
         "pip",
@@ -91,13 +134,18 @@ def compile_command(
         "--generate-hashes",
         "--no-header",
         "--quiet",
+        "--output-file",
+        str(workdir / PREFERENCES_FILE),
+        "--project",  # uv finds resolution_config's environments there, and no other config
+        str(workdir),
+        *upgrade.args(),
         *source_args(sources, base_dir),
     )
     return Command(
         argv=argv,
         stdin="\n".join(requirements) + "\n",
         env={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
-        cwd=base_dir,
+        cwd=base_dir,  # a relative `name @ file:...` requirement is relative to envs.toml
         timeout=COMPILE_TIMEOUT,
     )
 
