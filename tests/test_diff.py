@@ -95,7 +95,7 @@ def test_diff_predicts_the_plan_of_a_host_that_applied_base(project: Project) ->
     replace = diff_doc["steps"][1]
     assert replace["reasons"] == ["lock_changed"]
     assert replace["changes"] == [
-        {"package": "beta", "old": "1.0", "new": "2.0", "change": "upgraded"}
+        {"package": "beta", "old": "1.0", "new": "2.0", "change": "upgraded", "direct": True}
     ]
     assert "lock_changed" in plan_doc["steps"][1]["reasons"]
 
