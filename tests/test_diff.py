@@ -13,6 +13,7 @@ import pytest
 
 from tests.apply_helpers import SERVING, TOOLS, apply, error_line, relock, setup, snapshot
 from tests.helpers import Project
+from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -95,7 +96,7 @@ def test_diff_predicts_the_plan_of_a_host_that_applied_base(project: Project) ->
     replace = diff_doc["steps"][1]
     assert replace["reasons"] == ["lock_changed"]
     assert replace["changes"] == [
-        {"package": "beta", "old": "1.0", "new": "2.0", "change": "upgraded"}
+        {"package": "beta", "old": "1.0", "new": "2.0", "change": "upgraded", "direct": True}
     ]
     assert "lock_changed" in plan_doc["steps"][1]["reasons"]
 
@@ -122,6 +123,40 @@ def test_diff_needs_no_env_on_disk_and_writes_nothing(project: Project) -> None:
     assert text.returncode == 0 and "No changes." in text.stdout
     assert not project.root.exists()
     assert snapshot(project.folder) == before
+
+
+def test_diff_marks_the_manifests_own_requirements_apart_from_what_they_pull_in(
+    project: Project,
+) -> None:
+    """alpha 2.0 needs beta>=2.0: raising alpha (asked for) lifts beta, which BASE asked for and
+    HEAD only needs for alpha, and drops gamma, which BASE asked for (issue 17)."""
+    make_wheel(project.wheels, "alpha", "2.0", requires=["beta>=2.0"])
+    repo(project, SERVING.replace('"beta==1.0"]', '"beta==1.0", "gamma==1.0"]'))
+    relock(project, SERVING.replace('["alpha==1.0", "beta==1.0"]', '["Alpha==2.0"]'))
+
+    as_json = project.cli("diff", "git:origin/main", "--format", "json")
+    markdown = project.cli("diff", "git:origin/main", "--format", "markdown")
+    text = project.cli("diff", "git:origin/main")
+
+    assert as_json.returncode == markdown.returncode == text.returncode == 2, as_json.stderr
+    (step,) = json.loads(as_json.stdout)["steps"]
+    assert [(c["package"], c["change"], c["direct"]) for c in step["changes"]] == [
+        ("alpha", "upgraded", True),
+        ("beta", "upgraded", False),
+        ("gamma", "removed", True),
+    ]
+    packages = markdown.stdout.split("#### Package changes")[1].split("<details><summary>Details")
+    assert "<details>" not in packages[0]  # three rows: shown open
+    assert (
+        "| `alpha` | 1.0 | 2.0 | upgraded | direct |\n"
+        "| `gamma` | 1.0 |  | removed | direct |\n"
+        "| `beta` | 1.0 | 2.0 | upgraded | transitive |\n"
+    ) in markdown.stdout
+    assert (
+        "        ~ alpha 1.0 -> 2.0 (direct)\n"
+        "        - gamma 1.0 (direct)\n"
+        "        ~ beta 1.0 -> 2.0 (transitive)\n"
+    ) in text.stdout
 
 
 def test_diff_refuses_a_revision_whose_lockfile_was_edited_by_hand(project: Project) -> None:

@@ -3,10 +3,7 @@ stand-in observation of a host that matches BASE, and the PR-comment markdown (i
 
 from __future__ import annotations
 
-import hashlib
 import re
-import textwrap
-from collections.abc import Mapping
 
 import pytest
 
@@ -20,38 +17,8 @@ from reconciler.report.plan import (
     render_text,
 )
 from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
-from reconciler.spec.lockfile import Lockfile, parse_lockfile
-from reconciler.spec.manifest import parse_manifest
-
-
-def pins_text(*pins: str, salt: str = "") -> str:
-    """Lockfile lines of ``name==version[; marker]`` pins, each with a made-up hash."""
-    return "".join(
-        f"{pin} --hash=sha256:{hashlib.sha256((pin + salt).encode()).hexdigest()}\n" for pin in pins
-    )
-
-
-def lock(*pins: str, salt: str = "") -> Lockfile:
-    return parse_lockfile(pins_text(*pins, salt=salt), "test.txt")
-
-
-def side(
-    text: str,
-    locks: Mapping[str, Lockfile],
-    root: str = "/srv/.envs",
-    folders: Mapping[str, str] | None = None,
-) -> Side:
-    manifest = parse_manifest(textwrap.dedent(text), "envs.toml")
-    adopted = {k: str(s.adopt) for k, s in manifest.envs.items() if s.adopted}
-    return Side(
-        manifest=manifest,
-        locks=dict(locks),
-        root=root,
-        folders=dict(folders)
-        if folders is not None
-        else {k: f"/srv/{v}" for k, v in adopted.items()},
-        shown=adopted,
-    )
+from reconciler.spec.lockfile import parse_lockfile
+from tests.diff_helpers import lock, pins_text, side
 
 
 def steps_of(base: Side, head: Side) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -211,7 +178,9 @@ def big_sides(envs: int = 30, models: int = 100) -> tuple[Side, Side]:
     """A fleet-sized manifest: every env upgraded, every model moved to the next env."""
 
     def text(shift: int) -> str:
-        body = "".join(f'[envs.e{i:02}]\npython = "3.11"\n\n' for i in range(envs))
+        body = "".join(
+            f'[envs.e{i:02}]\npython = "3.11"\nrequirements = ["torch"]\n\n' for i in range(envs)
+        )
         body += "".join(
             f'[models.m{i:03}]\nenv = "e{(i + shift) % envs:02}"\n\n' for i in range(models)
         )
@@ -222,7 +191,7 @@ def big_sides(envs: int = 30, models: int = 100) -> tuple[Side, Side]:
     return base, head
 
 
-def test_markdown_for_a_large_manifest_folds_long_tables_and_the_package_changes() -> None:
+def test_markdown_for_a_large_manifest_folds_long_tables_and_shows_a_short_package_table() -> None:
     base, head = big_sides()
     doc = diff_document(diff_plan(base, head), "envs.toml", "git:origin/main", "envs.toml")
     text = render_markdown(doc)
@@ -230,11 +199,12 @@ def test_markdown_for_a_large_manifest_folds_long_tables_and_the_package_changes
     assert "**Plan: 0 to create, 30 to replace, 0 to delete, 100 to rebind.**" in text
     assert "<details><summary>Show the 30 envs</summary>" in text
     assert "<details><summary>Show the 100 models</summary>" in text
-    assert "<details><summary>Package changes (30 in 30 envs)</summary>" in text
-    assert text.count("| `torch` | 2.3.1 | 2.4.0 | upgraded |") == 1  # one table for all 30
+    assert "#### Package changes (30 in 30 envs)" in text
+    assert text.count("| `torch` | 2.3.1 | 2.4.0 | upgraded | direct |") == 1  # one for all 30
     assert "**`e00` (replace), `e01` (replace), " in text
     visible = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
-    assert len(visible.splitlines()) < 20  # what shows before anything is unfolded
+    assert "| `torch` | 2.3.1 | 2.4.0 |" in visible  # one row: shown open
+    assert len(visible.splitlines()) < 25  # what shows before anything is unfolded
     assert render_markdown(doc) == text  # deterministic
     assert not re.search(r"(^|\s)/srv", text)  # no absolute paths
 
@@ -248,8 +218,9 @@ def test_markdown_too_long_for_one_comment_is_shortened_step_by_step() -> None:
     )
     text = render_markdown(doc)
     assert len(text) <= MAX_COMMENT_CHARS
-    assert "<details><summary>Package changes (3600 in 30 envs)</summary>" in text
+    assert "#### Package changes (3600 in 30 envs)" in text
     assert text.count("and 110 more (see `--format json`)") == 30  # 10 rows per env left
+    assert text.count("<details><summary>Show the 120 package changes</summary>") == 30
     assert "<details><summary>Show the 30 envs</summary>" in text  # the steps stay
     assert text.rstrip().endswith("lists every package and detail._")
     assert "**Plan: 30 to create, 0 to replace, 0 to delete, 0 to rebind.**" in text
@@ -260,6 +231,7 @@ def test_markdown_too_long_for_one_comment_is_shortened_step_by_step() -> None:
     text = render_markdown(doc)
     assert "- `e00` (create): 120 added" in text  # only the counts are left
     assert "| added |" not in text
+    assert "<details><summary>Show the counts of the 300 envs</summary>" in text
 
 
 def test_markup_from_the_reviewed_change_cannot_inject_html() -> None:
@@ -293,7 +265,7 @@ def test_text_names_both_sides_and_each_package_of_a_replace() -> None:
     )
     text = render_text(doc).plain
     assert text.startswith("Comparing git:main (as if applied and healthy) with envs.toml.\n")
-    assert "        ~ torch 2.3.1 -> 2.4.0\n" in text
+    assert "        ~ torch 2.3.1 -> 2.4.0 (direct)\n" in text
     assert text.endswith("Plan: 0 to create, 1 to replace, 0 to delete, 0 to rebind.\n")
 
 

@@ -39,6 +39,16 @@ def test_the_golden_plans_match_the_schema(name: str) -> None:
     assert problems(golden(name)) == []
 
 
+CHANGE = {"package": "a", "old": None, "new": "1.0", "change": "added", "direct": True}
+"""One package change of a diff step, as `reconcile diff` writes it."""
+
+
+def test_a_diff_step_with_package_changes_matches_the_schema() -> None:
+    doc = copy.deepcopy(golden("plan_full.json"))
+    doc["steps"][0]["changes"] = [CHANGE, CHANGE | {"package": "b", "direct": False}]
+    assert problems(doc) == []
+
+
 def _broken(edit: str) -> dict[str, Any]:
     doc = copy.deepcopy(golden("plan_full.json"))
     first = doc["steps"][0]
@@ -62,6 +72,10 @@ def _broken(edit: str) -> dict[str, Any]:
             first["to_env"] = "x"
         case "undocumented_field":
             doc["generated_at"] = "2026-11-23T00:00:00Z"
+        case "change_without_direct":
+            first["changes"] = [{"package": "a", "old": None, "new": "1.0", "change": "added"}]
+        case "change_direct_not_a_boolean":
+            first["changes"] = [CHANGE | {"direct": "yes"}]
         case "fingerprint_without_targets":
             doc["fingerprint"] = {"manifest_sha256": "0" * 64, "root": "/r", "lockfiles": {}}
         case _:
@@ -82,6 +96,8 @@ def _broken(edit: str) -> dict[str, Any]:
         "model_field_on_an_env_step",
         "undocumented_field",
         "fingerprint_without_targets",
+        "change_without_direct",
+        "change_direct_not_a_boolean",
     ],
 )
 def test_the_schema_rejects_what_is_not_a_plan(edit: str) -> None:

@@ -17,7 +17,7 @@ from reconciler.core.actions import BUILDS
 from reconciler.core.facts import EnvHealth, Finding
 from reconciler.core.health import LINK_MODE_CHANGED, python_matches
 from reconciler.core.plan import Observed, Plan, Step, build_plan
-from reconciler.spec.lockdiff import PackageChange, package_changes, summarise
+from reconciler.spec.lockdiff import PackageChange, mark_direct, package_changes, summarise
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import Manifest
 
@@ -98,7 +98,8 @@ def stand_in(base: Side, head: Side) -> Observed:
 
 
 def diff_plan(base: Side, head: Side) -> Plan:
-    """The plan from BASE to HEAD; each env step that builds carries its package changes."""
+    """The plan from BASE to HEAD; each env step that builds carries its package changes,
+    each marked direct (one of the env's requirements) or not (pulled in by another)."""
     packages = {key: len(lock.packages) for key, lock in head.locks.items()}
     plan = build_plan(head.manifest, stand_in(base, head), packages)
     steps = tuple(_with_changes(step, base, head) for step in plan.steps)
@@ -121,6 +122,9 @@ def _with_changes(step: Step, base: Side, head: Side) -> Step:
     changes: tuple[PackageChange, ...] = (
         package_changes(old, new) if old is not None else _all_added(new)
     )
+    before = base.manifest.envs.get(step.target)
+    wanted = head.manifest.envs[step.target].requirements
+    changes = mark_direct(changes, before.requirements if before else (), wanted)
     return dataclasses.replace(step, changes=changes)
 
 

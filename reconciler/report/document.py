@@ -36,7 +36,7 @@ def _step(step: Step) -> dict[str, Any]:
         doc["blocked"] = step.blocked
     if step.changes:
         doc["changes"] = [
-            {"package": c.name, "old": c.old, "new": c.new, "change": c.change}
+            {"package": c.name, "old": c.old, "new": c.new, "change": c.change, "direct": c.direct}
             for c in step.changes
         ]
     return doc

@@ -50,13 +50,24 @@ def _headline(step: Mapping[str, Any]) -> str:
 _CHANGE_SYMBOLS = {"added": "+", "removed": "-"}
 
 
+def _origin(change: Mapping[str, Any]) -> str:
+    """``direct``: one of the env's requirements in the manifest; ``transitive``: pulled in."""
+    return "direct" if change["direct"] else "transitive"
+
+
+def _direct_first(changes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The changes a reviewer asked for (the env's requirements) before those they bring."""
+    return sorted(changes, key=lambda c: not c["direct"])
+
+
 def _change_line(change: Mapping[str, Any]) -> str:
     symbol = _CHANGE_SYMBOLS.get(change["change"], "~")
+    origin = f"({_origin(change)})"
     if change["old"] is None or change["new"] is None:
-        return f"{symbol} {change['package']} {change['old'] or change['new']}"
+        return f"{symbol} {change['package']} {change['old'] or change['new']} {origin}"
     if change["old"] == change["new"]:
-        return f"{symbol} {change['package']} {change['new']} (new hashes or markers)"
-    return f"{symbol} {change['package']} {change['old']} -> {change['new']}"
+        return f"{symbol} {change['package']} {change['new']} (new hashes or markers) {origin}"
+    return f"{symbol} {change['package']} {change['old']} -> {change['new']} {origin}"
 
 
 WARNING_WIDTH = 100
@@ -95,7 +106,7 @@ def render_text(doc: Mapping[str, Any]) -> Text:
             for detail in step["details"]:
                 out.append(f"      - {detail}\n", style="dim")
             if step["action"] == "replace":  # a new env's packages are all new: counted above
-                for change in step.get("changes", ()):
+                for change in _direct_first(step.get("changes", [])):
                     out.append(f"        {_change_line(change)}\n", style="dim")
             if step["depends_on"]:
                 out.append(f"      after: {', '.join(step['depends_on'])}\n", style="dim")
@@ -130,7 +141,8 @@ def _cell(text: str) -> str:
 
 
 COLLAPSE_AFTER = 10
-"""Rows a markdown table shows open; a longer one is folded into a <details> block."""
+"""Rows a markdown table shows open, a table of steps or of one env's package changes alike;
+a longer one is folded into a <details> block, so a comment stays short to scroll."""
 
 _COLUMNS = {
     "build": ["env", "python", "packages"],
@@ -206,14 +218,32 @@ def _code(text: str) -> str:
 
 def _change_row(change: Mapping[str, Any]) -> str:
     old, new = _cell(change["old"] or ""), _cell(change["new"] or "")
-    return f"| {_code(change['package'])} | {old} | {new} | {change['change']} |"
+    package, kind = _code(change["package"]), change["change"]
+    return f"| {package} | {old} | {new} | {kind} | {_origin(change)} |"
+
+
+def _direct_count(changes: list[Mapping[str, Any]]) -> str:
+    direct = sum(1 for c in changes if c["direct"])
+    return f" ({direct} direct)" if direct else ""
 
 
 def _change_counts(changes: list[Mapping[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for change in changes:
         counts[change["change"]] = counts.get(change["change"], 0) + 1
-    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    shown = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    return shown + _direct_count(changes)
+
+
+def _change_table(changes: list[Mapping[str, Any]], max_rows: int) -> list[str]:
+    """One env's package changes, direct ones first, folded when longer than COLLAPSE_AFTER."""
+    rows = _direct_first(changes)
+    table = ["| package | old | new | change | requirement |", "|---|---|---|---|---|"]
+    table += [_change_row(c) for c in rows[:max_rows]]
+    if len(rows) > max_rows:
+        table.append(f"| ... | | | | and {len(rows) - max_rows} more (see `--format json`) |")
+    title = f"Show the {len(rows)} package changes{_direct_count(rows)}"
+    return _folded(title, table, len(rows) > COLLAPSE_AFTER)
 
 
 def _package_section(steps: list[Mapping[str, Any]], max_rows: int) -> list[str]:
@@ -227,20 +257,21 @@ def _package_section(steps: list[Mapping[str, Any]], max_rows: int) -> list[str]
         groups.setdefault(json.dumps(step["changes"], sort_keys=True), []).append(step)
     count = sum(len(s["changes"]) for s in changed)
     envs = "env" if len(changed) == 1 else "envs"
-    body: list[str] = []
-    for group in groups.values():
-        names = ", ".join(f"{_code(s['target'])} ({s['action']})" for s in group)
-        rows = group[0]["changes"]
-        if not max_rows:
-            body.append(f"- {names}: {_change_counts(rows)}")
-            continue
-        body += [f"**{names}**", "", "| package | old | new | change |", "|---|---|---|---|"]
-        body += [_change_row(c) for c in rows[:max_rows]]
-        if len(rows) > max_rows:
-            body.append(f"| ... | | | and {len(rows) - max_rows} more (see `--format json`) |")
-        body.append("")
-    title = f"Package changes ({count} in {len(changed)} {envs})"
-    return ["", *_folded(title, body if not max_rows else body[:-1], fold=True)]
+    lines = ["", f"#### Package changes ({count} in {len(changed)} {envs})", ""]
+    if not max_rows:
+        counts = [
+            f"- {_names(group)}: {_change_counts(group[0]['changes'])}" for group in groups.values()
+        ]
+        title = f"Show the counts of the {len(changed)} {envs}"
+        return lines + _folded(title, counts, len(counts) > COLLAPSE_AFTER)
+    for index, group in enumerate(groups.values()):
+        gap = [""] if index else []
+        lines += [*gap, f"**{_names(group)}**", "", *_change_table(group[0]["changes"], max_rows)]
+    return lines
+
+
+def _names(group: list[Mapping[str, Any]]) -> str:
+    return ", ".join(f"{_code(s['target'])} ({s['action']})" for s in group)
 
 
 def _details_section(steps: list[Mapping[str, Any]]) -> list[str]:
@@ -257,8 +288,8 @@ def _details_section(steps: list[Mapping[str, Any]]) -> list[str]:
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """Markdown for a PR comment: deterministic, no timestamps, no absolute paths. A table
-    per action; long tables, package changes and details are folded, and shortened until
-    the whole fits one comment."""
+    per action and one of package changes per env; tables longer than COLLAPSE_AFTER rows
+    and the details are folded, and shortened until the whole fits one comment."""
     text = ""
     for max_rows, details in _SHAPES:
         text = _markdown(doc, max_rows, details)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from reconciler.spec.lockfile import LockedPackage, Lockfile
@@ -16,12 +18,15 @@ Change = Literal["added", "removed", "upgraded", "downgraded", "changed"]
 @dataclass(frozen=True)
 class PackageChange:
     """One package whose pins differ. ``old``/``new`` are its versions (several, comma
-    separated, when markers pin it differently per platform); None when absent."""
+    separated, when markers pin it differently per platform); None when absent. ``direct``:
+    the package is one of the manifest's own requirements for the env, not one pulled in by
+    another package (see :func:`mark_direct`)."""
 
     name: str
     old: str | None
     new: str | None
     change: Change
+    direct: bool = False
 
 
 def _versions(pins: Iterable[LockedPackage]) -> str:
@@ -78,3 +83,27 @@ def summarise(changes: Iterable[PackageChange]) -> str:
         counts[change.change] = counts.get(change.change, 0) + 1
     order = ("upgraded", "downgraded", "added", "removed", "changed")
     return ", ".join(f"{counts[c]} {c}" for c in order if c in counts)
+
+
+def requirement_names(requirements: Iterable[str]) -> frozenset[str]:
+    """The canonical names of the packages ``requirements`` ask for, whatever their extras,
+    versions or markers: ``Foo_Bar[x]>=1; sys_platform == "linux"`` asks for ``foo-bar``."""
+    names: set[str] = set()
+    for text in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(text).name))
+        except InvalidRequirement:  # the manifest refuses these; nothing to name
+            continue
+    return frozenset(names)
+
+
+def mark_direct(
+    changes: Iterable[PackageChange], before: Iterable[str], after: Iterable[str]
+) -> tuple[PackageChange, ...]:
+    """``changes`` with ``direct`` set from the env's requirements on each side: a removed
+    package is judged against ``before``'s (it is not in ``after``'s lockfile), every other
+    one against ``after``'s."""
+    old, new = requirement_names(before), requirement_names(after)
+    return tuple(
+        replace(c, direct=c.name in (old if c.change == "removed" else new)) for c in changes
+    )
