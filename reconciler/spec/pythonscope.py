@@ -111,16 +111,17 @@ def _judge(atom: str, python: str) -> bool | None:
     value, op = _unquoted(match.group("right")), match.group("op")
     if value is None:
         return None
-    wildcard = op in ("==", "!=") and value.endswith(".*")
-    if op not in ("<", "<=", ">", ">=", "~=") and not wildcard:
+    low, high = _bounds(python)
+    if match.group("left") == "python_version":  # one value over the whole range
+        low = high = Version(".".join(python.split(".")[:2]))
+    elif op not in ("<", "<=", ">", ">=", "~=") and not (
+        op in ("==", "!=") and value.endswith(".*")
+    ):
         return None  # a point (== 3.11.4) can hold inside a range without holding at its ends
     try:
         spec = SpecifierSet(f"{op}{value}")
     except InvalidSpecifier:
         return None
-    low, high = _bounds(python)
-    if match.group("left") == "python_version":
-        low = high = Version(".".join(python.split(".")[:2]))
     try:
         held = {spec.contains(low, prereleases=True), spec.contains(high, prereleases=True)}
     except InvalidVersion:  # pragma: no cover - both bounds are versions
