@@ -32,6 +32,7 @@ bench:
     python benchmarks/bench_apply.py
     python benchmarks/bench_verify.py
     python benchmarks/bench_which.py
+    python benchmarks/bench_lock.py
 
 # regenerate the manifest reference from the pydantic models
 docs:
