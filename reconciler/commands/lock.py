@@ -169,6 +169,12 @@ def _attempt(request: LockRequest, upgrade: Upgrade) -> Resolved | LockfileError
         return resolve_one(request, upgrade)
     except LockfileError as error:
         return error
+    except OSError as error:  # the temporary work folder for uv
+        where = f" ({error.filename})" if error.filename else ""
+        return LockfileError(
+            f"could not lock {request.env_key}: uv's work folder could not be made or "
+            f"written ({error.strerror or error}{where}); set TMPDIR to a writable folder."
+        )
 
 
 def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockRequest]:
