@@ -1,7 +1,8 @@
 """IO: the `lock` use case. Resolve each managed env's requirements with uv into a lockfile.
 
 Locks are universal (``uv pip compile --universal``): one file serves every platform, with
-PEP 508 markers on platform-specific pins. Everything is resolved first and written only
+PEP 508 markers on platform-specific pins (an env with a ``platform`` is resolved for that
+one platform alone, without markers). Everything is resolved first and written only
 when every env resolved, so a failure leaves every old lockfile as it was. A lockfile is
 written only where no file is, or over one reconcile wrote (it begins with the header
 ``lock`` writes): a manifest may name any file of its folder, and a ``.env`` or a git config
@@ -41,6 +42,8 @@ class LockRequest:
     base_dir: Path
     path: Path
     header: str
+    platform: str | None = None
+    """The one platform to lock for (uv's name), or None: universal."""
 
 
 def _explain(env_key: str, stderr: str) -> str:
@@ -58,7 +61,11 @@ def _explain(env_key: str, stderr: str) -> str:
 def resolve_one(request: LockRequest) -> str:
     """Resolve one env; return the full lockfile text or raise with uv's explanation."""
     command = compile_command(
-        request.python, request.requirements, request.sources, request.base_dir
+        request.python,
+        request.requirements,
+        request.sources,
+        request.base_dir,
+        platform=request.platform,
     )
     result = attempt(command)
     if isinstance(result, Unfinished):
@@ -94,9 +101,10 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
     for key in env_keys:
         spec = managed[key]
         sources = manifest.sources_for(key)
+        platform = manifest.platform_for(key)
         header = (
             f'{GENERATED_PREFIX}"{key}"; do not edit by hand.\n'
-            f"{inputs_line(lock_inputs(spec, sources))}\n"
+            f"{inputs_line(lock_inputs(spec, sources, platform))}\n"
         )
         assert spec.python is not None  # the manifest guarantees python on managed envs
         requests.append(
@@ -108,6 +116,7 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
                 loaded.base_dir,
                 loaded.lockfile_path(key),
                 header,
+                platform,
             )
         )
     return requests

@@ -76,16 +76,22 @@ def source_args(sources: Sources, base_dir: Path) -> tuple[str, ...]:
 
 
 def compile_command(
-    python: str, requirements: Sequence[str], sources: Sources, base_dir: Path
+    python: str,
+    requirements: Sequence[str],
+    sources: Sources,
+    base_dir: Path,
+    *,
+    platform: str | None,
 ) -> Command:
-    """``uv pip compile``: one universal lockfile with hashes, for ``python``, from
-    ``requirements`` on stdin (`reconcile lock`)."""
+    """``uv pip compile``: one lockfile with hashes, for ``python``, from ``requirements`` on
+    stdin (`reconcile lock`): universal, or for the one ``platform`` (uv's name) alone."""
+    target = ("--universal",) if platform is None else ("--python-platform", platform)
     argv = (
         uv_bin(),
         "pip",
         "compile",
         "-",
-        "--universal",
+        *target,
         "--python-version",
         python,
         "--generate-hashes",

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from reconciler.errors import ManifestError, Problem
+from reconciler.spec.platforms import canonical_platform, platform_problem
 from reconciler.spec.problems import (
     EXPECTED,
     describe,
@@ -80,6 +81,13 @@ def _check_requirement(value: str) -> str:
                 f'require "{requirement.name}==<version>", or use an https:// URL'
             )
     return value
+
+
+def _check_platform(value: str) -> str:
+    problem = platform_problem(value)
+    if problem is not None:
+        raise _fail(problem)
+    return canonical_platform(value)
 
 
 def _check_module(value: str) -> str:
@@ -176,6 +184,7 @@ Glob = Annotated[StrictStr, AfterValidator(_check_glob)]
 PathStr = Annotated[StrictStr, AfterValidator(_check_path)]
 InsidePath = Annotated[StrictStr, AfterValidator(_check_inside)]
 FindLink = Annotated[StrictStr, AfterValidator(_check_find_link)]
+PlatformName = Annotated[StrictStr, AfterValidator(_check_platform)]
 IndexUrl = Annotated[StrictStr, AfterValidator(_check_find_link)]
 """An index URL: ``https://...`` as written, or a folder (a path or a ``file:`` URL, which uv
 reads as a local index) inside the manifest's folder, as a ``find_links`` path."""
@@ -237,6 +246,14 @@ class Settings(BaseModel):
         (), description="Globs (relative to site-packages) whose content may differ from RECORD."
     )
     sources: Sources = Field(Sources(), description="Default package sources for every env.")
+    platform: PlatformName | None = Field(
+        None,
+        description="Lock every managed env for this one target platform instead of all of "
+        'them: one of uv\'s `--python-platform` names (`"x86_64-manylinux_2_28"`, `"linux"`, '
+        '`"macos"`, `"windows"`: see [Platforms](#platforms)), for a mirror that carries one '
+        "platform's wheels. `plan` and `apply` refuse to build such an env on a machine of "
+        "another platform. Default: universal lockfiles, for every platform.",
+    )
 
 
 class EnvSpec(BaseModel):
@@ -278,6 +295,9 @@ class EnvSpec(BaseModel):
         "overwrites only a file it wrote.",
     )
     sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
+    platform: PlatformName | None = Field(
+        None, description="Managed envs only: overrides settings.platform for this env."
+    )
 
     @property
     def adopted(self) -> bool:
@@ -317,6 +337,13 @@ class Manifest(BaseModel):
     def sources_for(self, env_key: str) -> Sources:
         spec = self.envs[env_key]
         return spec.sources if spec.sources is not None else self.settings.sources
+
+    def platform_for(self, env_key: str) -> str | None:
+        """The one platform a managed env is locked for, or None: universal."""
+        spec = self.envs[env_key]
+        if spec.adopted:
+            return None
+        return spec.platform if spec.platform is not None else self.settings.platform
 
     def verify_ignore_for(self, env_key: str) -> tuple[str, ...]:
         return self.settings.verify_ignore + self.envs[env_key].verify_ignore
