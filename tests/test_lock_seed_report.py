@@ -53,6 +53,7 @@ def test_the_seed_drops_hashes_when_the_sources_changed_or_no_body_digest_vouche
     been edited unseen: versions are kept, hashes are read from the index again."""
     plain = 'alpha==1.0\ncolorama==0.4.6 ; sys_platform == "win32"\n'
     assert seed(_lock(BODY), {"sources": "s2"}).text == plain
+    assert seed(_lock(BODY), {"sources": "s1", "platform": "linux"}).text == plain
     assert seed(_lock(BODY, sealed=False), {"sources": "s1"}).text == plain
 
 

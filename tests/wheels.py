@@ -26,8 +26,9 @@ def make_wheel(
     files: Mapping[str, bytes | str] | None = None,
     requires: Sequence[str] = (),
     wrong_record: Mapping[str, Literal["sha256", "size"]] | None = None,
+    tag: str = "py3-none-any",
 ) -> Path:
-    """Write ``<name>-<version>-py3-none-any.whl`` into ``folder`` and return its path.
+    """Write ``<name>-<version>-<tag>.whl`` into ``folder`` and return its path.
 
     ``files`` maps paths inside site-packages to contents; by default the wheel holds one
     module ``<name>/__init__.py`` that sets ``VERSION``. The RECORD lists every file with its
@@ -35,6 +36,8 @@ def make_wheel(
     built wrong upstream (some torch releases, uv_build before 0.8.13), whose RECORD row for
     that file has another file's sha256 (``"sha256"``, same size) or a size one byte off
     (``"size"``, right sha256). The wheel itself is what it is: its own hash pins it.
+    A ``tag`` such as ``py3-none-manylinux_2_28_x86_64`` makes a wheel that installers take
+    for one platform's build (its files are pure Python all the same).
     """
     folder.mkdir(parents=True, exist_ok=True)
     module = canonicalize_name(name).replace("-", "_")
@@ -50,7 +53,7 @@ def make_wheel(
     contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode("utf-8")
     contents[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: reconcile-tests\n"
-        b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+        b"Root-Is-Purelib: true\nTag: " + tag.encode("ascii") + b"\n"
     )
     record = io.StringIO()
     writer = csv.writer(record, lineterminator="\n")
@@ -65,7 +68,7 @@ def make_wheel(
         writer.writerow([path, digest, str(size)])
     writer.writerow([f"{dist_info}/RECORD", "", ""])
     contents[f"{dist_info}/RECORD"] = record.getvalue().encode("utf-8")
-    target = folder / f"{module}-{version}-py3-none-any.whl"
+    target = folder / f"{module}-{version}-{tag}.whl"
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path, data in sorted(contents.items()):
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))

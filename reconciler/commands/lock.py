@@ -1,9 +1,10 @@
 """IO: the `lock` use case. Resolve each managed env's requirements with uv into a lockfile.
 
 Locks are universal (``uv pip compile --universal``): one file serves every platform, with
-PEP 508 markers on platform-specific pins, for the env's Python version alone. Re-locking
-keeps the old lockfile's pins that still satisfy the requirements (uv prefers them), unless
-an upgrade lets them move. Everything is resolved first and written only
+PEP 508 markers on platform-specific pins, for the env's Python version alone (an env with a
+``platform`` is resolved for that one platform alone, without markers). Re-locking keeps the
+old lockfile's pins that still satisfy the requirements (uv prefers them), unless an upgrade
+lets them move. Everything is resolved first and written only
 when every env resolved, so a failure leaves every old lockfile as it was. A lockfile is
 written only where no file is, or over one reconcile wrote (it begins with the header
 ``lock`` writes): a manifest may name any file of its folder, and a ``.env`` or a git config
@@ -59,6 +60,8 @@ class LockRequest:
     path: Path
     inputs: Mapping[str, str]
     """The header fields of the new lockfile (``lock_inputs``)."""
+    platform: str | None = None
+    """The one platform to lock for (uv's name), or None: universal."""
 
     @property
     def header(self) -> str:
@@ -131,6 +134,7 @@ def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
             request.base_dir,
             workdir=work,
             upgrade=upgrade,
+            platform=request.platform,
         )
         result = attempt(command)
         finished = not isinstance(result, Unfinished) and result.ok
@@ -184,6 +188,7 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
     for key in env_keys:
         spec = managed[key]
         sources = manifest.sources_for(key)
+        platform = manifest.platform_for(key)
         assert spec.python is not None  # the manifest guarantees python on managed envs
         requests.append(
             LockRequest(
@@ -193,7 +198,8 @@ def _requests(loaded: LoadedManifest, env_keys: Sequence[str]) -> list[LockReque
                 sources,
                 loaded.base_dir,
                 loaded.lockfile_path(key),
-                lock_inputs(spec, sources),
+                lock_inputs(spec, sources, platform),
+                platform,
             )
         )
     return requests

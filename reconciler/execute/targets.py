@@ -118,8 +118,12 @@ def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Inte
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:
     """Digest of an env's declaration, recorded in its receipt."""
     manifest = loaded.manifest
+    spec = manifest.envs[env_key]
+    # Without a platform, the digest is what it was before the key existed: generations built
+    # then still match (observe.kept); the platform an env is locked for is in its lockfile.
+    unset = {"platform"} if spec.platform is None else None
     document = {
-        "spec": manifest.envs[env_key].model_dump(mode="json"),
+        "spec": spec.model_dump(mode="json", exclude=unset),
         "sources": manifest.sources_for(env_key).model_dump(mode="json"),
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))

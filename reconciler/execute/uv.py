@@ -117,18 +117,21 @@ def compile_command(
     base_dir: Path,
     *,
     workdir: Path,
+    platform: str | None,
     upgrade: Upgrade = KEEP_PINS,
 ) -> Command:
-    """``uv pip compile``: one universal lockfile with hashes for ``python`` (that version
-    only: :func:`resolution_config`, written in ``workdir``, says so), from ``requirements``
-    on stdin, into ``workdir``/:data:`PREFERENCES_FILE`, whose old pins uv keeps unless
-    ``upgrade`` lets them move (`reconcile lock`)."""
+    """``uv pip compile``: one lockfile with hashes for ``python`` (that version only:
+    :func:`resolution_config`, written in ``workdir``, says so), from ``requirements`` on
+    stdin, into ``workdir``/:data:`PREFERENCES_FILE`, whose old pins uv keeps unless
+    ``upgrade`` lets them move (`reconcile lock`): universal, or for the one ``platform``
+    (uv's name) alone."""
+    target = ("--universal",) if platform is None else ("--python-platform", platform)
     argv = (
         uv_bin(),
         "pip",
         "compile",
         "-",
-        "--universal",
+        *target,
         "--python-version",
         python,
         "--generate-hashes",

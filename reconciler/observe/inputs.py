@@ -29,6 +29,7 @@ from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, Manifest, p
 
 if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
     from reconciler.spec.lockfile import Lockfile
+    from reconciler.spec.platforms import Machine
 
 
 def _read_capped(path: Path) -> bytes:
@@ -111,6 +112,19 @@ class LockVerdict:
             return LockfileError(f"{sentence}: run `reconcile lock {self.env_key}`.")
         return None
 
+    def elsewhere(self, machine: Machine) -> LockfileError | None:
+        """Why the env cannot be built on ``machine`` (one sentence naming the env, the
+        platform it is locked for and the machine), or ``None``: universal, or locked for a
+        platform ``machine`` is."""
+        from reconciler.spec.platforms import foreign_sentence, runs_on, target
+
+        inputs = self.lock.inputs if self.lock is not None else None
+        name = inputs.get("platform") if inputs is not None else None
+        locked_for = target(name) if name is not None else None
+        if locked_for is None or runs_on(locked_for, machine):
+            return None
+        return LockfileError(foreign_sentence(self.env_key, locked_for, machine))
+
     def fresh(self) -> Lockfile:
         """The lockfile, or its :meth:`refusal` raised."""
         refusal = self.refusal()
@@ -124,7 +138,12 @@ def judged(manifest: Manifest, env_key: str, lock: Lockfile) -> LockVerdict:
     """The verdict on a lockfile read from anywhere (the work tree, a git revision)."""
     from reconciler.spec.lockfile import stale_causes
 
-    causes = stale_causes(lock, manifest.envs[env_key], manifest.sources_for(env_key))
+    causes = stale_causes(
+        lock,
+        manifest.envs[env_key],
+        manifest.sources_for(env_key),
+        manifest.platform_for(env_key),
+    )
     return LockVerdict(env_key, lock, causes)
 
 
@@ -154,10 +173,18 @@ def read_lock(loaded: LoadedManifest, env_key: str) -> LockVerdict:
 
 
 def fresh_locks(loaded: LoadedManifest, env_keys: Iterable[str]) -> dict[str, Lockfile]:
-    """Lockfiles of the given managed envs; a missing, unreadable or stale one stops the plan,
-    like `uv sync --locked`, and every such lockfile is named, not only the first."""
+    """Lockfiles of the given managed envs, to build from; a missing, unreadable or stale one
+    stops the plan, like `uv sync --locked`, and so does one locked for a platform this
+    machine is not; every such lockfile is named, not only the first."""
+    from reconciler.observe.machine import this_machine
+
+    machine = this_machine()
     verdicts = [read_lock(loaded, key) for key in sorted(env_keys)]
-    refusals = [why for verdict in verdicts if (why := verdict.refusal()) is not None]
+    refusals = [
+        why
+        for verdict in verdicts
+        if (why := verdict.refusal() or verdict.elsewhere(machine)) is not None
+    ]
     if len(refusals) == 1:
         raise refusals[0]
     if refusals:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from reconciler.spec.manifest import EnvSpec, Manifest, ModelSpec, Settings, Sources
+from reconciler.spec.platforms import PLATFORMS, UNBUILDABLE
 
 INTRO = """\
 # Manifest reference: envs.toml
@@ -77,7 +78,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
         "A **managed** env has `python` and `requirements`; reconcile builds it under the "
         "root from its lockfile. An **adopted** env has `adopt` instead: an existing venv "
         "that reconcile probes and reports on, but never builds, replaces or deletes; "
-        "`requirements`, `lockfile` and `sources` are errors on an adopted env. See "
+        "`requirements`, `lockfile`, `sources` and `platform` are errors on an adopted env. See "
         "[Adopted envs](#adopted-envs) below.",
     ),
     (
@@ -196,6 +197,19 @@ See [migration.md](migration.md).
 
 Each managed env installs from `<lockfiles>/<env_key>.txt` (or its `lockfile` key), written
 by `reconcile lock`. See [lockfiles.md](lockfiles.md).
+
+## Platforms
+
+`platform` (in `[settings]`, or per env) names the one platform `reconcile lock` resolves
+for, with uv's `--python-platform` names below; without it lockfiles are universal. uv's
+spelling of a manylinux name as a wheel tag (`manylinux_2_28_x86_64`, `manylinux2014_aarch64`)
+means the same platform and is recorded by uv's name. A machine builds an env locked for a
+platform when it has the same system and machine and, on Linux, the same C library, with
+glibc at least the version named (glibc 2.36 runs `x86_64-manylinux_2_28`); `plan` and
+`apply` refuse any other, naming the env, the platform and the machine. uv resolves the
+macOS names for macOS 13 and later; the macOS version of a machine is not checked. See
+[One platform](lockfiles.md#one-platform).
+
 """
 
 
@@ -238,6 +252,21 @@ def _default(model: type[BaseModel], name: str) -> str:
     return f"`{value}`"
 
 
+def _platforms() -> str:
+    """The table of the platforms a manifest may name, and those it may not."""
+    rows = ["| `platform` | system, machine, C library | `platform_machine` |", "|---|---|---|"]
+    rows += [
+        f"| `{name}` | {one.describe()} | `{one.markers['platform_machine']}` |"
+        for name, one in PLATFORMS.items()
+    ]
+    refused = ", ".join(f"`{name}`" for name in UNBUILDABLE)
+    return (
+        "\n".join(rows)
+        + f"\n\nuv's other names ({refused}) are refused: reconcile builds envs on Linux, "
+        "macOS and Windows only.\n"
+    )
+
+
 def generate() -> str:
     """The full text of docs/manifest.md."""
     parts = [INTRO]
@@ -252,7 +281,7 @@ def generate() -> str:
                 f"| {(field.description or '').replace('|', chr(92) + '|')} |"
             )
         parts.append("")
-    parts.append(OUTRO)
+    parts.append(OUTRO + _platforms())
     return "\n".join(parts)
 
 

@@ -5,7 +5,8 @@ keep existing pins: so re-locking moves no pin the requirements do not force. uv
 kept pin's ``--hash`` lines as the file has them. Both are taken from a lockfile only as
 ``reconcile lock`` wrote it: a body edited by hand is resolved afresh (its pins and hashes
 are what nobody reviewed), and the hashes are re-read from the index when the sources
-changed (another index may serve other files) or the lockfile predates the body digest.
+changed (another index may serve other files), the platform changed (a one-platform lock
+pins only that platform's files) or the lockfile predates the body digest.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def seed(old: Lockfile | None, wanted: Mapping[str, str]) -> Seed:
     recorded = old.inputs.get("body")
     if recorded is not None and recorded != old.body_sha256:
         return Seed("", f"its pins were {EDITED_BY_HAND}, so none was kept")
-    hashes = recorded is not None and old.inputs.get("sources") == wanted.get("sources")
+    hashes = recorded is not None and all(
+        old.inputs.get(field) == wanted.get(field) for field in ("sources", "platform")
+    )
     lines: list[str] = []
     for pin in old.packages:
         try:

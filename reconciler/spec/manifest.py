@@ -6,26 +6,21 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Annotated, Literal
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from typing import Literal
 
 import tomlkit
 import tomlkit.exceptions
-from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
-    StrictStr,
     ValidationError,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.spec.problems import (
@@ -38,149 +33,25 @@ from reconciler.spec.problems import (
     toml_error_line,
 )
 from reconciler.spec.tomllines import key_lines, line_for
+from reconciler.spec.values import (
+    FindLink,
+    Glob,
+    IndexUrl,
+    InsidePath,
+    ModuleName,
+    Name,
+    PathStr,
+    PlatformName,
+    PythonVersion,
+    RequirementStr,
+)
+from reconciler.spec.values import LinkMode as LinkMode
+from reconciler.spec.values import PythonDownloads as PythonDownloads
+from reconciler.spec.values import local_path as local_path
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 MANIFEST_LIMIT = 16 << 20
 """The largest manifest read: 16 MiB, thousands of times a large real envs.toml."""
-MODULE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
-
-def _fail(message: str) -> PydanticCustomError:
-    return PydanticCustomError("reconcile", message)
-
-
-def _check_name(value: str) -> str:
-    if not NAME_PATTERN.fullmatch(value) or ".." in value:
-        raise _fail(
-            f'"{value}" is not a valid name: use 1-64 letters, digits, ".", "_" or "-", '
-            'starting with a letter or digit, without ".."'
-        )
-    return value
-
-
-def _check_python(value: str) -> str:
-    if not PYTHON_PATTERN.fullmatch(value):
-        raise _fail(f'expected a Python version "X.Y" or "X.Y.Z", got "{value}"')
-    return value
-
-
-def _check_requirement(value: str) -> str:
-    try:
-        requirement = Requirement(value)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0]
-        raise _fail(f'"{value}" is not a valid PEP 508 requirement ({first})') from None
-    if requirement.url is not None:
-        path = local_path(requirement.url)
-        if path is not None and (leaves_folder(path) or "\x00" in path):
-            raise _fail(
-                f'"{value}" names a local file outside the folder of envs.toml, which '
-                "reconcile never reads; put the wheel in a find_links folder inside it and "
-                f'require "{requirement.name}==<version>", or use an https:// URL'
-            )
-    return value
-
-
-def _check_module(value: str) -> str:
-    if not MODULE_PATTERN.fullmatch(value):
-        raise _fail(f'"{value}" is not an importable module name such as "torch" or "a.b"')
-    return value
-
-
-def _check_glob(value: str) -> str:
-    if not value or value.startswith("/") or ".." in Path(value).parts:
-        raise _fail(f'"{value}" must be a glob relative to site-packages, without ".."')
-    return value
-
-
-NAME_MAX = 255
-"""The longest file or folder name (in UTF-8 bytes) that every common file system allows."""
-
-
-def _check_path(value: str) -> str:
-    if "\x00" in value:
-        raise _fail(
-            f'"{value}" holds a NUL character, which no file system allows in a path; remove it'
-        )
-    longest = max(value.replace("\\", "/").split("/"), key=lambda part: len(part.encode()))
-    if len(longest.encode()) > NAME_MAX:
-        raise _fail(
-            f"{value} holds a name longer than {NAME_MAX} bytes ({longest[:20]}...), which file "
-            "systems refuse; shorten it"
-        )
-    return value
-
-
-def leaves_folder(value: str) -> bool:
-    """Whether a path written in the manifest leads out of the manifest's folder: absolute
-    (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\share``) or climbing above it with ``..``
-    (either separator counts: the same manifest serves Windows hosts)."""
-    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).anchor:
-        return True
-    depth = 0
-    for part in value.replace("\\", "/").split("/"):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
-
-
-def _check_inside(value: str, path: str | None = None) -> str:
-    """``value`` if the path it names (``path``, when ``value`` is a ``file:`` URL) stays
-    inside the manifest's folder as written."""
-    path = value if path is None else path
-    _check_path(path)
-    if leaves_folder(path):
-        raise _fail(
-            f'"{value}" leads out of the folder of envs.toml; write a path relative to that '
-            'folder, without a leading "/" or ".." out of it, and keep the file there'
-        )
-    return value
-
-
-def local_path(link: str) -> str | None:
-    """The local path a ``find_links`` entry, an index URL or a direct reference (``name @
-    link``) names:
-    the link as written, or the decoded path of a ``file:`` URL (``git+file:`` too), which
-    names a local file as surely as a path does; ``None`` for a URL of any other scheme
-    (``https://``...), which uv fetches. A ``file:`` URL naming another host is returned as
-    ``//host/path``: a path that leads out of the folder."""
-    scheme, colon, _ = link.partition(":")
-    if colon and scheme.lower().rsplit("+", 1)[-1] == "file":
-        parts = urlsplit(link)
-        path = unquote(parts.path)
-        return path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{path}"
-    return None if "://" in link else link
-
-
-def is_url(link: str) -> bool:
-    """Whether a ``find_links`` entry or an index URL is a URL passed to uv as written, rather
-    than a path (a ``file:`` URL is a path: see :func:`local_path`)."""
-    return local_path(link) is None
-
-
-def _check_find_link(value: str) -> str:
-    path = local_path(value)
-    return value if path is None else _check_inside(value, path)
-
-
-Name = Annotated[StrictStr, AfterValidator(_check_name)]
-PythonVersion = Annotated[StrictStr, AfterValidator(_check_python)]
-RequirementStr = Annotated[StrictStr, AfterValidator(_check_requirement)]
-ModuleName = Annotated[StrictStr, AfterValidator(_check_module)]
-Glob = Annotated[StrictStr, AfterValidator(_check_glob)]
-PathStr = Annotated[StrictStr, AfterValidator(_check_path)]
-InsidePath = Annotated[StrictStr, AfterValidator(_check_inside)]
-FindLink = Annotated[StrictStr, AfterValidator(_check_find_link)]
-IndexUrl = Annotated[StrictStr, AfterValidator(_check_find_link)]
-"""An index URL: ``https://...`` as written, or a folder (a path or a ``file:`` URL, which uv
-reads as a local index) inside the manifest's folder, as a ``find_links`` path."""
-LinkMode = Literal["auto", "copy", "clone", "hardlink"]
-PythonDownloads = Literal["automatic", "manual", "never"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -237,6 +108,14 @@ class Settings(BaseModel):
         (), description="Globs (relative to site-packages) whose content may differ from RECORD."
     )
     sources: Sources = Field(Sources(), description="Default package sources for every env.")
+    platform: PlatformName | None = Field(
+        None,
+        description="Lock every managed env for this one target platform instead of all of "
+        'them: one of uv\'s `--python-platform` names (`"x86_64-manylinux_2_28"`, `"linux"`, '
+        '`"macos"`, `"windows"`: see [Platforms](#platforms)), for a mirror that carries one '
+        "platform's wheels. `plan` and `apply` refuse to build such an env on a machine of "
+        "another platform. Default: universal lockfiles, for every platform.",
+    )
 
 
 class EnvSpec(BaseModel):
@@ -278,6 +157,9 @@ class EnvSpec(BaseModel):
         "overwrites only a file it wrote.",
     )
     sources: Sources | None = Field(None, description="Overrides settings.sources for this env.")
+    platform: PlatformName | None = Field(
+        None, description="Managed envs only: overrides settings.platform for this env."
+    )
 
     @property
     def adopted(self) -> bool:
@@ -317,6 +199,13 @@ class Manifest(BaseModel):
     def sources_for(self, env_key: str) -> Sources:
         spec = self.envs[env_key]
         return spec.sources if spec.sources is not None else self.settings.sources
+
+    def platform_for(self, env_key: str) -> str | None:
+        """The one platform a managed env is locked for, or None: universal."""
+        spec = self.envs[env_key]
+        if spec.adopted:
+            return None
+        return spec.platform if spec.platform is not None else self.settings.platform
 
     def verify_ignore_for(self, env_key: str) -> tuple[str, ...]:
         return self.settings.verify_ignore + self.envs[env_key].verify_ignore

@@ -76,7 +76,7 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...
         if not isinstance(spec, dict):
             continue
         if "adopt" in spec:
-            for managed_only in ("requirements", "lockfile", "sources"):
+            for managed_only in ("requirements", "lockfile", "sources", "platform"):
                 if managed_only in spec:
                     found.append(
                         (
