@@ -26,6 +26,7 @@ def make_wheel(
     files: Mapping[str, bytes | str] | None = None,
     requires: Sequence[str] = (),
     wrong_record: Mapping[str, Literal["sha256", "size"]] | None = None,
+    requires_python: str | None = None,
 ) -> Path:
     """Write ``<name>-<version>-py3-none-any.whl`` into ``folder`` and return its path.
 
@@ -35,6 +36,7 @@ def make_wheel(
     built wrong upstream (some torch releases, uv_build before 0.8.13), whose RECORD row for
     that file has another file's sha256 (``"sha256"``, same size) or a size one byte off
     (``"size"``, right sha256). The wheel itself is what it is: its own hash pins it.
+    ``requires_python`` (a specifier such as ``">=3.12"``) is written as ``Requires-Python``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     module = canonicalize_name(name).replace("-", "_")
@@ -42,6 +44,8 @@ def make_wheel(
         files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
     dist_info = f"{module}-{version}.dist-info"
     metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if requires_python is not None:
+        metadata.append(f"Requires-Python: {requires_python}")
     metadata += [f"Requires-Dist: {r}" for r in requires]
     contents: dict[str, bytes] = {
         path: data.encode("utf-8") if isinstance(data, str) else data
