@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.runner import uv_bin
 from reconciler.spec.lockfile import parse_lockfile
-from tests.helpers import Project
+from tests.helpers import Project, lockfile, replace_in_manifest
 from tests.wheels import make_wheel, wheel_sha256
 
 NOTHING_CHANGED = "No lockfile was changed."
@@ -61,10 +61,6 @@ def newer_versions(project: Project) -> None:
     make_wheel(project.wheels, "gamma", "1.5")
 
 
-def lockfile(project: Project, env_key: str) -> Path:
-    return project.folder / "lockfiles" / f"{env_key}.txt"
-
-
 def versions(path: Path) -> dict[str, str]:
     """name -> version of every pin of the lockfile at ``path``."""
     locked = parse_lockfile(path.read_text(encoding="utf-8"), path.name)
@@ -85,12 +81,6 @@ def hashes(path: Path) -> dict[str, tuple[str, ...]]:
 
 def sha(project: Project, name: str, version: str) -> str:
     return "sha256:" + wheel_sha256(project.wheels / f"{name}-{version}-py3-none-any.whl")
-
-
-def replace_in_manifest(project: Project, old: str, new: str) -> None:
-    text = project.manifest.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} is not once in the manifest"
-    project.manifest.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def locked_ok(project: Project, *args: str) -> list[str]:
@@ -162,7 +152,8 @@ def test_adding_an_env_changes_no_other_lockfile(project: Project) -> None:
 
 def test_adding_a_requirement_adds_only_what_it_needs(project: Project) -> None:
     """A requirement added to one env adds its package and the dependencies it brings: each
-    pin that was there is kept as written (beta stays 1.0 although kappa would take 1.1),
+    pin that was there is kept as written (beta stays 1.0, which kappa accepts, although
+    1.1 is on offer),
     and the other env's lockfile is not rewritten."""
     project.write(TWO_ENVS)
     locked_ok(project)
@@ -210,8 +201,8 @@ def test_upgrade_package_moves_only_the_named_package(project: Project) -> None:
 
 
 def test_upgrade_package_takes_several_names(project: Project) -> None:
-    """``-P alpha -P gamma`` moves alpha (to 2.0) and gamma (to 1.5), and beta, which alpha
-    2.0 would take at 1.0, stays 1.0; the names are matched whatever their spelling."""
+    """``-P Alpha -P gamma`` moves alpha (to 2.0) and gamma (to 1.5); beta, which alpha 2.0
+    accepts at 1.0, stays 1.0; a name is matched whatever its case."""
     project.write(TWO_ENVS)
     locked_ok(project)
     newer_versions(project)
