@@ -183,3 +183,15 @@ class Project:
             self.wheels,
             receipt=receipt,
         )
+
+
+def lockfile(project: Project, env_key: str) -> Path:
+    """Where `reconcile lock` writes ``env_key``'s lockfile by default."""
+    return project.folder / "lockfiles" / f"{env_key}.txt"
+
+
+def replace_in_manifest(project: Project, old: str, new: str) -> None:
+    """Edit the manifest: ``old``, which must be in it once, becomes ``new``."""
+    text = project.manifest.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not once in the manifest"
+    project.manifest.write_text(text.replace(old, new), encoding="utf-8")

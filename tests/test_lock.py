@@ -19,7 +19,7 @@ import pytest
 from reconciler.cli import app
 from reconciler.execute import uv
 from reconciler.spec.lockfile import parse_lockfile
-from tests.helpers import Project
+from tests.helpers import Project, lockfile, replace_in_manifest
 from tests.wheels import make_wheel, wheel_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,10 +39,6 @@ requirements = ["alpha==1.0"]
 python = "3.11"
 requirements = ["gamma==1.0", "beta==1.0"]
 """
-
-
-def lockfile(project: Project, env_key: str) -> Path:
-    return project.folder / "lockfiles" / f"{env_key}.txt"
 
 
 def pins(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -73,12 +69,6 @@ def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "internal error" not in done.stderr
-
-
-def replace_in_manifest(project: Project, old: str, new: str) -> None:
-    text = project.manifest.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} is not once in the manifest"
-    project.manifest.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def leftovers(project: Project) -> list[str]:

@@ -27,6 +27,7 @@ def make_wheel(
     requires: Sequence[str] = (),
     wrong_record: Mapping[str, Literal["sha256", "size"]] | None = None,
     tag: str = "py3-none-any",
+    requires_python: str | None = None,
 ) -> Path:
     """Write ``<name>-<version>-<tag>.whl`` into ``folder`` and return its path.
 
@@ -38,6 +39,7 @@ def make_wheel(
     (``"size"``, right sha256). The wheel itself is what it is: its own hash pins it.
     A ``tag`` such as ``py3-none-manylinux_2_28_x86_64`` makes a wheel that installers take
     for one platform's build (its files are pure Python all the same).
+    ``requires_python`` (a specifier such as ``">=3.12"``) is written as ``Requires-Python``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     module = canonicalize_name(name).replace("-", "_")
@@ -45,6 +47,8 @@ def make_wheel(
         files = {f"{module}/__init__.py": f"VERSION = {version!r}\n"}
     dist_info = f"{module}-{version}.dist-info"
     metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if requires_python is not None:
+        metadata.append(f"Requires-Python: {requires_python}")
     metadata += [f"Requires-Dist: {r}" for r in requires]
     contents: dict[str, bytes] = {
         path: data.encode("utf-8") if isinstance(data, str) else data

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from reconciler.errors import LockfileError, LockRefused, ReconcileError, UnknownEnv, UsageError
@@ -32,7 +33,7 @@ from reconciler.execute.uv import (
     resolution_config,
     unreachable_index,
 )
-from reconciler.files import display_path, write_atomic
+from reconciler.files import display_path, printable, write_atomic
 from reconciler.observe.inputs import read_lock
 from reconciler.observe.manifestpaths import lockfile_text
 from reconciler.runner import Unfinished, attempt
@@ -106,6 +107,22 @@ def _explain(env_key: str, stderr: str) -> str:
     ]
     body = "\n  ".join(lines) or "uv failed without a message"
     return f"could not lock {env_key}; uv says:\n  {body}\nNo lockfile was changed."
+
+
+def direct_references(request: LockRequest) -> list[str]:
+    """One sentence per requirement that is a direct reference (``name @ URL``): uv pins it
+    as that URL, and a lockfile holds only ``name==version`` pins with hashes."""
+    refused = []
+    for text in request.requirements:
+        requirement = Requirement(text)
+        if requirement.url is not None:
+            refused.append(
+                f"cannot lock {request.env_key}: requirement {printable(text)} is a direct "
+                "reference, which a lockfile cannot pin with hashes; put the wheel in a "
+                "find_links folder inside the manifest's folder and require "
+                f"{requirement.name}==<version>."
+            )
+    return refused
 
 
 def _old_lock(request: LockRequest) -> Lockfile | None:
@@ -268,7 +285,10 @@ def lock_envs(
     as it is written. Nothing is written unless every env resolved and no lockfile path holds
     a file reconcile did not write (:class:`LockRefused` names them all)."""
     requests = _requests(loaded, env_keys)
-    refusals = foreign_files(requests)  # before uv runs: nothing is written
+    refusals = [  # before uv runs: nothing is written
+        *(sentence for request in requests for sentence in direct_references(request)),
+        *foreign_files(requests),
+    ]
     if refusals:
         raise LockRefused(refusals)
     with ThreadPoolExecutor(max_workers=max(1, min(len(requests), 4))) as pool:

@@ -147,7 +147,15 @@ def compile_command(
     return Command(
         argv=argv,
         stdin="\n".join(requirements) + "\n",
-        env={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
+        env={
+            "UV_PYTHON_DOWNLOADS": "never",
+            "NO_COLOR": "1",
+            # uv must read resolution_config, whatever the caller's environment says, and not
+            # the user's own uv.toml: the lockfile is the manifest's, on every machine
+            "UV_NO_CONFIG": "0",
+            "XDG_CONFIG_HOME": str(workdir),
+            "XDG_CONFIG_DIRS": str(workdir),
+        },
         cwd=base_dir,  # a relative `name @ file:...` requirement is relative to envs.toml
         timeout=COMPILE_TIMEOUT,
     )

@@ -130,8 +130,10 @@ class EnvSpec(BaseModel):
         (),
         description="PEP 508 requirements, ranges (`numpy>=1.26,<2`) or exact pins "
         "(`numpy==1.26.4`); `reconcile lock` pins every package in the lockfile, and apply "
-        "installs exactly that. A direct reference to a local file (`name @ file:...`) must "
-        "stay inside the manifest's folder.",
+        "installs exactly that. A direct reference (`name @ URL`) cannot be locked, since a "
+        "lockfile pins `name==version` with hashes: put the wheel in a `find_links` folder "
+        "and require `name==version` (a local one, `name @ file:...`, must in any case stay "
+        "inside the manifest's folder).",
     )
     imports: tuple[ModuleName, ...] = Field(
         (),
