@@ -199,25 +199,34 @@ class ChildrenStopped:
     terminal's reach (see ``runner``); without this, a signal that lands while the main
     thread waits for worker threads would wait for their children too.
 
+    With ``hold``, the signal goes on to the handler before only at :meth:`raise_held`, so
+    its ``KeyboardInterrupt`` lands where the code chooses, never between two bytecodes of
+    its bookkeeping (nor inside a library's, such as ``ThreadPoolExecutor.submit``); the
+    handler calls ``hold()`` to wake that code, from within the signal handler, so it must be
+    reentrant (``SimpleQueue.put`` is). Signals still held at the exit go on there.
+
     The children are ``reconciler.runner``'s, looked up when a signal lands: a command that
     never started one never imports the runner (subprocess, logging), which is most of the
     start-up of a cached ``verify``. A no-op outside the main thread, and for a signal whose
     handler is not a Python function (ignored, or the default): someone chose; leave it."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: Callable[[], object] | None = None) -> None:
         self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
         self._signals = 0
+        self._hold = hold
+        self._held: list[int] = []
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> ChildrenStopped:
         import threading
 
         if threading.current_thread() is not threading.main_thread():
-            return
+            return self
         for signum in SIGNALS:
             handler = signal.getsignal(signum)
             if callable(handler):
                 self._previous[signum] = handler
                 signal.signal(signum, self._on_interrupt)
+        return self
 
     def __exit__(
         self,
@@ -225,15 +234,37 @@ class ChildrenStopped:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        for signum, handler in self._previous.items():
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
             signal.signal(signum, handler)
-        self._previous = {}
+        if kind is None:
+            self._raise_held(previous)
+        else:  # that exception goes on; the handler before still hears of the signal
+            import contextlib
+
+            with contextlib.suppress(KeyboardInterrupt):
+                self._raise_held(previous)
+
+    def raise_held(self) -> None:
+        """Pass each signal held so far on to the handler that was there before (which raises
+        ``KeyboardInterrupt``, or for a signal after the first, may only record it)."""
+        self._raise_held(self._previous)
+
+    def _raise_held(self, handlers: dict[int, Callable[[int, FrameType | None], Any]]) -> None:
+        while self._held:
+            signum = self._held.pop(0)
+            handlers[signum](signum, None)
 
     def _on_interrupt(self, signum: int, frame: FrameType | None) -> Any:
         import sys
         import threading
 
         self._signals += 1
+        if self._hold is not None:
+            # Held before the children are told to stop, so that a step their end fails is
+            # seen as stopped by the code that raises the signal.
+            self._held.append(signum)
+            self._hold()
         runner = sys.modules.get("reconciler.runner")
         if runner is not None:  # never imported: no child was ever started
             grace = runner.TERMINATE_GRACE if self._signals == 1 else 0.0
@@ -242,4 +273,6 @@ class ChildrenStopped:
             threading.Thread(
                 target=runner.terminate_all, args=(grace,), name="stop-children"
             ).start()
+        if self._hold is not None:
+            return None
         return self._previous[signum](signum, frame)

@@ -119,17 +119,16 @@ class Applier:
         failed and what was skipped because something it depends on failed. Raise
         :class:`Interrupted` on Ctrl-C, SIGTERM or SIGHUP, after stopping every build."""
         # Ctrl-C, SIGTERM and SIGHUP reach only this process (runner gives children sessions
-        # of their own): stop scheduling, tell the builds to stop, and stop the processes they
-        # wait for.
-        with interrupts.ChildrenStopped():
-            interrupted = run_steps(
-                plan.steps,
-                self._execute,
-                self.report,
-                workers=MAX_PARALLEL_BUILDS,
-                failed_step=self._failed,
-                interrupted_round=self._interrupted,
-            )
+        # of their own): run_steps stops the children, stops scheduling, and tells the builds
+        # to stop (_interrupted).
+        interrupted = run_steps(
+            plan.steps,
+            self._execute,
+            self.report,
+            workers=MAX_PARALLEL_BUILDS,
+            failed_step=self._failed,
+            interrupted_round=self._interrupted,
+        )
         if interrupted is not None:
             raise Interrupted(
                 f"interrupted{interrupts.by(interrupted)}: in-flight builds were stopped and "
@@ -147,13 +146,9 @@ class Applier:
 
     def _interrupted(self) -> None:
         self._cancel.set()
-        self._stop_children()
-
-    def _stop_children(self) -> None:
-        try:
-            self.stop_processes(runner.TERMINATE_GRACE)
-        except KeyboardInterrupt:  # again (the CLI's handlers raise only once): no more grace
-            self.stop_processes(0.0)
+        # No KeyboardInterrupt lands here (run_steps holds the signals); a second signal
+        # kills the children at once in the handler.
+        self.stop_processes(runner.TERMINATE_GRACE)
 
     def _execute(self, step: Step) -> None:
         if self._cancel.is_set():
