@@ -27,6 +27,7 @@ import signal
 import stat
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -446,8 +447,20 @@ def _check(
         own = ("/proc/self/fd", "/proc/self/stat", f"/proc/{os.getpid()}/")
         if not touch.writes and str(real).startswith(own) and "environ" not in str(real):
             continue
+        if _lock_work_folder(real):
+            continue
         allowed = writable if touch.writes else readable
         assert _inside(real, allowed), f"{said}\n{touch.event} {touch.path} -> {real}"
+
+
+def _lock_work_folder(path: Path) -> bool:
+    """Whether ``path`` is in a work folder `lock` made for uv with ``tempfile.mkdtemp`` (a
+    fresh name in the system's temporary folder, whatever the manifest says)."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    if not path.is_relative_to(temp):
+        return False
+    parts = path.relative_to(temp).parts
+    return bool(parts) and parts[0].startswith("reconcile-lock-")
 
 
 HOSTILE = settings(
