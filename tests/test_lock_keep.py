@@ -328,6 +328,44 @@ def test_a_lockfile_edited_by_hand_is_resolved_afresh(project: Project) -> None:
     assert check.returncode == 0, check.stderr
 
 
+def test_a_header_stripped_of_its_body_digest_launders_nothing(project: Project) -> None:
+    """The hand edit of the test above, with ``body=`` taken out of the header too: the
+    check still calls it edited, and `lock` keeps none of its pins either (nothing vouches
+    for them), so the documented recovery cannot seal the edit."""
+    newer_versions(project)
+    project.write(TWO_ENVS.replace('["alpha"]', '["alpha<2"]'))
+    locked_ok(project)
+    path = lockfile(project, "small")
+    fresh = path.read_bytes()
+    text = path.read_text(encoding="utf-8")
+    edited = text.replace("beta==1.1 ", "beta==1.0 ").replace(
+        sha(project, "beta", "1.1"), sha(project, "beta", "1.0")
+    )
+    path.write_text(re.sub(r"body=[0-9a-f]+ ", "", edited), encoding="utf-8")
+    assert project.cli("lock", "--check").returncode == 2
+
+    lines = locked_ok(project)
+    assert "  it records no digest of its body to vouch for its pins, so none was kept" in lines
+    assert versions(path) == {"alpha": "1.1", "beta": "1.1"}
+    assert path.read_bytes() == fresh
+
+
+def test_a_lockfile_that_no_longer_parses_is_named_so_not_new(project: Project) -> None:
+    """A pin edited into a range (``beta>=1.0``) is no lockfile line: `lock` rewrites the file
+    and says none of its pins was kept, never that the lockfile is new."""
+    project.write(SMALL)
+    locked_ok(project)
+    path = lockfile(project, "small")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("beta==1.0 ", "beta>=1.0 "), encoding="utf-8")
+
+    assert locked_ok(project) == [
+        "small: lockfiles/small.txt written (2 packages)",
+        "  it does not read as a lockfile, so none of its pins was kept",
+    ]
+    assert versions(path) == {"alpha": "1.0", "beta": "1.0"}
+
+
 def test_new_sources_give_new_hashes_for_kept_versions(project: Project) -> None:
     """Another wheelhouse holds other builds of the same versions (other bytes, other
     sha256): the versions are kept, and their hashes are read from the new source, never

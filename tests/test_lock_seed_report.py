@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.commands.lock import upgrade_of
+from reconciler.commands.lock import _explain, upgrade_of
 from reconciler.errors import UsageError
 from reconciler.execute.uv import KEEP_PINS, Upgrade, resolution_config
 from reconciler.report.lock import (
@@ -39,7 +39,7 @@ BODY = (
 
 def test_the_seed_keeps_versions_markers_and_hashes_of_a_lockfile_reconcile_wrote() -> None:
     """Same sources, body intact: every pin with its marker and its hash lines."""
-    kept = seed(_lock(BODY), {"sources": "s1"})
+    kept = seed(_lock(BODY), {"python": "3.11", "sources": "s1"})
     assert kept.dropped is None
     assert kept.text == (
         f"alpha==1.0 \\\n    --hash=sha256:{H1}\n"
@@ -52,9 +52,17 @@ def test_the_seed_drops_hashes_when_the_sources_changed_or_no_body_digest_vouche
     """Another index may serve other files; a lockfile from before the body digest may have
     been edited unseen: versions are kept, hashes are read from the index again."""
     plain = 'alpha==1.0\ncolorama==0.4.6 ; sys_platform == "win32"\n'
-    assert seed(_lock(BODY), {"sources": "s2"}).text == plain
-    assert seed(_lock(BODY), {"sources": "s1", "platform": "linux"}).text == plain
-    assert seed(_lock(BODY, sealed=False), {"sources": "s1"}).text == plain
+    assert seed(_lock(BODY), {"python": "3.11", "sources": "s2"}).text == plain
+    assert seed(_lock(BODY), {"python": "3.11", "sources": "s1", "platform": "linux"}).text == plain
+    assert seed(_lock(BODY), {"python": "3.12", "sources": "s1"}).text == plain
+
+
+def test_a_header_without_a_body_digest_seeds_nothing() -> None:
+    """Written before the digest existed, or with it taken out of the header (which would
+    otherwise launder a hand edit through `reconcile lock`): nothing vouches for the pins."""
+    kept = seed(_lock(BODY, sealed=False), {"python": "3.11", "sources": "s1"})
+    assert kept.text == ""
+    assert kept.dropped is not None and "records no digest of its body" in kept.dropped
 
 
 def test_a_lockfile_edited_by_hand_seeds_nothing() -> None:
@@ -67,8 +75,8 @@ def test_a_lockfile_edited_by_hand_seeds_nothing() -> None:
         ).replace("alpha==1.0", "alpha==0.9"),
         "lockfiles/e.txt",
     )
-    assert seed(edited, {"sources": "s1"}).dropped is None
-    kept = seed(tampered, {"sources": "s1"})
+    assert seed(edited, {"python": "3.11", "sources": "s1"}).dropped is None
+    kept = seed(tampered, {"python": "3.11", "sources": "s1"})
     assert kept.text == ""
     assert kept.dropped == "its pins were edited by hand, so none was kept"
     assert seed(None, {}).text == ""
@@ -145,3 +153,27 @@ def test_upgrade_names_are_canonical_and_become_uv_arguments() -> None:
 def test_resolution_config_limits_uv_to_the_env_python() -> None:
     assert "python_version == '3.11'" in resolution_config("3.11")
     assert "python_full_version == '3.11.7'" in resolution_config("3.11.7")
+
+
+def test_uvs_explanation_drops_the_scope_reconcile_asked_for_and_its_project_hints() -> None:
+    """uv names the split of the whole scope (the env's Python on the six hosts) and hints
+    at tool.uv.environments, neither of which a user can act on in envs.toml; a split of
+    part of the scope is named scoped as lockfiles are."""
+    scope = resolution_config("3.11").split('"')[1]
+    stderr = (
+        f"No solution found when resolving dependencies for split (markers: {scope})\n"
+        "  cause: Because you require alpha==1.0 and alpha==2.0, we can conclude that...\n"
+        "hint: consider limiting the environments with `tool.uv.environments`.\n"
+    )
+    said = _explain("e", stderr, "3.11")
+    assert said.splitlines()[:2] == [
+        "could not lock e; uv says:",
+        "  No solution found when resolving dependencies:",
+    ]
+    assert "tool.uv" not in said and "alpha==2.0" in said
+    part = "No solution found when resolving dependencies for split (markers: python_full_version"
+    part += " < '3.12' and sys_platform == 'win32')"
+    assert _explain("e", part, "3.11").splitlines()[1] == (
+        "  No solution found when resolving dependencies for split (markers: sys_platform =="
+        " 'win32')"
+    )

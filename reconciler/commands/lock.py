@@ -48,7 +48,7 @@ from reconciler.spec.lockfile import (
 )
 from reconciler.spec.lockseed import Seed, seed
 from reconciler.spec.manifest import LoadedManifest, Sources
-from reconciler.spec.pythonscope import scoped
+from reconciler.spec.markerscope import scoped, scoped_marker
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,35 @@ def upgrade_of(everything: bool, packages: Sequence[str]) -> Upgrade:
     return Upgrade(everything, tuple(sorted({canonicalize_name(n) for n in packages})))
 
 
-def _explain(env_key: str, stderr: str) -> str:
+_ABOUT_UV_PROJECTS = re.compile(r"tool\.uv\.environments|pyproject\.toml|active Python version")
+"""uv's hints about its own project settings, which reconcile writes (a user cannot act on
+them in envs.toml: the env's ``python`` is what limits the resolution)."""
+
+
+_SPLIT = re.compile(r" for split \(markers: (?P<marker>.*)\)")
+
+
+def _split_named(line: str, python: str) -> str:
+    """uv's ``for split (markers: ...)`` with the marker scoped as the lockfile's are: gone
+    when the split is the whole scope (which only reconcile asked for), else shorter."""
+    match = _SPLIT.search(line)
+    if match is None:
+        return line
+    marker = scoped_marker(match.group("marker"), python)
+    said = ":" if isinstance(marker, bool) else f" for split (markers: {marker})"
+    return line[: match.start()] + said + line[match.end() :]
+
+
+def _explain(env_key: str, stderr: str, python: str) -> str:
     unreachable = unreachable_index(stderr, f"locking {env_key}")
     if unreachable is not None:
         return unreachable
-    text = stderr.strip()
-    lines = [line.rstrip().removeprefix("error: ") for line in text.splitlines() if line.strip()][
-        :8
-    ]
+    text = "\n".join(_split_named(line, python) for line in stderr.strip().splitlines())
+    lines = [
+        line.rstrip().removeprefix("error: ")
+        for line in text.splitlines()
+        if line.strip() and not _ABOUT_UV_PROJECTS.search(line)
+    ][:8]
     body = "\n  ".join(lines) or "uv failed without a message"
     return f"could not lock {env_key}; uv says:\n  {body}\nNo lockfile was changed."
 
@@ -125,21 +146,29 @@ def direct_references(request: LockRequest) -> list[str]:
     return refused
 
 
-def _old_lock(request: LockRequest) -> Lockfile | None:
-    """The lockfile at the env's path as `lock` may read it, or None (none there, or one
-    that does not parse: nothing of it is kept)."""
+_UNREADABLE = "it does not read as a lockfile, so none of its pins was kept"
+
+
+def _old_lock(request: LockRequest) -> tuple[Lockfile | None, str | None]:
+    """The lockfile at the env's path as `lock` may read it, or None: none there, or one that
+    does not parse (nothing of it is kept, and the second item says so)."""
     try:
         text = lockfile_text(request.path, request.env_key)
-        return parse_lockfile(text, display_path(request.path))
+    except FileNotFoundError:
+        return None, None
     except (OSError, ReconcileError):
-        return None
+        return None, _UNREADABLE
+    try:
+        return parse_lockfile(text, display_path(request.path)), None
+    except ReconcileError:
+        return None, _UNREADABLE
 
 
 def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
     """Resolve one env, keeping the old lockfile's pins that ``upgrade`` does not let move;
     return the new lockfile text, or raise with uv's explanation."""
-    old = _old_lock(request)
-    kept = Seed("") if upgrade.everything else seed(old, request.inputs)
+    old, unreadable = _old_lock(request)
+    kept = Seed("", unreadable) if upgrade.everything or unreadable else seed(old, request.inputs)
     with tempfile.TemporaryDirectory(prefix="reconcile-lock-") as folder:
         work = Path(folder)
         write_atomic(work / "pyproject.toml", resolution_config(request.python))
@@ -156,6 +185,17 @@ def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
         result = attempt(command)
         finished = not isinstance(result, Unfinished) and result.ok
         output = _output(request, work / PREFERENCES_FILE) if finished else ""
+        seed_refused = (
+            not isinstance(result, Unfinished)
+            and not result.ok
+            and bool(kept.text)
+            and str(work / PREFERENCES_FILE) in result.stderr
+        )
+    if seed_refused:
+        raise LockfileError(
+            f"uv could not read the pins of {display_path(request.path)} to keep them; run "
+            f"`reconcile lock --upgrade {request.env_key}` to resolve {request.env_key} afresh."
+        )
     if isinstance(result, Unfinished):
         if result.timeout is not None:
             raise LockfileError(
@@ -168,8 +208,10 @@ def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
             "reinstall reconcile, which ships uv."
         )
     if not result.ok:
-        raise LockfileError(_explain(request.env_key, result.stderr))
-    text = seal(request.header + scoped(output, request.python))
+        raise LockfileError(_explain(request.env_key, result.stderr, request.python))
+    if request.platform is None:  # a one-platform lock has no markers to scope
+        output = scoped(output, request.python)
+    text = seal(request.header + output)
     parse_lockfile(text, display_path(request.path))  # never write one we could not read back
     return Resolved(text, old, kept.dropped)
 

@@ -17,6 +17,7 @@ from reconciler.errors import ReconcileError
 from reconciler.platform import VenvLayout
 from reconciler.runner import Command, Unfinished, attempt, uv_bin
 from reconciler.spec.manifest import LinkMode, Sources, local_path
+from reconciler.spec.platforms import UNIVERSAL_HOSTS
 
 BUILD_TIMEOUT = 3600.0
 """Seconds ``uv venv`` and ``uv pip sync`` get to build a generation."""
@@ -98,16 +99,24 @@ receives uv's result."""
 
 
 def resolution_config(python: str) -> str:
-    """A ``pyproject.toml`` that limits a universal resolution to the env's Python: ``3.11``
-    is every 3.11.x, ``3.11.7`` that release alone. uv's ``--python-version`` is only a lower
-    bound there, and ``environments`` is read from a project file alone, never from
-    ``--config-file``."""
+    """A ``pyproject.toml`` that limits a universal resolution to what the lockfile serves:
+    the env's Python (``3.11`` is every 3.11.x, ``3.11.7`` that release alone; uv's
+    ``--python-version`` is only a lower bound there) on the six hosts of
+    :data:`~reconciler.spec.platforms.UNIVERSAL_HOSTS`. uv then also asks for a wheel or an
+    sdist of every pin on each of them, and for no other platform (emscripten, s390x...),
+    where a package without wheels would fail the lock. ``environments`` is read from a
+    project file alone, never from ``--config-file``."""
     parts = python.split(".")
     if len(parts) >= 3:
-        marker = f"python_full_version == '{python}'"
+        version = f"python_full_version == '{python}'"
     else:
-        marker = f"python_version == '{'.'.join(parts[:2])}'"
-    return f'[tool.uv]\nenvironments = ["{marker}"]\n'
+        version = f"python_version == '{'.'.join(parts[:2])}'"
+    hosts = " or ".join(
+        f"(platform_machine == '{markers['platform_machine']}' and "
+        f"sys_platform == '{markers['sys_platform']}')"
+        for markers in (host.markers for host in UNIVERSAL_HOSTS)
+    )
+    return f'[tool.uv]\nenvironments = ["{version} and ({hosts})"]\n'
 
 
 def compile_command(
@@ -155,6 +164,7 @@ def compile_command(
             "UV_NO_CONFIG": "0",
             "XDG_CONFIG_HOME": str(workdir),
             "XDG_CONFIG_DIRS": str(workdir),
+            "COLUMNS": "1000",  # uv's explanation unwrapped: lock shows its first lines
         },
         cwd=base_dir,  # a relative `name @ file:...` requirement is relative to envs.toml
         timeout=COMPILE_TIMEOUT,

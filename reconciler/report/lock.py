@@ -70,6 +70,11 @@ def outcome_lines(outcome: LockOutcome) -> list[str]:
     if outcome.written and outcome.old is None:
         count = len({p.name for p in outcome.new.packages})
         noun = "package" if count == 1 else "packages"
+        if outcome.dropped:  # a file was there, but not one whose pins could be read
+            return [
+                f"{outcome.env_key}: {outcome.shown} written ({count} {noun})",
+                f"  {outcome.dropped}",
+            ]
         return [f"{outcome.env_key}: {outcome.shown} written (new, {count} {noun})"]
     lines = [f"{outcome.env_key}: {outcome.shown} {state}"]
     if not outcome.written or outcome.old is None:

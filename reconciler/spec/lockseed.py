@@ -3,10 +3,11 @@
 uv's ``pip compile`` prefers the versions of its output file, as ``uv lock`` and pip-tools
 keep existing pins: so re-locking moves no pin the requirements do not force. uv also keeps a
 kept pin's ``--hash`` lines as the file has them. Both are taken from a lockfile only as
-``reconcile lock`` wrote it: a body edited by hand is resolved afresh (its pins and hashes
-are what nobody reviewed), and the hashes are re-read from the index when the sources
-changed (another index may serve other files), the platform changed (a one-platform lock
-pins only that platform's files) or the lockfile predates the body digest.
+``reconcile lock`` wrote it: a body edited by hand, or a header without the digest of the body
+(written before it existed, or with it taken out), is resolved afresh (its pins and hashes
+are what nobody can vouch for), and the hashes are re-read from the index when the Python
+(a wheel for another Python tag), the sources (another index may serve other files) or the
+platform (a one-platform lock pins only that platform's files) changed.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ def seed(old: Lockfile | None, wanted: Mapping[str, str]) -> Seed:
     if old is None or old.inputs is None:
         return Seed("")
     recorded = old.inputs.get("body")
-    if recorded is not None and recorded != old.body_sha256:
+    if recorded is None:  # a header without the digest vouches for nothing, forged or old
+        return Seed("", "it records no digest of its body to vouch for its pins, so none was kept")
+    if recorded != old.body_sha256:
         return Seed("", f"its pins were {EDITED_BY_HAND}, so none was kept")
-    hashes = recorded is not None and all(
-        old.inputs.get(field) == wanted.get(field) for field in ("sources", "platform")
+    hashes = all(
+        old.inputs.get(field) == wanted.get(field) for field in ("python", "sources", "platform")
     )
     lines: list[str] = []
     for pin in old.packages:

@@ -1,4 +1,4 @@
-"""Unit tests of spec/pythonscope.py: markers scoped to the env's Python mean the same on
+"""Unit tests of spec/markerscope.py: markers scoped to the env's Python mean the same on
 every host of that Python, and drop only what the range decides."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.markers import Marker
 
-from reconciler.spec.pythonscope import scoped, scoped_marker
+from reconciler.spec.markerscope import HOSTS, scoped, scoped_marker
 
 _VERSIONS = ("3.10", "3.11", "3.11.0", "3.11.4", "3.11.7", "3.11.8", "3.12", "3.12.1", "3.13")
 _PY_OPS = ("<", "<=", ">", ">=", "==", "!=", "~=")
@@ -29,9 +29,17 @@ _OTHER = st.sampled_from(
     (
         "sys_platform == 'win32'",
         "sys_platform == 'linux'",
+        "sys_platform == 'darwin'",
+        "sys_platform != 'emscripten'",
         "platform_machine == 'x86_64'",
+        "platform_machine == 'aarch64'",
+        "platform_machine == 'arm64'",
+        "platform_machine == 'AMD64'",
         "platform_machine != 'aarch64'",
+        "platform_system == 'Windows'",
         'os_name == "nt"',
+        "extra == 'cuda'",
+        "implementation_name == 'cpython'",
     )
 )
 
@@ -48,18 +56,20 @@ def _tree() -> st.SearchStrategy[str]:
 
 
 def _hosts(python: str) -> list[dict[str, str]]:
+    """Every host of the scope: the six a universal lockfile serves, with Python releases
+    across the range, CPython, and an extra asked for or not."""
     fulls = ("3.11.7",) if python.count(".") == 2 else ("3.11.0", "3.11.4", "3.11.7", "3.11.15")
     return [
         {
+            **host,
             "python_full_version": full,
             "python_version": "3.11",
-            "sys_platform": platform,
-            "os_name": "nt" if platform == "win32" else "posix",
-            "platform_machine": machine,
+            "implementation_name": "cpython",
+            "extra": extra,
         }
         for full in fulls
-        for platform in ("linux", "win32", "darwin")
-        for machine in ("x86_64", "aarch64")
+        for host in HOSTS
+        for extra in ("", "cuda")
     ]
 
 
@@ -67,13 +77,14 @@ def _holds(marker: str | bool, host: dict[str, str]) -> bool:
     return marker if isinstance(marker, bool) else Marker(marker).evaluate(host)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(marker=_tree(), python=st.sampled_from(("3.11", "3.11.7")))
 def test_a_scoped_marker_means_the_same_on_every_host_of_the_python(
     marker: str, python: str
 ) -> None:
-    """Whatever the shape, the scoped marker holds on exactly the hosts of that Python where
-    uv's marker holds: nothing the range does not decide is dropped."""
+    """Whatever the shape, the scoped marker holds on exactly the hosts of the scope (that
+    Python, the six platforms) where uv's marker holds: nothing the scope does not decide is
+    dropped, and a host clause rewritten picks the same hosts."""
     result = scoped_marker(marker, python)
     for host in _hosts(python):
         assert _holds(result, host) == Marker(marker).evaluate(host), (marker, result, host)
@@ -113,6 +124,43 @@ def test_a_scoped_marker_means_the_same_on_every_host_of_the_python(
         ("sys_platform == 'win32'", "3.11", "sys_platform == 'win32'"),
         ("extra == 'cuda'", "3.11", "extra == 'cuda'"),
         ("not a marker ((", "3.11", "not a marker (("),
+        ("python_full_version != '3.11.4.*'", "3.11", "python_full_version != '3.11.4.*'"),
+        ("python_full_version != '3.11.4.*'", "3.11.7", True),
+        (
+            "python_full_version < '3.12' and ((platform_machine == 'AMD64' and sys_platform"
+            " == 'win32') or (platform_machine == 'ARM64' and sys_platform == 'win32'))",
+            "3.11",
+            "sys_platform == 'win32'",
+        ),
+        (
+            "(platform_machine == 'arm64' and sys_platform == 'darwin') or (platform_machine =="
+            " 'x86_64' and sys_platform == 'darwin') or (platform_machine == 'aarch64' and"
+            " sys_platform == 'linux') or (platform_machine == 'x86_64' and sys_platform =="
+            " 'linux') or (platform_machine == 'AMD64' and sys_platform == 'win32') or"
+            " (platform_machine == 'ARM64' and sys_platform == 'win32')",
+            "3.11",
+            True,
+        ),
+        (
+            "platform_machine == 'aarch64' or platform_machine == 'amd64' or platform_machine =="
+            " 'arm64' or platform_machine == 'x86_64'",
+            "3.11",
+            "sys_platform == 'darwin' or sys_platform == 'linux'",
+        ),
+        (
+            "(platform_machine == 'arm64' and sys_platform == 'darwin') or (platform_machine =="
+            " 'x86_64' and sys_platform == 'linux')",
+            "3.11",
+            "(platform_machine == 'arm64' and sys_platform == 'darwin') or (platform_machine =="
+            " 'x86_64' and sys_platform == 'linux')",
+        ),
+        ("sys_platform != 'emscripten'", "3.11", True),
+        ("sys_platform == 'emscripten'", "3.11", False),
+        (
+            "sys_platform == 'win32' and extra == 'x'",
+            "3.11",
+            "sys_platform == 'win32' and extra == 'x'",
+        ),
         ("python_full_version < '3.12' and", "3.11", "python_full_version < '3.12' and"),
     ],
 )
