@@ -746,6 +746,7 @@ def test_locking_an_undeclared_env_is_a_usage_error(project: Project) -> None:
 
 
 @pytest.mark.registry
+@pytest.mark.slow
 def test_relocking_the_bundled_example_against_pypi_reproduces_its_lockfiles(
     tmp_path: Path,
 ) -> None:
