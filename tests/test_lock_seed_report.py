@@ -168,7 +168,7 @@ def test_uvs_explanation_drops_the_scope_reconcile_asked_for_and_its_project_hin
     said = _explain("e", stderr, "3.11")
     assert said.splitlines()[:2] == [
         "could not lock e; uv says:",
-        "  No solution found when resolving dependencies:",
+        "  No solution found when resolving dependencies",
     ]
     assert "tool.uv" not in said and "alpha==2.0" in said
     part = "No solution found when resolving dependencies for split (markers: python_full_version"

@@ -112,7 +112,7 @@ def _split_named(line: str, python: str) -> str:
     if match is None:
         return line
     marker = scoped_marker(match.group("marker"), python)
-    said = ":" if isinstance(marker, bool) else f" for split (markers: {marker})"
+    said = "" if isinstance(marker, bool) else f" for split (markers: {marker})"
     return line[: match.start()] + said + line[match.end() :]
 
 
