@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import pytest
 
+from reconciler.spec.lockfile import seal
 from tests.apply_helpers import SERVING, TOOLS, apply, error_line, relock, setup, snapshot
 from tests.helpers import Project
 from tests.wheels import make_wheel
@@ -159,9 +162,80 @@ def test_diff_marks_the_manifests_own_requirements_apart_from_what_they_pull_in(
     ) in text.stdout
 
 
-def test_diff_refuses_a_revision_whose_lockfile_was_edited_by_hand(project: Project) -> None:
+def older_format(text: str) -> str:
+    """A lockfile as an older reconcile wrote it: lock format 1, no digest of its body."""
+    return re.sub(r"body=\S+ ", "", re.sub(r"format=\d+", "format=1", text, count=1), count=1)
+
+
+def edit_lock(project: Project, env: str, edit: Callable[[str], str]) -> None:
+    path = project.folder / "lockfiles" / f"{env}.txt"
+    path.write_text(edit(path.read_text()))
+
+
+def flat(output: str) -> str:
+    """Text output with its wrapped lines joined, to find a warning in it."""
+    return " ".join(output.split())
+
+
+def test_a_base_locked_by_an_older_reconcile_is_a_warning_and_the_relock_is_planned(
+    project: Project,
+) -> None:
+    """Main's lockfiles were written by an older reconcile: the pull request that re-locks them
+    passes its review job; BASE's lockfile is what a host running main built."""
+    repo(project, SERVING + TOOLS)
+    edit_lock(project, "serving", older_format)
+    commit(project, "as an older reconcile locked it")
+    assert project.cli("lock").returncode == 0  # the pull request: re-lock, same pins
+    warning = (
+        "BASE git:HEAD: lockfile lockfiles/serving.txt for serving is stale (it was written "
+        "by another lock format); diff takes its pins as what a host running BASE built"
+    )
+
+    as_json = project.cli("diff", "git:HEAD", "--format", "json")
+    markdown = project.cli("diff", "git:HEAD", "--format", "markdown")
+    text = project.cli("diff", "git:HEAD")
+
+    assert as_json.returncode == markdown.returncode == text.returncode == 2, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert steps(doc) == [("env.serving", "replace", [])]
+    (detail,) = doc["steps"][0]["details"]
+    assert detail == "lock_changed: same pins; what it was locked from changed"
+    assert doc["warnings"] == [warning]
+    assert f"> **Warning:** {warning}" in markdown.stdout
+    assert f"Warning: {warning}" in flat(text.stdout)
+    assert project.cli("diff", "git:HEAD", "git:HEAD").returncode == 1  # HEAD must be fresh
+
+
+def test_a_base_lockfile_whose_pins_miss_its_requirements_is_what_was_built(
+    project: Project,
+) -> None:
+    """BASE pins alpha 0.9 against its own alpha==1.0 (its body digest sealed again, so only
+    that is wrong): the plan upgrades alpha, as on a host that built those pins."""
+    repo(project, SERVING + TOOLS)
+    edit_lock(project, "serving", lambda text: seal(text.replace("alpha==1.0", "alpha==0.9")))
+    commit(project, "pins that miss a requirement")
+    assert project.cli("lock").returncode == 0
+
+    done = project.cli("diff", "git:HEAD", "--format", "json")
+
+    assert done.returncode == 2, done.stderr
+    doc = json.loads(done.stdout)
+    assert steps(doc) == [("env.serving", "replace", [])]
+    assert [(c["package"], c["old"], c["new"]) for c in doc["steps"][0]["changes"]] == [
+        ("alpha", "0.9", "1.0")
+    ]
+    assert doc["warnings"] == [
+        "BASE git:HEAD: lockfile lockfiles/serving.txt for serving is stale (requirement "
+        "alpha==1.0 is pinned to 0.9 which does not satisfy ==1.0); diff takes its pins as "
+        "what a host running BASE built"
+    ]
+
+
+def test_a_lockfile_edited_by_hand_is_a_warning_at_base_and_an_error_at_head(
+    project: Project,
+) -> None:
     """A pull request that edits a lockfile by hand (here: drops the pin of the manifest's own
-    alpha) is named, as a stale one is, whichever side it is on."""
+    alpha) is refused; a BASE edited so is what its hosts built, with a warning."""
     repo(project, SERVING + TOOLS)
     path = project.folder / "lockfiles" / "serving.txt"
     text = path.read_text()
@@ -173,16 +247,60 @@ def test_diff_refuses_a_revision_whose_lockfile_was_edited_by_hand(project: Proj
     before = snapshot(project.folder)
     stale = (
         "lockfile lockfiles/serving.txt for serving is stale (edited by hand, requirement "
-        "alpha==1.0 is not pinned): run `reconcile lock serving` and commit it."
+        "alpha==1.0 is not pinned)"
     )
 
-    as_base = project.cli("diff", "git:handedit", "git:origin/main")
+    as_base = project.cli("diff", "git:handedit", "git:origin/main", "--format", "json")
     as_head = project.cli("diff", "git:origin/main")  # HEAD: the working tree, edited too
 
-    assert as_base.returncode == 1, as_base.stdout
-    assert error_line(as_base.stderr) == f"error: git:handedit: {stale}"
+    assert as_base.returncode == 2, as_base.stderr
+    doc = json.loads(as_base.stdout)
+    assert steps(doc) == [("env.serving", "replace", [])]
+    assert [(c["package"], c["change"]) for c in doc["steps"][0]["changes"]] == [("alpha", "added")]
+    assert doc["warnings"] == [
+        f"BASE git:handedit: {stale}; diff takes its pins as what a host running BASE built"
+    ]
     assert as_head.returncode == 1, as_head.stdout
-    assert error_line(as_head.stderr) == f"error: envs.toml: {stale}"
+    assert error_line(as_head.stderr) == (
+        f"error: envs.toml: {stale}: run `reconcile lock serving` and commit it."
+    )
+    assert snapshot(project.folder) == before
+
+
+def test_an_env_base_has_no_readable_lockfile_for_was_never_built(project: Project) -> None:
+    """`plan` refuses a missing or broken lockfile, so no host running BASE built that env: the
+    diff creates it, with a warning, and a BASE whose manifest changed without a re-lock is
+    what was built (no change)."""
+    repo(project, SERVING + TOOLS)
+    git(project, "rm", "-q", "lockfiles/tools.txt")
+    edit_lock(project, "serving", lambda text: "<<<<<<< HEAD\n" + text)
+    commit(project, "no tools lockfile, a conflict in serving's")
+    git(project, "tag", "broken")
+    git(project, "checkout", "-q", "origin/main", "--", "lockfiles")
+    relock_needed = project.manifest.read_text().replace('"gamma==1.0"', '"gamma>=1.0"')
+    project.manifest.write_text(relock_needed)
+    git(project, "commit", "-q", "-am", "requirements changed, not re-locked")
+    git(project, "tag", "unlocked")
+    git(project, "checkout", "-q", "origin/main", "--", "envs.toml")
+    before = snapshot(project.folder)
+
+    broken = project.cli("diff", "git:broken", "--format", "json")
+    unlocked = project.cli("diff", "git:unlocked")
+
+    assert broken.returncode == 2, broken.stderr
+    doc = json.loads(broken.stdout)
+    assert steps(doc) == [("env.serving", "create", []), ("env.tools", "create", [])]
+    assert doc["warnings"] == [
+        f"BASE git:broken has no lockfile reconcile can read for env {key} (lockfiles/{key}"
+        f".txt), so no host running it built {key}: diff takes {key} as absent there"
+        for key in ("serving", "tools")
+    ]
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert "No changes." in unlocked.stdout
+    assert (
+        "Warning: BASE git:unlocked: lockfile lockfiles/tools.txt for tools is stale "
+        "(requirements changed); diff takes its pins as what a host running BASE built"
+    ) in flat(unlocked.stdout)
     assert snapshot(project.folder) == before
 
 
@@ -207,10 +325,6 @@ def test_base_and_head_may_be_manifest_paths(project: Project) -> None:
 
 def test_bad_revisions_are_one_sentence_naming_the_revision(project: Project) -> None:
     repo(project, SERVING + TOOLS)
-    git(project, "rm", "-q", "-r", "lockfiles")
-    git(project, "commit", "-q", "-m", "no lockfiles")
-    git(project, "tag", "nolocks")
-    git(project, "checkout", "-q", "origin/main", "--", "lockfiles")
     project.manifest.write_text(project.manifest.read_text() + "\n[models.x]\nenv = 3\n")
     git(project, "commit", "-q", "-am", "broken")
     git(project, "tag", "broken")
@@ -218,20 +332,11 @@ def test_bad_revisions_are_one_sentence_naming_the_revision(project: Project) ->
     git(project, "commit", "-q", "-m", "no manifest")
     git(project, "tag", "nomanifest")
     git(project, "checkout", "-q", "origin/main", "--", "envs.toml")
-    stale = project.manifest.read_text().replace('"gamma==1.0"', '"gamma>=1.0"')
-    project.manifest.write_text(stale)
-    git(project, "commit", "-q", "-am", "stale")
-    git(project, "tag", "stale")
-    git(project, "checkout", "-q", "origin/main", "--", "envs.toml")
     before = snapshot(project.folder)
 
     cases = {
         "git:nope": "error: git:nope: no such revision in ",
-        "git:nolocks": "error: git:nolocks has no lockfile for env serving "
-        "(lockfiles/serving.txt): run `reconcile lock serving` and commit the lockfile",
         "git:nomanifest": "error: git:nomanifest has no envs.toml: name a revision that has",
-        "git:stale": "error: git:stale: lockfile lockfiles/tools.txt for tools is stale "
-        "(requirements changed)",
         "git:": "error: git: names no revision; write git:REF, e.g. git:origin/main.",
         "git:HEAD^{tree}": "error: git:HEAD^{tree} names a tree, not a commit; name a branch,",
     }

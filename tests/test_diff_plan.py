@@ -142,6 +142,20 @@ def test_a_migration_creates_first_then_rebinds_then_deletes() -> None:
     assert plan.steps[2].from_env == "tools" and plan.steps[2].to_env == "serving"
 
 
+def test_an_env_base_has_no_lockfile_for_was_never_built() -> None:
+    """BASE without tools' lockfile: no host running it built tools, so HEAD's tools is created
+    with every package added, and a HEAD without tools deletes nothing."""
+    base = side(BASE, {"serving": BASE_LOCKS["serving"]})
+    plan = diff_plan(base, side(BASE, BASE_LOCKS))
+    (create,) = plan.steps
+    assert (create.id, create.action, create.reasons) == ("env.tools", "create", ("missing",))
+    assert [(c.name, c.change) for c in create.changes] == [("six", "added")]
+    without = BASE.replace('[envs.tools]\npython = "3.12"\nrequirements = ["six"]\n', "")
+    head = side(without.replace('env = "tools"', 'env = "serving"'), BASE_LOCKS)
+    assert steps_of(base, head) == [("model.report", "rebind", ("env_changed",))]
+    assert steps_of(side(BASE, BASE_LOCKS), head)[-1] == ("env.tools", "delete", ("not_declared",))
+
+
 def test_adopted_envs_are_forgotten_deleted_or_moved_as_the_manifest_says() -> None:
     base = side(BASE, BASE_LOCKS)
     moved = side(BASE.replace("old/.venv", "elsewhere/.venv"), BASE_LOCKS)

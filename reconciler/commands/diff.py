@@ -1,8 +1,13 @@
 """IO: the `diff` use case. Read BASE and HEAD (manifest paths or ``git:REF``) with their
-lockfiles, then hand pure data to diffplan.py. No env is looked at, nothing is written."""
+lockfiles, then hand pure data to diffplan.py. No env is looked at, nothing is written.
+
+HEAD must be locked, as `plan` demands. BASE stands for what a host running it has applied,
+so its lockfiles are read as they are: a stale one is what was built (a warning), and a
+managed env without a lockfile reconcile can read was never built (a warning; it is absent)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 from dataclasses import dataclass
@@ -10,7 +15,7 @@ from pathlib import Path
 
 from reconciler.core.diffplan import Side, diff_plan
 from reconciler.core.plan import Plan
-from reconciler.errors import LockfileError, ManifestNotFound
+from reconciler.errors import InputFileError, LockfileError, ManifestNotFound
 from reconciler.files import display_path
 from reconciler.observe.git import Revision, revision
 from reconciler.observe.inputs import LockVerdict, judged, load_manifest, read_lock
@@ -23,10 +28,12 @@ GIT_PREFIX = "git:"
 
 @dataclass(frozen=True)
 class Loaded:
-    """One side as read: its label for messages and documents, and its data."""
+    """One side as read: its label for messages and documents, its data, and what a diff
+    from it must warn of (BASE's lockfiles that are stale or cannot be read)."""
 
     label: str
     side: Side
+    warnings: tuple[str, ...] = ()
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -60,24 +67,28 @@ def _read_lock(loaded: LoadedManifest, key: str, rev: Revision | None) -> LockVe
     # there must not pick which file of the revision is read. The manifest's checks keep
     # ``shown`` inside its folder.
     folder = posixpath.dirname(rev.where(loaded.path))
-    text = rev.read_inside(posixpath.normpath(posixpath.join(folder, shown)), LOCKFILE_LIMIT)
-    if text is None:
-        raise LockfileError(
-            f"{rev.label} has no lockfile for env {key} ({shown}): run `reconcile lock {key}` "
-            "and commit the lockfile, or diff against a revision that has it."
-        )
-    return judged(loaded.manifest, key, parse_lockfile(text, f"{rev.label}:{shown}"))
+    try:
+        text = rev.read_inside(posixpath.normpath(posixpath.join(folder, shown)), LOCKFILE_LIMIT)
+        if text is None:
+            raise LockfileError(
+                f"{rev.label} has no lockfile for env {key} ({shown}): run `reconcile lock "
+                f"{key}` and commit the lockfile, or diff against a revision that has it."
+            )
+        lock = parse_lockfile(text, f"{rev.label}:{shown}")
+    except (LockfileError, InputFileError) as error:
+        return LockVerdict(key, None, unreadable=error)
+    return judged(loaded.manifest, key, lock)
 
 
-def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str, Lockfile]:
-    manifest = loaded.manifest
+def _head_locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str, Lockfile]:
+    """HEAD's lockfiles, each fresh: what `plan` will build from after the merge."""
     locks: dict[str, Lockfile] = {}
-    for key in sorted(manifest.managed_envs()):
-        where = _relative(loaded.lockfile_path(key), loaded.base_dir)
+    for key in sorted(loaded.manifest.managed_envs()):
         verdict = _read_lock(loaded, key, rev)
         if verdict.unreadable is not None:
             raise verdict.unreadable
         if verdict.stale:
+            where = _relative(loaded.lockfile_path(key), loaded.base_dir)
             raise LockfileError(
                 f"{label}: {stale_sentence(where, key, verdict.stale)}: run `reconcile lock "
                 f"{key}` and commit it."
@@ -87,8 +98,35 @@ def _locks(loaded: LoadedManifest, rev: Revision | None, label: str) -> dict[str
     return locks
 
 
-def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
-    """Read ``spec``: a manifest path, or ``git:REF`` for ``manifest`` as it is at REF."""
+def _base_locks(
+    loaded: LoadedManifest, rev: Revision | None, label: str
+) -> tuple[dict[str, Lockfile], tuple[str, ...]]:
+    """BASE's lockfiles as a host running it built them, stale or not, and a warning for
+    each that is stale or cannot be read. An env whose lockfile cannot be read is left out:
+    `plan` refuses such a lockfile, so no host running BASE built that env from it."""
+    locks: dict[str, Lockfile] = {}
+    warnings: list[str] = []
+    for key in sorted(loaded.manifest.managed_envs()):
+        where = _relative(loaded.lockfile_path(key), loaded.base_dir)
+        verdict = _read_lock(loaded, key, rev)
+        if verdict.lock is None:  # missing, or not a lockfile
+            warnings.append(
+                f"BASE {label} has no lockfile reconcile can read for env {key} ({where}), so "
+                f"no host running it built {key}: diff takes {key} as absent there"
+            )
+            continue
+        if verdict.stale:
+            warnings.append(
+                f"BASE {label}: {stale_sentence(where, key, verdict.stale)}; diff takes its "
+                "pins as what a host running BASE built"
+            )
+        locks[key] = verdict.lock
+    return locks, tuple(warnings)
+
+
+def load_side(spec: str, manifest: Path, root: Path | None, *, base: bool) -> Loaded:
+    """Read ``spec``: a manifest path, or ``git:REF`` for ``manifest`` as it is at REF; its
+    lockfiles as BASE's (as built) or HEAD's (each must be fresh)."""
     override = root.absolute() if root is not None else None
     rev: Revision | None = None
     if spec.startswith(GIT_PREFIX):
@@ -98,7 +136,11 @@ def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
     else:
         loaded = load_manifest(Path(spec), override)
         label = spec
-    locks = _locks(loaded, rev, label)
+    warnings: tuple[str, ...] = ()
+    if base:
+        locks, warnings = _base_locks(loaded, rev, portable_label(label))
+    else:
+        locks = _head_locks(loaded, rev, label)
     adopted = loaded.manifest.adopted_envs() | loaded.manifest.doomed_envs()
     side = Side(
         manifest=loaded.manifest,
@@ -107,16 +149,18 @@ def load_side(spec: str, manifest: Path, root: Path | None) -> Loaded:
         folders={k: os.path.normpath(str(spec_.adopt)) for k, spec_ in adopted.items()},
         shown={k: str(spec_.adopt) for k, spec_ in adopted.items()},
     )
-    return Loaded(label=label, side=side)
+    return Loaded(label=label, side=side, warnings=warnings)
 
 
 def make_diff(
     base: str, head: str | None, manifest: Path, root: Path | None
 ) -> tuple[Plan, str, str]:
     """The plan from BASE to HEAD (default: ``manifest``) and the two sides' labels."""
-    old = load_side(base, manifest, root)
-    new = load_side(head if head is not None else str(manifest), manifest, root)
-    return diff_plan(old.side, new.side), old.label, new.label
+    old = load_side(base, manifest, root, base=True)
+    new = load_side(head if head is not None else str(manifest), manifest, root, base=False)
+    plan = diff_plan(old.side, new.side)
+    warned = dataclasses.replace(plan, warnings=old.warnings + plan.warnings)
+    return warned, old.label, new.label
 
 
 def portable_label(label: str) -> str:

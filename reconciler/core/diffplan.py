@@ -1,7 +1,9 @@
 """Pure: the plan that takes a host matching BASE (applied and healthy) to HEAD.
 
 Nothing is observed: BASE's manifest and lockfiles stand in for reality. Every env BASE
-declares exists, healthy, built from BASE's lockfile; every model is bound as BASE says.
+declares exists, healthy, built from BASE's lockfile (stale or not: it is what was built),
+but a managed env BASE has no lockfile for, which nothing could have built; every model is
+bound as BASE says.
 The plan itself comes from plan.build_plan, so `diff` and `plan` can never disagree on
 what an edit means; this module only builds the stand-in observation and names, for each
 replace, what changed (Python, packages, sources).
@@ -30,6 +32,7 @@ class Side:
 
     manifest: Manifest
     locks: Mapping[str, Lockfile]
+    """Managed env -> its lockfile; at BASE, one it lacks (none could be read) was never built."""
     root: str
     folders: Mapping[str, str]
     """Adopted env -> its folder as written, normalised."""
@@ -40,7 +43,7 @@ class Side:
 def _health(key: str, base: Side, head: Side, same_root: bool) -> EnvHealth:
     """A managed env of HEAD as a BASE host has it: missing, or built from BASE's inputs."""
     old = base.manifest.envs.get(key)
-    if old is None or old.adopted or not same_root:
+    if old is None or old.adopted or key not in base.locks or not same_root:
         return EnvHealth(key, exists=False, findings=(Finding("missing", ""),))
     new = head.manifest.envs[key]
     found: list[Finding] = []
@@ -85,7 +88,7 @@ def stand_in(base: Side, head: Side) -> Observed:
         for key in sorted(existing & set(head.manifest.adopted_envs()))
         if base.folders[key] != head.folders[key]
     }
-    built = set(base.manifest.managed_envs())
+    built = set(base.manifest.managed_envs()) & set(base.locks)
     return Observed(
         health=health,
         orphans=dict.fromkeys(sorted(built - set(head.manifest.envs)), True),
