@@ -218,7 +218,7 @@ def _switch_backs(
         verdict = health.get(key)
         if verdict is None or verdict.healthy:
             continue
-        wanted = Wanted(lock.sha256, spec_digest(loaded, key), loaded.manifest.settings.link_mode)
+        wanted = Wanted(lock, spec_digest(loaded, key), loaded.manifest.settings.link_mode)
         gen_id = switch_back_target(
             loaded, key, lock, wanted, venv=platform.venv, ops=platform.ops, seen=seen
         )

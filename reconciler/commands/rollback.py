@@ -4,7 +4,7 @@ that generation passes the check a new build passes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from reconciler import interrupts
@@ -97,7 +97,7 @@ def check_previous(
     declared = receipt.get("python_declared")
     expect = Expectation(
         python=declared if isinstance(declared, str) else None,
-        lock=_built_from(loaded, key, receipt.get("lockfile_sha256")),
+        lock=_built_from(loaded, key, receipt),
         managed=False,
     )
     imports = receipt.get("imports")
@@ -112,11 +112,14 @@ def check_previous(
     return problems_phrase(problems) if problems else None
 
 
-def _built_from(loaded: LoadedManifest, env_key: str, sha256: object) -> Lockfile | None:
-    """The env's lockfile when it is still the one the generation was built from (its
+def _built_from(
+    loaded: LoadedManifest, env_key: str, receipt: Mapping[str, object]
+) -> Lockfile | None:
+    """The env's lockfile when its pins are still those the generation was built from (its
     distributions are then checked against it); None otherwise (its files are still checked
     against their RECORDs)."""
+    from reconciler.core.generations import built_from
     from reconciler.observe.inputs import read_lock
 
     lock = read_lock(loaded, env_key).lock
-    return lock if lock is not None and lock.sha256 == sha256 else None
+    return lock if lock is not None and built_from(receipt, lock) is True else None

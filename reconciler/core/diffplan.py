@@ -19,7 +19,13 @@ from reconciler.core.actions import BUILDS
 from reconciler.core.facts import EnvHealth, Finding
 from reconciler.core.health import LINK_MODE_CHANGED, python_matches
 from reconciler.core.plan import Observed, Plan, Step, build_plan
-from reconciler.spec.lockdiff import PackageChange, mark_direct, package_changes, summarise
+from reconciler.spec.lockdiff import (
+    PackageChange,
+    mark_direct,
+    package_changes,
+    pins_digest,
+    summarise,
+)
 from reconciler.spec.lockfile import Lockfile
 from reconciler.spec.manifest import Manifest
 
@@ -50,9 +56,9 @@ def _health(key: str, base: Side, head: Side, same_root: bool) -> EnvHealth:
     if old.python != new.python and not python_matches(new.python or "", old.python or ""):
         found.append(Finding("python_changed", f"{old.python} -> {new.python}"))
     old_lock, new_lock = base.locks[key], head.locks[key]
-    if old_lock.sha256 != new_lock.sha256:
+    if pins_digest(old_lock) != pins_digest(new_lock):  # a new header alone builds nothing
         what = summarise(package_changes(old_lock, new_lock))
-        found.append(Finding("lock_changed", what or "same pins; what it was locked from changed"))
+        found.append(Finding("lock_changed", what or "the same versions, other hashes or markers"))
     old_mode, new_mode = base.manifest.settings.link_mode, head.manifest.settings.link_mode
     if old_mode != new_mode:
         found.append(Finding(LINK_MODE_CHANGED, f'"{old_mode}" -> "{new_mode}"'))

@@ -8,6 +8,10 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `which` reads generations, never a lockfile
+    from reconciler.spec.lockfile import Lockfile
 
 GEN_NAME = re.compile(r"g(\d{4,})")
 """A generation folder's name: ``g`` and at least four digits."""
@@ -61,22 +65,36 @@ def link_mode_fits(setting: str, built: str) -> bool:
     return built == setting
 
 
+def built_from(receipt: Mapping[str, object], lock: Lockfile) -> bool | None:
+    """Whether a generation's receipt says it was built from ``lock``'s pins (None: it does
+    not say). A receipt records the digest of the pins (``pins_sha256``), so a lockfile
+    rewritten with the same pins still matches; one written before that field existed is
+    held to the whole file's digest."""
+    from reconciler.spec.lockdiff import pins_digest
+
+    pins = receipt.get("pins_sha256")
+    if pins is not None:
+        return pins == pins_digest(lock)
+    whole = receipt.get("lockfile_sha256")
+    return None if whole is None else whole == lock.sha256
+
+
 @dataclass(frozen=True)
 class Wanted:
     """What the manifest asks of an env's build, as its receipt records it."""
 
-    lockfile_sha256: str
+    lock: Lockfile
     spec_sha256: str
     link_mode: str
     """The manifest's ``link_mode`` setting."""
 
 
 def built_as_wanted(receipt: Mapping[str, object], wanted: Wanted) -> bool:
-    """Whether a generation's receipt says it was built from the lockfile and the env's
-    declaration the manifest has now, with files of the link mode it asks for. Its health
-    (interpreter, imports, installed files) is judged apart."""
+    """Whether a generation's receipt says it was built from the lockfile's pins and the
+    env's declaration the manifest has now, with files of the link mode it asks for. Its
+    health (interpreter, imports, installed files) is judged apart."""
     return (
-        receipt.get("lockfile_sha256") == wanted.lockfile_sha256
+        built_from(receipt, wanted.lock) is True
         and receipt.get("spec_sha256") == wanted.spec_sha256
         and link_mode_fits(wanted.link_mode, str(receipt.get("link_mode")))
     )

@@ -271,8 +271,9 @@ def assess(
             )
         if expect.lock is not None:
             found.extend(drift(expect.lock, facts))
-            built_from = dict(facts.receipt or ()).get("lockfile_sha256")
-            if built_from is not None and built_from != expect.lock.sha256:
+            from reconciler.core.generations import built_from
+
+            if built_from(dict(facts.receipt or ()), expect.lock) is False:
                 found.append(Finding("lock_changed", "built from an older lockfile"))
         if expect.link_mode is not None and facts.receipt is not None:
             changed = link_mode_change(dict(facts.receipt), expect.link_mode)

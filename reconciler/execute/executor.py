@@ -50,6 +50,7 @@ from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, folder_identity
 from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
+from reconciler.spec.lockdiff import pins_digest
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations, layout
 from reconciler.store.bindings import AppliedState
@@ -325,6 +326,7 @@ class Applier:
             "python_declared": target.python_declared,
             "base_interpreter": str(target.python),
             "lockfile_sha256": target.lock.sha256,
+            "pins_sha256": pins_digest(target.lock),
             "spec_sha256": spec_digest(self.loaded, target.env_key),
             "imports": list(self.loaded.manifest.envs[target.env_key].imports),
             "uv_version": self.uv_version,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -107,3 +109,12 @@ def mark_direct(
     return tuple(
         replace(c, direct=c.name in (old if c.change == "removed" else new)) for c in changes
     )
+
+
+def pins_digest(lock: Lockfile) -> str:
+    """The sha256 of what a lockfile installs: every pin's name, version, marker and hashes,
+    in one order. Its header and comments are not in it, so a lockfile rewritten with the same
+    pins (a requirement relaxed, a re-lock in a new layout) builds nothing new."""
+    pins = sorted((p.name, p.version, p.marker or "", list(p.hashes)) for p in lock.packages)
+    canonical = json.dumps(pins, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
