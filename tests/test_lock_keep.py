@@ -517,6 +517,38 @@ def test_what_a_universal_resolution_for_later_pythons_misses_does_not_matter(
     assert "python_" not in path.read_text(encoding="utf-8")
 
 
+def test_platforms_a_universal_lock_does_not_serve_are_not_asked_for(project: Project) -> None:
+    """A universal lock serves Linux, macOS and Windows on x86_64 and ARM: a dependency only
+    WebAssembly or s390x would need, missing from the wheelhouse, fails no lock (limiting
+    uv to the env's Python alone made it ask for every platform), and the pins carry no
+    marker listing the six hosts."""
+    make_wheel(
+        project.wheels,
+        "app",
+        "1.0",
+        requires=[
+            "pyodide-shim ; sys_platform == 'emscripten'",
+            "zseries ; platform_machine == 's390x'",
+            "winonly ; sys_platform == 'win32'",
+        ],
+    )
+    make_wheel(project.wheels, "winonly", "1.0")
+    project.write(
+        """
+        [envs.small]
+        python = "3.11"
+        requirements = ["app"]
+        """
+    )
+    locked_ok(project)
+    path = lockfile(project, "small")
+    locked = parse_lockfile(path.read_text(encoding="utf-8"), "small.txt")
+    assert sorted((p.name, p.marker) for p in locked.packages) == [
+        ("app", None),
+        ("winonly", 'sys_platform == "win32"'),
+    ]
+
+
 def test_a_python_bump_keeps_the_pins_that_still_resolve(
     project: Project, uv_no_config: str
 ) -> None:
