@@ -128,10 +128,10 @@ def _entries(text: str, label: str) -> list[tuple[int, str]]:
             raise _refuse(where, _BROKEN_CONTINUATION if body or not comment else _CUT_SHORT)
         if not continued and not body:
             continue
-        goes_on = not comment and _continues(where, raw, line, body)
-        body = body[:-1].rstrip(_SPACE) if goes_on else body
         if not _ENTRY_TEXT.fullmatch(body):
             raise _refuse(where, _ODD_CHARACTER)
+        goes_on = not comment and _continues(where, raw, line, body)
+        body = body[:-1].rstrip(_SPACE) if goes_on else body
         if continued:
             entries[-1][1].append(body)
         else:
