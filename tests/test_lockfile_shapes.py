@@ -310,7 +310,9 @@ COMMENT_TEXT = st.text(
 
 
 @pytest.fixture(scope="module")
-def uv_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, dict]]:
+def uv_target(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, Path, dict[str, str]]]:
     """A wheelhouse of alpha, beta and gamma 1.0, a venv to sync, and each wheel's sha256."""
     folder = tmp_path_factory.mktemp("uv-reads")
     wheels = folder / "wheels"
