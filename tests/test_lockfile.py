@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable
 
@@ -96,11 +97,6 @@ def test_an_empty_lockfile_has_no_pins_and_no_header() -> None:
     lock = parse("")
     assert lock.packages == ()
     assert lock.inputs is None
-
-
-def test_a_pin_without_a_version_in_triple_equals_form_is_accepted() -> None:
-    (package,) = parse(f"legacy===1.0-custom --hash=sha256:{A}\n").packages
-    assert package.version == "1.0-custom"
 
 
 @pytest.mark.parametrize(
@@ -402,17 +398,31 @@ def test_a_hand_edit_of_the_body_makes_the_lockfile_stale(
     assert causes_of(edited) == causes
 
 
+_BREAK = re.compile(r"(?<!\\)\n")
+"""A line break that ends a line not continued with a backslash (spaces after a continuing
+backslash are an error: uv does not read it as one)."""
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         lambda text: text.replace("\n", "\r\n"),
         lambda text: text.replace("\n", "\r"),
-        lambda text: text.replace("\n", " \t\n"),
+        lambda text: _BREAK.sub(" \t\n", text),
         lambda text: text.rstrip("\n"),
         lambda text: text + "\n\n  \n",
-        lambda text: text.replace("\n", "  \r\n") + "\r\n",
+        lambda text: _BREAK.sub("  \r\n", text) + "\r\n",
+        lambda text: "\ufeff" + text,
     ],
-    ids=["crlf", "cr", "trailing_whitespace", "no_final_newline", "blank_lines_at_the_end", "all"],
+    ids=[
+        "crlf",
+        "cr",
+        "trailing_whitespace",
+        "no_final_newline",
+        "blank_lines_at_the_end",
+        "all",
+        "byte_order_mark",
+    ],
 )
 def test_line_endings_and_trailing_whitespace_do_not_make_a_lockfile_stale(
     edit: Callable[[str], str],
@@ -459,7 +469,7 @@ NUMPY_FORK = ('numpy==1.26.4 ; python_version < "3.12"', 'numpy==2.0.0 ; python_
         (env("Alpha[Extra] == 1.0"), ("alpha==1.0",), ()),
         (env("alpha"), ("alpha==0.1",), ()),
         (env("alpha>=1.0"), ("alpha==2.0rc1",), ()),
-        (env("legacy===1.0-custom"), ("legacy===1.0-custom",), ()),
+        (env("alpha===1.0"), ("alpha==1.0",), ()),
         (env("alpha==1.0"), ("beta==1.0",), ("requirement alpha==1.0 is not pinned",)),
         (
             env("alpha>=1.0,<2"),
@@ -545,7 +555,7 @@ def test_any_edit_of_one_line_of_the_body_is_never_fresh(data: st.DataObject) ->
     kind = data.draw(st.sampled_from(["replace", "insert", "delete"]))
     if kind == "replace":
         index = data.draw(st.sampled_from([i for i in range(len(lines)) if i != 1]))
-        new = data.draw(LINE_TEXT.filter(lambda t: t.rstrip() != lines[index].rstrip()))
+        new = data.draw(LINE_TEXT.filter(lambda t: t.rstrip(" \t") != lines[index].rstrip(" \t")))
         lines[index] = new
     elif kind == "insert":
         index = data.draw(st.integers(0, len(lines)))
@@ -571,7 +581,10 @@ def test_line_endings_trailing_whitespace_and_final_blank_lines_are_never_stale(
 ) -> None:
     lines = SEALED.split("\n")
     assert len(lines) == len(trailing)
-    text = ending.join(line + pad for line, pad in zip(lines, trailing, strict=True))
+    text = ending.join(
+        line + ("" if line.endswith("\\") else pad)
+        for line, pad in zip(lines, trailing, strict=True)
+    )
     assert causes_of(text + ending * blank_lines) == ()
 
 

@@ -317,9 +317,19 @@ def lockfile_text(path: Path, env_key: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        from reconciler.spec.lockfile import written_by_reconcile
+
+        # `lock` writes over its own lockfiles only, and cannot read this one to tell
+        fix = (
+            "delete it (its header says `reconcile lock` wrote it) and run "
+            f"`reconcile lock {env_key}` to write it again."
+            if written_by_reconcile(data[: exc.start].decode("utf-8"))
+            else f"point `lockfile` of env {env_key} at a lockfile, or move this file away and "
+            f"run `reconcile lock {env_key}`."
+        )
         raise LockfileError(
             f"lockfile {display_path(path)} for {env_key} is not UTF-8 text (byte {exc.start}): "
-            f"run `reconcile lock {env_key}` to write it again."
+            f"{fix}"
         ) from None
 
 
