@@ -296,7 +296,10 @@ def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
             text: str | None = lockfile_text(request.path, request.env_key)
         except FileNotFoundError:
             continue
-        except (OSError, ReconcileError):
+        except ReconcileError as error:  # not text, a FIFO...: its own sentence says what to do
+            refusals.append(error.message)
+            continue
+        except OSError:
             text = None
         if text is None or not written_by_reconcile(text):
             refusals.append(
