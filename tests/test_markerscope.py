@@ -40,6 +40,7 @@ _OTHER = st.sampled_from(
         'os_name == "nt"',
         "extra == 'cuda'",
         "implementation_name == 'cpython'",
+        "platform_python_implementation != 'PyPy'",
     )
 )
 
@@ -64,12 +65,14 @@ def _hosts(python: str) -> list[dict[str, str]]:
             **host,
             "python_full_version": full,
             "python_version": "3.11",
-            "implementation_name": "cpython",
+            "implementation_name": implementation.lower(),
+            "platform_python_implementation": implementation,
             "extra": extra,
         }
         for full in fulls
         for host in HOSTS
         for extra in ("", "cuda")
+        for implementation in ("CPython", "PyPy")
     ]
 
 
@@ -153,6 +156,26 @@ def test_a_scoped_marker_means_the_same_on_every_host_of_the_python(
             "3.11",
             "(platform_machine == 'arm64' and sys_platform == 'darwin') or (platform_machine =="
             " 'x86_64' and sys_platform == 'linux')",
+        ),
+        (
+            "(platform_machine == 'arm64' and platform_python_implementation != 'PyPy' and"
+            " sys_platform == 'darwin') or (platform_machine == 'x86_64' and"
+            " platform_python_implementation != 'PyPy' and sys_platform == 'darwin') or"
+            " (platform_machine == 'aarch64' and platform_python_implementation != 'PyPy' and"
+            " sys_platform == 'linux') or (platform_machine == 'x86_64' and"
+            " platform_python_implementation != 'PyPy' and sys_platform == 'linux') or"
+            " (platform_machine == 'AMD64' and platform_python_implementation != 'PyPy' and"
+            " sys_platform == 'win32') or (platform_machine == 'ARM64' and"
+            " platform_python_implementation != 'PyPy' and sys_platform == 'win32')",
+            "3.11",
+            "platform_python_implementation != 'PyPy'",
+        ),
+        (
+            "(implementation_name == 'cpython' and sys_platform == 'linux') or"
+            " (implementation_name == 'cpython' and sys_platform == 'win32')",
+            "3.11",
+            "implementation_name == 'cpython' and (sys_platform == 'linux' or sys_platform =="
+            " 'win32')",
         ),
         ("sys_platform != 'emscripten'", "3.11", True),
         ("sys_platform == 'emscripten'", "3.11", False),

@@ -36,7 +36,9 @@ from reconciler.spec.platforms import (
     parse_glibc,
     platform_problem,
     runs_on,
+    serves_universally,
     target,
+    unserved_sentence,
 )
 
 # What `uv pip compile --help` (uv 0.13) lists for --python-platform.
@@ -417,3 +419,31 @@ def test_plan_refuses_a_lockfile_for_a_platform_this_machine_is_not_and_no_other
 def test_a_one_platform_lockfile_has_no_markers_so_every_pin_installs_here() -> None:
     lock = parse_lockfile(_lockfile("linux"), "lockfiles/gpu.txt")
     assert lock.for_env({"sys_platform": "win32"}) == {"app": "1.0"}
+
+
+@pytest.mark.parametrize(
+    ("machine", "served"),
+    [
+        (Machine("linux", "x86_64", "glibc", (2, 36)), True),
+        (Machine("linux", "aarch64", "glibc", (2, 28)), True),
+        (Machine("linux", "x86_64", "musl"), True),
+        (Machine("macos", "aarch64"), True),
+        (Machine("macos", "x86_64"), True),
+        (Machine("windows", "x86_64"), True),
+        (Machine("windows", "aarch64"), True),
+        (Machine("linux", "ppc64le", "glibc", (2, 36)), False),
+        (Machine("linux", "riscv64", "glibc", (2, 39)), False),
+        (Machine("linux", "s390x", "glibc", (2, 36)), False),
+        (Machine("windows", "i686"), False),
+        (Machine("freebsd", "x86_64"), False),
+    ],
+)
+def test_a_universal_lockfile_serves_the_six_hosts_its_markers_were_scoped_for(
+    machine: Machine, served: bool
+) -> None:
+    """Markers of a universal lockfile are scoped to six hosts: on a seventh they could pick
+    what uv excluded there, so plan refuses in one sentence naming the machine."""
+    assert serves_universally(machine) is served
+    said = unserved_sentence("gpu", machine)
+    assert said.startswith("env gpu is locked for Linux, macOS and Windows on x86_64 and ARM")
+    assert machine.describe() in said and "`reconcile lock gpu`" in said

@@ -114,13 +114,24 @@ class LockVerdict:
 
     def elsewhere(self, machine: Machine) -> LockfileError | None:
         """Why the env cannot be built on ``machine`` (one sentence naming the env, the
-        platform it is locked for and the machine), or ``None``: universal, or locked for a
-        platform ``machine`` is."""
-        from reconciler.spec.platforms import foreign_sentence, runs_on, target
+        platform it is locked for and the machine), or ``None``: a universal lockfile on one
+        of the six hosts it serves, or one locked for a platform ``machine`` is."""
+        from reconciler.spec.platforms import (
+            foreign_sentence,
+            runs_on,
+            serves_universally,
+            target,
+            unserved_sentence,
+        )
 
-        inputs = self.lock.inputs if self.lock is not None else None
-        name = inputs.get("platform") if inputs is not None else None
-        locked_for = target(name) if name is not None else None
+        if self.lock is None or self.lock.inputs is None:
+            return None
+        name = self.lock.inputs.get("platform")
+        if name is None:  # universal: the six hosts its markers were scoped for
+            if serves_universally(machine):
+                return None
+            return LockfileError(unserved_sentence(self.env_key, machine))
+        locked_for = target(name)
         if locked_for is None or runs_on(locked_for, machine):
             return None
         return LockfileError(foreign_sentence(self.env_key, locked_for, machine))

@@ -232,7 +232,36 @@ def _reduce(node: _Node, python: str) -> bool | _Node:
     if not kept:
         return node.word == "and"
     rest = kept[0] if len(kept) == 1 else _Node(word=node.word, parts=tuple(kept))
-    return _host_scoped(rest)
+    factored = _factored(rest)
+    return factored if isinstance(factored, bool) else _host_scoped(factored)
+
+
+def _conjuncts(node: _Node) -> tuple[_Node, ...]:
+    return node.parts if node.word == "and" else (node,)
+
+
+def _and(parts: list[_Node]) -> _Node:
+    return parts[0] if len(parts) == 1 else _Node(word="and", parts=tuple(parts))
+
+
+def _factored(node: _Node) -> bool | _Node:
+    """An ``or`` whose every part shares clauses, with them taken out: uv writes the scope
+    into each part (``(implementation_name == 'cpython' and platform_machine == 'arm64' and
+    sys_platform == 'darwin') or ...``), and only once ``implementation_name == 'cpython'
+    and (...)`` is apart can the host part be judged on its own."""
+    if node.word != "or":
+        return node
+    groups = [_conjuncts(part) for part in node.parts]
+    common = [clause for clause in groups[0] if all(clause in group for group in groups[1:])]
+    if not common:
+        return node
+    rests = [[clause for clause in group if clause not in common] for group in groups]
+    if any(not rest for rest in rests):  # one part is the common clauses alone: it covers all
+        return _and(common)
+    inner = _host_scoped(_Node(word="or", parts=tuple(_and(rest) for rest in rests)))
+    if inner is False:
+        return False
+    return _and(common if inner is True else [*common, inner])
 
 
 def _render(node: _Node, inside: str | None = None) -> str:

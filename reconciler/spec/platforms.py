@@ -276,3 +276,20 @@ def foreign_sentence(env_key: str, platform: TargetPlatform, machine: Machine) -
         f"is {machine.describe()}: build it on such a machine, or change or remove its "
         f"`platform` in envs.toml and run `reconcile lock {env_key}`."
     )
+
+
+def serves_universally(machine: Machine) -> bool:
+    """Whether a universal lockfile serves ``machine``: one of the six hosts it is resolved
+    and its markers scoped for (:data:`UNIVERSAL_HOSTS`), whatever its C library."""
+    return any(
+        (host.system, host.machine) == (machine.system, machine.machine) for host in UNIVERSAL_HOSTS
+    )
+
+
+def unserved_sentence(env_key: str, machine: Machine) -> str:
+    """How `plan` and `apply` refuse a universal lockfile on a machine it does not serve."""
+    return (
+        f"env {env_key} is locked for Linux, macOS and Windows on x86_64 and ARM, and this "
+        f"machine is {machine.describe()}: set `platform` of env {env_key} in envs.toml to "
+        f"this machine's (uv's --python-platform name) and run `reconcile lock {env_key}`."
+    )
