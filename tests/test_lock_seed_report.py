@@ -177,3 +177,11 @@ def test_uvs_explanation_drops_the_scope_reconcile_asked_for_and_its_project_hin
         "  No solution found when resolving dependencies for split (markers: sys_platform =="
         " 'win32')"
     )
+
+
+def test_uvs_explanation_names_the_env_python_not_the_lower_bound_uv_was_given() -> None:
+    stderr = (
+        "No solution found when resolving dependencies:\n"
+        "  cause: Because the requested Python version (>=3.9) does not satisfy Python>=3.10\n"
+    )
+    assert "the requested Python version (3.9) does not" in _explain("e", stderr, "3.9")

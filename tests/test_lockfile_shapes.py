@@ -120,6 +120,12 @@ def test_the_shapes_uv_reads_one_way_are_read_that_way(
     ("text", "line", "problem"),
     [
         (
+            f"alpha==1.0 \\\n    --hash=sha256:{A}\n"
+            f"gamma==1.0 ; '${{HOME}}' == '/root' \\\n    --hash=sha256:{G}\n",
+            3,
+            "a ${...} outside a comment (uv puts an environment variable's value there",
+        ),
+        (
             f"alpha==1.0 \\\n    --hash=sha256:{A}\n    # via {TOKEN} \\\n"
             f"gamma==1.0 \\\n    --hash=sha256:{G}\n",
             3,
@@ -214,6 +220,7 @@ def test_the_shapes_uv_reads_one_way_are_read_that_way(
         (f"alpha==1.0#{TOKEN} --hash=sha256:{A}\n", 1, "not a pin"),
     ],
     ids=[
+        "environment_variable_in_a_marker",
         "comment_ending_with_a_backslash_hides_a_pin",
         "inline_comment_ending_with_a_backslash",
         "comment_inside_a_continuation",

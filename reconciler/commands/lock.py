@@ -105,9 +105,14 @@ them in envs.toml: the env's ``python`` is what limits the resolution)."""
 _SPLIT = re.compile(r" for split \(markers: (?P<marker>.*)\)")
 
 
+_LOWER_BOUND = re.compile(r"requested Python version \(>=(?P<version>[0-9.]+)\)")
+
+
 def _split_named(line: str, python: str) -> str:
     """uv's ``for split (markers: ...)`` with the marker scoped as the lockfile's are: gone
-    when the split is the whole scope (which only reconcile asked for), else shorter."""
+    when the split is the whole scope (which only reconcile asked for), else shorter; and the
+    env's Python as it is (uv names only the lower bound it was given)."""
+    line = _LOWER_BOUND.sub(f"requested Python version ({python})", line)
     match = _SPLIT.search(line)
     if match is None:
         return line

@@ -51,6 +51,10 @@ _SPACED_BACKSLASH = (
     "not as a continuation)"
 )
 _ODD_CHARACTER = "a character other than printable ASCII, space or tab outside a comment"
+_VARIABLE = (
+    "a ${...} outside a comment (uv puts an environment variable's value there, so the line "
+    "would mean what each machine's environment says)"
+)
 _BROKEN_CONTINUATION = (
     "the line before ends with a backslash, but this line holds no --hash options to go on with"
 )
@@ -130,6 +134,8 @@ def _entries(text: str, label: str) -> list[tuple[int, str]]:
             continue
         if not _ENTRY_TEXT.fullmatch(body):
             raise _refuse(where, _ODD_CHARACTER)
+        if "${" in body:
+            raise _refuse(where, _VARIABLE)
         goes_on = not comment and _continues(where, raw, line, body)
         body = body[:-1].rstrip(_SPACE) if goes_on else body
         if continued:

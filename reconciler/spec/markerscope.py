@@ -232,8 +232,49 @@ def _reduce(node: _Node, python: str) -> bool | _Node:
     if not kept:
         return node.word == "and"
     rest = kept[0] if len(kept) == 1 else _Node(word=node.word, parts=tuple(kept))
-    factored = _factored(rest)
+    grouped = _grouped(rest)
+    if isinstance(grouped, bool):
+        return grouped
+    factored = _factored(grouped)
     return factored if isinstance(factored, bool) else _host_scoped(factored)
+
+
+def _is_host(node: _Node) -> bool:
+    return all(_variable(atom) in _HOST for atom in _atoms(node))
+
+
+def _grouped(node: _Node) -> bool | _Node:
+    """An ``or`` with its parts that differ only in their host clauses merged:
+    ``(implementation_name == 'pypy' and sys_platform == 'linux') or (implementation_name ==
+    'pypy' and sys_platform == 'win32')`` is ``implementation_name == 'pypy' and (...)``,
+    whose host part is then judged on the six hosts."""
+    if node.word != "or":
+        return node
+    groups: dict[tuple[_Node, ...], list[_Node | None]] = {}
+    for part in node.parts:
+        clauses = _conjuncts(part)
+        rest = tuple(clause for clause in clauses if not _is_host(clause))
+        host = [clause for clause in clauses if _is_host(clause)]
+        groups.setdefault(rest, []).append(_and(host) if host else None)  # None: every host
+    if len(groups) == len(node.parts):
+        return node
+    merged: list[_Node] = []
+    for rest, hosts in groups.items():
+        known = [host for host in hosts if host is not None]
+        if len(known) < len(hosts):
+            where: bool | _Node = True
+        else:
+            either = known[0] if len(known) == 1 else _Node(word="or", parts=tuple(known))
+            where = _host_scoped(either)
+        if where is False:
+            continue
+        parts = list(rest) if where is True else [*rest, where]
+        if not parts:
+            return True  # a part with no clause but its hosts, true on all of them
+        merged.append(_and(parts))
+    if not merged:
+        return False
+    return merged[0] if len(merged) == 1 else _Node(word="or", parts=tuple(merged))
 
 
 def _conjuncts(node: _Node) -> tuple[_Node, ...]:
