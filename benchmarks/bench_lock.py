@@ -21,12 +21,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_plan import _install_reconcile  # this folder is on sys.path: the script runs from it
+from bench_plan import (  # this folder is on sys.path: the script runs from it
+    _install_reconcile,
+    _median_seconds,
+)
 
 from reconciler.runner import uv_bin
 from tests.wheels import make_wheel
@@ -64,6 +66,10 @@ def _setup(folder: Path, count: int, reconcile: Path) -> None:
         shutil.copy(folder / "lockfiles" / f"env{env:02d}.txt", peer / f"env{env:02d}.txt")
 
 
+def _relock(reconcile: Path, folder: Path) -> None:
+    _run([str(reconcile), "lock", "-q"], folder)
+
+
 def _peer(folder: Path, count: int) -> None:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     for env in range(count):
@@ -90,17 +96,6 @@ def _peer(folder: Path, count: int) -> None:
         )
 
 
-def _median(action: object, repeat: int) -> float:
-    assert callable(action)
-    action()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--envs", type=int, default=12)
@@ -119,8 +114,8 @@ def main() -> None:
         said = _run([str(reconcile), "lock"], folder).strip().splitlines()[-1]
         rounds = []
         for _ in range(3):  # interleaved, so that a busy moment weighs on both alike
-            lock_s = _median(lambda: _run([str(reconcile), "lock", "-q"], folder), args.repeat)
-            peer_s = _median(lambda: _peer(folder, args.envs), args.repeat)
+            lock_s = _median_seconds(lambda: _relock(reconcile, folder), args.repeat)
+            peer_s = _median_seconds(lambda: _peer(folder, args.envs), args.repeat)
             rounds.append((lock_s, peer_s))
         lock_s = statistics.median(r[0] for r in rounds)
         peer_s = statistics.median(r[1] for r in rounds)
