@@ -175,7 +175,7 @@ def _holds_on(node: _Node, host: Mapping[str, str]) -> bool:
 def _hosts_where(node: _Node) -> frozenset[int] | None:
     """The hosts (indexes of :data:`HOSTS`) where a marker that names only the host holds;
     None for a marker that names anything else."""
-    if not all(_variable(atom) in _HOST for atom in _atoms(node)):
+    if not _is_host(node):
         return None
     try:
         return frozenset(i for i, host in enumerate(HOSTS) if _holds_on(node, host))
