@@ -121,9 +121,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_lock(args: argparse.Namespace) -> int:
     """Write lockfiles; with --check, write nothing and exit 2 when one is stale."""
     from reconciler.commands.lock import check, lock_envs, selected_envs, upgrade_of
-    from reconciler.files import display_path
     from reconciler.observe.inputs import load_manifest
-    from reconciler.report.lock import LockOutcome, closing_line, outcome_lines, unpinned
+    from reconciler.report.lock import closing_line, outcome_lines, unpinned
 
     if args.check and args.upgrade_package:
         raise UsageError("--check writes nothing, so it takes no --upgrade-package.")
@@ -144,15 +143,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
             print("The lockfile is fresh." if count == 1 else f"All {count} lockfiles are fresh.")
         return EXIT_OK
     outcomes = []
-    for locked in lock_envs(loaded, keys, upgrade):
-        outcome = LockOutcome(
-            locked.env_key,
-            display_path(locked.path),
-            locked.old,
-            locked.new,
-            locked.written,
-            locked.dropped,
-        )
+    for outcome in lock_envs(loaded, keys, upgrade):
         outcomes.append(outcome)
         if not args.quiet:
             print("\n".join(outcome_lines(outcome)))

@@ -36,6 +36,7 @@ from reconciler.execute.uv import (
 from reconciler.files import display_path, printable, write_atomic
 from reconciler.observe.inputs import read_lock
 from reconciler.observe.manifestpaths import lockfile_text
+from reconciler.report.lock import LockOutcome
 from reconciler.runner import Unfinished, attempt
 from reconciler.spec.lockfile import (
     GENERATED_PREFIX,
@@ -74,10 +75,11 @@ class LockRequest:
 
 @dataclass(frozen=True)
 class Resolved:
-    """One env resolved: the lockfile text, the old lockfile (None: none could be read) and
-    why its pins were not kept, when they were not."""
+    """One env resolved: the lockfile text and the lockfile it reads as, the old lockfile
+    (None: none could be read) and why its pins were not kept, when they were not."""
 
     text: str
+    new: Lockfile
     old: Lockfile | None
     dropped: str | None
 
@@ -217,8 +219,8 @@ def resolve_one(request: LockRequest, upgrade: Upgrade = KEEP_PINS) -> Resolved:
     if request.platform is None:  # a one-platform lock has no markers to scope
         output = scoped(output, request.python)
     text = seal(request.header + output)
-    parse_lockfile(text, display_path(request.path))  # never write one we could not read back
-    return Resolved(text, old, kept.dropped)
+    new = parse_lockfile(text, display_path(request.path))  # never write one unread
+    return Resolved(text, new, old, kept.dropped)
 
 
 def _output(request: LockRequest, path: Path) -> str:
@@ -314,24 +316,10 @@ def foreign_files(requests: Sequence[LockRequest]) -> list[str]:
     return refusals
 
 
-@dataclass(frozen=True)
-class Locked:
-    """One env's lockfile after `lock`: where it is, whether it was written or already said
-    exactly this, the lockfile before and after (for what changed), and why the old pins
-    were not kept when they were not."""
-
-    env_key: str
-    path: Path
-    written: bool
-    old: Lockfile | None
-    new: Lockfile
-    dropped: str | None = None
-
-
 def lock_envs(
     loaded: LoadedManifest, env_keys: Sequence[str], upgrade: Upgrade = KEEP_PINS
-) -> Iterator[Locked]:
-    """Resolve every env, then write each lockfile that changed, one :class:`Locked` per env
+) -> Iterator[LockOutcome]:
+    """Resolve every env, then write each lockfile that changed, one outcome per env
     as it is written. Nothing is written unless every env resolved and no lockfile path holds
     a file reconcile did not write (:class:`LockRefused` names them all)."""
     requests = _requests(loaded, env_keys)
@@ -352,9 +340,8 @@ def lock_envs(
             before: str | None = lockfile_text(request.path, request.env_key)
         except (OSError, ReconcileError):
             before = None
-        if before != done.text:
+        written = before != done.text
+        if written:
             write_atomic(request.path, done.text)
-        new = parse_lockfile(done.text, display_path(request.path))
-        yield Locked(
-            request.env_key, request.path, before != done.text, done.old, new, done.dropped
-        )
+        shown = display_path(request.path)
+        yield LockOutcome(request.env_key, shown, done.old, done.new, written, done.dropped)
