@@ -24,7 +24,7 @@ from reconciler.core.health import Expectation, assess
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.platform import WINDOWS_VENV
-from reconciler.store import folders, generations, junctions, removals
+from reconciler.store import folders, generations, junctions, removals, winswitch
 from reconciler.store.junctions import Kind
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.system import current
@@ -40,6 +40,7 @@ MESSAGES = {
     2: "The system cannot find the file specified",
     5: "Access is denied",
     17: "The system cannot move the file to a different disk drive",
+    50: "The request is not supported",
     32: "The process cannot access the file because it is being used by another process",
     145: "The directory is not empty",
     183: "Cannot create a file when that file already exists",
@@ -60,6 +61,7 @@ class Node:
     readonly: bool = False
     open_by_process: bool = False  # WinError 32 on delete; its folders cannot be renamed
     loaded: bool = False  # a .pyd/.dll mapped by a running process: access denied, always
+    data: bytes = b""
 
 
 class FakeWindows:
@@ -70,6 +72,7 @@ class FakeWindows:
         self.calls: list[tuple[str, str]] = []
         self.before_rename: Callable[[PurePath, PurePath], None] | None = None
         self.fail_rename: tuple[PurePath, PurePath] | None = None
+        self.junctions = "supported"  # "unsupported": as FAT32 or Wine; "silent": Wine's symlink
 
     # --- building the volume
     def dir(self, path: PurePath, readonly: bool = False) -> None:
@@ -88,6 +91,10 @@ class FakeWindows:
         self.dir(PureWindowsPath(path).parent)
         node = Node("file", readonly=readonly, open_by_process=open_by_process, loaded=loaded)
         self.nodes[PureWindowsPath(path)] = node
+
+    def text(self, path: PurePath, data: bytes) -> None:
+        self.file(path)
+        self.nodes[PureWindowsPath(path)].data = data
 
     def junction(self, path: PurePath, target: PurePath) -> None:
         self.dir(PureWindowsPath(path).parent)
@@ -116,6 +123,11 @@ class FakeWindows:
         assert PureWindowsPath(target).is_absolute(), "a junction's target is absolute"
         if self.kind(link) != "missing":
             raise _error(FileExistsError, errno.EEXIST, 183, link)
+        if self.junctions == "silent":  # reports success, makes nothing
+            return
+        if self.junctions == "unsupported":  # CreateJunction makes the folder, then fails
+            self.dir(link)
+            raise _error(OSError, errno.EINVAL, 50, link)
         self.junction(link, target)
 
     def read_link(self, path: PurePath) -> str:
@@ -179,6 +191,26 @@ class FakeWindows:
         node = self._node(path)
         assert node.kind not in junctions.LINKS, "attributes of a link are its target's"
         node.readonly = False
+
+    def read_file(self, path: PurePath, limit: int) -> bytes:
+        node = self._node(path)
+        assert node.kind == "file", "only files are read"
+        return node.data[: limit + 1]
+
+    def write_file(self, path: PurePath, data: bytes) -> None:
+        self.calls.append(("write_file", str(path)))
+        if self.kind(path) != "missing":
+            raise _error(FileExistsError, errno.EEXIST, 183, path)
+        self.text(path, data)
+
+    def replace(self, source: PurePath, destination: PurePath) -> None:
+        self.calls.append(("replace", f"{source} -> {destination}"))
+        if self.before_rename is not None:
+            self.before_rename(source, destination)
+        assert self._node(source).kind == "file"
+        if self.kind(destination) not in ("missing", "file"):  # MoveFileEx: never a folder
+            raise _error(PermissionError, errno.EACCES, 5, destination)
+        self.nodes[PureWindowsPath(destination)] = self.nodes.pop(PureWindowsPath(source))
 
     def real_path(self, path: PurePath) -> PurePath:
         resolved = PureWindowsPath(path.anchor)
@@ -263,12 +295,12 @@ def test_a_tree_deeper_than_max_path_keeps_every_part_and_a_relative_path_is_ref
 
 
 def test_the_first_switch_renames_a_new_junction_into_place(fake: FakeWindows) -> None:
-    junctions.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
+    winswitch.switch(fake, ROOT, "serving", GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving") == "junction"
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert [c[0] for c in fake.calls] == ["create_junction", "rename"]
-    assert junctions.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert winswitch.link_target(fake, ROOT, "serving") == GENS / "g0001"
 
 
 def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes_the_old(
@@ -280,10 +312,10 @@ def test_a_switch_sets_the_old_junction_aside_renames_the_new_one_in_and_removes
     def look(source: PurePath, destination: PurePath) -> None:
         if source == ROOT / ".serving.switch-t":  # the old one is aside, the new one not in
             assert fake.kind(ROOT / "serving") == "missing"
-            seen_in_the_window.append(junctions.link_target(fake, ROOT, "serving"))
+            seen_in_the_window.append(winswitch.link_target(fake, ROOT, "serving"))
 
     fake.before_rename = look
-    junctions.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+    winswitch.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.calls == [
         ("create_junction", str(ROOT / ".serving.switch-t")),
@@ -305,7 +337,7 @@ def test_a_switch_that_cannot_rename_the_new_junction_in_puts_the_old_one_back(
     fake.fail_rename = (ROOT / ".serving.switch-t", ROOT / "serving")
 
     with pytest.raises(PermissionError):
-        junctions.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
+        winswitch.switch(fake, ROOT, "serving", GENS / "g0002", tag="t")
 
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     assert fake.kind(ROOT / ".serving.switch-t") == "missing"
@@ -320,7 +352,7 @@ def test_a_switch_over_a_hand_made_folder_or_file_refuses_and_touches_nothing(
 
     for key in ("serving", "tools"):
         with pytest.raises(EnvPathOccupied, match="move it away"):
-            junctions.switch(fake, ROOT, key, GENS / "g0001", tag="t")
+            winswitch.switch(fake, ROOT, key, GENS / "g0001", tag="t")
 
     assert fake.kind(ROOT / "serving" / "mine.txt") == "file"
     assert fake.kind(ROOT / "tools") == "file"
@@ -334,8 +366,8 @@ def test_a_crash_between_the_two_renames_is_repaired_by_putting_the_old_junction
     fake.junction(ROOT / ".serving.switch-t-old", GENS / "g0001")  # the old one, aside
     fake.junction(ROOT / ".serving.switch-t", GENS / "g0002")  # the new one, not yet in
 
-    assert junctions.link_target(fake, ROOT, "serving") == GENS / "g0001"
-    assert junctions.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
+    assert winswitch.link_target(fake, ROOT, "serving") == GENS / "g0001"
+    assert winswitch.recover_switch(fake, ROOT, ["serving"]) == ["serving"]
     assert fake.points_at(ROOT / "serving") == GENS / "g0001"
     stray = junctions.delete_tree(fake, ROOT, ROOT / ".serving.switch-t")
     assert stray.removed and not stray.failures

@@ -104,6 +104,7 @@ def status_rows(loaded: LoadedManifest, *, platform: Platform) -> list[StatusRow
                 previous=previous,
                 size_bytes=disk_usage(Path(real)) if real is not None else None,
                 created_by_reconcile=fact.created_by_reconcile,
+                link=None if spec.adopted else ops.link_kind(root, key),
             )
         )
     rows += [_doomed(loaded, key) for key in manifest.doomed_envs()]
@@ -213,6 +214,7 @@ def _orphan(loaded: LoadedManifest, name: str, ops: StoreOps) -> StatusRow:
         previous=previous,
         size_bytes=disk_usage(real) if inside else None,
         created_by_reconcile=made,
+        link=ops.link_kind(root, name),
     )
 
 

@@ -21,6 +21,7 @@ from reconciler.core.facts import EnvFacts, PathKind
 from reconciler.errors import PathUnreadable
 from reconciler.files import NotARegularFile, file_kind, read_regular_bytes, site_packages
 from reconciler.platform import VenvLayout
+from reconciler.store import linkfile
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,23 @@ class EnvRequest:
     """For envs under the root: a link that resolves outside this folder is not followed."""
 
 
-def _path_kind(path: Path) -> tuple[PathKind, str | None]:
-    """What is at ``path``; ``PathUnreadable`` when even that cannot be told (a folder on
-    its way the user may not enter)."""
+def _path_kind(path: Path, windows: bool) -> tuple[PathKind, str | None, Path]:
+    """What is at ``path``, where a link there points, and the path that leads to the env
+    (``path``, or the generation a Windows link file names: a link too); ``PathUnreadable``
+    when not even the kind can be told (a folder on its way the user may not enter)."""
     try:
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
             target = str(path.readlink())
-            return ("symlink" if _lands(path) else "broken_symlink"), target
+            return ("symlink" if _lands(path) else "broken_symlink"), target, path
+        if stat.S_ISREG(info.st_mode) and (named := linkfile.live_in(str(path), windows)):
+            return ("symlink" if _lands(Path(named)) else "broken_symlink"), named, Path(named)
         info = path.stat()  # a Windows junction is no symlink to lstat: follow it
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
-        return "absent", None
+        return "absent", None, path
     except OSError as exc:
         raise PathUnreadable(path, exc) from exc
-    return ("dir" if stat.S_ISDIR(info.st_mode) else "other"), None
+    return ("dir" if stat.S_ISDIR(info.st_mode) else "other"), None, path
 
 
 def _lands(link: Path) -> bool:
@@ -218,10 +222,10 @@ def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
     kind of the env's path can be told; anything inside it that cannot be looked at is a
     fact."""
     path = request.path
-    kind, target = _path_kind(path)
+    kind, target, through = _path_kind(path, venv.windows)
     if kind not in ("dir", "symlink"):
         return EnvFacts(env_key=request.env_key, path=str(path), kind=kind, link_target=target)
-    real = Path(os.path.realpath(path))
+    real = Path(os.path.realpath(through))
     confine = request.confine_to
     if confine is not None and not real.is_relative_to(os.path.realpath(confine)):
         return EnvFacts(

@@ -23,9 +23,23 @@ from reconciler.report.units import human_size
 
 FORMAT_VERSION = "1"
 RowKind = Literal["managed", "adopted", "orphan"]
-COLUMNS = ("env", "kind", "health", "python", "live", "age", "previous", "models", "size", "path")
+COLUMNS = (
+    "env",
+    "kind",
+    "health",
+    "python",
+    "live",
+    "link",
+    "age",
+    "previous",
+    "models",
+    "size",
+    "path",
+)
 NONE = "-"
 """What an empty cell shows: no cell is blank, so columns stay easy to read and to cut."""
+LINK_NOTES = {"link_file": "this filesystem cannot make junctions"}
+"""Why a managed env's link is not the usual kind, in one phrase (JSON ``link_note``)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,8 @@ class StatusRow:
     other complete generations kept for rollback, oldest first. ``models`` are the applied
     bindings (the models that run in this env now), ``models_declared`` those the manifest
     binds to it. ``size_bytes`` is the disk space of the env's folder, ``None`` when it was not
-    measured.
+    measured. ``link`` is what stands at ``<root>/<env>`` for a managed env: ``symlink``,
+    ``junction`` or ``link_file`` (a Windows volume that cannot make junctions).
     """
 
     env: str
@@ -55,6 +70,7 @@ class StatusRow:
     models_declared: tuple[str, ...] = ()
     size_bytes: int | None = None
     created_by_reconcile: bool = False
+    link: str | None = None
 
 
 def iso_utc(moment: datetime) -> str:
@@ -88,6 +104,8 @@ def _row(row: StatusRow, now: datetime) -> dict[str, Any]:
         "models_declared": sorted(row.models_declared),
         "size_bytes": row.size_bytes,
         "created_by_reconcile": row.created_by_reconcile,
+        "link": row.link,
+        "link_note": LINK_NOTES.get(row.link) if row.link is not None else None,
     }
 
 
@@ -165,6 +183,7 @@ def _cells(env: Mapping[str, Any]) -> tuple[str, ...]:
         health_text(env),
         env["python"] or NONE,
         generation.get("name") or NONE,
+        (env.get("link") or NONE).replace("_", " "),
         human_age(age) if age is not None else NONE,
         ", ".join(env["previous_generations"]) or NONE,
         models_text(env),
@@ -203,4 +222,10 @@ def render_text(doc: Mapping[str, Any]) -> str:
     lines = [line for line in lines if line] + ["", _summary(doc)]
     if any(m != NONE and m[0] in "+-" for e in envs for m in models_text(e).split(", ")):
         lines.append("models: +name is bound here by the next `reconcile apply`, -name moves away.")
+    if linked := [e["env"] for e in envs if e.get("link") == "link_file"]:
+        lines.append(
+            f"link file: {', '.join(linked)} in {doc['root']} are text files naming the live "
+            f"generation ({LINK_NOTES['link_file']}); reach them through `reconcile which` or "
+            "`reconcile run`."
+        )
     return "".join(f"{line}\n" for line in lines)

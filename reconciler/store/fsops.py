@@ -3,8 +3,9 @@ protocol (:class:`StoreOps`), and what both implementations share.
 
 POSIX (:mod:`reconciler.store.posix`): ``<root>/<env_key>`` is a relative symlink replaced
 with one ``rename``; a removal is one rename into the trash, then ``rmtree``. Windows
-(:mod:`reconciler.store.winops`, over :mod:`reconciler.store.junctions`): a directory junction
-switched in two renames; removal bottom-up through extended-length paths. Which one runs is
+(:mod:`reconciler.store.winops`, over :mod:`reconciler.store.winswitch` and
+:mod:`reconciler.store.junctions`): a directory junction switched in two renames, or a link file
+where the volume cannot make one; removal bottom-up through extended-length paths. Which one runs is
 decided once, by :func:`reconciler.store.system.current`.
 """
 
@@ -14,10 +15,14 @@ import contextlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Protocol
+from typing import Literal, Protocol
 
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.store import layout, removals
+
+LinkKind = Literal["junction", "symlink", "link_file"]
+"""What stands at ``<root>/<env_key>``: a symlink (POSIX), a directory junction (Windows), or a
+link file where the Windows volume cannot make a junction (:mod:`reconciler.store.linkfile`)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,12 @@ class StoreOps(Protocol):
     (:mod:`reconciler.store.removals`) first, as the implementations' docstrings say."""
 
     def link_target(self, root: Path, env_key: str) -> PurePath | None:
-        """Where ``<root>/<env_key>`` points (inside a Windows switch's window, where the
-        junction set aside points); None, or OSError, when it is not a link."""
+        """Where ``<root>/<env_key>`` points (on Windows also the generation a link file names;
+        inside a Windows switch's window, where the link set aside points); None, or OSError,
+        when it is not a link."""
+
+    def link_kind(self, root: Path, env_key: str) -> LinkKind | None:
+        """What kind of reconcile's link is at ``<root>/<env_key>``; None when there is none."""
 
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
         """What sits at ``<root>/<env_key>`` that reconcile did not create (``"a folder"``,
@@ -45,10 +54,10 @@ class StoreOps(Protocol):
         """Point ``<root>/<env_key>`` at ``generation``; the caller refused a foreign entry."""
 
     def is_link(self, path: Path) -> bool:
-        """Whether ``path`` is a symlink (or a junction on Windows)."""
+        """Whether ``path`` is a symlink (on Windows a junction, or reconcile's link file)."""
 
     def unlink(self, path: Path) -> None:
-        """Remove ``path`` when it is a link, never what it points at."""
+        """Remove ``path`` when it is reconcile's link, never what it points at."""
 
     def delete_tree(self, root: Path, path: Path) -> Removal:
         """Remove a link, or a folder under the root through the trash; never raises for a

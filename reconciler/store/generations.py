@@ -159,7 +159,8 @@ def read_receipt(gen_dir: Path) -> dict[str, Any] | None:
 def switch(root: Path, env_key: str, generation: Path, *, ops: StoreOps) -> None:
     """Point ``<root>/<env_key>`` at ``generation``: on POSIX with one atomic rename of a
     relative link (which keeps the root movable as a whole), on Windows a junction switched
-    by :func:`reconciler.store.junctions.switch`.
+    by :func:`reconciler.store.winswitch.switch` (a link file where the volume cannot
+    make a junction).
 
     Only reconcile's own link (into ``.generations/<env_key>/``) is ever replaced: anything
     else at that path (a folder, a file, a link elsewhere) is someone's, and is refused with
@@ -308,15 +309,14 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
         removed += result.removed
         failed += result.failed
     for entry in switches:
-        kind = folders.kind(entry)
-        if kind == "link":
+        if ops.is_link(entry):  # a link, or a Windows link file: what a switch makes there
             try:
                 ops.unlink(entry)
             except OSError as exc:
                 failed.append((str(entry), exc.strerror or str(exc)))
                 continue
             removed.append(str(entry))
-        elif kind != "missing":  # reconcile only makes a link there: someone else's, kept
+        elif folders.kind(entry) != "missing":  # reconcile makes only a link there: kept
             continue
         forget(root, entry)
     return Removal(tuple(removed), tuple(failed))

@@ -1,18 +1,10 @@
-"""IO, Windows: the junction switch and removal, every OS call behind :class:`WindowsOps`.
+"""IO, Windows: the OS calls behind :class:`WindowsOps`, extended-length paths, and removal.
 
 On Windows ``<root>/<env_key>`` is a directory junction, not a symlink: creating a symlink
 needs a privilege or developer mode, a junction needs neither (``mklink /J``;
 ``_winapi.CreateJunction`` in CPython). A junction stores an absolute target, so on Windows
-the root cannot be moved as a whole.
-
-The switch cannot be one rename: Windows refuses to rename anything over an existing
-directory, and a junction is one. The best available sequence is: create the new junction
-under a temporary name; rename the live one aside; rename the new one into place; remove
-the old one. Between the two renames ``<root>/<env_key>`` does not exist. ``which``, ``run``
-and ``resolve()`` are unaffected: they look the link up through :func:`link_target`, which
-falls back to the junction set aside, and hand out the generation's own path. A process that
-opens ``<root>/<env_key>`` itself in that instant finds nothing; a crash in it leaves the
-aside junction, which the next apply or gc renames back (:func:`recover_switch`).
+the root cannot be moved as a whole. Where the filesystem cannot make one, a link file
+stands in. The switch between generations is :mod:`reconciler.store.winswitch`'s.
 
 Removal moves a folder into the trash first (one rename, so a locked file cannot leave a
 half-deleted env in place), then deletes it bottom-up through extended-length ``\\\\?\\``
@@ -20,25 +12,25 @@ paths (venv trees can pass MAX_PATH), clearing read-only attributes, never follo
 junction or symlink inside, and reporting what is locked (a running interpreter keeps its
 ``.pyd``/``.dll`` files open) instead of hiding it.
 
-None of this has run on real Windows. The decision logic is exercised on Linux with
-``PureWindowsPath`` and a fake :class:`WindowsOps` (tests/test_windows.py);
-:class:`NativeWindowsOps` is the untested thin layer over ``os`` and ``_winapi``.
+The decision logic is exercised on Linux with ``PureWindowsPath`` and a fake
+:class:`WindowsOps` (tests/test_windows.py); :class:`NativeWindowsOps` is the thin layer over
+``os`` and ``_winapi``, run under Wine (which makes no junctions), not yet on real Windows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import ntpath
+import os
 import stat
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Literal, Protocol
 
 from reconciler import faults
-from reconciler.errors import EnvPathOccupied, ReconcileError
+from reconciler.errors import ReconcileError
 from reconciler.store import layout
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
@@ -103,6 +95,15 @@ class WindowsOps(Protocol):
     def real_path(self, path: PurePath) -> PurePath:
         """``path`` with every link in it resolved."""
 
+    def read_file(self, path: PurePath, limit: int) -> bytes:
+        """At most ``limit + 1`` bytes of a file (more than ``limit`` says it is bigger)."""
+
+    def write_file(self, path: PurePath, data: bytes) -> None:
+        """Create a new file holding ``data``, flushed to disk; fails when ``path`` exists."""
+
+    def replace(self, source: PurePath, destination: PurePath) -> None:
+        """Rename a file over another file in one step (``os.replace``: atomic on Windows)."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -142,10 +143,6 @@ def strip_extended(text: str) -> str:
     return text
 
 
-def _same_flavour(like: PurePath, text: str) -> PurePath:
-    return type(like)(text)
-
-
 def is_locked(error: OSError) -> bool:
     """Whether Windows refused because another process has the file open."""
     return getattr(error, "winerror", None) in _LOCKED
@@ -165,124 +162,6 @@ def reason(error: OSError, path: PurePath) -> str:
         )
     text = error.strerror or str(error)
     return f"{text} (WinError {code})" if code is not None else text
-
-
-# --- the switch ---------------------------------------------------------------------------
-
-
-def switch(
-    ops: WindowsOps,
-    root: PurePath,
-    env_key: str,
-    generation: PurePath,
-    tag: str = "",
-) -> None:
-    """Point the junction ``<root>/<env_key>`` at ``generation`` (see the module docstring
-    for the sequence and its window with no env at that path). ``tag`` names the temporary
-    junctions (random by default; the caller records both names first). Only a junction
-    (or symlink) there is replaced: a folder or file is someone's, refused with
-    :class:`EnvPathOccupied`, nothing touched."""
-    tag = tag or uuid.uuid4().hex[:8]
-    link = root / env_key
-    temp = root / f".{env_key}{SWITCH_MARK}{tag}"
-    aside = root / f".{env_key}{SWITCH_MARK}{tag}{ASIDE_SUFFIX}"
-    _refuse_unlinked(ops, link)
-    ops.create_junction(generation, temp)
-    faults.point("during_switch")
-    try:
-        current = ops.kind(link)
-        if current in LINKS:
-            ops.rename(link, aside)
-            try:
-                ops.rename(temp, link)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    ops.rename(aside, link)
-                raise
-            with contextlib.suppress(OSError):  # a stray aside is removed by the next cleanup
-                ops.remove_link(aside)
-            return
-        _refuse_unlinked(ops, link)  # again: something may have been put there since
-        ops.rename(temp, link)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if ops.kind(temp) in LINKS:
-                ops.remove_link(temp)
-        raise
-
-
-def _refuse_unlinked(ops: WindowsOps, link: PurePath) -> None:
-    """A folder or file at the junction's place is someone's: never moved nor removed."""
-    found = ops.kind(link)
-    if found not in LINKS and found != "missing":
-        raise EnvPathOccupied(link, "a folder" if found == "dir" else "a file")
-
-
-def _asides(ops: WindowsOps, root: PurePath, env_key: str) -> list[PurePath]:
-    prefix = f".{env_key}{SWITCH_MARK}"
-    try:
-        names = ops.list_dir(root)
-    except OSError:
-        return []
-    found = [
-        root / name
-        for name in sorted(names)
-        if name.startswith(prefix) and name.endswith(ASIDE_SUFFIX)
-    ]
-    return [path for path in found if ops.kind(path) in LINKS]
-
-
-def link_target(ops: WindowsOps, root: PurePath, env_key: str) -> PurePath | None:
-    """Where ``<root>/<env_key>`` points; inside a switch's window, where the junction set
-    aside points (the env as it was until that instant). None when there is no link."""
-    link = root / env_key
-    kind = ops.kind(link)
-    if kind not in LINKS:
-        if kind != "missing":
-            return None
-        candidates = _asides(ops, root, env_key)
-        if not candidates:
-            return None
-        link = candidates[0]
-    try:
-        target = strip_extended(ops.read_link(link))
-    except OSError:
-        return None
-    path = _same_flavour(root, target)
-    return path if path.is_absolute() else link.parent / path
-
-
-def recover_switch(
-    ops: WindowsOps,
-    root: PurePath,
-    env_keys: Sequence[str],
-    recorded: Collection[PurePath] | None = None,
-) -> list[str]:
-    """After a crash between the two renames of a switch: put the junction set aside back
-    where ``<root>/<env_key>`` is missing (only one of ``recorded``, when given). Returns the
-    env keys restored."""
-    restored = []
-    for key in env_keys:
-        if ops.kind(root / key) != "missing":
-            continue
-        for aside in _asides(ops, root, key):
-            if recorded is not None and aside not in recorded:
-                continue
-            try:
-                ops.rename(aside, root / key)
-            except OSError:
-                continue
-            restored.append(key)
-            break
-    return restored
-
-
-def unlink(ops: WindowsOps, link: PurePath) -> bool:
-    """Remove ``link`` when it is a junction or symlink; True when it was one."""
-    if ops.kind(link) in LINKS:
-        ops.remove_link(link)
-        return True
-    return False
 
 
 # --- removal ------------------------------------------------------------------------------
@@ -478,7 +357,7 @@ def delete_adopted(
 
 class NativeWindowsOps:
     """:class:`WindowsOps` over ``os`` and ``_winapi``, every path made absolute and
-    extended-length. Never run on real Windows yet (see the module docstring)."""
+    extended-length. Run under Wine, not yet on real Windows (see the module docstring)."""
 
     @staticmethod
     def _long(path: PurePath) -> Path:
@@ -534,3 +413,16 @@ class NativeWindowsOps:
 
     def real_path(self, path: PurePath) -> PurePath:
         return PureWindowsPath(strip_extended(str(Path(path).resolve())))
+
+    def read_file(self, path: PurePath, limit: int) -> bytes:
+        with self._long(path).open("rb") as file:
+            return file.read(limit + 1)
+
+    def write_file(self, path: PurePath, data: bytes) -> None:
+        with self._long(path).open("xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+
+    def replace(self, source: PurePath, destination: PurePath) -> None:
+        self._long(source).replace(self._long(destination))  # os.replace: MoveFileEx

@@ -18,7 +18,7 @@ from typing import Any
 from reconciler import faults
 from reconciler.errors import ReconcileError
 from reconciler.store import folders, layout, removals
-from reconciler.store.fsops import Removal, forget, refuse_foreign, summarize
+from reconciler.store.fsops import LinkKind, Removal, forget, refuse_foreign, summarize
 
 
 class PosixStoreOps:
@@ -27,6 +27,9 @@ class PosixStoreOps:
     def link_target(self, root: Path, env_key: str) -> PurePath | None:
         link = layout.env_link(root, env_key)
         return link.parent / link.readlink()
+
+    def link_kind(self, root: Path, env_key: str) -> LinkKind | None:
+        return "symlink" if layout.env_link(root, env_key).is_symlink() else None
 
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
         link = layout.env_link(root, env_key)

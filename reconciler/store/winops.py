@@ -1,7 +1,9 @@
-"""IO, Windows: :class:`reconciler.store.fsops.StoreOps` over the junction switch and removal of
-:mod:`reconciler.store.junctions`, whose OS calls go through a :class:`WindowsOps` (the native
-one on Windows, a fake in tests/test_windows.py). It cannot offer POSIX's instant-for-instant
-switch; see :mod:`reconciler.store.junctions`."""
+"""IO, Windows: :class:`reconciler.store.fsops.StoreOps` over the switch of
+:mod:`reconciler.store.winswitch` (a junction, or a link file where the volume cannot make one)
+and the removal of :mod:`reconciler.store.junctions`, whose OS calls go through a
+:class:`WindowsOps` (the native one on Windows, a fake in tests/test_windows.py). It cannot
+offer POSIX's instant-for-instant switch between junctions: see
+:mod:`reconciler.store.winswitch`."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path, PurePath
 from typing import cast
 
-from reconciler.store import folders, junctions, layout, removals
-from reconciler.store.fsops import Removal, forget, summarize
+from reconciler.store import folders, junctions, layout, removals, winswitch
+from reconciler.store.fsops import LinkKind, Removal, forget, summarize
 from reconciler.store.junctions import WindowsOps
 
 
@@ -24,16 +26,22 @@ class WindowsStoreOps:
         self.os_calls = os_calls
 
     def link_target(self, root: Path, env_key: str) -> PurePath | None:
-        # a junction; inside a switch's window, the one set aside
-        return junctions.link_target(self.os_calls, root, env_key)
+        # a junction or a link file; inside a switch's window, the one set aside
+        return winswitch.link_target(self.os_calls, root, env_key)
+
+    def link_kind(self, root: Path, env_key: str) -> LinkKind | None:
+        return winswitch.own_kind(self.os_calls, layout.env_link(root, env_key))
 
     def foreign_at_link(self, root: Path, env_key: str) -> str | None:
-        found = self.os_calls.kind(layout.env_link(root, env_key))
+        link = layout.env_link(root, env_key)
+        found = self.os_calls.kind(link)
         if found == "missing":
             return None
-        if found not in junctions.LINKS:
-            return "a folder" if found == "dir" else "a file"
-        target = junctions.link_target(self.os_calls, root, env_key)
+        if found == "dir":
+            return "a folder"
+        if found == "file":  # reconcile's link file only when it names one of the env's
+            return winswitch.foreign_file(self.os_calls, link, env_key)
+        target = winswitch.link_target(self.os_calls, root, env_key)
         if target is None:
             return "a link"
         own = os.path.normpath(root / layout.GENERATIONS / env_key)
@@ -42,19 +50,19 @@ class WindowsStoreOps:
 
     def switch(self, root: Path, env_key: str, generation: Path) -> None:
         """Both temporary names are recorded first; see
-        :func:`reconciler.store.junctions.switch`."""
+        :func:`reconciler.store.winswitch.switch`."""
         tag = uuid.uuid4().hex[:8]
         temp = root / f".{env_key}{removals.SWITCH_MARK}{tag}"
         aside = temp.with_name(temp.name + junctions.ASIDE_SUFFIX)
         removals.record(root, "switch", temp, aside)
-        junctions.switch(self.os_calls, root, env_key, generation, tag)
+        winswitch.switch(self.os_calls, root, env_key, generation, tag)
         forget(root, temp, aside)
 
     def is_link(self, path: Path) -> bool:
-        return self.os_calls.kind(path) in junctions.LINKS
+        return winswitch.own_kind(self.os_calls, path) is not None
 
     def unlink(self, path: Path) -> None:
-        junctions.unlink(self.os_calls, path)
+        winswitch.unlink(self.os_calls, path)
 
     def delete_tree(self, root: Path, path: Path) -> Removal:
         outcome = junctions.delete_tree(self.os_calls, root, path, _recorder(root, "trash"))
@@ -83,8 +91,8 @@ class WindowsStoreOps:
     def recover_switch(
         self, root: Path, env_keys: Sequence[str], recorded: Collection[PurePath]
     ) -> None:
-        """A switch killed between its two renames: put the old junction back."""
-        junctions.recover_switch(self.os_calls, root, env_keys, recorded)
+        """A switch killed between its two renames: put the old link back."""
+        winswitch.recover_switch(self.os_calls, root, env_keys, recorded)
 
 
 def _removal(root: Path, reported_as: str, outcome: junctions.Outcome) -> Removal:
