@@ -165,6 +165,7 @@ def text_rows(stdout: str) -> dict[str, list[str]]:
         "previous",
         "models",
         "size",
+        "link",
         "path",
     ]
     rows = [re.split(r" {2,}", line) for line in table[1:]]
@@ -182,13 +183,14 @@ def test_status_shows_each_env_with_its_live_and_previous_generations_models_and
     assert done.returncode == 0, done.stderr
     rows = text_rows(done.stdout)
     assert sorted(rows) == ["serving", "tools"]
-    _, kind, health, python, live, age, previous, models, size, path = rows["serving"]
-    assert (kind, health, live, previous, models, path) == (
+    _, kind, health, python, live, age, previous, models, size, link, path = rows["serving"]
+    assert (kind, health, live, previous, models, link, path) == (
         "managed",
         "healthy",
         "g0002",
         "g0001",
         "chat",
+        "symlink",
         ".envs/serving",
     )
     assert python.startswith("3.11.")
@@ -222,6 +224,8 @@ def test_status_json_is_a_versioned_document_with_every_column(applied: Project)
         "models_declared",
         "size_bytes",
         "created_by_reconcile",
+        "link",
+        "link_note",
     }
     assert serving["healthy"] is True and serving["reasons"] == []
     assert serving["python_declared"] == "3.11"
@@ -304,7 +308,7 @@ def test_status_shows_an_adopted_env_with_its_path_and_no_generation(mixed: Proj
     assert row[1:3] == ["adopted", "healthy"]
     assert row[4:7] == ["-", "-", "-"]
     assert row[7] == "+ner"
-    assert row[9] == "environments/ner/.venv"
+    assert row[9:] == ["-", "environments/ner/.venv"]  # an adopted env has no link of ours
 
 
 @pytest.mark.slow
@@ -504,11 +508,11 @@ def test_the_table_has_one_aligned_row_per_env_then_a_summary() -> None:
     doc = status_document(ROWS, NOW, "envs.toml", ".envs")
     assert render_text(doc) == textwrap.dedent(
         """\
-        env      kind     health                         python  live   age  previous  models  size      path
-        batch    managed  missing                        -       -      -    -         -       -         .envs/batch
-        legacy   adopted  files_corrupted, probe_failed  3.10.4  -      -    -         m1      800.0 KB  environments/a/.venv
-        serving  managed  healthy                        3.11.7  g0002  3h   g0001     chat    12.3 MB   .envs/serving
-        old      orphan   not_declared                   -       -      -    -         -       -         .envs/old
+        env      kind     health                         python  live   age  previous  models  size      link  path
+        batch    managed  missing                        -       -      -    -         -       -         -     .envs/batch
+        legacy   adopted  files_corrupted, probe_failed  3.10.4  -      -    -         m1      800.0 KB  -     environments/a/.venv
+        serving  managed  healthy                        3.11.7  g0002  3h   g0001     chat    12.3 MB   -     .envs/serving
+        old      orphan   not_declared                   -       -      -    -         -       -         -     .envs/old
 
         3 declared envs: 1 healthy, 1 unhealthy, 1 missing; 1 orphan under the root; 13.1 MB on disk.
         """  # noqa: E501  the table as a user sees it

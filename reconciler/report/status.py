@@ -29,11 +29,11 @@ COLUMNS = (
     "health",
     "python",
     "live",
-    "link",
     "age",
     "previous",
     "models",
     "size",
+    "link",
     "path",
 )
 NONE = "-"
@@ -183,11 +183,11 @@ def _cells(env: Mapping[str, Any]) -> tuple[str, ...]:
         health_text(env),
         env["python"] or NONE,
         generation.get("name") or NONE,
-        (env.get("link") or NONE).replace("_", " "),
         human_age(age) if age is not None else NONE,
         ", ".join(env["previous_generations"]) or NONE,
         models_text(env),
         human_size(size) if size is not None else NONE,
+        (env.get("link") or NONE).replace("_", " "),
         env["path"],
     )
 
@@ -222,10 +222,10 @@ def render_text(doc: Mapping[str, Any]) -> str:
     lines = [line for line in lines if line] + ["", _summary(doc)]
     if any(m != NONE and m[0] in "+-" for e in envs for m in models_text(e).split(", ")):
         lines.append("models: +name is bound here by the next `reconcile apply`, -name moves away.")
-    if linked := [e["env"] for e in envs if e.get("link") == "link_file"]:
+    if linked := [e["path"] for e in envs if e.get("link") == "link_file"]:
+        are = "is a text file" if len(linked) == 1 else "are text files"
         lines.append(
-            f"link file: {', '.join(linked)} in {doc['root']} are text files naming the live "
-            f"generation ({LINK_NOTES['link_file']}); reach them through `reconcile which` or "
-            "`reconcile run`."
+            f"link file ({LINK_NOTES['link_file']}): {', '.join(linked)} {are} naming the live "
+            "generation, not a folder; reach the env through `reconcile which` or `reconcile run`."
         )
     return "".join(f"{line}\n" for line in lines)
