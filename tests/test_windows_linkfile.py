@@ -155,28 +155,15 @@ def test_a_switch_killed_between_its_steps_is_recovered_by_the_next_cleanup(
     assert removals.entries(as_path(ROOT)) == []
 
 
-FOREIGN = {
+HEADER = linkfile.FIRST_LINE.encode() + b"\r\n"
+BAD_LINK_FILE = "a link file that names no generation of serving"
+FOREIGN = {  # what sits at <root>\serving -> what the refusal calls it
     "notes": (b"my own notes\r\n", "a file that reconcile did not create"),
-    "malformed": (
-        linkfile.FIRST_LINE.encode() + b"\r\n.generations\\serving\\g0001\r\nmore\r\n",
-        "a link file that names no generation of serving",
-    ),
-    "outside the root": (
-        linkfile.FIRST_LINE.encode() + b"\r\n..\\..\\elsewhere\\g0001\r\n",
-        "a link file that names no generation of serving",
-    ),
-    "absolute": (
-        linkfile.FIRST_LINE.encode() + b"\r\nD:\\precious\\g0001\r\n",
-        "a link file that names no generation of serving",
-    ),
-    "another env's": (
-        linkfile.FIRST_LINE.encode() + b"\r\n.generations\\tools\\g0001\r\n",
-        "a link file that names no generation of serving",
-    ),
-    "not a generation": (
-        linkfile.FIRST_LINE.encode() + b"\r\n.generations\\serving\\..\r\n",
-        "a link file that names no generation of serving",
-    ),
+    "malformed": (HEADER + b".generations\\serving\\g0001\r\nmore\r\n", BAD_LINK_FILE),
+    "outside the root": (HEADER + b"..\\..\\elsewhere\\g0001\r\n", BAD_LINK_FILE),
+    "absolute": (HEADER + b"D:\\precious\\g0001\r\n", BAD_LINK_FILE),
+    "another env's": (HEADER + b".generations\\tools\\g0001\r\n", BAD_LINK_FILE),
+    "not a generation": (HEADER + b".generations\\serving\\..\r\n", BAD_LINK_FILE),
 }
 
 
