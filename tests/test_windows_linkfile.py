@@ -225,14 +225,15 @@ def test_observation_reads_a_link_file_as_a_link_on_windows_only(tmp_path: Path)
     (root / "tools").write_bytes(linkfile.FIRST_LINE.encode() + b"\r\n..\\..\\etc\r\n")
     (root / "gone").write_bytes(linkfile.render("gone", "g0001"))
 
-    def look(key: str, windows: bool) -> tuple[str, str | None, str | None]:
-        request = EnvRequest(key, root / key, confine_to=root)
+    def look(key: str, windows: bool, managed: bool = True) -> tuple[str, str | None, str | None]:
+        request = EnvRequest(key, root / key, confine_to=root if managed else None)
         facts = look_at(request, venv=WINDOWS_VENV if windows else POSIX_VENV)
         return facts.kind, facts.link_target, facts.real_path
 
     generation = str(root / ".generations" / "serving" / "g0003")
     assert look("serving", True) == ("symlink", generation, generation)
     assert look("serving", False) == ("other", None, None)  # POSIX makes no link files
+    assert look("serving", True, managed=False) == ("other", None, None)  # an adopted path
     assert look("tools", True) == ("other", None, None)  # malformed: a file, not followed
     assert look("gone", True)[0] == "broken_symlink"
 

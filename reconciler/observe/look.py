@@ -35,7 +35,7 @@ class EnvRequest:
     """For envs under the root: a link that resolves outside this folder is not followed."""
 
 
-def _path_kind(path: Path, windows: bool) -> tuple[PathKind, str | None, Path]:
+def _path_kind(path: Path, link_files: bool) -> tuple[PathKind, str | None, Path]:
     """What is at ``path``, where a link there points, and the path that leads to the env
     (``path``, or the generation a Windows link file names: a link too); ``PathUnreadable``
     when not even the kind can be told (a folder on its way the user may not enter)."""
@@ -44,7 +44,7 @@ def _path_kind(path: Path, windows: bool) -> tuple[PathKind, str | None, Path]:
         if stat.S_ISLNK(info.st_mode):
             target = str(path.readlink())
             return ("symlink" if _lands(path) else "broken_symlink"), target, path
-        if stat.S_ISREG(info.st_mode) and (named := linkfile.live_in(str(path), windows)):
+        if stat.S_ISREG(info.st_mode) and link_files and (named := linkfile.live_in(str(path))):
             return ("symlink" if _lands(Path(named)) else "broken_symlink"), named, Path(named)
         info = path.stat()  # a Windows junction is no symlink to lstat: follow it
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
@@ -222,7 +222,9 @@ def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
     kind of the env's path can be told; anything inside it that cannot be looked at is a
     fact."""
     path = request.path
-    kind, target, through = _path_kind(path, venv.windows)
+    # a link file is read only where reconcile writes one: an env's place under the root
+    link_files = venv.windows and request.confine_to is not None
+    kind, target, through = _path_kind(path, link_files)
     if kind not in ("dir", "symlink"):
         return EnvFacts(env_key=request.env_key, path=str(path), kind=kind, link_target=target)
     real = Path(os.path.realpath(through))

@@ -71,11 +71,9 @@ def read(path: str) -> bytes | None:
         return None
 
 
-def live_in(path: str, windows: bool) -> str | None:
+def live_in(path: str) -> str | None:
     """Where the link file at ``<root>\\<env_key>`` (``path``) leads, as a path string; None
-    when ``path`` holds no well-formed link file, or not on Windows (POSIX makes none)."""
-    if not windows:
-        return None
+    when ``path`` holds no well-formed link file."""
     data = read(path)
     if data is None:
         return None
