@@ -182,6 +182,7 @@ def _discover(version: str, uv: str | None, windows: bool) -> Interpreter | None
     """The newest verified candidate; without ``uv``, only of sources 2-5 (no uv discovery)."""
     chosen = _from_override(version)
     if chosen is not None:
+        log.debug("python %s: using %s (%s, override)", version, chosen.path, chosen.version)
         return chosen
     with ThreadPoolExecutor(max_workers=8) as pool:
         from_uv = pool.submit(_uv_find, version, uv) if uv is not None else None
