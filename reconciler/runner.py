@@ -264,10 +264,14 @@ def uv_bin() -> str:
     return str(uv.find_uv_bin())
 
 
-def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int | Unfinished:
+def run_passthrough(
+    argv: tuple[str, ...], env: Mapping[str, str], *, executable: str | None
+) -> int | Unfinished:
     """Run a user's command with our stdio and ``env`` as its whole environment; return its
     exit code (128 + N when it was killed by signal N, as shells report it), or
-    :class:`Unfinished` when it cannot be started.
+    :class:`Unfinished` when it cannot be started. ``executable`` is the program to start
+    when the caller found it (``argv[0]`` stays what the user typed); None lets the system
+    search for ``argv[0]``.
 
     The command stays in our process group, unlike the children of :func:`run`, so the
     terminal reaches it. Meanwhile SIGTERM and SIGHUP are forwarded to it (``kill PID`` and
@@ -280,7 +284,8 @@ def run_passthrough(argv: tuple[str, ...], env: Mapping[str, str]) -> int | Unfi
     log.debug("$ %s", shlex.join(argv))
     with _forwarding_signals() as started:
         try:
-            process = subprocess.Popen(argv, env=dict(env))  # noqa: S603  the user's own command
+            # the user's own command
+            process = subprocess.Popen(argv, executable=executable, env=dict(env))  # noqa: S603
         except OSError as exc:
             missing = isinstance(exc, FileNotFoundError)
             return Unfinished(argv, error=exc.strerror or str(exc), missing=missing)

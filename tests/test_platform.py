@@ -34,7 +34,7 @@ LOW_LEVEL = {
     "runner.py": "process groups (killpg or taskkill) and whether fork may be used",
     "execute/uv.py": "reflink copies are probed on Linux only",
     "store/applylock.py": "whether a lock holder's pid still runs (no os.kill(pid, 0) there)",
-    "observe/pythons.py": "where interpreters are installed (pyenv, Homebrew, the py launcher)",
+    "observe/pythons.py": "the python.org framework folder, on macOS only",
     "store/cachedir.py": "where a user's caches live (XDG, ~/Library/Caches, %LOCALAPPDATA%)",
 }
 """Platform-specific low-level code that reads ``sys.platform`` or ``os.name`` for a reason

@@ -19,9 +19,11 @@ DOWNLOADABLE = PythonLookup("3.14", download="3.14.10")
 
 @pytest.mark.parametrize("downloads", ["automatic", "manual", "never"])
 def test_an_installed_python_is_used_whatever_downloads_says(downloads: PythonDownloads) -> None:
-    assert outlook("tools", FOUND, downloads) == outlook("tools", FOUND, "never")
-    assert outlook("tools", FOUND, downloads).problem is None
-    assert outlook("tools", FOUND, downloads).download is None
+    assert outlook("tools", FOUND, downloads, windows=False) == outlook(
+        "tools", FOUND, "never", windows=False
+    )
+    assert outlook("tools", FOUND, downloads, windows=False).problem is None
+    assert outlook("tools", FOUND, downloads, windows=False).download is None
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,7 @@ def test_an_installed_python_is_used_whatever_downloads_says(downloads: PythonDo
 def test_a_missing_python_that_may_not_be_downloaded_blocks_the_env_naming_it(
     downloads: PythonDownloads, why: str
 ) -> None:
-    seen = outlook("tools", DOWNLOADABLE, downloads)
+    seen = outlook("tools", DOWNLOADABLE, downloads, windows=False)
 
     assert seen.download is None
     assert seen.problem is not None
@@ -46,12 +48,12 @@ def test_a_missing_python_that_may_not_be_downloaded_blocks_the_env_naming_it(
 
 
 def test_a_missing_python_with_automatic_downloads_and_a_download_will_be_downloaded() -> None:
-    assert outlook("tools", DOWNLOADABLE, "automatic").download == "3.14.10"
-    assert outlook("tools", DOWNLOADABLE, "automatic").problem is None
+    assert outlook("tools", DOWNLOADABLE, "automatic", windows=False).download == "3.14.10"
+    assert outlook("tools", DOWNLOADABLE, "automatic", windows=False).problem is None
 
 
 def test_a_missing_python_that_uv_has_no_download_of_blocks_the_env() -> None:
-    seen = outlook("tools", ABSENT, "automatic")
+    seen = outlook("tools", ABSENT, "automatic", windows=False)
 
     assert seen.download is None
     assert seen.problem is not None
@@ -61,7 +63,7 @@ def test_a_missing_python_that_uv_has_no_download_of_blocks_the_env() -> None:
 def test_a_lookup_that_failed_blocks_the_env_with_its_reason() -> None:
     failed = PythonLookup("3.14", error="RECONCILE_PYTHON_3_14=/x is not a working Python 3.14")
 
-    seen = outlook("tools", failed, "automatic")
+    seen = outlook("tools", failed, "automatic", windows=False)
 
     assert seen.problem == (
         "env tools needs Python 3.14, but RECONCILE_PYTHON_3_14=/x is not a working Python 3.14."
@@ -69,7 +71,7 @@ def test_a_lookup_that_failed_blocks_the_env_with_its_reason() -> None:
 
 
 def test_the_sentence_without_an_env_is_the_one_apply_always_gave() -> None:
-    assert missing_python("3.11", "never").startswith(
+    assert missing_python("3.11", "never", windows=False).startswith(
         'Python 3.11 is not installed, and python_downloads = "never" forbids downloading it: '
     )
 
@@ -93,7 +95,7 @@ def test_only_the_pythons_of_envs_the_plan_builds_are_looked_up() -> None:
 def test_a_blocked_step_stays_in_the_plan_flagged_with_a_warning_naming_its_env() -> None:
     lookups = {"3.14": ABSENT, "3.11": PythonLookup("3.11", found="3.11.7", path="/p")}
 
-    plan = foresee(_plan(), lookups, "never")
+    plan = foresee(_plan(), lookups, "never", windows=False)
 
     tools, web, old = plan.steps
     assert tools.blocked is not None and tools.blocked.startswith("env tools needs Python 3.14")
@@ -108,7 +110,7 @@ def test_a_blocked_step_stays_in_the_plan_flagged_with_a_warning_naming_its_env(
 
 
 def test_a_download_is_in_the_json_and_quiet_in_the_text() -> None:
-    plan = foresee(_plan(), {"3.14": DOWNLOADABLE}, "automatic")
+    plan = foresee(_plan(), {"3.14": DOWNLOADABLE}, "automatic", windows=False)
 
     doc = document.plan_document(plan, "envs.toml")
     assert doc["steps"][0]["python_download"] == "3.14.10"

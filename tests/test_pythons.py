@@ -109,7 +109,7 @@ def test_finds_pyenv_python_although_the_shim_on_path_fails(
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PYENV_ROOT", str(real.parents[3]))
 
-    found = find_python(version, "never")
+    found = find_python(version, "never", windows=False)
 
     assert python_matches(version, found.version)
     assert Version(found.version) >= Version(version_of(real))
@@ -122,11 +122,11 @@ def test_exact_patch_version_matches_only_itself() -> None:
     real = require_python("3.12")
     exact = version_of(real)
 
-    found = find_python(exact, "never")
+    found = find_python(exact, "never", windows=False)
 
     assert found.version == exact
     with pytest.raises(PythonNotFound):
-        find_python("3.12.999", "never")
+        find_python("3.12.999", "never", windows=False)
 
 
 @pytest.mark.parametrize("downloads", ["never", "manual"])
@@ -136,7 +136,7 @@ def test_missing_version_raises_without_trying_to_download(
     uv = FakeUv(tmp_path, FINDS_NOTHING)
 
     with pytest.raises(PythonNotFound) as caught:
-        find_python("3.99", downloads, uv=str(uv.path))
+        find_python("3.99", downloads, windows=False, uv=str(uv.path))
 
     message = str(caught.value)
     assert message.startswith("Python 3.99 is not installed")
@@ -151,7 +151,7 @@ def test_missing_version_raises_without_trying_to_download(
 @pytest.mark.slow
 def test_missing_version_with_the_real_uv_and_downloads_never_raises() -> None:
     with pytest.raises(PythonNotFound, match=r"^Python 3\.99 is not installed"):
-        find_python("3.99", "never")
+        find_python("3.99", "never", windows=False)
 
 
 def test_override_variable_wins_over_every_other_candidate(
@@ -163,7 +163,7 @@ def test_override_variable_wins_over_every_other_candidate(
     chosen.symlink_to(real)
     monkeypatch.setenv("RECONCILE_PYTHON_3_11", str(chosen))
 
-    found = find_python("3.11", "never")
+    found = find_python("3.11", "never", windows=False)
 
     assert found.source == "override"
     assert found.path == chosen
@@ -178,9 +178,9 @@ def test_override_for_an_exact_version_uses_the_minor_variable_when_it_matches(
     monkeypatch.setenv("RECONCILE_PYTHON_3_99", str(python))
     uv = FakeUv(tmp_path, FINDS_NOTHING)
 
-    assert find_python("3.99.4", "never", uv=str(uv.path)).source == "override"
+    assert find_python("3.99.4", "never", windows=False, uv=str(uv.path)).source == "override"
     with pytest.raises(PythonNotFound):
-        find_python("3.99.5", "never", uv=str(uv.path))
+        find_python("3.99.5", "never", windows=False, uv=str(uv.path))
 
 
 def test_override_pointing_at_the_wrong_version_is_an_error_naming_the_variable(
@@ -190,7 +190,9 @@ def test_override_pointing_at_the_wrong_version_is_an_error_naming_the_variable(
     monkeypatch.setenv("RECONCILE_PYTHON_3_11", str(wrong))
 
     with pytest.raises(PythonNotFound) as caught:
-        find_python("3.11", "automatic", uv=str(FakeUv(tmp_path, FINDS_NOTHING).path))
+        find_python(
+            "3.11", "automatic", windows=False, uv=str(FakeUv(tmp_path, FINDS_NOTHING).path)
+        )
 
     assert str(caught.value).startswith(f"RECONCILE_PYTHON_3_11={wrong} is not a working")
     assert "it is Python 3.12.1" in str(caught.value)
@@ -220,7 +222,7 @@ def test_broken_and_lying_candidates_are_skipped(
     not_python.write_text("just text\n")
     uv = FakeUv(tmp_path, f'echo "{not_python}"\n')
 
-    found = find_python("3.11", "never", uv=str(uv.path))
+    found = find_python("3.11", "never", windows=False, uv=str(uv.path))
 
     assert found.path == good
     assert found.source == "pyenv"
@@ -235,7 +237,7 @@ def test_virtual_environments_are_not_base_interpreters(tmp_path: Path, isolated
     uv = FakeUv(tmp_path, f'echo "{venv / "bin" / "python3.11"}"\n')
 
     with pytest.raises(PythonNotFound):
-        find_python("3.11", "never", uv=str(uv.path))
+        find_python("3.11", "never", windows=False, uv=str(uv.path))
 
 
 def test_newest_matching_patch_wins_and_ties_go_to_the_earlier_source(
@@ -246,7 +248,7 @@ def test_newest_matching_patch_wins_and_ties_go_to_the_earlier_source(
     from_uv = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.3")
     uv = FakeUv(tmp_path, f'echo "{from_uv}"\n')
 
-    found = find_python("3.99", "never", uv=str(uv.path))
+    found = find_python("3.99", "never", windows=False, uv=str(uv.path))
 
     assert (found.version, found.source, found.path) == ("3.99.3", "uv", from_uv)
 
@@ -255,8 +257,8 @@ def test_results_are_cached_per_process(tmp_path: Path, isolated: Path) -> None:
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
     uv = FakeUv(tmp_path, f'echo "{python}"\n')
 
-    first = find_python("3.99", "never", uv=str(uv.path))
-    second = find_python("3.99", "never", uv=str(uv.path))
+    first = find_python("3.99", "never", windows=False, uv=str(uv.path))
+    second = find_python("3.99", "never", windows=False, uv=str(uv.path))
 
     assert first == second
     assert len(uv.calls) == 1
@@ -278,7 +280,7 @@ def test_automatic_downloads_install_with_uv_then_find_again(
         """,
     )
 
-    found = find_python("3.99", "automatic", uv=str(uv.path))
+    found = find_python("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert (found.path, found.version, found.source) == (python, "3.99.2", "uv")
     assert uv.calls == [
@@ -301,7 +303,7 @@ def test_failed_download_raises_with_uvs_reason(tmp_path: Path, isolated: Path) 
     )
 
     with pytest.raises(PythonNotFound) as caught:
-        find_python("3.99", "automatic", uv=str(uv.path))
+        find_python("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert str(caught.value).startswith("Python 3.99 is not installed and could not be downloaded:")
     assert caught.value.details() == (
@@ -315,7 +317,7 @@ def test_install_that_succeeds_without_a_usable_interpreter_still_raises(
     uv = FakeUv(tmp_path, '[ "$2" = install ] && exit 0\nexit 2\n')
 
     with pytest.raises(PythonNotFound) as caught:
-        find_python("3.99", "automatic", uv=str(uv.path))
+        find_python("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert "succeeded, but no working interpreter was found" in caught.value.details()[0]
 
@@ -328,14 +330,14 @@ def test_a_hanging_download_is_cut_off(
     uv = FakeUv(tmp_path, f'[ "$2" = install ] && exec {sleep} 30\nexit 2\n')
 
     with pytest.raises(PythonNotFound) as caught:
-        find_python("3.99", "automatic", uv=str(uv.path))
+        find_python("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert "did not finish within 1 s" in caught.value.details()[0]
 
 
 def test_a_version_that_is_not_x_y_or_x_y_z_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match=r"3\.11\.x"):
-        find_python("3.11.x", "never")
+        find_python("3.11.x", "never", windows=False)
 
 
 LISTS_DOWNLOADS = """\
@@ -354,7 +356,7 @@ def test_lookup_of_an_installed_python_names_it_and_lists_no_downloads(
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
     uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{python}"\nexit 0\n')
 
-    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert (found.found, found.path, found.download, found.error) == (
         "3.99.0",
@@ -370,7 +372,7 @@ def test_lookup_of_a_missing_python_asks_uvs_own_list_offline_for_the_newest_dow
 ) -> None:
     uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
 
-    found = pythonlookup.lookup("3.99", "automatic", uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", "automatic", windows=False, uv=str(uv.path))
 
     assert (found.found, found.download) == (None, "3.99.2")
     listed = [c for c in uv.calls if " list " in c]
@@ -383,7 +385,7 @@ def test_lookup_lists_no_downloads_when_none_is_allowed(
 ) -> None:
     uv = FakeUv(tmp_path, LISTS_DOWNLOADS)
 
-    found = pythonlookup.lookup("3.99", downloads, uv=str(uv.path))
+    found = pythonlookup.lookup("3.99", downloads, windows=False, uv=str(uv.path))
 
     assert (found.found, found.download, found.error) == (None, None, None)
     assert [c for c in uv.calls if " list " in c] == []
@@ -395,8 +397,13 @@ def test_lookup_when_uv_lists_nothing_or_fails_has_no_download(
     empty = FakeUv(tmp_path / "empty", '[ "$2" = list ] && echo "[]" && exit 0\nexit 2\n')
     failing = FakeUv(tmp_path / "failing", "echo 'error: boom' >&2\nexit 2\n")
 
-    assert pythonlookup.lookup("3.99", "automatic", uv=str(empty.path)).download is None
-    assert pythonlookup.lookup("3.99", "automatic", uv=str(failing.path)).download is None
+    assert (
+        pythonlookup.lookup("3.99", "automatic", windows=False, uv=str(empty.path)).download is None
+    )
+    assert (
+        pythonlookup.lookup("3.99", "automatic", windows=False, uv=str(failing.path)).download
+        is None
+    )
 
 
 def test_lookup_turns_a_wrong_override_into_its_reason(
@@ -405,7 +412,9 @@ def test_lookup_turns_a_wrong_override_into_its_reason(
     wrong = fake_interpreter(tmp_path / "python3.12", "3.12.1")
     monkeypatch.setenv("RECONCILE_PYTHON_3_11", str(wrong))
 
-    found = pythonlookup.lookup("3.11", "automatic", uv=str(FakeUv(tmp_path, FINDS_NOTHING).path))
+    found = pythonlookup.lookup(
+        "3.11", "automatic", windows=False, uv=str(FakeUv(tmp_path, FINDS_NOTHING).path)
+    )
 
     assert found.error is not None
     assert found.error.startswith(f"RECONCILE_PYTHON_3_11={wrong} is not a working Python 3.11")
@@ -417,7 +426,9 @@ def test_lookup_paths_cover_the_folders_searched_and_the_interpreter_found(
     monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "uv-pythons"))
     python = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.0")
 
-    paths = pythonlookup.lookup_paths(PythonLookup("3.99", found="3.99.0", path=str(python)))
+    paths = pythonlookup.lookup_paths(
+        PythonLookup("3.99", found="3.99.0", path=str(python)), windows=False
+    )
 
     assert str(isolated) in paths  # PATH's folders: a new pythonX.Y there changes them
     assert str(tmp_path / "pyenv" / "versions") in paths
@@ -432,9 +443,9 @@ def test_lookup_is_answered_without_uvs_slow_discovery_when_a_candidate_matches(
     newer = fake_interpreter(tmp_path / "managed" / "python3.99", "3.99.3")
     uv = FakeUv(tmp_path, f'[ "$2" = find ] && echo "{newer}"\nexit 0\n')
 
-    planned = pythonlookup.lookup("3.99", "never", uv=str(uv.path))
+    planned = pythonlookup.lookup("3.99", "never", windows=False, uv=str(uv.path))
     calls = list(uv.calls)
-    built = find_python("3.99", "never", uv=str(uv.path))
+    built = find_python("3.99", "never", windows=False, uv=str(uv.path))
 
     assert planned.found == "3.99.1"  # some 3.99 exists: all a plan needs to know
     assert calls == []
@@ -447,9 +458,9 @@ def test_a_failed_download_is_tried_once_per_process_and_the_env_is_named(
     uv = FakeUv(tmp_path, '[ "$2" = install ] && echo "error: network" >&2\nexit 2\n')
 
     with pytest.raises(PythonNotFound) as first:
-        find_python("3.99", "automatic", uv=str(uv.path), env="tools")
+        find_python("3.99", "automatic", windows=False, uv=str(uv.path), env="tools")
     with pytest.raises(PythonNotFound) as second:
-        find_python("3.99", "automatic", uv=str(uv.path), env="web")
+        find_python("3.99", "automatic", windows=False, uv=str(uv.path), env="web")
 
     assert [c for c in uv.calls if " install " in c] == ["automatic python install 3.99"]
     assert str(first.value).startswith("env tools needs Python 3.99, which is not installed")

@@ -117,7 +117,9 @@ def test_a_child_runs_in_a_session_of_its_own_and_a_passthrough_command_in_ours(
     done = runner.run(
         Command((sys.executable, "-c", "import os; print(os.getsid(0), os.getpgid(0))"))
     )
-    passthrough = runner.run_passthrough((sys.executable, "-c", same), dict(os.environ))
+    passthrough = runner.run_passthrough(
+        (sys.executable, "-c", same), dict(os.environ), executable=None
+    )
 
     session, group = map(int, done.stdout.split())
     assert done.ok and session != os.getsid(0) and group != os.getpgid(0)

@@ -409,7 +409,7 @@ def cmd_which(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reconciler.commands.which import run_in
+    from reconciler.commands.run import run_in
 
     argv = list(args.argv)
     if argv and argv[0] == "--":

@@ -160,7 +160,9 @@ def make_plan(
     )
     packages = {key: len(lock.packages) for key, lock in locks.items()}
     plan = build_plan(manifest, observed, packages, wanted, forced)
-    plan, pythons = _foresee_pythons(plan, manifest.settings.python_downloads)
+    plan, pythons = _foresee_pythons(
+        plan, manifest.settings.python_downloads, windows=platform.windows
+    )
     fingerprint = {
         "manifest_sha256": _sha256(loaded.text),
         "root": str(root.resolve()),
@@ -186,17 +188,19 @@ def make_plan(
     }
     lockfiles = [loaded.lockfile_path(k) for k in locks]
     inputs = _input_paths(loaded, lockfiles, facts, orphans, venv)
-    inputs += [path for found in pythons.values() for path in lookup_paths(found)]
+    inputs += [
+        path for found in pythons.values() for path in lookup_paths(found, windows=platform.windows)
+    ]
     return PlanRun(plan=plan, fingerprint=fingerprint, inputs=tuple(inputs + seen))
 
 
 def _foresee_pythons(
-    plan: Plan, downloads: PythonDownloads
+    plan: Plan, downloads: PythonDownloads, *, windows: bool
 ) -> tuple[Plan, dict[str, PythonLookup]]:
     """The plan with the Python each build will use looked up (one search per version, and
     only for envs it builds: a plan that builds nothing runs nothing), and those lookups."""
-    pythons = lookups(wanted_pythons(plan), downloads)
-    return foresee(plan, pythons, downloads), pythons
+    pythons = lookups(wanted_pythons(plan), downloads, windows=windows)
+    return foresee(plan, pythons, downloads, windows=windows), pythons
 
 
 def _switch_backs(

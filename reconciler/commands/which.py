@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from reconciler.errors import CommandNotStarted, ReconcileError, UsageError
+from reconciler.errors import ReconcileError
 from reconciler.memo import resolution
 from reconciler.platform import Platform
 from reconciler.store import folders, generations, layout
@@ -350,52 +350,3 @@ def _remember(
 def _check_timeout(timeout: float) -> None:
     if not math.isfinite(timeout) or timeout < 0:
         raise ValueError(f"the wait timeout must be a finite number >= 0 seconds, got {timeout!r}")
-
-
-def _exists(program: str, a_path: bool, path: str) -> bool:
-    """Whether ``program`` is there (as a path, or found on ``path``) although starting it
-    said "not found": then what is missing is the interpreter its ``#!`` line names."""
-    if a_path:
-        return Path(program).is_file()
-    import shutil
-
-    return shutil.which(program, path=path) is not None
-
-
-def run_in(resolved: ResolvedEnv, argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    """Run ``argv`` in ``resolved``'s env (its scripts folder first on PATH, ``VIRTUAL_ENV``
-    set, ``PYTHONHOME`` unset) with this process's terminal; its exit code."""
-    from reconciler.runner import Unfinished, run_passthrough
-
-    bin_dir = str(resolved.python.parent)
-    if os.pathsep in bin_dir:  # an adopted venv applied before such folders were refused
-        raise UsageError(
-            f'{bin_dir} holds "{os.pathsep}", which separates the folders of PATH, so it cannot '
-            f"be put on PATH; move {resolved.env_key}'s venv to a folder without it."
-        )
-    env = dict(environ)
-    env.pop("PYTHONHOME", None)
-    env["VIRTUAL_ENV"] = str(resolved.env_dir)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    code = run_passthrough(tuple(argv), env)
-    if isinstance(code, Unfinished):
-        program = argv[0]
-        a_path = os.sep in program or (os.altsep is not None and os.altsep in program)
-        if code.missing and _exists(program, a_path, env["PATH"]):  # its #! names no program
-            raise CommandNotStarted(
-                f"cannot run {program}: the interpreter its first line (#!) names was not "
-                "found; fix that line, or run it with its interpreter.",
-                found=True,
-            )
-        if code.missing and a_path:
-            raise CommandNotStarted(f"{program} was not found: check the path.", found=False)
-        if code.missing:
-            raise CommandNotStarted(
-                f"{program} was not found in {resolved.env_key}'s env nor on PATH.", found=False
-            )
-        raise CommandNotStarted(
-            f"cannot run {program}: {code.error}; make it executable, or run it with its "
-            "interpreter.",
-            found=True,
-        )
-    return code

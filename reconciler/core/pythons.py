@@ -51,11 +51,17 @@ def override_variable(version: str) -> str:
 
 
 def missing_python(
-    version: str, downloads: PythonDownloads, *, env: str | None = None, why: str | None = None
+    version: str,
+    downloads: PythonDownloads,
+    *,
+    windows: bool,
+    env: str | None = None,
+    why: str | None = None,
 ) -> str:
     """The sentence for a Python that is not installed and that a build will not get: why
-    (``why``, or what ``downloads`` says), and how to provide it. ``env`` names the env that
-    needs it (plan and apply), or nobody (a lookup on its own)."""
+    (``why``, or what ``downloads`` says), and how to provide it, the way it is done on
+    ``windows`` or on POSIX. ``env`` names the env that needs it (plan and apply), or nobody
+    (a lookup on its own)."""
     xy = ".".join(version.split(".")[:2])
     if why is None:
         match downloads:
@@ -67,28 +73,40 @@ def missing_python(
                 why = 'is not installed, and python_downloads = "never" forbids downloading it'
             case _:
                 assert_never(downloads)
-    how = (
-        f"install it (`uv python install {version}` or `pyenv install {version}`), "
-        f"or point reconcile at it with {override_variable(version)}=/path/to/python{xy}"
-    )
+    if windows:
+        how = (
+            f"install it (`uv python install {version}`, `winget install Python.Python.{xy}`, "
+            f"`py install {version}` or the installer from python.org), or point reconcile "
+            f"at it with {override_variable(version)}=C:\\path\\to\\python.exe"
+        )
+    else:
+        how = (
+            f"install it (`uv python install {version}` or `pyenv install {version}`), "
+            f"or point reconcile at it with {override_variable(version)}=/path/to/python{xy}"
+        )
     if env is None:
         return f"Python {version} {why}: {how}."
     how += ", or change its python in envs.toml"
     return f"env {env} needs Python {version}, which {why}: {how}."
 
 
-def outlook(env: str, lookup: PythonLookup, downloads: PythonDownloads) -> PythonOutlook:
-    """What building ``env`` with the Python ``lookup`` describes will meet."""
+def outlook(
+    env: str, lookup: PythonLookup, downloads: PythonDownloads, *, windows: bool
+) -> PythonOutlook:
+    """What building ``env`` with the Python ``lookup`` describes will meet (on ``windows``,
+    or POSIX: the hint differs)."""
     if lookup.error is not None:
         problem = f"env {env} needs Python {lookup.version}, but {lookup.error}."
         return PythonOutlook(problem=problem)
     if lookup.found is not None:
         return PythonOutlook()
     if downloads != "automatic":
-        return PythonOutlook(problem=missing_python(lookup.version, downloads, env=env))
+        problem = missing_python(lookup.version, downloads, windows=windows, env=env)
+        return PythonOutlook(problem=problem)
     if lookup.download is None:
         why = "is not installed, and uv has no download of it for this machine"
-        return PythonOutlook(problem=missing_python(lookup.version, downloads, env=env, why=why))
+        problem = missing_python(lookup.version, downloads, windows=windows, env=env, why=why)
+        return PythonOutlook(problem=problem)
     return PythonOutlook(download=lookup.download)
 
 
@@ -97,10 +115,17 @@ def wanted_pythons(plan: Plan) -> list[str]:
     return sorted({s.python for s in plan.steps if s.action in BUILDS and s.python})
 
 
-def foresee(plan: Plan, lookups: Mapping[str, PythonLookup], downloads: PythonDownloads) -> Plan:
+def foresee(
+    plan: Plan,
+    lookups: Mapping[str, PythonLookup],
+    downloads: PythonDownloads,
+    *,
+    windows: bool,
+) -> Plan:
     """The plan with what each create/replace step will meet: the download it starts with,
-    or why it cannot be built (``blocked``, also a warning naming the env). The step stays:
-    apply fails that env alone, at once, and carries on with the others."""
+    or why it cannot be built (``blocked``, also a warning naming the env; its hint is
+    ``windows``'s or POSIX's). The step stays: apply fails that env alone, at once, and
+    carries on with the others."""
     steps = []
     warnings = list(plan.warnings)
     for step in plan.steps:
@@ -108,7 +133,7 @@ def foresee(plan: Plan, lookups: Mapping[str, PythonLookup], downloads: PythonDo
         if lookup is None:
             steps.append(step)
             continue
-        seen = outlook(step.target, lookup, downloads)
+        seen = outlook(step.target, lookup, downloads, windows=windows)
         steps.append(dataclasses.replace(step, python_download=seen.download, blocked=seen.problem))
         if seen.problem is not None:
             warnings.append(seen.problem)

@@ -20,9 +20,15 @@ _failed: dict[tuple[str, str], str] = {}
 
 
 def find_python(
-    version: str, downloads: PythonDownloads, *, uv: str | None = None, env: str | None = None
+    version: str,
+    downloads: PythonDownloads,
+    *,
+    windows: bool,
+    uv: str | None = None,
+    env: str | None = None,
 ) -> Interpreter:
-    """The newest working CPython matching ``version`` (``"3.11"`` or ``"3.11.7"``).
+    """The newest working CPython matching ``version`` (``"3.11"`` or ``"3.11.7"``), searched
+    where ``windows`` (or POSIX) installs them, and named so in the hint when there is none.
 
     ``uv`` is the uv binary to run (default: the one of the ``uv`` package). Raises
     :class:`PythonNotFound` (one sentence naming the version, ``env`` when given, and how to
@@ -32,23 +38,24 @@ def find_python(
     """
     uv = uv or uv_bin()
     with _lock:  # at most one download at a time, even from parallel builds
-        found = installed(version, uv=uv)
+        found = installed(version, windows=windows, uv=uv)
         if found is not None:
             return found
+        hint = missing_python(version, downloads, windows=windows, env=env)
         if downloads != "automatic":
-            raise PythonNotFound(version, missing_python(version, downloads, env=env))
+            raise PythonNotFound(version, hint)
         failure = _failed.get((version, uv))
         if failure is None:
             failure = _install(version, uv)
             if failure is None:
-                found = installed(version, uv=uv, fresh=True)
+                found = installed(version, windows=windows, uv=uv, fresh=True)
                 if found is not None:
                     return found
                 failure = (
                     f"`uv python install {version}` succeeded, but no working interpreter was found"
                 )
             _failed[(version, uv)] = failure
-        raise PythonNotFound(version, missing_python(version, downloads, env=env), (failure,))
+        raise PythonNotFound(version, hint, (failure,))
 
 
 def _install(version: str, uv: str) -> str | None:

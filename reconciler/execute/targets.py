@@ -58,7 +58,7 @@ def env_targets(loaded: LoadedManifest, plan: Plan, *, venv: VenvLayout) -> dict
         assert spec.python is not None  # the manifest guarantees python on managed envs
         try:
             interpreter = interpreter_for(
-                builds[key], spec.python, manifest.settings.python_downloads
+                builds[key], spec.python, manifest.settings.python_downloads, windows=venv.windows
             )
         except PythonNotFound as missing:
             targets[key] = missing
@@ -104,7 +104,9 @@ def installed_here(lock: Lockfile, python_version: str) -> int:
     return sum(package.applies_to(env) for package in lock.packages)
 
 
-def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Interpreter:
+def interpreter_for(
+    step: Step, python: str, downloads: PythonDownloads, *, windows: bool
+) -> Interpreter:
     """The interpreter to build ``step``'s env with (``python`` is the declared version). A
     step the plan marked ``blocked`` fails at once with the plan's sentence: no second
     search, and no download that the plan already knows cannot succeed."""
@@ -112,7 +114,7 @@ def interpreter_for(step: Step, python: str, downloads: PythonDownloads) -> Inte
 
     if step.blocked is not None:
         raise PythonNotFound(python, step.blocked)
-    return find_python(python, downloads, env=step.target)
+    return find_python(python, downloads, windows=windows, env=step.target)
 
 
 def spec_digest(loaded: LoadedManifest, env_key: str) -> str:

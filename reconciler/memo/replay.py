@@ -41,6 +41,7 @@ from pathlib import Path
 from reconciler.errors import ReconcileError
 from reconciler.files import CACHE_LIMIT, load_json, read_regular_bytes
 from reconciler.memo.identity import identities, tool_paths, unchanged, write_memo
+from reconciler.observe import pep514
 from reconciler.spec.rootline import settings_root
 from reconciler.store.cachedir import cache_folder
 
@@ -72,6 +73,7 @@ def memo_key(options: Mapping[str, str], stdout: TextIO) -> str:
         "tty": tty,
         "size": list(size) if size else None,
         "env": {k: os.environ.get(k) for k in _KEY_ENV + _PYTHON_ENV},
+        "registry": pep514.registered(),  # Windows: a Python registered at a folder of its own
         "tool": str(Path(__file__).resolve().parent),  # another copy never replays this one's
         "reconcile": {k: v for k, v in sorted(os.environ.items()) if k.startswith("RECONCILE_")},
     }

@@ -34,22 +34,27 @@ LIST_TIMEOUT = 15.0
 
 
 def lookups(
-    versions: Sequence[str], downloads: PythonDownloads, *, uv: str | None = None
+    versions: Sequence[str], downloads: PythonDownloads, *, windows: bool, uv: str | None = None
 ) -> dict[str, PythonLookup]:
     """:func:`lookup` of each version, the versions searched in parallel."""
     if len(versions) < 2:
-        return {version: lookup(version, downloads, uv=uv) for version in versions}
+        return {version: lookup(version, downloads, windows=windows, uv=uv) for version in versions}
     with ThreadPoolExecutor(max_workers=min(len(versions), 4)) as pool:
-        found = pool.map(lambda version: lookup(version, downloads, uv=uv), versions)
+        found = pool.map(
+            lambda version: lookup(version, downloads, windows=windows, uv=uv), versions
+        )
         return dict(zip(versions, found, strict=True))
 
 
-def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -> PythonLookup:
-    """What a build of ``version`` will find: the installed interpreter, or else (when
-    ``downloads`` lets uv fetch one) the version uv would download."""
+def lookup(
+    version: str, downloads: PythonDownloads, *, windows: bool, uv: str | None = None
+) -> PythonLookup:
+    """What a build of ``version`` will find: the installed interpreter (where ``windows``,
+    or POSIX, installs them), or else (when ``downloads`` lets uv fetch one) the version uv
+    would download."""
     uv = uv or uv_bin()
     try:
-        found = installed(version, uv=uv, quick=True)
+        found = installed(version, windows=windows, uv=uv, quick=True)
     except PythonNotFound as error:
         return PythonLookup(version, error=str(error).removesuffix("."))
     if found is not None:
@@ -59,13 +64,13 @@ def lookup(version: str, downloads: PythonDownloads, *, uv: str | None = None) -
     return PythonLookup(version, download=_download(version, uv))
 
 
-def lookup_paths(found: PythonLookup) -> list[str]:
+def lookup_paths(found: PythonLookup, *, windows: bool) -> list[str]:
     """The paths whose state decides what :func:`lookup` found: the folders it searches (an
     interpreter added or removed changes their entries), uv's own folder of installed
     Pythons, and the interpreter found (and what it links to)."""
-    paths = search_folders(found.version)
-    versions = pyenv_versions()
-    paths += [str(versions), str(versions.parent), *uv_python_dirs()]
+    paths = search_folders(found.version, windows=windows)
+    versions = pyenv_versions(windows=windows)
+    paths += [str(versions), str(versions.parent), *uv_python_dirs(windows=windows)]
     if found.path is not None:
         paths += [found.path, os.path.realpath(found.path)]
     return list(dict.fromkeys(paths))

@@ -9,26 +9,41 @@ and interpreters other than CPython are rejected: a managed env needs a base CPy
 
 Search order:
 
-0. The override ``RECONCILE_PYTHON_<X>_<Y>`` (``RECONCILE_PYTHON_3_11=/opt/py/bin/python3.11``),
-   or ``RECONCILE_PYTHON_<X>_<Y>_<Z>`` for an exact request such as ``"3.11.7"``. The variable
-   named after the declared string wins outright; if it is set but does not run the declared
-   version, that is an error, never a silent fallback. For an exact request the ``X_Y``
-   variable is also consulted, and used only when its interpreter matches.
+0. The override ``RECONCILE_PYTHON_<X>_<Y>`` (``RECONCILE_PYTHON_3_11=/opt/py/bin/python3.11``,
+   ``RECONCILE_PYTHON_3_13=C:\\Python313\\python.exe``), or ``RECONCILE_PYTHON_<X>_<Y>_<Z>``
+   for an exact request such as ``"3.11.7"``. The variable named after the declared string
+   wins outright; if it is set but does not run the declared version, that is an error,
+   never a silent fallback. For an exact request the ``X_Y`` variable is also consulted, and
+   used only when its interpreter matches.
 1. uv's own discovery: ``uv python find --system --no-project <version>`` with downloads off
    (it sees uv-managed installs first, and may stop at a broken shim).
+
+On POSIX:
+
 2. ``pythonX.Y`` in every absolute folder of PATH (not only the first hit).
 3. pyenv's versions folder (``$PYENV_ROOT``, default ``~/.pyenv``), newest patch first:
    ``versions/<name>/bin/pythonX.Y``.
 4. System locations: ``SYSTEM_DIRS`` and the python.org framework on macOS.
 
-Every matching candidate of 1-4 is verified (in parallel); the newest patch version wins and
+On Windows, where no ``pythonX.Y.exe`` is installed but by uv:
+
+2. The PEP 514 registry (observe.pep514): HKEY_CURRENT_USER then HKEY_LOCAL_MACHINE,
+   PythonCore first, the tags of that version (``3.13``, ``3.13-32``; not ``3.13t``).
+3. ``python.exe``, ``python3.exe`` and ``pythonX.Y.exe`` in every absolute folder of PATH,
+   each asked its version, but for the Microsoft Store's ``WindowsApps`` aliases, which
+   open the Store when Python is not installed from it.
+4. pyenv-win's ``versions\\<name>\\python.exe`` (``$PYENV_ROOT``, default
+   ``~/.pyenv/pyenv-win``), newest patch first.
+5. python.org's default folders: ``%LOCALAPPDATA%\\Programs\\Python\\PythonXY`` and
+   ``%ProgramFiles%\\PythonXY`` (its installers register there too).
+
+The ``py`` launcher is not run: it finds what the registry lists.
+
+Every matching candidate of 2-5 is verified (in parallel); the newest patch version wins and
 a tie goes to the earlier source. ``"3.11"`` matches any 3.11.x, ``"3.11.7"`` only itself
 (:func:`reconciler.core.health.python_matches`). Results are cached per process, keyed on the
-version, the uv binary and the environment variables.
-
-TODO(windows): the ``py`` launcher (``py -X.Y``) and python.org's
-``%LOCALAPPDATA%\\Programs\\Python\\PythonXY`` layout are not searched; on Windows only the
-override, uv's discovery and pyenv-win's ``versions\\<name>\\python.exe`` are. Untested there.
+version, the uv binary and the environment variables. Which system's places are searched is
+the caller's ``windows``, decided at the edge.
 """
 
 from __future__ import annotations
@@ -49,6 +64,8 @@ from packaging.version import InvalidVersion, Version
 from reconciler.core.health import python_matches
 from reconciler.core.pythons import override_variable
 from reconciler.errors import PythonNotFound
+from reconciler.observe import pep514
+from reconciler.observe.winpythons import windows_defaults, windows_places
 from reconciler.runner import Command, Unfinished, attempt, uv_bin
 
 log = logging.getLogger("reconciler")
@@ -58,7 +75,7 @@ FIND_TIMEOUT = 15.0
 """Seconds ``uv python find`` gets: it inspects every interpreter it meets."""
 SYSTEM_DIRS: tuple[str, ...] = ("/usr/bin", "/usr/local/bin", "/opt/homebrew/bin")
 
-Source = Literal["override", "uv", "path", "pyenv", "system"]
+Source = Literal["override", "uv", "registry", "path", "pyenv", "system"]
 
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _MARKER = "@@reconcile-python@@"
@@ -102,7 +119,7 @@ class _Answer:
     reason: str = ""
 
 
-_Key = tuple[str, str, tuple[tuple[str, str], ...]]
+_Key = tuple[str, str, bool, tuple[tuple[str, str], ...]]
 _lock = threading.Lock()
 _cache: dict[_Key, Interpreter | None] = {}
 _searches: dict[_Key, threading.Lock] = {}
@@ -118,20 +135,26 @@ def clear_cache() -> None:
 
 
 def installed(
-    version: str, *, uv: str | None = None, fresh: bool = False, quick: bool = False
+    version: str,
+    *,
+    windows: bool,
+    uv: str | None = None,
+    fresh: bool = False,
+    quick: bool = False,
 ) -> Interpreter | None:
     """The newest working CPython installed for ``version`` (``"3.11"`` or ``"3.11.7"``), or
-    None. ``uv`` is the uv binary to run (default: the one of the ``uv`` package). The answer
-    is kept for the process; ``fresh`` searches again (after an install). ``quick`` (for a
-    plan, which needs to know only whether there is one) first tries without uv's discovery,
-    which is slow where pyenv's shims are on PATH: any interpreter found so is one the full
-    search finds too, so that answer (kept apart) may be another patch than a build's. Raises
+    None, searched where ``windows`` (or POSIX) installs them. ``uv`` is the uv binary to
+    run (default: the one of the ``uv`` package). The answer is kept for the process;
+    ``fresh`` searches again (after an install). ``quick`` (for a plan, which needs to know
+    only whether there is one) first tries without uv's discovery, which is slow where
+    pyenv's shims are on PATH: any interpreter found so is one the full search finds too, so
+    that answer (kept apart) may be another patch than a build's. Raises
     :class:`PythonNotFound` when a ``RECONCILE_PYTHON_*`` variable points at something that
     is not that Python."""
     if not _VERSION.match(version):
         raise ValueError(f"expected a Python version like 3.11 or 3.11.7, got {version!r}")
     uv = uv or uv_bin()
-    key = (version, uv, tuple(sorted(os.environ.items())))
+    key = (version, uv, windows, tuple(sorted(os.environ.items())))
     with _lock:
         search = _searches.setdefault(key, threading.Lock())
     with search:  # one search per version at a time, even from parallel builds
@@ -139,10 +162,10 @@ def installed(
             return _quick[key]
         if not fresh and key in _cache:
             return _cache[key]
-        if quick and (found := _discover(version, None)) is not None:
+        if quick and (found := _discover(version, None, windows)) is not None:
             _quick[key] = found
             return found
-        _cache[key] = _discover(version, uv)
+        _cache[key] = _discover(version, uv, windows)
         return _cache[key]
 
 
@@ -155,14 +178,15 @@ def python_find_command(uv: str, version: str) -> Command:
     )
 
 
-def _discover(version: str, uv: str | None) -> Interpreter | None:
-    """The newest verified candidate; without ``uv``, only of sources 2-4 (no uv discovery)."""
+def _discover(version: str, uv: str | None, windows: bool) -> Interpreter | None:
+    """The newest verified candidate; without ``uv``, only of sources 2-5 (no uv discovery)."""
     chosen = _from_override(version)
     if chosen is not None:
+        log.debug("python %s: using %s (%s, override)", version, chosen.path, chosen.version)
         return chosen
     with ThreadPoolExecutor(max_workers=8) as pool:
         from_uv = pool.submit(_uv_find, version, uv) if uv is not None else None
-        others = _unique(_static_candidates(version))
+        others = _unique(_static_candidates(version, windows))
         answers = [pool.submit(_probe, c.path) for c in others]
         uv_path = from_uv.result() if from_uv is not None else None
         candidates = others
@@ -214,19 +238,21 @@ def _from_override(version: str) -> Interpreter | None:
     return None
 
 
-def search_folders(version: str) -> list[str]:
-    """The folders searched for ``version`` besides uv's discovery (sources 2-4)."""
-    return [str(c.path.parent) for c in _static_candidates(version)]
+def search_folders(version: str, *, windows: bool) -> list[str]:
+    """The folders searched for ``version`` besides uv's discovery (sources 2-5)."""
+    return [str(c.path.parent) for c in _static_candidates(version, windows)]
 
 
-def _static_candidates(version: str) -> Iterator[_Candidate]:
+def _static_candidates(version: str, windows: bool) -> Iterator[_Candidate]:
     xy = ".".join(version.split(".")[:2])
-    windows = os.name == "nt"
-    if not windows:
+    if windows:
+        places = windows_places(xy, pep514.registered(), os.get_exec_path(), Path)
+        yield from (_Candidate(path, source) for path, source in places)
+    else:
         for entry in map(Path, os.get_exec_path()):
             if entry.is_absolute():  # a relative PATH entry would run whatever is in cwd
                 yield _Candidate(entry / f"python{xy}", "path")
-    versions = pyenv_versions()
+    versions = pyenv_versions(windows=windows)
     try:
         folders = sorted(versions.iterdir(), key=lambda p: version_key(p.name), reverse=True)
     except OSError:
@@ -234,7 +260,9 @@ def _static_candidates(version: str) -> Iterator[_Candidate]:
     for folder in folders:
         exe = folder / "python.exe" if windows else folder / "bin" / f"python{xy}"
         yield _Candidate(exe, "pyenv")
-    if not windows:
+    if windows:
+        yield from (_Candidate(path, "system") for path in windows_defaults(xy, os.environ, Path))
+    else:
         for system_dir in SYSTEM_DIRS:
             yield _Candidate(Path(system_dir) / f"python{xy}", "system")
         if sys.platform == "darwin":
@@ -242,12 +270,12 @@ def _static_candidates(version: str) -> Iterator[_Candidate]:
             yield _Candidate(framework / f"python{xy}", "system")
 
 
-def uv_python_dirs() -> list[str]:
+def uv_python_dirs(*, windows: bool) -> list[str]:
     """Where uv installs Pythons (``uv python dir``), and its parent, without running uv."""
     chosen = os.environ.get("UV_PYTHON_INSTALL_DIR")
     if chosen:
         return [chosen, str(Path(chosen).parent)]
-    if os.name == "nt":
+    if windows:
         appdata = os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming"
         base = Path(appdata) / "uv" / "data"
     else:
@@ -255,10 +283,10 @@ def uv_python_dirs() -> list[str]:
     return [str(base / "python"), str(base)]
 
 
-def pyenv_versions() -> Path:
+def pyenv_versions(*, windows: bool) -> Path:
     """pyenv's (or pyenv-win's) folder of installed versions."""
     default_root = Path.home() / ".pyenv"
-    if os.name == "nt":
+    if windows:
         default_root /= "pyenv-win"
     return Path(os.environ.get("PYENV_ROOT") or default_root) / "versions"
 

@@ -1,0 +1,97 @@
+"""`reconcile run` starts the program the env's PATH names, found by reconcile itself: Windows'
+CreateProcess looks in reconcile's own folder first, where ``python.exe`` is the Python
+reconcile runs on, not the env's (issue #18). The system's own search stays for a name the
+env's PATH does not hold, with the shells' exit codes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler import runner
+from reconciler.commands.run import run_in
+from reconciler.commands.which import ResolvedEnv
+from reconciler.errors import CommandNotStarted
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="the programs are POSIX shell scripts")
+
+
+def _program(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> ResolvedEnv:
+    """An env laid out as on Windows: ``Scripts/python.exe`` (a script that runs here)."""
+    env_dir = tmp_path / "envs" / ".generations" / "m" / "g0001"
+    python = _program(env_dir / "Scripts" / "python.exe")
+    return ResolvedEnv("m1", "m", python, env_dir, "env", healthy=True, generation="g0001")
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], str | None]]:
+    """The argv and the program each run would start, instead of starting it."""
+    calls: list[tuple[tuple[str, ...], str | None]] = []
+
+    def record(argv: tuple[str, ...], env: object, *, executable: str | None) -> int:
+        calls.append((argv, executable))
+        return 0
+
+    monkeypatch.setattr(runner, "run_passthrough", record)
+    return calls
+
+
+def test_a_bare_name_starts_the_envs_program_found_on_the_envs_path(
+    env: ResolvedEnv,
+    started: list[tuple[tuple[str, ...], str | None]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a parent's ``C:\\Python313\\python.exe`` would be started on Windows, a
+    ``python.exe`` in the working folder or later on PATH must not be."""
+    later = _program(tmp_path / "Python313" / "python.exe")
+    _program(tmp_path / "cwd" / "python.exe")
+    monkeypatch.chdir(tmp_path / "cwd")
+
+    code = run_in(env, ["python.exe", "-c", "pass"], {"PATH": str(later.parent)})
+
+    assert code == 0
+    assert started == [(("python.exe", "-c", "pass"), str(env.python))]
+
+
+def test_a_name_elsewhere_on_path_is_started_from_the_first_folder_that_holds_it(
+    env: ResolvedEnv, started: list[tuple[tuple[str, ...], str | None]], tmp_path: Path
+) -> None:
+    first = _program(tmp_path / "a" / "tool")
+    _program(tmp_path / "b" / "tool")
+    (tmp_path / "a" / "notrun").write_text("", encoding="utf-8")  # not executable: skipped
+
+    run_in(env, ["tool"], {"PATH": os.pathsep.join([str(first.parent), str(tmp_path / "b")])})
+    run_in(env, ["./tool"], {"PATH": str(first.parent)})
+    run_in(env, ["notrun"], {"PATH": str(first.parent)})
+
+    assert started == [(("tool",), str(first)), (("./tool",), None), (("notrun",), None)]
+
+
+def test_a_name_on_no_folder_of_path_is_still_127_and_a_bad_interpreter_126(
+    env: ResolvedEnv, tmp_path: Path
+) -> None:
+    script = tmp_path / "bin" / "bad"
+    script.parent.mkdir()
+    script.write_text("#!/no/such/interpreter\n", encoding="utf-8")
+    script.chmod(0o755)
+
+    with pytest.raises(CommandNotStarted) as missing:
+        run_in(env, ["no-such-program-here"], {"PATH": str(tmp_path)})
+    with pytest.raises(CommandNotStarted) as bad:
+        run_in(env, ["bad"], {"PATH": str(script.parent)})
+
+    assert missing.value.exit_code == 127
+    assert str(missing.value) == "no-such-program-here was not found in m's env nor on PATH."
+    assert bad.value.exit_code == 126
+    assert "the interpreter its first line (#!) names was not found" in str(bad.value)
