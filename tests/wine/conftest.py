@@ -28,6 +28,7 @@ def lab() -> Lab:
         if os.environ.get(REQUIRED_ENV) == "1":
             pytest.fail(message)
         pytest.skip(message)
+    found.serve()
     return found
 
 
