@@ -14,6 +14,12 @@ test *ARGS:
 test-fast *ARGS:
     python -m pytest -m "not slow" --durations=5 "$@"
 
+# (needs root: builds or reuses the Wine lab, see scripts/winlab.sh; the first run takes minutes)
+# the Windows job: every command on a Windows layout, by the real Windows CPython and uv.exe
+test-windows *ARGS:
+    bash scripts/winlab.sh
+    RECONCILE_WINE_REQUIRED=1 python -m pytest tests/wine "$@"
+
 # (code run only in reconcile subprocesses is not counted; `just cov -m "not slow"` is quick)
 # the whole suite with coverage of reconciler/ per module and in total, as CI prints it
 cov *ARGS:
