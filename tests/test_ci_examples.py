@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 GITHUB = DOCS / "examples" / "github-actions.yml"
 GITLAB = DOCS / "examples" / "gitlab-ci.yml"
+WINDOWS = DOCS / "examples" / "github-actions-windows.yml"
 PAGES = tuple(DOCS / name for name in ("ci.md", "operations.md", "fleet.md"))
 
 
@@ -143,7 +144,7 @@ def crontab_commands(text: str) -> list[str]:
 def shell_texts() -> list[tuple[str, str]]:
     """Every piece of shell in the examples, with where it comes from."""
     found: list[tuple[str, str]] = []
-    for path in (GITHUB, GITLAB):
+    for path in (GITHUB, GITLAB, WINDOWS):
         doc = load_yaml(path.read_text(encoding="utf-8"))
         found += [(path.name, text) for text in yaml_shell_texts(doc)]
     for block in all_blocks():
@@ -455,7 +456,7 @@ def lock(project: Project) -> None:
 # --- the examples parse, and say what the issue asks for ---------------------------------
 
 
-@pytest.mark.parametrize("path", [GITHUB, GITLAB], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [GITHUB, GITLAB, WINDOWS], ids=lambda p: p.name)
 def test_each_example_workflow_file_is_valid_yaml_with_jobs_that_run_shell(path: Path) -> None:
     doc = load_yaml(path.read_text(encoding="utf-8"))
     jobs = doc.get("jobs") or {
@@ -483,7 +484,7 @@ def test_every_reconcile_command_in_the_examples_is_accepted_by_the_cli() -> Non
             wrong.append(f"{where}: reconcile {shlex.join(args)}: {error}")
     assert not wrong, "\n".join(wrong)
     sources = {where.split(" ")[0] for where, _ in commands}
-    assert sources == {GITHUB.name, GITLAB.name, *(p.name for p in PAGES)}
+    assert sources == {GITHUB.name, GITLAB.name, WINDOWS.name, *(p.name for p in PAGES)}
 
 
 def test_the_command_finder_sees_through_shell_syntax() -> None:
@@ -930,3 +931,13 @@ def test_the_pages_link_to_files_and_headings_that_exist() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for page in PAGES:
         assert f"](docs/{page.name})" in readme
+
+
+def test_the_windows_example_builds_verifies_and_runs_every_model_on_windows() -> None:
+    doc = load_yaml(WINDOWS.read_text(encoding="utf-8"))
+    assert doc["jobs"]["windows-check"]["runs-on"] == "windows-latest"
+    assert doc["defaults"]["run"]["shell"] == "pwsh"
+    verbs = [args for where, args in all_reconcile_commands() if where.startswith(WINDOWS.name)]
+    words = [" ".join(a for a in args if not a.startswith(("$", '"'))) for args in verbs]
+    for wanted in ("apply --yes", "verify --deep", "status --format json", "run", "lock --check"):
+        assert any(wanted in w for w in words), (wanted, words)
