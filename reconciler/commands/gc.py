@@ -66,7 +66,8 @@ def clean(
         live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
-            for old in collectable(gens, live, keep, broken=broken(gens, venv=venv)):
+            dead, never = broken(gens, venv=venv), generations.never_live(gens, live)
+            for old in collectable(gens, live, keep, broken=dead, never_live=never):
                 results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
@@ -158,7 +159,12 @@ def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLayou
         live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
         dead = broken(gens, venv=venv)
-        doomed += [g.path for g in collectable(gens, live, keep, broken=dead) if g.complete]
+        never = generations.never_live(gens, live)
+        doomed += [
+            g.path
+            for g in collectable(gens, live, keep, broken=dead, never_live=never)
+            if g.complete
+        ]
     return doomed
 
 

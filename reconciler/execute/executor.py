@@ -9,9 +9,12 @@ can be tested with fakes and the real thing runs uv.
 
 Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
 build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
-record bindings. A kill before the receipt leaves an incomplete generation that the next
-apply or gc removes; a kill after the switch leaves the env new and its bindings old, which
-the next plan shows as rebinds.
+mark it live in its receipt -> record bindings. A kill before the receipt leaves an
+incomplete generation that the next apply or gc removes; a kill between the receipt and the
+switch, or a switch that fails, leaves a complete generation that never went live, which
+rollback never returns to (a failed switch removes it at once); a kill after the switch
+leaves the env new and its bindings old, which the next plan shows as rebinds. A live
+generation counts as having gone live even unmarked, and is marked before a switch away.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Protocol
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
 from reconciler.core.facts import Finding
-from reconciler.core.generations import collectable, may_switch_back
+from reconciler.core.generations import LIVE_SINCE, collectable, may_switch_back
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
@@ -197,19 +200,40 @@ class Applier:
             receipt = self._receipt(target, gen_id, python_version, defects)
             self.store.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
+            previous = self._switch(key, gen_dir)
         except BaseException:
-            self.store.delete_tree(gen_dir)
+            self._discard(key, gen_dir)
             raise
-        note = self._switch(key, gen_dir) + defects_note(defects)
+        note = self._pruned(key, previous) + defects_note(defects)
         done = ACTION_LOOKS[step.action].done
         self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
 
-    def _switch(self, key: str, gen_dir: Path) -> str:
-        """Make ``gen_dir`` live, then prune; the end of the step's line ("" or what could
-        not be removed)."""
+    def _discard(self, key: str, gen_dir: Path) -> None:
+        """Remove a new generation whose build, check or switch failed: it never went live
+        (unless its switch failed after making it live, when it stays)."""
+        try:
+            live = self.store.live_generation(key)
+        except (OSError, ReconcileError):
+            live = None
+        if live is None or live.path != gen_dir:
+            self.store.delete_tree(gen_dir)
+
+    def _switch(self, key: str, gen_dir: Path) -> generations.Generation | None:
+        """Make ``gen_dir`` live and record that it went live; the generation live until
+        then, marked live first (a kill may have kept it from its mark)."""
         previous = self.store.live_generation(key)
+        if previous is not None:
+            self.store.mark_live(previous.path)
         self.store.switch(key, gen_dir)
         faults.point("after_switch")
+        # It is live: a mark that cannot be written now is written before a switch away.
+        with contextlib.suppress(OSError, ReconcileError):
+            self.store.mark_live(gen_dir)
+        return previous
+
+    def _pruned(self, key: str, previous: generations.Generation | None) -> str:
+        """Prune after a switch; the end of the step's line ("" or what could not be
+        removed)."""
         left = self._prune(key, previous)
         faults.point("after_prune")
         return f"; {len(left)} old generation(s) could not be removed" if left else ""
@@ -234,7 +258,7 @@ class Applier:
             )
             return False
         self.reporter.phase(key, "switching")
-        note = self._switch(key, gen_dir)
+        note = self._pruned(key, self._switch(key, gen_dir))
         self.reporter.finished(key, True, f"switched back to kept generation {gen_id}{note}")
         return True
 
@@ -337,6 +361,7 @@ class Applier:
             # What was installed for RECORD rows that are wrong upstream: later checks of
             # this generation compare those files with this, not with RECORD.
             RECORD_DEFECTS: [d.to_plain() for d in defects],
+            LIVE_SINCE: None,  # set once switched to (the store's mark_live)
         }
 
     def _prune(self, key: str, previous: generations.Generation | None) -> list[str]:
@@ -353,7 +378,8 @@ class Applier:
             protect = [previous] if previous is not None else []
             gens = self.store.owned_generations(key)
             broken = self.store.broken(gens)
-            for old in collectable(gens, live, keep, protect, broken):
+            never = self.store.never_live(gens, live)
+            for old in collectable(gens, live, keep, protect, broken, never):
                 failures += self.store.delete_tree(old.path).failed
         except (OSError, ReconcileError) as error:
             folder = self.store.generations_dir(key)
