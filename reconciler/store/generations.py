@@ -264,7 +264,7 @@ def empty_trash(root: Path, adopted: Collection[PurePath] = (), *, ops: StoreOps
         ops.trash_dir(root)
         recorded = [e for e in removals.entries(root, adopted) if e.kind in ("trash", "aside")]
     except ReconcileError as error:
-        return Removal(failed=((str(root / layout.TRASH), error.message),))
+        return fsops.left_in_place(root / layout.TRASH, error.message)
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
     for entry in recorded:
@@ -329,10 +329,8 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
     failed: list[tuple[str, str]] = []
     switches = [e.path for e in removals.entries(root) if e.kind == "switch"]
     ops.recover_switch(root, env_keys, switches)
-    for generation in leftover_generations(root, env_keys, ops=ops):
-        result = delete_tree(root, generation.path, ops=ops)
-        removed += result.removed
-        failed += result.failed
+    doomed = leftover_generations(root, env_keys, ops=ops)
+    results = fsops.combined([delete_tree(root, g.path, ops=ops) for g in doomed])
     for entry in switches:
         kind = folders.kind(entry)
         if kind == "link":
@@ -345,4 +343,4 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
         elif kind != "missing":  # reconcile only makes a link there: someone else's, kept
             continue
         forget(root, entry)
-    return Removal(tuple(removed), tuple(failed))
+    return fsops.combined([results, Removal(tuple(removed), tuple(failed))])
