@@ -35,10 +35,10 @@ class StatusRow:
     ``reasons`` is empty when the env is healthy; ``details`` say more about them
     (``probe_failed: import alpha: ModuleNotFoundError: ...``). ``generation`` is the live
     generation's folder name (``g0002``) and ``created`` when it was built; ``previous`` the
-    other complete generations kept for rollback, oldest first. ``models`` are the applied
-    bindings (the models that run in this env now), ``models_declared`` those the manifest
-    binds to it. ``size_bytes`` is the disk space of the env's folder, ``None`` when it was not
-    measured.
+    other complete generations that went live once, kept for rollback, oldest first.
+    ``models`` are the applied bindings (the models that run in this env now),
+    ``models_declared`` those the manifest binds to it. ``size_bytes`` is the disk space of
+    the env's folder, ``None`` when it was not measured.
     """
 
     env: str
