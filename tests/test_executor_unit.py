@@ -69,6 +69,8 @@ class FakeStore:
         """The generations ``broken`` reports as unable to start, set by a test."""
         self.adopted_problem: str | None = None
         """What ``adopted_delete_problem`` answers: the disk's verdict, set by a test."""
+        self.switch_error: OSError | None = None
+        """What ``switch`` raises, set by a test (a filesystem without junctions)."""
 
     def add_live(self, env_key: str) -> Generation:
         """An env reconcile built earlier: one complete generation, linked."""
@@ -101,6 +103,19 @@ class FakeStore:
         found = [g for g in self.gens.get(env_key, []) if g.gen_id == self.live.get(env_key)]
         return found[0] if found else None
 
+    def mark_live(self, gen_dir: Path) -> None:
+        if self.receipts.get(gen_dir, {}).get("live_since", "") is None:
+            self.receipts[gen_dir] = {**self.receipts[gen_dir], "live_since": "now"}
+
+    def never_live(
+        self, generations: Sequence[Generation], live: Generation | None
+    ) -> frozenset[str]:
+        return frozenset(
+            g.gen_id
+            for g in generations
+            if g != live and self.receipts.get(g.path, {}).get("live_since", "") is None
+        )
+
     def owned_generations(self, env_key: str) -> list[Generation]:
         return list(self.gens.get(env_key, []))
 
@@ -115,6 +130,8 @@ class FakeStore:
 
     def switch(self, env_key: str, gen_dir: Path) -> None:
         assert any(g.path == gen_dir and g.complete for g in self.gens[env_key])
+        if self.switch_error is not None:
+            raise self.switch_error
         self.live[env_key] = gen_dir.name
         self.log.append(("switch", env_key, gen_dir.name))
 
@@ -463,6 +480,59 @@ def test_pruning_keeps_a_healthy_generation_over_a_broken_one_that_was_live(
 
     assert [g.gen_id for g in world.store.gens["web"]] == ["g0002", "g0003"]
     assert ("delete", ".generations/web/g0001") in world.log
+
+
+def test_a_new_generation_is_marked_live_after_its_switch_and_the_one_it_replaces_before(
+    tmp_path: Path,
+) -> None:
+    """A kill between a switch and its mark leaves the live generation unmarked: it is
+    marked before anything switches away from it, so it stays what rollback returns to."""
+    world = World(tmp_path)
+    first = world.store.add_live("web")
+    world.store.receipts[first.path] = {"live_since": None}  # killed before its mark
+
+    world.applier("web").run(Plan((build("web", "replace"),)))
+
+    second = world.store.live_generation("web")
+    assert second is not None and second.gen_id == "g0002"
+    assert world.store.receipts[first.path] == {"live_since": "now"}
+    assert world.store.receipts[second.path]["live_since"] == "now"
+    assert world.store.never_live(world.store.gens["web"], second) == frozenset()
+
+
+def test_a_switch_that_fails_removes_the_new_generation_which_never_went_live(
+    tmp_path: Path,
+) -> None:
+    """The issue, under Wine: the switch failed after the receipt and the complete new
+    generation stayed, then counted as "previous"."""
+    world = World(tmp_path)
+    world.store.add_live("web")
+    world.store.switch_error = OSError(50, "Request not supported")
+
+    report = world.applier("web").run(Plan((build("web", "replace"),)))
+
+    ((step, why),) = report.failed
+    assert step.id == "env.web" and "Request not supported" in why
+    assert world.store.live == {"web": "g0001"}
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0001"]
+    assert world.log[-2:] == [("receipt", "web", "g0002"), ("delete", ".generations/web/g0002")]
+
+
+def test_pruning_keeps_a_generation_that_went_live_over_one_that_never_did(
+    tmp_path: Path,
+) -> None:
+    """g0002 was built, then the apply was killed before its switch: the next build g0003
+    keeps g0001 (what ran before) and prunes g0002."""
+    world = World(tmp_path)
+    world.store.add_live("web")
+    _, never = world.store.new_generation("web")
+    world.store.write_receipt(never, {"live_since": None})
+    world.log.clear()
+
+    world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert [g.gen_id for g in world.store.gens["web"]] == ["g0001", "g0003"]
+    assert ("delete", ".generations/web/g0002") in world.log
 
 
 # --- failures ---------------------------------------------------------------------------------

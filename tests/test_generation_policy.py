@@ -18,6 +18,8 @@ from reconciler.core.generations import (
     collectable,
     link_mode_fits,
     may_switch_back,
+    rollback_choice,
+    went_live,
 )
 from reconciler.core.plan import Observed, build_plan
 from reconciler.report.document import plan_document
@@ -66,6 +68,48 @@ def test_the_live_generation_is_kept_even_when_broken() -> None:
     listed = gens("g0001", "g0002")
 
     assert collectable(listed, listed[1], keep=1, broken={"g0002"}) == [listed[0]]
+
+
+def test_rollback_returns_to_the_newest_older_generation_that_went_live() -> None:
+    """g0002 was built, then its switch failed (or was killed): it never ran as the env."""
+    listed = gens("g0001", "g0002", "g0003", "g0004")
+
+    assert rollback_choice(listed, listed[2], never_live={"g0002"}) == listed[0]
+    assert rollback_choice(listed, listed[2]) == listed[1]
+    assert rollback_choice(listed, listed[0]) is None
+    assert rollback_choice(listed, listed[1], never_live={"g0001"}) is None
+
+
+def test_an_incomplete_generation_is_never_a_rollback_target() -> None:
+    listed = gens("g0001", "g0002", "g0003", incomplete="g0002")
+
+    assert rollback_choice(listed, listed[2]) == listed[0]
+
+
+def test_pruning_keeps_a_generation_that_went_live_before_one_that_never_did() -> None:
+    listed = gens("g0001", "g0002", "g0003")
+
+    removed = collectable(listed, listed[2], keep=2, never_live={"g0002"})
+
+    assert kept(listed, removed) == ["g0001", "g0003"]
+    # never live is still preferred to broken: it can start, and switch-back may use it
+    removed = collectable(listed, listed[2], keep=2, broken={"g0001"}, never_live={"g0002"})
+    assert kept(listed, removed) == ["g0002", "g0003"]
+
+
+@pytest.mark.parametrize(
+    ("receipt", "live"),
+    [
+        ({"live_since": None}, False),
+        ({"live_since": "2026-12-07T16:00:00Z"}, True),
+        ({"generation": "g0001"}, True),  # written before the field existed
+        (None, True),  # unreadable: never taken for a build whose switch failed
+    ],
+)
+def test_a_receipt_says_whether_its_generation_went_live(
+    receipt: dict[str, object] | None, live: bool
+) -> None:
+    assert went_live(receipt) is live
 
 
 @pytest.mark.parametrize(

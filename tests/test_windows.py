@@ -21,15 +21,20 @@ import pytest
 
 from reconciler import runner
 from reconciler.core.health import Expectation, assess
+from reconciler.core.plan import Plan
 from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.platform import WINDOWS_VENV
+from reconciler.report.apply import apply_summary, removal_lines, removal_warnings
 from reconciler.store import folders, generations, junctions, removals, winswitch
+from reconciler.store.bindings import AppliedState
+from reconciler.store.generations import Removal
 from reconciler.store.junctions import Kind
 from reconciler.store.posix import PosixStoreOps
 from reconciler.store.system import current
 from reconciler.store.winops import WindowsStoreOps
 from tests.helpers import require_python
+from tests.test_executor_unit import FakeStore, World, build, delete, delete_adopted
 
 ROOT = PureWindowsPath("C:/work/.envs")
 GENS = ROOT / ".generations" / "serving"
@@ -642,3 +647,157 @@ def test_windows_children_get_a_new_process_group_and_a_tree_kill() -> None:
 
     assert groups.popen_options() == {"creationflags": 0x00000200}  # CREATE_NEW_PROCESS_GROUP
     assert groups.kill_argv(4242) == ("taskkill", "/F", "/T", "/PID", "4242")
+
+
+# --- one rule for what fails: still in place fails, moved out of the way warns -------------
+#
+# Real Windows refuses to rename a folder while a process holds a file in it (the fake's
+# ``open_by_process``): the folder stays in its place and the step (or gc) fails. Wine renames
+# it and only refuses to delete the loaded file (the fake's ``loaded``): the folder is in the
+# trash (or aside) and what is left is a warning the next gc retries.
+
+HELD = {"in_place": {"open_by_process": True}, "moved": {"loaded": True}}
+
+
+class WindowsBackedStore(FakeStore):
+    """The executor's fake store, its removals made by the Windows code paths on the fake
+    volume: ``<root>`` is :data:`ROOT`, the adopted ``legacy/.venv`` is ``C:/legacy/.venv``."""
+
+    def __init__(self, store: FakeStore, volume: FakeWindows) -> None:
+        super().__init__(store.root, store.log, store.state)
+        self.volume = volume
+
+    def windows(self, path: Path) -> PureWindowsPath:
+        if path.is_relative_to(self.root):
+            return ROOT / path.relative_to(self.root).as_posix()
+        return PureWindowsPath("C:/") / path.relative_to(self.root.parent).as_posix()
+
+    def delete_tree(self, path: Path) -> Removal:
+        result = generations.delete_tree(
+            as_path(ROOT), as_path(self.windows(path)), ops=windows_ops(self.volume)
+        )
+        if self.volume.kind(self.windows(path)) == "missing":
+            super().delete_tree(path)
+        return result
+
+    def delete_adopted(self, folder: Path) -> Removal:
+        return generations.delete_adopted(
+            as_path(ROOT), as_path(self.windows(folder)), ops=windows_ops(self.volume)
+        )
+
+
+def _world(tmp_path: Path, volume: FakeWindows) -> World:
+    world = World(tmp_path)
+    world.store = WindowsBackedStore(world.store, volume)
+    return world
+
+
+def _generation_in_use(volume: FakeWindows, env_key: str, gen_id: str, held: str) -> None:
+    gen = ROOT / ".generations" / env_key / gen_id
+    volume.file(gen / "Scripts" / "python.exe")
+    volume.file(gen / "Lib" / "site-packages" / "pkg" / "_bz2.pyd", **HELD[held])
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_deleting_a_managed_env_in_use_fails_in_place_and_warns_once_moved(
+    tmp_path: Path, on_windows: FakeWindows, held: str
+) -> None:
+    world = _world(tmp_path, on_windows)
+    world.store.add_live("old")
+    _generation_in_use(on_windows, "old", "g0001", held)
+
+    report = world.applier().run(Plan((delete("old", ()),)))
+
+    folder = ROOT / ".generations" / "old"
+    if held == "in_place":
+        ((step, why),) = report.failed
+        assert step.target == "old" and why.startswith(f"{folder} could not be deleted: ")
+        assert "a running process may hold a file in it" in why
+        assert why.endswith("then run `reconcile gc` or `reconcile apply` again")
+        assert on_windows.kind(folder / "g0001" / "Scripts" / "python.exe") == "file"
+        assert report.removal_failures == []
+    else:
+        assert not report.failed and not report.left_in_place
+        ((path, why),) = report.removal_failures
+        assert path == str(folder) and "_bz2.pyd: access denied (WinError 5)" in why
+        assert why.endswith("the next apply or `reconcile gc` retries")
+        assert on_windows.kind(folder) == "missing"  # in the trash, the rest removed
+        assert world.reporter.lines[-1][1] is True
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_deleting_an_adopted_venv_in_use_fails_in_place_and_warns_once_moved(
+    tmp_path: Path, on_windows: FakeWindows, held: str
+) -> None:
+    world = _world(tmp_path, on_windows)
+    folder = world.loaded.adopt_path("legacy")
+    world.store.state = AppliedState(adopted={"legacy": str(folder)})
+    legacy = PureWindowsPath("C:/legacy/.venv")
+    _legacy_venv(on_windows, legacy)
+    on_windows.file(legacy / "Lib" / "site-packages" / "pkg" / "_bz2.pyd", **HELD[held])
+
+    report = world.applier().run(Plan((delete_adopted("legacy"),)))
+
+    if held == "in_place":
+        ((_, why),) = report.failed
+        assert why.startswith(f"{legacy} could not be deleted: could not be moved aside")
+        assert why.endswith("then run `reconcile gc` or `reconcile apply` again")
+        assert "legacy" in world.store.state.adopted  # the next apply retries
+        assert on_windows.kind(legacy / "pyvenv.cfg") == "file"
+    else:
+        assert not report.failed
+        ((path, why),) = report.removal_failures
+        assert path == str(legacy) and "_bz2.pyd: access denied" in why
+        assert why.endswith("the next apply or `reconcile gc` retries")
+        assert "legacy" not in world.store.state.adopted
+        assert on_windows.kind(legacy) == "missing"
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_a_prune_of_a_generation_in_use_fails_the_apply_in_place_and_warns_once_moved(
+    tmp_path: Path, on_windows: FakeWindows, held: str
+) -> None:
+    world = _world(tmp_path, on_windows)
+    world.store.add_live("web")
+    world.store.add_live("web")  # g0002 live; the replace's g0003 makes g0001 one too many
+    _generation_in_use(on_windows, "web", "g0001", held)
+
+    report = world.applier("web").run(Plan((build("web", "replace"),)))
+
+    assert not report.failed and world.store.live == {"web": "g0003"}  # the step was done
+    old = str(ROOT / ".generations" / "web" / "g0001")
+    lines = removal_warnings(report)
+    if held == "in_place":
+        assert [path for path, _ in report.left_in_place] == [old]
+        assert apply_summary(report).startswith("Apply failed: every step was done (1 replaced)")
+        assert lines[0].startswith(f"error: could not remove {old}: could not be moved")
+        assert lines[0].endswith("then run `reconcile gc` or `reconcile apply` again")
+    else:
+        assert report.left_in_place == []
+        assert apply_summary(report) == "Apply complete: 1 replaced."
+        assert lines[0].startswith(f"warning: could not remove {old}: Lib\\site-packages")
+        assert lines[0].endswith("the next apply or `reconcile gc` retries")
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_gc_fails_for_a_generation_in_place_and_warns_for_a_leftover_in_the_trash(
+    on_windows: FakeWindows, held: str
+) -> None:
+    """What `gc` removes goes through generations.delete_tree and empty_trash; its exit code
+    is 1 only for what is still in place (cli/verbs.py, Collected.in_place)."""
+    _generation_in_use(on_windows, "serving", "g0001", held)
+    ops = windows_ops(on_windows)
+
+    first = generations.delete_tree(as_path(ROOT), as_path(GENS / "g0001"), ops=ops)
+    again = generations.empty_trash(as_path(ROOT), ops=ops)  # gc's retry of the trash
+
+    lines = removal_lines(first.failed, first.in_place)
+    if held == "in_place":
+        assert first.in_place == (str(GENS / "g0001"),)
+        assert lines[0].startswith("error: ")
+        assert not again.failed
+    else:
+        assert first.in_place == () and lines[0].startswith("warning: ")
+        ((entry, why),) = again.failed
+        assert again.in_place == () and PureWindowsPath(entry).parent == ROOT / ".trash"
+        assert why.endswith("; `reconcile gc` retries it")

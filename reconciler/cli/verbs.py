@@ -216,7 +216,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     for line in removal_warnings(report):
         print(line, file=sys.stderr)
     faults.point("after_report")
-    return EXIT_ERROR if report.failed or report.skipped else EXIT_OK
+    return EXIT_ERROR if report.failed or report.skipped or report.left_in_place else EXIT_OK
 
 
 class _ApplyUI:
@@ -275,6 +275,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from reconciler.commands.gc import collect, preview_gc
     from reconciler.observe.inputs import load_manifest
+    from reconciler.report.apply import removal_lines
     from reconciler.store.system import current
 
     loaded = load_manifest(args.manifest, args.root)
@@ -312,11 +313,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
     )
     if not removed and not done.failed and not args.quiet:
         print(NOTHING_TO_REMOVE)
-    for failed, why in done.failed:
-        print(f"warning: could not remove {failed}: {why}", file=sys.stderr)
+    for line in removal_lines(done.failed, done.in_place):
+        print(line, file=sys.stderr)
     _left_alone(done.unrecorded)
     _ignored(loaded.root, done.ignored)
-    return EXIT_ERROR if done.failed else EXIT_OK
+    return EXIT_ERROR if done.in_place else EXIT_OK
 
 
 def _ignored(root: Path, paths: Sequence[str]) -> None:

@@ -19,6 +19,7 @@ from reconciler.observe.kept import broken
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import folders, generations, layout, removals
 from reconciler.store.applylock import ApplyLock, LockHolder
+from reconciler.store.fsops import combined
 
 if TYPE_CHECKING:
     from reconciler.platform import VenvLayout
@@ -66,7 +67,8 @@ def clean(
         live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
-            for old in collectable(gens, live, keep, broken=broken(gens, venv=venv)):
+            dead, never = broken(gens, venv=venv), generations.never_live(gens, live)
+            for old in collectable(gens, live, keep, broken=dead, never_live=never):
                 results.append(generations.delete_tree(root, old.path, ops=ops))
     for stray in _strays(root, info_path(root)):
         try:
@@ -77,9 +79,7 @@ def clean(
             results.append(generations.Removal(removed=(str(stray),)))
     results.append(generations.empty_trash(root, adopt_folders(loaded), ops=ops))
     results.append(generations.Removal(failed=tuple(prune_hash_caches(loaded))))
-    return generations.Removal(
-        tuple(p for r in results for p in r.removed), tuple(f for r in results for f in r.failed)
-    )
+    return combined(results)
 
 
 def _abandoned(loaded: LoadedManifest, key: str, ops: StoreOps) -> bool:
@@ -158,19 +158,27 @@ def plan_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLayou
         live = generations.live_generation(root, key, ops=ops)
         gens = generations.owned(root, generations.list_generations(root, key))
         dead = broken(gens, venv=venv)
-        doomed += [g.path for g in collectable(gens, live, keep, broken=dead) if g.complete]
+        never = generations.never_live(gens, live)
+        doomed += [
+            g.path
+            for g in collectable(gens, live, keep, broken=dead, never_live=never)
+            if g.complete
+        ]
     return doomed
 
 
 @dataclass(frozen=True)
 class Collected:
     """What `gc` removed (or, for ``--dry-run``, would remove), what it could not, and what
-    it left alone: trash reconcile did not put there, and records of things it never made."""
+    it left alone: trash reconcile did not put there, and records of things it never made.
+    ``in_place``: the paths of ``failed`` still where they were (not even moved into the
+    trash), which fail `gc`; the others are leftovers the next `gc` retries."""
 
     removed: tuple[Path, ...]
     failed: tuple[tuple[str, str], ...]
     unrecorded: tuple[Path, ...]
     ignored: tuple[str, ...]
+    in_place: tuple[str, ...] = ()
 
 
 def collect(
@@ -198,20 +206,20 @@ def _collect(
     removed: Callable[[str], None],
 ) -> Collected:
     root = loaded.root
-    cleaned = clean(loaded, ops=ops, venv=venv)
-    for path in cleaned.removed:
+    results = [clean(loaded, ops=ops, venv=venv)]
+    for path in results[0].removed:
         removed(path)
-    failures = list(cleaned.failed)
     for doomed in plan_gc(loaded, keep, ops=ops, venv=venv):
-        result = generations.delete_tree(root, doomed, ops=ops)
-        failures += result.failed
-        for path in result.removed:
+        results.append(generations.delete_tree(root, doomed, ops=ops))
+        for path in results[-1].removed:
             removed(path)
-    failures += prune_hash_caches(loaded)  # now that the generations above are gone
+    # now that the generations above are gone
+    results.append(generations.Removal(failed=tuple(prune_hash_caches(loaded))))
+    done = combined(results)
     unrecorded = generations.unrecorded_trash(root, ops=ops)
     ignored = generations.ignored_records(root, adopt_folders(loaded), ops=ops)
     interrupts.settle("gc completed")
-    return Collected((), tuple(failures), tuple(unrecorded), tuple(ignored))
+    return Collected((), done.failed, tuple(unrecorded), tuple(ignored), done.in_place)
 
 
 def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLayout) -> Collected:

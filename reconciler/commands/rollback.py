@@ -47,6 +47,9 @@ def rollback(
                 "had, put back the requirements it was built from, then lock and apply: a new "
                 "generation is built."
             )
+        live = generations.live_generation(loaded.root, env_key, ops=ops)
+        if live is not None:  # it went live: mark it (a kill may have kept apply from it)
+            generations.mark_live(live.path)
         generations.switch(loaded.root, env_key, previous.path, ops=ops)
         interrupts.settle("the rollback completed")
     return previous
@@ -70,7 +73,8 @@ def rollback_target(
     previous = generations.previous_generation(root, env_key, ops=ops)
     if previous is None:
         raise UsageError(
-            f"{env_key} has no complete generation older than {live.gen_id} to roll back to."
+            f"{env_key} has no complete generation older than {live.gen_id} that was ever "
+            "live to roll back to."
         )
     return previous
 

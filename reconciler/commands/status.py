@@ -145,13 +145,16 @@ def _cfg_version(cfg: tuple[tuple[str, str], ...] | None) -> str | None:
 def _generations(
     root: Path, env_key: str, ops: StoreOps
 ) -> tuple[str | None, datetime | None, tuple[str, ...]]:
-    """The live generation's name and build time, and the other complete generations (kept
-    for rollback), oldest first."""
+    """The live generation's name and build time, and the other complete generations that
+    went live once (kept for rollback), oldest first: one built but never switched to never
+    ran as the env."""
     live = generations.live_generation(root, env_key, ops=ops)
+    gens = generations.list_generations(root, env_key)
+    never = generations.never_live(gens, live)
     previous = tuple(
         g.gen_id
-        for g in generations.list_generations(root, env_key)
-        if g.complete and (live is None or g.gen_id != live.gen_id)
+        for g in gens
+        if g.complete and g.gen_id not in never and (live is None or g.gen_id != live.gen_id)
     )
     if live is None:
         return None, None, previous

@@ -1,6 +1,7 @@
-"""Pure: a generation as the store lists it, the prune policy (which generations `gc` and
-`apply` remove and which they keep), and whether a kept generation is built the way the
-manifest now asks (what `apply` switches back to instead of building again)."""
+"""Pure: a generation as the store lists it, whether it ever went live, the prune policy
+(which generations `gc` and `apply` remove and which they keep), the generation `rollback`
+returns to, and whether a kept generation is built the way the manifest now asks (what
+`apply` switches back to instead of building again)."""
 
 from __future__ import annotations
 
@@ -32,23 +33,57 @@ class Generation:
         return int(match.group(1)) if match else -1
 
 
+LIVE_SINCE = "live_since"
+"""The receipt's field saying when the generation first went live: null from the build until
+its switch, then the UTC time. A receipt without it was written before the field existed;
+such a generation counts as having gone live (those versions switched right after the
+receipt, so nearly every one did, and counting one that did not is what they did anyway)."""
+
+
+def went_live(receipt: Mapping[str, object] | None) -> bool:
+    """Whether a generation's receipt says it went live (see :data:`LIVE_SINCE`); the live
+    generation counts as having gone live whatever its receipt says (a kill between its
+    switch and this record leaves it unsaid), which the callers check apart."""
+    if receipt is None:
+        return True  # unreadable: never taken for a build that failed its switch
+    return LIVE_SINCE not in receipt or bool(receipt[LIVE_SINCE])
+
+
+def rollback_choice(
+    generations: Sequence[Generation], live: Generation, never_live: Collection[str] = ()
+) -> Generation | None:
+    """Pure: what `rollback` returns to (and what `status` names as previous first): the
+    newest complete generation older than ``live`` that went live once; one in
+    ``never_live`` (built, then its switch failed or was killed) never ran as the env."""
+    older = [
+        g
+        for g in generations
+        if g.complete and g.number < live.number and g.gen_id not in never_live
+    ]
+    return older[-1] if older else None
+
+
 def collectable(
     generations: Sequence[Generation],
     live: Generation | None,
     keep: int,
     protect: Sequence[Generation] = (),
     broken: Collection[str] = (),
+    never_live: Collection[str] = (),
 ) -> list[Generation]:
     """Pure: the generations gc removes. Kept: the live one, then ``protect`` (the one that
     was live until a switch just now: what rollback returns to, and what running processes
     use), then the newest other complete ones, ``keep`` in all; a generation in ``broken``
     (ids of those that can no longer start) is kept only when no other one wants its place,
-    so a healthy one is never removed while a broken one stays. Incomplete ones (staging
-    leftovers) always go; the live one never does."""
+    so a healthy one is never removed while a broken one stays, and one in ``never_live``
+    (built but never switched to: no rollback returns to it) only when no generation that
+    went live wants it. Incomplete ones (staging leftovers) always go; the live one never
+    does."""
     kept = {live.gen_id} if live is not None else set()
     candidates = [g for g in protect if g.complete]
     candidates += reversed([g for g in generations if g.complete])
-    candidates.sort(key=lambda g: g.gen_id in broken)  # stable: healthy first, order kept
+    # stable: healthy ones that went live first, then never-live ones, broken last
+    candidates.sort(key=lambda g: (g.gen_id in broken, g.gen_id in never_live))
     for generation in candidates:
         if len(kept) >= keep:
             break

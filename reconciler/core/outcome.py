@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 
 from reconciler.core.plan import Step
 
+IN_PLACE_TODO = (
+    "stop the programs running from it, then run `reconcile gc` or `reconcile apply` again"
+)
+"""What to do about a folder that could not even be moved out of the way (a process holds a
+file in it: Windows refuses to rename such a folder)."""
+
 
 @dataclass
 class ApplyReport:
@@ -19,6 +25,10 @@ class ApplyReport:
     """Steps never started, each with the failed step it depends on, named as by
     :func:`target_label` ("env x"); empty when apply was interrupted before it started."""
     removal_failures: list[tuple[str, str]] = field(default_factory=list)
+    """What was moved out of the way (into the trash) but not all removed: warnings."""
+    left_in_place: list[tuple[str, str]] = field(default_factory=list)
+    """Old generations pruning could not even move into the trash (a process holds a file
+    in them): still where they were, which fails the apply though every step was done."""
 
 
 def target_label(step: Step) -> str:

@@ -9,9 +9,12 @@ can be tested with fakes and the real thing runs uv.
 
 Crash safety (SPEC 7.5) comes from the order of writes, each of them atomic:
 build in a fresh generation folder -> verify -> write its receipt -> switch the link ->
-record bindings. A kill before the receipt leaves an incomplete generation that the next
-apply or gc removes; a kill after the switch leaves the env new and its bindings old, which
-the next plan shows as rebinds.
+mark it live in its receipt -> record bindings. A kill before the receipt leaves an
+incomplete generation that the next apply or gc removes; a kill between the receipt and the
+switch, or a switch that fails, leaves a complete generation that never went live, which
+rollback never returns to (a failed switch removes it at once); a kill after the switch
+leaves the env new and its bindings old, which the next plan shows as rebinds. A live
+generation counts as having gone live even unmarked, and is marked before a switch away.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from typing import Any, Protocol
 from reconciler import __version__, faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
 from reconciler.core.facts import Finding
-from reconciler.core.generations import collectable, may_switch_back
+from reconciler.core.generations import LIVE_SINCE, may_switch_back
 from reconciler.core.integrity import RecordDefect
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import PythonNotFound, ReconcileError, assert_never
+from reconciler.execute import deletion
 from reconciler.execute.builder import (
     Builder,
     FileProblem,
@@ -43,8 +47,9 @@ from reconciler.execute.builder import (
     problems_phrase,
     upstream_defects,
 )
+from reconciler.execute.deletion import ApplyFailed as ApplyFailed
 from reconciler.execute.rootstore import ApplyStore
-from reconciler.execute.schedule import describe_error, run_steps
+from reconciler.execute.schedule import run_steps
 from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
 from reconciler.execute.uv import BuildError, BuildRequest
 from reconciler.files import display_path
@@ -52,14 +57,10 @@ from reconciler.observe.adoption import applied_folder, folder_identity
 from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
 from reconciler.spec.lockdiff import pins_digest
 from reconciler.spec.manifest import LoadedManifest
-from reconciler.store import generations, layout
+from reconciler.store import generations
 from reconciler.store.bindings import AppliedState
 
 MAX_PARALLEL_BUILDS = 4
-
-
-class ApplyFailed(ReconcileError):
-    """A step failed; the live envs it touched are as they were."""
 
 
 class Interrupted(ReconcileError):
@@ -197,19 +198,40 @@ class Applier:
             receipt = self._receipt(target, gen_id, python_version, defects)
             self.store.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
+            previous = self._switch(key, gen_dir)
         except BaseException:
-            self.store.delete_tree(gen_dir)
+            self._discard(key, gen_dir)
             raise
-        note = self._switch(key, gen_dir) + defects_note(defects)
+        note = self._pruned(key, previous) + defects_note(defects)
         done = ACTION_LOOKS[step.action].done
         self.reporter.finished(key, True, f"{done} generation {gen_id}{note}")
 
-    def _switch(self, key: str, gen_dir: Path) -> str:
-        """Make ``gen_dir`` live, then prune; the end of the step's line ("" or what could
-        not be removed)."""
+    def _discard(self, key: str, gen_dir: Path) -> None:
+        """Remove a new generation whose build, check or switch failed: it never went live
+        (unless its switch failed after making it live, when it stays)."""
+        try:
+            live = self.store.live_generation(key)
+        except (OSError, ReconcileError):
+            live = None
+        if live is None or live.path != gen_dir:
+            self.store.delete_tree(gen_dir)
+
+    def _switch(self, key: str, gen_dir: Path) -> generations.Generation | None:
+        """Make ``gen_dir`` live and record that it went live; the generation live until
+        then, marked live first (a kill may have kept it from its mark)."""
         previous = self.store.live_generation(key)
+        if previous is not None:
+            self.store.mark_live(previous.path)
         self.store.switch(key, gen_dir)
         faults.point("after_switch")
+        # It is live: a mark that cannot be written now is written before a switch away.
+        with contextlib.suppress(OSError, ReconcileError):
+            self.store.mark_live(gen_dir)
+        return previous
+
+    def _pruned(self, key: str, previous: generations.Generation | None) -> str:
+        """Prune after a switch; the end of the step's line ("" or what could not be
+        removed)."""
         left = self._prune(key, previous)
         faults.point("after_prune")
         return f"; {len(left)} old generation(s) could not be removed" if left else ""
@@ -234,7 +256,7 @@ class Applier:
             )
             return False
         self.reporter.phase(key, "switching")
-        note = self._switch(key, gen_dir)
+        note = self._pruned(key, self._switch(key, gen_dir))
         self.reporter.finished(key, True, f"switched back to kept generation {gen_id}{note}")
         return True
 
@@ -337,54 +359,29 @@ class Applier:
             # What was installed for RECORD rows that are wrong upstream: later checks of
             # this generation compare those files with this, not with RECORD.
             RECORD_DEFECTS: [d.to_plain() for d in defects],
+            LIVE_SINCE: None,  # set once switched to (the store's mark_live)
         }
 
     def _prune(self, key: str, previous: generations.Generation | None) -> list[str]:
-        """Remove generations beyond keep_generations; the one live until now stays first.
-
-        Runs after the switch, which succeeded: what cannot be removed goes into the report
-        (one line per generation, with why) and never fails the step. The next apply's
-        cleanup or ``reconcile gc`` retries it. Returns the paths that could not be removed.
-        """
+        """Remove generations beyond keep_generations (:func:`deletion.prune`). Runs after
+        the switch, which succeeded: what cannot be removed goes into the report (one line
+        per generation, with why), as an error when it is still in place (the apply fails,
+        the step stays done), else as a warning; the next apply's cleanup or ``reconcile
+        gc`` retries it. Returns the paths that could not be removed."""
         keep = self.loaded.manifest.settings.keep_generations
-        failures: list[tuple[str, str]] = []
-        try:
-            live = self.store.live_generation(key)
-            protect = [previous] if previous is not None else []
-            gens = self.store.owned_generations(key)
-            broken = self.store.broken(gens)
-            for old in collectable(gens, live, keep, protect, broken):
-                failures += self.store.delete_tree(old.path).failed
-        except (OSError, ReconcileError) as error:
-            folder = self.store.generations_dir(key)
-            failures.append((str(folder), describe_error(error)))
-        self.report.removal_failures.extend(failures)
-        return [path for path, _ in failures]
+        protect = [previous] if previous is not None else []
+        result, unlisted = deletion.prune(self.store, key, keep, protect)
+        self.report.removal_failures.extend([*unlisted, *result.moved_failures])
+        self.report.left_in_place.extend(result.in_place_failures)
+        return [path for path, _ in [*unlisted, *result.failed]]
 
     def _delete(self, step: Step) -> None:
         key = step.target
         if "delete_requested" in step.reasons:
             self._delete_adopted(step)
             return
-        linked = self.store.has_link(key)
-        if linked and self.store.live_generation(key) is None:
-            raise ApplyFailed(
-                f"not deleted: {layout.env_link(self.root, key)} does not link to a generation "
-                "of its own, so reconcile did not make it; it is left alone"
-            )
-        if not linked and self.store.occupied(key):
-            raise ApplyFailed(
-                f"not deleted: {layout.env_link(self.root, key)} is not an env reconcile "
-                "created (a folder, not its link); it is left alone"
-            )
         self.reporter.phase(key, "deleting")
-        self.store.unlink_env(key)
-        faults.point("after_unlink")
-        result = generations.Removal()
-        if self.store.last_number(key) > 0:  # the generations it made for it
-            folder = self.store.generations_dir(key)
-            result = self.store.delete_tree(folder)
-        faults.point("after_trash")
+        linked, result = deletion.delete_managed(self.store, self.root, key)
         self.report.removal_failures.extend(result.failed)
         if result.failed:
             detail = "deleted; its generations could not all be removed (see the warnings)"
@@ -394,8 +391,9 @@ class Applier:
 
     def _delete_adopted(self, step: Step) -> None:
         """An adopted env marked ``delete = true``: its own folder goes (checked again now,
-        not trusted from the plan), then the env is forgotten. What could not be removed
-        fails the step, naming it, and the env stays adopted so the next apply retries."""
+        not trusted from the plan), then the env is forgotten. A folder still in its place
+        fails the step, naming it, and the env stays adopted so the next apply retries;
+        one moved aside whose emptying failed is a warning (`gc` retries it)."""
         key = step.target
         folder = self.loaded.adopt_path(key)
         why = self.store.adopted_delete_problem(self.loaded, key, self._state)
@@ -404,11 +402,12 @@ class Applier:
         self.reporter.phase(key, "deleting")
         result = self.store.delete_adopted(folder)
         faults.point("after_trash")
-        if result.failed:
-            where, why = result.failed[0]
-            raise ApplyFailed(f"{where} could not be deleted completely: {why}")
+        deletion.refuse_in_place(result)
+        self.report.removal_failures.extend(result.failed)
         self._update_state(lambda s: s.without_adopted(key))
         done = "deleted its adopted folder" if result.removed else "its adopted folder was gone:"
+        if result.failed:
+            done = "deleted its adopted folder, some files left (see the warnings):"
         self.reporter.finished(key, True, f"{done} {display_path(folder)}")
 
     # --- bindings --------------------------------------------------------------------------

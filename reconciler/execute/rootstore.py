@@ -32,7 +32,15 @@ class ApplyStore(Protocol):
     def write_receipt(self, gen_dir: Path, receipt: Mapping[str, Any]) -> None:
         """Mark a verified generation complete."""
 
+    def mark_live(self, gen_dir: Path) -> None:
+        """Record that a complete generation went live (once; see ``generations.mark_live``)."""
+
     def live_generation(self, env_key: str) -> Generation | None: ...
+
+    def never_live(
+        self, generations: Sequence[Generation], live: Generation | None
+    ) -> frozenset[str]:
+        """The ids of those complete ``generations`` that never went live."""
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         """The env's generations that reconcile handed out, oldest first."""
@@ -93,8 +101,14 @@ class RootStore:
     def write_receipt(self, gen_dir: Path, receipt: Mapping[str, Any]) -> None:
         generations.write_receipt(gen_dir, receipt)
 
+    def mark_live(self, gen_dir: Path) -> None:
+        generations.mark_live(gen_dir)
+
     def live_generation(self, env_key: str) -> Generation | None:
         return generations.live_generation(self.root, env_key, ops=self.ops)
+
+    def never_live(self, gens: Sequence[Generation], live: Generation | None) -> frozenset[str]:
+        return generations.never_live(gens, live)
 
     def owned_generations(self, env_key: str) -> list[Generation]:
         return generations.owned(self.root, generations.list_generations(self.root, env_key))

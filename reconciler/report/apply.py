@@ -3,8 +3,10 @@ because of it, and what could not be removed."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from reconciler.core.actions import ACTION_LOOKS, ACTIONS
-from reconciler.core.outcome import ApplyReport, target_label
+from reconciler.core.outcome import IN_PLACE_TODO, ApplyReport, target_label
 
 
 def apply_summary(report: ApplyReport) -> str:
@@ -13,6 +15,13 @@ def apply_summary(report: ApplyReport) -> str:
     (model m: it depends on env x), 1 done (1 created). ...``."""
     counts = {a: sum(1 for s in report.done if s.action == a) for a in ACTIONS}
     done = ", ".join(f"{n} {ACTION_LOOKS[a].done}" for a, n in counts.items() if n)
+    if not report.failed and not report.skipped and report.left_in_place:
+        count = len(report.left_in_place)
+        return (
+            f"Apply failed: every step was done ({done}), but {count} old "
+            f"generation{'s' if count != 1 else ''} could not be removed (see the errors): "
+            f"{IN_PLACE_TODO}."
+        )
     if not report.failed and not report.skipped:
         return f"Apply complete: {done or 'nothing to do'}."
     failed = sorted(target_label(step) for step, _ in report.failed)
@@ -54,6 +63,19 @@ def failure_lines(report: ApplyReport) -> list[str]:
     return lines
 
 
+def removal_lines(failed: Sequence[tuple[str, str]], in_place: Collection[str]) -> list[str]:
+    """One line per path that could not be removed (for stderr), with why: an ``error:``
+    for one still where it was (``in_place``: it fails the command), saying what to do; a
+    ``warning:`` for one moved out of the way, whose leftover the next `gc` retries."""
+    return [
+        f"error: could not remove {path}: {why}; {IN_PLACE_TODO}"
+        if path in in_place
+        else f"warning: could not remove {path}: {why}"
+        for path, why in failed
+    ]
+
+
 def removal_warnings(report: ApplyReport) -> list[str]:
-    """One line per path that could not be removed (for stderr), with why."""
-    return [f"warning: could not remove {path}: {why}" for path, why in report.removal_failures]
+    """The lines of what an apply could not remove (see :func:`removal_lines`)."""
+    stuck = report.left_in_place
+    return removal_lines([*stuck, *report.removal_failures], {path for path, _ in stuck})

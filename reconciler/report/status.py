@@ -49,11 +49,12 @@ class StatusRow:
     ``reasons`` is empty when the env is healthy; ``details`` say more about them
     (``probe_failed: import alpha: ModuleNotFoundError: ...``). ``generation`` is the live
     generation's folder name (``g0002``) and ``created`` when it was built; ``previous`` the
-    other complete generations kept for rollback, oldest first. ``models`` are the applied
-    bindings (the models that run in this env now), ``models_declared`` those the manifest
-    binds to it. ``size_bytes`` is the disk space of the env's folder, ``None`` when it was not
-    measured. ``link`` is what stands at ``<root>/<env>`` for a managed env: ``symlink``,
-    ``junction`` or ``link_file`` (a Windows volume that cannot make junctions).
+    other complete generations that went live once, kept for rollback, oldest first.
+    ``models`` are the applied bindings (the models that run in this env now),
+    ``models_declared`` those the manifest binds to it. ``size_bytes`` is the disk space of
+    the env's folder, ``None`` when it was not measured. ``link`` is what stands at
+    ``<root>/<env>`` for a managed env: ``symlink``, ``junction`` or ``link_file`` (a Windows
+    volume that cannot make junctions).
     """
 
     env: str

@@ -27,10 +27,38 @@ link file where the Windows volume cannot make a junction (:mod:`reconciler.stor
 
 @dataclass(frozen=True)
 class Removal:
-    """What a removal did: the paths removed and those that could not be (with why)."""
+    """What a removal did: the paths removed and those that could not be (with why).
+    ``in_place`` names those of ``failed`` still where they were: not even moved out of the
+    way (into the trash, or an adopted folder aside), which fails the command that asked for
+    it; the others were moved and only emptying them failed (a warning: gc retries them)."""
 
     removed: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
+    in_place: tuple[str, ...] = ()
+
+    @property
+    def moved_failures(self) -> tuple[tuple[str, str], ...]:
+        """The failures of what was moved out of the way and only partly emptied."""
+        return tuple(f for f in self.failed if f[0] not in self.in_place)
+
+    @property
+    def in_place_failures(self) -> tuple[tuple[str, str], ...]:
+        """The failures of what is still where it was."""
+        return tuple(f for f in self.failed if f[0] in self.in_place)
+
+
+def left_in_place(path: PurePath | str, why: str) -> Removal:
+    """Pure: a removal that could not move ``path`` out of the way: it is still where it was."""
+    return Removal(failed=((str(path), why),), in_place=(str(path),))
+
+
+def combined(results: Sequence[Removal]) -> Removal:
+    """Pure: several removals' results as one."""
+    return Removal(
+        tuple(p for r in results for p in r.removed),
+        tuple(f for r in results for f in r.failed),
+        tuple(p for r in results for p in r.in_place),
+    )
 
 
 class StoreOps(Protocol):
@@ -110,8 +138,8 @@ def summarize(
         with contextlib.suppress(ValueError):
             first = str(type(entry)(first).relative_to(entry))
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    if entry is None or str(entry) == reported_as:
+    if entry is None or str(entry) == reported_as:  # an entry of the trash, emptied there
         detail = f"{first}: {why}{more}" if first != reported_as else f"{why}{more}"
-        return Removal(failed=((reported_as, detail),))
+        return Removal(failed=((reported_as, f"{detail}; `reconcile gc` retries it"),))
     where = f"left in {entry}; the next apply or `reconcile gc` retries"
     return Removal(failed=((reported_as, f"{first}: {why}{more}; {where}"),))

@@ -6,6 +6,8 @@ becomes *complete* only when its receipt is written, after verification. A gener
 a receipt is a staging leftover (a failed or killed build) and is removed by the next apply or
 ``gc``. ``<root>/<env_key>`` is a relative symlink to the live generation, replaced with one
 ``rename`` so that at every instant it names the complete old env or the complete new one.
+Once switched to, its receipt records that it went live (:func:`mark_live`): a generation
+whose switch failed or was killed never becomes what `rollback` returns to.
 
 What differs between POSIX and Windows (the link is a directory junction there, switched in
 two renames) is done through the :class:`~reconciler.store.fsops.StoreOps` every function
@@ -18,10 +20,11 @@ import json
 import os
 import stat
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any
 
-from reconciler.core.generations import GEN_NAME
+from reconciler.core.generations import GEN_NAME, LIVE_SINCE, rollback_choice, went_live
 from reconciler.core.generations import Generation as Generation
 from reconciler.errors import InternalFolderRefused, ReconcileError
 from reconciler.files import STATE_LIMIT, load_json, read_regular_bytes, write_atomic
@@ -195,13 +198,36 @@ def unlink_env(root: Path, env_key: str, *, ops: StoreOps) -> None:
     ops.unlink(layout.env_link(root, env_key))
 
 
+def mark_live(gen_dir: Path) -> None:
+    """Record in its receipt, rewritten atomically, that a generation went live (the callers:
+    apply and rollback, right after a switch to it and right before a switch away from it,
+    so one whose mark a kill prevented gets it before it stops being live). A receipt that
+    already says so, or that cannot be read, is left as it is."""
+    receipt = read_receipt(gen_dir)
+    if receipt is None or went_live(receipt):
+        return
+    receipt[LIVE_SINCE] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_receipt(gen_dir, receipt)
+
+
+def never_live(generations: Sequence[Generation], live: Generation | None) -> frozenset[str]:
+    """The ids of those complete ``generations`` that never went live: their receipt says
+    so, and they are not live now (see :func:`reconciler.core.generations.went_live`)."""
+    return frozenset(
+        g.gen_id
+        for g in generations
+        if g.complete and g != live and not went_live(read_receipt(g.path))
+    )
+
+
 def previous_generation(root: Path, env_key: str, *, ops: StoreOps) -> Generation | None:
-    """The newest complete generation older than the live one (what rollback switches to)."""
+    """The newest complete generation older than the live one that went live once (what
+    rollback switches to)."""
     live = live_generation(root, env_key, ops=ops)
     if live is None:
         return None
-    older = [g for g in list_generations(root, env_key) if g.complete and g.number < live.number]
-    return older[-1] if older else None
+    gens = list_generations(root, env_key)
+    return rollback_choice(gens, live, never_live(gens, live))
 
 
 def delete_tree(root: Path, path: Path, *, ops: StoreOps) -> Removal:
@@ -239,7 +265,7 @@ def empty_trash(root: Path, adopted: Collection[PurePath] = (), *, ops: StoreOps
         ops.trash_dir(root)
         recorded = [e for e in removals.entries(root, adopted) if e.kind in ("trash", "aside")]
     except ReconcileError as error:
-        return Removal(failed=((str(root / layout.TRASH), error.message),))
+        return fsops.left_in_place(root / layout.TRASH, error.message)
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
     for entry in recorded:
@@ -304,10 +330,8 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
     failed: list[tuple[str, str]] = []
     switches = [e.path for e in removals.entries(root) if e.kind == "switch"]
     ops.recover_switch(root, env_keys, switches)
-    for generation in leftover_generations(root, env_keys, ops=ops):
-        result = delete_tree(root, generation.path, ops=ops)
-        removed += result.removed
-        failed += result.failed
+    doomed = leftover_generations(root, env_keys, ops=ops)
+    results = fsops.combined([delete_tree(root, g.path, ops=ops) for g in doomed])
     for entry in switches:
         if ops.is_link(entry):  # a link, or a Windows link file: what a switch makes there
             try:
@@ -319,4 +343,4 @@ def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> R
         elif folders.kind(entry) != "missing":  # reconcile makes only a link there: kept
             continue
         forget(root, entry)
-    return Removal(tuple(removed), tuple(failed))
+    return fsops.combined([results, Removal(tuple(removed), tuple(failed))])

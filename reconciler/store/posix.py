@@ -18,7 +18,14 @@ from typing import Any
 from reconciler import faults
 from reconciler.errors import ReconcileError
 from reconciler.store import folders, layout, removals
-from reconciler.store.fsops import LinkKind, Removal, forget, refuse_foreign, summarize
+from reconciler.store.fsops import (
+    LinkKind,
+    Removal,
+    forget,
+    left_in_place,
+    refuse_foreign,
+    summarize,
+)
 
 
 class PosixStoreOps:
@@ -83,7 +90,7 @@ class PosixStoreOps:
 
     def delete_tree(self, root: Path, path: Path) -> Removal:
         if not _inside(root, path):
-            return Removal(failed=((str(path), "outside the root; not touched"),))
+            return left_in_place(path, "outside the root; not touched")
         try:
             if path.is_symlink():
                 path.unlink()
@@ -92,9 +99,9 @@ class PosixStoreOps:
                 return Removal()
             in_trash = move_to_trash(root, path)
         except ReconcileError as error:
-            return Removal(failed=((str(path), error.message),))
+            return left_in_place(path, error.message)
         except OSError as exc:
-            return Removal(failed=((str(path), f"{_why(exc, path)}; it stays where it is"),))
+            return left_in_place(path, f"{_why(exc, path)}; it stays where it is")
         faults.point("during_removal")
         return self.empty_trash_entry(root, in_trash, str(path))
 
@@ -103,16 +110,16 @@ class PosixStoreOps:
             why = "a link, or not a venv (no pyvenv.cfg); not touched"
             if not os.path.lexists(folder):
                 return Removal()
-            return Removal(failed=((str(folder), why),))
+            return left_in_place(folder, why)
         real, real_root = Path(os.path.realpath(folder)), Path(os.path.realpath(root))
         if layout.overlaps(real, real_root):
-            return Removal(failed=((str(folder), "it overlaps the root; not touched"),))
+            return left_in_place(folder, "it overlaps the root; not touched")
         try:
             aside = _move_aside(root, folder)
         except ReconcileError as error:
-            return Removal(failed=((str(folder), error.message),))
+            return left_in_place(folder, error.message)
         except OSError as exc:
-            return Removal(failed=((str(folder), f"{_why(exc, folder)}; it stays where it is"),))
+            return left_in_place(folder, f"{_why(exc, folder)}; it stays where it is")
         faults.point("during_removal")
         return self.empty_trash_entry(root, aside, str(folder))
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 from typing import cast
 
 from reconciler.store import folders, junctions, layout, removals, winswitch
-from reconciler.store.fsops import LinkKind, Removal, forget, summarize
+from reconciler.store.fsops import LinkKind, Removal, forget, left_in_place, summarize
 from reconciler.store.junctions import WindowsOps
 
 
@@ -98,6 +98,9 @@ class WindowsStoreOps:
 def _removal(root: Path, reported_as: str, outcome: junctions.Outcome) -> Removal:
     if outcome.moved_to is not None and not outcome.failures:
         forget(root, outcome.moved_to)
+    if outcome.failures and outcome.moved_to is None:  # never moved: still where it was
+        ((_, why), *_) = outcome.failures
+        return left_in_place(reported_as, why)
     if outcome.failures:
         return summarize(reported_as, outcome.moved_to, outcome.failures)
     return Removal(removed=(reported_as,)) if outcome.removed else Removal()
