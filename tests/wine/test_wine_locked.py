@@ -102,3 +102,42 @@ def test_delete_with_a_loaded_pyd_then_gc(project: WinProject) -> None:
     project.ok("gc")
     assert _trash(project) == []
     assert not project.exists("envs\\.generations\\shared")
+
+
+ADOPTED = """
+[envs.legacy]
+adopt = "legacy"
+imports = ["locky"]
+{delete}
+
+[models.m1]
+env = "legacy"
+"""
+
+
+def test_delete_an_adopted_venv_with_a_loaded_pyd_then_gc(wproject: WinProject) -> None:
+    """The same rule as for a managed env: moved out of its place, the env is gone (exit 0) and
+    what is loaded waits in the trash for `gc`."""
+    pyd = wproject.lab.host(r"C:\Python313\DLLs\_bz2.pyd").read_bytes()
+    wproject.wheel("locky", "1.0", files={"locky/__init__.py": "", "locky/_bz2.pyd": pyd})
+    assert wproject.python("-m", "venv", "--without-pip", "legacy").rc == 0
+    installed = wproject.lab.run(
+        r"C:\reconcile\Scripts\uv.exe",
+        *("pip", "install", "--python", "legacy\\Scripts\\python.exe", "--no-index"),
+        *("--find-links", "wheels", "locky==1.0"),
+        cwd=wproject.dir,
+        env=wproject.env,
+    )
+    assert installed.rc == 0, str(installed)
+    wproject.manifest(ADOPTED.format(delete=""))
+    wproject.ok("apply", "--yes")
+    with _held(wproject):
+        wproject.manifest(ADOPTED.format(delete="delete = true").split("[models.m1]")[0])
+        deleted = wproject.reconcile("apply", "--yes")
+        out = deleted.out + deleted.err
+        assert deleted.rc == 0, str(deleted)
+        assert "_bz2.pyd" in out and "gc" in out, str(deleted)
+        assert not wproject.exists("legacy")
+    wproject.manifest("")
+    wproject.ok("gc")
+    assert _trash(wproject) == []
