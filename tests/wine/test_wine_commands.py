@@ -58,6 +58,17 @@ def test_lock_plan_apply_which_run_status_verify(wproject: WinProject) -> None:
     env = wproject.ok("run", "m1", "--", "python", "-c", show)
     assert env.out.strip().endswith("\\.generations\\shared\\g0001"), str(env)
 
+    # the Python API hands out the same generation
+    api = wproject.lab.run(
+        r"C:\reconcile\Scripts\python.exe",
+        "-c",
+        "import reconciler; r = reconciler.resolve('m1'); print(r.python, r.source, r.healthy)",
+        cwd=wproject.dir,
+        env=wproject.env,
+    )
+    assert api.rc == 0, str(api)
+    assert api.out.split() == [ran.out.strip(), "env", "True"], str(api)
+
     status = json.loads(wproject.ok("status", "--format", "json").out)
     (row,) = [r for r in status["envs"] if r["env"] == "shared"]
     assert row["healthy"], row
