@@ -1,4 +1,5 @@
-"""IO: execute a plan. Builds, verifies and switches generations; records bindings.
+"""IO: execute a plan. Builds and verifies generations (``verified.py``), writes their
+receipts (``receipt.py``), switches them; records bindings.
 
 ``Applier`` never decides what to do (plan.py did); it carries out each step's action in
 dependency order, independent envs in parallel. A step that fails skips every step that
@@ -23,39 +24,28 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from reconciler import __version__, faults, interrupts, runner
+from reconciler import faults, interrupts, runner
 from reconciler.core.actions import ACTION_LOOKS
-from reconciler.core.facts import Finding
-from reconciler.core.generations import LIVE_SINCE, may_switch_back
-from reconciler.core.integrity import RecordDefect
+from reconciler.core.generations import may_switch_back
 from reconciler.core.outcome import ApplyReport
 from reconciler.core.plan import Plan, Step
 from reconciler.errors import PythonNotFound, ReconcileError, assert_never
 from reconciler.execute import deletion
-from reconciler.execute.builder import (
-    Builder,
-    FileProblem,
-    Inspector,
-    Verifier,
-    defects_note,
-    gate,
-    problems_phrase,
-    upstream_defects,
-)
+from reconciler.execute.builder import Builder, Inspector, Verifier, defects_note, problems_phrase
 from reconciler.execute.deletion import ApplyFailed as ApplyFailed
+from reconciler.execute.receipt import new_receipt
 from reconciler.execute.rootstore import ApplyStore
 from reconciler.execute.schedule import run_steps
-from reconciler.execute.targets import Buildable, EnvTarget, spec_digest
-from reconciler.execute.uv import BuildError, BuildRequest
+from reconciler.execute.targets import Buildable, EnvTarget
+from reconciler.execute.uv import BuildRequest
+from reconciler.execute.verified import VerifiedBuild
 from reconciler.files import display_path
 from reconciler.observe.adoption import applied_folder, folder_identity
-from reconciler.observe.integrity import RECORD_DEFECTS, receipt_baseline
-from reconciler.spec.lockdiff import pins_digest
+from reconciler.observe.integrity import receipt_baseline
 from reconciler.spec.manifest import LoadedManifest
 from reconciler.store import generations
 from reconciler.store.bindings import AppliedState
@@ -101,17 +91,17 @@ class Applier:
         self.loaded = loaded
         self.root = loaded.root
         self.targets = targets
-        self.builder = builder
-        self.verifier = verifier
         self.reporter = reporter
         self.uv_version = uv_version
         self.link_mode = link_mode
         self.stop_processes = stop_processes
         self.store = store
-        self.inspect = inspect
         self._state = self.store.read_state()
         self._state_lock = threading.Lock()
         self._cancel = threading.Event()
+        self._verified = VerifiedBuild(
+            builder, verifier, inspect, store, reporter.phase, self._cancel
+        )
         self.report = ApplyReport()
 
     # --- scheduling ------------------------------------------------------------------------
@@ -193,9 +183,17 @@ class Applier:
             venv=target.request_template.venv,
         )
         try:
-            python_version, defects = self._build_verified(step, target, request)
+            python_version, defects = self._verified.build(target, request)
             self.reporter.phase(key, "switching")
-            receipt = self._receipt(target, gen_id, python_version, defects)
+            receipt = new_receipt(
+                self.loaded,
+                target,
+                gen_id,
+                python_version,
+                defects,
+                uv_version=self.uv_version,
+                link_mode=self.link_mode,
+            )
             self.store.write_receipt(gen_dir, receipt)
             faults.point("after_receipt")
             previous = self._switch(key, gen_dir)
@@ -247,7 +245,7 @@ class Applier:
         self.reporter.phase(key, f"checking kept generation {gen_id}")
         request = dataclasses.replace(target.request_template, gen_dir=gen_dir)
         baseline = receipt_baseline(self.root, os.path.realpath(gen_dir))
-        problems, _ = self._check(target, request, baseline)
+        problems, _ = self._verified.check(target, request, baseline)
         if problems:
             self.reporter.phase(
                 key,
@@ -259,108 +257,6 @@ class Applier:
         note = self._pruned(key, self._switch(key, gen_dir))
         self.reporter.finished(key, True, f"switched back to kept generation {gen_id}{note}")
         return True
-
-    def _build_verified(
-        self, step: Step, target: EnvTarget, request: BuildRequest
-    ) -> tuple[str, tuple[RecordDefect, ...]]:
-        """Build, verify; on bad files purge them from the uv cache and rebuild once (7.2).
-
-        Returns the interpreter's full version and the upstream RECORD defects accepted:
-        rows still wrong after the purge, with the very same bytes as before it (a cache
-        that was corrupted gives other bytes from a fresh install, or none wrong at all).
-        """
-        key = step.target
-        self._install(target, request, refresh=())
-        problems, version = self._check(target, request, baseline=())
-        defects: tuple[RecordDefect, ...] = ()
-        if problems and problems[0].category == "integrity":
-            packages = sorted({p.distribution for p in problems})
-            self.reporter.phase(key, f"bad files from the cache; purging {', '.join(packages)}")
-            self.builder.purge_cache(key, packages)
-            self.store.delete_tree(request.gen_dir)
-            self._install(target, request, refresh=packages)
-            again, version = self._check(target, request, baseline=())
-            defects = upstream_defects(problems, again)
-            problems = again
-            if defects:
-                named = ", ".join(sorted({d.dist for d in defects}))
-                self.reporter.phase(
-                    key,
-                    f"upstream RECORD defect in {named}: a fresh install gave the same files; "
-                    "keeping them as this generation's baseline",
-                )
-                problems, version = self._check(target, request, baseline=defects)
-        if problems:
-            raise BuildError(self._describe(key, problems))
-        return version, defects
-
-    def _install(self, target: EnvTarget, request: BuildRequest, refresh: Sequence[str]) -> None:
-        """Create the venv and install the lockfile into it."""
-        key = target.env_key
-        self._check_cancel(key)
-        self.reporter.phase(key, "creating venv")
-        self.builder.create_venv(request)
-        faults.point("after_venv")
-        self._check_cancel(key)
-        count = target.installs
-        self.reporter.phase(key, f"installing {count} package{'s' if count != 1 else ''}")
-        self.builder.sync(request, refresh)
-        faults.point("after_sync")
-
-    def _check(
-        self, target: EnvTarget, request: BuildRequest, baseline: Sequence[RecordDefect]
-    ) -> tuple[list[FileProblem], str]:
-        """Verify a built generation: (problems, the interpreter's full version)."""
-        key = target.env_key
-        self._check_cancel(key)
-        self.reporter.phase(key, "verifying")
-
-        def judge() -> tuple[tuple[Finding, ...], str]:
-            judged = self.inspect(target, request.gen_dir)
-            faults.point("after_verify")
-            return judged
-
-        return gate(self.verifier, judge, request.gen_dir, target.verify_ignore, baseline)
-
-    def _check_cancel(self, key: str) -> None:
-        if self._cancel.is_set():
-            raise ApplyFailed(f"stopped building {key}: apply was interrupted")
-
-    @staticmethod
-    def _describe(key: str, problems: Sequence[FileProblem]) -> str:
-        return (
-            f"the new generation of {key} failed verification ({problems_phrase(problems)}); "
-            "the live env is untouched"
-        )
-
-    def _receipt(
-        self,
-        target: EnvTarget,
-        gen_id: str,
-        python_version: str,
-        defects: Sequence[RecordDefect] = (),
-    ) -> dict[str, Any]:
-        return {
-            "format_version": "1",
-            "env_key": target.env_key,
-            "generation": gen_id,
-            "python": python_version,
-            "python_declared": target.python_declared,
-            "base_interpreter": str(target.python),
-            "lockfile_sha256": target.lock.sha256,
-            "pins_sha256": pins_digest(target.lock),
-            "spec_sha256": spec_digest(self.loaded, target.env_key),
-            "imports": list(self.loaded.manifest.envs[target.env_key].imports),
-            "uv_version": self.uv_version,
-            "link_mode": self.link_mode,
-            "link_mode_declared": self.loaded.manifest.settings.link_mode,
-            "reconcile_version": __version__,
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            # What was installed for RECORD rows that are wrong upstream: later checks of
-            # this generation compare those files with this, not with RECORD.
-            RECORD_DEFECTS: [d.to_plain() for d in defects],
-            LIVE_SINCE: None,  # set once switched to (the store's mark_live)
-        }
 
     def _prune(self, key: str, previous: generations.Generation | None) -> list[str]:
         """Remove generations beyond keep_generations (:func:`deletion.prune`). Runs after
