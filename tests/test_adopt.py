@@ -534,7 +534,7 @@ def test_gc_never_removes_a_generation_that_an_adopted_env_names(project: Projec
     done = project.cli("gc", "--keep", "1")
 
     assert str(first) not in dry.stdout
-    assert f"warning: could not remove {first}: it is, holds or lies inside the adopted env " in (
+    assert f"warning: could not remove {first}: it is, holds or lies inside {first}, which " in (
         done.stderr
     )
     assert snapshot(first) == before

@@ -241,8 +241,8 @@ def delete_tree(root: Path, path: Path, *, ops: StoreOps, spare: Collection[Path
     adopted = spared_by(path, spare)
     if adopted is not None:
         why = (
-            f"it is, holds or lies inside the adopted env folder {adopted}, which reconcile "
-            "did not create; left alone"
+            f"it is, holds or lies inside {adopted}, which the manifest adopts, and reconcile "
+            "never removes an adopted env's folder; left alone"
         )
         return Removal(failed=((str(path), why),))
     if path.parent == root / layout.TRASH:
