@@ -7,15 +7,11 @@ from __future__ import annotations
 import pytest
 
 from tests.wine.conftest import WinProject
+from tests.wine.test_wine_commands import SHARED as MODELLED
 
 pytestmark = pytest.mark.slow
 
-SHARED = """
-[envs.shared]
-python = "3.13"
-requirements = ["beta==1.0"]
-imports = ["beta"]
-"""
+SHARED = MODELLED.split("[models.")[0]
 
 
 def test_the_extended_spelling_of_a_folder_in_or_around_the_root_is_refused(
