@@ -76,7 +76,7 @@ def form_problem(value: str) -> str | None:
     if ":" in rest:
         return (
             f'"{value}" holds ":", which on Windows names a stream of another file (an NTFS '
-            "alternate data stream) and on POSIX separates the folders of PATH; use a path "
+            "alternate data stream), and a manifest serves Windows hosts too; use a path "
             'without ":" (but for a drive letter, as in C:\\...)'
         )
     return None
