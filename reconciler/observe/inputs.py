@@ -26,6 +26,7 @@ from reconciler.files import display_path
 from reconciler.observe.look import EnvRequest
 from reconciler.observe.manifestpaths import check_paths, lockfile_text
 from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, Manifest, parse_manifest
+from reconciler.spec.winpaths import plain_path
 
 if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
     from reconciler.spec.lockfile import Lockfile
@@ -79,9 +80,9 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
             label, [Problem(None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
         ) from None
     manifest = parse_manifest(text, label)
-    override = root_override.absolute() if root_override is not None else None
+    override = plain_path(root_override.absolute()) if root_override is not None else None
     loaded = LoadedManifest(
-        path=path.absolute(), text=text, manifest=manifest, root_override=override
+        path=plain_path(path.absolute()), text=text, manifest=manifest, root_override=override
     )
     check_paths(loaded, label)
     return loaded
