@@ -34,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard_streams()
     try:
         python = _remembered_which(words)
-        if python is not None and write_path(python, sys.stdout):
+        # os.name, not store.system.current_venv(): importing the platform's modules would
+        # cost this answer a third of its time
+        if python is not None and write_path(python, sys.stdout, windows=os.name == "nt"):
             return 0
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
@@ -75,7 +77,7 @@ def path_bytes(path: str, encoding: str | None, *, windows: bool) -> bytes | Non
         return None
 
 
-def write_path(path: str, stream: object, *, windows: bool = os.name == "nt") -> bool:
+def write_path(path: str, stream: object, *, windows: bool) -> bool:
     """Write ``path`` on a line of its own to ``stream`` for a script to read (`which`), in
     the bytes of :func:`path_bytes`; ``False``, with nothing written, when that is not
     possible (or there is no stream: stdout was closed before reconcile started)."""
