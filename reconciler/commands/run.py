@@ -53,7 +53,7 @@ def _batch_command(target: str, argv: Sequence[str]) -> tuple[str, ...]:
         what = f"its path {word}" if index == 0 else f"the argument {word}"
         raise UsageError(
             f"refusing to run the batch file {target}: {what} holds {shown}, which cmd.exe "
-            "(it runs batch files) would read as commands, not as text; start it with "
+            "(it runs batch files) would read as commands or variables, not as text; start it with "
             "`cmd /c` yourself if that is meant, or use a .exe or .py entry point."
         )
     return command
