@@ -5,6 +5,7 @@ Windows writes the ANSI code page): every command prints, none says "internal er
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -72,6 +73,8 @@ def test_every_command_prints_whatever_the_outputs_encoding(
         done = _cli(folder, encoding, *args)
         outputs.append(done.stdout + done.stderr)
         assert done.returncode == 0, (args, done.stderr)
+    status = _cli(folder, "ascii", "status", "--format", "json")  # JSON escapes as JSON does
+    assert json.loads(status.stdout)["envs"][0]["env"] == "shared", status.stderr
     for encoding in ("ascii", "cp1252", "ascii"):  # the second `which` answers from its memo
         done = _cli(folder, encoding, "which", "m1")
         assert (done.returncode, done.stdout, done.stderr) == (0, os.fsencode(python) + b"\n", b"")
