@@ -24,8 +24,10 @@ from reconciler.store.system import current
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
-DECIDES = {"store/system.py"}
-"""The one module that looks at the running system (``current()``)."""
+DECIDES = {"store/system.py", "cli/start.py"}
+"""The modules that look at the running system: ``current()``, and the entry point's answer
+from the memo of `which`, which writes its path before the platform's modules are imported
+(they would cost that answer a third of its time)."""
 
 EDGES = {"cli/verbs.py", "commands/which.py"}
 """The commands and ``resolve()``: the only callers of ``current()``; they pass it down."""

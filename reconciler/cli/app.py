@@ -289,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     it on the way out; called with an ``argv`` (tests, another program), it restores the
     caller's handlers."""
     from reconciler import interrupts
+    from reconciler.cli.start import guard_streams
 
+    guard_streams()  # nothing printed may fail on the output's encoding
     handlers = interrupts.install(owns_process=argv is None)
     try:
         code = _main(argv)

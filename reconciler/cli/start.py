@@ -9,10 +9,14 @@ with ``--manifest``, ``--root``, ``--wait``, ``--wait-timeout``, ``-q`` or ``--n
 before or after the verb. Anything else, and every answer that is not remembered, goes to the
 CLI, which parses it again and resolves in full: the output, the errors and the exit codes are
 the CLI's in every case.
+
+It also decides, once, how text reaches stdout and stderr (:func:`guard_streams`), and how
+`which` writes its path (:func:`path_bytes`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is what this module saves
@@ -27,10 +31,12 @@ _AFTER_VERB = ("--wait", "--wait-timeout")  # options of `which` itself, not of 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `reconcile` and ``python -m reconciler``; returns the exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
+    guard_streams()
     try:
         python = _remembered_which(words)
-        if python is not None:
-            print(python, flush=True)
+        # os.name, not store.system.current_venv(): importing the platform's modules would
+        # cost this answer a third of its time
+        if python is not None and write_path(python, sys.stdout, windows=os.name == "nt"):
             return 0
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
@@ -40,6 +46,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reconciler.cli.app import main as cli
 
     return cli(argv)
+
+
+def guard_streams() -> None:
+    """Make stdout and stderr write every text: a character their encoding cannot carry (an
+    emoji in a path, through a cp1252 pipe on Windows or an ascii locale) is written as a
+    backslash escape (``\\U0001f600``) instead of failing the command. stderr does so by
+    default; stdout must too. `which`, whose output is a path for scripts, writes bytes
+    instead (:func:`write_path`)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:  # noqa: SIM105  not contextlib.suppress: importing contextlib costs start-up
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # closed: what is written there fails as it would
+                pass
+
+
+def path_bytes(path: str, encoding: str | None, *, windows: bool) -> bytes | None:
+    """The bytes that name ``path`` to a program reading them from a stream in ``encoding``,
+    line end included; ``None`` when there are none. On POSIX a path is bytes, written as they
+    are (``os.fsencode``), whatever the stream's encoding. On Windows a path is text: a stream
+    in cp1252 cannot name a file with an emoji, and an escaped or replaced character would
+    name another file."""
+    try:
+        if not windows:
+            return os.fsencode(path) + b"\n"
+        return (path + "\r\n").encode(encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return None
+
+
+def write_path(path: str, stream: object, *, windows: bool) -> bool:
+    """Write ``path`` on a line of its own to ``stream`` for a script to read (`which`), in
+    the bytes of :func:`path_bytes`; ``False``, with nothing written, when that is not
+    possible (or there is no stream: stdout was closed before reconcile started)."""
+    write = getattr(stream, "write", None)
+    if write is None:
+        return False
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a text stream only (a test's StringIO): no bytes to choose
+        write(f"{path}\n")
+        return True
+    data = path_bytes(path, getattr(stream, "encoding", None), windows=windows)
+    if data is None:
+        return False
+    stream.flush()  # type: ignore[attr-defined]
+    buffer.write(data)
+    buffer.flush()
+    return True
 
 
 def _remembered_which(words: list[str]) -> str | None:

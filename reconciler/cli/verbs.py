@@ -404,17 +404,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_which(args: argparse.Namespace) -> int:
-    resolved = _resolve(args)
-    print(resolved.python)
-    return EXIT_OK
+    """Print the interpreter's path, exactly: a script starts it, and a path written with an
+    escape or a replaced character would name another file, so one this output cannot carry
+    is an error (see :func:`reconciler.cli.start.path_bytes`)."""
+    from reconciler.cli.start import write_path
+    from reconciler.store.system import current_venv
+
+    python = str(_resolve(args).python)
+    if write_path(python, sys.stdout, windows=current_venv().windows):
+        return EXIT_OK
+    if sys.stdout is None:
+        raise UsageError("which has no output to write the path to: stdout is closed.")
+    encoding = getattr(sys.stdout, "encoding", None)
+    raise UsageError(
+        f"the interpreter's path {python} cannot be written in this output's encoding "
+        f"({encoding}): set PYTHONIOENCODING=utf-8 and read the output as UTF-8, or move the "
+        "root to a folder whose path this encoding can write."
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from reconciler.commands.run import run_in
+    from reconciler.store.system import current_venv
 
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         raise UsageError("nothing to run: use `reconcile run MODEL -- CMD [ARGS]...`.")
-    return run_in(_resolve(args), argv, os.environ)
+    return run_in(_resolve(args), argv, os.environ, windows=current_venv().windows)
