@@ -7,8 +7,11 @@ import difflib
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from reconciler.spec.envkeys import clashes
+from reconciler.spec.values import env_key_problem
 
 
 def format_key_path(loc: Iterable[str | int]) -> str:
@@ -134,6 +137,29 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...
                     f"is the model's own env, a fallback loop ({loop}); name a different env",
                 )
             )
+    return found
+
+
+def key_clashes(
+    raw: Mapping[str, Any], line_of: Callable[[tuple[str, ...]], int | None]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Env keys that are one name where case is ignored (``shared`` and ``Shared``), each
+    after the first by line: they would share one folder in the root on Windows and macOS.
+    Keys the key rule refuses are left to it."""
+    envs = raw.get("envs")
+    keys = [k for k in envs if env_key_problem(k) is None] if isinstance(envs, dict) else []
+    keys.sort(key=lambda k: line_of(("envs", k)) or 0)
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for key, earlier in clashes(keys):
+        where = line_of(("envs", earlier))
+        found.append(
+            (
+                ("envs", key),
+                f'env "{key}" and env "{earlier}"{f" (line {where})" if where else ""} are '
+                "one name on Windows and macOS, which ignore case in file names, and would "
+                "share one folder in the root; rename one of them",
+            )
+        )
     return found
 
 
