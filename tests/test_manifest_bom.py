@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.apply_helpers import apply, gen_dir, lock, plan_json
 from tests.helpers import Project, require_python
+from tests.test_diff import commit, repo
 from tests.test_which_memo import SERVING, remembered, which
 
 pytestmark = pytest.mark.slow  # locks, applies and runs reconcile
@@ -49,3 +52,17 @@ def test_a_bom_manifest_locks_applies_and_which_answers_from_its_fast_path(
     assert (code, out, err) == (0, python, "[]")  # no manifest parser loaded
     assert first == python
     assert project.cli("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_reads_a_bom_manifest_from_a_git_revision_as_without(project: Project) -> None:
+    require_python("3.11")
+    repo(project, SERVING)
+    marked(project)
+    commit(project, "saved on Windows")
+    project.write(SERVING)  # the working tree's manifest has none
+
+    done = project.cli("diff", "git:HEAD")
+
+    assert done.returncode == 0, done.stderr
+    assert "No changes. envs.toml declares the same environments as git:HEAD." in done.stdout
