@@ -205,3 +205,44 @@ def test_a_utf16_manifest_is_named_so(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifest(manifest)
     assert caught.value.details() == (f"{manifest}: UTF-16 text; save it as UTF-8",)
+
+
+# -- lockfiles that are one file where case is ignored -----------------------------------------
+
+
+@QUICK
+@given(case_pairs(), st.sampled_from(["", ".", "..", " ", ". "]), st.booleans())
+def test_lockfiles_differing_in_case_or_trailing_dots_are_one_sentence(
+    pair: tuple[str, str], tail: str, backslash: bool
+) -> None:
+    """`lockfiles/S2.txt` (env S2's default) and `lockfiles/s2.txt`, or `LOCKFILES\\S2.TXT.`,
+    are two files on Linux and one on Windows and macOS: `lock` would write one over the
+    other there."""
+    key, other_case = pair
+    separator = "\\" if backslash else "/"
+    written = f"lockfiles{separator}{other_case}.txt{tail}"
+    text = envs(key) + f"[envs.other]\npython = \"3.12\"\nlockfile = '{written}'\n"
+    (problem,) = problems(text)
+    assert (problem.line, problem.key_path) == (6, "envs.other.lockfile")
+    assert problem.message == (
+        f"the lockfile {written} and env {key}'s lockfile lockfiles/{key}.txt (line 1) are one "
+        "file on Windows and macOS, which ignore case in file names; name another file"
+    )
+
+
+def test_lockfiles_written_alike_are_left_to_the_check_on_disk() -> None:
+    """The same file everywhere: `the lockfile ... is env X's lockfile too` (manifestpaths)."""
+    text = envs("a") + '[envs.b]\npython = "3.12"\nlockfile = "lockfiles/./a.txt"\n'
+    assert set(parse_manifest(text, LABEL).envs) == {"a", "b"}
+
+
+def test_lockfiles_of_another_folder_and_adopted_envs_do_not_clash() -> None:
+    text = (
+        '[settings]\nlockfiles = "Locks"\n'
+        + envs("a")
+        + '[envs.b]\npython = "3.12"\nlockfile = "locks2/A.txt"\n'
+        + '[envs.c]\nadopt = "venv"\n'
+    )
+    assert set(parse_manifest(text, LABEL).envs) == {"a", "b", "c"}
+    (problem,) = problems(text.replace("locks2/A.txt", "LOCKS/A.TXT"))
+    assert "env a's lockfile Locks/a.txt (line 3)" in problem.message

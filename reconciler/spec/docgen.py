@@ -35,8 +35,11 @@ Linux, macOS and Windows, so it names nothing Windows cannot hold: it does not e
 (Windows drops it), and is not a Windows device name (`CON`, `PRN`, `AUX`, `NUL`,
 `COM1`-`COM9`, `LPT1`-`LPT9`), in any case, with or without an extension (`con`, `aux.txt`,
 `nul.tar.gz`). Two env keys that differ only in case (`shared` and `Shared`) are an error
-too: Windows and macOS take them for one name. A manifest may begin with a UTF-8 byte-order
-mark (PowerShell 5.1's `Set-Content -Encoding UTF8` writes one); it is read as if absent.
+too: Windows and macOS take them for one name; so are two envs' lockfiles that differ
+only in case or trailing dots (`lockfiles/S2.txt`, `lockfiles/s2.txt`).
+
+A manifest may begin with a UTF-8 byte-order mark (Windows PowerShell 5.1's `Set-Content
+-Encoding UTF8` writes one); it is read as if absent.
 
 ```toml
 version = 1

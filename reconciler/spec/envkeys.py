@@ -9,7 +9,8 @@ share one link and one generations folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import posixpath
+from collections.abc import Callable, Iterable
 
 DEVICE_NAMES = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)}
@@ -41,13 +42,20 @@ def folded(key: str) -> str:
     return key.rstrip(". ").lower()
 
 
-def clashes(keys: Iterable[str]) -> list[tuple[str, str]]:
-    """Each key (in the order given) that is the same name as an earlier one once
-    :func:`folded`, as ``(key, earlier)``."""
+def folded_path(path: str) -> str:
+    """The file Windows and macOS take the relative ``path`` (either separator) for: each
+    name :func:`folded`."""
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    return "/".join(folded(name) or name for name in normal.split("/"))
+
+
+def clashes(keys: Iterable[str], fold: Callable[[str], str] = folded) -> list[tuple[str, str]]:
+    """Each key (in the order given) that is the same name as an earlier, different one
+    once folded, as ``(key, earlier)``."""
     first: dict[str, str] = {}
     found: list[tuple[str, str]] = []
     for key in keys:
-        earlier = first.setdefault(folded(key), key)
+        earlier = first.setdefault(fold(key), key)
         if earlier != key:
             found.append((key, earlier))
     return found

@@ -29,6 +29,7 @@ from reconciler.spec.problems import (
     did_you_mean,
     format_key_path,
     key_clashes,
+    lockfile_clashes,
     one_line,
     semantic_problems,
     toml_error_line,
@@ -284,6 +285,7 @@ def parse_manifest(text: str, label: str) -> Manifest:
         located.extend(_message(err) for err in exc.errors(include_url=False))
     located.extend(semantic_problems(raw))
     located.extend(key_clashes(raw, lambda loc: line_for(lines, loc)))
+    located.extend(lockfile_clashes(raw, lambda loc: line_for(lines, loc)))
     if located:
         problems = sorted(
             {

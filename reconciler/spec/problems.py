@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from reconciler.spec.envkeys import clashes
+from reconciler.spec.envkeys import clashes, folded_path
 from reconciler.spec.values import env_key_problem
 
 
@@ -158,6 +159,44 @@ def key_clashes(
                 f'env "{key}" and env "{earlier}"{f" (line {where})" if where else ""} are '
                 "one name on Windows and macOS, which ignore case in file names, and would "
                 "share one folder in the root; rename one of them",
+            )
+        )
+    return found
+
+
+def lockfile_clashes(
+    raw: Mapping[str, Any], line_of: Callable[[tuple[str, ...]], int | None]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Managed envs whose lockfiles, as written (``lockfile``, or the default
+    ``<lockfiles>/<key>.txt``), differ only in case or trailing dots: two files on Linux, one
+    on Windows and macOS, where `lock` would write one over the other. Lockfiles written
+    alike are one file everywhere: the check on disk names those."""
+    settings = raw.get("settings")
+    folder = settings.get("lockfiles") if isinstance(settings, dict) else None
+    folder = folder if isinstance(folder, str) else "lockfiles"
+    envs = raw.get("envs")
+    written: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for key, spec in envs.items() if isinstance(envs, dict) else ():
+        if not isinstance(spec, dict) or "adopt" in spec or env_key_problem(key) is not None:
+            continue
+        path = spec.get("lockfile", f"{folder}/{key}.txt")
+        if isinstance(path, str):
+            loc: tuple[str, ...] = ("envs", key)
+            loc += ("lockfile",) if "lockfile" in spec else ()
+            written.setdefault(posixpath.normpath(path.replace("\\", "/")), (path, loc))
+    by_line = sorted(written, key=lambda path: line_of(written[path][1]) or 0)
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for path, earlier in clashes(by_line, fold=folded_path):
+        (shown, loc), (other, other_loc) = written[path], written[earlier]
+        if len(loc) == len(other_loc) == 2:
+            continue  # two default lockfiles: their keys clash, which key_clashes says
+        where = line_of(other_loc)
+        found.append(
+            (
+                loc,
+                f"the lockfile {shown} and env {other_loc[1]}'s lockfile {other}"
+                f"{f' (line {where})' if where else ''} are one file on Windows and macOS, "
+                "which ignore case in file names; name another file",
             )
         )
     return found
