@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.memo.replay import root_of
+from reconciler.observe.env import undeclared_entries
 from reconciler.observe.inputs import load_manifest
 from reconciler.spec.envkeys import DEVICE_NAMES, clashes, device_problem, folded
 from reconciler.spec.manifest import parse_manifest
@@ -246,3 +247,13 @@ def test_lockfiles_of_another_folder_and_adopted_envs_do_not_clash() -> None:
     assert set(parse_manifest(text, LABEL).envs) == {"a", "b", "c"}
     (problem,) = problems(text.replace("locks2/A.txt", "LOCKS/A.TXT"))
     assert "env a's lockfile Locks/a.txt (line 3)" in problem.message
+
+
+def test_a_root_entry_spelt_in_another_case_is_an_orphan_where_case_counts(tmp_path: Path) -> None:
+    """On a case-sensitive file system `Shared` and `shared` are two entries: the one not
+    declared is an orphan, as before. (Where case is ignored, the declared key finds the
+    entry and it is not one: tests/wine/test_wine_manifest_names.py.)"""
+    (tmp_path / "Shared").mkdir()
+    (tmp_path / ".generations").mkdir()
+    assert undeclared_entries(tmp_path, ["shared"]) == ("Shared",)
+    assert undeclared_entries(tmp_path, ["Shared", "other"]) == ()

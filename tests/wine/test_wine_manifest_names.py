@@ -63,3 +63,19 @@ def test_a_manifest_saved_by_powershell_5_works(wproject: WinProject) -> None:
     assert wproject.ok("which", "m1").out == first
     assert first.strip().endswith("\\.generations\\shared\\g0001\\Scripts\\python.exe")
     assert "No changes." in wproject.ok("plan").out
+
+
+def test_a_key_renamed_in_case_only_never_deletes_its_own_env(wproject: WinProject) -> None:
+    """`shared` renamed `Shared`: Windows finds the old link and generations under the new
+    name, so they are that env's, never an undeclared env to delete."""
+    wproject.manifest(SHARED)
+    wproject.ok("lock")
+    wproject.ok("apply", "--yes")
+    wproject.manifest(SHARED.replace("shared", "Shared"))
+
+    planned = wproject.reconcile("plan")
+    assert planned.rc == 0, str(planned)
+    assert 'env "shared"' not in planned.out, str(planned)
+    assert "0 to delete" in planned.out, str(planned)
+    wproject.reconcile("apply", "--yes")
+    assert wproject.exists("envs\\.generations\\shared\\g0001\\Scripts\\python.exe")
