@@ -7,18 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.wine.conftest import MANIFEST, WinProject
+from tests.wine.test_wine_commands import SHARED
 
 pytestmark = pytest.mark.slow
-
-SHARED = """
-[envs.shared]
-python = "3.13"
-requirements = ["beta==1.0"]
-imports = ["beta"]
-
-[models.m1]
-env = "shared"
-"""
 
 CLASHING = """
 [envs.Shared]
