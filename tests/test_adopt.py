@@ -513,3 +513,29 @@ def test_delete_true_never_removes_a_folder_that_merely_looks_set_aside(
     assert "reconcile-trash" not in dry.stdout + done.stdout + done.stderr
     assert snapshot(parent) == before
     assert sorted(p.name for p in parent.iterdir()) == sorted(LOOK_ALIKES)
+
+
+def test_gc_never_removes_a_generation_that_an_adopted_env_names(project: Project) -> None:
+    """Defence in depth: whatever let an adopt path into the root (on Windows a
+    ``\\\\?\\`` spelling did), gc and the prune after a switch leave an adopted env's
+    folder alone, warning, and the env stays usable."""
+    require_python("3.11")
+    project.write(SHARED)
+    lock(project)
+    for args in (("apply", "--yes"), ("apply", "--yes", "--replace", "shared")):
+        assert project.cli(*args).returncode == 0
+    first = project.root / layout.GENERATIONS / "shared" / "g0001"
+    assert first.is_dir()
+    # gc reads no adopt check: a hand-edited manifest adopting a kept generation
+    project.write(SHARED + '\n[envs.a]\nadopt = ".envs/.generations/shared/g0001"\n')
+    before = snapshot(first)
+
+    dry = project.cli("gc", "--keep", "1", "--dry-run")
+    done = project.cli("gc", "--keep", "1")
+
+    assert str(first) not in dry.stdout
+    assert f"warning: could not remove {first}: it is, holds or lies inside {first}, which " in (
+        done.stderr
+    )
+    assert snapshot(first) == before
+    assert "removed" not in done.stdout or str(first) not in done.stdout

@@ -26,7 +26,7 @@ from reconciler.errors import EnvPathOccupied, ReconcileError
 from reconciler.observe.env import EnvRequest, observe_env
 from reconciler.platform import WINDOWS_VENV
 from reconciler.report.apply import apply_summary, removal_lines, removal_warnings
-from reconciler.store import folders, generations, junctions, removals, winswitch
+from reconciler.store import folders, generations, junctions, layout, removals, winswitch
 from reconciler.store.bindings import AppliedState
 from reconciler.store.generations import Removal
 from reconciler.store.junctions import Kind
@@ -573,8 +573,8 @@ def test_deleting_an_adopted_venv_refuses_links_non_venvs_and_the_root_whatever_
     cases = {
         "C:/link-to-legacy": "a link, or not a venv (no pyvenv.cfg); not touched",
         "D:/plain": "a link, or not a venv (no pyvenv.cfg); not touched",
-        "c:/WORK/.ENVS/hand": "it overlaps the root; not touched",
-        "C:/work": "it overlaps the root; not touched",
+        "c:/WORK/.ENVS/hand": layout.ROOT_OVERLAP,
+        "C:/work": layout.ROOT_OVERLAP,
     }
     for given, why in cases.items():
         outcome = junctions.delete_adopted(fake, ROOT, PureWindowsPath(given))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from reconciler import __version__
 from reconciler.errors import ReconcileError, UsageError
+from reconciler.spec.winpaths import plain_path
 from reconciler.store.layout import LOCK_WAIT
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -26,14 +27,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
+def _path(text: str) -> Path:
+    """A path given on the command line, in its plain spelling (``\\\\?\\C:\\x`` is
+    ``C:\\x`` on Windows), as the manifest's paths are."""
+    return plain_path(Path(text))
+
+
+def _out_file(text: str) -> Path:
+    """``plan --out``: a file, never a stream of another file (``plan:x`` on Windows)."""
+    path = _path(text)
+    if isinstance(path, PureWindowsPath) and ":" in str(path)[len(path.drive) :]:
+        raise argparse.ArgumentTypeError(
+            f'{text} holds ":", which on Windows names a stream of another file; name a file '
+            'without ":"'
+        )
+    return path
+
+
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
     parser.add_argument(
-        "--manifest", type=Path, default=default(Path("envs.toml")), help="envs.toml to use"
+        "--manifest", type=_path, default=default(Path("envs.toml")), help="envs.toml to use"
     )
-    parser.add_argument("--root", type=Path, default=default(None), help="override settings.root")
+    parser.add_argument("--root", type=_path, default=default(None), help="override settings.root")
     parser.add_argument("-v", "--verbose", action="store_true", default=default(False))
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False))
     parser.add_argument("--no-color", action="store_true", default=default(False))
@@ -58,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "plan", parents=[shared], help="observe envs and show what apply would change"
     )
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    plan.add_argument("--out", type=Path, help="save the plan (JSON with fingerprint) for apply")
+    plan.add_argument(
+        "--out", type=_out_file, help="save the plan (JSON with fingerprint) for apply"
+    )
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -124,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser(
         "apply", parents=[shared], help="build, verify and switch envs; bind models"
     )
-    apply.add_argument("planfile", nargs="?", type=Path, help="a plan saved by `plan --out`")
+    apply.add_argument("planfile", nargs="?", type=_path, help="a plan saved by `plan --out`")
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
         "--target", action="append", default=[], metavar="ENV", help="apply only this env"

@@ -38,7 +38,7 @@ def cleanup(
 def adopt_folders(loaded: LoadedManifest) -> list[Path]:
     """The folders of every adopted env the manifest declares (``delete = true`` or not):
     the only places beside which a recorded set-aside folder is removed."""
-    return [loaded.adopt_path(k) for k, spec in loaded.manifest.envs.items() if spec.adopted]
+    return loaded.adopt_folders()
 
 
 def clean(
@@ -59,17 +59,18 @@ def clean(
     folders.check(root)
     results: list[generations.Removal] = []
     keys = generations.managed_env_keys(root)
-    results.append(generations.remove_leftovers(root, keys, ops=ops))
+    spare = adopt_folders(loaded)
+    results.append(generations.remove_leftovers(root, keys, ops=ops, spare=spare))
     for key in keys:  # generation folders of undeclared envs whose link is already gone
         if _abandoned(loaded, key, ops):
             folder = generations.generations_dir(root, key)
-            results.append(generations.delete_tree(root, folder, ops=ops))
+            results.append(generations.delete_tree(root, folder, ops=ops, spare=spare))
         live = generations.live_generation(root, key, ops=ops)
         if keep is not None and key in loaded.manifest.envs and live is not None:
             gens = generations.owned(root, generations.list_generations(root, key))
             dead, never = broken(gens, venv=venv), generations.never_live(gens, live)
             for old in collectable(gens, live, keep, broken=dead, never_live=never):
-                results.append(generations.delete_tree(root, old.path, ops=ops))
+                results.append(generations.delete_tree(root, old.path, ops=ops, spare=spare))
     for stray in _strays(root, info_path(root)):
         try:
             stray.unlink()
@@ -209,8 +210,9 @@ def _collect(
     results = [clean(loaded, ops=ops, venv=venv)]
     for path in results[0].removed:
         removed(path)
+    spare = adopt_folders(loaded)
     for doomed in plan_gc(loaded, keep, ops=ops, venv=venv):
-        results.append(generations.delete_tree(root, doomed, ops=ops))
+        results.append(generations.delete_tree(root, doomed, ops=ops, spare=spare))
         for path in results[-1].removed:
             removed(path)
     # now that the generations above are gone
@@ -234,6 +236,8 @@ def preview_gc(loaded: LoadedManifest, keep: int, *, ops: StoreOps, venv: VenvLa
     abandoned = [generations.generations_dir(root, k) for k in keys if _abandoned(loaded, k, ops)]
     found += abandoned
     found += [p for p in plan_gc(loaded, keep, ops=ops, venv=venv) if p.parent not in abandoned]
+    spare = adopt_folders(loaded)
+    found = [p for p in found if generations.spared_by(p, spare) is None]
     return Collected(
         tuple(sorted(dict.fromkeys(found))),
         (),

@@ -13,6 +13,13 @@ IN_PLACE_TODO = (
 file in it: Windows refuses to rename such a folder)."""
 
 
+def in_place_todo(why: str) -> str:
+    """What to add to ``why`` a folder is still in its place: :data:`IN_PLACE_TODO`, unless a
+    rule refused to touch it (``why`` ends with "not touched" and says what to do), when
+    stopping programs would not help."""
+    return "" if why.endswith("not touched") else f"; {IN_PLACE_TODO}"
+
+
 @dataclass
 class ApplyReport:
     """The steps done, failed (with why) and skipped, and what could not be removed.

@@ -39,7 +39,7 @@ def execute(
         reporter,
         uv_version=uv.uv_version() if targets else "unknown",
         link_mode=link_mode,
-        store=RootStore(root, platform.ops, venv=platform.venv),
+        store=RootStore(root, platform.ops, venv=platform.venv, spare=loaded.adopt_folders()),
         inspect=generation_inspector(platform.venv),
     )
     report = applier.run(plan)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reconciler import faults
 from reconciler.core.generations import collectable
-from reconciler.core.outcome import IN_PLACE_TODO
+from reconciler.core.outcome import in_place_todo
 from reconciler.errors import ReconcileError
 from reconciler.execute.rootstore import ApplyStore
 from reconciler.execute.schedule import describe_error
@@ -28,7 +28,7 @@ def refuse_in_place(result: Removal) -> None:
     """Raise :class:`ApplyFailed` naming the first folder ``result`` left in its place."""
     if result.in_place:
         where, why = result.in_place_failures[0]
-        raise ApplyFailed(f"{where} could not be deleted: {why}; {IN_PLACE_TODO}")
+        raise ApplyFailed(f"{where} could not be deleted: {why}{in_place_todo(why)}")
 
 
 def delete_managed(store: ApplyStore, root: Path, key: str) -> tuple[bool, Removal]:

@@ -85,10 +85,14 @@ class RootStore:
     through the platform's filesystem operations ``ops``; its venvs are laid out as
     ``venv``."""
 
-    def __init__(self, root: Path, ops: StoreOps, *, venv: VenvLayout) -> None:
+    def __init__(
+        self, root: Path, ops: StoreOps, *, venv: VenvLayout, spare: Sequence[Path] = ()
+    ) -> None:
         self.root = root
         self.ops = ops
         self.venv = venv
+        self.spare = tuple(spare)
+        """The adopted envs' folders: never removed, whatever a check before let through."""
 
     def refuse_foreign(self, env_key: str) -> None:
         generations.refuse_foreign(self.root, env_key, ops=self.ops)
@@ -137,7 +141,7 @@ class RootStore:
         generations.unlink_env(self.root, env_key, ops=self.ops)
 
     def delete_tree(self, path: Path) -> Removal:
-        return generations.delete_tree(self.root, path, ops=self.ops)
+        return generations.delete_tree(self.root, path, ops=self.ops, spare=self.spare)
 
     def delete_adopted(self, folder: Path) -> Removal:
         return generations.delete_adopted(self.root, folder, ops=self.ops)

@@ -32,6 +32,7 @@ from reconciler.spec.manifest import (
     Manifest,
     parse_manifest,
 )
+from reconciler.spec.winpaths import plain_path
 
 if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
     from reconciler.spec.lockfile import Lockfile
@@ -85,9 +86,9 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         what = "UTF-16 text" if utf16 else f"not UTF-8 text (byte {exc.start})"
         raise ManifestError(label, [Problem(None, "", f"{what}; save it as UTF-8")]) from None
     manifest = parse_manifest(text, label)
-    override = root_override.absolute() if root_override is not None else None
+    override = plain_path(root_override.absolute()) if root_override is not None else None
     loaded = LoadedManifest(
-        path=path.absolute(), text=text, manifest=manifest, root_override=override
+        path=plain_path(path.absolute()), text=text, manifest=manifest, root_override=override
     )
     check_paths(loaded, label)
     return loaded

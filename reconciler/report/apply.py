@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from reconciler.core.actions import ACTION_LOOKS, ACTIONS
-from reconciler.core.outcome import IN_PLACE_TODO, ApplyReport, target_label
+from reconciler.core.outcome import IN_PLACE_TODO, ApplyReport, in_place_todo, target_label
 
 
 def apply_summary(report: ApplyReport) -> str:
@@ -68,7 +68,7 @@ def removal_lines(failed: Sequence[tuple[str, str]], in_place: Collection[str]) 
     for one still where it was (``in_place``: it fails the command), saying what to do; a
     ``warning:`` for one moved out of the way, whose leftover the next `gc` retries."""
     return [
-        f"error: could not remove {path}: {why}; {IN_PLACE_TODO}"
+        f"error: could not remove {path}: {why}{in_place_todo(why)}"
         if path in in_place
         else f"warning: could not remove {path}: {why}"
         for path, why in failed

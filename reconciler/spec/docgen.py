@@ -166,6 +166,14 @@ refuse to start (exit 1, each problem with its line) when an adopted path
 - is the same folder as another env's (declare a venv once and bind several models to it), or
 - holds `:` (`;` on Windows), the separator of PATH.
 
+Every path in envs.toml (`root`, `lockfiles`, `lockfile`, `adopt`, `find_links`, a local
+index) is refused, on every system, when it holds `:` anywhere but after a drive letter (on
+NTFS, `a.txt:x` is a hidden stream of the file `a.txt`), names a drive without `\\` after
+it (`C:venv`, relative to that drive's current folder on Windows) or starts with a single
+`\\` (`\\venv`, relative to the current drive). `\\\\?\\C:\\...` and
+`\\\\?\\UNC\\server\\share\\...` are read as `C:\\...` and `\\\\server\\share\\...`, so
+every rule above holds whichever way a folder is written.
+
 An adopted env is never rebuilt: a problem in it is a warning in the plan and a finding in
 `verify`, with the advice to move its models to a managed env. A venv that `apply` adopted
 and that has since broken or vanished (its folder moved away, its `pyvenv.cfg` deleted) is

@@ -51,6 +51,7 @@ from reconciler.spec.values import (
 from reconciler.spec.values import LinkMode as LinkMode
 from reconciler.spec.values import PythonDownloads as PythonDownloads
 from reconciler.spec.values import local_path as local_path
+from reconciler.spec.winpaths import plain_path
 
 MANIFEST_LIMIT = 16 << 20
 """The largest manifest read: 16 MiB, thousands of times a large real envs.toml."""
@@ -305,7 +306,9 @@ def parse_manifest(text: str, label: str) -> Manifest:
 
 @dataclass(frozen=True)
 class LoadedManifest:
-    """A parsed manifest with where it came from; paths resolve relative to its folder."""
+    """A parsed manifest with where it came from; paths resolve relative to its folder, each
+    in its plain spelling (:func:`~reconciler.spec.winpaths.plain_path`: ``\\\\?\\C:\\x``
+    is ``C:\\x``), so every check compares, and every command uses, one spelling."""
 
     path: Path
     text: str
@@ -314,22 +317,26 @@ class LoadedManifest:
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent
+        return plain_path(self.path.parent)
 
     @property
     def root(self) -> Path:
         if self.root_override is not None:
-            return self.root_override
-        return self.base_dir / self.manifest.settings.root
+            return plain_path(self.root_override)
+        return plain_path(self.base_dir / self.manifest.settings.root)
 
     def lockfile_path(self, env_key: str) -> Path:
         spec = self.manifest.envs[env_key]
         if spec.lockfile is not None:
-            return self.base_dir / spec.lockfile
-        return self.base_dir / self.manifest.settings.lockfiles / f"{env_key}.txt"
+            return plain_path(self.base_dir / spec.lockfile)
+        return plain_path(self.base_dir / self.manifest.settings.lockfiles / f"{env_key}.txt")
 
     def adopt_path(self, env_key: str) -> Path:
         adopt = self.manifest.envs[env_key].adopt
         if adopt is None:
             raise ValueError(f"{env_key} is not adopted")
-        return self.base_dir / adopt
+        return plain_path(self.base_dir / adopt)
+
+    def adopt_folders(self) -> list[Path]:
+        """The folders of every adopted env declared (``delete = true`` or not)."""
+        return [self.adopt_path(k) for k, spec in self.manifest.envs.items() if spec.adopted]

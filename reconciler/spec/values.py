@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.spec.envkeys import device_problem
 from reconciler.spec.platforms import canonical_platform, platform_problem
+from reconciler.spec.winpaths import form_problem
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PYTHON_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -73,6 +74,9 @@ def _check_requirement(value: str) -> str:
                 "reconcile never reads; put the wheel in a find_links folder inside it and "
                 f'require "{requirement.name}==<version>", or use an https:// URL'
             )
+        problem = None if path is None else form_problem(path)
+        if problem is not None:
+            raise _fail(problem)
     return value
 
 
@@ -110,6 +114,9 @@ def _check_path(value: str) -> str:
             f"{value} holds a name longer than {NAME_MAX} bytes ({longest[:20]}...), which file "
             "systems refuse; shorten it"
         )
+    problem = form_problem(value)
+    if problem is not None:
+        raise _fail(problem)
     return value
 
 

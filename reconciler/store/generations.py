@@ -230,17 +230,35 @@ def previous_generation(root: Path, env_key: str, *, ops: StoreOps) -> Generatio
     return rollback_choice(gens, live, never_live(gens, live))
 
 
-def delete_tree(root: Path, path: Path, *, ops: StoreOps) -> Removal:
+def delete_tree(root: Path, path: Path, *, ops: StoreOps, spare: Collection[Path] = ()) -> Removal:
     """Remove a folder under the root: a symlink is unlinked (never followed), a folder is
     moved into the trash first and then deleted; an entry of the trash is deleted where it
     is (never moved again), and only when reconcile recorded it. What cannot be removed is
-    reported, one line for ``path``; this never raises for a removal problem. On Windows:
+    reported, one line for ``path``; this never raises for a removal problem. A folder that
+    is, holds or lies inside one of ``spare`` (the adopted envs' folders, which reconcile did
+    not create) is left alone, whatever the checks before let through. On Windows:
     :func:`reconciler.store.junctions.delete_tree`."""
+    adopted = spared_by(path, spare)
+    if adopted is not None:
+        why = (
+            f"it is, holds or lies inside {adopted}, which the manifest adopts, and reconcile "
+            "never removes an adopted env's folder; left alone"
+        )
+        return Removal(failed=((str(path), why),))
     if path.parent == root / layout.TRASH:
         if not removals.is_recorded(root, path):
             return Removal(failed=((str(path), "reconcile did not record it; left alone"),))
         return ops.empty_trash_entry(root, path, None)
     return ops.delete_tree(root, path)
+
+
+def spared_by(path: Path, spare: Collection[Path]) -> Path | None:
+    """The first of ``spare`` that ``path`` is, holds or lies inside (links followed)."""
+    try:
+        real = Path(os.path.realpath(path))
+        return next((s for s in spare if layout.overlaps(real, Path(os.path.realpath(s)))), None)
+    except (OSError, ValueError):  # cannot tell: keep it
+        return path
 
 
 def delete_adopted(root: Path, folder: Path, *, ops: StoreOps) -> Removal:
@@ -324,14 +342,17 @@ def leftover_generations(root: Path, env_keys: Sequence[str], *, ops: StoreOps) 
     return found
 
 
-def remove_leftovers(root: Path, env_keys: Sequence[str], *, ops: StoreOps) -> Removal:
-    """Remove incomplete generations and what an interrupted switch left, as recorded."""
+def remove_leftovers(
+    root: Path, env_keys: Sequence[str], *, ops: StoreOps, spare: Collection[Path] = ()
+) -> Removal:
+    """Remove incomplete generations and what an interrupted switch left, as recorded; never
+    an adopted env's folder (``spare``: see :func:`delete_tree`)."""
     removed: list[str] = []
     failed: list[tuple[str, str]] = []
     switches = [e.path for e in removals.entries(root) if e.kind == "switch"]
     ops.recover_switch(root, env_keys, switches)
     doomed = leftover_generations(root, env_keys, ops=ops)
-    results = fsops.combined([delete_tree(root, g.path, ops=ops) for g in doomed])
+    results = fsops.combined([delete_tree(root, g.path, ops=ops, spare=spare) for g in doomed])
     for entry in switches:
         if ops.is_link(entry):  # a link, or a Windows link file: what a switch makes there
             try:

@@ -325,7 +325,7 @@ def delete_adopted(
     except OSError as error:
         return Outcome(False, failures=((str(folder), reason(error, folder)),))
     if layout.overlaps(real, real_root):
-        return Outcome(False, failures=((str(folder), "it overlaps the root; not touched"),))
+        return Outcome(False, failures=((str(folder), layout.ROOT_OVERLAP),))
     try:
         trash = trash_dir(ops, root)
         ops.make_dir(trash)

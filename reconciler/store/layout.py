@@ -50,6 +50,13 @@ def set_aside_name(name: str, tag: str) -> str:
     return f"{hidden}.reconcile-trash-{tag}"
 
 
+ROOT_OVERLAP = (
+    "it is, holds or lies inside the root, where reconcile keeps the envs it builds (adopt a "
+    "folder outside the root, or drop delete = true); not touched"
+)
+"""Why an adopted folder marked ``delete = true`` is refused by removal's last guard."""
+
+
 def overlaps(first: PurePath, second: PurePath) -> bool:
     """Whether one of two resolved paths is the other or inside it (either flavour; Windows
     paths compare case-insensitively)."""

@@ -113,7 +113,7 @@ class PosixStoreOps:
             return left_in_place(folder, why)
         real, real_root = Path(os.path.realpath(folder)), Path(os.path.realpath(root))
         if layout.overlaps(real, real_root):
-            return left_in_place(folder, "it overlaps the root; not touched")
+            return left_in_place(folder, layout.ROOT_OVERLAP)
         try:
             aside = _move_aside(root, folder)
         except ReconcileError as error:
