@@ -21,7 +21,7 @@ from reconciler.observe.git import Revision, revision
 from reconciler.observe.inputs import LockVerdict, judged, load_manifest, read_lock
 from reconciler.observe.manifestpaths import LOCKFILE_LIMIT
 from reconciler.spec.lockfile import Lockfile, parse_lockfile, stale_sentence
-from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, parse_manifest
+from reconciler.spec.manifest import BOM, MANIFEST_LIMIT, LoadedManifest, parse_manifest
 
 GIT_PREFIX = "git:"
 
@@ -52,6 +52,7 @@ def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifes
             f"{rev.label} has no {inside}: name a revision that has the manifest, or pass "
             "--manifest with its path in the repository."
         )
+    text = text.removeprefix(BOM)
     manifest_doc = parse_manifest(text, f"{rev.label}:{inside}")
     return LoadedManifest(path=path, text=text, manifest=manifest_doc, root_override=root)
 

@@ -95,7 +95,7 @@ def root_of(manifest: Path, root_override: Path | None) -> Path | None:
         return root_override.absolute()
     try:
         # manifest.MANIFEST_LIMIT (not imported: too heavy here); the real load refuses more
-        text = read_regular_bytes(manifest, 16 << 20).decode("utf-8")
+        text = read_regular_bytes(manifest, 16 << 20).decode("utf-8").removeprefix("\ufeff")
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     root = settings_root(text)  # without a TOML parser: importing one costs a cached verify

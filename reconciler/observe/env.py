@@ -30,6 +30,7 @@ from reconciler.observe.look import look_at
 from reconciler.observe.look import read_pyvenv_cfg as read_pyvenv_cfg
 from reconciler.platform import VenvLayout
 from reconciler.runner import Command, Unfinished, attempt
+from reconciler.spec.envkeys import folded
 from reconciler.store import layout
 from reconciler.store.generations import read_receipt
 
@@ -176,13 +177,24 @@ def observe_all(
 
 
 def undeclared_entries(root: Path, declared: Iterable[str]) -> tuple[str, ...]:
-    """Names of entries in the root that are not declared envs nor the tool's bookkeeping."""
+    """Names of entries in the root that are not declared envs nor the tool's bookkeeping.
+    Where case is ignored (Windows, macOS), a key renamed in case only (``shared`` to
+    ``Shared``) still finds its old entry, which is then that env's, not one to delete."""
     try:
         names = [entry.name for entry in root.iterdir()]
     except OSError:
         return ()
     known = set(declared)
-    return tuple(sorted(n for n in names if not layout.is_internal(n) and n not in known))
+    spelt = {folded(key): key for key in known if key not in names}
+    return tuple(
+        sorted(
+            n
+            for n in names
+            if not layout.is_internal(n)
+            and n not in known
+            and not (folded(n) in spelt and os.path.lexists(root / spelt[folded(n)]))
+        )
+    )
 
 
 def created_by_reconcile(root: Path, name: str, *, ops: StoreOps) -> bool:

@@ -25,7 +25,13 @@ from reconciler.errors import (
 from reconciler.files import display_path
 from reconciler.observe.look import EnvRequest
 from reconciler.observe.manifestpaths import check_paths, lockfile_text
-from reconciler.spec.manifest import MANIFEST_LIMIT, LoadedManifest, Manifest, parse_manifest
+from reconciler.spec.manifest import (
+    BOM,
+    MANIFEST_LIMIT,
+    LoadedManifest,
+    Manifest,
+    parse_manifest,
+)
 from reconciler.spec.winpaths import plain_path
 
 if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
@@ -74,11 +80,11 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
             "--manifest with the path of envs.toml."
         )
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
-        raise ManifestError(
-            label, [Problem(None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
-        ) from None
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # PowerShell 5.1's `>` writes it
+        what = "UTF-16 text" if utf16 else f"not UTF-8 text (byte {exc.start})"
+        raise ManifestError(label, [Problem(None, "", f"{what}; save it as UTF-8")]) from None
     manifest = parse_manifest(text, label)
     override = plain_path(root_override.absolute()) if root_override is not None else None
     loaded = LoadedManifest(

@@ -30,6 +30,16 @@ reported at once, each with the file, the line and the key path (`envs.tools.pyt
 with a did-you-mean for a misspelt key. The exit code is 1 and nothing on disk is touched.
 
 Env keys and model names match `[A-Za-z0-9][A-Za-z0-9._-]{0,63}` and never contain `..`.
+An env key also names folders in the root and its default lockfile, and one manifest serves
+Linux, macOS and Windows, so it names nothing Windows cannot hold: it does not end with `.`
+(Windows drops it), and is not a Windows device name (`CON`, `PRN`, `AUX`, `NUL`,
+`COM1`-`COM9`, `LPT1`-`LPT9`), in any case, with or without an extension (`con`, `aux.txt`,
+`nul.tar.gz`). Two env keys that differ only in case (`shared` and `Shared`) are an error
+too: Windows and macOS take them for one name; so are two envs' lockfiles that differ
+only in case or trailing dots (`lockfiles/S2.txt`, `lockfiles/s2.txt`).
+
+A manifest may begin with a UTF-8 byte-order mark (Windows PowerShell 5.1's `Set-Content
+-Encoding UTF8` writes one); it is read as if absent.
 
 ```toml
 version = 1

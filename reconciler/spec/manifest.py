@@ -28,12 +28,15 @@ from reconciler.spec.problems import (
     describe,
     did_you_mean,
     format_key_path,
+    key_clashes,
+    lockfile_clashes,
     one_line,
     semantic_problems,
     toml_error_line,
 )
 from reconciler.spec.tomllines import key_lines, line_for
 from reconciler.spec.values import (
+    EnvKey,
     FindLink,
     Glob,
     IndexUrl,
@@ -52,6 +55,10 @@ from reconciler.spec.winpaths import plain_path
 
 MANIFEST_LIMIT = 16 << 20
 """The largest manifest read: 16 MiB, thousands of times a large real envs.toml."""
+
+BOM = "\ufeff"
+"""The byte-order mark some Windows tools write first (PowerShell 5.1's ``-Encoding UTF8``);
+a manifest is read as if it were absent, as a lockfile is."""
 
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -185,7 +192,7 @@ class Manifest(BaseModel):
 
     version: Literal[1] = Field(1, description="Manifest format version; only 1 exists.")
     settings: Settings = Field(Settings(), description="Tool settings.")
-    envs: dict[Name, EnvSpec] = Field(default_factory=dict, description="Declared envs.")
+    envs: dict[EnvKey, EnvSpec] = Field(default_factory=dict, description="Declared envs.")
     models: dict[Name, ModelSpec] = Field(default_factory=dict, description="Model bindings.")
 
     def managed_envs(self) -> dict[str, EnvSpec]:
@@ -258,6 +265,7 @@ def _message(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
 
 def parse_manifest(text: str, label: str) -> Manifest:
     """Parse envs.toml text; raise one ManifestError listing every problem with line numbers."""
+    text = text.removeprefix(BOM)
     try:
         raw = tomlkit.parse(text).unwrap()  # unwrap too: it finds a table split and redefined
     except tomlkit.exceptions.ParseError as exc:
@@ -277,6 +285,8 @@ def parse_manifest(text: str, label: str) -> Manifest:
     except ValidationError as exc:
         located.extend(_message(err) for err in exc.errors(include_url=False))
     located.extend(semantic_problems(raw))
+    located.extend(key_clashes(raw, lambda loc: line_for(lines, loc)))
+    located.extend(lockfile_clashes(raw, lambda loc: line_for(lines, loc)))
     if located:
         problems = sorted(
             {

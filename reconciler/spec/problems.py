@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from reconciler.spec.envkeys import clashes, folded_path
+from reconciler.spec.values import env_key_problem
 
 
 def format_key_path(loc: Iterable[str | int]) -> str:
@@ -134,6 +138,67 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...
                     f"is the model's own env, a fallback loop ({loop}); name a different env",
                 )
             )
+    return found
+
+
+def key_clashes(
+    raw: Mapping[str, Any], line_of: Callable[[tuple[str, ...]], int | None]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Env keys that are one name where case is ignored (``shared`` and ``Shared``), each
+    after the first by line: they would share one folder in the root on Windows and macOS.
+    Keys the key rule refuses are left to it."""
+    envs = raw.get("envs")
+    keys = [k for k in envs if env_key_problem(k) is None] if isinstance(envs, dict) else []
+    keys.sort(key=lambda k: line_of(("envs", k)) or 0)
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for key, earlier in clashes(keys):
+        where = line_of(("envs", earlier))
+        found.append(
+            (
+                ("envs", key),
+                f'env "{key}" and env "{earlier}"{f" (line {where})" if where else ""} are '
+                "one name on Windows and macOS, which ignore case in file names, and would "
+                "share one folder in the root; rename one of them",
+            )
+        )
+    return found
+
+
+def lockfile_clashes(
+    raw: Mapping[str, Any], line_of: Callable[[tuple[str, ...]], int | None]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Managed envs whose lockfiles, as written (``lockfile``, or the default
+    ``<lockfiles>/<key>.txt``), differ only in case or trailing dots: two files on Linux, one
+    on Windows and macOS, where `lock` would write one over the other. Lockfiles written
+    alike are one file everywhere: the check on disk names those."""
+    settings = raw.get("settings")
+    folder = settings.get("lockfiles") if isinstance(settings, dict) else None
+    folder = folder if isinstance(folder, str) else "lockfiles"
+    envs = raw.get("envs")
+    written: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for key, spec in envs.items() if isinstance(envs, dict) else ():
+        if not isinstance(spec, dict) or "adopt" in spec or env_key_problem(key) is not None:
+            continue
+        path = spec.get("lockfile", f"{folder}/{key}.txt")
+        if isinstance(path, str):
+            loc: tuple[str, ...] = ("envs", key)
+            loc += ("lockfile",) if "lockfile" in spec else ()
+            written.setdefault(posixpath.normpath(path.replace("\\", "/")), (path, loc))
+    by_line = sorted(written, key=lambda path: line_of(written[path][1]) or 0)
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for path, earlier in clashes(by_line, fold=folded_path):
+        (shown, loc), (other, other_loc) = written[path], written[earlier]
+        if len(loc) == len(other_loc) == 2:
+            continue  # two default lockfiles: their keys clash, which key_clashes says
+        where = line_of(other_loc)
+        found.append(
+            (
+                loc,
+                f"the lockfile {shown} and env {other_loc[1]}'s lockfile {other}"
+                f"{f' (line {where})' if where else ''} are one file on Windows and macOS, "
+                "which ignore case in file names; name another file",
+            )
+        )
     return found
 
 

@@ -23,7 +23,9 @@ class _Unsure(Exception):
 
 def settings_root(text: str) -> str | None:
     """``[settings] root`` of the manifest ``text`` (``".envs"`` when it names none), or
-    ``None`` when that cannot be told without a TOML parser."""
+    ``None`` when that cannot be told without a TOML parser. A leading byte-order mark is
+    read as the full load reads it: as if absent."""
+    text = text.removeprefix("\ufeff")  # spec.manifest.BOM: importing it costs pydantic
     if '"""' in text or "'''" in text:
         return None
     try:

@@ -7,6 +7,7 @@ The models that use them are :mod:`reconciler.spec.manifest`'s.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -15,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import AfterValidator, StrictStr
 from pydantic_core import PydanticCustomError
 
+from reconciler.spec.envkeys import device_problem
 from reconciler.spec.platforms import canonical_platform, platform_problem
 from reconciler.spec.winpaths import form_problem
 
@@ -27,13 +29,29 @@ def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("reconcile", message)
 
 
-def _check_name(value: str) -> str:
+def _name_problem(value: str) -> str | None:
     if not NAME_PATTERN.fullmatch(value) or ".." in value:
-        raise _fail(
+        return (
             f'"{value}" is not a valid name: use 1-64 letters, digits, ".", "_" or "-", '
             'starting with a letter or digit, without ".."'
         )
-    return value
+    return None
+
+
+def env_key_problem(value: str) -> str | None:
+    """Why ``value`` may not be an env key (a name that also names folders on every host:
+    see :mod:`reconciler.spec.envkeys`); ``None`` when it may."""
+    return _name_problem(value) or device_problem(value)
+
+
+def _checked(problem_of: Callable[[str], str | None]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        problem = problem_of(value)
+        if problem is not None:
+            raise _fail(problem)
+        return value
+
+    return check
 
 
 def _check_python(value: str) -> str:
@@ -158,7 +176,8 @@ def _check_find_link(value: str) -> str:
     return value if path is None else _check_inside(value, path)
 
 
-Name = Annotated[StrictStr, AfterValidator(_check_name)]
+Name = Annotated[StrictStr, AfterValidator(_checked(_name_problem))]
+EnvKey = Annotated[StrictStr, AfterValidator(_checked(env_key_problem))]
 PythonVersion = Annotated[StrictStr, AfterValidator(_check_python)]
 RequirementStr = Annotated[StrictStr, AfterValidator(_check_requirement)]
 ModuleName = Annotated[StrictStr, AfterValidator(_check_module)]
