@@ -54,21 +54,7 @@ if defined _OLD_CODEPAGE (
 )
 """.replace("\n", "\r\n")
 
-CPYTHON_310 = """\
-@echo off
-
-rem This file is UTF-8 encoded, so we need to update the current code page while executing it
-for /f "tokens=2 delims=:." %%a in ('"%SystemRoot%\\System32\\chcp.com"') do (
-    set _OLD_CODEPAGE=%%a
-)
-if defined _OLD_CODEPAGE (
-    "%SystemRoot%\\System32\\chcp.com" 65001 > nul
-)
-
-set VIRTUAL_ENV=__FOLDER__
-
-if not defined PROMPT set PROMPT=$P$G
-""".replace("\n", "\r\n")
+CPYTHON_310 = CPYTHON_313.replace('set "VIRTUAL_ENV=__FOLDER__"', "set VIRTUAL_ENV=__FOLDER__")
 """CPython before the value was quoted: ``set VIRTUAL_ENV=...``, the rest of the line."""
 
 UV_0139 = """\
