@@ -170,8 +170,10 @@ def _made_for(recorded: str | None, real: Path, *, venv: VenvLayout) -> str | No
     Windows, whatever the case or the slashes); ``None`` when its script names none."""
     if recorded is None:
         return None
-    resolved = os.path.realpath(recorded)
-    if any(one_folder(named, str(real), windows=venv.windows) for named in (recorded, resolved)):
+    if one_folder(recorded, str(real), windows=venv.windows):
+        return str(real)
+    resolved = os.path.realpath(recorded)  # only now: it may ask a server that is gone
+    if one_folder(resolved, str(real), windows=venv.windows):
         return str(real)
     return recorded if venv.windows else resolved
 
