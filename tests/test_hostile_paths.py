@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.moved import recorded_folder
 from reconciler.errors import InputFileError
 from reconciler.files import read_regular_file
-from reconciler.observe.look import recorded_venv_path
 from tests.helpers import require_python, uv
 from tests.wheels import make_wheel
 
@@ -129,7 +129,7 @@ def test_the_recorded_venv_path_is_read_as_the_shell_reads_it(name: str) -> None
     name = name.replace("\x00", "").replace("/", "")
     folder = f"/srv/{name}/v"
     uv_style = f"# comment\nVIRTUAL_ENV={shlex.quote(folder)}\nexport VIRTUAL_ENV\n"
-    assert recorded_venv_path(uv_style) == folder
+    assert recorded_folder(uv_style, windows=False) == folder
     msys = (
         'if [ "${OSTYPE:-}" = "msys" ] ; then\n'
         f"    export VIRTUAL_ENV=$(cygpath {shlex.quote(folder)})\n"
@@ -137,12 +137,12 @@ def test_the_recorded_venv_path_is_read_as_the_shell_reads_it(name: str) -> None
         f"    export VIRTUAL_ENV={shlex.quote(folder)}\n"
         "fi\n"
     )
-    assert recorded_venv_path(msys) == folder
+    assert recorded_folder(msys, windows=False) == folder
 
 
 def test_a_venv_activation_without_virtual_env_records_nothing() -> None:
-    assert recorded_venv_path("echo hello\n") is None
-    assert recorded_venv_path("VIRTUAL_ENV='unterminated\n") is None
+    assert recorded_folder("echo hello\n", windows=False) is None
+    assert recorded_folder("VIRTUAL_ENV='unterminated\n", windows=False) is None
 
 
 # --- a real env in folders with odd names: it works, or is refused at plan time --------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -449,6 +450,13 @@ def _a_folder(env: Path) -> None:
     python.mkdir()
 
 
+def _made_elsewhere(env: Path) -> None:
+    """As a copy of a venv made at /old/place: its scripts name that folder."""
+    activate = env / "bin" / "activate"
+    text = activate.read_text(encoding="utf-8")
+    activate.write_text(re.sub(r"(?m)^VIRTUAL_ENV=.*$", "VIRTUAL_ENV='/old/place'", text))
+
+
 def _base_gone(env: Path) -> None:
     cfg = env / "pyvenv.cfg"
     lines = cfg.read_text(encoding="utf-8").splitlines()
@@ -487,6 +495,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "bin/activate",
     ),
     "env folder deleted": (shutil.rmtree, "env_missing", "."),
+    "made for another folder": (_made_elsewhere, "env_moved", "."),
 }
 
 
@@ -537,7 +546,7 @@ def test_an_env_that_cannot_start_is_an_env_level_finding_first_and_exit_2(
     assert next(iter(envs[env_key]["counts"])) == category
     assert doc["summary"]["env_findings"] == 1
     assert "internal error" not in err
-    if category == "activation_missing":  # `source bin/activate` breaks; the interpreter runs
+    if category in ("activation_missing", "env_moved"):  # activating breaks; python runs
         assert which.returncode == 0, which.stderr
     else:
         assert which.returncode == 1, which.stdout

@@ -220,7 +220,9 @@ def test_a_name_without_a_slash_is_an_env_key_and_the_error_says_how_to_name_the
     assert done.returncode == 1
     assert done.stderr.startswith("error: no manifest at envs.toml")
     assert done.stderr.rstrip().endswith("to check the folder venv instead, write ./venv.")
-    assert reconcile(folder, "verify", "./venv").returncode == 0
+    checked = reconcile(folder, "verify", "./venv")  # the folder: renamed, so env_moved
+    assert checked.returncode == 2, checked.stdout
+    assert checked.stdout.split()[:4] == ["env_moved", "./venv", "-", "."], checked.stdout
 
 
 def test_an_env_key_and_a_path_are_checked_together_and_a_broken_manifest_is_never_read_for_a_path(

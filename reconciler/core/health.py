@@ -91,17 +91,6 @@ def _structure(facts: EnvFacts, managed: bool) -> list[Finding]:
             )
         )
     found.extend(_setup(facts))
-    if (
-        facts.activation_venv_path is not None
-        and facts.real_path is not None
-        and facts.activation_venv_path != facts.real_path
-    ):
-        found.append(
-            Finding(
-                "env_moved",
-                f"made for {facts.activation_venv_path}, now at {facts.real_path}",
-            )
-        )
     return found
 
 
@@ -111,6 +100,7 @@ ENV_LEVEL = (
     "pyvenv_cfg_missing",
     "base_interpreter_missing",
     "activation_missing",
+    "env_moved",
 )
 """Findings about an env as a whole, in the order reports list them (before any finding about
 its files: an env that cannot start is worse than a bad file)."""
@@ -119,14 +109,16 @@ CANNOT_START = frozenset(
     {"env_missing", "interpreter_broken", "pyvenv_cfg_missing", "base_interpreter_missing"}
 )
 """The env-level findings that keep an interpreter from starting (`which` refuses the env);
-``activation_missing`` only breaks ``source bin/activate``."""
+``activation_missing`` only breaks ``source bin/activate``, ``env_moved`` that and the
+console scripts (``pip``)."""
 
 
 def structure(facts: EnvFacts, *, venv: VenvLayout) -> list[Finding]:
     """What keeps an env that exists from starting or from being activated, judged from its
     structure alone (``look.look_at``, no process): its interpreter, pyvenv.cfg, base
-    interpreter and activation scripts. The one judgement behind `verify`'s env-level
-    findings and `which`; `plan` has the interpreter's own word from its probe instead."""
+    interpreter and activation scripts, and whether it was made for another folder. The one
+    judgement behind `verify`'s env-level findings and `which`; `plan` has the interpreter's
+    own word from its probe instead."""
     found: list[Finding] = []
     if facts.interpreter_problem is not None:
         found.append(
@@ -138,7 +130,8 @@ def structure(facts: EnvFacts, *, venv: VenvLayout) -> list[Finding]:
 
 
 def _setup(facts: EnvFacts) -> list[Finding]:
-    """pyvenv.cfg, the base interpreter it names, the activation scripts."""
+    """pyvenv.cfg, the base interpreter it names, the activation scripts, the folder they
+    were made for."""
     found: list[Finding] = []
     if facts.pyvenv_cfg is None:
         problem = facts.pyvenv_cfg_problem or "is missing"
@@ -166,6 +159,10 @@ def _setup(facts: EnvFacts) -> list[Finding]:
     found.extend(
         Finding("activation_missing", f"{name} is empty", name) for name in facts.empty_activation
     )
+    made_for, real = facts.activation_venv_path, facts.real_path
+    if made_for is not None and real is not None and made_for != real:
+        # its scripts and launchers (pip.exe) name the old folder: a venv is not relocatable
+        found.append(Finding("env_moved", f"made for {made_for}, now at {real}", "."))
     return found
 
 

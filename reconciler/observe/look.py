@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.core.facts import EnvFacts, PathKind
+from reconciler.core.moved import RECORDED_BY, one_folder, recorded_folder
 from reconciler.errors import PathUnreadable
 from reconciler.files import NotARegularFile, file_kind, read_regular_bytes, site_packages
 from reconciler.platform import VenvLayout
@@ -149,45 +149,33 @@ def _file_size(path: Path) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-_VIRTUAL_ENV_SET = re.compile(r"^[ \t]*(?:export[ \t]+)?VIRTUAL_ENV=", re.M)
-
-
-def recorded_venv_path(script: str) -> str | None:
-    """The folder a POSIX ``bin/activate`` was made for: the value of its ``VIRTUAL_ENV=``,
-    read as the shell reads it. uv and venv quote it (``'/a/q'"'"'uote'``, ``"/a b"``), so
-    a path holding quotes, spaces, ``#``, ``$`` or a newline comes back whole; a computed
-    value (``$(cygpath ...)`` on MSYS) is passed over."""
-    import shlex
-
-    for match in _VIRTUAL_ENV_SET.finditer(script):
-        lexer = shlex.shlex(script[match.end() :], posix=True)
-        lexer.whitespace_split = True
-        lexer.commenters = ""
-        try:
-            word = lexer.get_token()
-        except ValueError:  # an unterminated quote: not a value we can read
-            continue
-        if word and not script[match.end() :].startswith("$"):
-            return word
-    return None
-
-
 def _activation(
     env_dir: Path, venv: VenvLayout
 ) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
     """The activation scripts that are missing, those that are empty, and the folder
-    ``bin/activate`` was made for."""
+    ``bin/activate`` (``Scripts\\activate.bat``) was made for."""
     sizes = {name: _file_size(env_dir / name) for name in venv.activation}
     missing = tuple(name for name, size in sizes.items() if size is None)
     empty = tuple(name for name, size in sizes.items() if size == 0)
-    recorded = None
-    if not venv.windows:
-        try:
-            text = _read_small(env_dir / "bin" / "activate")
-        except (OSError, ValueError):
-            text = ""
-        recorded = recorded_venv_path(text)
-    return missing, empty, recorded
+    try:
+        text = _read_small(env_dir / RECORDED_BY[venv.windows])
+    except (OSError, ValueError):
+        text = ""
+    return missing, empty, recorded_folder(text, windows=venv.windows)
+
+
+def _made_for(recorded: str | None, real: Path, *, venv: VenvLayout) -> str | None:
+    """The folder the env was made for, resolved like ``real`` (a root reached through a link
+    is not a moved env), and ``real`` itself when the system takes both for one folder (on
+    Windows, whatever the case or the slashes); ``None`` when its script names none."""
+    if recorded is None:
+        return None
+    if one_folder(recorded, str(real), windows=venv.windows):
+        return str(real)
+    resolved = os.path.realpath(recorded)  # only now: it may ask a server that is gone
+    if one_folder(resolved, str(real), windows=venv.windows):
+        return str(real)
+    return recorded if venv.windows else resolved
 
 
 def pth_not_files(env_dir: Path, *, venv: VenvLayout) -> tuple[str, ...]:
@@ -256,8 +244,7 @@ def look_at(request: EnvRequest, *, venv: VenvLayout) -> EnvFacts:
         base_interpreter_problem=home_problem,
         missing_activation=missing_activation,
         empty_activation=empty_activation,
-        # resolved like real_path: a root reached through a link is not a moved env
-        activation_venv_path=os.path.realpath(recorded) if recorded is not None else None,
+        activation_venv_path=_made_for(recorded, real, venv=venv),
         pth_not_files=pth_not_files(real, venv=venv),
         real_path=str(real),
     )
