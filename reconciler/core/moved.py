@@ -15,6 +15,8 @@ from __future__ import annotations
 import ntpath
 import re
 
+from reconciler.spec.winpaths import plain
+
 RECORDED_BY = {False: "bin/activate", True: "Scripts/activate.bat"}
 """The script read for the folder a venv was made for, by whether the venv is a Windows one."""
 
@@ -112,19 +114,8 @@ def _batch_value(script: str) -> str | None:
     return None
 
 
-_PREFIXES = ("\\\\?\\", "\\\\.\\", "\\??\\")
-"""The extended-length, device and NT forms of a path, which name the folder without them."""
-
-
 def _windows_key(path: str) -> str:
-    """``path`` as Windows compares folder names: without a ``\\\\?\\`` prefix, normalised,
-    case folded."""
-    path = path.replace("/", "\\")
-    for prefix in _PREFIXES:
-        if path[: len(prefix) + 4].upper() == prefix + "UNC\\":
-            path = "\\\\" + path[len(prefix) + 4 :]
-            break
-        if path.startswith(prefix):
-            path = path[len(prefix) :]
-            break
+    """``path`` as Windows compares folder names: in its plain spelling (no ``\\\\?\\``
+    prefix), normalised, case folded."""
+    path = plain(path.replace("/", "\\"))
     return ntpath.normcase(ntpath.normpath(path))
