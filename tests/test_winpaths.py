@@ -188,3 +188,42 @@ def test_a_requirement_naming_a_stream_of_a_local_file_is_refused() -> None:
 )
 def test_plain_absolute_and_relative_paths_are_accepted(value: str) -> None:
     assert form_problem(value) is None
+
+
+# --- a name ending in a dot or a space (hostile finding, round 2) ---------------------------
+
+
+@given(FOLDERS, NAMES, st.sampled_from([".", " ", "..", ". ", " ."]), FOLDERS)
+def test_a_name_ending_in_a_dot_or_a_space_is_refused_anywhere_in_a_path(
+    before: list[str], name: str, tail: str, after: list[str]
+) -> None:
+    """Windows drops a trailing dot or space from ordinary paths and keeps it in ``\\\\?\\``
+    ones, which removal uses: ``C:\\x\\vc3.`` was checked as ``vc3`` and deleted as ``vc3.``."""
+    for separator in ("\\", "/"):
+        value = separator.join(["C:", *before, name + tail, *after])
+        problem = form_problem(value)
+        assert problem is not None and f'("{name + tail}")' in problem, (value, problem)
+
+
+@pytest.mark.parametrize("value", ["a..b", ".venv", "x/./y", "../x", "C:\\a\\.\\b", "..\\.."])
+def test_dots_that_are_no_trailing_dot_are_accepted(value: str) -> None:
+    assert form_problem(value) is None
+
+
+def test_an_adopted_folder_ending_in_a_dot_is_refused_naming_the_key() -> None:
+    body = "[envs.legacy]\nadopt = 'C:\\h18b\\vc3.'\ndelete = true\n"
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(body, "envs.toml")
+    assert 'envs.legacy.adopt: "C:\\h18b\\vc3." has a name ending in a dot' in "\n".join(
+        caught.value.details()
+    )
+
+
+def test_removal_never_takes_a_long_path_whose_short_form_names_another_folder() -> None:
+    from reconciler.errors import ReconcileError
+    from reconciler.store.junctions import extended
+
+    assert extended(PureWindowsPath("C:\\envs\\.generations\\a\\g0001")).startswith("\\\\?\\C:")
+    for path in ("C:\\h18b\\vc3.", "C:\\h18b\\ENVS.\\x", "C:\\h18b\\vc3 "):
+        with pytest.raises(ReconcileError, match="has a name ending in a"):
+            extended(PureWindowsPath(path))

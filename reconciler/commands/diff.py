@@ -15,7 +15,13 @@ from pathlib import Path
 
 from reconciler.core.diffplan import Side, diff_plan
 from reconciler.core.plan import Plan
-from reconciler.errors import InputFileError, LockfileError, ManifestNotFound
+from reconciler.errors import (
+    InputFileError,
+    LockfileError,
+    ManifestError,
+    ManifestNotFound,
+    Problem,
+)
 from reconciler.files import display_path
 from reconciler.observe.git import Revision, revision
 from reconciler.observe.inputs import LockVerdict, judged, load_manifest, read_lock
@@ -51,6 +57,10 @@ def _from_git(rev: Revision, manifest: Path, root: Path | None) -> LoadedManifes
         raise ManifestNotFound(
             f"{rev.label} has no {inside}: name a revision that has the manifest, or pass "
             "--manifest with its path in the repository."
+        )
+    if "\x00" in text:  # UTF-16 (PowerShell 5.1's `>`), read as UTF-8 by git
+        raise ManifestError(
+            f"{rev.label}:{inside}", [Problem(None, "", "UTF-16 text; save it as UTF-8")]
         )
     text = text.removeprefix(BOM)
     manifest_doc = parse_manifest(text, f"{rev.label}:{inside}")

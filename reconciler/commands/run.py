@@ -3,7 +3,8 @@ the env's scripts folder first on PATH, and the shells' exit codes when it canno
 
 On Windows a batch file (``.bat``, ``.cmd``) is run by ``cmd.exe``, which reads the command
 line again: it looks its first word up once more (in the working folder first), and takes
-``&``, ``|``, ``<``, ``>``, ``^``, ``%`` and ``"`` in any argument as its own syntax
+``&``, ``|``, ``<``, ``>``, ``^``, ``%`` and ``"`` in any argument as its own syntax, and
+``=``, ``;``, ``,`` as splits between arguments
 ("BatBadBut", CVE-2024-24576). So a batch file is started by its full path, and an argument
 cmd.exe would read as syntax is refused rather than escaped: cmd has no quoting that holds
 for every batch file."""
@@ -36,8 +37,10 @@ def _on_path(program: str, path: str, *, windows: bool) -> str | None:
     return None
 
 
-_CMD_SYNTAX = '&|<>^%"\r\n'
-"""What ``cmd.exe`` reads in a batch file's command line as its own syntax, not as text."""
+_CMD_SYNTAX = '&|<>^%"\r\n=;,'
+"""What ``cmd.exe`` reads in a batch file's command line as its own syntax, not as text: its
+operators and variables, and ``=``, ``;`` and ``,``, at which it splits a batch file's
+arguments as at a space (``a=b`` arrives as two)."""
 
 
 def _batch_command(target: str, argv: Sequence[str]) -> tuple[str, ...]:
@@ -53,7 +56,8 @@ def _batch_command(target: str, argv: Sequence[str]) -> tuple[str, ...]:
         what = f"its path {word}" if index == 0 else f"the argument {word}"
         raise UsageError(
             f"refusing to run the batch file {target}: {what} holds {shown}, which cmd.exe "
-            "(it runs batch files) would read as commands or variables, not as text; start it with "
+            "(it runs batch files) would read as commands, variables or a split between "
+            "arguments, not as text; start it with "
             "`cmd /c` yourself if that is meant, or use a .exe or .py entry point."
         )
     return command

@@ -48,12 +48,37 @@ def plain_path(path: P) -> P:
     return path if simple == text else type(path)(simple)
 
 
+def trailing_name(value: str) -> str | None:
+    """The first name in ``value`` that ends in a dot or a space (``.`` and ``..`` aside), or
+    None. Windows drops those from ordinary paths but keeps them in ``\\\\?\\`` paths, the
+    ones reconcile removes through: one spelling would name two folders (``C:\\x\\vc3.`` is
+    ``vc3`` when checked and ``vc3.`` when deleted)."""
+    for part in re.split(r"[\\\\/]", plain(value)):
+        if part not in ("", ".", "..") and part.endswith((".", " ")):
+            return part
+    return None
+
+
+def trailing_problem(value: str) -> str | None:
+    """Why ``value`` may not be used: a name in it ends in a dot or a space
+    (:func:`trailing_name`); None when none does."""
+    part = trailing_name(value)
+    if part is None:
+        return None
+    return (
+        f'"{value}" has a name ending in a {"dot" if part.endswith(".") else "space"} '
+        f'("{part}"), which Windows drops from some paths and keeps in others, so the path '
+        "could name two folders; rename the folder, or write the path without it"
+    )
+
+
 def form_problem(value: str) -> str | None:
     """Why ``value``, a path written in a manifest, may not be used on some system the
     manifest serves; ``None`` when it may. Refused everywhere, since one manifest serves POSIX
     and Windows hosts: a path relative to the current folder of a drive (``C:x``) or to the
     current drive (``\\x``), which on Windows depend on the process; a device path with no
-    plain spelling; a ``:`` anywhere but after a drive letter, which on NTFS names a stream of
+    plain spelling; a name ending in a dot or a space (:func:`trailing_name`); a ``:`` anywhere
+    but after a drive letter, which on NTFS names a stream of
     another file (``lockfiles\\a.txt::$DATA`` is ``a.txt`` itself) and on POSIX splits PATH."""
     text = plain(value)
     if text.replace("/", "\\").startswith(_DEVICE_PREFIXES):
@@ -72,6 +97,9 @@ def form_problem(value: str) -> str | None:
             f'"{value}" is relative to the current drive on Windows, which depends on the '
             "process; write it as C:\\... or as a path relative to the folder of envs.toml"
         )
+    trailing = trailing_problem(value)
+    if trailing is not None:
+        return trailing
     rest = text[2:] if _ABSOLUTE_DRIVE.match(text) else text
     if ":" in rest:
         return (

@@ -31,6 +31,7 @@ from typing import Literal, Protocol
 
 from reconciler import faults
 from reconciler.errors import ReconcileError
+from reconciler.spec.winpaths import trailing_name, trailing_problem
 from reconciler.store import layout
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
@@ -128,6 +129,8 @@ def extended(path: PureWindowsPath) -> str:
     if not path.is_absolute():
         raise ValueError(f"an extended-length path must be absolute, got {text!r}")
     normal = ntpath.normpath(text)
+    if trailing_name(normal) is not None:  # refused at input; never guess which folder it is
+        raise ReconcileError(f"{trailing_problem(normal)}.")
     if normal.startswith("\\\\"):  # \\server\share\... -> \\?\UNC\server\share\...
         return _EXTENDED + "UNC\\" + normal[2:]
     return _EXTENDED + normal

@@ -38,3 +38,19 @@ def test_the_extended_spelling_of_a_folder_in_or_around_the_root_is_refused(
     assert not wproject.exists(".generations") and not wproject.exists(".state")
     after = sorted(p.name for p in wproject.host("envs\\.generations\\shared").iterdir())
     assert after == before
+
+
+def test_a_folder_name_ending_in_a_dot_is_refused_before_anything_is_deleted(
+    wproject: WinProject,
+) -> None:
+    """``C:\\x\\vc3.`` is ``vc3`` to ordinary paths and ``vc3.`` to ``\\\\?\\`` ones: the adopted
+    folder that was checked would not be the one deleted (hostile finding, round 2)."""
+    made = wproject.python("-m", "venv", "--without-pip", "vc3")
+    assert made.rc == 0, str(made)
+    wproject.manifest(SHARED + f"\n[envs.legacy]\nadopt = '{wproject.dir}\\vc3.'\ndelete = true\n")
+    deleted = wproject.reconcile("apply", "--yes")
+    assert deleted.rc == 1 and 'has a name ending in a dot ("vc3.")' in deleted.err, str(deleted)
+    assert wproject.exists("vc3\\pyvenv.cfg")
+    wproject.manifest(SHARED)
+    rooted = wproject.reconcile("--root", "ENVS.", "plan")
+    assert rooted.rc != 0 and 'has a name ending in a dot ("ENVS.")' in rooted.err, str(rooted)
