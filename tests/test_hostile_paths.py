@@ -262,6 +262,10 @@ def test_a_root_holding_the_path_separator_is_refused_at_plan_apply_which_and_ru
     for args in (("plan",), ("apply", "--yes"), ("which", "m"), ("run", "m", "--", "true")):
         done = cli(folder, *args)
         assert_clean(done, code=1)
+        assert not root.exists(), args
+        if where == "root":  # refused as written in the manifest, as every path with ":"
+            assert 'envs.toml:2: settings.root: "r:y" is relative to' in done.stderr, args
+            continue
         assert done.stderr == (
             f'error: the root {root} holds ":", which separates the folders of PATH, so '
             "`reconcile run` could never put an env's bin folder there on PATH; use a path "
@@ -309,7 +313,9 @@ def test_an_adopted_venv_in_a_folder_holding_the_path_separator_is_a_manifest_er
         handle.write('\n[envs.old]\nadopt = "old:env"\n')
     done = cli(folder, "plan")
     assert_clean(done, code=1)
-    assert f'envs.toml:17: envs.old.adopt: the folder {folder / "old:env"} holds ":"' in done.stderr
+    # refused as written, before the folder is looked at: ":" is a stream on NTFS (and PATH's
+    # separator here), so a manifest never names such a path
+    assert 'envs.toml:17: envs.old.adopt: "old:env" holds ":"' in done.stderr
 
 
 # --- git:REF: the lockfile of a revision is held to the same rules ---------------------------
