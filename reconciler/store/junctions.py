@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 from reconciler import faults
 from reconciler.errors import ReconcileError
-from reconciler.spec.winpaths import trailing_name, trailing_problem
+from reconciler.spec.winpaths import plain, trailing_name, trailing_problem
 from reconciler.store import layout
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
@@ -137,13 +137,9 @@ def extended(path: PureWindowsPath) -> str:
 
 
 def strip_extended(text: str) -> str:
-    """A path as users write it: without ``\\\\?\\``, ``\\\\?\\UNC\\`` or ``\\??\\``."""
-    for prefix in (_EXTENDED, _NT_PREFIX):
-        if text.startswith(prefix + "UNC\\"):
-            return "\\\\" + text[len(prefix) + 4 :]
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text
+    """A path as users write it: without ``\\\\?\\``, ``\\\\?\\UNC\\`` or ``\\??\\`` (a
+    junction's target is stored in the NT form); see :func:`reconciler.spec.winpaths.plain`."""
+    return plain(text)
 
 
 def is_locked(error: OSError) -> bool:
