@@ -39,7 +39,9 @@ rm -f "$LAB/ready"
 UV_VERSION=$(python -c 'import importlib.metadata as m; print(m.version("uv"))' 2>/dev/null || echo 0.13.9)
 
 # --- 1. a Debian 13 chroot with Wine ---------------------------------------------------------
-if [ ! -x "$T/usr/bin/wine" ] || [ ! -x "$T/usr/bin/python3" ]; then
+# (asked inside the chroot: /usr/bin/wine is a link to /etc/alternatives/wine, the chroot's own)
+has() { [ -x "$T/usr/bin/env" ] && chroot "$T" /usr/bin/env test -x "$1"; }
+if ! has /usr/bin/wine || ! has /usr/bin/python3; then
   if [ ! -x "$T/usr/bin/apt-get" ]; then
     command -v debootstrap >/dev/null || {
       say "apt: debootstrap"
@@ -60,7 +62,7 @@ for m in proc dev dev/pts; do
   case $m in proc) mount -t proc proc "$T/proc" ;; *) mount --bind "/$m" "$T/$m" ;; esac
 done
 cp /etc/resolv.conf "$T/etc/resolv.conf" 2>/dev/null || true
-if [ ! -x "$T/usr/bin/wine" ] || [ ! -x "$T/usr/bin/python3" ]; then
+if ! has /usr/bin/wine || ! has /usr/bin/python3; then
   say "apt in the chroot: wine python3-venv"
   chroot "$T" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
     bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends wine wine64 python3 python3-venv ca-certificates' \
