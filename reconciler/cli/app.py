@@ -14,7 +14,7 @@ from pathlib import Path, PureWindowsPath
 
 from reconciler import __version__
 from reconciler.errors import ReconcileError, UsageError
-from reconciler.spec.winpaths import plain_path, trailing_problem
+from reconciler.spec.winpaths import path_trailing_problem, plain_path
 from reconciler.store.layout import LOCK_WAIT
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -31,7 +31,8 @@ def _path(text: str) -> Path:
     """A path given on the command line, in its plain spelling (``\\\\?\\C:\\x`` is
     ``C:\\x`` on Windows), as the manifest's paths are."""
     path = plain_path(Path(text))
-    if isinstance(path, PureWindowsPath) and (problem := trailing_problem(str(path))):
+    problem = path_trailing_problem(path)
+    if problem is not None:
         raise argparse.ArgumentTypeError(problem)
     return path
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePath, PureWindowsPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import (
@@ -33,7 +33,7 @@ from reconciler.spec.manifest import (
     Manifest,
     parse_manifest,
 )
-from reconciler.spec.winpaths import plain_path, trailing_problem
+from reconciler.spec.winpaths import path_trailing_problem, plain_path
 
 if TYPE_CHECKING:  # `which` loads the manifest but never reads a lockfile
     from reconciler.spec.lockfile import Lockfile
@@ -88,7 +88,7 @@ def load_manifest(path: Path, root_override: Path | None = None) -> LoadedManife
         raise ManifestError(label, [Problem(None, "", f"{what}; save it as UTF-8")]) from None
     manifest = parse_manifest(text, label)
     override = plain_path(root_override.absolute()) if root_override is not None else None
-    problem = trailing_problem(str(override)) if _windows(override) else None
+    problem = path_trailing_problem(override) if override is not None else None
     if problem is not None:
         raise UsageError(f"the root {problem}.")
     loaded = LoadedManifest(
@@ -232,9 +232,3 @@ def env_requests(
         if key not in skip
     ]
     return requests
-
-
-def _windows(path: PurePath | None) -> bool:
-    """Whether ``path`` is a Windows path (which system this is comes with the path, as in
-    :func:`reconciler.spec.winpaths.plain_path`)."""
-    return isinstance(path, PureWindowsPath)

@@ -72,6 +72,13 @@ def trailing_problem(value: str) -> str | None:
     )
 
 
+def path_trailing_problem(path: PurePath) -> str | None:
+    """:func:`trailing_problem` for a Windows path; None for a POSIX one, where a trailing dot
+    or space is part of the name everywhere (which system this is comes with the path, as in
+    :func:`plain_path`)."""
+    return trailing_problem(str(path)) if isinstance(path, PureWindowsPath) else None
+
+
 def form_problem(value: str) -> str | None:
     """Why ``value``, a path written in a manifest, may not be used on some system the
     manifest serves; ``None`` when it may. Refused everywhere, since one manifest serves POSIX

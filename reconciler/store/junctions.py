@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 
 from reconciler import faults
 from reconciler.errors import ReconcileError
-from reconciler.spec.winpaths import plain, trailing_name, trailing_problem
+from reconciler.spec.winpaths import plain, trailing_problem
 from reconciler.store import layout
 
 Kind = Literal["missing", "file", "dir", "junction", "symlink"]
@@ -129,8 +129,9 @@ def extended(path: PureWindowsPath) -> str:
     if not path.is_absolute():
         raise ValueError(f"an extended-length path must be absolute, got {text!r}")
     normal = ntpath.normpath(text)
-    if trailing_name(normal) is not None:  # refused at input; never guess which folder it is
-        raise ReconcileError(f"{trailing_problem(normal)}.")
+    problem = trailing_problem(normal)
+    if problem is not None:  # refused at input; never guess which folder it is
+        raise ReconcileError(f"{problem}.")
     if normal.startswith("\\\\"):  # \\server\share\... -> \\?\UNC\server\share\...
         return _EXTENDED + "UNC\\" + normal[2:]
     return _EXTENDED + normal
